@@ -1,0 +1,85 @@
+/**
+ * Domain and store failures are typed error classes with a stable `code`.
+ * The HTTP layer maps `code` to a status and a problem+json body; nothing
+ * else in the code base reports failures another way.
+ */
+export abstract class LedgerlineError extends Error {
+  abstract readonly code: string
+  /** HTTP status the error maps to. */
+  abstract readonly status: number
+  /** Extra, safe-to-show fields for the problem+json body. */
+  readonly details: Record<string, unknown>
+
+  constructor (message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = new.target.name
+    this.details = details
+  }
+}
+
+export class WrongExpectedVersion extends LedgerlineError {
+  readonly code = 'store.wrong_expected_version'
+  readonly status = 409
+  constructor (readonly streamId: string, readonly expected: string, readonly actual: bigint) {
+    super(`stream ${streamId}: expected version ${expected}, actual ${actual}`,
+      { streamId, expected, actual: actual.toString() })
+  }
+}
+
+export class StreamNotFound extends LedgerlineError {
+  readonly code = 'store.stream_not_found'
+  readonly status = 404
+  constructor (readonly streamId: string) {
+    super(`stream ${streamId} not found`, { streamId })
+  }
+}
+
+export class EventTooLarge extends LedgerlineError {
+  readonly code = 'store.event_too_large'
+  readonly status = 413
+  constructor (readonly eventId: string, readonly bytes: number, readonly limit: number) {
+    super(`event ${eventId} is ${bytes} bytes; the limit is ${limit}`, { eventId, bytes, limit })
+  }
+}
+
+export class InvalidStreamId extends LedgerlineError {
+  readonly code = 'store.invalid_stream_id'
+  readonly status = 400
+  constructor (readonly streamId: string) {
+    super('stream id must read <category>-<id> (category: a-z, 0-9, _; id: up to 200 of A-Z a-z 0-9 . _ ~ : @ + -)',
+      { streamId: streamId.slice(0, 300) })
+  }
+}
+
+export class UnknownEventType extends LedgerlineError {
+  readonly code = 'store.unknown_event_type'
+  readonly status = 400
+  constructor (readonly type: string) {
+    super(`unknown event type ${type}`, { type: type.slice(0, 200) })
+  }
+}
+
+export class InvalidEventData extends LedgerlineError {
+  readonly code = 'store.invalid_event_data'
+  readonly status = 400
+  constructor (readonly type: string, readonly issues: Array<{ path: string, message: string }>) {
+    super(`invalid ${type} event`, { type, issues })
+  }
+}
+
+/** The same event id was appended before, but with other events beside it. */
+export class DuplicateEventId extends LedgerlineError {
+  readonly code = 'store.duplicate_event_id'
+  readonly status = 409
+  constructor (readonly streamId: string, readonly eventId: string) {
+    super(`event ${eventId} is already in ${streamId}, in another append`, { streamId, eventId })
+  }
+}
+
+export class StoreUnavailable extends LedgerlineError {
+  readonly code = 'store.unavailable'
+  readonly status = 503
+  constructor (message: string) {
+    super(message)
+  }
+}

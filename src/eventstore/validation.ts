@@ -1,0 +1,76 @@
+/**
+ * Checks shared by every adapter before anything is written: a failure here
+ * rejects the whole append.
+ */
+import { EventMetadataSchema } from '../domain/envelope.ts'
+import { EventTooLarge, InvalidEventData, InvalidStreamId } from '../domain/errors.ts'
+import type { EventRegistry } from '../domain/registry.ts'
+import type { NewEvent } from './types.ts'
+
+/** Largest event accepted: serialized data plus metadata. */
+export const MAX_EVENT_BYTES = 1024 * 1024
+/** Most events in one append. */
+export const MAX_EVENTS_PER_APPEND = 10_000
+
+const STREAM_ID = /^[a-z][a-z0-9_]{0,49}-[A-Za-z0-9._~:@+-]{1,200}$/
+
+export function assertStreamId (streamId: string): void {
+  if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) throw new InvalidStreamId(String(streamId))
+}
+
+export function streamCategory (streamId: string): string {
+  return streamId.slice(0, streamId.indexOf('-'))
+}
+
+/** An event checked and serialized, ready for an adapter to write. */
+export interface PreparedEvent {
+  readonly id: string
+  readonly type: string
+  readonly data: string
+  readonly metadata: string
+}
+
+/** A JSON \u0000 escape: preceded by an even number of backslashes. */
+const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function prepareAppend (registry: EventRegistry, streamId: string, events: readonly NewEvent[]): PreparedEvent[] {
+  assertStreamId(streamId)
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new InvalidEventData('append', [{ path: '', message: 'an append needs at least one event' }])
+  }
+  if (events.length > MAX_EVENTS_PER_APPEND) {
+    throw new InvalidEventData('append', [{ path: '', message: `at most ${MAX_EVENTS_PER_APPEND} events per append` }])
+  }
+  const seen = new Set<string>()
+  return events.map((event, index) => {
+    if (typeof event.id !== 'string' || !UUID.test(event.id)) {
+      throw new InvalidEventData(String(event.type), [{ path: `${index}.id`, message: 'event id must be a UUID' }])
+    }
+    const id = event.id.toLowerCase()
+    if (seen.has(id)) {
+      throw new InvalidEventData(event.type, [{ path: `${index}.id`, message: 'event id repeated in one append' }])
+    }
+    seen.add(id)
+    const data = registry.validate(event.type, event.data)
+    const parsed = EventMetadataSchema.safeParse({ ...event.metadata, schemaVersion: registry.versionOf(event.type) })
+    if (!parsed.success) {
+      throw new InvalidEventData(event.type, parsed.error.issues.slice(0, 20).map((issue) => ({
+        path: ['metadata', ...issue.path].join('.'),
+        message: issue.message
+      })))
+    }
+    if (parsed.data.eventId.toLowerCase() !== id) {
+      throw new InvalidEventData(event.type, [{ path: `${index}.metadata.eventId`, message: 'metadata.eventId must equal the event id' }])
+    }
+    const serializedData = JSON.stringify(data)
+    const serializedMetadata = JSON.stringify(parsed.data)
+    // PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail mid-append.
+    if (NUL_ESCAPE.test(serializedData) || NUL_ESCAPE.test(serializedMetadata)) {
+      throw new InvalidEventData(event.type, [{ path: `${index}.data`, message: 'text must not contain U+0000' }])
+    }
+    const bytes = Buffer.byteLength(serializedData) + Buffer.byteLength(serializedMetadata)
+    if (bytes > MAX_EVENT_BYTES) throw new EventTooLarge(id, bytes, MAX_EVENT_BYTES)
+    return { id, type: event.type, data: serializedData, metadata: serializedMetadata }
+  })
+}
