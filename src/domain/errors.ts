@@ -83,3 +83,12 @@ export class StoreUnavailable extends LedgerlineError {
     super(message)
   }
 }
+
+/** A read asked for a position the projections did not reach in time. */
+export class ProjectionTimeout extends LedgerlineError {
+  readonly code = 'projection.timeout'
+  readonly status = 504
+  constructor (readonly position: string, readonly timeoutMs: number) {
+    super(`read models did not reach position ${position} within ${timeoutMs} ms; retry the read`, { position, timeoutMs })
+  }
+}

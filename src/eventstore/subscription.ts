@@ -37,7 +37,7 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
     try {
       while (!closed) {
         signalled = false
-        const page = await store.readAll(position, { ...options, limit: batchSize })
+        const page = await store.readAll(position, { types: options.types, streamPrefix: options.streamPrefix, limit: batchSize })
         if (closed) return
         const moved = page.events.length > 0 || page.position.major !== position.major || page.position.minor !== position.minor
         position = page.position
@@ -50,11 +50,18 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
   }
 
   const iterator = batches()
+  const signal = options.signal
+  const onAbort = (): void => {
+    closed = true
+    wake?.()
+  }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  if (signal?.aborted === true) onAbort()
   return {
     [Symbol.asyncIterator]: () => iterator,
     async close () {
-      closed = true
-      wake?.()
+      signal?.removeEventListener('abort', onAbort)
+      onAbort()
       await iterator.return(undefined)
     }
   }

@@ -86,6 +86,8 @@ export interface SubscribeOptions extends ReadFilter {
   readonly batchSize?: number
   /** Polling backstop for live delivery, in ms (default 1000, at most 1000). */
   readonly pollIntervalMs?: number
+  /** Ends the subscription when aborted, as `close()` does. */
+  readonly signal?: AbortSignal
 }
 
 /** A batch delivered by a subscription; `position` is the checkpoint to store after handling it. */

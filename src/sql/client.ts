@@ -44,6 +44,8 @@ export interface SqlClientOptions {
   dataDir?: string | undefined
   /** Pool size for `pg` (default 10). */
   poolSize?: number | undefined
+  /** PGlite only: start from this dump (`dumpDataDir`) instead of an empty cluster; tests use it to skip initdb. */
+  loadDataDir?: Blob | undefined
 }
 
 export async function openSqlClient (options: SqlClientOptions): Promise<SqlClient> {
@@ -52,7 +54,7 @@ export async function openSqlClient (options: SqlClientOptions): Promise<SqlClie
     return openPgClient(options.databaseUrl, options.poolSize ?? 10)
   }
   const { openPgliteClient } = await import('./pglite.ts')
-  return openPgliteClient(options.dataDir ?? './.ledgerline')
+  return openPgliteClient(options.dataDir ?? './.ledgerline', options.loadDataDir)
 }
 
 /** A stable 63-bit advisory lock key for a name. */
@@ -63,4 +65,9 @@ export function lockKey (name: string): bigint {
     hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
   }
   return BigInt.asIntN(64, hash)
+}
+
+/** Quotes an SQL identifier. */
+export function quoteIdent (name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
 }

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
+import { quoteIdent, type Lease, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
 
 /** The `pg` driver: a Pool, plus one dedicated connection for LISTEN. */
 export async function openPgClient (connectionString: string, max: number): Promise<SqlClient> {
@@ -97,8 +97,4 @@ export async function openPgClient (connectionString: string, max: number): Prom
       await pool.end()
     }
   }
-}
-
-export function quoteIdent (name: string): string {
-  return `"${name.replaceAll('"', '""')}"`
 }

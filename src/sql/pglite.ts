@@ -9,12 +9,12 @@ import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
  * keep transactions short. A lock file keeps a second process (a CLI beside a
  * running server) from opening the same data directory and corrupting it.
  */
-export async function openPgliteClient (dataDir: string): Promise<SqlClient> {
+export async function openPgliteClient (dataDir: string, loadDataDir?: Blob): Promise<SqlClient & { dump(): Promise<Blob> }> {
   const inMemory = dataDir.startsWith('memory://')
   const unlock = inMemory ? () => {} : lockDataDir(dataDir)
   let db: PGlite
   try {
-    db = await PGlite.create(inMemory ? 'memory://' : dataDir)
+    db = await PGlite.create(inMemory ? 'memory://' : dataDir, loadDataDir === undefined ? {} : { loadDataDir })
   } catch (error) {
     unlock()
     throw error
@@ -23,7 +23,8 @@ export async function openPgliteClient (dataDir: string): Promise<SqlClient> {
 
   const run = async <Row>(executor: Pick<PGlite, 'query'>, text: string, params?: readonly unknown[]): Promise<QueryResult<Row>> => {
     const result = await executor.query<Row>(text, params as unknown[] | undefined)
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length }
+    // PGlite reports affectedRows 0 for a SELECT; pg's rowCount counts the rows returned.
+    return { rows: result.rows, rowCount: result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0) }
   }
 
   return {
@@ -54,6 +55,7 @@ export async function openPgliteClient (dataDir: string): Promise<SqlClient> {
       }
       return lease
     },
+    dump: async () => await db.dumpDataDir('none'),
     async close () {
       try {
         await db.close()

@@ -1,0 +1,326 @@
+/**
+ * The event store conformance suite: one set of cases, run against every
+ * adapter available here — the PostgreSQL store on PGlite always, on a
+ * PostgreSQL server when DATABASE_URL is set, and KurrentDB when
+ * KURRENTDB_URL is set. What is not available is reported as skipped, with why.
+ */
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { z } from 'zod'
+import { metadataFor, systemCommand } from '../domain/envelope.ts'
+import { EventRegistry, defineEvent } from '../domain/registry.ts'
+import { openTestDatabase, drivers } from '../../test/helpers/databases.ts'
+import { comparePositions } from './position.ts'
+import { createPostgresEventStore, type PostgresEventStore } from './postgres.ts'
+import { START, type EventStore, type LogPosition, type NewEvent, type RecordedEvent } from './types.ts'
+import type { SqlClient } from '../sql/client.ts'
+
+const registry = new EventRegistry([
+  defineEvent({ type: 'conformance.item.added', schema: z.object({ n: z.number().int(), text: z.string().optional() }).strict() }),
+  defineEvent({ type: 'conformance.item.removed', schema: z.object({ n: z.number().int() }).strict() })
+])
+
+interface Harness {
+  store: EventStore
+  /** A category unique to this case, so cases never see each other's streams. */
+  category(): string
+  /** Only for the PostgreSQL store: the SQL client under it. */
+  sql?: SqlClient
+}
+
+function newEvents (count: number, type = 'conformance.item.added', start = 0): NewEvent[] {
+  const command = systemCommand('conformance')
+  return Array.from({ length: count }, (_, index) => {
+    const metadata = metadataFor(command, index)
+    return { id: metadata.eventId, type, data: { n: start + index }, metadata }
+  })
+}
+
+async function readEverything (store: EventStore, streamPrefix: string, limit = 1000): Promise<RecordedEvent[]> {
+  const events: RecordedEvent[] = []
+  let position: LogPosition = START
+  for (;;) {
+    const page = await store.readAll(position, { streamPrefix, limit })
+    events.push(...page.events)
+    position = page.position
+    if (page.isEnd) return events
+  }
+}
+
+async function collect (subscription: AsyncIterable<{ events: RecordedEvent[], position: LogPosition }>, until: (seen: RecordedEvent[]) => boolean, timeoutMs = 15_000): Promise<{ events: RecordedEvent[], position: LogPosition }> {
+  const seen: RecordedEvent[] = []
+  let position: LogPosition = START
+  const deadline = Date.now() + timeoutMs
+  for await (const batch of subscription) {
+    seen.push(...batch.events)
+    position = batch.position
+    if (until(seen) || Date.now() > deadline) break
+  }
+  return { events: seen, position }
+}
+
+function codeOf (error: unknown): string | undefined {
+  return (error as { code?: string }).code
+}
+
+async function conformance (t: Test, harness: Harness): Promise<void> {
+  const { store } = harness
+
+  await t.test('appends and reads back a stream in order, with versions and positions', async (t) => {
+    const stream = `${harness.category()}-a1`
+    const result = await store.append(stream, newEvents(3), { expectedVersion: 'no_stream' })
+    t.equal(result.nextExpectedVersion, 3n)
+    const events = await store.readStream(stream)
+    t.same(events.map((e) => e.streamVersion), [1n, 2n, 3n])
+    t.same(events.map((e) => e.data), [{ n: 0 }, { n: 1 }, { n: 2 }])
+    t.equal(events[0]!.type, 'conformance.item.added')
+    t.equal(events[0]!.metadata.actor.id, 'conformance')
+    t.equal(events[0]!.metadata.eventId, events[0]!.id)
+    t.ok(events[0]!.recordedAt instanceof Date && !Number.isNaN(events[0]!.recordedAt.getTime()))
+    t.ok(comparePositions(events[0]!.position, events[1]!.position) < 0, 'positions increase')
+    t.same(events[2]!.position, result.position, 'the result carries the last position')
+    t.equal(await store.streamVersion(stream), 3n)
+    t.same((await store.readStream(stream, { fromVersion: 1n, limit: 1 })).map((e) => e.streamVersion), [2n])
+    t.same(await store.readStream(`${harness.category()}-none`), [], 'a missing stream reads empty')
+    t.equal(await store.streamVersion(`${harness.category()}-none`), 0n)
+  })
+
+  await t.test('enforces every form of expected version', async (t) => {
+    const category = harness.category()
+    await store.append(`${category}-x`, newEvents(2), { expectedVersion: 0n })
+    const cases: Array<[string, unknown, bigint]> = [
+      ['no_stream on an existing stream', 'no_stream', 2n],
+      ['a stale version', 1n, 2n],
+      ['a version ahead', 5n, 2n]
+    ]
+    for (const [label, expectedVersion, actual] of cases) {
+      const error = await store.append(`${category}-x`, newEvents(1), { expectedVersion: expectedVersion as bigint }).catch((e: unknown) => e)
+      t.equal(codeOf(error), 'store.wrong_expected_version', label)
+      t.equal((error as { actual: bigint }).actual, actual, `${label}: reports the actual version`)
+    }
+    const missing = await store.append(`${category}-y`, newEvents(1), { expectedVersion: 'stream_exists' }).catch((e: unknown) => e)
+    t.equal(codeOf(missing), 'store.wrong_expected_version', 'stream_exists on a missing stream')
+    t.equal(await store.streamVersion(`${category}-y`), 0n, 'the failed append left no stream behind')
+    t.equal((await store.append(`${category}-x`, newEvents(1), { expectedVersion: 'stream_exists' })).nextExpectedVersion, 3n)
+    t.equal((await store.append(`${category}-x`, newEvents(1), { expectedVersion: 3n })).nextExpectedVersion, 4n)
+    t.equal((await store.append(`${category}-x`, newEvents(1), { expectedVersion: 'any' })).nextExpectedVersion, 5n)
+    t.equal((await store.append(`${category}-z`, newEvents(1))).nextExpectedVersion, 1n, 'any is the default')
+  })
+
+  await t.test('20 concurrent writers racing on one stream: each version is won exactly once', async (t) => {
+    const stream = `${harness.category()}-race`
+    const writers = 20
+    const perWriter = 3
+    let conflicts = 0
+    let wrongActual = 0
+    async function writer (id: number): Promise<void> {
+      for (let written = 0; written < perWriter;) {
+        const version = await store.streamVersion(stream)
+        try {
+          await store.append(stream, newEvents(1, 'conformance.item.added', id * 100 + written), { expectedVersion: version })
+          written++
+        } catch (error) {
+          if (codeOf(error) !== 'store.wrong_expected_version') throw error
+          conflicts++
+          if ((error as { actual: bigint }).actual <= version) wrongActual++
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: writers }, (_, id) => writer(id)))
+    const events = await store.readStream(stream)
+    t.equal(events.length, writers * perWriter, 'every write landed once')
+    t.same(events.map((e) => e.streamVersion), events.map((_, i) => BigInt(i + 1)), 'versions 1..N, no gap, no repeat')
+    const perId = new Map<number, number>()
+    for (const event of events) {
+      const writerId = Math.floor((event.data as { n: number }).n / 100)
+      perId.set(writerId, (perId.get(writerId) ?? 0) + 1)
+    }
+    t.same([...perId.values()], Array(writers).fill(perWriter), 'each writer won exactly its share')
+    t.ok(conflicts >= writers - 1, `losers got WrongExpectedVersion (${conflicts} conflicts)`)
+    t.equal(wrongActual, 0, 'every conflict reported an actual version beyond the expected one')
+  })
+
+  await t.test('re-appending the same event ids returns the first result and adds nothing', async (t) => {
+    const stream = `${harness.category()}-idem`
+    const events = newEvents(3)
+    const first = await store.append(stream, events, { expectedVersion: 'no_stream' })
+    const again = await store.append(stream, events, { expectedVersion: 'no_stream' })
+    t.same(again, first, 'same result, even with an expected version that no longer holds')
+    const anyAgain = await store.append(stream, events, { expectedVersion: 'any' })
+    t.same(anyAgain, first)
+    const twinIds = [crypto.randomUUID(), crypto.randomUUID()]
+    const twins = await Promise.all(Array.from({ length: 5 }, () => store.append(stream, newEvents(2, 'conformance.item.removed').map((e, i) => ({ ...e, id: twinIds[i]!, metadata: { ...e.metadata, eventId: twinIds[i]! } })))))
+    t.same(new Set(twins.map((r) => r.nextExpectedVersion)).size, 1, 'concurrent twins all get the one result')
+    t.equal(await store.streamVersion(stream), 5n, 'nothing was added twice')
+    const partial = await store.append(stream, [...events.slice(0, 1), ...newEvents(1)]).catch((e: unknown) => e)
+    t.equal(codeOf(partial), 'store.duplicate_event_id', 'some old ids with new ones are refused')
+    t.equal(await store.streamVersion(stream), 5n)
+  })
+
+  await t.test('rejects bad appends whole, with typed errors', async (t) => {
+    const category = harness.category()
+    const good = newEvents(2)
+    const cases: Array<[string, string, NewEvent[], string]> = [
+      ['an invalid stream id', 'Not A Stream', good, 'store.invalid_stream_id'],
+      ['a stream id without category', 'nocategory', good, 'store.invalid_stream_id'],
+      ['an unknown event type', `${category}-s`, [good[0]!, { ...good[1]!, type: 'conformance.item.unknown' }], 'store.unknown_event_type'],
+      ['invalid data in the last event', `${category}-s`, [good[0]!, { ...good[1]!, data: { n: 'one' } }], 'store.invalid_event_data'],
+      ['an unknown field', `${category}-s`, [{ ...good[0]!, data: { n: 1, extra: true } }], 'store.invalid_event_data'],
+      ['invalid metadata', `${category}-s`, [{ ...good[0]!, metadata: { ...good[0]!.metadata, traceId: 'nope' } }], 'store.invalid_event_data'],
+      ['an event over 1 MiB', `${category}-s`, [good[0]!, { ...good[1]!, data: { n: 1, text: 'x'.repeat(1024 * 1024) } }], 'store.event_too_large'],
+      ['text with U+0000', `${category}-s`, [{ ...good[0]!, data: { n: 1, text: 'a\u0000b' } }], 'store.invalid_event_data'],
+      ['no events', `${category}-s`, [], 'store.invalid_event_data']
+    ]
+    for (const [label, stream, events, code] of cases) {
+      const error = await store.append(stream, events).catch((e: unknown) => e)
+      t.equal(codeOf(error), code, label)
+    }
+    t.equal(await store.streamVersion(`${category}-s`), 0n, 'nothing was written')
+    t.same(await readEverything(store, `${category}-`), [], 'nothing reached the log')
+    const ok = await store.append(`${category}-s`, [{ ...good[0]!, data: { n: 1, text: 'a\\u0000b' } }])
+    t.equal(ok.nextExpectedVersion, 1n, 'a literal backslash-u0000 in text is fine')
+  })
+
+  await t.test('large batches: 5,000 events in one append, read back in pages', async (t) => {
+    const category = harness.category()
+    const events = newEvents(5000)
+    const result = await store.append(`${category}-big`, events, { expectedVersion: 'no_stream' })
+    t.equal(result.nextExpectedVersion, 5000n)
+    const read = await readEverything(store, `${category}-`, 1000)
+    t.equal(read.length, 5000)
+    t.same(read.map((e) => (e.data as { n: number }).n), events.map((_, i) => i), 'in order')
+    t.same((await store.readStream(`${category}-big`)).length, 5000)
+  })
+
+  await t.test('filters: by type and by stream prefix, and filtered readers move past the rest', async (t) => {
+    const category = harness.category()
+    await store.append(`${category}-f1`, newEvents(3))
+    await store.append(`${category}-f2`, newEvents(2, 'conformance.item.removed'))
+    await store.append(`${category}x-f3`, newEvents(1, 'conformance.item.removed'))
+    const removed = await store.readAll(START, { streamPrefix: `${category}-`, types: ['conformance.item.removed'] })
+    t.same(removed.events.map((e) => e.streamId), [`${category}-f2`, `${category}-f2`], 'type and prefix together')
+    const byPrefix = await store.readAll(START, { streamPrefix: `${category}-f1` })
+    t.same(byPrefix.events.map((e) => e.streamVersion), [1n, 2n, 3n])
+    const nothing = await store.readAll(START, { streamPrefix: `${category}-`, types: ['conformance.never'] })
+    t.same(nothing.events, [])
+    t.ok(nothing.isEnd)
+    const last = (await readEverything(store, `${category}x-`)).at(-1)!
+    t.ok(comparePositions(nothing.position, last.position) >= 0, 'past every event it did not ask for')
+  })
+
+  await t.test('a subscriber stopped and restarted from its checkpoint sees every event exactly once', async (t) => {
+    const category = harness.category()
+    for (let i = 0; i < 10; i++) await store.append(`${category}-s${i % 3}`, newEvents(5, 'conformance.item.added', i * 5))
+    const first = store.subscribe(START, { streamPrefix: `${category}-`, batchSize: 7 })
+    const part1 = await collect(first, (seen) => seen.length >= 20)
+    await first.close()
+    t.ok(part1.events.length >= 20 && part1.events.length < 50, `stopped part-way (${part1.events.length} seen)`)
+    for (let i = 10; i < 16; i++) await store.append(`${category}-s${i % 3}`, newEvents(5, 'conformance.item.added', i * 5))
+    const second = store.subscribe(part1.position, { streamPrefix: `${category}-`, batchSize: 7 })
+    const part2 = await collect(second, (seen) => part1.events.length + seen.length >= 80)
+    await second.close()
+    const all = [...part1.events, ...part2.events]
+    t.equal(all.length, 80, 'no event lost, none repeated')
+    t.equal(new Set(all.map((e) => e.id)).size, 80)
+    t.same(all.map((e) => e.position), [...all.map((e) => e.position)].sort(comparePositions), 'in log order')
+  })
+
+  await t.test('a live subscriber is woken by new appends', async (t) => {
+    const category = harness.category()
+    const subscription = store.subscribe(await store.headPosition(), { streamPrefix: `${category}-` })
+    const received = collect(subscription, (seen) => seen.length >= 3)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await store.append(`${category}-live`, newEvents(3))
+    const { events } = await received
+    await subscription.close()
+    t.same(events.map((e) => e.streamVersion), [1n, 2n, 3n])
+  })
+
+  if (harness.sql === undefined) return
+  const sql = harness.sql
+  const pgStore = store as PostgresEventStore
+
+  await t.test('a transaction held open while later ones commit is still delivered, in order, to a live subscriber', async (t) => {
+    const category = harness.category()
+    const subscription = store.subscribe(await store.headPosition(), { streamPrefix: `${category}-` })
+    const received = collect(subscription, (seen) => seen.length >= 3)
+    let later: Promise<unknown> | undefined
+    await sql.transaction(async (tx) => {
+      await pgStore.appendWithin(tx, `${category}-held`, newEvents(1))
+      later = Promise.all([store.append(`${category}-l1`, newEvents(1)), store.append(`${category}-l2`, newEvents(1))])
+      if (sql.kind === 'pg') {
+        await later // committed on other connections while this transaction stays open
+        const visible = await store.readAll(START, { streamPrefix: `${category}-` })
+        t.same(visible.events, [], 'while it is open, nothing committed after it is visible to readers')
+      } else {
+        // PGlite has one connection: the later appends queue behind this transaction.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    })
+    pgStore.notifyAppended()
+    await later
+    const { events } = await received
+    await subscription.close()
+    t.equal(events.length, 3, 'the held event and both later ones, each once')
+    t.equal(events[0]?.streamId, `${category}-held`, 'the held transaction comes first: it began first')
+    t.same(events.map((e) => e.position), [...events.map((e) => e.position)].sort(comparePositions), 'in log order')
+    const held = events[0]!
+    const later1 = events.find((e) => e.streamId === `${category}-l1`)!
+    t.ok(held.position.minor < later1.position.minor,
+      'it took its global position before the others committed: a reader ordered by global position alone, checkpointed past them, would have skipped it')
+  })
+}
+
+interface AdapterCase {
+  name: string
+  skip?: string
+  open(): Promise<{ harness: Harness, dispose(): Promise<void> }>
+}
+
+function postgresCase (driver: 'pglite' | 'postgres'): AdapterCase {
+  return {
+    name: `postgres store on ${driver === 'pglite' ? 'PGlite' : 'a PostgreSQL server'}`,
+    async open () {
+      const db = await openTestDatabase(driver)
+      const store = createPostgresEventStore(db.sql, registry)
+      return {
+        harness: withCategories({ store, sql: db.sql }),
+        async dispose () { await store.close(); await db.dispose() }
+      }
+    }
+  }
+}
+
+function withCategories (harness: Omit<Harness, 'category'>): Harness {
+  const run = randomBytes(4).toString('hex')
+  let counter = 0
+  return { ...harness, category: () => `c${run}n${counter++}` }
+}
+
+const KURRENTDB_URL = process.env.KURRENTDB_URL
+const adapters: AdapterCase[] = [
+  ...drivers().map(postgresCase),
+  ...(drivers().includes('postgres') ? [] : [{ name: 'postgres store on a PostgreSQL server', skip: 'DATABASE_URL is not set', open: () => { throw new Error('skipped') } }]),
+  KURRENTDB_URL === undefined || KURRENTDB_URL === ''
+    ? { name: 'kurrentdb store', skip: 'KURRENTDB_URL is not set: no KurrentDB server to run against (start one with `docker compose up -d kurrentdb`)', open: () => { throw new Error('skipped') } }
+    : {
+        name: 'kurrentdb store',
+        async open () {
+          const { createKurrentDbEventStore } = await import('./kurrentdb.ts')
+          const store = createKurrentDbEventStore({ connectionString: KURRENTDB_URL, registry })
+          return { harness: withCategories({ store }), dispose: () => store.close() }
+        }
+      }
+]
+
+for (const adapter of adapters) {
+  if (adapter.skip !== undefined) {
+    t.test(adapter.name, { skip: adapter.skip }, async () => {})
+    continue
+  }
+  t.test(adapter.name, async (t) => {
+    const { harness, dispose } = await adapter.open()
+    t.teardown(dispose)
+    await conformance(t, harness)
+  })
+}
