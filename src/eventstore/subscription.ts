@@ -34,6 +34,7 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
 
   async function * batches (): AsyncGenerator<SubscriptionBatch> {
     let position = from
+    let live = false
     try {
       while (!closed) {
         signalled = false
@@ -41,7 +42,9 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
         if (closed) return
         const moved = page.events.length > 0 || page.position.major !== position.major || page.position.minor !== position.minor
         position = page.position
-        if (moved) yield { events: page.events, position, caughtUp: page.isEnd }
+        // Every move is delivered; so is reaching the end once, even with nothing new, so a reader learns it is live.
+        if (moved || (page.isEnd && !live)) yield { events: page.events, position, caughtUp: page.isEnd }
+        live = page.isEnd
         if (page.isEnd) await sleep()
       }
     } finally {

@@ -218,6 +218,7 @@ class Worker {
     try {
       for await (const batch of subscription) {
         if (this.#stopping || !lease.held) return
+        if (batch.events.length === 0 && comparePositions(batch.position, state.position) === 0) continue
         const expected = state
         const next: ProjectionState = { ...expected, position: batch.position, eventsApplied: expected.eventsApplied + BigInt(batch.events.length) }
         const applied = await sql.transaction(async (tx) => {

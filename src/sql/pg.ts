@@ -91,6 +91,7 @@ export async function openPgClient (connectionString: string, max: number): Prom
       return lease
     },
     async close () {
+      if (pool.ended) return
       const client = listenClient
       listenClient = undefined
       await client?.end().catch(() => {})

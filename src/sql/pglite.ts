@@ -57,6 +57,7 @@ export async function openPgliteClient (dataDir: string, loadDataDir?: Blob): Pr
     },
     dump: async () => await db.dumpDataDir('none'),
     async close () {
+      if (db.closed) return
       try {
         await db.close()
       } finally {

@@ -1,0 +1,33 @@
+/**
+ * What every CLI command shares: configuration from the environment, a logger
+ * on stderr (stdout is for output scripts read), and a runtime that is always
+ * closed, whatever the command does.
+ */
+import { pino, type Logger } from 'pino'
+import { loadConfig, type Config } from '../config.ts'
+import { REDACT_PATHS } from '../logger.ts'
+import { openRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts'
+
+export function cliLogger (config: Config): Logger {
+  const level = config.logLevel === 'info' ? 'warn' : config.logLevel
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2))
+}
+
+export async function withRuntime<T> (fn: (runtime: Runtime) => Promise<T>, options: RuntimeOptions = {}): Promise<T> {
+  const config = loadConfig()
+  const runtime = await openRuntime(config, cliLogger(config), options)
+  try {
+    return await fn(runtime)
+  } finally {
+    await runtime.close()
+  }
+}
+
+/** JSON with bigints as strings and dates as ISO text. */
+export function toJson (value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+}
+
+export function print (line: string): void {
+  process.stdout.write(`${line}\n`)
+}

@@ -1,0 +1,36 @@
+/**
+ * `ledgerline`: each command is a thin file that calls the same application
+ * functions as the HTTP API.
+ */
+import { Command, CommanderError } from 'commander'
+import { ConfigError } from '../config.ts'
+import { LedgerlineError } from '../domain/errors.ts'
+import { DataDirInUse } from '../sql/pglite.ts'
+import { eventsCommand } from './commands/events.ts'
+import { migrateCommand } from './commands/migrate.ts'
+import { replayCommand } from './commands/replay.ts'
+
+export function buildProgram (): Command {
+  const program = new Command('ledgerline')
+    .description('Ledgerline governance backend: operations on the event log and read models')
+    .showHelpAfterError()
+  migrateCommand(program)
+  replayCommand(program)
+  eventsCommand(program)
+  return program
+}
+
+export async function run (argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode
+      return
+    }
+    const known = error instanceof ConfigError || error instanceof DataDirInUse || error instanceof LedgerlineError ||
+      (error as { code?: string }).code === 'projection.rebuild_in_progress'
+    process.stderr.write(`ledgerline: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The only reader of process.env (DESIGN.md §8). Parsed once, strictly, at
+ * start-up; a bad value stops the process with a message naming it. Tests
+ * build a Config with `loadConfig({...})` and never touch the environment.
+ */
+import { z } from 'zod'
+
+const port = z.coerce.number().int().min(0).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+const optionalUrl = (protocols: readonly string[]) => z.string().trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .refine((value) => value === undefined || protocols.some((p) => value.startsWith(p)),
+    { message: `must start with ${protocols.join(' or ')}` })
+  .optional()
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(3000),
+  DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
+  DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
+  LEDGERLINE_DATA_DIR: z.string().min(1).default('./.ledgerline'),
+  KURRENTDB_URL: optionalUrl(['kurrentdb://', 'kurrentdb+discover://', 'esdb://', 'esdb+discover://']),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PROJECTION_BATCH_SIZE: positiveInt.max(10_000).default(500),
+  READY_MAX_LAG_SECONDS: positiveInt.default(30),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000)
+})
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test'
+  readonly host: string
+  readonly port: number
+  readonly databaseUrl: string | undefined
+  readonly databasePoolSize: number
+  readonly dataDir: string
+  readonly kurrentDbUrl: string | undefined
+  readonly logLevel: string
+  readonly projectionBatchSize: number
+  readonly readyMaxLagSeconds: number
+  readonly shutdownTimeoutMs: number
+}
+
+export class ConfigError extends Error {
+  readonly code = 'config.invalid'
+}
+
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const e = parsed.data
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: e.LEDGERLINE_DATA_DIR,
+    kurrentDbUrl: e.KURRENTDB_URL,
+    logLevel: e.LOG_LEVEL,
+    projectionBatchSize: e.PROJECTION_BATCH_SIZE,
+    readyMaxLagSeconds: e.READY_MAX_LAG_SECONDS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS
+  }
+}
+
+/** Where the data lives, for logs and CLI output; never prints credentials. */
+export function describeStorage (config: Config): string {
+  const events = config.kurrentDbUrl === undefined ? 'PostgreSQL event store' : 'KurrentDB event store'
+  if (config.databaseUrl === undefined) return `${events}, embedded PostgreSQL (PGlite) at ${config.dataDir}`
+  const url = new URL(config.databaseUrl)
+  return `${events}, PostgreSQL at ${url.hostname}:${url.port || 5432}${url.pathname}`
+}

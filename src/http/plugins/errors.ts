@@ -1,0 +1,68 @@
+/**
+ * One error model (RFC 9457 problem+json) for every route: domain errors map
+ * by their `code`; validation becomes 400; anything unexpected is a 500 whose
+ * body hides the cause (the log has it, with the trace id).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { LedgerlineError } from '../../domain/errors.ts'
+
+/** The fields a handler supplies; `type`, `instance` and `traceId` are added when sent. Extra members are RFC 9457 extensions. */
+export type ProblemInput = {
+  status: number
+  title: string
+  code: string
+  detail?: string
+} & Record<string, unknown>
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', ...problem, instance: request.url.split('?')[0], traceId: request.id })
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  504: 'Gateway Timeout'
+}
+
+export function titleFor (status: number): string {
+  return TITLES[status] ?? 'Error'
+}
+
+function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput {
+  if (error instanceof LedgerlineError) {
+    return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.message, ...error.details }
+  }
+  const fastifyError = error as FastifyError
+  if (fastifyError.validation !== undefined) {
+    return {
+      status: 400,
+      title: titleFor(400),
+      code: 'http.validation',
+      detail: 'the request does not match the schema',
+      errors: fastifyError.validation.slice(0, 20).map((issue) => ({ path: issue.instancePath, message: issue.message }))
+    }
+  }
+  const status = fastifyError.statusCode
+  if (status !== undefined && status >= 400 && status < 500) {
+    // Fastify's own client errors: bad JSON, body too large, wrong content type…
+    return { status, title: titleFor(status), code: `http.${(fastifyError.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()}`, detail: fastifyError.message }
+  }
+  return { status: 500, title: titleFor(500), code: 'internal', detail: 'an unexpected error occurred; the trace id identifies it in the logs' }
+}
+
+export const errorsPlugin = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error)
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: problem.code }, 'request rejected')
+    return sendProblem(request, reply, problem)
+  })
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, {
+    status: 404, title: titleFor(404), code: 'http.not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}`
+  }))
+}, { name: 'errors' })

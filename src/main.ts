@@ -1,0 +1,52 @@
+/**
+ * Starts the server: configuration, storage, projections, HTTP. SIGTERM and
+ * SIGINT drain in-flight requests, stop the projections and close the
+ * databases; a drain that outlives SHUTDOWN_TIMEOUT_MS exits non-zero.
+ */
+import { ConfigError, describeStorage, loadConfig } from './config.ts'
+import { buildApp } from './http/app.ts'
+import { createLogger } from './logger.ts'
+import { openRuntime } from './runtime.ts'
+import { DataDirInUse } from './sql/pglite.ts'
+
+async function main (): Promise<void> {
+  const config = loadConfig()
+  const logger = createLogger(config)
+  const runtime = await openRuntime(config, logger, { runProjections: true })
+  const app = await buildApp(runtime)
+  const address = await app.listen({ host: config.host, port: config.port })
+  logger.info({ address, storage: describeStorage(config) }, `Ledgerline listening on ${address}`)
+
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down: draining requests')
+    const deadline = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out')
+      process.exit(1)
+    }, config.shutdownTimeoutMs)
+    deadline.unref()
+    app.close()
+      .then(() => runtime.close())
+      .then(() => {
+        logger.info('stopped')
+        clearTimeout(deadline)
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed')
+        process.exitCode = 1
+      })
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof DataDirInUse) {
+    process.stderr.write(`ledgerline: ${error.message}\n`)
+  } else {
+    process.stderr.write(`ledgerline: failed to start: ${(error as Error).stack ?? String(error)}\n`)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,80 @@
+/**
+ * Composition of the storage side: SQL client, migrations, event store and
+ * projections. The HTTP server and the CLI both start from here, so they run
+ * the same code against the same configuration.
+ */
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import { createRegistry } from './domain/events.ts'
+import type { EventDefinition, EventRegistry } from './domain/registry.ts'
+import { createPostgresEventStore } from './eventstore/postgres.ts'
+import type { EventStore } from './eventstore/types.ts'
+import { projections as defaultProjections } from './projections/index.ts'
+import type { Projection } from './projections/projection.ts'
+import { ProjectionRunner } from './projections/runner.ts'
+import { openSqlClient, type SqlClient } from './sql/client.ts'
+import { migrate } from './sql/migrate.ts'
+
+export interface Runtime {
+  readonly config: Config
+  readonly logger: Logger
+  readonly sql: SqlClient
+  readonly store: EventStore
+  readonly registry: EventRegistry
+  readonly projections: readonly Projection[]
+  readonly runner: ProjectionRunner
+  close(): Promise<void>
+}
+
+export interface RuntimeOptions {
+  /** Start the projection runner now (the server does; most CLI commands do not). */
+  readonly runProjections?: boolean
+  readonly projections?: readonly Projection[]
+  /** Event types beyond the application's (tests). */
+  readonly extraEvents?: readonly EventDefinition[]
+  /** An SQL client the caller owns (tests); otherwise one is opened from the config. */
+  readonly sql?: SqlClient
+}
+
+export async function openRuntime (config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
+  const ownsSql = options.sql === undefined
+  const sql = options.sql ?? await openSqlClient({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
+  try {
+    const applied = await migrate(sql)
+    if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations')
+    const registry = createRegistry(options.extraEvents)
+    const store = await openEventStore(config, sql, registry)
+    const projections = options.projections ?? defaultProjections
+    const runner = new ProjectionRunner({
+      sql,
+      store,
+      projections,
+      logger: logger.child({ component: 'projections' }),
+      batchSize: config.projectionBatchSize
+    })
+    if (options.runProjections === true) runner.start()
+    return {
+      config,
+      logger,
+      sql,
+      store,
+      registry,
+      projections,
+      runner,
+      async close () {
+        await runner.stop()
+        await store.close()
+        if (ownsSql) await sql.close()
+      }
+    }
+  } catch (error) {
+    if (ownsSql) await sql.close().catch(() => {})
+    throw error
+  }
+}
+
+async function openEventStore (config: Config, sql: SqlClient, registry: EventRegistry): Promise<EventStore> {
+  if (config.kurrentDbUrl === undefined) return createPostgresEventStore(sql, registry)
+  const { createKurrentDbEventStore } = await import('./eventstore/kurrentdb.ts')
+  return createKurrentDbEventStore({ connectionString: config.kurrentDbUrl, registry })
+}
