@@ -66,7 +66,7 @@ export function prepareAppend (registry: EventRegistry, streamId: string, events
     const serializedData = JSON.stringify(data)
     const serializedMetadata = JSON.stringify(parsed.data)
     // PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail mid-append.
-    if (NUL_ESCAPE.test(serializedData) || NUL_ESCAPE.test(serializedMetadata)) {
+    if ((serializedData.includes('\\u0000') && NUL_ESCAPE.test(serializedData)) || (serializedMetadata.includes('\\u0000') && NUL_ESCAPE.test(serializedMetadata))) {
       throw new InvalidEventData(event.type, [{ path: `${index}.data`, message: 'text must not contain U+0000' }])
     }
     const bytes = Buffer.byteLength(serializedData) + Buffer.byteLength(serializedMetadata)

@@ -61,10 +61,14 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress }: 
   const head = await store.headPosition()
   let position = START
   let applied = 0
+  const read = (from: LogPosition) => store.readAll(from, { ...filter, limit: batchSize })
+  let next = read(position)
   for (;;) {
-    const page = await store.readAll(position, { ...filter, limit: batchSize })
-    if (page.events.length > 0) await sql.transaction((tx) => applyTo(tx, projection, generation, page.events))
+    const page = await next
     position = page.position
+    // Read the next page while this one is applied.
+    if (!page.isEnd) next = read(position)
+    if (page.events.length > 0) await sql.transaction((tx) => applyTo(tx, projection, generation, page.events))
     applied += page.events.length
     onProgress?.(progress(applied, position, head, started))
     if (!page.isEnd) continue
@@ -78,6 +82,7 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress }: 
       return true
     })
     if (swapped) return { generation, eventsApplied: applied, seconds: (performance.now() - started) / 1000 }
+    next = read(position)
   }
 }
 

@@ -25,7 +25,7 @@ interface StateRow {
 }
 
 const SELECT_STATE = `SELECT name, version, generation, position_major::text AS major, position_minor::text AS minor,
-  events_applied::text AS applied FROM projections`
+  events_applied::text AS applied FROM public.projections`
 
 function toState (row: StateRow): ProjectionState {
   return {
@@ -67,17 +67,20 @@ export async function dropGeneration (tx: SqlTransaction, projection: Projection
   await tx.exec(`DROP SCHEMA IF EXISTS ${quoteIdent(schemaFor(projection.name, generation))} CASCADE`)
 }
 
-/** Applies events to a generation within `tx`: search path set, then the projection's own SQL. */
+/**
+ * Applies events to a generation within `tx`: search path set, then the
+ * projection's own SQL. The path stays set until the transaction ends, so
+ * bookkeeping SQL after it names public tables explicitly.
+ */
 export async function applyTo (tx: SqlTransaction, projection: Projection, generation: number, events: readonly RecordedEvent[]): Promise<void> {
   if (events.length === 0) return
   await tx.exec(`SET LOCAL search_path TO ${quoteIdent(schemaFor(projection.name, generation))}, public`)
   await projection.apply(events, tx)
-  await tx.exec('SET LOCAL search_path TO DEFAULT')
 }
 
 export async function writeState (tx: SqlTransaction, state: ProjectionState): Promise<void> {
   await tx.query(
-    `INSERT INTO projections (name, version, generation, position_major, position_minor, events_applied, updated_at)
+    `INSERT INTO public.projections (name, version, generation, position_major, position_minor, events_applied, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, now())
      ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, generation = EXCLUDED.generation,
        position_major = EXCLUDED.position_major, position_minor = EXCLUDED.position_minor,
