@@ -12,12 +12,40 @@ import type {
   AppendOptions, AppendResult, EventStore, ExpectedVersion, LogPosition, NewEvent,
   ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent
 } from './types.ts'
-import { assertStreamId, prepareAppend } from './validation.ts'
+import { assertStreamId, prepareAppend, type PreparedEvent } from './validation.ts'
 
 export const NOTIFY_CHANNEL = 'ledgerline_events'
 /** Cross-process wake-ups are coalesced to at most one NOTIFY per this many ms. */
 const NOTIFY_INTERVAL_MS = 10
 const MAX_PAGE = 10_000
+/** Under expected version 'any', how often an append that lost a race for the next version is tried again. */
+const MAX_ANY_RETRIES = 5
+
+/**
+ * One statement appends: it reads the stream's version (from the unique index
+ * on stream and version), inserts only when the expected version holds, and
+ * returns the last event's position. A concurrent writer that took the same
+ * version makes the unique index raise 23505; the loser then finds out why.
+ */
+const APPEND = `
+WITH current AS (
+  SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+), allowed AS (
+  SELECT version FROM current
+   WHERE ($2 = 'any')
+      OR ($2 = 'no_stream' AND version = 0)
+      OR ($2 = 'stream_exists' AND version > 0)
+      OR ($2 = 'version' AND version = $3::bigint)
+), inserted AS (
+  INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata)
+  SELECT $1, allowed.version + e.ord, (e.doc->>'id')::uuid, e.doc->>'type', e.doc->'data', e.doc->'metadata'
+    FROM allowed, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(doc, ord)
+  RETURNING stream_version, transaction_id, global_position
+)
+SELECT stream_version::text AS v, transaction_id::text AS t, global_position::text AS p
+  FROM inserted ORDER BY stream_version DESC LIMIT 1`
+
+interface AppendRow { v: string, t: string, p: string }
 
 export interface PostgresEventStore extends EventStore {
   /**
@@ -55,20 +83,24 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     for (const listener of listeners) listener()
   }
 
-  async function appendOn (executor: SqlExecutor, streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+  async function appendOn (executor: SqlExecutor, streamId: string, events: readonly NewEvent[], options: AppendOptions = {}, savepoints = false): Promise<AppendResult> {
     const prepared = prepareAppend(registry, streamId, events)
     const expected = options.expectedVersion ?? 'any'
-    try {
-      const { rows } = await executor.query<{ v: string, t: string, p: string }>(
-        `SELECT next_version::text AS v, last_transaction_id::text AS t, last_position::text AS p
-           FROM ledgerline_append($1, $2, $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
-        [streamId, expectedText(expected), prepared.map((e) => e.id), prepared.map((e) => e.type),
-          prepared.map((e) => e.data), prepared.map((e) => e.metadata)]
-      )
-      const row = rows[0]!
-      return { nextExpectedVersion: BigInt(row.v), position: { major: BigInt(row.t), minor: BigInt(row.p) } }
-    } catch (error) {
-      throw translate(error, streamId, expected)
+    const params = [streamId, expectedKind(expected), typeof expected === 'bigint' ? expected.toString() : null, batchJson(prepared)]
+    const ids = prepared.map((event) => event.id)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { rows } = await guarded(executor, savepoints, () => executor.query<AppendRow>(APPEND, params))
+        if (rows[0] !== undefined) return toResult(rows[0])
+        // Nothing inserted: the expected version did not hold, or this is a replay of an earlier append.
+        return await earlierOrConflict(executor, streamId, ids, expected)
+      } catch (error) {
+        const constraint = (error as PgError).code === '23505' ? (error as PgError).constraint : undefined
+        if (constraint === 'events_stream_event_id_key') return await earlierOrConflict(executor, streamId, ids, expected)
+        if (constraint !== 'events_stream_version_key') throw unavailable(error) ?? error
+        // A concurrent append took the next version. Under 'any' that is no conflict: go again.
+        if (expected !== 'any' || attempt >= MAX_ANY_RETRIES) return await earlierOrConflict(executor, streamId, ids, expected)
+      }
     }
   }
 
@@ -96,7 +128,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       return result
     },
 
-    appendWithin: appendOn,
+    appendWithin: (tx, streamId, events, options) => appendOn(tx, streamId, events, options, true),
 
     notifyAppended () {
       wakeLocal()
@@ -115,9 +147,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
 
     async streamVersion (streamId) {
       assertStreamId(streamId)
-      const { rows } = await run(() => sql.query<{ v: string }>(
-        'SELECT version::text AS v FROM streams WHERE stream_id = $1', [streamId]))
-      return rows[0] === undefined ? 0n : BigInt(rows[0].v)
+      return await run(() => currentVersion(sql, streamId))
     },
 
     async readAll (from, options: ReadAllOptions = {}) {
@@ -199,10 +229,10 @@ function pageSize (limit: number | undefined, fallback: number): number {
   return Math.min(limit, MAX_PAGE)
 }
 
-function expectedText (expected: ExpectedVersion): string {
+function expectedKind (expected: ExpectedVersion): string {
   if (typeof expected === 'bigint') {
     if (expected < 0n) throw new RangeError('expected version must not be negative')
-    return expected.toString()
+    return 'version'
   }
   if (expected !== 'any' && expected !== 'no_stream' && expected !== 'stream_exists') {
     throw new RangeError(`unknown expected version ${String(expected)}`)
@@ -210,14 +240,54 @@ function expectedText (expected: ExpectedVersion): string {
   return expected
 }
 
-interface PgError { code?: string, detail?: string }
-
-function translate (error: unknown, streamId: string, expected: ExpectedVersion): unknown {
-  const pgError = error as PgError
-  if (pgError?.code === 'LLWEV') return new WrongExpectedVersion(streamId, String(expected), BigInt(pgError.detail ?? '0'))
-  if (pgError?.code === 'LLDUP') return new DuplicateEventId(streamId, pgError.detail ?? '')
-  return unavailable(error) ?? error
+/** The events as one JSON array, built from the texts validation already serialized. */
+function batchJson (prepared: readonly PreparedEvent[]): string {
+  return `[${prepared.map((e) => `{"id":"${e.id}","type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`).join(',')}]`
 }
+
+function toResult (row: AppendRow): AppendResult {
+  return { nextExpectedVersion: BigInt(row.v), position: { major: BigInt(row.t), minor: BigInt(row.p) } }
+}
+
+async function currentVersion (executor: SqlExecutor, streamId: string): Promise<bigint> {
+  const { rows } = await executor.query<{ v: string }>(
+    'SELECT coalesce(max(stream_version), 0)::text AS v FROM events WHERE stream_id = $1', [streamId])
+  return BigInt(rows[0]!.v)
+}
+
+/**
+ * After an append inserted nothing: when every id is already in the stream it
+ * is a replay, answered with the first append's result; some of them is
+ * DuplicateEventId; none is a WrongExpectedVersion with the actual version.
+ */
+async function earlierOrConflict (executor: SqlExecutor, streamId: string, ids: readonly string[], expected: ExpectedVersion): Promise<AppendResult> {
+  const { rows } = await executor.query<{ found: number, any_id: string | null, v: string | null, t: string | null, p: string | null }>(
+    `SELECT count(*)::int AS found, min(event_id::text) AS any_id,
+            max(stream_version)::text AS v,
+            (array_agg(transaction_id::text ORDER BY stream_version DESC))[1] AS t,
+            (array_agg(global_position::text ORDER BY stream_version DESC))[1] AS p
+       FROM events WHERE stream_id = $1 AND event_id = ANY ($2::uuid[])`, [streamId, ids])
+  const earlier = rows[0]!
+  if (earlier.found === ids.length) return toResult({ v: earlier.v!, t: earlier.t!, p: earlier.p! })
+  if (earlier.found > 0) throw new DuplicateEventId(streamId, earlier.any_id!)
+  throw new WrongExpectedVersion(streamId, String(expected), await currentVersion(executor, streamId))
+}
+
+/** Inside a caller's transaction an error would abort it; a savepoint keeps it usable. */
+async function guarded<T> (executor: SqlExecutor, savepoints: boolean, fn: () => Promise<T>): Promise<T> {
+  if (!savepoints) return fn()
+  await executor.query('SAVEPOINT ledgerline_append')
+  try {
+    const result = await fn()
+    await executor.query('RELEASE SAVEPOINT ledgerline_append')
+    return result
+  } catch (error) {
+    await executor.query('ROLLBACK TO SAVEPOINT ledgerline_append')
+    throw error
+  }
+}
+
+interface PgError { code?: string, detail?: string, constraint?: string }
 
 /** Connection failures become StoreUnavailable (503); anything else stays as it is (500). */
 function unavailable (error: unknown): StoreUnavailable | undefined {
