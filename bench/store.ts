@@ -262,16 +262,12 @@ async function fillLog (db: SqlExecutor, total: number): Promise<void> {
     await db.query(`
       WITH source AS (
         SELECT stream_id || '~' || $2 AS stream_id, stream_version, gen_random_uuid() AS event_id, type, data, metadata
-          FROM events WHERE stream_id NOT LIKE '%~%' ORDER BY global_position LIMIT $1),
-      inserted AS (
-        INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata)
-        SELECT stream_id, stream_version, event_id, type,
-               jsonb_set(data, '{orderId}', to_jsonb(gen_random_uuid()::text)),
-               jsonb_set(metadata, '{eventId}', to_jsonb(event_id::text))
-          FROM source
-        RETURNING stream_id, stream_version)
-      INSERT INTO streams (stream_id, version)
-      SELECT stream_id, max(stream_version) FROM inserted GROUP BY stream_id`, [rows, `${copy}`])
+          FROM events WHERE stream_id NOT LIKE '%~%' ORDER BY global_position LIMIT $1)
+      INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata)
+      SELECT stream_id, stream_version, event_id, type,
+             jsonb_set(data, '{orderId}', to_jsonb(gen_random_uuid()::text)),
+             jsonb_set(metadata, '{eventId}', to_jsonb(event_id::text))
+        FROM source`, [rows, `${copy}`])
     have += rows
   }
   // The log as autovacuum leaves it: hint bits set (else the first reader pays

@@ -90,7 +90,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     const ids = prepared.map((event) => event.id)
     for (let attempt = 0; ; attempt++) {
       try {
-        const { rows } = await guarded(executor, savepoints, () => executor.query<AppendRow>(APPEND, params))
+        const { rows } = await guarded(executor, savepoints, () => executor.query<AppendRow>(APPEND, params, { name: 'ledgerline_append' }))
         if (rows[0] !== undefined) return toResult(rows[0])
         // Nothing inserted: the expected version did not hold, or this is a replay of an earlier append.
         return await earlierOrConflict(executor, streamId, ids, expected)
@@ -140,7 +140,8 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       const { rows } = await run(() => sql.query<EventRow>(
         `SELECT ${COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2
           ORDER BY stream_version LIMIT $3`,
-        [streamId, (options.fromVersion ?? 0n).toString(), pageSize(options.limit, Number.MAX_SAFE_INTEGER)]
+        [streamId, (options.fromVersion ?? 0n).toString(), pageSize(options.limit, Number.MAX_SAFE_INTEGER)],
+        { name: 'ledgerline_read_stream' }
       ))
       return rows.map(toRecorded)
     },
@@ -152,8 +153,8 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
 
     async readAll (from, options: ReadAllOptions = {}) {
       const limit = pageSize(options.limit, 1000)
-      const { text, params, filtered } = readAllQuery(from, options, limit)
-      const { rows } = await run(() => sql.query<EventRow & { head_t: string | null, head_p: string | null }>(text, params))
+      const { text, params, filtered, name } = readAllQuery(from, options, limit)
+      const { rows } = await run(() => sql.query<EventRow & { head_t: string | null, head_p: string | null }>(text, params, { name }))
       const events = rows.filter((row) => row.id !== null).map(toRecorded)
       const isEnd = events.length < limit
       let position = events.at(-1)?.position ?? from
@@ -192,7 +193,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
   return store
 }
 
-function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number): { text: string, params: unknown[], filtered: boolean } {
+function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number): { text: string, params: unknown[], filtered: boolean, name: string } {
   const params: unknown[] = [from.major.toString(), from.minor.toString(), limit]
   const conditions: string[] = []
   if (options.types !== undefined) {
@@ -207,7 +208,9 @@ function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number
     WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND ${VISIBLE}
     ${conditions.map((condition) => `AND ${condition}`).join(' ')}
     ORDER BY transaction_id, global_position LIMIT $3`
-  if (conditions.length === 0) return { text: page, params, filtered: false }
+  // One prepared statement per shape of filter: the text differs only by which filters are present.
+  const name = `ledgerline_read_all_${options.types === undefined ? 0 : 1}${conditions.length}`
+  if (conditions.length === 0) return { text: page, params, filtered: false, name }
   // A filtered reader must also learn how far it has read past events it did
   // not ask for: the head, taken in the same statement (the same snapshot).
   const text = `WITH head AS (
@@ -216,7 +219,7 @@ function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number
     page AS (${page})
     SELECT page.*, head.head_t, head.head_p FROM head LEFT JOIN page ON true
     ORDER BY page.t::xid8, page.p::bigint`
-  return { text, params, filtered: true }
+  return { text, params, filtered: true, name }
 }
 
 function after (a: LogPosition, b: LogPosition): boolean {

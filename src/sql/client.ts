@@ -8,8 +8,16 @@ export interface QueryResult<Row> {
   rowCount: number
 }
 
+export interface QueryOptions {
+  /**
+   * Prepare the statement once per connection under this name and reuse its
+   * plan: for hot statements whose planning costs more than their execution.
+   */
+  readonly name?: string
+}
+
 export interface SqlExecutor {
-  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<Row>>
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>>
 }
 
 /** A transaction's handle; `exec` runs several statements without parameters. */

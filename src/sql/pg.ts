@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { quoteIdent, type Lease, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
+import { quoteIdent, type Lease, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
 
 /** The `pg` driver: a Pool, plus one dedicated connection for LISTEN. */
 export async function openPgClient (connectionString: string, max: number): Promise<SqlClient> {
@@ -22,20 +22,21 @@ export async function openPgClient (connectionString: string, max: number): Prom
     return client
   }
 
-  const run = async <Row>(executor: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<QueryResult<Row>> => {
-    const result = await executor.query(text, params as unknown[] | undefined)
+  const run = async <Row>(executor: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> => {
+    const values = params as unknown[] | undefined
+    const result = await executor.query(options?.name === undefined ? { text, values } : { name: options.name, text, values })
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 }
   }
 
   return {
     kind: 'pg',
-    query: (text, params) => run(pool, text, params),
+    query: (text, params, options) => run(pool, text, params, options),
     async transaction (fn) {
       const client = await pool.connect()
       try {
         await client.query('BEGIN')
         const tx: SqlTransaction = {
-          query: (text, params) => run(client, text, params),
+          query: (text, params, options) => run(client, text, params, options),
           exec: async (text) => { await client.query(text) }
         }
         const result = await fn(tx)

@@ -1,0 +1,124 @@
+/**
+ * The CLI and the server as a user runs them: real processes, real data
+ * directories (PGlite) or a database of their own on the PostgreSQL server.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { z } from 'zod'
+import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
+import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
+import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
+import { openSqlClient } from '../src/sql/client.ts'
+import { migrate } from '../src/sql/migrate.ts'
+import { drivers, openTestDatabase } from './helpers/databases.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BIN = join(ROOT, 'bin', 'ledgerline.js')
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+function cli (args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`)) }, timeoutMs)
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
+const registry = new EventRegistry([defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) })])
+
+function notes (count: number) {
+  const command = systemCommand('cli-test')
+  return Array.from({ length: count }, (_, index) => {
+    const metadata = metadataFor(command, index)
+    return { id: metadata.eventId, type: 'test.note.written', data: { text: `note ${index}` }, metadata }
+  })
+}
+
+/** A place for the CLI's data, seeded with events: a PGlite directory, or a server database. */
+async function seeded (driver: 'pglite' | 'postgres', t: Test): Promise<Record<string, string>> {
+  if (driver === 'pglite') {
+    const dir = mkdtempSync(join(tmpdir(), 'ledgerline-cli-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const sql = await openSqlClient({ dataDir: dir })
+    await migrate(sql)
+    const store = createPostgresEventStore(sql, registry)
+    await store.append('org-1', notes(3))
+    await store.append('user-7', notes(2))
+    await store.close()
+    await sql.close()
+    return { LEDGERLINE_DATA_DIR: dir }
+  }
+  const db = await openTestDatabase('postgres')
+  t.teardown(db.dispose)
+  const store = createPostgresEventStore(db.sql, registry)
+  await store.append('org-1', notes(3))
+  await store.append('user-7', notes(2))
+  await store.close()
+  return { DATABASE_URL: db.url! }
+}
+
+for (const driver of drivers()) {
+  t.test(`the CLI on ${driver}`, async (t) => {
+    const env = await seeded(driver, t)
+
+    const migrated = await cli(['migrate', '--json'], env)
+    t.equal(migrated.code, 0, migrated.stderr)
+    t.same(JSON.parse(migrated.stdout), { applied: [] }, 'already migrated: nothing to apply')
+
+    const replay = await cli(['replay', 'projection', 'stream_catalogue', '--json'], env)
+    t.equal(replay.code, 0, replay.stderr)
+    t.match(JSON.parse(replay.stdout), { projection: 'stream_catalogue', generation: 1, eventsApplied: 5 })
+    t.match(replay.stderr, /replay 100% 5 events/, 'progress is reported on stderr')
+
+    const again = await cli(['replay', 'projection', 'stream_catalogue', '--json'], env)
+    t.match(JSON.parse(again.stdout), { generation: 2, eventsApplied: 5 }, 'a second replay builds the next generation')
+
+    const tail = await cli(['events', 'tail', '--from', 'start', '--no-follow'], env)
+    t.equal(tail.code, 0, tail.stderr)
+    const lines = tail.stdout.trim().split('\n').map((line) => JSON.parse(line) as { streamId: string, streamVersion: string, position: string, type: string, data: unknown })
+    t.same(lines.map((l) => [l.streamId, l.streamVersion]), [['org-1', '1'], ['org-1', '2'], ['org-1', '3'], ['user-7', '1'], ['user-7', '2']], 'NDJSON, one event a line, in log order')
+    t.match(lines[0], { type: 'test.note.written', data: { text: 'note 0' }, position: /^\d+\.\d+$/ })
+
+    const fromThird = await cli(['events', 'tail', '--from', lines[2]!.position, '--no-follow', '--stream-prefix', 'user-'], env)
+    t.same(fromThird.stdout.trim().split('\n').map((line) => JSON.parse(line).streamId), ['user-7', 'user-7'], '--from is exclusive; filters apply')
+
+    const stats = await cli(['events', 'stats', '--json'], env)
+    t.equal(stats.code, 0, stats.stderr)
+    const parsed = JSON.parse(stats.stdout)
+    t.same(parsed.categories.map((c: { category: string, streams: number, events: number }) => [c.category, c.streams, c.events]), [['org', 1, 3], ['user', 1, 2]])
+    t.same(parsed.types, [{ type: 'test.note.written', events: 5 }])
+
+    const unknown = await cli(['replay', 'projection', 'nope'], env)
+    t.equal(unknown.code, 2)
+    t.match(unknown.stderr, /unknown projection nope; known: stream_catalogue/)
+
+    const badFrom = await cli(['events', 'tail', '--from', 'yesterday'], env)
+    t.equal(badFrom.code, 2)
+    t.match(badFrom.stderr, /--from must be start, end or major\.minor/)
+  })
+}
+
+t.test('a second process is refused the embedded data directory, with the owner named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sql = await openSqlClient({ dataDir: dir })
+  t.teardown(() => sql.close())
+  const run = await cli(['migrate'], { LEDGERLINE_DATA_DIR: dir })
+  t.equal(run.code, 1)
+  t.match(run.stderr, new RegExp(`in use by process ${process.pid}`))
+})
+
+t.test('a bad setting stops the CLI with the variable named', async (t) => {
+  const run = await cli(['migrate'], { PORT: 'eighty', LEDGERLINE_DATA_DIR: 'memory://' })
+  t.equal(run.code, 1)
+  t.match(run.stderr, /invalid configuration:\n\s+PORT: /)
+})

@@ -1,0 +1,80 @@
+/**
+ * `npm start` as a user runs it: a real process on the embedded store, real
+ * HTTP, SIGTERM, and a restart on the same data directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { z } from 'zod'
+import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
+import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
+import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
+import { openSqlClient } from '../src/sql/client.ts'
+import { migrate } from '../src/sql/migrate.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+interface Server { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
+
+function start (dataDir: string): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'development' }
+  })
+  let output = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start:\n${output}`)) }, 60_000)
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      const match = /Ledgerline listening on (http:\/\/[^"\s]+)/.exec(output)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve({ child, address: match[1]!, exited, output: () => output })
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)) })
+  })
+}
+
+t.test('npm start serves health on the embedded store, stops on SIGTERM and keeps its data across restarts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-server-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const registry = new EventRegistry([defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) })])
+  const seed = await openSqlClient({ dataDir: dir })
+  await migrate(seed)
+  const command = systemCommand('server-test')
+  const metadata = metadataFor(command, 0)
+  await createPostgresEventStore(seed, registry).append('org-1', [{ id: metadata.eventId, type: 'test.note.written', data: { text: 'hello' }, metadata }])
+  await seed.close()
+
+  const first = await start(dir)
+  t.equal((await fetch(`${first.address}/healthz`)).status, 200)
+  let ready = await fetch(`${first.address}/readyz`)
+  for (let i = 0; i < 50 && ready.status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    ready = await fetch(`${first.address}/readyz`)
+  }
+  t.equal(ready.status, 200, 'ready once the projections caught up')
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0, 'SIGTERM drains and exits cleanly')
+  t.match(first.output(), /shutting down: draining requests/)
+
+  const second = await start(dir)
+  t.equal((await fetch(`${second.address}/healthz`)).status, 200, 'starts again on the same directory')
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0)
+
+  const after = await openSqlClient({ dataDir: dir })
+  t.teardown(() => after.close())
+  const { rows } = await after.query<{ generation: number, events_applied: string }>(
+    "SELECT generation, events_applied::text FROM projections WHERE name = 'stream_catalogue'")
+  t.same(rows, [{ generation: 1, events_applied: '1' }], 'the read model was kept, not rebuilt, across the restart')
+  const catalogue = await after.query<{ stream_id: string }>('SELECT stream_id FROM stream_catalogue')
+  t.same(catalogue.rows, [{ stream_id: 'org-1' }])
+})
