@@ -4,10 +4,10 @@
  * databases; a drain that outlives SHUTDOWN_TIMEOUT_MS exits non-zero.
  */
 import { ConfigError, describeStorage, loadConfig } from './config.ts'
+import { LedgerlineError } from './domain/errors.ts'
 import { buildApp } from './http/app.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime } from './runtime.ts'
-import { DataDirInUse } from './sql/pglite.ts'
 
 async function main (): Promise<void> {
   const config = loadConfig()
@@ -43,7 +43,7 @@ async function main (): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof DataDirInUse) {
+  if (error instanceof ConfigError || error instanceof LedgerlineError) {
     process.stderr.write(`ledgerline: ${error.message}\n`)
   } else {
     process.stderr.write(`ledgerline: failed to start: ${(error as Error).stack ?? String(error)}\n`)

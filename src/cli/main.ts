@@ -5,7 +5,6 @@
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { LedgerlineError } from '../domain/errors.ts'
-import { DataDirInUse } from '../sql/pglite.ts'
 import { eventsCommand } from './commands/events.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { replayCommand } from './commands/replay.ts'
@@ -28,8 +27,7 @@ export async function run (argv: string[]): Promise<void> {
       process.exitCode = error.exitCode
       return
     }
-    const known = error instanceof ConfigError || error instanceof DataDirInUse || error instanceof LedgerlineError ||
-      (error as { code?: string }).code === 'projection.rebuild_in_progress'
+    const known = error instanceof ConfigError || error instanceof LedgerlineError
     process.stderr.write(`ledgerline: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`)
     process.exitCode = 1
   }

@@ -88,7 +88,7 @@ export async function handleCommand<Command, Event extends DomainEvent, State> (
       return {
         streamId,
         events: decided,
-        state: decided.reduce(decider.evolve, state),
+        state: decided.reduce((current, event) => decider.evolve(current, event), state),
         version: result.nextExpectedVersion,
         position: result.position,
         replayed: false

@@ -92,3 +92,20 @@ export class ProjectionTimeout extends LedgerlineError {
     super(`read models did not reach position ${position} within ${timeoutMs} ms; retry the read`, { position, timeoutMs })
   }
 }
+
+export class RebuildInProgress extends LedgerlineError {
+  readonly code = 'projection.rebuild_in_progress'
+  readonly status = 409
+  constructor (readonly projection: string) {
+    super(`a rebuild of ${projection} is already running`, { projection })
+  }
+}
+
+/** The embedded database's directory belongs to another running process. */
+export class DataDirInUse extends LedgerlineError {
+  readonly code = 'store.data_dir_in_use'
+  readonly status = 503
+  constructor (dataDir: string, pid: number) {
+    super(`the embedded database at ${dataDir} is in use by process ${pid}; stop it first, or point DATABASE_URL at a PostgreSQL server to share one database`)
+  }
+}

@@ -20,7 +20,7 @@ export function spec<Command, Event extends DomainEvent, State> (decider: Decide
           const run = (): Event[] => decider.decide(command, fold(decider, history), context)
           return {
             then (t: Test, expected: Event[], message = 'decides the expected events'): void {
-              t.same(run(), expected, message)
+              t.strictSame(run(), expected, message)
             },
             thenThrows (t: Test, code: string, message = `throws ${code}`): void {
               let events: Event[]

@@ -135,10 +135,11 @@ export function createKurrentDbEventStore (options: { connectionString: string, 
 
     async readStream (streamId, readOptions: ReadStreamOptions = {}) {
       assertStreamId(streamId)
-      const maxCount = pageSize(readOptions.limit, Number.MAX_SAFE_INTEGER)
+      // No limit reads the whole rest of the stream (the client's default): a decider must fold all of it.
+      const limit = readOptions.limit === undefined ? {} : { maxCount: pageSize(readOptions.limit, MAX_PAGE) }
       const after = readOptions.fromVersion ?? 0n
       // Version v is revision v - 1, so "version > after" starts at revision `after`.
-      const events = await guard(() => readStreamOrEmpty(streamId, { fromRevision: after > 0n ? after : FROM_START, maxCount }))
+      const events = await guard(() => readStreamOrEmpty(streamId, { fromRevision: after > 0n ? after : FROM_START, ...limit }))
       return events.map(toRecorded)
     },
 

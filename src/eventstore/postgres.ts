@@ -21,29 +21,9 @@ const MAX_PAGE = 10_000
 /** Under expected version 'any', how often an append that lost a race for the next version is tried again. */
 const MAX_ANY_RETRIES = 5
 
-/**
- * One statement appends: it reads the stream's version (from the unique index
- * on stream and version), inserts only when the expected version holds, and
- * returns the last event's position. A concurrent writer that took the same
- * version makes the unique index raise 23505; the loser then finds out why.
- */
-const APPEND = `
-WITH current AS (
-  SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
-), allowed AS (
-  SELECT version FROM current
-   WHERE ($2 = 'any')
-      OR ($2 = 'no_stream' AND version = 0)
-      OR ($2 = 'stream_exists' AND version > 0)
-      OR ($2 = 'version' AND version = $3::bigint)
-), inserted AS (
-  INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata)
-  SELECT $1, allowed.version + e.ord, (e.doc->>'id')::uuid, e.doc->>'type', e.doc->'data', e.doc->'metadata'
-    FROM allowed, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(doc, ord)
-  RETURNING stream_version, transaction_id, global_position
-)
-SELECT stream_version::text AS v, transaction_id::text AS t, global_position::text AS p
-  FROM inserted ORDER BY stream_version DESC LIMIT 1`
+/** One statement appends; see ledgerline_append in sql/migrations/001_event_store.sql. */
+const APPEND = `SELECT next_version::text AS v, last_transaction_id::text AS t, last_position::text AS p
+  FROM ledgerline_append($1, $2, $3::bigint, $4::jsonb)`
 
 interface AppendRow { v: string, t: string, p: string }
 
@@ -140,7 +120,8 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       const { rows } = await run(() => sql.query<EventRow>(
         `SELECT ${COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2
           ORDER BY stream_version LIMIT $3`,
-        [streamId, (options.fromVersion ?? 0n).toString(), pageSize(options.limit, Number.MAX_SAFE_INTEGER)],
+        // No limit reads the whole stream: a decider must fold all of it.
+        [streamId, (options.fromVersion ?? 0n).toString(), options.limit === undefined ? null : pageSize(options.limit, MAX_PAGE)],
         { name: 'ledgerline_read_stream' }
       ))
       return rows.map(toRecorded)

@@ -78,6 +78,7 @@ export interface ReadAllResult {
 export interface ReadStreamOptions {
   /** Only events with a version strictly greater than this (default 0). */
   readonly fromVersion?: bigint
+  /** At most this many (at most 10000); without it, the whole rest of the stream. */
   readonly limit?: number
 }
 

@@ -30,8 +30,12 @@ export interface PreparedEvent {
   readonly metadata: string
 }
 
-/** A JSON \u0000 escape: preceded by an even number of backslashes. */
-const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
+/**
+ * Text PostgreSQL's jsonb refuses: U+0000, and a lone UTF-16 surrogate (which
+ * JSON.stringify writes as a \udXXX escape). A real escape is preceded by an
+ * even number of backslashes.
+ */
+const UNSTORABLE_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export function prepareAppend (registry: EventRegistry, streamId: string, events: readonly NewEvent[]): PreparedEvent[] {
@@ -65,9 +69,11 @@ export function prepareAppend (registry: EventRegistry, streamId: string, events
     }
     const serializedData = JSON.stringify(data)
     const serializedMetadata = JSON.stringify(parsed.data)
-    // PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail mid-append.
-    if ((serializedData.includes('\\u0000') && NUL_ESCAPE.test(serializedData)) || (serializedMetadata.includes('\\u0000') && NUL_ESCAPE.test(serializedMetadata))) {
-      throw new InvalidEventData(event.type, [{ path: `${index}.data`, message: 'text must not contain U+0000' }])
+    // PostgreSQL's jsonb cannot hold them; refuse here rather than fail mid-append.
+    for (const [part, text] of [['data', serializedData], ['metadata', serializedMetadata]] as const) {
+      if (text.includes('\\u') && UNSTORABLE_ESCAPE.test(text)) {
+        throw new InvalidEventData(event.type, [{ path: `${index}.${part}`, message: 'text must not contain U+0000 or a lone UTF-16 surrogate' }])
+      }
     }
     const bytes = Buffer.byteLength(serializedData) + Buffer.byteLength(serializedMetadata)
     if (bytes > MAX_EVENT_BYTES) throw new EventTooLarge(id, bytes, MAX_EVENT_BYTES)

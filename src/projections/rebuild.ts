@@ -5,6 +5,7 @@
  * after; never a half-built one. A live runner elsewhere notices the new
  * generation at its next batch and carries on from the new checkpoint.
  */
+import { RebuildInProgress } from '../domain/errors.ts'
 import { comparePositions } from '../eventstore/position.ts'
 import { START, type EventStore, type LogPosition } from '../eventstore/types.ts'
 import { lockKey, type SqlClient } from '../sql/client.ts'
@@ -33,15 +34,8 @@ export interface RebuildResult {
   readonly seconds: number
 }
 
-export class RebuildInProgress extends Error {
-  readonly code = 'projection.rebuild_in_progress'
-  constructor (name: string) {
-    super(`a rebuild of ${name} is already running`)
-  }
-}
-
 export async function rebuildProjection (options: RebuildOptions): Promise<RebuildResult> {
-  const { sql, store, projection } = options
+  const { sql, projection } = options
   assertProjection(projection)
   const lease = await sql.tryLock(lockKey(`projection-rebuild:${projection.name}`))
   if (lease === null) throw new RebuildInProgress(projection.name)

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import { DataDirInUse } from '../domain/errors.ts'
 import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
 
 /**
@@ -64,13 +65,6 @@ export async function openPgliteClient (dataDir: string, loadDataDir?: Blob): Pr
         unlock()
       }
     }
-  }
-}
-
-export class DataDirInUse extends Error {
-  readonly code = 'store.data_dir_in_use'
-  constructor (dataDir: string, pid: number) {
-    super(`the embedded database at ${dataDir} is in use by process ${pid}; stop it first, or point DATABASE_URL at a PostgreSQL server to share one database`)
   }
 }
 
