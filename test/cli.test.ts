@@ -122,3 +122,34 @@ t.test('a bad setting stops the CLI with the variable named', async (t) => {
   t.equal(run.code, 1)
   t.match(run.stderr, /invalid configuration:\n\s+PORT: /)
 })
+
+t.test('events tail follows new events live', { skip: drivers().includes('postgres') ? false : 'needs DATABASE_URL: on the embedded store the tailing process owns the data directory, so nothing else could append' }, async (t) => {
+  const db = await openTestDatabase('postgres')
+  t.teardown(db.dispose)
+  const store = createPostgresEventStore(db.sql, registry)
+  t.teardown(() => store.close())
+  const child = spawn(process.execPath, [BIN, 'events', 'tail', '--from', 'end'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url! } })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let stdout = ''
+  const lines = new Promise<string[]>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const complete = stdout.split('\n').filter((line) => line !== '')
+      if (complete.length >= 2) resolve(complete)
+    })
+  })
+  // Appended while the tail runs; repeated until it has seen them, since it may still be starting.
+  const appender = setInterval(() => { void store.append(`org-${randomSuffix()}`, notes(1)) }, 300)
+  t.teardown(() => clearInterval(appender))
+  const seen = await lines
+  clearInterval(appender)
+  t.equal(seen.length >= 2, true, 'two live events printed')
+  t.match(JSON.parse(seen[0]!), { type: 'test.note.written', streamId: /^org-/ })
+  child.kill('SIGINT')
+  const code = await new Promise((resolve) => child.on('close', resolve))
+  t.equal(code, 0, 'SIGINT stops it cleanly')
+})
+
+function randomSuffix (): string {
+  return Math.random().toString(36).slice(2, 10)
+}

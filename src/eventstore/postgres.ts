@@ -18,6 +18,10 @@ export const NOTIFY_CHANNEL = 'ledgerline_events'
 /** Cross-process wake-ups are coalesced to at most one NOTIFY per this many ms. */
 const NOTIFY_INTERVAL_MS = 10
 const MAX_PAGE = 10_000
+/** A filtered read scans this many times its limit of events (at least MIN, at most MAX) per page. */
+const FILTER_WINDOW_FACTOR = 10
+const MIN_FILTER_WINDOW = 1_000
+const MAX_FILTER_WINDOW = 50_000
 /** Under expected version 'any', how often an append that lost a race for the next version is tried again. */
 const MAX_ANY_RETRIES = 5
 
@@ -26,6 +30,8 @@ const APPEND = `SELECT next_version::text AS v, last_transaction_id::text AS t, 
   FROM ledgerline_append($1, $2, $3::bigint, $4::jsonb)`
 
 interface AppendRow { v: string, t: string, p: string }
+
+interface WindowColumns { window_t: string | null, window_p: string | null, scanned: number | null }
 
 export interface PostgresEventStore extends EventStore {
   /**
@@ -134,16 +140,15 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
 
     async readAll (from, options: ReadAllOptions = {}) {
       const limit = pageSize(options.limit, 1000)
-      const { text, params, filtered, name } = readAllQuery(from, options, limit)
-      const { rows } = await run(() => sql.query<EventRow & { head_t: string | null, head_p: string | null }>(text, params, { name }))
+      const { text, params, filtered, name, window } = readAllQuery(from, options, limit)
+      const { rows } = await run(() => sql.query<EventRow & WindowColumns>(text, params, { name }))
       const events = rows.filter((row) => row.id !== null).map(toRecorded)
-      const isEnd = events.length < limit
-      let position = events.at(-1)?.position ?? from
-      if (filtered && isEnd && rows[0]?.head_t != null) {
-        const head = { major: BigInt(rows[0].head_t), minor: BigInt(rows[0].head_p!) }
-        if (after(head, position)) position = head
-      }
-      return { events, position, isEnd } satisfies ReadAllResult
+      const last = events.at(-1)?.position ?? from
+      if (!filtered) return { events, position: last, isEnd: events.length < limit } satisfies ReadAllResult
+      if (events.length === limit) return { events, position: last, isEnd: false } satisfies ReadAllResult
+      // Fewer matches than asked for: the whole window was read.
+      const edge = rows[0]?.window_t == null ? from : { major: BigInt(rows[0].window_t), minor: BigInt(rows[0].window_p!) }
+      return { events, position: after(edge, last) ? edge : last, isEnd: Number(rows[0]?.scanned ?? 0) < window } satisfies ReadAllResult
     },
 
     async headPosition () {
@@ -174,7 +179,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
   return store
 }
 
-function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number): { text: string, params: unknown[], filtered: boolean, name: string } {
+function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number): { text: string, params: unknown[], filtered: boolean, name: string, window: number } {
   const params: unknown[] = [from.major.toString(), from.minor.toString(), limit]
   const conditions: string[] = []
   if (options.types !== undefined) {
@@ -191,16 +196,32 @@ function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number
     ORDER BY transaction_id, global_position LIMIT $3`
   // One prepared statement per shape of filter: the text differs only by which filters are present.
   const name = `ledgerline_read_all_${options.types === undefined ? 0 : 1}${conditions.length}`
-  if (conditions.length === 0) return { text: page, params, filtered: false, name }
-  // A filtered reader must also learn how far it has read past events it did
-  // not ask for: the head, taken in the same statement (the same snapshot).
-  const text = `WITH head AS (
-      SELECT transaction_id::text AS head_t, global_position::text AS head_p FROM events WHERE ${VISIBLE}
-       ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
-    page AS (${page})
-    SELECT page.*, head.head_t, head.head_p FROM head LEFT JOIN page ON true
-    ORDER BY page.t::xid8, page.p::bigint`
-  return { text, params, filtered: true, name }
+  if (conditions.length === 0) return { text: page, params, filtered: false, name, window: limit }
+  // A filtered read scans a bounded window of the log, the next `scan` events
+  // in log order (an index-only range), and looks for matches within it. Its
+  // cost per page then stays bounded whatever the filter's selectivity or the
+  // planner's statistics (a scan of the rest of the log, sorted, per page is
+  // what an unbounded filtered read can turn into). The window's end tells the
+  // reader how far it has read past events it did not ask for.
+  params.push(Math.min(Math.max(limit * FILTER_WINDOW_FACTOR, MIN_FILTER_WINDOW), MAX_FILTER_WINDOW))
+  const windowParam = `$${params.length}`
+  const text = `WITH win AS MATERIALIZED (
+      SELECT transaction_id, global_position FROM events
+       WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND ${VISIBLE}
+       ORDER BY transaction_id, global_position LIMIT ${windowParam}),
+    bound AS (
+      SELECT transaction_id AS bt, global_position AS bp, (SELECT count(*) FROM win) AS scanned
+        FROM win ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
+    page AS (
+      SELECT ${COLUMNS} FROM events, bound
+       WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
+         AND (transaction_id, global_position) <= (bound.bt, bound.bp)
+         ${conditions.map((condition) => `AND ${condition}`).join(' ')}
+       ORDER BY transaction_id, global_position LIMIT $3)
+    SELECT page.*, bound.bt::text AS window_t, bound.bp::text AS window_p, bound.scanned::int AS scanned
+      FROM bound LEFT JOIN page ON true
+     ORDER BY page.t::xid8, page.p::bigint`
+  return { text, params, filtered: true, name, window: Number(params.at(-1)) }
 }
 
 function after (a: LogPosition, b: LogPosition): boolean {
