@@ -19,7 +19,7 @@ export const NOTIFY_CHANNEL = 'ledgerline_events'
 const NOTIFY_INTERVAL_MS = 10
 const MAX_PAGE = 10_000
 /** A filtered read scans this many times its limit of events (at least MIN, at most MAX) per page. */
-const FILTER_WINDOW_FACTOR = 10
+const FILTER_WINDOW_FACTOR = 4
 const MIN_FILTER_WINDOW = 1_000
 const MAX_FILTER_WINDOW = 50_000
 /** Under expected version 'any', how often an append that lost a race for the next version is tried again. */
