@@ -85,6 +85,8 @@ export async function handleCommand<Command, Event extends DomainEvent, State> (
         const eventMetadata = metadataFor(metadata, index)
         return { id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }
       }), { expectedVersion: version })
+      // A twin of this command (same id) got there first: answer with what it wrote.
+      if (result.replayed === true) continue
       return {
         streamId,
         events: decided,

@@ -55,7 +55,7 @@ export class UnknownEventType extends LedgerlineError {
   readonly code = 'store.unknown_event_type'
   readonly status = 400
   constructor (readonly type: string) {
-    super(`unknown event type ${type}`, { type: type.slice(0, 200) })
+    super(`unknown event type ${type}`, { eventType: type.slice(0, 200) })
   }
 }
 
@@ -63,7 +63,7 @@ export class InvalidEventData extends LedgerlineError {
   readonly code = 'store.invalid_event_data'
   readonly status = 400
   constructor (readonly type: string, readonly issues: Array<{ path: string, message: string }>) {
-    super(`invalid ${type} event`, { type, issues })
+    super(`invalid ${type} event`, { eventType: type, issues })
   }
 }
 
@@ -107,5 +107,26 @@ export class DataDirInUse extends LedgerlineError {
   readonly status = 503
   constructor (dataDir: string, pid: number) {
     super(`the embedded database at ${dataDir} is in use by process ${pid}; stop it first, or point DATABASE_URL at a PostgreSQL server to share one database`)
+  }
+}
+
+/**
+ * An append inside a caller's transaction would have placed events before
+ * their stream's earlier events in the log; the whole transaction must be retried.
+ */
+export class AppendOrderConflict extends LedgerlineError {
+  readonly code = 'store.append_order_conflict'
+  readonly status = 409
+  constructor (readonly streamId: string) {
+    super(`stream ${streamId} was appended to by a later transaction; retry the transaction`, { streamId })
+  }
+}
+
+/** An event in the log no longer parses with this build's schema: a server-side failure, never the caller's. */
+export class StoredEventUnreadable extends LedgerlineError {
+  readonly code = 'store.event_unreadable'
+  readonly status = 500
+  constructor (readonly eventType: string, readonly issues: Array<{ path: string, message: string }>) {
+    super(`a stored ${eventType} event does not match its schema`, { eventType, issues })
   }
 }

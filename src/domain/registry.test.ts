@@ -8,7 +8,7 @@ import { forEachDatabase } from '../../test/helpers/databases.ts'
 import { createPostgresEventStore } from '../eventstore/postgres.ts'
 import { START, type NewEvent } from '../eventstore/types.ts'
 import { metadataFor, systemCommand } from './envelope.ts'
-import { InvalidEventData, LedgerlineError, UnknownEventType } from './errors.ts'
+import { InvalidEventData, LedgerlineError, StoredEventUnreadable, UnknownEventType } from './errors.ts'
 import { EventRegistry, defineEvent } from './registry.ts'
 
 /** v1 of a member event: a single `name`. */
@@ -87,7 +87,7 @@ t.test('validate rejects bad data with InvalidEventData listing the issue paths'
   t.strictSame(invalid.issues.map((issue) => issue.path).sort(),
     ['amount', 'customer.email', 'customer.id', 'lines.1.quantity', 'lines.2.sku'], 'every issue, nested paths joined with dots')
   t.ok(invalid.issues.every((issue) => typeof issue.message === 'string' && issue.message !== ''), 'each with a message')
-  t.strictSame(invalid.details, { type: 'invoice.issued', issues: invalid.issues }, 'the issues are in the problem details')
+  t.strictSame(invalid.details, { eventType: 'invoice.issued', issues: invalid.issues }, 'the issues are in the problem details, under eventType (never the RFC 9457 type member)')
 
   const extra = caught(() => registry.validate('member.joined', { name: 'Ada', role: 'admin', admin: true })) as InvalidEventData
   t.ok(extra instanceof InvalidEventData, 'a strict schema rejects unknown keys')
@@ -122,8 +122,11 @@ t.test('parse validates known types against the current schema', async (t) => {
   const registry = new EventRegistry([memberV1])
   t.strictSame(registry.parse('member.joined', { name: 'Ada', role: 'viewer' }), { name: 'Ada', role: 'viewer' })
   const error = caught(() => registry.parse('member.joined', { name: 'Ada', role: 'owner' }))
-  t.ok(error instanceof InvalidEventData, 'stored data that no longer fits the schema is reported, not returned')
-  t.strictSame((error as InvalidEventData).issues.map((issue) => issue.path), ['role'])
+  t.ok(error instanceof StoredEventUnreadable, 'stored data that no longer fits the schema is reported, not returned')
+  t.equal((error as StoredEventUnreadable).status, 500, 'as a server-side failure, never the caller\'s')
+  t.strictSame((error as StoredEventUnreadable).issues.map((issue) => issue.path), ['role'])
+  t.strictSame(registry.parse('member.joined', { name: 'Ada', role: 'owner' }, 2), { name: 'Ada', role: 'owner' },
+    'data written by a newer schema version than this build knows passes through untouched')
 })
 
 t.test('a v2 schema with an upcaster upcasts v1 data on read', async (t) => {
@@ -147,7 +150,7 @@ t.test('a v2 schema with an upcaster upcasts v1 data on read', async (t) => {
 
   const broken = new EventRegistry([defineEvent({ ...memberV2, upcasters: { 1: () => ({ givenName: '' }) } })])
   const error = caught(() => broken.parse('member.joined', { name: 'Ada', role: 'admin' }, 1))
-  t.ok(error instanceof InvalidEventData, 'what an upcaster returns is checked against the current schema')
+  t.ok(error instanceof StoredEventUnreadable, 'what an upcaster returns is checked against the current schema')
 })
 
 t.test('registering v2 without an upcaster from each older version throws', async (t) => {

@@ -5,7 +5,7 @@
  * the log are never rewritten.
  */
 import type { z } from 'zod'
-import { InvalidEventData, UnknownEventType } from './errors.ts'
+import { InvalidEventData, StoredEventUnreadable, UnknownEventType } from './errors.ts'
 
 type Upcaster = (data: unknown) => unknown
 
@@ -71,11 +71,12 @@ export class EventRegistry {
    */
   parse (type: string, data: unknown, writtenAt = 1): unknown {
     const definition = this.#definitions.get(type)
-    if (definition === undefined) return data
+    // Unknown here, or written at a version newer than this build knows: pass it on untouched.
+    if (definition === undefined || writtenAt > (definition.version ?? 1)) return data
     let value = data
     for (let v = writtenAt; v < (definition.version ?? 1); v++) value = definition.upcasters![v]!(value)
     const result = definition.schema.safeParse(value)
-    if (!result.success) throw invalid(type, result.error)
+    if (!result.success) throw new StoredEventUnreadable(type, issuesOf(result.error))
     return result.data
   }
 
@@ -86,9 +87,10 @@ export class EventRegistry {
   }
 }
 
+function issuesOf (error: z.ZodError): Array<{ path: string, message: string }> {
+  return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.join('.'), message: issue.message }))
+}
+
 function invalid (type: string, error: z.ZodError): InvalidEventData {
-  return new InvalidEventData(type, error.issues.slice(0, 20).map((issue) => ({
-    path: issue.path.join('.'),
-    message: issue.message
-  })))
+  return new InvalidEventData(type, issuesOf(error))
 }

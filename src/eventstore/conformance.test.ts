@@ -153,17 +153,29 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     t.equal(wrongActual, 0, 'every conflict reported an actual version beyond the expected one')
   })
 
+  await t.test('concurrent appends that set no exact version never conflict', async (t) => {
+    const category = harness.category()
+    const anyResults = await Promise.all(Array.from({ length: 12 }, (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', i))))
+    t.same(anyResults.map((r) => r.nextExpectedVersion).sort((a, b) => Number(a - b)), Array.from({ length: 12 }, (_, i) => BigInt(i + 1)),
+      "12 concurrent 'any' appends: each lands, versions 1..12")
+    const existsResults = await Promise.all(Array.from({ length: 8 }, (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', 100 + i), { expectedVersion: 'stream_exists' })))
+    t.equal(existsResults.length, 8, "8 concurrent 'stream_exists' appends on an existing stream: each lands")
+    t.equal(await store.streamVersion(`${category}-any`), 20n)
+  })
+
   await t.test('re-appending the same event ids returns the first result and adds nothing', async (t) => {
     const stream = `${harness.category()}-idem`
     const events = newEvents(3)
     const first = await store.append(stream, events, { expectedVersion: 'no_stream' })
     const again = await store.append(stream, events, { expectedVersion: 'no_stream' })
-    t.same(again, first, 'same result, even with an expected version that no longer holds')
+    t.same(again, { ...first, replayed: true }, 'same result, marked a replay, even with an expected version that no longer holds')
+    t.not(first.replayed, true, 'the first append is no replay')
     const anyAgain = await store.append(stream, events, { expectedVersion: 'any' })
-    t.same(anyAgain, first)
+    t.same(anyAgain, { ...first, replayed: true })
     const twinIds = [crypto.randomUUID(), crypto.randomUUID()]
     const twins = await Promise.all(Array.from({ length: 5 }, () => store.append(stream, newEvents(2, 'conformance.item.removed').map((e, i) => ({ ...e, id: twinIds[i]!, metadata: { ...e.metadata, eventId: twinIds[i]! } })))))
     t.same(new Set(twins.map((r) => r.nextExpectedVersion)).size, 1, 'concurrent twins all get the one result')
+    t.equal(twins.filter((r) => r.replayed !== true).length, 1, 'exactly one of them wrote; the others are marked replays')
     t.equal(await store.streamVersion(stream), 5n, 'nothing was added twice')
     const partial = await store.append(stream, [...events.slice(0, 1), ...newEvents(1)]).catch((e: unknown) => e)
     t.equal(codeOf(partial), 'store.duplicate_event_id', 'some old ids with new ones are refused')
@@ -277,6 +289,20 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
   if (harness.sql === undefined) return
   const sql = harness.sql
   const pgStore = store as PostgresEventStore
+
+  if (sql.kind === 'pg') {
+    await t.test('an append inside an older transaction, after a newer one appended to the stream, must retry', async (t) => {
+      const stream = `${harness.category()}-order`
+      await store.append(stream, newEvents(1))
+      const error = await sql.transaction(async (tx) => {
+        await tx.query('SELECT pg_current_xact_id()') // this transaction's id is now older than the next append's
+        await store.append(stream, newEvents(1))
+        return await pgStore.appendWithin(tx, stream, newEvents(1)).catch((e: unknown) => e)
+      })
+      t.equal(codeOf(error), 'store.append_order_conflict', 'its events would sort before their predecessors in the log')
+      t.equal(await store.streamVersion(stream), 2n, 'nothing of it was written')
+    })
+  }
 
   await t.test('a transaction held open while later ones commit is still delivered, in order, to a live subscriber', async (t) => {
     const category = harness.category()

@@ -109,7 +109,7 @@ t.test('a re-append is recognised from the stream\'s recent events', async (t) =
   const recent = [stored(c, 4n), stored(b.toUpperCase(), 3n), stored(a, 2n)] // backwards, as read
 
   t.equal(earlierAppend('org-1', ['00000000-0000-4000-8000-0000000000ff'], recent), undefined)
-  t.same(earlierAppend('org-1', [a, b], recent), { nextExpectedVersion: 4n, position: at(1003n) },
+  t.same(earlierAppend('org-1', [a, b], recent), { nextExpectedVersion: 4n, position: at(1003n), replayed: true },
     'all found: the version and position of the last of them')
   t.throws(() => earlierAppend('org-1', [b, '00000000-0000-4000-8000-0000000000ff'], recent), DuplicateEventId)
   t.throws(() => earlierAppend('org-1', [c, b, '00000000-0000-4000-8000-0000000000ff'], recent),

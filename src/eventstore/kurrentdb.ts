@@ -300,7 +300,7 @@ export function earlierAppend (streamId: string, ids: readonly string[], recent:
   if (foundIds.size === 0) return undefined
   if (foundIds.size < wanted.size) throw new DuplicateEventId(streamId, [...foundIds].sort()[0]!)
   const last = found.reduce((a, b) => (b.revision > a.revision ? b : a))
-  return { nextExpectedVersion: last.revision + 1n, position: toLogPosition(last.position) }
+  return { nextExpectedVersion: last.revision + 1n, position: toLogPosition(last.position), replayed: true }
 }
 
 // The native reader reports transport failures (refused, reset, TLS) as errors the client does not recognise.

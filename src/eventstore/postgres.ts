@@ -3,7 +3,7 @@
  * the append function are in sql/migrations/001_event_store.sql.
  */
 import type { EventMetadata } from '../domain/envelope.ts'
-import { DuplicateEventId, StoreUnavailable, WrongExpectedVersion } from '../domain/errors.ts'
+import { AppendOrderConflict, DuplicateEventId, StoreUnavailable, WrongExpectedVersion } from '../domain/errors.ts'
 import type { EventRegistry } from '../domain/registry.ts'
 import type { SqlClient, SqlExecutor } from '../sql/client.ts'
 import { catchUpSubscription } from './subscription.ts'
@@ -22,8 +22,6 @@ const MAX_PAGE = 10_000
 const FILTER_WINDOW_FACTOR = 4
 const MIN_FILTER_WINDOW = 1_000
 const MAX_FILTER_WINDOW = 50_000
-/** Under expected version 'any', how often an append that lost a race for the next version is tried again. */
-const MAX_ANY_RETRIES = 5
 
 /** One statement appends; see ledgerline_append in sql/migrations/001_event_store.sql. */
 const APPEND = `SELECT next_version::text AS v, last_transaction_id::text AS t, last_position::text AS p
@@ -74,20 +72,17 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     const expected = options.expectedVersion ?? 'any'
     const params = [streamId, expectedKind(expected), typeof expected === 'bigint' ? expected.toString() : null, batchJson(prepared)]
     const ids = prepared.map((event) => event.id)
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const { rows } = await guarded(executor, savepoints, () => executor.query<AppendRow>(APPEND, params, { name: 'ledgerline_append' }))
-        if (rows[0] !== undefined) return toResult(rows[0])
-        // Nothing inserted: the expected version did not hold, or this is a replay of an earlier append.
-        return await earlierOrConflict(executor, streamId, ids, expected)
-      } catch (error) {
-        const constraint = (error as PgError).code === '23505' ? (error as PgError).constraint : undefined
-        if (constraint === 'events_stream_event_id_key') return await earlierOrConflict(executor, streamId, ids, expected)
-        if (constraint !== 'events_stream_version_key') throw unavailable(error) ?? error
-        // A concurrent append took the next version. Under 'any' that is no conflict: go again.
-        if (expected !== 'any' || attempt >= MAX_ANY_RETRIES) return await earlierOrConflict(executor, streamId, ids, expected)
-      }
+    try {
+      const { rows } = await guarded(executor, savepoints, () => executor.query<AppendRow>(APPEND, params, { name: 'ledgerline_append' }))
+      if (rows[0] !== undefined) return toResult(rows[0])
+    } catch (error) {
+      const pgError = error as PgError
+      if (pgError.code === '40001') throw new AppendOrderConflict(streamId)
+      // A replay of an earlier append under 'any': its ids are in the stream already.
+      if (pgError.code !== '23505' || pgError.constraint !== 'events_stream_event_id_key') throw unavailable(error) ?? error
     }
+    // Nothing inserted: the expected version did not hold, or this is a replay of an earlier append.
+    return await earlierOrConflict(executor, streamId, ids, expected)
   }
 
   function toRecorded (row: EventRow): RecordedEvent {
@@ -164,7 +159,10 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
 
     onAppend (listener) {
       listeners.add(listener)
-      stopListening ??= sql.listen(NOTIFY_CHANNEL, wakeLocal).catch(() => undefined)
+      // Only a server has other processes to hear from; a failed LISTEN is tried again by the next listener.
+      if (sql.kind === 'pg') {
+        stopListening ??= sql.listen(NOTIFY_CHANNEL, wakeLocal).catch(() => { stopListening = undefined; return undefined })
+      }
       return () => { listeners.delete(listener) }
     },
 
@@ -273,7 +271,7 @@ async function earlierOrConflict (executor: SqlExecutor, streamId: string, ids: 
             (array_agg(global_position::text ORDER BY stream_version DESC))[1] AS p
        FROM events WHERE stream_id = $1 AND event_id = ANY ($2::uuid[])`, [streamId, ids])
   const earlier = rows[0]!
-  if (earlier.found === ids.length) return toResult({ v: earlier.v!, t: earlier.t!, p: earlier.p! })
+  if (earlier.found === ids.length) return { ...toResult({ v: earlier.v!, t: earlier.t!, p: earlier.p! }), replayed: true }
   if (earlier.found > 0) throw new DuplicateEventId(streamId, earlier.any_id!)
   throw new WrongExpectedVersion(streamId, String(expected), await currentVersion(executor, streamId))
 }
@@ -325,9 +323,9 @@ function crossProcessNotifier (sql: SqlClient): { schedule(): void, stop(): void
     schedule () {
       if (timer !== undefined || stopped) return
       timer = setTimeout(() => {
+        timer = undefined // appends from now on schedule the next NOTIFY
         sql.query('SELECT pg_notify($1, \'\')', [NOTIFY_CHANNEL])
           .catch(() => {}) // subscribers still poll; a lost wake-up only delays them
-          .finally(() => { timer = undefined })
       }, NOTIFY_INTERVAL_MS)
       timer.unref()
     },

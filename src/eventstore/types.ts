@@ -46,6 +46,8 @@ export interface AppendResult {
   readonly nextExpectedVersion: bigint
   /** Position of the last event written. */
   readonly position: LogPosition
+  /** True when these event ids had been appended before: nothing was written now. */
+  readonly replayed?: boolean
 }
 
 export interface AppendOptions {

@@ -7,10 +7,10 @@
  */
 import { RebuildInProgress } from '../domain/errors.ts'
 import { comparePositions } from '../eventstore/position.ts'
-import { START, type EventStore, type LogPosition } from '../eventstore/types.ts'
+import { START, type EventStore, type LogPosition, type ReadAllResult } from '../eventstore/types.ts'
 import { lockKey, type SqlClient } from '../sql/client.ts'
 import { assertProjection, typesFilter, type Projection } from './projection.ts'
-import { applyTo, createGeneration, dropGeneration, exposeGeneration, readState, writeState } from './state.ts'
+import { applyTo, createGeneration, dropGeneration, dropStaleGenerations, exposeGeneration, readState, writeState } from './state.ts'
 
 export interface RebuildProgress {
   readonly eventsApplied: number
@@ -26,6 +26,8 @@ export interface RebuildOptions {
   readonly projection: Projection
   readonly batchSize?: number
   readonly onProgress?: (progress: RebuildProgress) => void
+  /** Abandons the build between pages (the leftover generation is dropped by the next one). */
+  readonly signal?: AbortSignal
 }
 
 export interface RebuildResult {
@@ -33,6 +35,9 @@ export interface RebuildResult {
   readonly eventsApplied: number
   readonly seconds: number
 }
+
+const SWAP_LOCK_TIMEOUT_MS = 2000
+const LOCK_NOT_AVAILABLE = '55P03'
 
 export async function rebuildProjection (options: RebuildOptions): Promise<RebuildResult> {
   const { sql, projection } = options
@@ -46,18 +51,24 @@ export async function rebuildProjection (options: RebuildOptions): Promise<Rebui
   }
 }
 
-async function build ({ sql, store, projection, batchSize = 2000, onProgress }: RebuildOptions): Promise<RebuildResult> {
+async function build ({ sql, store, projection, batchSize = 2000, onProgress, signal }: RebuildOptions): Promise<RebuildResult> {
   const started = performance.now()
   const active = await readState(sql, projection.name)
   const generation = (active?.generation ?? 0) + 1
+  await dropStaleGenerations(sql, projection, active?.generation)
   await sql.transaction((tx) => createGeneration(tx, projection, generation))
   const filter = typesFilter(projection)
   const head = await store.headPosition()
   let position = START
   let applied = 0
-  const read = (from: LogPosition) => store.readAll(from, { ...filter, limit: batchSize })
+  const read = (from: LogPosition): Promise<ReadAllResult> => {
+    const pending = store.readAll(from, { ...filter, limit: batchSize })
+    pending.catch(() => {}) // awaited below; until then a failure must not go unhandled
+    return pending
+  }
   let next = read(position)
   for (;;) {
+    signal?.throwIfAborted()
     const page = await next
     position = page.position
     // Read the next page while this one is applied.
@@ -66,18 +77,45 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress }: 
     applied += page.events.length
     onProgress?.(progress(applied, position, head, started))
     if (!page.isEnd) continue
-    const swapped = await sql.transaction(async (tx) => {
+    const swapped = await swap(sql, projection, generation, position, applied)
+    if (swapped !== false) {
+      if (swapped !== undefined) await dropQuietly(sql, projection, swapped)
+      return { generation, eventsApplied: applied, seconds: (performance.now() - started) / 1000 }
+    }
+    next = read(position)
+  }
+}
+
+/**
+ * Points readers at the new generation. Its transaction holds an id (and so
+ * holds back what every event reader sees) while it waits for locks: a short
+ * lock timeout keeps a long report on the old views from freezing the log; the
+ * rebuild then catches up and tries again. Returns false to try again, else the
+ * generation it replaced (undefined for the first one).
+ */
+async function swap (sql: SqlClient, projection: Projection, generation: number, position: LogPosition, applied: number): Promise<number | undefined | false> {
+  try {
+    return await sql.transaction(async (tx) => {
+      await tx.exec(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT_MS}ms'`)
       const current = await readState(tx, projection.name, true)
       // Swapping in a model that is behind the live one would undo read-your-writes: catch up first.
       if (current !== undefined && comparePositions(current.position, position) > 0) return false
       await exposeGeneration(tx, projection, generation)
       await writeState(tx, { name: projection.name, version: projection.version, generation, position, eventsApplied: BigInt(applied) })
-      if (current !== undefined) await dropGeneration(tx, projection, current.generation)
-      return true
+      return current?.generation
     })
-    if (swapped) return { generation, eventsApplied: applied, seconds: (performance.now() - started) / 1000 }
-    next = read(position)
+  } catch (error) {
+    if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) return false
+    throw error
   }
+}
+
+/** The old generation goes in a transaction of its own; if readers still hold it, the next rebuild's createGeneration or this retry later drops it. */
+async function dropQuietly (sql: SqlClient, projection: Projection, generation: number): Promise<void> {
+  await sql.transaction(async (tx) => {
+    await tx.exec(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT_MS}ms'`)
+    await dropGeneration(tx, projection, generation)
+  }).catch(() => {})
 }
 
 function progress (applied: number, position: LogPosition, head: LogPosition, started: number): RebuildProgress {

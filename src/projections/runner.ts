@@ -86,7 +86,10 @@ export class ProjectionRunner {
     const { store, sql } = this.#options
     return Promise.all(this.#workers.map(async (worker) => {
       const state = await readState(sql, worker.projection.name)
-      const pending = await store.readAll(state?.position ?? { major: 0n, minor: 0n }, { ...typesFilter(worker.projection), limit: LAG_CAP })
+      // Unfiltered: how far the checkpoint is behind the log. A filtered projection moves its
+      // checkpoint past events it does not read, so this is its lag too, and it cannot hide
+      // behind a stretch of the log without a match.
+      const pending = await store.readAll(state?.position ?? { major: 0n, minor: 0n }, { limit: LAG_CAP })
       const oldest = pending.events[0]
       return {
         name: worker.projection.name,
@@ -174,6 +177,7 @@ class Worker {
         await this.#lead(lease)
         failures = 0
       } catch (error) {
+        if (this.#stopping) break
         failures++
         this.#lastError = (error as Error).message
         this.#log.error({ err: error }, 'projection failed; retrying')
@@ -205,7 +209,7 @@ class Worker {
     let state = await readState(sql, this.projection.name)
     if (state === undefined || state.version !== this.projection.version) {
       this.#log.info({ from: state?.version, to: this.projection.version }, 'building projection beside the active one')
-      await rebuildProjection({ sql, store, projection: this.projection })
+      await rebuildProjection({ sql, store, projection: this.projection, signal: this.#abort.signal })
       state = (await readState(sql, this.projection.name))!
     }
     this.#state = state

@@ -4,7 +4,7 @@
  * moves the checkpoint in the same transaction as the rows it wrote.
  */
 import type { LogPosition, RecordedEvent } from '../eventstore/types.ts'
-import { quoteIdent, type SqlTransaction } from '../sql/client.ts'
+import { quoteIdent, type SqlClient, type SqlTransaction } from '../sql/client.ts'
 import { schemaFor, type Projection } from './projection.ts'
 
 export interface ProjectionState {
@@ -60,6 +60,19 @@ export async function exposeGeneration (tx: SqlTransaction, projection: Projecti
   for (const table of projection.tables) {
     await tx.exec(`DROP VIEW IF EXISTS public.${quoteIdent(table)};
       CREATE VIEW public.${quoteIdent(table)} AS SELECT * FROM ${schema}.${quoteIdent(table)}`)
+  }
+}
+
+/** Drops every generation of the projection but `keep`: leftovers of dead rebuilds and of swaps whose drop was put off. */
+export async function dropStaleGenerations (sql: SqlClient, projection: Projection, keep: number | undefined): Promise<void> {
+  const { rows } = await sql.query<{ nspname: string }>(
+    'SELECT nspname FROM pg_namespace WHERE nspname ~ $1', [`^ledgerline_${projection.name}_g[0-9]+$`])
+  for (const { nspname } of rows) {
+    if (keep !== undefined && nspname === schemaFor(projection.name, keep)) continue
+    await sql.transaction(async (tx) => {
+      await tx.exec("SET LOCAL lock_timeout = '2000ms'")
+      await tx.exec(`DROP SCHEMA IF EXISTS ${quoteIdent(nspname)} CASCADE`)
+    }).catch(() => {}) // still in use: the next rebuild tries again
   }
 }
 

@@ -1,25 +1,76 @@
 import pg from 'pg'
-import { quoteIdent, type Lease, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
+import { quoteIdent, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
 
 /** The `pg` driver: a Pool, plus one dedicated connection for LISTEN. */
 export async function openPgClient (connectionString: string, max: number): Promise<SqlClient> {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 })
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 })
   // An idle pooled client that loses its connection emits here; without a listener the process would exit.
   pool.on('error', () => {})
   await pool.query('SELECT 1')
   const listeners = new Map<string, Set<(payload: string) => void>>()
   let listenClient: pg.Client | undefined
+  let lockClient: Promise<pg.Client> | undefined
+  /** Bumped when the lock connection is lost: every lease taken on it is gone. */
+  let lockGeneration = 0
+  const heldKeys = new Set<bigint>()
 
+  function lockConnection (): Promise<pg.Client> {
+    lockClient ??= (async () => {
+      const client = new pg.Client({ connectionString })
+      const lost = (): void => {
+        if (lockClient === undefined) return
+        lockClient = undefined
+        lockGeneration++
+        heldKeys.clear()
+      }
+      client.on('error', lost)
+      client.on('end', lost)
+      await client.connect()
+      return client
+    })().catch((error: unknown) => {
+      lockClient = undefined
+      throw error
+    })
+    return lockClient
+  }
+
+  let closing = false
+  let listenRetryMs = 100
+
+  /**
+   * The LISTEN connection. When it is lost it is opened again (with backoff)
+   * while anyone listens, every channel is listened to again, and every
+   * listener is called once, since notifications may have been missed.
+   */
   async function listenConnection (): Promise<pg.Client> {
     if (listenClient !== undefined) return listenClient
     const client = new pg.Client({ connectionString })
     client.on('notification', (message) => {
       for (const fn of listeners.get(message.channel) ?? []) fn(message.payload ?? '')
     })
-    client.on('error', () => { if (listenClient === client) listenClient = undefined })
+    const lost = (): void => {
+      if (listenClient !== client) return
+      listenClient = undefined
+      if (!closing && listeners.size > 0) setTimeout(relisten, listenRetryMs).unref()
+    }
+    client.on('error', lost)
+    client.on('end', lost)
     await client.connect()
     listenClient = client
     return client
+  }
+
+  async function relisten (): Promise<void> {
+    if (closing || listeners.size === 0) return
+    try {
+      const client = await listenConnection()
+      for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`)
+      listenRetryMs = 100
+      for (const set of listeners.values()) for (const fn of set) fn('')
+    } catch {
+      listenRetryMs = Math.min(listenRetryMs * 2, 5000)
+      setTimeout(relisten, listenRetryMs).unref()
+    }
   }
 
   const run = async <Row>(executor: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> => {
@@ -69,33 +120,46 @@ export async function openPgClient (connectionString: string, max: number): Prom
         }
       }
     },
+    // Session locks live on one connection of their own, outside the pool: a
+    // lease never takes a pool slot, and losing that connection ends every lease.
+    // Advisory locks are re-entrant within a session, so this process also keeps its own set.
     async tryLock (key) {
-      const client = await pool.connect()
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()])
-      if (rows[0]?.locked !== true) {
-        client.release()
-        return null
+      if (heldKeys.has(key)) return null
+      heldKeys.add(key)
+      let client: pg.Client
+      try {
+        client = await lockConnection()
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()])
+        if (rows[0]?.locked !== true) {
+          heldKeys.delete(key)
+          return null
+        }
+      } catch (error) {
+        heldKeys.delete(key)
+        throw error
       }
-      let held = true
-      const onError = (): void => { held = false }
-      client.on('error', onError)
-      const lease: Lease = {
-        get held () { return held },
+      const generation = lockGeneration
+      let released = false
+      return {
+        get held () { return !released && generation === lockGeneration },
         async release () {
-          if (!held) return
-          held = false
-          client.off('error', onError)
-          await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch(() => {})
-          client.release()
+          if (released) return
+          released = true
+          heldKeys.delete(key)
+          if (generation === lockGeneration) await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch(() => {})
         }
       }
-      return lease
     },
     async close () {
       if (pool.ended) return
+      closing = true
       const client = listenClient
       listenClient = undefined
       await client?.end().catch(() => {})
+      const locks = lockClient
+      lockClient = undefined
+      lockGeneration++
+      await (await locks?.catch(() => undefined))?.end().catch(() => {})
       await pool.end()
     }
   }

@@ -19,7 +19,7 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, probl
   return reply
     .code(problem.status)
     .type('application/problem+json')
-    .send({ type: 'about:blank', ...problem, instance: request.url.split('?')[0], traceId: request.id })
+    .send({ ...problem, type: 'about:blank', instance: request.url.split('?')[0], traceId: request.id })
 }
 
 const TITLES: Record<number, string> = {
@@ -35,7 +35,9 @@ export function titleFor (status: number): string {
 
 function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput {
   if (error instanceof LedgerlineError) {
-    return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.message, ...error.details }
+    // Details first: a detail may never overwrite a member RFC 9457 defines. A 5xx shows none of them.
+    if (error.status >= 500) return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.status === 500 ? 'an unexpected error occurred; the trace id identifies it in the logs' : error.message }
+    return { ...error.details, status: error.status, title: titleFor(error.status), code: error.code, detail: error.message }
   }
   const fastifyError = error as FastifyError
   if (fastifyError.validation !== undefined) {

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ProjectionLag } from '../../projections/runner.ts'
 import type { Runtime } from '../../runtime.ts'
 
 declare module 'fastify' {
@@ -41,15 +42,19 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
     name: 'ledgerline_projection_last_batch_timestamp_seconds', help: 'When the projection last applied a batch on this instance', labelNames: ['projection'], registers: [registry],
     collect () { for (const s of status()) if (s.lastBatchAt !== undefined) this.set({ projection: s.name }, s.lastBatchAt.getTime() / 1000) }
   })
-  const lagEvents = new Gauge({ name: 'ledgerline_projection_lag_events', help: 'Unprocessed events (counted up to 1000)', labelNames: ['projection'], registers: [registry] })
+  // Both lag gauges come from one measurement per scrape (prom-client collects gauges concurrently).
+  let lagOnce: Promise<ProjectionLag[]> | undefined
+  const lag = (): Promise<ProjectionLag[]> => {
+    lagOnce ??= runtime.runner.lag().catch(() => []).finally(() => { setTimeout(() => { lagOnce = undefined }, 100).unref() })
+    return lagOnce
+  }
   new Gauge({
-    name: 'ledgerline_projection_lag_seconds', help: 'Age of the oldest unprocessed event', labelNames: ['projection'], registers: [registry],
-    async collect () {
-      for (const lag of await runtime.runner.lag().catch(() => [])) {
-        this.set({ projection: lag.name }, lag.seconds)
-        lagEvents.set({ projection: lag.name }, lag.events)
-      }
-    }
+    name: 'ledgerline_projection_lag_events', help: 'Events in the log after the checkpoint (counted up to 1000)', labelNames: ['projection'], registers: [registry],
+    async collect () { for (const l of await lag()) this.set({ projection: l.name }, l.events) }
+  })
+  new Gauge({
+    name: 'ledgerline_projection_lag_seconds', help: 'Age of the oldest event after the checkpoint', labelNames: ['projection'], registers: [registry],
+    async collect () { for (const l of await lag()) this.set({ projection: l.name }, l.seconds) }
   })
 
   app.decorate('metrics', registry)
