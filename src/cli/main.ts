@@ -13,9 +13,13 @@ export function buildProgram (): Command {
   const program = new Command('ledgerline')
     .description('Ledgerline governance backend: operations on the event log and read models')
     .showHelpAfterError()
+    // Throw instead of exiting, so a command's resources (the runtime) are always closed first.
+    .exitOverride()
   migrateCommand(program)
   replayCommand(program)
   eventsCommand(program)
+  for (const command of program.commands) command.exitOverride()
+  for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()
   return program
 }
 

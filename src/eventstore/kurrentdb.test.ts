@@ -4,10 +4,11 @@
  * KURRENTDB_URL is set.
  */
 import t from 'tap'
+import { pageSize } from './validation.ts'
 import { StreamNotFoundError, UnavailableError, UnknownError } from '@kurrent/kurrentdb-client'
 import { DuplicateEventId, StoreUnavailable } from '../domain/errors.ts'
 import {
-  IDEMPOTENCY_WINDOW, actualVersion, earlierAppend, isConnectionFailure, matchesFilter, pageSize, serializedByKey,
+  IDEMPOTENCY_WINDOW, actualVersion, earlierAppend, isConnectionFailure, matchesFilter, serializedByKey,
   serverFilter, settlePage, toLogPosition, toReadPosition, toStreamState, typeRegex
 } from './kurrentdb.ts'
 import type { StoredEvent } from './kurrentdb.ts'

@@ -28,7 +28,7 @@ import type {
   AppendResult, EventStore, ExpectedVersion, LogPosition, ReadAllOptions, ReadFilter, ReadStreamOptions,
   RecordedEvent, Subscription
 } from './types.ts'
-import { assertStreamId, prepareAppend } from './validation.ts'
+import { MAX_PAGE, assertStreamId, pageSize, prepareAppend } from './validation.ts'
 import type { PreparedEvent } from './validation.ts'
 
 /**
@@ -39,7 +39,6 @@ import type { PreparedEvent } from './validation.ts'
  */
 export const IDEMPOTENCY_WINDOW = 1000
 const DEFAULT_PAGE = 1000
-const MAX_PAGE = 10_000
 const RETRY_MIN_MS = 100
 const RETRY_MAX_MS = 5000
 
@@ -231,12 +230,6 @@ function isStart (position: LogPosition): boolean {
 }
 
 /** Same rules as the PostgreSQL adapter: a positive integer, at most 10 000. */
-export function pageSize (limit: number | undefined, fallback: number): number {
-  if (limit === undefined) return Math.min(fallback, MAX_PAGE)
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer')
-  return Math.min(limit, MAX_PAGE)
-}
-
 /** An anchored regex matching exactly these event types (the server matches anywhere otherwise). */
 export function typeRegex (types: readonly string[]): string {
   return `^(?:${types.map((type) => type.replace(/[\\^$.*+?()[\]{}|#]/g, '\\$&')).join('|')})$`

@@ -12,12 +12,11 @@ import type {
   AppendOptions, AppendResult, EventStore, ExpectedVersion, LogPosition, NewEvent,
   ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent
 } from './types.ts'
-import { assertStreamId, prepareAppend, type PreparedEvent } from './validation.ts'
+import { MAX_PAGE, assertStreamId, pageSize, prepareAppend, type PreparedEvent } from './validation.ts'
 
 export const NOTIFY_CHANNEL = 'ledgerline_events'
 /** Cross-process wake-ups are coalesced to at most one NOTIFY per this many ms. */
 const NOTIFY_INTERVAL_MS = 10
-const MAX_PAGE = 10_000
 /** A filtered read scans this many times its limit of events (at least MIN, at most MAX) per page. */
 const FILTER_WINDOW_FACTOR = 4
 const MIN_FILTER_WINDOW = 1_000
@@ -224,12 +223,6 @@ function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number
 
 function after (a: LogPosition, b: LogPosition): boolean {
   return a.major > b.major || (a.major === b.major && a.minor > b.minor)
-}
-
-function pageSize (limit: number | undefined, fallback: number): number {
-  if (limit === undefined) return Math.min(fallback, MAX_PAGE)
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer')
-  return Math.min(limit, MAX_PAGE)
 }
 
 function expectedKind (expected: ExpectedVersion): string {

@@ -9,6 +9,16 @@ import type { NewEvent } from './types.ts'
 
 /** Largest event accepted: serialized data plus metadata. */
 export const MAX_EVENT_BYTES = 1024 * 1024
+/** Most events one read returns. */
+export const MAX_PAGE = 10_000
+
+/** A read's page size: `fallback` when unset; a positive integer, at most MAX_PAGE. */
+export function pageSize (limit: number | undefined, fallback: number): number {
+  if (limit === undefined) return Math.min(fallback, MAX_PAGE)
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer')
+  return Math.min(limit, MAX_PAGE)
+}
+
 /** Most events in one append. */
 export const MAX_EVENTS_PER_APPEND = 10_000
 

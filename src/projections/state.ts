@@ -42,11 +42,6 @@ export async function readState (tx: { query: SqlTransaction['query'] }, name: s
   return rows[0] === undefined ? undefined : toState(rows[0])
 }
 
-export async function readAllStates (tx: { query: SqlTransaction['query'] }): Promise<ProjectionState[]> {
-  const { rows } = await tx.query<StateRow>(`${SELECT_STATE} ORDER BY name`)
-  return rows.map(toState)
-}
-
 /** Creates a generation's schema and tables (dropping leftovers of a rebuild that died). */
 export async function createGeneration (tx: SqlTransaction, projection: Projection, generation: number): Promise<void> {
   const schema = quoteIdent(schemaFor(projection.name, generation))

@@ -50,13 +50,3 @@ export async function migrate (sql: SqlClient, migrations = loadMigrations()): P
   }
   return applied
 }
-
-/** Migrations in the code that the database has not applied. */
-export async function pendingMigrations (sql: SqlClient, migrations = loadMigrations()): Promise<string[]> {
-  const exists = await sql.query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'")
-  const { rows } = exists.rowCount === 0
-    ? { rows: [] }
-    : await sql.query<{ version: number }>('SELECT version FROM schema_migrations')
-  const done = new Set(rows.map((row) => Number(row.version)))
-  return migrations.filter((migration) => !done.has(migration.version)).map((migration) => migration.name)
-}

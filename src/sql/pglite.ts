@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { DataDirInUse } from '../domain/errors.ts'
 import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
@@ -68,23 +69,36 @@ export async function openPgliteClient (dataDir: string, loadDataDir?: Blob): Pr
   }
 }
 
+/** Data directories this process has open (a lock file naming our own pid is stale otherwise: a container's pid 1 after a crash). */
+const openHere = new Set<string>()
+
 function lockDataDir (dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true })
-  const file = join(dataDir, '.ledgerline.lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const dir = resolve(dataDir)
+  const file = join(dir, '.ledgerline.lock')
+  if (openHere.has(dir)) throw new DataDirInUse(dataDir, process.pid)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const token = `${process.pid} ${randomUUID()}`
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' })
-      const release = (): void => { rmSync(file, { force: true }) }
-      process.once('exit', release)
-      return () => {
-        process.off('exit', release)
-        release()
-      }
+      writeFileSync(file, token, { flag: 'wx' })
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const owner = Number(readFileSync(file, 'utf8'))
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) throw new DataDirInUse(dataDir, owner)
+      const owner = Number(readFileSync(file, 'utf8').split(' ')[0])
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw new DataDirInUse(dataDir, owner)
       rmSync(file, { force: true }) // left by a process that died
+      continue
+    }
+    // Two processes taking over the same stale lock: only the one whose token stayed owns it.
+    if (readFileSync(file, 'utf8') !== token) continue
+    openHere.add(dir)
+    const release = (): void => {
+      openHere.delete(dir)
+      if (existsSync(file) && readFileSync(file, 'utf8') === token) rmSync(file, { force: true })
+    }
+    process.once('exit', release)
+    return () => {
+      process.off('exit', release)
+      release()
     }
   }
   throw new Error(`could not lock ${dataDir}`)

@@ -17,10 +17,11 @@ export function eventsCommand (program: Command): void {
     .option('--stream-prefix <prefix>', 'only streams whose id starts with this, e.g. org-')
     .option('--no-follow', 'stop at the end of the log')
     .action(async (options: TailOptions) => {
+      if (!['start', 'end'].includes(options.from) && parsePosition(options.from) === undefined) {
+        program.error(`--from must be start, end or major.minor, not ${options.from}`, { exitCode: 2 })
+      }
       await withRuntime(async ({ store }) => {
-        const from = await startingPoint(store, options.from)
-        if (from === undefined) program.error(`--from must be start, end or major.minor, not ${options.from}`, { exitCode: 2 })
-        await tail(store, from!, options)
+        await tail(store, await startingPoint(store, options.from), options)
       })
     })
 
@@ -47,10 +48,10 @@ export function eventsCommand (program: Command): void {
     })
 }
 
-async function startingPoint (store: EventStore, from: string): Promise<LogPosition | undefined> {
+async function startingPoint (store: EventStore, from: string): Promise<LogPosition> {
   if (from === 'start') return START
   if (from === 'end') return store.headPosition()
-  return parsePosition(from)
+  return parsePosition(from)!
 }
 
 async function tail (store: EventStore, from: LogPosition, options: TailOptions): Promise<void> {
