@@ -10,6 +10,7 @@ import { START, type NewEvent } from '../eventstore/types.ts'
 import { metadataFor, systemCommand } from './envelope.ts'
 import { InvalidEventData, LedgerlineError, StoredEventUnreadable, UnknownEventType } from './errors.ts'
 import { EventRegistry, defineEvent } from './registry.ts'
+import { caught } from '../../test/helpers/assertions.ts'
 
 /** v1 of a member event: a single `name`. */
 const memberV1 = defineEvent({
@@ -53,15 +54,6 @@ const nested = defineEvent({
     lines: z.array(z.object({ sku: z.string(), quantity: z.number().int().positive() }))
   })
 })
-
-function caught (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
 
 t.test('validate returns the parsed data for good data', async (t) => {
   const registry = new EventRegistry([memberV1, nested])

@@ -14,6 +14,7 @@ import { comparePositions } from './position.ts'
 import { createPostgresEventStore, type PostgresEventStore } from './postgres.ts'
 import { START, type EventStore, type LogPosition, type NewEvent, type RecordedEvent } from './types.ts'
 import type { SqlClient } from '../sql/client.ts'
+import { untilVisible } from '../../test/helpers/assertions.ts'
 
 const registry = new EventRegistry([
   defineEvent({ type: 'conformance.item.added', schema: z.object({ n: z.number().int(), text: z.string().optional() }).strict() }),
@@ -58,18 +59,6 @@ async function collect (subscription: AsyncIterable<{ events: RecordedEvent[], p
     if (until(seen) || Date.now() > deadline) break
   }
   return { events: seen, position }
-}
-
-/**
- * Waits until the log shows everything up to `position`. On a shared
- * PostgreSQL server a transaction still open in another database (another test
- * file) holds back what every reader sees, by design: readers see only what no
- * older open transaction could still precede.
- */
-async function untilVisible (store: EventStore, position: LogPosition): Promise<void> {
-  for (let i = 0; i < 200 && comparePositions(await store.headPosition(), position) < 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 function codeOf (error: unknown): string | undefined {

@@ -11,6 +11,7 @@ import { EventRegistry, defineEvent } from '../domain/registry.ts'
 import { createPostgresEventStore } from './postgres.ts'
 import type { NewEvent } from './types.ts'
 import { MAX_EVENTS_PER_APPEND, MAX_EVENT_BYTES, assertStreamId, prepareAppend, streamCategory } from './validation.ts'
+import { caught } from '../../test/helpers/assertions.ts'
 
 const registry = new EventRegistry([
   defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) }),
@@ -26,15 +27,6 @@ function note (text: string, index = 0, command = systemCommand('validation-test
 function notes (count: number): NewEvent[] {
   const command = systemCommand('validation-test')
   return Array.from({ length: count }, (_, index) => note(`n${index}`, index, command))
-}
-
-function caught (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
 }
 
 function issuePaths (error: unknown): string[] {

@@ -4,7 +4,6 @@ import { z } from 'zod'
 import { metadataFor, systemCommand } from '../domain/envelope.ts'
 import { EventRegistry, defineEvent } from '../domain/registry.ts'
 import { createPostgresEventStore } from '../eventstore/postgres.ts'
-import { comparePositions } from '../eventstore/position.ts'
 import type { EventStore, LogPosition, NewEvent } from '../eventstore/types.ts'
 import type { SqlClient } from '../sql/client.ts'
 import { forEachDatabase } from '../../test/helpers/databases.ts'
@@ -13,6 +12,7 @@ import { rebuildProjection } from './rebuild.ts'
 import { ProjectionRunner } from './runner.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 import { categoryStats } from './stream_catalogue/queries.ts'
+import { untilVisible } from '../../test/helpers/assertions.ts'
 
 const registry = new EventRegistry([
   defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) })
@@ -40,12 +40,6 @@ async function seed (store: EventStore, streams: number, perStream: number): Pro
   let last: LogPosition = { major: 0n, minor: 0n }
   for (let i = 0; i < streams; i++) last = (await store.append(`${i % 2 === 0 ? 'org' : 'user'}-${i}`, notes(perStream))).position
   await untilVisible(store, last)
-}
-
-async function untilVisible (store: EventStore, position: LogPosition): Promise<void> {
-  for (let i = 0; i < 200 && comparePositions(await store.headPosition(), position) < 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 t.test('the stream catalogue follows the log and survives a restart from its checkpoint', async (t) => {
