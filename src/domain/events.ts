@@ -2,9 +2,10 @@
  * Every event type of the system, registered once. Capabilities add their
  * definitions here as they land; appends of any other type are refused.
  */
+import { identityEvents } from './identity/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
-export const eventDefinitions: readonly EventDefinition[] = []
+export const eventDefinitions: readonly EventDefinition[] = [...identityEvents]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
   return new EventRegistry([...eventDefinitions, ...extra])

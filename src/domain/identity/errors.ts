@@ -1,0 +1,24 @@
+import { LedgerlineError } from '../errors.ts'
+
+function domainError (code: string, status: number, defaultMessage: string) {
+  return class extends LedgerlineError {
+    readonly code = code
+    readonly status = status
+    constructor (message = defaultMessage, details: Record<string, unknown> = {}) {
+      super(message, details)
+    }
+  }
+}
+
+export class OrgNotFound extends domainError('org.not_found', 404, 'organization not found') {}
+export class OrgAlreadyExists extends domainError('org.already_exists', 409, 'organization already exists') {}
+export class MemberAlreadyExists extends domainError('org.member_exists', 409, 'already a member') {}
+export class MemberNotFound extends domainError('org.member_not_found', 404, 'not a member of this organization') {}
+export class LastOwner extends domainError('org.last_owner', 409, 'an organization keeps at least one owner') {}
+export class MemberNeedsRole extends domainError('org.member_needs_role', 409, 'a member keeps at least one role; remove the member instead') {}
+export class UserNotFound extends domainError('identity.user_not_found', 404, 'user not found') {}
+export class UserAlreadyExists extends domainError('identity.user_exists', 409, 'user already exists') {}
+export class UserDisabled extends domainError('identity.user_disabled', 409, 'the user is disabled') {}
+export class EmailTaken extends domainError('identity.email_taken', 409, 'that e-mail address is already registered') {}
+export class TokenNotFound extends domainError('identity.token_not_found', 404, 'token not found') {}
+export class TokenAlreadyExists extends domainError('identity.token_exists', 409, 'token already exists') {}
