@@ -1,0 +1,79 @@
+/**
+ * The identity read model: users, organizations, memberships with their
+ * roles, and tokens by hash (how a bearer token finds its principal). The
+ * runner hands each event exactly once, in log order, with its checkpoint in
+ * the same transaction; times come from the events, so a rebuild gives the
+ * same rows.
+ */
+import type { RecordedEvent } from '../../eventstore/types.ts'
+import type { SqlTransaction } from '../../sql/client.ts'
+import type { Projection } from '../projection.ts'
+
+type Apply = (tx: SqlTransaction, event: RecordedEvent, data: Record<string, unknown>) => Promise<unknown>
+
+const idOf = (event: RecordedEvent): string => event.streamId.slice(event.streamId.indexOf('-') + 1)
+
+const handlers: Record<string, Apply> = {
+  'identity.user.registered': (tx, e, d) => tx.query(
+    `INSERT INTO users (user_id, email, display_name, status, created_at, updated_at)
+     VALUES ($1, $2, $3, 'active', $4, $4) ON CONFLICT (user_id) DO NOTHING`,
+    [d.userId, d.email, d.displayName, e.recordedAt]),
+  'identity.user.password_set': (tx, e) => tx.query('UPDATE users SET has_password = true, updated_at = $2 WHERE user_id = $1', [idOf(e), e.recordedAt]),
+  'identity.user.disabled': (tx, e) => tx.query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
+  'identity.user.enabled': (tx, e) => tx.query("UPDATE users SET status = 'active', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
+  'identity.user.staff_flags_set': (tx, e, d) => tx.query(
+    'UPDATE users SET platform_admin = $2, platform_support = $3, updated_at = $4 WHERE user_id = $1',
+    [idOf(e), d.platformAdmin, d.platformSupport, e.recordedAt]),
+  'org.organization.created': (tx, e, d) => tx.query(
+    `INSERT INTO organizations (org_id, name, plan, settings, created_at, updated_at)
+     VALUES ($1, $2, $3, '{}', $4, $4) ON CONFLICT (org_id) DO NOTHING`,
+    [d.orgId, d.name, d.plan, e.recordedAt]),
+  'org.organization.renamed': (tx, e, d) => tx.query('UPDATE organizations SET name = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.name, e.recordedAt]),
+  'org.organization.plan_changed': (tx, e, d) => tx.query('UPDATE organizations SET plan = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.plan, e.recordedAt]),
+  'org.organization.settings_changed': (tx, e, d) => tx.query(
+    'UPDATE organizations SET settings = settings || $2::jsonb, updated_at = $3 WHERE org_id = $1', [idOf(e), JSON.stringify(d.settings), e.recordedAt]),
+  'org.member.added': (tx, e, d) => tx.query(
+    `INSERT INTO memberships (org_id, user_id, roles, joined_at) VALUES ($1, $2, $3::text[], $4)
+     ON CONFLICT (org_id, user_id) DO UPDATE SET roles = EXCLUDED.roles`,
+    [idOf(e), d.userId, d.roles, e.recordedAt]),
+  'org.member.removed': (tx, e, d) => tx.query('DELETE FROM memberships WHERE org_id = $1 AND user_id = $2', [idOf(e), d.userId]),
+  'org.member.role_assigned': (tx, e, d) => tx.query(
+    `UPDATE memberships SET roles = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(roles || $3::text) AS r)
+      WHERE org_id = $1 AND user_id = $2`, [idOf(e), d.userId, d.role]),
+  'org.member.role_unassigned': (tx, e, d) => tx.query(
+    'UPDATE memberships SET roles = array_remove(roles, $3::text) WHERE org_id = $1 AND user_id = $2', [idOf(e), d.userId, d.role]),
+  'identity.token.created': (tx, e, d) => tx.query(
+    `INSERT INTO tokens (token_id, user_id, kind, name, prefix, hash, expires_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (token_id) DO NOTHING`,
+    [d.tokenId, d.userId, d.kind, d.name, d.prefix, d.hash, d.expiresAt ?? null, e.recordedAt]),
+  'identity.token.revoked': (tx, e) => tx.query('UPDATE tokens SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL', [idOf(e), e.recordedAt])
+}
+
+export const identityProjection: Projection = {
+  name: 'identity',
+  version: 1,
+  eventTypes: Object.keys(handlers),
+  tables: ['users', 'organizations', 'memberships', 'tokens'],
+  setup: `
+    CREATE TABLE users (
+      user_id text PRIMARY KEY, email text NOT NULL, display_name text NOT NULL,
+      status text NOT NULL, has_password boolean NOT NULL DEFAULT false,
+      platform_admin boolean NOT NULL DEFAULT false, platform_support boolean NOT NULL DEFAULT false,
+      created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);
+    CREATE UNIQUE INDEX users_email ON users (lower(email));
+    CREATE TABLE organizations (
+      org_id text PRIMARY KEY, name text NOT NULL, plan text NOT NULL, settings jsonb NOT NULL,
+      created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);
+    CREATE TABLE memberships (
+      org_id text NOT NULL, user_id text NOT NULL, roles text[] NOT NULL, joined_at timestamptz NOT NULL,
+      PRIMARY KEY (org_id, user_id));
+    CREATE INDEX memberships_user ON memberships (user_id);
+    CREATE TABLE tokens (
+      token_id text PRIMARY KEY, user_id text NOT NULL, kind text NOT NULL, name text NOT NULL, prefix text NOT NULL,
+      hash text NOT NULL UNIQUE, expires_at timestamptz, revoked_at timestamptz, created_at timestamptz NOT NULL);
+    CREATE INDEX tokens_user ON tokens (user_id);`,
+  async apply (events, tx) {
+    // The runner hands each event once, in log order; one statement per event keeps each rule readable.
+    for (const event of events) await handlers[event.type]?.(tx, event, event.data as Record<string, unknown>)
+  }
+}
