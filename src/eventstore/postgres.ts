@@ -6,6 +6,7 @@ import type { EventMetadata } from '../domain/envelope.ts'
 import { AppendOrderConflict, DuplicateEventId, StoreUnavailable, WrongExpectedVersion } from '../domain/errors.ts'
 import type { EventRegistry } from '../domain/registry.ts'
 import type { SqlClient, SqlExecutor } from '../sql/client.ts'
+import { maxPosition } from './position.ts'
 import { catchUpSubscription } from './subscription.ts'
 import { START } from './types.ts'
 import type {
@@ -142,7 +143,7 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       if (events.length === limit) return { events, position: last, isEnd: false } satisfies ReadAllResult
       // Fewer matches than asked for: the whole window was read.
       const edge = rows[0]?.window_t == null ? from : { major: BigInt(rows[0].window_t), minor: BigInt(rows[0].window_p!) }
-      return { events, position: after(edge, last) ? edge : last, isEnd: Number(rows[0]?.scanned ?? 0) < window } satisfies ReadAllResult
+      return { events, position: maxPosition(edge, last), isEnd: Number(rows[0]?.scanned ?? 0) < window } satisfies ReadAllResult
     },
 
     async headPosition () {
@@ -219,10 +220,6 @@ function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number
       FROM bound LEFT JOIN page ON true
      ORDER BY page.t::xid8, page.p::bigint`
   return { text, params, filtered: true, name, window: Number(params.at(-1)) }
-}
-
-function after (a: LogPosition, b: LogPosition): boolean {
-  return a.major > b.major || (a.major === b.major && a.minor > b.minor)
 }
 
 function expectedKind (expected: ExpectedVersion): string {

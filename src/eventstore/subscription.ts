@@ -4,6 +4,7 @@
  * (or the polling backstop) and read again. Delivers batches in log order;
  * each carries the position to checkpoint after handling it.
  */
+import { comparePositions } from './position.ts'
 import type { EventStore, LogPosition, SubscribeOptions, Subscription, SubscriptionBatch } from './types.ts'
 
 const MAX_POLL_MS = 1000
@@ -40,7 +41,7 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
         signalled = false
         const page = await store.readAll(position, { types: options.types, streamPrefix: options.streamPrefix, limit: batchSize })
         if (closed) return
-        const moved = page.events.length > 0 || page.position.major !== position.major || page.position.minor !== position.minor
+        const moved = page.events.length > 0 || comparePositions(page.position, position) !== 0
         position = page.position
         // Every move is delivered; so is reaching the end once, even with nothing new, so a reader learns it is live.
         if (moved || (page.isEnd && !live)) yield { events: page.events, position, caughtUp: page.isEnd }

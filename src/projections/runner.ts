@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import { ProjectionTimeout } from '../domain/errors.ts'
 import { comparePositions, formatPosition } from '../eventstore/position.ts'
-import type { EventStore, LogPosition } from '../eventstore/types.ts'
+import { START, type EventStore, type LogPosition } from '../eventstore/types.ts'
 import { lockKey, type Lease, type SqlClient } from '../sql/client.ts'
 import { assertProjection, typesFilter, type Projection } from './projection.ts'
 import { rebuildProjection } from './rebuild.ts'
@@ -89,7 +89,7 @@ export class ProjectionRunner {
       // Unfiltered: how far the checkpoint is behind the log. A filtered projection moves its
       // checkpoint past events it does not read, so this is its lag too, and it cannot hide
       // behind a stretch of the log without a match.
-      const pending = await store.readAll(state?.position ?? { major: 0n, minor: 0n }, { limit: LAG_CAP })
+      const pending = await store.readAll(state?.position ?? START, { limit: LAG_CAP })
       const oldest = pending.events[0]
       return {
         name: worker.projection.name,

@@ -33,10 +33,13 @@ export function titleFor (status: number): string {
   return TITLES[status] ?? 'Error'
 }
 
+/** What a 500 says instead of its cause; the log has the cause, under the same trace id. */
+const HIDDEN_DETAIL = 'an unexpected error occurred; the trace id identifies it in the logs'
+
 function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput {
   if (error instanceof LedgerlineError) {
     // Details first: a detail may never overwrite a member RFC 9457 defines. A 5xx shows none of them.
-    if (error.status >= 500) return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.status === 500 ? 'an unexpected error occurred; the trace id identifies it in the logs' : error.message }
+    if (error.status >= 500) return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.status === 500 ? HIDDEN_DETAIL : error.message }
     return { ...error.details, status: error.status, title: titleFor(error.status), code: error.code, detail: error.message }
   }
   const fastifyError = error as FastifyError
@@ -54,7 +57,7 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
     // Fastify's own client errors: bad JSON, body too large, wrong content type…
     return { status, title: titleFor(status), code: `http.${(fastifyError.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()}`, detail: fastifyError.message }
   }
-  return { status: 500, title: titleFor(500), code: 'internal', detail: 'an unexpected error occurred; the trace id identifies it in the logs' }
+  return { status: 500, title: titleFor(500), code: 'internal', detail: HIDDEN_DETAIL }
 }
 
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
