@@ -26,7 +26,6 @@
  *   BENCH_KEEP_DB=1     --keep-db        keep the bench database for a look afterwards
  *   BENCH_STRICT=1                       exit 1 when a target is missed
  */
-import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { z } from 'zod'
 import { getPostgreSQLEventStore, type PostgresEventStore as EmmettStore } from '@event-driven-io/emmett-postgresql'
@@ -42,6 +41,8 @@ import {
   combine, databaseName, formatReport, machineInfo, measure, missedTargets, newReport,
   throughput, writeReport, type BenchResult, type Measurement, type Targets
 } from './lib/results.ts'
+import { createBenchDatabase } from './lib/database.ts'
+import { readOptions } from './lib/options.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -81,17 +82,7 @@ const OPTIONS = {
 } as const
 
 function config (): Config {
-  const { values } = parseArgs({ options: Object.fromEntries(Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type }])) })
-  const get = (key: keyof typeof OPTIONS): string => {
-    const flag = values[key]
-    if (flag !== undefined) return String(flag)
-    return process.env[OPTIONS[key].env] ?? OPTIONS[key].fallback
-  }
-  const num = (key: keyof typeof OPTIONS): number => {
-    const value = Number(get(key))
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${key} / ${OPTIONS[key].env} must be a positive number`)
-    return value
-  }
+  const { get, num } = readOptions(OPTIONS)
   const scale = num('scale')
   const only = get('only')
   if (only !== 'all' && only !== 'pg' && only !== 'pglite') throw new Error('--only / BENCH_ONLY is all, pg or pglite')
@@ -502,31 +493,6 @@ async function runPglite (cfg: Config): Promise<{ version: string, results: Benc
 
 // ── the run ────────────────────────────────────────────────────────────────
 
-/** Creates a fresh database on the server for this run; returns its URL and the function that drops it. */
-async function createBenchDatabase (serverUrl: string, synchronousCommit: string | undefined): Promise<{ url: string, version: string, drop: () => Promise<void> }> {
-  const name = `ledgerline_bench_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${process.pid}`
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  try {
-    await admin.query(`CREATE DATABASE ${name}`)
-    if (synchronousCommit !== undefined) await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = ${pg.escapeLiteral(synchronousCommit)}`)
-    const { rows } = await admin.query<{ version: string }>('SELECT version()')
-    const url = new URL(serverUrl)
-    url.pathname = `/${name}`
-    const drop = async (): Promise<void> => {
-      const client = new pg.Client({ connectionString: serverUrl })
-      await client.connect()
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      } finally {
-        await client.end()
-      }
-    }
-    return { url: url.toString(), version: databaseName(rows[0]!.version), drop }
-  } finally {
-    await admin.end()
-  }
-}
 
 async function main (): Promise<void> {
   const cfg = config()
@@ -535,7 +501,7 @@ async function main (): Promise<void> {
   const results: BenchResult[] = []
   const machine: { database?: string, pglite?: string } = {}
   if (cfg.only !== 'pglite') {
-    const db = await createBenchDatabase(cfg.serverUrl, cfg.synchronousCommit)
+    const db = await createBenchDatabase(cfg.serverUrl, 'ledgerline_bench', { synchronousCommit: cfg.synchronousCommit })
     machine.database = db.version
     log(`PostgreSQL: ${db.version}, database ${new URL(db.url).pathname.slice(1)}`)
     const onSignal = (): void => { void db.drop().finally(() => process.exit(130)) }

@@ -24,7 +24,12 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PROJECTION_BATCH_SIZE: positiveInt.max(10_000).default(500),
   READY_MAX_LAG_SECONDS: positiveInt.default(30),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000)
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  SESSION_TTL_HOURS: positiveInt.max(24 * 30).default(12),
+  CONSISTENCY_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
+  LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt.max(10_000).default(10),
+  TRUST_PROXY: z.string().trim().default(''),
+  LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20)
 })
 
 export interface Config {
@@ -39,6 +44,19 @@ export interface Config {
   readonly projectionBatchSize: number
   readonly readyMaxLagSeconds: number
   readonly shutdownTimeoutMs: number
+  /** Lifetime of a session token from password login. */
+  readonly sessionTtlMs: number
+  /** How long a read with X-Consistent-With waits for the read models. */
+  readonly consistencyTimeoutMs: number
+  /** Login and sign-up attempts per minute, per client address and per e-mail address. */
+  readonly loginRateLimitPerMinute: number
+  /**
+   * Which X-Forwarded-For hops to believe for the client address (rate limits,
+   * audit): false (none, the default), a number of hops, or addresses/CIDRs.
+   */
+  readonly trustProxy: boolean | number | string[]
+  /** Projections and the principal directory read the live log at most once per this many ms. */
+  readonly liveReadIntervalMs: number
 }
 
 export class ConfigError extends Error {
@@ -63,8 +81,20 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     logLevel: e.LOG_LEVEL,
     projectionBatchSize: e.PROJECTION_BATCH_SIZE,
     readyMaxLagSeconds: e.READY_MAX_LAG_SECONDS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
+    consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
+    loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    liveReadIntervalMs: e.LIVE_READ_INTERVAL_MS
   }
+}
+
+function parseTrustProxy (value: string): boolean | number | string[] {
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return Number(value)
+  return value.split(',').map((part) => part.trim()).filter((part) => part !== '')
 }
 
 /** Where the data lives, for logs and CLI output; never prints credentials. */

@@ -3,8 +3,8 @@ import type { Config } from './config.ts'
 
 /** Paths never logged: credentials and tokens, wherever they appear. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]',
-  '*.password', '*.token', '*.secret', '*.apiKey', 'password', 'token', 'secret'
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["idempotency-key"]', 'res.headers["set-cookie"]',
+  '*.password', '*.currentPassword', '*.newPassword', '*.passwordHash', '*.token', '*.secret', '*.apiKey', 'password', 'token', 'secret'
 ]
 
 export function createLogger (config: Pick<Config, 'logLevel' | 'env'>): Logger {

@@ -5,6 +5,8 @@
  */
 import { ConfigError, describeStorage, loadConfig } from './config.ts'
 import { LedgerlineError } from './domain/errors.ts'
+import { firstRun } from './application/identity/first-run.ts'
+import { purgeIdempotencyKeys } from './http/plugins/idempotency.ts'
 import { buildApp } from './http/app.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime } from './runtime.ts'
@@ -16,11 +18,18 @@ async function main (): Promise<void> {
   const app = await buildApp(runtime)
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info({ address, storage: describeStorage(config) }, `Ledgerline listening on ${address}`)
+  const welcome = await firstRun(runtime, address.replace('://127.0.0.1:', '://localhost:'))
+  if (welcome.lines.length > 0) process.stdout.write(`\n${welcome.lines.join('\n')}\n\n`)
+  const sweep = setInterval(() => {
+    purgeIdempotencyKeys(runtime.sql).catch((error: unknown) => logger.warn({ err: error }, 'idempotency purge failed'))
+  }, 10 * 60_000)
+  sweep.unref()
 
   let stopping = false
   const shutdown = (signal: string): void => {
     if (stopping) return
     stopping = true
+    clearInterval(sweep)
     logger.info({ signal }, 'shutting down: draining requests')
     const deadline = setTimeout(() => {
       logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out')

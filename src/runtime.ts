@@ -4,6 +4,10 @@
  * the same code against the same configuration.
  */
 import type { Logger } from 'pino'
+import { stateCache } from './application/cache.ts'
+import { IdentityDirectory } from './application/identity/directory.ts'
+import { PolicySnapshots } from './application/rbac/policies.ts'
+import { StreamQueue, type IdentityServices } from './application/identity/commands.ts'
 import type { Config } from './config.ts'
 import { createRegistry } from './domain/events.ts'
 import type { EventDefinition, EventRegistry } from './domain/registry.ts'
@@ -23,6 +27,8 @@ export interface Runtime {
   readonly registry: EventRegistry
   readonly projections: readonly Projection[]
   readonly runner: ProjectionRunner
+  /** What the identity application functions need: store, SQL, the principal directory. */
+  readonly identity: IdentityServices
   close(): Promise<void>
 }
 
@@ -50,9 +56,17 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       store,
       projections,
       logger: logger.child({ component: 'projections' }),
-      batchSize: config.projectionBatchSize
+      batchSize: config.projectionBatchSize,
+      liveIntervalMs: config.liveReadIntervalMs
     })
-    if (options.runProjections === true) runner.start()
+    const policies = new PolicySnapshots(store)
+    const directory = new IdentityDirectory({
+      store, sql, runner, policies, logger: logger.child({ component: 'directory' }), waitMs: config.consistencyTimeoutMs, liveIntervalMs: config.liveReadIntervalMs
+    })
+    if (options.runProjections === true) {
+      runner.start()
+      await directory.start()
+    }
     return {
       config,
       logger,
@@ -61,7 +75,18 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       registry,
       projections,
       runner,
+      identity: {
+        store,
+        sql,
+        directory,
+        sessionTtlMs: config.sessionTtlMs,
+        queue: new StreamQueue(),
+        states: stateCache(),
+        policies,
+        waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
+      },
       async close () {
+        directory.stop()
         await runner.stop()
         await store.close()
         if (ownsSql) await sql.close()

@@ -3,7 +3,7 @@
  * directories (PGlite) or a database of their own on the PostgreSQL server.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +14,10 @@ import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
 import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
 import { openSqlClient } from '../src/sql/client.ts'
 import { migrate } from '../src/sql/migrate.ts'
+import { pino } from 'pino'
+import { loadConfig } from '../src/config.ts'
+import { buildApp } from '../src/http/app.ts'
+import { openRuntime } from '../src/runtime.ts'
 import { drivers, openTestDatabase } from './helpers/databases.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -106,6 +110,86 @@ for (const driver of drivers()) {
     t.match(badFrom.stderr, /--from must be start, end or major\.minor/)
   })
 }
+
+for (const driver of drivers()) {
+  t.test(`ledgerline bootstrap on ${driver} makes a first owner whose token works`, async (t) => {
+    let env: Record<string, string>
+    if (driver === 'pglite') {
+      const dir = mkdtempSync(join(tmpdir(), 'ledgerline-bootstrap-'))
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      env = { LEDGERLINE_DATA_DIR: dir }
+    } else {
+      const db = await openTestDatabase('postgres')
+      t.teardown(db.dispose)
+      env = { DATABASE_URL: db.url! }
+    }
+    const json = await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)
+    t.equal(json.code, 0, json.stderr)
+    const created = JSON.parse(json.stdout) as { token: string, orgId: string, userId: string }
+    t.same(Object.keys(created).sort(), ['orgId', 'token', 'userId'], 'one JSON object with token, orgId and userId')
+    t.match(created, { token: /^ll_[a-z2-7]{16}_/, orgId: /^org_/, userId: /^usr_/ })
+
+    const human = await cli(['bootstrap', '--email', 'second@acme.example', '--org', 'Acme Two', '--no-platform-admin'], env)
+    t.equal(human.code, 0, human.stderr)
+    t.match(human.stdout, /API token, shown this once:\n {2}ll_[a-z2-7]{16}_/)
+
+    const twice = await cli(['bootstrap', '--email', 'ROOT@acme.example', '--org', 'Acme'], env)
+    t.equal(twice.code, 1)
+    t.match(twice.stderr, /already registered/)
+    const bad = await cli(['bootstrap', '--email', 'not-an-address', '--org', 'Acme'], env)
+    t.equal(bad.code, 1)
+    t.match(bad.stderr, /invalid input: email: must be an e-mail address/)
+    const blankOrg = await cli(['bootstrap', '--email', 'third@acme.example', '--org', ' '], env)
+    t.match(blankOrg.stderr, /invalid input: orgName: must not be empty/)
+    const third = await cli(['bootstrap', '--email', 'third@acme.example', '--org', 'Acme Three', '--json'], env)
+    t.equal(third.code, 0, 'a refused bootstrap wrote nothing: the address is still free')
+
+    const sql = driver === 'pglite' ? await openSqlClient({ dataDir: env.LEDGERLINE_DATA_DIR! }) : await openSqlClient({ databaseUrl: env.DATABASE_URL! })
+    t.teardown(() => sql.close())
+    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql, runProjections: true })
+    t.teardown(() => runtime.close())
+    const app = await buildApp(runtime)
+    t.teardown(() => app.close())
+    await runtime.runner.waitFor(await runtime.store.headPosition(), 10_000)
+    const session = await app.inject({ url: '/v1/session', headers: { authorization: `Bearer ${created.token}` } })
+    t.equal(session.statusCode, 200, session.body)
+    t.match(session.json(), { user: { userId: created.userId, email: 'root@acme.example', platformAdmin: true }, memberships: [{ orgId: created.orgId, name: 'Acme', roles: ['owner'] }] })
+  })
+}
+
+t.test('ledgerline rbac test runs YAML cases against an organization\'s policy and exits 1 on a failure', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-rbac-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { LEDGERLINE_DATA_DIR: dir }
+  const boot = await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)
+  const { orgId } = JSON.parse(boot.stdout) as { orgId: string }
+  const cases = join(dir, 'cases.yaml')
+  writeFileSync(cases, [
+    'cases:',
+    '  - name: owners change the plan',
+    '    principal: { id: someone, roles: [owner] }',
+    '    action: billing:update',
+    '    resource: { type: organization }',
+    '    expect: allow',
+    '  - name: admins do not',
+    '    principal: { id: someone, roles: [admin] }',
+    '    action: billing:update',
+    '    resource: { type: organization }',
+    '    expect: allow',
+    ''
+  ].join('\n'))
+  const run = await cli(['rbac', 'test', cases, '--org', orgId], env)
+  t.equal(run.code, 1, 'a failing case fails the command')
+  t.match(run.stdout, /✓ owners change the plan/)
+  t.match(run.stdout, /✗ admins do not: expected allow, got deny\n\s+no grant of the principal's roles allows it/)
+  t.match(run.stdout, /1 passed, 1 failed/)
+  const json = await cli(['rbac', 'test', cases, '--org', orgId, '--json'], env)
+  t.match(JSON.parse(json.stdout), { passed: 1, failed: 1 })
+  writeFileSync(cases, '- action: nonsense\n')
+  const bad = await cli(['rbac', 'test', cases, '--org', orgId], env)
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /invalid input/)
+})
 
 t.test('a second process is refused the embedded data directory, with the owner named', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ledgerline-lock-'))

@@ -19,10 +19,10 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 interface Server { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
 
-function start (dataDir: string): Promise<Server> {
+function start (dataDir: string, nodeEnv = 'development'): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'development' }
+    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv }
   })
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
@@ -77,4 +77,56 @@ t.test('npm start serves health on the embedded store, stops on SIGTERM and keep
   t.same(rows, [{ generation: 1, events_applied: '1' }], 'the read model was kept, not rebuilt, across the restart')
   const catalogue = await after.query<{ stream_id: string }>('SELECT stream_id FROM stream_catalogue')
   t.same(catalogue.rows, [{ stream_id: 'org-1' }])
+})
+
+/** Waits until the server printed `pattern` (first-run lines come right after the listening line). */
+async function printed (server: Server, pattern: RegExp): Promise<RegExpExecArray | null> {
+  for (let i = 0; i < 100; i++) {
+    const match = pattern.exec(server.output())
+    if (match !== null) return match
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return null
+}
+
+t.test('the first start in development prints a demo token that works, once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-first-run-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const first = await start(dir)
+  const token = (await printed(first, /^ {2}(ll_[a-z2-7]{16}_[A-Za-z0-9_-]{43})$/m))?.[1]
+  t.ok(token, 'a token is printed')
+  t.match(first.output(), /API docs: http:\/\/localhost:\d+\/docs/)
+  const session = await fetch(`${first.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(session.status, 200)
+  const body = await session.json() as { user: { email: string }, memberships: Array<{ name: string, roles: string[] }> }
+  t.equal(body.user.email, 'owner@demo.example')
+  t.same(body.memberships.map((m) => [m.name, m.roles]), [['Demo Agency', ['owner']]])
+  const docs = await fetch(`${first.address}/docs/`)
+  t.equal(docs.status, 200, '/docs serves Swagger UI')
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0)
+
+  const second = await start(dir)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notMatch(second.output(), /ll_[a-z2-7]{16}_/, 'a second start prints no token')
+  const again = await fetch(`${second.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(again.status, 200, 'the printed token still works after a restart')
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0)
+})
+
+t.test('the first start in production creates nothing and prints the bootstrap command', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-first-run-prod-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const server = await start(dir, 'production')
+  t.ok(await printed(server, /ledgerline bootstrap --email <owner e-mail> --org "<organization name>"/), 'the bootstrap command is printed')
+  t.notMatch(server.output(), /ll_[a-z2-7]{16}_/, 'no token')
+  const session = await fetch(`${server.address}/v1/session`)
+  t.equal(session.status, 401)
+  server.child.kill('SIGTERM')
+  t.equal(await server.exited, 0)
+  const after = await openSqlClient({ dataDir: dir })
+  t.teardown(() => after.close())
+  const { rows } = await after.query<{ n: string }>('SELECT count(*)::text AS n FROM events')
+  t.same(rows, [{ n: '0' }], 'no event was written')
 })

@@ -106,6 +106,8 @@ export interface BenchReport {
   readonly at: string
   readonly machine: Machine
   readonly results: readonly BenchResult[]
+  /** What the figures alone do not say: a result not measured and why, a caveat. */
+  readonly notes?: readonly string[]
 }
 
 interface ResultInput {
@@ -231,7 +233,8 @@ export function formatReport (report: BenchReport): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
     '',
-    missed === 0 ? 'all targets met' : `${missed} result(s) miss a target`
+    missed === 0 ? 'all targets met' : `${missed} result(s) miss a target`,
+    ...(report.notes ?? []).map((note) => `note: ${note}`)
   ].join('\n')
 }
 

@@ -5,8 +5,10 @@
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { LedgerlineError } from '../domain/errors.ts'
+import { bootstrapCommand } from './commands/bootstrap.ts'
 import { eventsCommand } from './commands/events.ts'
 import { migrateCommand } from './commands/migrate.ts'
+import { rbacCommand } from './commands/rbac.ts'
 import { replayCommand } from './commands/replay.ts'
 
 export function buildProgram (): Command {
@@ -16,8 +18,10 @@ export function buildProgram (): Command {
     // Throw instead of exiting, so a command's resources (the runtime) are always closed first.
     .exitOverride()
   migrateCommand(program)
+  bootstrapCommand(program)
   replayCommand(program)
   eventsCommand(program)
+  rbacCommand(program)
   for (const command of program.commands) command.exitOverride()
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()
   return program

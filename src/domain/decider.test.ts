@@ -12,7 +12,7 @@ import { z } from 'zod'
 import { forEachDatabase } from '../../test/helpers/databases.ts'
 import { createPostgresEventStore } from '../eventstore/postgres.ts'
 import type { EventStore, NewEvent, RecordedEvent } from '../eventstore/types.ts'
-import { fold, handleCommand, type DecisionContext, type Decider, type DomainEvent } from './decider.ts'
+import { fold, handleCommand, type DecisionContext, type Decider, type DomainEvent, type StateCache } from './decider.ts'
 import { eventIdFor, metadataFor, newTraceId, type CommandMetadata } from './envelope.ts'
 import { LedgerlineError, StoreUnavailable, StreamNotFound, WrongExpectedVersion } from './errors.ts'
 import { EventRegistry, defineEvent } from './registry.ts'
@@ -445,6 +445,12 @@ t.test('every rejected command leaves the state unchanged, and decide never muta
 // handleCommand against the PostgreSQL event store
 // ---------------------------------------------------------------------------
 
+/** A StateCache over a Map the test can look into. */
+function mapCache (): { entries: Map<string, { version: bigint, state: unknown }>, cache: StateCache } {
+  const entries = new Map<string, { version: bigint, state: unknown }>()
+  return { entries, cache: { get: (id) => entries.get(id), set: (id, entry) => { entries.set(id, entry) } } }
+}
+
 t.test('handleCommand against the PostgreSQL event store', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const store = createPostgresEventStore(sql, registry)
@@ -625,6 +631,58 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       t.equal(retried.replayed, true)
       t.strictSame(retried.state, { status: 'open', owner: 'alice', balance: 5 })
       t.equal(await store.streamVersion(streamId), 2n, 'the retry wrote nothing')
+    })
+
+    await t.test('with a state cache, a command decides on the cached state unread, and the outcome is the same', async (t) => {
+      const streamId = newStream()
+      const { entries, cache } = mapCache()
+      const spied = spyOn(store)
+      await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 10 }, commandMetadata(), { cache })
+      await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 5 }, commandMetadata(), { cache })
+      t.strictSame(spied.reads, [0], 'the second command read nothing: the cached state was the latest')
+      t.strictSame(spied.appends.map((call) => call.expectedVersion), [0n, 2n])
+
+      await handleCommand(store, account, streamId, { type: 'deposit', amount: 7 }, commandMetadata()) // another process, cache unaware
+      const deposit = await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 1 }, commandMetadata(), { cache })
+      t.strictSame(spied.appends.map((call) => call.expectedVersion).slice(2), [3n, 4n], 'the unread state was stale: the append was refused, then made on the fresh one')
+      t.strictSame(spied.reads.slice(1), [1], 'reading only the event it missed')
+      t.strictSame(deposit.state, { status: 'open', owner: 'alice', balance: 23 })
+
+      await handleCommand(store, account, streamId, { type: 'withdraw', amount: 20 }, commandMetadata()) // another process again
+      const refused = await handleCommand(spied.store, account, streamId, { type: 'withdraw', amount: 5 }, commandMetadata(), { cache }).catch((e: unknown) => e)
+      t.ok(refused instanceof InsufficientFunds, 'a refusal is judged on the latest state')
+      t.strictSame(spied.reads.slice(2), [1, 6], 'the stale append was refused, the event it missed read, and the whole stream read before the refusal counts')
+      t.strictSame((refused as InsufficientFunds).details, { balance: 3, amount: 5 })
+      t.strictSame(entries.get(streamId)?.version, 5n, 'the cache was not moved by a refusal')
+    })
+
+    await t.test('with a state cache, "nothing to do" is only answered after reading the whole stream', async (t) => {
+      const streamId = newStream()
+      const { cache } = mapCache()
+      await handleCommand(store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata(), { cache })
+      await handleCommand(store, account, streamId, { type: 'close' }, commandMetadata(), { cache })
+      const spied = spyOn(store)
+      const again = await handleCommand(spied.store, account, streamId, { type: 'close' }, commandMetadata(), { cache })
+      t.strictSame(again.events, [], 'closing twice records nothing')
+      t.strictSame(spied.reads, [2], 'but only after reading the whole stream (it could have been a retry)')
+      t.strictSame(spied.appends, [])
+    })
+
+    await t.test('with a state cache, a command applied before the cached version is still a replay', async (t) => {
+      const streamId = newStream()
+      const { cache } = mapCache()
+      const openCommand = commandMetadata()
+      const first = await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
+      await handleCommand(store, account, streamId, { type: 'withdraw', amount: 50 }, commandMetadata(), { cache })
+      const late = await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
+      t.equal(late.replayed, true, 'deciding against the cached state would have thrown AccountAlreadyOpen')
+      t.strictSame(late.events, first.events)
+      t.equal(await store.streamVersion(streamId), 3n, 'nothing new written')
+      const withdraw = commandMetadata()
+      const one = await handleCommand(store, account, streamId, { type: 'deposit', amount: 1 }, withdraw, { cache })
+      const again = await handleCommand(store, account, streamId, { type: 'deposit', amount: 1 }, withdraw, { cache })
+      t.equal(again.replayed, true, 'a replay found in the events since the cached version too')
+      t.strictSame(again.position, one.position)
     })
 
     await t.test('two concurrent twins of one command write its events once', async (t) => {

@@ -46,17 +46,55 @@ export interface CommandResult<Event extends DomainEvent, State> {
   readonly replayed: boolean
 }
 
+/**
+ * Folded states kept between commands, so a command reads only the events
+ * appended since (`readStream` from the cached version) instead of the whole
+ * stream. Any bounded map will do; a missing entry only costs a full read.
+ */
+export interface StateCache {
+  get(streamId: string): { readonly version: bigint, readonly state: unknown } | undefined
+  set(streamId: string, entry: { readonly version: bigint, readonly state: unknown }): void
+}
+
 export interface HandleOptions {
   /** Retries after a concurrent writer won the race (default 3). */
   readonly maxRetries?: number
   /** Throw StreamNotFound instead of deciding against an empty stream. */
   readonly mustExist?: boolean
+  readonly cache?: StateCache
+}
+
+interface Loaded<State> {
+  readonly state: State
+  readonly version: bigint
+  /** This command's events already in what was read (a replay). */
+  readonly earlier: RecordedEvent[]
+  /** True when the whole stream was read (so `earlier` is complete). */
+  readonly complete: boolean
+}
+
+async function load<Event extends DomainEvent, State> (
+  store: EventStore, decider: Decider<unknown, Event, State>, streamId: string, commandId: string, cache: StateCache | undefined, optimistic: boolean
+): Promise<Loaded<State>> {
+  const cached = cache?.get(streamId)
+  // Trust the cached state without reading: the append's expected version says whether it was the latest.
+  if (optimistic && cached !== undefined) return { state: cached.state as State, version: cached.version, earlier: [], complete: false }
+  const read = await store.readStream(streamId, cached === undefined ? undefined : { fromVersion: cached.version })
+  const earlier = read.filter((event) => event.metadata.commandId === commandId)
+  let state = (cached?.state ?? decider.initialState()) as State
+  for (const event of read) state = decider.evolve(state, toDomainEvent(event) as Event)
+  return { state, version: (cached?.version ?? 0n) + BigInt(read.length), earlier, complete: cached === undefined }
 }
 
 /**
  * Loads and folds the stream, decides, and appends with the expected version.
  * A conflict is retried (at most 3 times, with jittered backoff) against the
  * fresh state. A command id already in the stream returns its first outcome.
+ * With a cache, the cached state is decided on without reading at all, and the
+ * append's expected version checks that it was the latest; when it was not,
+ * only the events after it are read. Whenever the answer could depend on
+ * older events (a refusal, a replay) the whole stream is read again, so the
+ * outcome is the same as without a cache.
  */
 export async function handleCommand<Command, Event extends DomainEvent, State> (
   store: EventStore,
@@ -67,35 +105,44 @@ export async function handleCommand<Command, Event extends DomainEvent, State> (
   options: HandleOptions = {}
 ): Promise<CommandResult<Event, State>> {
   const maxRetries = options.maxRetries ?? 3
+  let cache = options.cache
+  let optimistic = cache !== undefined
   for (let attempt = 0; ; attempt++) {
-    const history = await store.readStream(streamId) as Array<RecordedEvent<Event['type'], Event['data']>>
-    const domainEvents = history.map(toDomainEvent) as Event[]
-    if (history.length === 0 && options.mustExist === true) throw new StreamNotFound(streamId)
-    const version = BigInt(history.length)
-    const earlier = history.filter((event) => event.metadata.commandId === metadata.commandId)
+    const loaded = await load(store, decider as Decider<unknown, Event, State>, streamId, metadata.commandId, cache, optimistic)
+    const { state, version, earlier } = loaded
+    if (version === 0n && options.mustExist === true) throw new StreamNotFound(streamId)
     if (earlier.length > 0) {
-      const state = fold(decider, domainEvents)
+      if (!loaded.complete) { cache = undefined; attempt--; continue }
       return { streamId, events: earlier.map(toDomainEvent) as Event[], state, version, position: earlier.at(-1)!.position, replayed: true }
     }
-    const state = fold(decider, domainEvents)
-    const decided = decider.decide(command, state, { now: metadata.now, actor: metadata.actor })
-    if (decided.length === 0) return { streamId, events: [], state, version, position: undefined, replayed: false }
+    let decided: Event[]
+    try {
+      decided = decider.decide(command, state, { now: metadata.now, actor: metadata.actor })
+    } catch (error) {
+      // A refusal may be this very command, already applied before the cached state: look again at the whole stream.
+      if (!loaded.complete) { cache = undefined; attempt--; continue }
+      throw error
+    }
+    if (decided.length === 0) {
+      // "Nothing to do" is only an answer about the whole stream: the cached state may be stale, or
+      // this may be a retry of a command applied before it, whose first outcome is the answer.
+      if (!loaded.complete) { cache = undefined; attempt--; continue }
+      options.cache?.set(streamId, { version, state })
+      return { streamId, events: [], state, version, position: undefined, replayed: false }
+    }
     try {
       const result = await store.append(streamId, decided.map((event, index) => {
         const eventMetadata = metadataFor(metadata, index)
         return { id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }
       }), { expectedVersion: version })
       // A twin of this command (same id) got there first: answer with what it wrote.
-      if (result.replayed === true) continue
-      return {
-        streamId,
-        events: decided,
-        state: decided.reduce((current, event) => decider.evolve(current, event), state),
-        version: result.nextExpectedVersion,
-        position: result.position,
-        replayed: false
-      }
+      if (result.replayed === true) { cache = undefined; continue }
+      const next = decided.reduce((current, event) => decider.evolve(current, event), state)
+      options.cache?.set(streamId, { version: result.nextExpectedVersion, state: next })
+      return { streamId, events: decided, state: next, version: result.nextExpectedVersion, position: result.position, replayed: false }
     } catch (error) {
+      // The cached state was not the latest: read what it missed, at once (this is not a race lost to a writer).
+      if (error instanceof WrongExpectedVersion && optimistic) { optimistic = false; attempt--; continue }
       if (!(error instanceof WrongExpectedVersion) || attempt >= maxRetries) throw error
       await jitteredBackoff(attempt)
     }

@@ -67,7 +67,8 @@ export function eventIdFor (commandId: string, index: number): string {
 
 /** A random W3C trace id (32 lowercase hex digits, not all zero). */
 export function newTraceId (): string {
-  return createHash('sha256').update(crypto.randomUUID()).digest('hex').slice(0, 32)
+  // A v4 UUID's 122 random bits, without its dashes: random enough for W3C, and no hashing per request.
+  return crypto.randomUUID().replaceAll('-', '')
 }
 
 export function metadataFor (command: CommandMetadata, index: number): EventMetadata {

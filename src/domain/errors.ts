@@ -130,3 +130,23 @@ export class StoredEventUnreadable extends LedgerlineError {
     super(`a stored ${eventType} event does not match its schema`, { eventType, issues })
   }
 }
+
+/** Input to an application function that its schema refuses (the HTTP layer validates earlier; the CLI arrives here). */
+export class InvalidInput extends LedgerlineError {
+  readonly code = 'validation.invalid_input'
+  readonly status = 400
+  constructor (issues: ReadonlyArray<{ path: string, message: string }>) {
+    super(`invalid input: ${issues.map((issue) => `${issue.path === '' ? '(input)' : issue.path}: ${issue.message}`).join('; ')}`, { errors: issues })
+  }
+}
+
+/** A domain error class with a fixed code, status and default message (one line per error in each capability). */
+export function domainError (code: string, status: number, defaultMessage: string) {
+  return class extends LedgerlineError {
+    readonly code = code
+    readonly status = status
+    constructor (message = defaultMessage, details: Record<string, unknown> = {}) {
+      super(message, details)
+    }
+  }
+}

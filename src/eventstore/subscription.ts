@@ -12,6 +12,7 @@ const MAX_POLL_MS = 1000
 export function catchUpSubscription (store: EventStore, from: LogPosition, options: SubscribeOptions = {}): Subscription {
   const batchSize = options.batchSize ?? 500
   const pollMs = Math.min(options.pollIntervalMs ?? MAX_POLL_MS, MAX_POLL_MS)
+  const paceMs = Math.min(options.liveIntervalMs ?? 0, MAX_POLL_MS)
   let closed = false
   let wake: (() => void) | undefined
   let signalled = false
@@ -20,14 +21,19 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
     wake?.()
   })
 
-  function sleep (): Promise<void> {
-    if (signalled || closed) return Promise.resolve()
+  /** Live: waits for an append (or the poll), but reads at most once per `paceMs`, so busy logs are read in bigger pages. */
+  function sleep (lastReadAt: number): Promise<void> {
+    if (closed) return Promise.resolve()
+    const paced = Math.max(0, lastReadAt + paceMs - Date.now())
+    if (signalled) return paced === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, paced))
     return new Promise((resolve) => {
-      const timer = setTimeout(done, pollMs)
+      const timer = setTimeout(done, Math.max(pollMs, paced))
       function done (): void {
         clearTimeout(timer)
         wake = undefined
-        resolve()
+        const wait = Math.max(0, lastReadAt + paceMs - Date.now())
+        if (wait === 0 || closed) resolve()
+        else setTimeout(resolve, wait)
       }
       wake = done
     })
@@ -39,6 +45,7 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
     try {
       while (!closed) {
         signalled = false
+        const readAt = Date.now()
         const page = await store.readAll(position, { types: options.types, streamPrefix: options.streamPrefix, limit: batchSize })
         if (closed) return
         const moved = page.events.length > 0 || comparePositions(page.position, position) !== 0
@@ -46,7 +53,7 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
         // Every move is delivered; so is reaching the end once, even with nothing new, so a reader learns it is live.
         if (moved || (page.isEnd && !live)) yield { events: page.events, position, caughtUp: page.isEnd }
         live = page.isEnd
-        if (page.isEnd) await sleep()
+        if (page.isEnd) await sleep(readAt)
       }
     } finally {
       stopListening()

@@ -89,6 +89,11 @@ export interface SubscribeOptions extends ReadFilter {
   readonly batchSize?: number
   /** Polling backstop for live delivery, in ms (default 1000, at most 1000). */
   readonly pollIntervalMs?: number
+  /**
+   * Live, read at most once per this many ms (default 0): under a stream of
+   * appends, fewer and bigger pages for a little more delay.
+   */
+  readonly liveIntervalMs?: number
   /** Ends the subscription when aborted, as `close()` does. */
   readonly signal?: AbortSignal
 }

@@ -1,17 +1,40 @@
 /**
- * The HTTP composition: plugins (errors, trace, metrics) and one route plugin
- * per capability. Built from a Runtime, so tests build it on PGlite or
- * PostgreSQL exactly as the server does.
+ * The HTTP composition: plugins (errors, trace, metrics, OpenAPI) and one
+ * route plugin per capability. Public routes sit outside the authenticated
+ * scope; inside it every request carries a principal, reads honour
+ * X-Consistent-With and commands honour Idempotency-Key. Built from a
+ * Runtime, so tests build it on PGlite or PostgreSQL exactly as the server does.
  */
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod'
 import type { Runtime } from '../runtime.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { authenticator } from './plugins/auth.ts'
+import { consistency } from './plugins/consistency.ts'
+import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.ts'
+import { idempotency } from './plugins/idempotency.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import { traceIdOf, tracePlugin } from './plugins/trace.ts'
+import { authRoutes, publicAuthRoutes } from './routes/auth.ts'
+import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
+import { memberRoutes } from './routes/members.ts'
+import { organizationRoutes } from './routes/organizations.ts'
+import { roleRoutes, roleTestRoutes } from './routes/roles.ts'
+import { permissionRoutes } from './routes/permissions.ts'
+import { sessionRoutes } from './routes/session.ts'
+import { userAdminRoutes } from './routes/users.ts'
+import { appendRouteHook } from './hooks.ts'
+import { serializerCompiler } from './serializer.ts'
 
 /** Request bodies above this are refused with 413. */
 export const BODY_LIMIT = 1024 * 1024
+
+/** Trust the nearest `hops` proxies in X-Forwarded-For. */
+function hopsTrusted (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
 
 export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
@@ -21,11 +44,48 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    trustProxy: typeof runtime.config.trustProxy === 'number' ? hopsTrusted(runtime.config.trustProxy) : runtime.config.trustProxy,
+    routerOptions: { maxParamLength: 200 },
+    frameworkErrors,
+    clientErrorHandler
   })
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.decorateRequest('principal', null)
+  app.decorateRequest('commandId', null)
+  app.decorateRequest('consistentWith', undefined)
   await app.register(errorsPlugin)
   await app.register(tracePlugin)
   await app.register(metricsPlugin, { runtime })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Ledgerline API', version: '0.1.0', description: 'Governance backend: identity, tenancy, roles, audit. Errors are RFC 9457 problem+json with a stable `code`.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API or session token: ll_<id>_<secret>' } } }
+    },
+    transform: jsonSchemaTransform
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
   await app.register(healthRoutes, { runtime })
+  await app.register(publicAuthRoutes, { runtime })
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', authenticator(runtime))
+    // The idempotency claim comes first, so it covers the whole request, waiting included.
+    idempotency(scope, runtime.sql)
+    const waitForConsistency = consistency(runtime)
+    scope.addHook('onRoute', (route) => appendRouteHook(route, 'preHandler', waitForConsistency))
+    await scope.register(authRoutes, { runtime })
+    await scope.register(sessionRoutes, { runtime })
+    await scope.register(organizationRoutes, { runtime })
+    await scope.register(memberRoutes, { runtime })
+    await scope.register(userAdminRoutes, { runtime })
+    await scope.register(permissionRoutes)
+    await scope.register(authzRoutes, { runtime })
+    await scope.register(roleRoutes, { runtime })
+    await scope.register(roleTestRoutes, { runtime })
+  })
   return app
 }

@@ -42,6 +42,8 @@ export interface RunnerOptions {
   readonly projections: readonly Projection[]
   readonly logger: Logger
   readonly batchSize?: number
+  /** Live, read the log at most once per this many ms (see SubscribeOptions.liveIntervalMs). */
+  readonly liveIntervalMs?: number
   /** How often a standby instance tries to take over (default 2000 ms). */
   readonly standbyRetryMs?: number
 }
@@ -217,6 +219,7 @@ class Worker {
     const subscription = store.subscribe(state.position, {
       ...typesFilter(this.projection),
       batchSize: this.#options.batchSize ?? 500,
+      liveIntervalMs: this.#options.liveIntervalMs ?? 0,
       signal: this.#abort.signal
     })
     try {

@@ -1,14 +1,4 @@
-import { LedgerlineError } from '../errors.ts'
-
-function domainError (code: string, status: number, defaultMessage: string) {
-  return class extends LedgerlineError {
-    readonly code = code
-    readonly status = status
-    constructor (message = defaultMessage, details: Record<string, unknown> = {}) {
-      super(message, details)
-    }
-  }
-}
+import { domainError } from '../errors.ts'
 
 export class OrgNotFound extends domainError('org.not_found', 404, 'organization not found') {}
 export class OrgAlreadyExists extends domainError('org.already_exists', 409, 'organization already exists') {}
@@ -22,3 +12,7 @@ export class UserDisabled extends domainError('identity.user_disabled', 409, 'th
 export class EmailTaken extends domainError('identity.email_taken', 409, 'that e-mail address is already registered') {}
 export class TokenNotFound extends domainError('identity.token_not_found', 404, 'token not found') {}
 export class TokenAlreadyExists extends domainError('identity.token_exists', 409, 'token already exists') {}
+export class InvalidCredentials extends domainError('auth.invalid_credentials', 401, 'e-mail or password is wrong') {}
+export class Unauthenticated extends domainError('auth.unauthenticated', 401, 'a valid bearer token is required') {}
+export class Forbidden extends domainError('auth.forbidden', 403, 'your role in this organization does not allow this') {}
+export class TokenOwnedElsewhere extends domainError('identity.token_not_found', 404, 'token not found') {}

@@ -30,6 +30,13 @@ t.test('the last owner of an organization cannot be disabled; others can', async
   user.given(registered).when({ type: 'RegisterUser', data: { userId: 'ann', email: 'a@b.co', displayName: 'A' } }).thenThrows(t, 'identity.user_exists')
 })
 
+t.test('signing up with a password registers the user and sets the password in one append', async (t) => {
+  const passwordHash = 'scrypt$32768$8$1$c2FsdA$aGFzaC1oYXNoLWhhc2g'
+  user.given([]).when({ type: 'RegisterUser', data: { userId: 'ann', email: 'ann@example.com', displayName: 'Ann', passwordHash } })
+    .then(t, [registered[0]!, { type: 'identity.user.password_set', data: { passwordHash } }])
+  user.given([]).when({ type: 'RegisterUser', data: { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' } }).then(t, registered)
+})
+
 t.test('no command changes a disabled user except EnableUser, and refusals change nothing', async (t) => {
   const registry = new EventRegistry(identityEvents)
   const command: fc.Arbitrary<UserCommand> = fc.oneof(

@@ -4,6 +4,7 @@ import { fold } from '../decider.ts'
 import { EventRegistry } from '../registry.ts'
 import { spec, TEST_CONTEXT } from '../testing.ts'
 import { BUILT_IN_ROLES, identityEvents, type OrgEvent } from './events.ts'
+import type { RbacEvent } from '../rbac/events.ts'
 import { organizationDecider, type OrgCommand, type OrgState } from './organization.ts'
 
 const org = spec(organizationDecider)
@@ -56,14 +57,14 @@ const command: fc.Arbitrary<OrgCommand> = fc.oneof(
 )
 
 /** Runs commands in order, skipping the refused ones; returns every event and the states along the way. */
-function run (commands: OrgCommand[]): { events: OrgEvent[], states: OrgState[], refusals: Array<{ before: OrgState, after: OrgState }> } {
+function run (commands: OrgCommand[]): { events: Array<OrgEvent | RbacEvent>, states: OrgState[], refusals: Array<{ before: OrgState, after: OrgState }> } {
   let state = organizationDecider.initialState()
-  const events: OrgEvent[] = []
+  const events: Array<OrgEvent | RbacEvent> = []
   const states: OrgState[] = [state]
   const refusals: Array<{ before: OrgState, after: OrgState }> = []
   for (const c of commands) {
     const before = structuredClone(state)
-    let decided: OrgEvent[]
+    let decided: Array<OrgEvent | RbacEvent>
     try {
       decided = organizationDecider.decide(c, state, TEST_CONTEXT)
     } catch {

@@ -4,7 +4,10 @@
  * and every member holds at least one role.
  */
 import type { Decider } from '../decider.ts'
-import { LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
+import type { Actor } from '../envelope.ts'
+import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
+import type { RbacEvent } from '../rbac/events.ts'
+import { decideRole, evolveRoles, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 
 export type OrgState =
@@ -15,8 +18,10 @@ export type OrgState =
     name: string
     plan: Plan
     settings: Record<string, string | number | boolean | null>
-    /** userId → roles, kept sorted so equal states compare equal. */
-    members: Record<string, BuiltInRole[]>
+    /** userId → role ids (built-in names and custom role ids), kept sorted so equal states compare equal. */
+    members: Record<string, string[]>
+    /** Custom roles by id. */
+    roles: Record<string, CustomRole>
     invites: Record<string, { email: string, roles: BuiltInRole[] }>
   }
 
@@ -32,13 +37,14 @@ export type OrgCommand =
   | { type: 'RemoveMember', data: { userId: string } }
   | { type: 'AssignRole', data: { userId: string, role: BuiltInRole } }
   | { type: 'UnassignRole', data: { userId: string, role: BuiltInRole } }
+  | RoleCommand
 
 export function orgStreamId (orgId: string): string {
   return `org-${orgId}`
 }
 
 function owners (state: Active): string[] {
-  return Object.keys(state.members).filter((userId) => state.members[userId]!.includes('owner'))
+  return Object.entries(state.members).filter(([, roles]) => roles.includes('owner')).map(([userId]) => userId)
 }
 
 function isLastOwner (state: Active, userId: string): boolean {
@@ -46,13 +52,30 @@ function isLastOwner (state: Active, userId: string): boolean {
   return current.length === 1 && current[0] === userId
 }
 
-function member (state: Active, userId: string): BuiltInRole[] {
-  const roles = state.members[userId]
+/** A member's roles, or undefined; own properties only, so an id like `__proto__` is just an unknown member. */
+function rolesOf (state: Active, userId: string): string[] | undefined {
+  return Object.hasOwn(state.members, userId) ? state.members[userId] : undefined
+}
+
+function member (state: Active, userId: string): string[] {
+  const roles = rolesOf(state, userId)
   if (roles === undefined) throw new MemberNotFound(undefined, { userId })
   return roles
 }
 
-function decideOnActive (command: OrgCommand, state: Active): OrgEvent[] {
+/**
+ * Only owners grant, revoke or remove the owner role. Checked here, against
+ * the state the append's expected version protects, so a race with a role
+ * change cannot let an admin through. Actors who are not members (the CLI,
+ * system work) are the application's to authorize.
+ */
+function requireOwnerActor (state: Active, actor: Actor): void {
+  if (actor.type !== 'user') return
+  const roles = rolesOf(state, actor.id)
+  if (roles !== undefined && !roles.includes('owner')) throw new Forbidden('only an owner can grant, revoke or remove the owner role', { requiredRoles: ['owner'] })
+}
+
+function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Array<OrgEvent | RbacEvent> {
   switch (command.type) {
     case 'CreateOrganization':
       throw new OrgAlreadyExists(undefined, { orgId: state.orgId })
@@ -63,17 +86,29 @@ function decideOnActive (command: OrgCommand, state: Active): OrgEvent[] {
     case 'ChangeSettings':
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
+      if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
       return [{ type: 'org.member.invited', data: { ...command.data, roles: uniqueSorted(command.data.roles) } }]
     case 'AddMember':
-      if (state.members[command.data.userId] !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
+      if (rolesOf(state, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
+      if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
       return [{ type: 'org.member.added', data: { userId: command.data.userId, roles: uniqueSorted(command.data.roles) } }]
     case 'RemoveMember':
-      member(state, command.data.userId)
+      if (member(state, command.data.userId).includes('owner')) requireOwnerActor(state, actor)
       if (isLastOwner(state, command.data.userId)) throw new LastOwner()
       return [{ type: 'org.member.removed', data: { userId: command.data.userId } }]
     case 'AssignRole':
+      if (command.data.role === 'owner') requireOwnerActor(state, actor)
       return member(state, command.data.userId).includes(command.data.role) ? [] : [{ type: 'org.member.role_assigned', data: command.data }]
+    case 'CreateRole':
+    case 'RenameRole':
+    case 'DescribeRole':
+    case 'SetRoleGrants':
+    case 'DeleteRole':
+    case 'AssignCustomRole':
+    case 'UnassignCustomRole':
+      return decideRole(command, state, actor)
     case 'UnassignRole': {
+      if (command.data.role === 'owner') requireOwnerActor(state, actor)
       const roles = member(state, command.data.userId)
       if (!roles.includes(command.data.role)) return []
       if (command.data.role === 'owner' && isLastOwner(state, command.data.userId)) throw new LastOwner()
@@ -92,11 +127,11 @@ function uniqueSorted<T extends string> (values: readonly T[]): T[] {
   return [...new Set(values)].sort()
 }
 
-export const organizationDecider: Decider<OrgCommand, OrgEvent, OrgState> = {
+export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgState> = {
   initialState: () => ({ status: 'none' }),
 
-  decide (command, state) {
-    if (state.status === 'active') return decideOnActive(command, state)
+  decide (command, state, { actor }) {
+    if (state.status === 'active') return decideOnActive(command, state, actor)
     if (command.type !== 'CreateOrganization') throw new OrgNotFound()
     const { orgId, name, plan = 'free', ownerId } = command.data
     return [
@@ -107,9 +142,10 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent, OrgState> = {
 
   evolve (state, event) {
     if (event.type === 'org.organization.created') {
-      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {} }
+      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {} }
     }
     if (state.status !== 'active') return state
+    if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent)
     switch (event.type) {
       case 'org.organization.renamed': return { ...state, name: event.data.name }
       case 'org.organization.plan_changed': return { ...state, plan: event.data.plan }
@@ -121,9 +157,9 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent, OrgState> = {
         return { ...state, members }
       }
       case 'org.member.role_assigned':
-        return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted([...(state.members[event.data.userId] ?? []), event.data.role]) } }
+        return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted([...(rolesOf(state, event.data.userId) ?? []), event.data.role]) } }
       case 'org.member.role_unassigned':
-        return { ...state, members: { ...state.members, [event.data.userId]: (state.members[event.data.userId] ?? []).filter((r) => r !== event.data.role) } }
+        return { ...state, members: { ...state.members, [event.data.userId]: (rolesOf(state, event.data.userId) ?? []).filter((r) => r !== event.data.role) } }
     }
     return state
   }

@@ -21,7 +21,7 @@ export type UserState =
   }
 
 export type UserCommand =
-  | { type: 'RegisterUser', data: { userId: string, email: string, displayName: string } }
+  | { type: 'RegisterUser', data: { userId: string, email: string, displayName: string, passwordHash?: string } }
   | { type: 'SetPassword', data: { passwordHash: string } }
   | { type: 'DisableUser', data: { reason?: string, lastOwnerOf: readonly string[] } }
   | { type: 'EnableUser', data: Record<string, never> }
@@ -37,7 +37,11 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
   decide (command, state) {
     if (command.type === 'RegisterUser') {
       if (state.status !== 'none') throw new UserAlreadyExists()
-      return [{ type: 'identity.user.registered', data: command.data }]
+      const { passwordHash, ...registered } = command.data
+      // One append: a user is never left registered without the password they signed up with.
+      return passwordHash === undefined
+        ? [{ type: 'identity.user.registered', data: registered }]
+        : [{ type: 'identity.user.registered', data: registered }, { type: 'identity.user.password_set', data: { passwordHash } }]
     }
     if (state.status === 'none') throw new UserNotFound()
     if (command.type === 'EnableUser') return state.status === 'disabled' ? [{ type: 'identity.user.enabled', data: {} }] : []

@@ -3,6 +3,7 @@
  * by their `code`; validation becomes 400; anything unexpected is a 500 whose
  * body hides the cause (the log has it, with the trace id).
  */
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { LedgerlineError } from '../../domain/errors.ts'
@@ -24,8 +25,8 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, probl
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
   504: 'Gateway Timeout'
 }
 
@@ -33,13 +34,18 @@ export function titleFor (status: number): string {
   return TITLES[status] ?? 'Error'
 }
 
+/** Fastify's own error codes as ours: FST_ERR_CTP_INVALID_MEDIA_TYPE → http.ctp_invalid_media_type. */
+function problemCode (error: FastifyError): string {
+  return `http.${(error.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()}`
+}
+
 /** What a 500 says instead of its cause; the log has the cause, under the same trace id. */
 const HIDDEN_DETAIL = 'an unexpected error occurred; the trace id identifies it in the logs'
 
 function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput {
   if (error instanceof LedgerlineError) {
-    // Details first: a detail may never overwrite a member RFC 9457 defines. A 5xx shows none of them.
-    if (error.status >= 500) return { status: error.status, title: titleFor(error.status), code: error.code, detail: error.status === 500 ? HIDDEN_DETAIL : error.message }
+    // Details first: a detail may never overwrite a member RFC 9457 defines. A 500 shows none of them; 503/504 say what to retry.
+    if (error.status === 500) return { status: 500, title: titleFor(500), code: error.code, detail: HIDDEN_DETAIL }
     return { ...error.details, status: error.status, title: titleFor(error.status), code: error.code, detail: error.message }
   }
   const fastifyError = error as FastifyError
@@ -55,7 +61,7 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
   const status = fastifyError.statusCode
   if (status !== undefined && status >= 400 && status < 500) {
     // Fastify's own client errors: bad JSON, body too large, wrong content type…
-    return { status, title: titleFor(status), code: `http.${(fastifyError.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase()}`, detail: fastifyError.message }
+    return { status, title: titleFor(status), code: problemCode(fastifyError), detail: fastifyError.message }
   }
   return { status: 500, title: titleFor(500), code: 'internal', detail: HIDDEN_DETAIL }
 }
@@ -71,3 +77,23 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
     status: 404, title: titleFor(404), code: 'http.not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}`
   }))
 }, { name: 'errors' })
+
+/** Fastify's router errors (malformed percent-encoding, an over-long path parameter) as problems too. */
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+  void sendProblem(request, reply, { status, title: titleFor(status), code: problemCode(error), detail: error.message })
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (a header
+ * without a colon, a short body, raw bytes in the path) get a problem too,
+ * written on the socket, and the connection is closed.
+ */
+export function clientErrorHandler (error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return
+  const [status, code] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'http.headers_too_large']
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'http.request_timeout'] : [400, 'http.malformed_request']
+  const body = JSON.stringify({ type: 'about:blank', title: titleFor(status), status, code, detail: 'the request could not be parsed as HTTP/1.1' })
+  socket.end(`HTTP/1.1 ${status} ${titleFor(status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}

@@ -58,9 +58,10 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
   })
 
   app.decorate('metrics', registry)
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     requests.inc({ method: request.method, route, status: String(reply.statusCode) })
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    done()
   })
 }, { name: 'metrics' })

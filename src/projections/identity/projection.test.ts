@@ -41,6 +41,10 @@ t.test('the identity read model follows users, organizations, memberships and to
     await org({ type: 'AddMember', data: { userId: 'bob', roles: ['viewer'] } })
     await org({ type: 'AssignRole', data: { userId: 'bob', role: 'admin' } })
     await org({ type: 'UnassignRole', data: { userId: 'bob', role: 'viewer' } })
+    await org({ type: 'CreateRole', data: { roleId: 'role_recruiter', name: 'Recruiter', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow' }] } })
+    await org({ type: 'AssignCustomRole', data: { roleId: 'role_recruiter', userId: 'bob' } })
+    await org({ type: 'AssignCustomRole', data: { roleId: 'role_recruiter', userId: 'ann' } })
+    await org({ type: 'UnassignCustomRole', data: { roleId: 'role_recruiter', userId: 'ann' } })
     await org({ type: 'ChangeSettings', data: { settings: { timezone: 'Europe/Paris' } } })
     await org({ type: 'RenameOrganization', data: { name: 'Acme Agency' } })
     const hash = 'b'.repeat(64)
@@ -56,11 +60,13 @@ t.test('the identity read model follows users, organizations, memberships and to
     t.match(live, {
       users: [{ user_id: 'ann', status: 'active', has_password: true }, { user_id: 'bob', status: 'disabled', has_password: false }],
       organizations: [{ org_id: 'acme', name: 'Acme Agency', plan: 'free', settings: { timezone: 'Europe/Paris' } }],
-      memberships: [{ org_id: 'acme', user_id: 'ann', roles: ['owner'] }, { org_id: 'acme', user_id: 'bob', roles: ['admin'] }],
+      memberships: [{ org_id: 'acme', user_id: 'ann', roles: ['owner'] }, { org_id: 'acme', user_id: 'bob', roles: ['admin', 'role_recruiter'] }],
       tokens: [{ token_id: 'tk1', user_id: 'ann', hash, revoked: true }]
     })
     await runner.stop()
     await rebuildProjection({ sql, store, projection: identityProjection })
     t.same(await snapshot(sql), live, 'a rebuild gives identical rows')
+    await rebuildProjection({ sql, store, projection: identityProjection, batchSize: 1 })
+    t.same(await snapshot(sql), live, 'one event per batch (no bulk statements) gives identical rows too')
   })
 })

@@ -42,11 +42,58 @@ const handlers: Record<string, Apply> = {
       WHERE org_id = $1 AND user_id = $2`, [idOf(e), d.userId, d.role]),
   'org.member.role_unassigned': (tx, e, d) => tx.query(
     'UPDATE memberships SET roles = array_remove(roles, $3::text) WHERE org_id = $1 AND user_id = $2', [idOf(e), d.userId, d.role]),
+  'rbac.role.assigned': (tx, e, d) => tx.query(
+    `UPDATE memberships SET roles = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(roles || $3::text) AS r)
+      WHERE org_id = $1 AND user_id = $2`, [idOf(e), d.userId, d.roleId]),
+  'rbac.role.unassigned': (tx, e, d) => tx.query(
+    'UPDATE memberships SET roles = array_remove(roles, $3::text) WHERE org_id = $1 AND user_id = $2', [idOf(e), d.userId, d.roleId]),
   'identity.token.created': (tx, e, d) => tx.query(
     `INSERT INTO tokens (token_id, user_id, kind, name, prefix, hash, expires_at, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (token_id) DO NOTHING`,
     [d.tokenId, d.userId, d.kind, d.name, d.prefix, d.hash, d.expiresAt ?? null, e.recordedAt]),
   'identity.token.revoked': (tx, e) => tx.query('UPDATE tokens SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL', [idOf(e), e.recordedAt])
+}
+
+/**
+ * Runs of one event type that arrive in bulk (sign-ups, members added, tokens
+ * created) go in one statement per run instead of one per event: under load a
+ * batch is mostly such runs, and round trips are what a projection pays for.
+ */
+type ApplyMany = (tx: SqlTransaction, events: readonly RecordedEvent[]) => Promise<unknown>
+
+const rows = (events: readonly RecordedEvent[], row: (event: RecordedEvent, data: Record<string, unknown>) => Record<string, unknown>): string =>
+  JSON.stringify(events.map((event) => row(event, event.data as Record<string, unknown>)))
+
+const bulk: Record<string, ApplyMany> = {
+  'org.member.added': (tx, events) => tx.query(
+    `INSERT INTO memberships (org_id, user_id, roles, joined_at)
+     SELECT r.org_id, r.user_id, ARRAY(SELECT jsonb_array_elements_text(r.roles)), r.joined_at
+       FROM jsonb_to_recordset($1::jsonb) AS r(org_id text, user_id text, roles jsonb, joined_at timestamptz)
+     ON CONFLICT (org_id, user_id) DO UPDATE SET roles = EXCLUDED.roles`,
+    [rows(lastPerKey(events, (e) => `${idOf(e)}/${(e.data as { userId: string }).userId}`), (e, d) => ({ org_id: idOf(e), user_id: d.userId, roles: d.roles, joined_at: e.recordedAt }))]),
+  'identity.user.registered': (tx, events) => tx.query(
+    `INSERT INTO users (user_id, email, display_name, status, created_at, updated_at)
+     SELECT r.user_id, r.email, r.display_name, 'active', r.at, r.at
+       FROM jsonb_to_recordset($1::jsonb) AS r(user_id text, email text, display_name text, at timestamptz)
+     ON CONFLICT (user_id) DO NOTHING`,
+    [rows(events, (e, d) => ({ user_id: d.userId, email: d.email, display_name: d.displayName, at: e.recordedAt }))]),
+  'identity.token.created': (tx, events) => tx.query(
+    `INSERT INTO tokens (token_id, user_id, kind, name, prefix, hash, expires_at, created_at)
+     SELECT r.token_id, r.user_id, r.kind, r.name, r.prefix, r.hash, r.expires_at, r.at
+       FROM jsonb_to_recordset($1::jsonb) AS r(token_id text, user_id text, kind text, name text, prefix text, hash text, expires_at timestamptz, at timestamptz)
+     ON CONFLICT (token_id) DO NOTHING`,
+    [rows(events, (e, d) => ({ token_id: d.tokenId, user_id: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, hash: d.hash, expires_at: d.expiresAt ?? null, at: e.recordedAt }))])
+}
+
+/** The last event per key, in order: one INSERT … ON CONFLICT may touch a row only once. */
+function lastPerKey (events: readonly RecordedEvent[], key: (event: RecordedEvent) => string): RecordedEvent[] {
+  const last = new Map<string, RecordedEvent>()
+  for (const event of events) {
+    const k = key(event)
+    last.delete(k)
+    last.set(k, event)
+  }
+  return [...last.values()]
 }
 
 export const identityProjection: Projection = {
@@ -73,7 +120,15 @@ export const identityProjection: Projection = {
       hash text NOT NULL UNIQUE, expires_at timestamptz, revoked_at timestamptz, created_at timestamptz NOT NULL);
     CREATE INDEX tokens_user ON tokens (user_id);`,
   async apply (events, tx) {
-    // The runner hands each event once, in log order; one statement per event keeps each rule readable.
-    for (const event of events) await handlers[event.type]?.(tx, event, event.data as Record<string, unknown>)
+    // In log order: a run of one bulk type is one statement, anything else one statement per event.
+    for (let start = 0; start < events.length;) {
+      const type = events[start]!.type
+      let end = start + 1
+      while (end < events.length && events[end]!.type === type) end++
+      const many = bulk[type]
+      if (many !== undefined && end - start > 1) await many(tx, events.slice(start, end))
+      else for (const event of events.slice(start, end)) await handlers[type]?.(tx, event, event.data as Record<string, unknown>)
+      start = end
+    }
   }
 }

@@ -1,0 +1,440 @@
+/**
+ * HTTP benchmark: `npm run bench:http`.
+ *
+ * On a fresh PostgreSQL database (created on the DATABASE_URL server, dropped
+ * at the end), sets up an owner with an API token, organizations they own,
+ * users to add and a session reader, through the application functions. Then
+ * starts the Ledgerline server (`node --import tsx src/main.ts`,
+ * NODE_ENV=production) and, as its peer, a bare Fastify hello-world
+ * (bench/lib/hello-server.ts), each in its own process, and drives them with
+ * autocannon over real sockets, in one run:
+ *
+ *   session-read        GET /v1/session with a bearer token, req/s against
+ *                       GET /hello on the bare Fastify app
+ *   command-add-member  POST /v1/orgs/:orgId/members (auth, decide, append,
+ *                       respond): every request adds a different user, the
+ *                       organizations taken in turn
+ *
+ * with p50/p99 latencies of each. Every measured run follows a warm-up run of
+ * the same load that is not counted. Only 2xx responses count; more than 1%
+ * of anything else (or socket errors) fails the run. Results go to
+ * bench/results/http.json (DESIGN.md §9).
+ *
+ * Settings, as env vars or flags (`npm run bench:http -- --seconds 5`):
+ *   DATABASE_URL                          server to create the bench database on
+ *                                         (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_SECONDS       --seconds         seconds per measured run (10)
+ *   BENCH_WARMUP_SECONDS --warmup-seconds seconds per warm-up run (3)
+ *   BENCH_CONNECTIONS   --connections     autocannon connections (50)
+ *   BENCH_ORGS          --orgs            organizations the owner owns, where members are added (100)
+ *   BENCH_USERS         --users           users registered to add (3,000 per second of add-member load)
+ *   BENCH_SESSION_ORGS  --session-orgs    memberships of the user whose session is read (3)
+ *   BENCH_ONLY          --only            all | read | command (all); the results file then holds only those
+ *   BENCH_SERVER_NODE_ARGS                extra node flags for the Ledgerline server,
+ *                                         e.g. "--cpu-prof --cpu-prof-dir=.scratch/prof"
+ *   BENCH_KEEP_DB=1     --keep-db         keep the bench database for a look afterwards
+ *   BENCH_STRICT=1                        exit 1 when a target is missed
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import { pino } from 'pino'
+import { addMember, bootstrap, createOrganization, createToken, registerUser } from '../src/application/identity/commands.ts'
+import { loadConfig } from '../src/config.ts'
+import { systemCommand, type CommandMetadata } from '../src/domain/envelope.ts'
+import { formatPosition } from '../src/eventstore/position.ts'
+import { openRuntime } from '../src/runtime.ts'
+import {
+  formatReport, latency, machineInfo, measure, missedTargets, newReport,
+  percentile, throughput, writeReport, type BenchResult
+} from './lib/results.ts'
+import { createBenchDatabase } from './lib/database.ts'
+import { readOptions } from './lib/options.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+// ── configuration ──────────────────────────────────────────────────────────
+
+interface Config {
+  serverUrl: string
+  seconds: number
+  warmupSeconds: number
+  connections: number
+  orgs: number
+  users: number
+  sessionOrgs: number
+  only: 'all' | 'read' | 'command'
+  serverNodeArgs: string[]
+  keepDatabase: boolean
+}
+
+/** Add-member rate the default user count leaves room for, per second of load. */
+const USERS_PER_SECOND = 3000
+
+const OPTIONS = {
+  seconds: { type: 'string', env: 'BENCH_SECONDS', fallback: '10' },
+  'warmup-seconds': { type: 'string', env: 'BENCH_WARMUP_SECONDS', fallback: '3' },
+  connections: { type: 'string', env: 'BENCH_CONNECTIONS', fallback: '50' },
+  orgs: { type: 'string', env: 'BENCH_ORGS', fallback: '100' },
+  users: { type: 'string', env: 'BENCH_USERS', fallback: '' },
+  'session-orgs': { type: 'string', env: 'BENCH_SESSION_ORGS', fallback: '3' },
+  only: { type: 'string', env: 'BENCH_ONLY', fallback: 'all' },
+  'keep-db': { type: 'boolean', env: 'BENCH_KEEP_DB', fallback: '' }
+} as const
+
+function config (): Config {
+  const { get, num } = readOptions(OPTIONS)
+  const only = get('only')
+  if (only !== 'all' && only !== 'read' && only !== 'command') throw new Error('--only / BENCH_ONLY is all, read or command')
+  const seconds = num('seconds')
+  const warmupSeconds = num('warmup-seconds')
+  const orgs = Math.round(num('orgs'))
+  const sessionOrgs = Math.round(num('session-orgs'))
+  if (sessionOrgs > orgs) throw new Error('--session-orgs cannot exceed --orgs')
+  return {
+    serverUrl: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    seconds,
+    warmupSeconds,
+    connections: Math.round(num('connections')),
+    orgs,
+    users: get('users') === '' ? Math.ceil(USERS_PER_SECOND * (seconds + warmupSeconds)) : Math.round(num('users')),
+    sessionOrgs,
+    only,
+    serverNodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    keepDatabase: ['1', 'true'].includes(get('keep-db'))
+  }
+}
+
+// ── set-up ─────────────────────────────────────────────────────────────────
+
+interface Fixture {
+  /** The owner of every bench organization: the caller of add-member. */
+  readonly ownerToken: string
+  /** A user with `sessionOrgs` memberships: the caller of session-read. */
+  readonly readerToken: string
+  readonly orgIds: readonly string[]
+  /** Registered, in no organization yet: one per add-member request. */
+  readonly userIds: readonly string[]
+  /** The log's head once set up: the servers' read models must reach it before a run. */
+  readonly head: string
+}
+
+/** Concurrent commands while setting up. */
+const SETUP_CONCURRENCY = 16
+
+/** Writes the fixture through the application functions, as the CLI's `ledgerline bootstrap` would. */
+async function setUp (cfg: Config, databaseUrl: string): Promise<Fixture> {
+  const runtime = await openRuntime(
+    loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: String(SETUP_CONCURRENCY + 4) }),
+    pino({ level: 'warn' }))
+  try {
+    const services = runtime.identity
+    const owner = await bootstrap(services, systemCommand('bench-http'), { email: 'owner@bench.example', orgName: 'Bench Org 0', displayName: 'Bench Owner' })
+    const as = (userId: string): CommandMetadata => ({ ...systemCommand('bench-http'), actor: { type: 'user', id: userId } })
+
+    const orgIds = [owner.orgId]
+    await measure({ concurrency: SETUP_CONCURRENCY, ops: cfg.orgs - 1 }, async () => {
+      const { orgId } = await createOrganization(services, as(owner.userId), owner.userId, { name: `Bench Org ${orgIds.length}` })
+      orgIds.push(orgId)
+    })
+
+    // Without a password: registering is two appends, no scrypt.
+    const userIds: string[] = []
+    const started = performance.now()
+    let next = 0
+    await measure({ concurrency: SETUP_CONCURRENCY, ops: cfg.users }, async () => {
+      const n = next++
+      const { userId } = await registerUser(services, systemCommand('bench-http'), { email: `user${n}@bench.example`, displayName: `Bench User ${n}` })
+      userIds.push(userId)
+      if (userIds.length % 10_000 === 0) log(`  registered ${userIds.length.toLocaleString('en-US')} of ${cfg.users.toLocaleString('en-US')} users`)
+    })
+    log(`  registered ${userIds.length.toLocaleString('en-US')} users in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+
+    const reader = await registerUser(services, systemCommand('bench-http'), { email: 'reader@bench.example', displayName: 'Bench Reader' })
+    const { token: readerToken } = await createToken(services, as(reader.userId), reader.userId, { name: 'bench', kind: 'api' })
+    for (const orgId of orgIds.slice(0, cfg.sessionOrgs)) {
+      await addMember(services, as(owner.userId), orgId, { userId: reader.userId, roles: ['member'] })
+    }
+    return { ownerToken: owner.token, readerToken, orgIds, userIds, head: formatPosition(await runtime.store.headPosition()) }
+  } finally {
+    await runtime.close()
+  }
+}
+
+
+// ── servers ────────────────────────────────────────────────────────────────
+
+interface Server {
+  readonly name: string
+  readonly url: string
+  /** What the process wrote to stdout and stderr since started or cleared (the last 64 KiB). */
+  output (): string
+  clearOutput (): void
+  stop (): Promise<void>
+}
+
+const OUTPUT_KEPT = 64 * 1024
+const STARTUP_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 15_000
+
+/** A port nothing listens on right now. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no TCP port')
+  return address.port
+}
+
+/** Starts `node [nodeArgs] --import tsx <script>` and waits until GET `probe` answers 200. */
+async function startServer (name: string, script: string, env: Record<string, string>, probe: string, nodeArgs: readonly string[] = []): Promise<Server> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-OUTPUT_KEPT) }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  let exitCode: number | null | undefined
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exitCode = code ?? (signal === null ? null : 128); resolve() }))
+  const url = `http://127.0.0.1:${port}`
+  const server: Server = {
+    name,
+    url,
+    output: () => output,
+    clearOutput: () => { output = '' },
+    async stop () {
+      if (exitCode !== undefined) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      await exited
+      clearTimeout(timer)
+      if (exitCode !== 0) log(`${name} exited with ${String(exitCode)}${output === '' ? '' : `:\n${output}`}`)
+    }
+  }
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`${name} exited with ${String(exitCode)} while starting:\n${output}`)
+    try {
+      if ((await fetch(url + probe)).status === 200) return server
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop()
+      throw new Error(`${name} did not answer ${probe} within ${STARTUP_TIMEOUT_MS / 1000} s:\n${output}`)
+    }
+    await sleep(100)
+  }
+}
+
+/**
+ * Waits until the server's read models have reached the set-up's last write
+ * (X-Consistent-With answers 504 while they have not) and checks the session
+ * it answers for `token`.
+ */
+async function awaitCaughtUp (server: Server, token: string, head: string, memberships: number): Promise<void> {
+  const started = performance.now()
+  const deadline = Date.now() + 300_000
+  for (;;) {
+    const response = await fetch(`${server.url}/v1/session`, { headers: { authorization: `Bearer ${token}`, 'x-consistent-with': head } })
+    if (response.status === 200) {
+      const body = await response.json() as { memberships: unknown[] }
+      if (body.memberships.length !== memberships) throw new Error(`expected ${memberships} memberships, the server answered ${body.memberships.length}`)
+      log(`  read models caught up with ${head} in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+      return
+    }
+    if (response.status !== 504 || Date.now() > deadline) throw new Error(`GET /v1/session answered ${response.status}: ${await response.text()}`)
+  }
+}
+
+// ── load ───────────────────────────────────────────────────────────────────
+
+interface Load {
+  /** 2xx responses per second. */
+  readonly rate: number
+  readonly p50: number
+  readonly p99: number
+  readonly ok: number
+  readonly non2xx: number
+  /** Socket errors and timeouts. */
+  readonly errors: number
+  readonly seconds: number
+}
+
+/** Fails the bench when more than this share of a run's requests did not answer 2xx. */
+const MAX_ERROR_SHARE = 0.01
+
+/**
+ * One autocannon run; `label` names it in the log and in a failure. Latencies
+ * are those of the 2xx responses, from autocannon's `response` events: its own
+ * histogram counts whole milliseconds, too coarse for a hello-world.
+ */
+async function run (label: string, options: autocannon.Options): Promise<Load> {
+  // The promise autocannon returns is also its instance (an EventEmitter).
+  const instance = autocannon(options) as unknown as autocannon.Instance & Promise<autocannon.Result>
+  const latencies: number[] = []
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
+  })
+  const result = await instance
+  const ok = result['2xx']
+  const failed = result.non2xx + result.errors
+  const load: Load = {
+    rate: ok / result.duration,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    seconds: result.duration
+  }
+  const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${code}×${stat.count ?? 0}`).join(' ')
+  log(`  ${label}: ${Math.round(load.rate).toLocaleString('en-US')} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms; ` +
+    `${ok.toLocaleString('en-US')} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) [${codes}]`)
+  if (ok === 0 || failed > MAX_ERROR_SHARE * (ok + failed)) {
+    throw new Error(`${label}: ${failed} of ${ok + failed} requests failed (status codes: ${codes || 'none'}, socket errors: ${result.errors}); ` +
+      'a benchmark of errors is not a benchmark')
+  }
+  return load
+}
+
+/** The settings every run shares. */
+function loadOptions (cfg: Config, seconds: number): Pick<autocannon.Options, 'connections' | 'duration' | 'pipelining' | 'timeout'> {
+  return { connections: cfg.connections, duration: seconds, pipelining: 1, timeout: 10 }
+}
+
+async function sessionRead (cfg: Config, hello: Server, ledgerline: Server, fixture: Fixture): Promise<BenchResult[]> {
+  log(`session-read: GET /v1/session (${cfg.sessionOrgs} memberships) vs GET /hello, ${cfg.connections} connections`)
+  const peerOptions = (seconds: number): autocannon.Options => ({ ...loadOptions(cfg, seconds), url: `${hello.url}/hello` })
+  const oursOptions = (seconds: number): autocannon.Options => ({
+    ...loadOptions(cfg, seconds), url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` }
+  })
+  await run(`warm-up hello (${cfg.warmupSeconds} s)`, peerOptions(cfg.warmupSeconds))
+  await run(`warm-up session (${cfg.warmupSeconds} s)`, oursOptions(cfg.warmupSeconds))
+  const peer = await run(`hello (${cfg.seconds} s)`, peerOptions(cfg.seconds))
+  const ours = await run(`session (${cfg.seconds} s)`, oursOptions(cfg.seconds))
+  const name = 'fastify-hello-world'
+  return [
+    throughput({ name: 'session-read', metric: 'req/s', value: ours.rate, peer: { name, value: peer.rate }, targets: { ratio: '>= 0.6' } }),
+    latency({ name: 'session-read-p50', metric: 'ms', value: ours.p50, peer: { name, value: peer.p50 } }),
+    latency({ name: 'session-read-p99', metric: 'ms', value: ours.p99, peer: { name, value: peer.p99 } })
+  ]
+}
+
+async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixture, databaseUrl: string): Promise<BenchResult[]> {
+  const { orgIds, userIds } = fixture
+  log(`command-add-member: POST /v1/orgs/:orgId/members over ${orgIds.length} organizations, ${userIds.length.toLocaleString('en-US')} users, ${cfg.connections} connections`)
+  // Request n adds user n to organization n mod orgs. Past the last user, they
+  // are added again, each to the next organization along: (user, org) pairs
+  // stay distinct for orgs × users requests.
+  let sent = 0
+  const options = (seconds: number): autocannon.Options => ({
+    ...loadOptions(cfg, seconds),
+    url: ledgerline.url,
+    headers: { authorization: `Bearer ${fixture.ownerToken}`, 'content-type': 'application/json' },
+    requests: [{
+      method: 'POST',
+      setupRequest: (request) => {
+        const n = sent++
+        const user = n % userIds.length
+        const orgId = orgIds[(user + Math.floor(n / userIds.length)) % orgIds.length]!
+        return { ...request, path: `/v1/orgs/${orgId}/members`, body: JSON.stringify({ userId: userIds[user], roles: ['member'] }) }
+      }
+    }]
+  })
+  const warm = await run(`warm-up add-member (${cfg.warmupSeconds} s)`, options(cfg.warmupSeconds))
+  const ours = await run(`add-member (${cfg.seconds} s)`, options(cfg.seconds))
+  if (sent > userIds.length) log(`  note: ${sent} requests for ${userIds.length} users: some users were added to a second organization (raise --users)`)
+  await checkAppended(databaseUrl, warm.ok + ours.ok + cfg.sessionOrgs)
+  return [
+    throughput({ name: 'command-add-member', metric: 'req/s', value: ours.rate, targets: { value: '>= 1500' } }),
+    latency({ name: 'command-add-member-p50', metric: 'ms', value: ours.p50 }),
+    latency({ name: 'command-add-member-p99', metric: 'ms', value: ours.p99 })
+  ]
+}
+
+/** Every 2xx answer wrote its event (more may have landed: requests in flight when a run stopped). */
+async function checkAppended (databaseUrl: string, atLeast: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM events WHERE type = 'org.member.added'")
+    const appended = Number(rows[0]!.n)
+    if (appended < atLeast) throw new Error(`${atLeast} org.member.added events expected, ${appended} in the log`)
+    log(`  ${appended.toLocaleString('en-US')} org.member.added events in the log (${atLeast.toLocaleString('en-US')} answered 2xx, set-up included)`)
+  } finally {
+    await client.end()
+  }
+}
+
+// ── main ───────────────────────────────────────────────────────────────────
+
+async function main (): Promise<void> {
+  const cfg = config()
+  const started = performance.now()
+  log(`bench:http — ${JSON.stringify({ ...cfg, serverUrl: redact(cfg.serverUrl) })}`)
+  const db = await createBenchDatabase(cfg.serverUrl, 'ledgerline_bench_http')
+  log(`PostgreSQL: ${db.version}, database ${new URL(db.url).pathname.slice(1)}`)
+  const servers: Server[] = []
+  const cleanUp = async (): Promise<void> => {
+    await Promise.all(servers.map((server) => server.stop()))
+    if (cfg.keepDatabase) log(`kept ${redact(db.url)}`)
+    else await db.drop()
+  }
+  const onSignal = (): void => { void cleanUp().finally(() => process.exit(130)) }
+  process.once('SIGINT', onSignal)
+  const results: BenchResult[] = []
+  try {
+    log(`set-up: an owner, ${cfg.orgs} organizations, ${cfg.users.toLocaleString('en-US')} users, a session reader in ${cfg.sessionOrgs} of them`)
+    const fixture = await setUp(cfg, db.url)
+    const ledgerline = await startServer('ledgerline', 'src/main.ts',
+      { NODE_ENV: 'production', DATABASE_URL: db.url, LOG_LEVEL: 'warn', KURRENTDB_URL: '' }, '/healthz', cfg.serverNodeArgs)
+    servers.push(ledgerline)
+    const hello = await startServer('hello-world', 'bench/lib/hello-server.ts', { NODE_ENV: 'production' }, '/hello')
+    servers.push(hello)
+    log(`servers: ledgerline at ${ledgerline.url}, hello-world at ${hello.url}`)
+    await awaitCaughtUp(ledgerline, fixture.ownerToken, fixture.head, cfg.orgs)
+    await awaitCaughtUp(ledgerline, fixture.readerToken, fixture.head, cfg.sessionOrgs)
+    ledgerline.clearOutput() // the 504s of awaitCaughtUp are logged as errors
+    if (cfg.only !== 'command') results.push(...await sessionRead(cfg, hello, ledgerline, fixture))
+    if (cfg.only !== 'read') results.push(...await commandAddMember(cfg, ledgerline, fixture, db.url))
+  } finally {
+    process.off('SIGINT', onSignal)
+    const output = servers[0]?.output().trim() ?? ''
+    if (output !== '') log(`ledgerline wrote (last ${OUTPUT_KEPT / 1024} KiB):\n${output}`)
+    await cleanUp()
+  }
+  const versions = { fastify: packageVersion('fastify'), autocannon: packageVersion('autocannon') }
+  const load = `${cfg.connections} connections, ${cfg.seconds} s per run after ${cfg.warmupSeconds} s of warm-up`
+  const report = newReport('http', 'npm run bench:http', machineInfo(db.version, { ...versions, load }), results)
+  const file = writeReport(report)
+  console.log('\n' + formatReport(report))
+  log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+  if (process.env.BENCH_STRICT === '1' && missedTargets(report).length > 0) process.exitCode = 1
+}
+
+function packageVersion (name: string): string {
+  return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function redact (url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+}
+
+function log (line: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
+}
+
+await main()

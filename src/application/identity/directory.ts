@@ -1,0 +1,226 @@
+/**
+ * The directory answers "who is calling, and where are they a member" on
+ * every request without a database round trip once warm.
+ *
+ * - Tokens and users are loaded from their own streams (the event store is
+ *   the truth, so a token works on any node the moment its event is written).
+ * - Memberships come from the identity read model, with the checkpoint they
+ *   reflect. A membership change this node knows of (its own command, or one
+ *   seen on the live subscription) is waited for before the read model is
+ *   trusted again, so a role removed here is gone for the next request.
+ * - A live subscription to the log drops entries whose events arrive; other
+ *   nodes' changes take effect within that subscription's delay (NOTIFY, or
+ *   at most the 1 s poll). Entries also expire after a TTL as a backstop.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import type { Logger } from 'pino'
+import { fold, type DomainEvent } from '../../domain/decider.ts'
+import { tokenDecider, tokenStreamId, type TokenState } from '../../domain/identity/token.ts'
+import { userDecider, userStreamId, type UserState } from '../../domain/identity/user.ts'
+import { comparePositions, maxPosition } from '../../eventstore/position.ts'
+import { START, type EventStore, type LogPosition, type RecordedEvent } from '../../eventstore/types.ts'
+import type { ProjectionRunner } from '../../projections/runner.ts'
+import { membershipsOf, type MembershipView } from '../../projections/identity/queries.ts'
+import type { SqlClient } from '../../sql/client.ts'
+import { BoundedCache } from '../cache.ts'
+import type { PolicySnapshots } from '../rbac/policies.ts'
+import { tokenDigest, tokenIdOf } from './secrets.ts'
+
+export interface Principal {
+  readonly userId: string
+  readonly email: string
+  readonly displayName: string
+  readonly platformAdmin: boolean
+  readonly platformSupport: boolean
+  readonly token: { readonly id: string, readonly kind: 'api' | 'session', readonly expiresAt?: string }
+}
+
+type TokenEntry = Extract<TokenState, { status: 'active' | 'revoked' }>
+type UserEntry = Extract<UserState, { status: 'active' | 'disabled' }>
+
+const MEMBERSHIP_EVENTS = new Set(['org.member.added', 'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned'])
+const ORG_EVENTS = new Set(['org.organization.renamed', 'org.organization.plan_changed'])
+/** The event types that can change what the directory answers. */
+export const DIRECTORY_EVENT_TYPES = [
+  ...MEMBERSHIP_EVENTS, ...ORG_EVENTS, 'rbac.role.created', 'rbac.role.grants_set', 'rbac.role.deleted',
+  // Not password_set: a principal carries no password; sessions a change ends are revoked by their own events.
+  'identity.token.revoked', 'identity.user.disabled', 'identity.user.enabled', 'identity.user.staff_flags_set'
+]
+
+export interface DirectoryOptions {
+  readonly store: EventStore
+  readonly sql: SqlClient
+  readonly runner: ProjectionRunner
+  readonly logger: Logger
+  readonly maxEntries?: number
+  readonly ttlMs?: number
+  /** How long a read waits for the identity projection to reach a change this node knows of. */
+  readonly waitMs?: number
+  /** Live, read the log at most once per this many ms. */
+  readonly liveIntervalMs?: number
+  /** Told of every RBAC event, so organizations' compiled policies follow their roles. */
+  readonly policies?: PolicySnapshots
+}
+
+export class IdentityDirectory {
+  readonly #options: DirectoryOptions
+  readonly #tokens: BoundedCache<TokenEntry>
+  readonly #users: BoundedCache<UserEntry>
+  readonly #digests = new WeakMap<TokenEntry, Buffer>()
+  readonly #memberships: BoundedCache<{ items: MembershipView[], asOf: LogPosition }>
+  /** userId → position of the latest membership change seen; beyond `max`, the oldest fold into `#floor`. */
+  readonly #changed = new Map<string, LogPosition>()
+  /** No cached membership older than this is trusted (org renames, evicted change marks). */
+  #floor: LogPosition = START
+  /** Bumped on every token or user invalidation: a load that raced one is not cached. */
+  #epoch = 0
+  #abort: AbortController | undefined
+
+  constructor (options: DirectoryOptions) {
+    this.#options = options
+    const max = options.maxEntries ?? 50_000
+    const ttl = options.ttlMs ?? 5 * 60_000
+    this.#tokens = new BoundedCache(max, ttl)
+    this.#users = new BoundedCache(max, ttl)
+    this.#memberships = new BoundedCache(max, ttl)
+  }
+
+  /** Follows the log from its current head, dropping what each event makes stale. */
+  async start (): Promise<void> {
+    const abort = new AbortController()
+    this.#abort = abort
+    const from = await this.#options.store.headPosition()
+    void this.#follow(from, abort.signal)
+  }
+
+  stop (): void {
+    this.#abort?.abort()
+  }
+
+  async #follow (from: LogPosition, signal: AbortSignal): Promise<void> {
+    let position = from
+    while (!signal.aborted) {
+      try {
+        for await (const batch of this.#options.store.subscribe(position, { types: DIRECTORY_EVENT_TYPES, signal, liveIntervalMs: this.#options.liveIntervalMs ?? 0 })) {
+          for (const event of batch.events) this.observe(event.streamId, event, event.position)
+          position = batch.position
+        }
+      } catch (error) {
+        if (signal.aborted) return
+        this.#options.logger.warn({ err: error }, 'directory subscription failed; following again in 1 s')
+        this.#tokens.clear()
+        this.#users.clear()
+        this.#memberships.clear()
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    }
+  }
+
+  /** Drops what `event` makes stale. Called for events seen on the log and for this node's own commands. */
+  observe (streamId: string, event: DomainEvent | RecordedEvent, position: LogPosition | undefined): void {
+    const at = position ?? START
+    this.#options.policies?.observe(streamId, event.type)
+    if (event.type === 'identity.token.revoked') {
+      this.#tokens.delete(streamId.slice('token-'.length))
+      this.#epoch++
+    } else if (event.type.startsWith('identity.user.')) {
+      this.#users.delete(streamId.slice('user-'.length))
+      this.#epoch++
+    } else if (MEMBERSHIP_EVENTS.has(event.type)) {
+      const userId = (event.data as { userId: string }).userId
+      this.#memberships.delete(userId)
+      this.#markChanged(userId, at)
+    } else if (ORG_EVENTS.has(event.type)) {
+      this.#memberships.clear()
+      this.#floor = maxPosition(this.#floor, at)
+    }
+  }
+
+  #markChanged (userId: string, position: LogPosition): void {
+    const previous = this.#changed.get(userId)
+    this.#changed.delete(userId)
+    this.#changed.set(userId, previous === undefined ? position : maxPosition(previous, position))
+    if (this.#changed.size > (this.#options.maxEntries ?? 50_000)) {
+      const [oldestUser, oldest] = this.#changed.entries().next().value!
+      this.#changed.delete(oldestUser)
+      this.#floor = maxPosition(this.#floor, oldest)
+    }
+  }
+
+  /**
+   * The principal behind a bearer token, or undefined (malformed, unknown,
+   * revoked, expired, or its user disabled). Answers synchronously when the
+   * token and its user are cached: the common case costs no promise.
+   */
+  authenticate (token: string, now = Date.now()): Principal | undefined | Promise<Principal | undefined> {
+    const tokenId = tokenIdOf(token)
+    if (tokenId === undefined) return undefined
+    const state = this.#tokens.get(tokenId, now)
+    if (state === undefined) return this.#token(tokenId, now).then((loaded) => this.#principal(token, tokenId, loaded, now))
+    return this.#principal(token, tokenId, state, now)
+  }
+
+  #principal (token: string, tokenId: string, state: TokenEntry | undefined, now: number): Principal | undefined | Promise<Principal | undefined> {
+    if (state === undefined || state.status !== 'active' || !timingSafeEqual(tokenDigest(token), this.#digestOf(state))) return undefined
+    const { expiresAt } = state.token
+    if (expiresAt !== undefined && Date.parse(expiresAt) <= now) return undefined
+    const user = this.#users.get(state.token.userId, now)
+    if (user === undefined) return this.#user(state.token.userId, now).then((loaded) => this.#toPrincipal(tokenId, state, loaded))
+    return this.#toPrincipal(tokenId, state, user)
+  }
+
+  /** The stored digest as bytes, decoded once per token entry. */
+  #digestOf (state: TokenEntry): Buffer {
+    let digest = this.#digests.get(state)
+    if (digest === undefined) {
+      digest = Buffer.from(state.token.hash, 'hex')
+      this.#digests.set(state, digest)
+    }
+    return digest
+  }
+
+  #toPrincipal (tokenId: string, state: TokenEntry, user: UserEntry | undefined): Principal | undefined {
+    if (user === undefined || user.status !== 'active') return undefined
+    const { expiresAt } = state.token
+    return {
+      userId: state.token.userId,
+      email: user.email,
+      displayName: user.displayName,
+      platformAdmin: user.platformAdmin,
+      platformSupport: user.platformSupport,
+      token: { id: tokenId, kind: state.token.kind, ...(expiresAt === undefined ? {} : { expiresAt }) }
+    }
+  }
+
+  /** Folds a stream into the cache; a load that raced an invalidation answers but is not kept. */
+  async #load<S extends { status: string }> (cache: BoundedCache<S>, id: string, read: () => Promise<S | { status: 'none' }>, now: number): Promise<S | undefined> {
+    const epoch = this.#epoch
+    const state = await read()
+    if (state.status === 'none') return undefined
+    if (epoch === this.#epoch) cache.set(id, state as S, now)
+    return state as S
+  }
+
+  #token (tokenId: string, now: number): Promise<TokenEntry | undefined> {
+    return this.#load(this.#tokens, tokenId, async () => fold(tokenDecider, await this.#options.store.readStream(tokenStreamId(tokenId)) as never[]), now)
+  }
+
+  #user (userId: string, now: number): Promise<UserEntry | undefined> {
+    return this.#load(this.#users, userId, async () => fold(userDecider, await this.#options.store.readStream(userStreamId(userId)) as never[]), now)
+  }
+
+  /**
+   * The user's memberships. `atLeast` (from X-Consistent-With) and any change
+   * this node has seen for the user are waited for in the read model first.
+   */
+  async membershipsOf (userId: string, atLeast: LogPosition = START, now = Date.now()): Promise<MembershipView[]> {
+    let need = maxPosition(maxPosition(atLeast, this.#floor), this.#changed.get(userId) ?? START)
+    const cached = this.#memberships.get(userId, now)
+    if (cached !== undefined && comparePositions(cached.asOf, need) >= 0) return cached.items
+    if (comparePositions(need, START) > 0) await this.#options.runner.waitFor(need, this.#options.waitMs ?? 5000, ['identity'])
+    const loaded = await membershipsOf(this.#options.sql, userId)
+    need = maxPosition(maxPosition(atLeast, this.#floor), this.#changed.get(userId) ?? START)
+    if (comparePositions(loaded.asOf, need) >= 0) this.#memberships.set(userId, loaded, now)
+    return loaded.items
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Custom-role commands of the organization aggregate. The rules:
+ * - built-in role ids are reserved; a role is refused deletion while anyone
+ *   holds it (the holders are named);
+ * - no escalation: a member may create, edit or assign a role only if they
+ *   hold every action it allows themselves, and only owners grant owner-only
+ *   actions. Actors who are not members (CLI, system) are the application's
+ *   to authorize.
+ * "Holds" means: some allow grant of one of their roles names the action,
+ * whatever its resource or condition (a conditional grant still counts as
+ * holding the action, so an admin with conditions can delegate them).
+ */
+import type { Actor } from '../envelope.ts'
+import { domainError } from '../errors.ts'
+import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
+import type { GrantData, RbacEvent } from './events.ts'
+import { BUILT_IN_ROLE_GRANTS, actionDefinition, expandActionPattern } from './permissions.ts'
+
+export interface CustomRole {
+  readonly name: string
+  readonly description: string
+  readonly grants: readonly GrantData[]
+}
+
+/** The part of the organization's state these commands read. */
+export interface RolesState {
+  readonly members: Readonly<Record<string, readonly string[]>>
+  readonly roles: Readonly<Record<string, CustomRole>>
+}
+
+export type RoleCommand =
+  | { type: 'CreateRole', data: { roleId: string, name: string, description?: string, grants: GrantData[] } }
+  | { type: 'RenameRole', data: { roleId: string, name: string } }
+  | { type: 'DescribeRole', data: { roleId: string, description: string } }
+  | { type: 'SetRoleGrants', data: { roleId: string, grants: GrantData[] } }
+  | { type: 'DeleteRole', data: { roleId: string } }
+  | { type: 'AssignCustomRole', data: { roleId: string, userId: string } }
+  | { type: 'UnassignCustomRole', data: { roleId: string, userId: string } }
+
+export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role not found') {}
+export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
+export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
+export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant actions you do not hold yourself') {}
+
+const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
+
+/** The actions a set of roles allows (built-in lists and custom allow grants, patterns expanded). */
+export function actionsHeld (state: RolesState, roleIds: readonly string[]): Set<string> {
+  const held = new Set<string>()
+  for (const roleId of roleIds) {
+    const builtIn = own(BUILT_IN_ROLE_GRANTS as Record<string, readonly string[]>, roleId)
+    if (builtIn !== undefined) for (const action of builtIn) held.add(action)
+    const custom = own(state.roles, roleId)
+    if (custom !== undefined) {
+      for (const grant of custom.grants) if (grant.effect === 'allow') for (const pattern of grant.actions) for (const action of expandActionPattern(pattern)) held.add(action)
+    }
+  }
+  return held
+}
+
+/** Refuses grants that would give more than the actor holds. */
+function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[]): void {
+  if (actor.type !== 'user') return
+  const actorRoles = own(state.members, actor.id)
+  if (actorRoles === undefined) return
+  const held = actionsHeld(state, actorRoles)
+  const isOwner = actorRoles.includes('owner')
+  const missing = new Set<string>()
+  for (const grant of grants) {
+    if (grant.effect !== 'allow') continue
+    for (const pattern of grant.actions) {
+      for (const action of expandActionPattern(pattern)) {
+        if (!held.has(action) || (actionDefinition(action)?.ownerOnly === true && !isOwner)) missing.add(action)
+      }
+    }
+  }
+  if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort() })
+}
+
+function role (state: RolesState, roleId: string): CustomRole {
+  const found = own(state.roles, roleId)
+  if (found === undefined) throw new RoleNotFound(undefined, { roleId })
+  return found
+}
+
+export function holders (state: RolesState, roleId: string): string[] {
+  return Object.entries(state.members).filter(([, roles]) => roles.includes(roleId)).map(([userId]) => userId).sort()
+}
+
+export function decideRole (command: RoleCommand, state: RolesState, actor: Actor): RbacEvent[] {
+  switch (command.type) {
+    case 'CreateRole': {
+      const { roleId, name, description = '', grants } = command.data
+      if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
+      requireNoEscalation(state, actor, grants)
+      return [{ type: 'rbac.role.created', data: { roleId, name, description, grants } }]
+    }
+    case 'RenameRole':
+      return role(state, command.data.roleId).name === command.data.name ? [] : [{ type: 'rbac.role.renamed', data: command.data }]
+    case 'DescribeRole':
+      return role(state, command.data.roleId).description === command.data.description ? [] : [{ type: 'rbac.role.described', data: command.data }]
+    case 'SetRoleGrants':
+      role(state, command.data.roleId)
+      requireNoEscalation(state, actor, command.data.grants)
+      return [{ type: 'rbac.role.grants_set', data: command.data }]
+    case 'DeleteRole': {
+      role(state, command.data.roleId)
+      const holding = holders(state, command.data.roleId)
+      if (holding.length > 0) throw new RoleInUse(undefined, { roleId: command.data.roleId, holders: holding })
+      return [{ type: 'rbac.role.deleted', data: command.data }]
+    }
+    case 'AssignCustomRole': {
+      const granted = role(state, command.data.roleId)
+      const roles = own(state.members, command.data.userId)
+      if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
+      requireNoEscalation(state, actor, granted.grants)
+      return roles.includes(command.data.roleId) ? [] : [{ type: 'rbac.role.assigned', data: command.data }]
+    }
+    case 'UnassignCustomRole': {
+      role(state, command.data.roleId)
+      const roles = own(state.members, command.data.userId)
+      if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
+      if (!roles.includes(command.data.roleId)) return []
+      if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: command.data.userId })
+      return [{ type: 'rbac.role.unassigned', data: command.data }]
+    }
+  }
+}
+
+/** How the RBAC events change the organization's roles and members. */
+export function evolveRoles<S extends RolesState> (state: S, event: RbacEvent): S {
+  const roles = { ...state.roles }
+  switch (event.type) {
+    case 'rbac.role.created':
+      return { ...state, roles: { ...roles, [event.data.roleId]: { name: event.data.name, description: event.data.description, grants: event.data.grants } } }
+    case 'rbac.role.renamed':
+    case 'rbac.role.described':
+    case 'rbac.role.grants_set': {
+      // Events are facts: one about a role this state does not know changes nothing rather than throwing.
+      const current = own(state.roles, event.data.roleId)
+      if (current === undefined) return state
+      const { roleId: _id, ...change } = event.data
+      return { ...state, roles: { ...roles, [event.data.roleId]: { ...current, ...change } } }
+    }
+    case 'rbac.role.deleted': {
+      const { [event.data.roleId]: _gone, ...rest } = roles
+      return { ...state, roles: rest }
+    }
+    case 'rbac.role.assigned':
+      return { ...state, members: { ...state.members, [event.data.userId]: [...(own(state.members, event.data.userId) ?? []), event.data.roleId].sort() } }
+    case 'rbac.role.unassigned':
+      return { ...state, members: { ...state.members, [event.data.userId]: (own(state.members, event.data.userId) ?? []).filter((r) => r !== event.data.roleId) } }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Bearer authentication and the command metadata a request carries into the
+ * domain. `authenticate` is the onRequest hook of every protected scope; a
+ * missing, malformed, unknown, revoked or expired token answers 401 with
+ * `WWW-Authenticate: Bearer` and the same code, so a probe learns nothing.
+ */
+import { randomUUID } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Principal } from '../../application/identity/directory.ts'
+import type { CommandMetadata } from '../../domain/envelope.ts'
+import { Unauthenticated } from '../../domain/identity/errors.ts'
+import type { Runtime } from '../../runtime.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null
+    /** Set by the idempotency plugin: the command id a key maps to. */
+    commandId: string | null
+  }
+}
+
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+
+export function authenticator (runtime: Runtime) {
+  const accept = (request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, done: (error?: Error) => void): void => {
+    if (principal === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="ledgerline"')
+      return done(new Unauthenticated())
+    }
+    request.principal = principal
+    done()
+  }
+  // A callback hook: a cached token is checked without a promise.
+  return function authenticate (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+    const header = request.headers.authorization
+    const match = typeof header === 'string' ? BEARER.exec(header.trim()) : null
+    if (match === null) return accept(request, reply, undefined, done)
+    const principal = runtime.identity.directory.authenticate(match[1]!)
+    if (principal instanceof Promise) principal.then((found) => accept(request, reply, found, done), done)
+    else accept(request, reply, principal, done)
+  }
+}
+
+/** The authenticated principal; routes behind `authenticate` always have one. */
+export function principalOf (request: FastifyRequest): Principal {
+  if (request.principal === null) throw new Unauthenticated()
+  return request.principal
+}
+
+/** Who, when, where from and under which trace: what the events of this request will carry. */
+export function commandMetadata (request: FastifyRequest, orgId?: string): CommandMetadata {
+  const userAgent = request.headers['user-agent']
+  const requestId = request.headers['x-request-id']
+  return {
+    commandId: request.commandId ?? randomUUID(),
+    now: new Date(),
+    actor: request.principal === null ? { type: 'system', id: 'anonymous' } : { type: 'user', id: request.principal.userId },
+    traceId: request.id,
+    requestId: typeof requestId === 'string' && REQUEST_ID.test(requestId) ? requestId : randomUUID(),
+    ip: request.ip.slice(0, 64),
+    ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 500) } : {}),
+    ...(orgId === undefined ? {} : { orgId })
+  }
+}

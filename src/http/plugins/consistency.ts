@@ -1,0 +1,39 @@
+/**
+ * Read-your-writes: a read sent with `X-Consistent-With: <position>` (the
+ * `position` a command answered) waits until the read models have applied
+ * the log up to there, or answers 504 `projection.timeout`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { LedgerlineError } from '../../domain/errors.ts'
+import { parsePosition } from '../../eventstore/position.ts'
+import type { LogPosition } from '../../eventstore/types.ts'
+import type { Runtime } from '../../runtime.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consistentWith: LogPosition | undefined
+  }
+}
+
+export class InvalidConsistencyPosition extends LedgerlineError {
+  readonly code = 'http.invalid_consistency_position'
+  readonly status = 400
+  constructor () {
+    super('X-Consistent-With must be a position as commands return it: <major>.<minor>')
+  }
+}
+
+export function consistency (runtime: Runtime) {
+  const wait = async (request: FastifyRequest, header: string | string[]): Promise<void> => {
+    const position = typeof header === 'string' ? parsePosition(header) : undefined
+    if (position === undefined) throw new InvalidConsistencyPosition()
+    await runtime.runner.waitFor(position, runtime.config.consistencyTimeoutMs)
+    request.consistentWith = position
+  }
+  // A callback hook: without the header (most requests) it costs no promise.
+  return function waitForConsistency (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
+    const header = request.headers['x-consistent-with']
+    if (header === undefined) return done()
+    wait(request, header).then(() => done(), done)
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Members of an organization: list (keyset pages), add an existing user,
+ * invite by e-mail, remove, assign and unassign built-in roles. Each route
+ * authorizes one catalogue action through can(); anyone may leave. Only
+ * owners touch the owner role or an owner, and the last owner stays: both are
+ * the organization aggregate's rules, checked against its latest state.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { addMember, changeOrganization, inviteMember } from '../../application/identity/commands.ts'
+import { LedgerlineError } from '../../domain/errors.ts'
+import { membersPage } from '../../projections/identity/queries.ts'
+import { BUILT_IN_ROLES, type BuiltInRole } from '../../domain/identity/events.ts'
+import { RoleId } from '../../domain/rbac/events.ts'
+import type { Runtime } from '../../runtime.ts'
+import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { BEARER, Email, Id, Position, Role, Roles, Written, problems } from '../schemas.ts'
+import { authorize, membershipOf } from '../tenancy.ts'
+
+class InvalidCursor extends LedgerlineError {
+  readonly code = 'http.invalid_cursor'
+  readonly status = 400
+  constructor () { super('cursor is not one this API returned') }
+}
+
+const encodeCursor = (userId: string): string => Buffer.from(`m1:${userId}`).toString('base64url')
+function decodeCursor (cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined
+  const text = Buffer.from(cursor, 'base64url').toString('utf8')
+  if (!text.startsWith('m1:') || !Id.safeParse(text.slice(3)).success) throw new InvalidCursor()
+  return text.slice(3)
+}
+
+const isBuiltIn = (role: string): role is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(role)
+
+const OrgParams = z.object({ orgId: Id })
+const MemberParams = z.object({ orgId: Id, userId: Id })
+const RoleParams = z.object({ orgId: Id, userId: Id, role: z.union([Role, RoleId]).describe('a built-in role or a custom role id') })
+
+const MemberView = z.object({ userId: Id, email: z.string(), displayName: z.string(), status: z.string(), roles: z.array(z.string()), joinedAt: z.string() })
+
+export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>()
+
+  api.get('/v1/orgs/:orgId/members', {
+    schema: {
+      tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, params: OrgParams,
+      querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }).strict(),
+      response: { 200: z.object({ items: z.array(MemberView), nextCursor: z.string().nullable() }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'member:read')
+    const { limit, cursor } = request.query
+    const items = await membersPage(runtime.sql, orgId, limit + 1, decodeCursor(cursor))
+    const more = items.length > limit
+    const page = more ? items.slice(0, limit) : items
+    return { items: page, nextCursor: more ? encodeCursor(page.at(-1)!.userId) : null }
+  })
+
+  api.post('/v1/orgs/:orgId/members', {
+    schema: {
+      tags: ['members'], summary: 'Adds an existing user, by id or e-mail address', security: BEARER, params: OrgParams,
+      body: z.object({ userId: Id.optional(), email: Email.optional(), roles: Roles }).strict()
+        .refine((body) => (body.userId === undefined) !== (body.email === undefined), 'give exactly one of userId and email'),
+      response: { 201: z.object({ userId: Id, position: Position }), ...problems }
+    }
+  }, async (request, reply) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'member:add')
+    const added = await addMember(runtime.identity, commandMetadata(request, orgId), orgId, request.body)
+    return reply.code(201).send(added)
+  })
+
+  api.post('/v1/orgs/:orgId/invitations', {
+    schema: {
+      tags: ['members'], summary: 'Invites an e-mail address with roles', security: BEARER, params: OrgParams,
+      body: z.object({ email: Email, roles: Roles }).strict(),
+      response: { 201: z.object({ inviteId: Id, position: Position }), ...problems }
+    }
+  }, async (request, reply) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'member:invite')
+    return reply.code(201).send(await inviteMember(runtime.identity, commandMetadata(request, orgId), orgId, request.body))
+  })
+
+  api.delete('/v1/orgs/:orgId/members/:userId', {
+    schema: { tags: ['members'], summary: 'Removes a member (or leave, for yourself)', security: BEARER, params: MemberParams, response: { 200: Written, ...problems } }
+  }, async (request) => {
+    const { orgId, userId } = request.params
+    // Removing an owner takes an owner: the organization's aggregate checks it, against its latest state.
+    if (userId === principalOf(request).userId) await membershipOf(runtime, request, orgId)
+    else await authorize(runtime, request, orgId, 'member:remove')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'RemoveMember', data: { userId } })
+  })
+
+  api.put('/v1/orgs/:orgId/members/:userId/roles/:role', {
+    schema: { tags: ['members'], summary: 'Assigns a built-in role', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+  }, async (request) => {
+    const { orgId, userId, role } = request.params
+    await authorize(runtime, request, orgId, 'role:assign')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, isBuiltIn(role)
+      ? { type: 'AssignRole', data: { userId, role } }
+      : { type: 'AssignCustomRole', data: { roleId: role, userId } })
+  })
+
+  api.delete('/v1/orgs/:orgId/members/:userId/roles/:role', {
+    schema: { tags: ['members'], summary: 'Unassigns a built-in role', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+  }, async (request) => {
+    const { orgId, userId, role } = request.params
+    await authorize(runtime, request, orgId, 'role:unassign')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, isBuiltIn(role)
+      ? { type: 'UnassignRole', data: { userId, role } }
+      : { type: 'UnassignCustomRole', data: { roleId: role, userId } })
+  })
+}

@@ -1,0 +1,74 @@
+/**
+ * Organizations: create (the caller becomes owner), read, rename and
+ * settings (owners and admins), plan (owners).
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { changeOrganization, createOrganization, updateOrganization } from '../../application/identity/commands.ts'
+import { OrgNotFound } from '../../domain/identity/errors.ts'
+import { organization } from '../../projections/identity/queries.ts'
+import type { Runtime } from '../../runtime.ts'
+import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { BEARER, DisplayName, Id, Plan, Position, Written, problems } from '../schemas.ts'
+import { authorize } from '../tenancy.ts'
+
+const OrgParams = z.object({ orgId: Id })
+const SettingValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])
+const Settings = z.record(z.string().min(1).max(100), SettingValue)
+  .refine((settings) => Object.keys(settings).length <= 100, 'at most 100 settings per change')
+
+const OrganizationView = z.object({
+  orgId: Id, name: z.string(), plan: Plan, settings: z.record(z.string(), z.unknown()),
+  memberCount: z.number().int(), createdAt: z.string(), updatedAt: z.string(),
+  roles: z.array(z.string()).describe('your roles in this organization')
+})
+
+export async function organizationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>()
+
+  api.post('/v1/orgs', {
+    schema: {
+      tags: ['organizations'], summary: 'Creates an organization owned by the caller', security: BEARER,
+      body: z.object({ name: DisplayName, plan: Plan.optional() }).strict(),
+      response: { 201: z.object({ orgId: Id, position: Position }), ...problems }
+    }
+  }, async (request, reply) => {
+    const created = await createOrganization(runtime.identity, commandMetadata(request), principalOf(request).userId, request.body)
+    return reply.code(201).send(created)
+  })
+
+  api.get('/v1/orgs/:orgId', {
+    schema: { tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, params: OrgParams, response: { 200: OrganizationView, ...problems } }
+  }, async (request) => {
+    const { orgId } = request.params
+    const membership = await authorize(runtime, request, orgId, 'org:read')
+    const view = await organization(runtime.sql, orgId)
+    if (view === undefined) throw new OrgNotFound()
+    return { ...view, plan: view.plan as z.infer<typeof Plan>, roles: membership.roles }
+  })
+
+  api.patch('/v1/orgs/:orgId', {
+    schema: {
+      tags: ['organizations'], summary: 'Renames the organization and/or changes settings (org:update)', security: BEARER, params: OrgParams,
+      body: z.object({ name: DisplayName.optional(), settings: Settings.optional() }).strict()
+        .refine((body) => body.name !== undefined || body.settings !== undefined, 'give name, settings or both'),
+      response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'org:update')
+    return updateOrganization(runtime.identity, commandMetadata(request, orgId), orgId, request.body)
+  })
+
+  api.put('/v1/orgs/:orgId/plan', {
+    schema: {
+      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER, params: OrgParams,
+      body: z.object({ plan: Plan }).strict(), response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'billing:update')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'ChangePlan', data: { plan: request.body.plan } })
+  })
+}

@@ -1,0 +1,106 @@
+/**
+ * Custom roles of an organization: list (with the built-in ones), create,
+ * rename and describe, set grants, delete. Conditions are validated with
+ * clear `rbac.invalid_condition` errors; escalation and deletion while in use
+ * are the aggregate's refusals (`rbac.escalation`, `rbac.role_in_use`).
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { changeOrganization, createRole, customRoles, updateRole } from '../../application/identity/commands.ts'
+import { PolicyCases, runCases } from '../../domain/rbac/cases.ts'
+import { parseCondition } from '../../domain/rbac/conditions.ts'
+import { GrantSchema, RoleId, type GrantData } from '../../domain/rbac/events.ts'
+import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import type { Runtime } from '../../runtime.ts'
+import { commandMetadata } from '../plugins/auth.ts'
+import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
+import { authorize } from '../tenancy.ts'
+
+/** Grants as the API takes them: the condition is checked by parseCondition, for errors that say what is wrong. */
+const GrantInput = GrantSchema.extend({ when: z.unknown().optional() })
+const Grants = z.array(GrantInput).max(100)
+const grants = (input: Array<z.infer<typeof GrantInput>>): GrantData[] =>
+  input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseCondition(when) }))
+
+const OrgParams = z.object({ orgId: Id })
+const RoleParams = z.object({ orgId: Id, roleId: RoleId })
+const GrantView = z.object({ actions: z.array(z.string()), resource: z.string(), effect: z.enum(['allow', 'deny']), when: z.unknown().optional() })
+const RoleView = z.object({ roleId: z.string(), name: z.string(), description: z.string(), builtIn: z.boolean(), grants: z.array(GrantView), holders: z.array(z.string()).optional() })
+
+export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>()
+
+  api.get('/v1/orgs/:orgId/roles', {
+    schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'role:read')
+    const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, description: 'built-in role', builtIn: true, grants: [{ actions: [...actions], resource: '*', effect: 'allow' as const }] }))
+    const custom = (await customRoles(runtime.identity, orgId)).map((role) => ({ ...role, builtIn: false, grants: role.grants.map((g) => ({ ...g, actions: [...g.actions] })) }))
+    return { items: [...builtIn, ...custom] }
+  })
+
+  api.post('/v1/orgs/:orgId/roles', {
+    schema: {
+      tags: ['roles'], summary: 'Creates a custom role (role:create; you can grant only what you hold)', security: BEARER, params: OrgParams,
+      body: z.object({ name: z.string().trim().min(1).max(100), description: z.string().max(1000).optional(), grants: Grants }).strict(),
+      response: { 201: z.object({ roleId: z.string(), position: Position }), ...problems }
+    }
+  }, async (request, reply) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId, 'role:create')
+    const { name, description, grants: input } = request.body
+    const created = await createRole(runtime.identity, commandMetadata(request, orgId), orgId, { name, grants: grants(input), ...(description === undefined ? {} : { description }) })
+    return reply.code(201).send(created)
+  })
+
+  api.patch('/v1/orgs/:orgId/roles/:roleId', {
+    schema: {
+      tags: ['roles'], summary: 'Renames or describes a custom role (role:update)', security: BEARER, params: RoleParams,
+      body: z.object({ name: z.string().trim().min(1).max(100).optional(), description: z.string().max(1000).optional() }).strict()
+        .refine((body) => body.name !== undefined || body.description !== undefined, 'give name, description or both'),
+      response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, roleId } = request.params
+    await authorize(runtime, request, orgId, 'role:update')
+    return updateRole(runtime.identity, commandMetadata(request, orgId), orgId, roleId, request.body)
+  })
+
+  api.put('/v1/orgs/:orgId/roles/:roleId/grants', {
+    schema: {
+      tags: ['roles'], summary: 'Replaces the grants of a custom role (role:update; you can grant only what you hold)', security: BEARER, params: RoleParams,
+      body: z.object({ grants: Grants }).strict(), response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, roleId } = request.params
+    await authorize(runtime, request, orgId, 'role:update')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetRoleGrants', data: { roleId, grants: grants(request.body.grants) } })
+  })
+
+  api.delete('/v1/orgs/:orgId/roles/:roleId', {
+    schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+  }, async (request) => {
+    const { orgId, roleId } = request.params
+    await authorize(runtime, request, orgId, 'role:delete')
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'DeleteRole', data: { roleId } })
+  })
+}
+
+export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  app.withTypeProvider<ZodTypeProvider>().post('/v1/orgs/:orgId/roles/:roleId/test', {
+    schema: {
+      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy; a case without principal roles holds this role (role:read)', security: BEARER,
+      params: z.object({ orgId: Id, roleId: z.union([RoleId, z.enum(['owner', 'admin', 'member', 'viewer'])]) }),
+      body: z.object({ cases: PolicyCases }).strict(),
+      response: { 200: z.object({ passed: z.number().int(), failed: z.number().int(), results: z.array(z.object({ name: z.string(), passed: z.boolean(), expected: z.string(), got: z.string(), explanation: z.unknown().optional() })) }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId, roleId } = request.params
+    await authorize(runtime, request, orgId, 'role:read')
+    const results = runCases(await runtime.identity.policies.policyOf(orgId), request.body.cases, [roleId])
+    const passed = results.filter((result) => result.passed).length
+    return { passed, failed: results.length - passed, results }
+  })
+}

@@ -1,0 +1,36 @@
+/**
+ * Tenancy and authorization for organization routes. The organization comes
+ * from the path, the right to act from the caller's membership, decided by
+ * `can()` over the organization's policy (DESIGN §6). Not a member (or no such
+ * organization) is 404, never 403, so ids of other tenants cannot be probed;
+ * a member without the permission gets 403 with the action named.
+ *
+ * The policy is the organization's: built-in and custom roles, compiled once
+ * per change (src/application/rbac/policies.ts).
+ */
+import type { FastifyRequest } from 'fastify'
+import { Forbidden, OrgNotFound } from '../domain/identity/errors.ts'
+import type { MembershipView } from '../projections/identity/queries.ts'
+import type { Runtime } from '../runtime.ts'
+import { principalOf } from './plugins/auth.ts'
+
+/** The caller's membership of `orgId`, once `can(action)` allowed it; 404 for non-members, 403 for members without it. */
+export async function authorize (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<MembershipView> {
+  const membership = await membershipOf(runtime, request, orgId)
+  const principal = principalOf(request)
+  const context = { ip: request.ip, time: Date.now() }
+  const policy = await runtime.identity.policies.policyOf(orgId)
+  if (!policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)) {
+    throw new Forbidden(`your roles in this organization do not allow ${action}`, { action })
+  }
+  return membership
+}
+
+/** The caller's membership of `orgId`, or 404 whether the organization does not exist or is another tenant's. */
+export async function membershipOf (runtime: Runtime, request: FastifyRequest, orgId: string): Promise<MembershipView> {
+  const principal = principalOf(request)
+  const memberships = await runtime.identity.directory.membershipsOf(principal.userId, request.consistentWith)
+  const membership = memberships.find((m) => m.orgId === orgId)
+  if (membership === undefined) throw new OrgNotFound()
+  return membership
+}

@@ -1,0 +1,244 @@
+/**
+ * Tenancy over HTTP: the organization comes from the path, and a principal
+ * who is not a member of it gets 404 `org.not_found` for any of its
+ * resources, never 403, so other tenants' ids cannot be probed. The walk
+ * covers every route under /v1/orgs/:orgId the app serves (read from its
+ * OpenAPI document and checked against the router), with a plausible valid
+ * request for each from FILL: a new org route fails this file until someone
+ * says how to call it.
+ */
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { pino } from 'pino'
+import t, { type Test } from 'tap'
+import { addMember, bootstrap, registerUser } from '../src/application/identity/commands.ts'
+import { loadConfig } from '../src/config.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
+import { BUILT_IN_ROLES } from '../src/domain/identity/events.ts'
+import { comparePositions, formatPosition, parsePosition } from '../src/eventstore/position.ts'
+import type { LogPosition } from '../src/eventstore/types.ts'
+import { buildApp } from '../src/http/app.ts'
+import { openRuntime, type Runtime } from '../src/runtime.ts'
+import type { SqlClient } from '../src/sql/client.ts'
+import { untilVisible } from './helpers/assertions.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { documentedRoutes, routeKey, routerRoutes, type RouteKey } from './helpers/routes.ts'
+
+const logger = pino({ level: 'silent' })
+const ORG_ROUTE = /^\/v1\/orgs\/:orgId(\/|$)/
+
+/** Who the walk is about: the organization in the path, its people, and who is calling. */
+interface Context { orgId: string, ownerId: string, memberId: string, callerId: string }
+
+/** How to call a route plausibly: a valid query and body (path parameters come from PARAMS). */
+interface Fill {
+  query?: Record<string, string>
+  body?: (context: Context) => unknown
+}
+
+/** One entry per org route, keyed `METHOD /path/:param`; HEAD uses its GET's. */
+const FILL: Record<string, Fill> = {
+  'GET /v1/orgs/:orgId': {},
+  'PATCH /v1/orgs/:orgId': { body: () => ({ name: 'Taken over', settings: { hijacked: true } }) },
+  'PUT /v1/orgs/:orgId/plan': { body: () => ({ plan: 'enterprise' }) },
+  'GET /v1/orgs/:orgId/members': { query: { limit: '10' } },
+  'POST /v1/orgs/:orgId/members': { body: (context) => ({ userId: context.callerId, roles: ['owner'] }) },
+  'POST /v1/orgs/:orgId/invitations': { body: () => ({ email: 'intruder@example.com', roles: ['owner'] }) },
+  'DELETE /v1/orgs/:orgId/members/:userId': {},
+  'PUT /v1/orgs/:orgId/members/:userId/roles/:role': {},
+  'DELETE /v1/orgs/:orgId/members/:userId/roles/:role': {},
+  'POST /v1/orgs/:orgId/authz/check': { body: (context) => ({ checks: [{ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }] }) },
+  'GET /v1/orgs/:orgId/roles': {},
+  'POST /v1/orgs/:orgId/roles': { body: () => ({ name: 'Intruder', grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
+  'PATCH /v1/orgs/:orgId/roles/:roleId': { body: () => ({ name: 'Renamed' }) },
+  'PUT /v1/orgs/:orgId/roles/:roleId/grants': { body: () => ({ grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
+  'DELETE /v1/orgs/:orgId/roles/:roleId': {},
+  'POST /v1/orgs/:orgId/roles/:roleId/test': { body: () => ({ cases: [{ action: 'billing:update', resource: { type: 'organization' }, expect: 'allow' }] }) },
+  'POST /v1/orgs/:orgId/authz/explain': { body: (context) => ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) }
+}
+
+/** The values each path parameter takes; a route is called once per combination. */
+const PARAMS: Record<string, (context: Context) => string[]> = {
+  orgId: (context) => [context.orgId],
+  userId: (context) => [context.ownerId, context.memberId, context.callerId],
+  role: () => [...BUILT_IN_ROLES],
+  roleId: () => ['role_doesnotexist']
+}
+
+type OrgRoute = RouteKey
+
+/** The org routes of the OpenAPI document, with the HEAD twin Fastify adds to each GET. */
+async function orgRoutes (app: FastifyInstance): Promise<OrgRoute[]> {
+  return (await documentedRoutes(app)).filter((route) => ORG_ROUTE.test(route.url)).map(({ method, url }) => ({ method, url }))
+}
+
+const key = routeKey
+
+interface Call { label: string, options: InjectOptions }
+
+/**
+ * The requests that walk `route` for `context` with `token`, one per combination of
+ * path parameter values (`only` narrows some); throws when the walk cannot fill it in.
+ */
+function callsFor (route: OrgRoute, context: Context, token: string, only: Record<string, string[]> = {}): Call[] {
+  const fill = FILL[key({ ...route, method: route.method === 'HEAD' ? 'GET' : route.method })]
+  if (fill === undefined) throw new Error(`${key(route)} has no FILL entry: add a plausible valid request for it`)
+  let combinations: Array<Record<string, string>> = [{}]
+  for (const [, name] of route.url.matchAll(/:(\w+)/g)) {
+    const values = PARAMS[name!]
+    if (values === undefined) throw new Error(`${key(route)}: no way to fill :${name} in (add it to PARAMS)`)
+    combinations = combinations.flatMap((combination) => (only[name!] ?? values(context)).map((value) => ({ ...combination, [name!]: value })))
+  }
+  const query = fill.query === undefined ? '' : `?${new URLSearchParams(fill.query).toString()}`
+  const body = fill.body?.(context)
+  return combinations.map((params) => {
+    const url = route.url.replace(/:(\w+)/g, (_whole, name: string) => encodeURIComponent(params[name]!)) + query
+    return {
+      label: `${route.method} ${url}`,
+      options: {
+        method: route.method as InjectOptions['method'],
+        url,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) })
+      }
+    }
+  })
+}
+
+interface Tenancy {
+  runtime: Runtime
+  app: FastifyInstance
+  routes: OrgRoute[]
+  a: { orgId: string, ownerId: string, memberId: string, token: string }
+  b: { orgId: string, ownerId: string, memberId: string, token: string }
+  /** Where the log stood once the setup was written. */
+  setUp: LogPosition
+}
+
+async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), logger, { sql, runProjections: true })
+  t.teardown(() => runtime.close())
+  const app = await buildApp(runtime)
+  t.teardown(() => app.close())
+  const services = runtime.identity
+  const people = async (name: string) => {
+    const owner = await bootstrap(services, systemCommand('tenancy-test'), { email: `owner-${name}@example.com`, orgName: `Org ${name}` })
+    const member = await registerUser(services, systemCommand('tenancy-test'), { email: `member-${name}@example.com`, displayName: `Member ${name}` })
+    const added = await addMember(services, { ...systemCommand('tenancy-test'), actor: { type: 'user', id: owner.userId } }, owner.orgId, { userId: member.userId, roles: ['admin'] })
+    return { orgId: owner.orgId, ownerId: owner.userId, memberId: member.userId, token: owner.token, position: parsePosition(added.position!)! }
+  }
+  const a = await people('a')
+  const b = await people('b')
+  const setUp = comparePositions(a.position, b.position) > 0 ? a.position : b.position
+  await runtime.runner.waitFor(setUp, 10_000)
+  await untilVisible(runtime.store, setUp)
+  return { runtime, app, routes: await orgRoutes(app), a, b, setUp }
+}
+
+/** Where the log stands: the visible head, and every event row (also ones an older transaction elsewhere still hides). */
+async function logState (runtime: Runtime): Promise<{ head: string, events: number }> {
+  const { rows } = await runtime.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')
+  return { head: formatPosition(await runtime.store.headPosition()), events: rows[0]!.n }
+}
+
+function problemOf (response: LightMyRequestResponse): Record<string, unknown> | undefined {
+  if (!String(response.headers['content-type'] ?? '').startsWith('application/problem+json')) return undefined
+  if (response.body === '') return {}
+  return response.json() as Record<string, unknown>
+}
+
+/** The answer to an org the caller may not see: 404 problem+json, code org.not_found (HEAD: status and type only). */
+function assertNotFound (t: Test, call: Call, response: LightMyRequestResponse): void {
+  const problem = problemOf(response)
+  const ok = response.statusCode === 404 && problem !== undefined &&
+    (call.options.method === 'HEAD' || (problem.code === 'org.not_found' && problem.status === 404))
+  t.ok(ok, `${call.label} → 404 org.not_found (got ${response.statusCode} ${response.body.slice(0, 200)})`)
+}
+
+/** What a problem says, without what differs per request (trace id, path). */
+function substance (response: LightMyRequestResponse): unknown {
+  if (response.body === '') return { status: response.statusCode, type: response.headers['content-type'] }
+  const { traceId: _traceId, instance: _instance, ...rest } = response.json() as Record<string, unknown>
+  return { ...rest, httpStatus: response.statusCode, type: response.headers['content-type'] }
+}
+
+t.test('a principal of another organization gets 404 on every org route, never 403, and nothing is written', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const w = await tenancy(t, sql)
+    const { a, b } = w
+
+    await t.test('the walk covers every org route the router serves and can fill each one in', async (t) => {
+      const served = routerRoutes(w.app).filter((route) => ORG_ROUTE.test(route.url)).map(key).sort()
+      t.same(w.routes.map(key).sort(), served, 'the OpenAPI document (with HEAD twins) lists every org route the router serves')
+      t.ok(w.routes.length >= 9, `${w.routes.length} org routes`)
+      for (const route of w.routes) {
+        t.doesNotThrow(() => callsFor(route, { orgId: a.orgId, ownerId: a.ownerId, memberId: a.memberId, callerId: b.ownerId }, b.token), `${key(route)} can be filled in`)
+      }
+      t.same(Object.keys(FILL).sort(), [...new Set(w.routes.filter((route) => route.method !== 'HEAD').map(key))].sort(), 'FILL has no entry for a route that is gone')
+    })
+
+    const asB = { orgId: a.orgId, ownerId: a.ownerId, memberId: a.memberId, callerId: b.ownerId }
+
+    await t.test('B, owner of another organization, gets 404 org.not_found on each of A\'s org routes with A\'s real ids', async (t) => {
+      const before = await logState(w.runtime)
+      let calls = 0
+      for (const route of w.routes) {
+        for (const call of callsFor(route, asB, b.token)) {
+          const response = await w.app.inject(call.options)
+          calls++
+          assertNotFound(t, call, response)
+          t.not(response.statusCode, 403, `${call.label} is never 403`)
+        }
+      }
+      t.comment(`${calls} requests`)
+      t.same(await logState(w.runtime), before, 'nothing was written: the head of the log and the event count are unchanged')
+    })
+
+    await t.test('an organization that does not exist answers exactly like one the caller is not a member of', async (t) => {
+      const before = await logState(w.runtime)
+      const missing = 'org_doesnotexist00000'
+      for (const [who, token, callerId] of [['B', b.token, b.ownerId], ['A\'s owner', a.token, a.ownerId]] as const) {
+        let calls = 0
+        for (const route of w.routes) {
+          const onA = callsFor(route, asB, b.token)
+          for (const [index, call] of callsFor(route, { ...asB, orgId: missing, callerId }, token).entries()) {
+            const response = await w.app.inject(call.options)
+            calls++
+            assertNotFound(t, call, response)
+            if (who === 'B') {
+              const twin = await w.app.inject(onA[index]!.options)
+              t.same(substance(response), substance(twin), `${who}: ${call.label} and ${onA[index]!.label} are indistinguishable`)
+            }
+          }
+        }
+        t.comment(`${who}: ${calls} requests on a missing organization`)
+      }
+      t.same(await logState(w.runtime), before, 'nothing was written')
+    })
+
+    await t.test('as a control, A\'s owner gets through on A\'s GET routes, and B\'s own organization works', async (t) => {
+      const consistent = { 'x-consistent-with': formatPosition(w.setUp) }
+      for (const route of w.routes.filter((route) => route.method === 'GET' || route.method === 'HEAD')) {
+        for (const call of callsFor(route, { ...asB, callerId: a.ownerId }, a.token)) {
+          const response = await w.app.inject({ ...call.options, headers: { ...call.options.headers, ...consistent } })
+          t.equal(response.statusCode, 200, `A's owner: ${call.label} → ${response.statusCode} ${response.body.slice(0, 120)}`)
+        }
+      }
+      const own = { orgId: b.orgId, ownerId: b.ownerId, memberId: b.memberId, callerId: b.ownerId }
+      // B acts on their member only (B demoting or removing themselves would end the walk), and removes them last.
+      const removal = (route: OrgRoute): number => Number(route.method === 'DELETE' && route.url === '/v1/orgs/:orgId/members/:userId')
+      for (const route of [...w.routes].sort((x, y) => removal(x) - removal(y))) {
+        for (const call of callsFor(route, own, b.token, { userId: [b.memberId] })) {
+          const response = await w.app.inject({ ...call.options, headers: { ...call.options.headers, ...consistent } })
+          const code = problemOf(response)?.code
+          if (route.method === 'GET' || route.method === 'HEAD') {
+            t.equal(response.statusCode, 200, `B on B: ${call.label} → ${response.statusCode} ${response.body.slice(0, 120)}`)
+          } else {
+            // Commands act (2xx) or meet a domain rule (409: already a member, a member keeps a role); never validation, role or tenancy refusals.
+            t.ok(response.statusCode < 500 && response.statusCode !== 400 && response.statusCode !== 403 && code !== 'org.not_found',
+              `B on B: ${call.label} → ${response.statusCode} ${response.body.slice(0, 160)}`)
+          }
+        }
+      }
+    })
+  })
+})
