@@ -3,7 +3,10 @@
  * start-up; a bad value stops the process with a message naming it. Tests
  * build a Config with `loadConfig({...})` and never touch the environment.
  */
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { ACTION_NAME, type HostAction } from './domain/rbac/permissions.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -29,8 +32,20 @@ const EnvSchema = z.object({
   CONSISTENCY_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt.max(10_000).default(10),
   TRUST_PROXY: z.string().trim().default(''),
-  LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20)
+  LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20),
+  PERMISSIONS_FILE: z.string().trim().default('')
 })
+
+/** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
+const PermissionsFile = z.object({
+  actions: z.array(z.object({
+    action: z.string().regex(ACTION_NAME, '<resource>:<verb> in lower case'),
+    description: z.string().trim().min(1).max(500),
+    sensitive: z.boolean().optional(),
+    ownerOnly: z.boolean().optional(),
+    builtInRoles: z.array(z.enum(['member', 'viewer'])).optional()
+  }).strict()).max(1000)
+}).strict()
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test'
@@ -57,6 +72,8 @@ export interface Config {
   readonly trustProxy: boolean | number | string[]
   /** Projections and the principal directory read the live log at most once per this many ms. */
   readonly liveReadIntervalMs: number
+  /** The host application's own actions (from PERMISSIONS_FILE), added to the permission catalogue. */
+  readonly hostActions: readonly HostAction[]
 }
 
 export class ConfigError extends Error {
@@ -86,8 +103,30 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    liveReadIntervalMs: e.LIVE_READ_INTERVAL_MS
+    liveReadIntervalMs: e.LIVE_READ_INTERVAL_MS,
+    hostActions: e.PERMISSIONS_FILE === '' ? [] : readPermissionsFile(e.PERMISSIONS_FILE)
   }
+}
+
+function readPermissionsFile (path: string): HostAction[] {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  PERMISSIONS_FILE: cannot read ${path}: ${(error as Error).message}`)
+  }
+  let document: unknown
+  try {
+    document = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  PERMISSIONS_FILE: ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`)
+  }
+  const parsed = PermissionsFile.safeParse(document)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  PERMISSIONS_FILE ${path}: ${issue.path.join('.')}: ${issue.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  return parsed.data.actions
 }
 
 function parseTrustProxy (value: string): boolean | number | string[] {

@@ -13,7 +13,8 @@ import { createRegistry } from './domain/events.ts'
 import type { EventDefinition, EventRegistry } from './domain/registry.ts'
 import { createPostgresEventStore } from './eventstore/postgres.ts'
 import type { EventStore } from './eventstore/types.ts'
-import { projections as defaultProjections } from './projections/index.ts'
+import { useHostActions } from './domain/rbac/permissions.ts'
+import { applicationProjections } from './projections/index.ts'
 import type { Projection } from './projections/projection.ts'
 import { ProjectionRunner } from './projections/runner.ts'
 import { openSqlClient, type SqlClient } from './sql/client.ts'
@@ -43,6 +44,8 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime (config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
+  // First: the catalogue decides what grants are valid and what the RBAC read model holds.
+  useHostActions(config.hostActions)
   const ownsSql = options.sql === undefined
   const sql = options.sql ?? await openSqlClient({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
   try {
@@ -50,7 +53,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations')
     const registry = createRegistry(options.extraEvents)
     const store = await openEventStore(config, sql, registry)
-    const projections = options.projections ?? defaultProjections
+    const projections = options.projections ?? applicationProjections()
     const runner = new ProjectionRunner({
       sql,
       store,

@@ -5,7 +5,7 @@
  */
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { changeUser } from '../src/application/identity/commands.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
@@ -15,19 +15,8 @@ import { openRuntime } from '../src/runtime.ts'
 import { formatPosition } from '../src/eventstore/position.ts'
 import { userStreamId } from '../src/domain/identity/user.ts'
 import { forEachDatabase, openTestDatabase } from './helpers/databases.ts'
-import { openTestApp, type TestApp } from './helpers/app.ts'
-
-function problem (t: Test, response: { statusCode: number, headers: Record<string, unknown>, json: () => { code?: string } }, status: number, code: string): void {
-  t.equal(response.statusCode, status, `status ${status} (${code}): ${JSON.stringify(response.json()).slice(0, 300)}`)
-  t.match(String(response.headers['content-type']), /^application\/problem\+json/)
-  t.equal(response.json().code, code)
-}
-
-async function register (api: TestApp, email: string, password = 'correct horse battery'): Promise<{ userId: string, token: string, position: string }> {
-  const response = await api.call('POST', '/v1/auth/register', { token: null, body: { email, password, displayName: email.split('@')[0] } })
-  if (response.statusCode !== 201) throw new Error(`register ${email}: ${response.body}`)
-  return response.json()
-}
+import { openTestApp } from './helpers/app.ts'
+import { problem, register } from './helpers/http.ts'
 
 t.test('sign-up, login, session and logout', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
@@ -471,7 +460,8 @@ t.test('custom roles end to end: create with a condition, assign, take effect at
     problem(t, await invite(), 403, 'auth.forbidden')
 
     problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Bad', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow', when: { lt: [{ ref: 'principal.password' }, 3] } }] } }), 400, 'rbac.invalid_condition')
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Bad', grants: [{ actions: ['rocket:launch'], resource: '*', effect: 'allow' }] } }), 400, 'http.validation')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Bad', grants: [{ actions: ['rocket:launch'], resource: '*', effect: 'allow' }] } }), 400, 'rbac.unknown_action')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Bad', grants: [{ actions: ['Rocket Launch'], resource: '*', effect: 'allow' }] } }), 400, 'http.validation')
     problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Billing', grants: [{ actions: ['billing:update'], resource: '*', effect: 'allow' }] } }), 403, 'rbac.escalation')
 
     const created = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Recruiter', description: 'invites, from the office', grants: [{ actions: ['member:invite'], resource: 'organization', effect: 'allow', when: { ipInCidr: [{ ref: 'context.ip' }, '127.0.0.0/8'] } }] } })

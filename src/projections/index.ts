@@ -1,10 +1,12 @@
 import { identityProjection } from './identity/projection.ts'
 import type { Projection } from './projection.ts'
+import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 
-/** Every read model the application runs. */
-export const projections: readonly Projection[] = [streamCatalogue, identityProjection]
-
-export function findProjection (name: string): Projection | undefined {
-  return projections.find((projection) => projection.name === name)
+/** Every read model the application runs, over the permission catalogue as it is now (host actions set). */
+export function applicationProjections (): Projection[] {
+  return [streamCatalogue, identityProjection, rbacProjection()]
 }
+
+/** Their names, known before the configuration is read (CLI help). */
+export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac']

@@ -11,7 +11,7 @@ import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
 import { emailDecider, emailStreamId, normalizeEmail } from '../../domain/identity/email.ts'
 import { EmailTaken, InvalidCredentials, TokenNotFound, UserDisabled, UserNotFound } from '../../domain/identity/errors.ts'
-import type { BuiltInRole, Plan } from '../../domain/identity/events.ts'
+import { BUILT_IN_ROLES, type BuiltInRole, type Plan } from '../../domain/identity/events.ts'
 import { organizationDecider, orgStreamId, type OrgCommand } from '../../domain/identity/organization.ts'
 import { tokenDecider, tokenStreamId } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserCommand } from '../../domain/identity/user.ts'
@@ -308,4 +308,20 @@ export async function updateRole (
     if (described.position !== null) result = described
   }
   return result
+}
+
+const isBuiltIn = (role: string): role is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(role)
+
+/** Gives a member a role: a built-in one (owner, admin, member, viewer) or a custom role by id. */
+export async function assignRole (services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string): Promise<Written> {
+  return changeOrganization(services, metadata, orgId, isBuiltIn(role)
+    ? { type: 'AssignRole', data: { userId, role } }
+    : { type: 'AssignCustomRole', data: { roleId: role, userId } })
+}
+
+/** Takes a role from a member (a member keeps at least one role). */
+export async function unassignRole (services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string): Promise<Written> {
+  return changeOrganization(services, metadata, orgId, isBuiltIn(role)
+    ? { type: 'UnassignRole', data: { userId, role } }
+    : { type: 'UnassignCustomRole', data: { roleId: role, userId } })
 }

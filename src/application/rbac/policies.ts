@@ -12,17 +12,17 @@ import { Policy, type RoleDefinition } from '../../domain/rbac/policy.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import { BoundedCache } from '../cache.ts'
 
-const BUILT_IN: RoleDefinition[] = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({
-  roleId,
-  grants: [{ actions, resource: '*', effect: 'allow' }]
-}))
-
-/** The policy of the built-in roles alone. */
-export const BUILT_IN_POLICY = new Policy(BUILT_IN)
+function builtInRoles (): RoleDefinition[] {
+  return Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, grants: [{ actions, resource: '*', effect: 'allow' }] }))
+}
 
 export class PolicySnapshots {
   readonly #cache = new BoundedCache<Policy>(10_000, 10 * 60_000)
   #epoch = 0
+  /** The built-in roles, as the catalogue was when the runtime opened (host actions included). */
+  readonly #builtIn = builtInRoles()
+  /** The policy of organizations without custom roles: the built-in roles alone. */
+  readonly #builtInPolicy = new Policy(this.#builtIn)
 
   constructor (private readonly store: EventStore) {}
 
@@ -32,7 +32,7 @@ export class PolicySnapshots {
     const epoch = this.#epoch
     const state = fold(organizationDecider, await this.store.readStream(orgStreamId(orgId)) as never[])
     const custom = state.status === 'active' ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
-    const policy = custom.length === 0 ? BUILT_IN_POLICY : new Policy([...BUILT_IN, ...custom])
+    const policy = custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom])
     if (epoch === this.#epoch) this.#cache.set(orgId, policy)
     return policy
   }

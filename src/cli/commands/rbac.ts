@@ -2,13 +2,34 @@ import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { assignRole, changeOrganization, createRole, customRoles, unassignRole } from '../../application/identity/commands.ts'
+import { systemCommand } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
 import { PolicyCases, runCases, type CaseResult } from '../../domain/rbac/cases.ts'
+import { GrantsInput, parseGrants, type GrantData } from '../../domain/rbac/events.ts'
+import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import { holdersOf } from '../../projections/rbac/queries.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 
 interface Options { org: string, json?: boolean }
 
 const CasesFile = z.union([PolicyCases, z.object({ cases: PolicyCases }).strict().transform((file) => file.cases)])
+const GrantsFile = z.union([GrantsInput, z.object({ grants: GrantsInput }).strict().transform((file) => file.grants)])
+
+/** A YAML or JSON file (JSON is YAML), validated: the whole input before the first append. */
+function readFile<T> (path: string, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(parseYaml(readFileSync(path, 'utf8')))
+  if (!parsed.success) throw new InvalidInput(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
+  return parsed.data
+}
+
+const readGrants = (path: string): GrantData[] => parseGrants(readFile(path, GrantsFile))
+
+/** Commands from the CLI act as the system: whoever runs it holds the database credentials. */
+const cli = (what: string) => systemCommand(`cli:rbac:${what}`)
+
+const grantText = (grant: GrantData): string =>
+  `${grant.effect} ${grant.actions.join(', ')} on ${grant.resource}${grant.when === undefined ? '' : ` when ${JSON.stringify(grant.when)}`}`
 
 function describe (result: CaseResult): string {
   if (result.passed) return `  ✓ ${result.name}`
@@ -30,10 +51,9 @@ export function rbacCommand (program: Command): void {
     .requiredOption('--org <orgId>', 'the organization whose roles to test')
     .option('--json', 'print {"passed", "failed", "results"}')
     .action(async (file: string, options: Options) => {
-      const parsed = CasesFile.safeParse(parseYaml(readFileSync(file, 'utf8')))
-      if (!parsed.success) throw new InvalidInput(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
+      const cases = readFile(file, CasesFile)
       await withRuntime(async (runtime) => {
-        const results = runCases(await runtime.identity.policies.policyOf(options.org), parsed.data)
+        const results = runCases(await runtime.identity.policies.policyOf(options.org), cases)
         const failed = results.filter((result) => !result.passed).length
         if (options.json === true) print(toJson({ passed: results.length - failed, failed, results }))
         else {
@@ -42,5 +62,101 @@ export function rbacCommand (program: Command): void {
         }
         if (failed > 0) process.exitCode = 1
       })
+    })
+
+  rbac.command('roles')
+    .description('list an organization\'s roles: built-in and custom, with grants and holders')
+    .requiredOption('--org <orgId>', 'the organization')
+    .option('--json', 'print {"items": [...]}')
+    .action(async (options: Options) => {
+      await withRuntime(async (runtime) => {
+        const custom = await customRoles(runtime.identity, options.org)
+        if (options.json === true) {
+          const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, builtIn: true, actions }))
+          print(toJson({ items: [...builtIn, ...custom.map((role) => ({ ...role, builtIn: false }))] }))
+          return
+        }
+        for (const [roleId, actions] of Object.entries(BUILT_IN_ROLE_GRANTS)) print(`${roleId} (built-in): ${actions.length} actions`)
+        for (const role of custom) {
+          print(`${role.roleId} ${role.name}${role.description === '' ? '' : ` — ${role.description}`}`)
+          role.grants.forEach((grant, index) => print(`  #${index} ${grantText(grant)}`))
+          print(`  held by: ${role.holders.length === 0 ? 'nobody' : role.holders.join(', ')}`)
+        }
+      })
+    })
+
+  rbac.command('create-role')
+    .description('create a custom role from a grants file (YAML or JSON: a list, or {grants: [...]})')
+    .requiredOption('--org <orgId>', 'the organization')
+    .requiredOption('--name <name>', 'the role\'s name')
+    .requiredOption('--grants <file>', 'the grants')
+    .option('--description <text>', 'what the role is for')
+    .option('--json', 'print {"roleId", "position"}')
+    .action(async (options: Options & { name: string, grants: string, description?: string }) => {
+      const grants = readGrants(options.grants)
+      await withRuntime(async (runtime) => {
+        const created = await createRole(runtime.identity, cli('create-role'), options.org, { name: options.name, grants, ...(options.description === undefined ? {} : { description: options.description }) })
+        print(options.json === true ? toJson(created) : `created ${created.roleId} (${options.name}) at ${created.position}`)
+      })
+    })
+
+  rbac.command('set-grants')
+    .description('replace the grants of a custom role from a grants file')
+    .requiredOption('--org <orgId>', 'the organization')
+    .requiredOption('--role <roleId>', 'the custom role')
+    .requiredOption('--grants <file>', 'the grants')
+    .action(async (options: Options & { role: string, grants: string }) => {
+      const grants = readGrants(options.grants)
+      await withRuntime(async (runtime) => {
+        const written = await changeOrganization(runtime.identity, cli('set-grants'), options.org, { type: 'SetRoleGrants', data: { roleId: options.role, grants } })
+        print(written.position === null ? 'unchanged' : `grants of ${options.role} set at ${written.position}`)
+      })
+    })
+
+  rbac.command('delete-role')
+    .description('delete a custom role nobody holds')
+    .requiredOption('--org <orgId>', 'the organization')
+    .requiredOption('--role <roleId>', 'the custom role')
+    .action(async (options: Options & { role: string }) => {
+      await withRuntime(async (runtime) => {
+        const written = await changeOrganization(runtime.identity, cli('delete-role'), options.org, { type: 'DeleteRole', data: { roleId: options.role } })
+        print(`deleted ${options.role} at ${written.position}`)
+      })
+    })
+
+  for (const [name, description, change] of [
+    ['assign', 'give a member a role (built-in or custom)', assignRole],
+    ['unassign', 'take a role from a member', unassignRole]
+  ] as const) {
+    rbac.command(name)
+      .description(description)
+      .requiredOption('--org <orgId>', 'the organization')
+      .requiredOption('--role <role>', 'owner, admin, member, viewer or a custom role id')
+      .requiredOption('--user <userId>', 'the member')
+      .action(async (options: Options & { role: string, user: string }) => {
+        await withRuntime(async (runtime) => {
+          const written = await change(runtime.identity, cli(name), options.org, options.user, options.role)
+          print(written.position === null ? 'unchanged' : `${name}ed ${options.role} ${name === 'assign' ? 'to' : 'from'} ${options.user} at ${written.position}`)
+        })
+      })
+  }
+
+  rbac.command('holders')
+    .description('who in an organization holds an action, through which role and grant (from the RBAC read model, once it has caught up with the log)')
+    .requiredOption('--org <orgId>', 'the organization')
+    .requiredOption('--action <action>', 'a catalogue action, e.g. audit:export')
+    .option('--json', 'print {"action", "holders": [...]}')
+    .action(async (options: Options & { action: string }) => {
+      await withRuntime(async (runtime) => {
+        // Wait for the read model (this process leads the projection, or the server does).
+        await runtime.runner.waitFor(await runtime.store.headPosition(), runtime.config.consistencyTimeoutMs, ['rbac'])
+        const holders = await holdersOf(runtime.sql, options.org, options.action)
+        if (options.json === true) {
+          print(toJson({ action: options.action, holders }))
+          return
+        }
+        if (holders.length === 0) print(`nobody in ${options.org} holds ${options.action}`)
+        for (const h of holders) print(`${h.userId}: ${h.effect} via ${h.roleId} grant #${h.grant} (${h.pattern} on ${h.resource}${h.conditional ? ', conditional' : ''})`)
+      }, { runProjections: true })
     })
 }

@@ -1,26 +1,26 @@
 import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { formatPosition } from '../../eventstore/position.ts'
-import { findProjection, projections } from '../../projections/index.ts'
+import { PROJECTION_NAMES } from '../../projections/index.ts'
 import { rebuildProjection, type RebuildProgress } from '../../projections/rebuild.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 
 export function replayCommand (program: Command): void {
   const replay = program.command('replay').description('re-project read models from the event log')
   replay.command('projection')
-    .argument('<name>', `one of: ${projections.map((p) => p.name).join(', ')}`)
+    .argument('<name>', `one of: ${PROJECTION_NAMES.join(', ')}`)
     .description('rebuild a projection beside the live one and swap it in when caught up (blue/green)')
     .option('--batch-size <n>', 'events per transaction', (v) => Number.parseInt(v, 10), 2000)
     .option('--json', 'print the result as JSON')
     .action(async (name: string, options: { batchSize: number, json?: boolean }) => {
-      const projection = findProjection(name)
-      if (projection === undefined) {
-        program.error(`unknown projection ${name}; known: ${projections.map((p) => p.name).join(', ')}`, { exitCode: 2 })
+      if (!PROJECTION_NAMES.includes(name)) {
+        program.error(`unknown projection ${name}; known: ${PROJECTION_NAMES.join(', ')}`, { exitCode: 2 })
       }
-      const result = await withRuntime(async ({ sql, store }) => {
+      const result = await withRuntime(async ({ sql, store, projections }) => {
+        const projection = projections.find((p) => p.name === name)!
         const progress = progressReporter()
         try {
-          return await rebuildProjection({ sql, store, projection: projection!, batchSize: options.batchSize, onProgress: progress.update })
+          return await rebuildProjection({ sql, store, projection, batchSize: options.batchSize, onProgress: progress.update })
         } finally {
           progress.stop()
         }

@@ -6,7 +6,6 @@
 import { z } from 'zod'
 import { defineEvent } from '../registry.ts'
 import { parseCondition, type Condition } from './conditions.ts'
-import { isKnownActionPattern } from './permissions.ts'
 
 export const RoleId = z.string().regex(/^role_[a-z0-9]{1,40}$/, 'a custom role id: role_ then letters and digits')
 const name = z.string().trim().min(1).max(100)
@@ -14,7 +13,9 @@ const description = z.string().max(1000)
 const userId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 
 export const GrantSchema = z.object({
-  actions: z.array(z.string().max(100).refine(isKnownActionPattern, 'an action of the catalogue, <resource>:* or *')).min(1).max(50),
+  // The shape only: whether the catalogue has the action is the command's question (`rbac.unknown_action`),
+  // so a stored grant stays readable when the host's actions change.
+  actions: z.array(z.string().regex(/^(\*|[a-z][a-z0-9_]{0,39}:(\*|[a-z][a-z0-9_]{0,39}))$/, '<resource>:<verb>, <resource>:* or *')).min(1).max(50),
   resource: z.string().regex(/^(\*|[a-z][a-z0-9_]{0,63}(\/[A-Za-z0-9_.:-]{1,200}\*?)?)$/, '*, a resource type, or <type>/<id> (a trailing * matches a prefix)'),
   effect: z.enum(['allow', 'deny']),
   when: z.custom<Condition>((value) => {
@@ -28,6 +29,15 @@ export const GrantSchema = z.object({
 }).strict()
 export type GrantData = z.infer<typeof GrantSchema>
 export const Grants = z.array(GrantSchema).max(100)
+
+/** Grants as the API and the CLI take them: the condition is checked by parseCondition, for errors that say what is wrong. */
+export const GrantInput = GrantSchema.extend({ when: z.unknown().optional() })
+export const GrantsInput = z.array(GrantInput).max(100)
+
+/** Validated input grants with their conditions parsed (throws `rbac.invalid_condition` naming the clause). */
+export function parseGrants (input: ReadonlyArray<z.infer<typeof GrantInput>>): GrantData[] {
+  return input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseCondition(when) }))
+}
 
 export const roleCreated = defineEvent({ type: 'rbac.role.created', schema: z.object({ roleId: RoleId, name, description, grants: Grants }).strict() })
 export const roleRenamed = defineEvent({ type: 'rbac.role.renamed', schema: z.object({ roleId: RoleId, name }).strict() })

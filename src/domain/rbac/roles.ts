@@ -14,7 +14,7 @@ import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
 import type { GrantData, RbacEvent } from './events.ts'
-import { BUILT_IN_ROLE_GRANTS, actionDefinition, expandActionPattern } from './permissions.ts'
+import { BUILT_IN_ROLE_GRANTS, actionDefinition, expandActionPattern, isKnownActionPattern } from './permissions.ts'
 
 export interface CustomRole {
   readonly name: string
@@ -40,6 +40,7 @@ export type RoleCommand =
 export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role not found') {}
 export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
 export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
+export class UnknownAction extends domainError('rbac.unknown_action', 400, 'a grant names an action the catalogue does not have (GET /v1/permissions lists them)') {}
 export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant actions you do not hold yourself') {}
 
 const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
@@ -56,6 +57,12 @@ export function actionsHeld (state: RolesState, roleIds: readonly string[]): Set
     }
   }
   return held
+}
+
+/** Refuses grants naming actions outside the catalogue: a typo would otherwise grant nothing, silently. */
+function requireKnownActions (grants: readonly GrantData[]): void {
+  const unknown = [...new Set(grants.flatMap((grant) => grant.actions.filter((pattern) => !isKnownActionPattern(pattern))))]
+  if (unknown.length > 0) throw new UnknownAction(undefined, { actions: unknown.sort() })
 }
 
 /** Refuses grants that would give more than the actor holds. */
@@ -92,6 +99,7 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
     case 'CreateRole': {
       const { roleId, name, description = '', grants } = command.data
       if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
+      requireKnownActions(grants)
       requireNoEscalation(state, actor, grants)
       return [{ type: 'rbac.role.created', data: { roleId, name, description, grants } }]
     }
@@ -101,6 +109,7 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
       return role(state, command.data.roleId).description === command.data.description ? [] : [{ type: 'rbac.role.described', data: command.data }]
     case 'SetRoleGrants':
       role(state, command.data.roleId)
+      requireKnownActions(command.data.grants)
       requireNoEscalation(state, actor, command.data.grants)
       return [{ type: 'rbac.role.grants_set', data: command.data }]
     case 'DeleteRole': {

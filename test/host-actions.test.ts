@@ -1,0 +1,124 @@
+/**
+ * The host application's own actions (PERMISSIONS_FILE): listed by
+ * GET /v1/permissions, grantable in custom roles with conditions, decided by
+ * authz/check, held by built-in roles as declared; a bad file stops the
+ * configuration with a message naming the entry.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.ts'
+import { useHostActions } from '../src/domain/rbac/permissions.ts'
+import { openTestApp } from './helpers/app.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { problem, register } from './helpers/http.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'ledgerline-permissions-'))
+const file = (name: string, text: string): string => {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+const HOST_YAML = `
+actions:
+  - action: invoice:read
+    description: see invoices
+    builtInRoles: [member, viewer]
+  - action: invoice:update
+    description: edit an invoice
+    builtInRoles: [member]
+  - action: invoice:void
+    description: void an invoice
+    sensitive: true
+  - action: payout:approve
+    description: approve a payout to a supplier
+    ownerOnly: true
+`
+
+t.teardown(() => useHostActions([]))
+
+t.test('PERMISSIONS_FILE: JSON or YAML, strictly validated', async (t) => {
+  t.same(loadConfig({ PERMISSIONS_FILE: file('host.yaml', HOST_YAML) }).hostActions.map((a) => a.action), ['invoice:read', 'invoice:update', 'invoice:void', 'payout:approve'])
+  t.same(loadConfig({ PERMISSIONS_FILE: file('host.json', JSON.stringify({ actions: [{ action: 'report:read', description: 'read reports' }] })) }).hostActions, [{ action: 'report:read', description: 'read reports' }])
+  t.same(loadConfig({}).hostActions, [], 'none by default')
+  const refused = (text: string, name: string, message: RegExp): void => {
+    let error: unknown
+    try {
+      loadConfig({ PERMISSIONS_FILE: file(name, text) })
+    } catch (thrown) {
+      error = thrown
+    }
+    t.ok(error instanceof ConfigError, `${name} is refused`)
+    t.match((error as Error | undefined)?.message, message)
+  }
+  refused('{ "actions": [ { "action": "Invoice Update", "description": "x" } ] }', 'bad-name.json', /actions\.0\.action: <resource>:<verb>/)
+  refused('{ "actions": [ { "action": "invoice:update" } ] }', 'no-description.json', /actions\.0\.description/)
+  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "builtInRoles": ["owner"] } ] }', 'bad-role.json', /builtInRoles/)
+  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "grantToEveryone": true } ] }', 'unknown-key.json', /grantToEveryone/)
+  refused('actions: [', 'broken.yaml', /not valid YAML/)
+  refused('{', 'broken.json', /not valid JSON/)
+  t.throws(() => loadConfig({ PERMISSIONS_FILE: join(dir, 'missing.json') }), /cannot read/)
+
+  t.throws(() => useHostActions([{ action: 'member:promote', description: 'x' }]), /the resource member is Ledgerline's own/)
+  t.throws(() => useHostActions([{ action: 'invoice:read', description: 'x' }, { action: 'invoice:read', description: 'y' }]), /declared twice/)
+})
+
+t.test('host actions end to end: catalogue, built-in roles, conditional custom roles, authz/check, escalation', async (t) => {
+  const permissionsFile = file('e2e.yaml', HOST_YAML)
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql, { PERMISSIONS_FILE: permissionsFile })
+    const { orgId } = api.owner
+
+    const catalogue = (await api.call('GET', '/v1/permissions')).json()
+    t.match(catalogue.actions.find((a: { action: string }) => a.action === 'payout:approve'), { sensitive: true, ownerOnly: true })
+    t.ok(catalogue.actions.some((a: { action: string }) => a.action === 'org:read'), 'Ledgerline\'s actions stay')
+    const roles = Object.fromEntries(catalogue.builtInRoles.map((r: { roleId: string, actions: string[] }) => [r.roleId, r.actions]))
+    t.ok(roles.owner.includes('payout:approve') && roles.owner.includes('invoice:void'), 'owners hold every host action')
+    t.ok(roles.admin.includes('invoice:void') && !roles.admin.includes('payout:approve'), 'admins hold all but owner-only ones')
+    t.ok(roles.member.includes('invoice:update') && !roles.member.includes('invoice:void'), 'members hold what the file gives them')
+    t.ok(roles.viewer.includes('invoice:read') && !roles.viewer.includes('invoice:update'))
+
+    const clerk = await register(api, 'clerk@a.example')
+    const admin = await register(api, 'admin@a.example')
+    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: clerk.userId, roles: ['viewer'] } })
+    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
+    // "May edit invoices under 1,000 EUR that they created, from the office network."
+    const created = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Invoice clerk', grants: [
+      { actions: ['invoice:update'], resource: 'invoice', effect: 'allow', when: { and: [
+        { lt: [{ ref: 'resource.amount' }, 1000] },
+        { eq: [{ ref: 'resource.currency' }, 'EUR'] },
+        { eq: [{ ref: 'resource.createdBy' }, { ref: 'principal.id' }] },
+        { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] }
+      ] } },
+      { actions: ['invoice:*'], resource: 'invoice/locked-*', effect: 'deny' }
+    ] } })
+    t.equal(created.statusCode, 201, created.body)
+    const assigned = await api.call('PUT', `/v1/orgs/${orgId}/members/${clerk.userId}/roles/${created.json().roleId}`)
+    t.equal(assigned.statusCode, 200, assigned.body)
+
+    const invoice = (id: string, amount: number, createdBy = clerk.userId) => ({ type: 'invoice', id, amount, currency: 'EUR', createdBy })
+    const office = { ip: '10.1.2.3' }
+    const checks = [
+      { userId: clerk.userId, action: 'invoice:update', resource: invoice('inv-1', 400), context: office },
+      { userId: clerk.userId, action: 'invoice:update', resource: invoice('inv-2', 4000), context: office },
+      { userId: clerk.userId, action: 'invoice:update', resource: invoice('inv-3', 400, 'someone-else'), context: office },
+      { userId: clerk.userId, action: 'invoice:update', resource: invoice('inv-4', 400), context: { ip: '203.0.113.9' } },
+      { userId: clerk.userId, action: 'invoice:update', resource: invoice('locked-5', 400), context: office },
+      { userId: clerk.userId, action: 'invoice:read', resource: invoice('inv-6', 4000) },
+      { userId: clerk.userId, action: 'invoice:void', resource: invoice('inv-7', 1) },
+      { userId: admin.userId, action: 'invoice:void', resource: invoice('inv-8', 1) },
+      { userId: admin.userId, action: 'payout:approve', resource: { type: 'payout', id: 'p-1' } }
+    ]
+    const checked = await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { body: { checks }, headers: { 'x-consistent-with': assigned.json().position } })
+    t.equal(checked.statusCode, 200, checked.body)
+    t.same(checked.json().results.map((r: { allowed: boolean }) => r.allowed), [true, false, false, false, false, true, false, true, false])
+    const why = await api.call('POST', `/v1/orgs/${orgId}/authz/explain`, { body: checks[1] })
+    t.match(why.json(), { allowed: false, failedConditions: [{ roleId: created.json().roleId, clause: 'and.0.lt' }] })
+
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Payouts', grants: [{ actions: ['payout:approve'], resource: '*', effect: 'allow' }] } }), 403, 'rbac.escalation')
+    t.equal((await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Voids', grants: [{ actions: ['invoice:void'], resource: '*', effect: 'allow' }] } })).statusCode, 201, 'admins delegate what they hold')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Typo', grants: [{ actions: ['invoice:updat'], resource: '*', effect: 'allow' }] } }), 400, 'rbac.unknown_action')
+  })
+})
