@@ -1,7 +1,8 @@
 /**
  * Custom roles in the organization aggregate: examples, and the property
  * that no command sequence, by any mix of members, lets anyone grant or
- * assign an action they did not hold at that moment.
+ * assign an action they did not hold at that moment, nor a role that
+ * allows any check (action, resource, context) they could not pass.
  */
 import fc from 'fast-check'
 import t from 'tap'
@@ -10,7 +11,9 @@ import type { OrgEvent } from '../identity/events.ts'
 import { organizationDecider, type OrgCommand, type OrgState } from '../identity/organization.ts'
 import { spec } from '../testing.ts'
 import type { GrantData, RbacEvent } from './events.ts'
-import { actionsHeld } from './roles.ts'
+import type { Condition } from './conditions.ts'
+import { Policy, type Resource } from './policy.ts'
+import { actionsHeld, grantsOf, resourceCovers } from './roles.ts'
 
 const org = spec(organizationDecider)
 const as = (id: string): DecisionContext => ({ now: new Date('2026-01-01T00:00:00Z'), actor: { type: 'user', id } })
@@ -107,4 +110,96 @@ t.test('no command sequence lets a member grant or assign an action they did not
     return true
   }), { numRuns: 1000 })
   t.pass('1,000 random sequences of up to 30 role commands by random members: nobody granted more than they held')
+})
+
+t.test('a conditional holder delegates the condition, not more; denies travel with what they take away', async (t) => {
+  const office: Condition = { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] }
+  const mfa: Condition = { eq: [{ ref: 'context.mfa' }, true] }
+  const limited: RbacEvent = { type: 'rbac.role.created', data: { roleId: 'role_office', name: 'Office', description: '', grants: [
+    { actions: ['member:invite', 'role:create'], resource: '*', effect: 'allow', when: office },
+    { actions: ['role:create'], resource: '*', effect: 'allow' },
+    { actions: ['member:read'], resource: 'organization', effect: 'allow' },
+    { actions: ['member:read'], resource: 'organization/secret', effect: 'deny' }
+  ] } }
+  const given = [...base, { type: 'org.member.added', data: { userId: 'oli', roles: ['viewer'] } } as OrgEvent, limited, { type: 'rbac.role.assigned', data: { roleId: 'role_office', userId: 'oli' } } as RbacEvent]
+  const create = (grants: GrantData[]) => org.given(given).when({ type: 'CreateRole', data: { roleId: 'role_new', name: 'New', grants } }, as('oli'))
+  const state = given.reduce(organizationDecider.evolve, organizationDecider.initialState())
+  const accepted = (grants: GrantData[]): number => organizationDecider.decide({ type: 'CreateRole', data: { roleId: 'role_new', name: 'New', grants } }, state, as('oli')).length
+  create([{ actions: ['member:invite'], resource: '*', effect: 'allow' }]).thenThrows(t, 'rbac.escalation', 'the condition cannot be dropped')
+  create([{ actions: ['member:invite'], resource: '*', effect: 'allow', when: mfa }]).thenThrows(t, 'rbac.escalation', 'nor swapped for another')
+  t.equal(accepted([{ actions: ['member:invite'], resource: 'organization', effect: 'allow', when: office }]), 1, 'the same condition on a narrower resource')
+  t.equal(accepted([{ actions: ['member:invite'], resource: '*', effect: 'allow', when: { and: [mfa, office] } }]), 1, 'or a stricter one')
+  create([{ actions: ['member:read'], resource: '*', effect: 'allow' }]).thenThrows(t, 'rbac.escalation', 'a wider resource than held')
+  create([{ actions: ['member:read'], resource: 'organization', effect: 'allow' }]).thenThrows(t, 'rbac.escalation', 'a deny the actor is under must come along')
+  t.equal(accepted([{ actions: ['member:read'], resource: 'organization', effect: 'allow' }, { actions: ['member:read'], resource: 'organization/secret', effect: 'deny' }]), 1, 'and then it may')
+  t.ok(resourceCovers('invoice/a*', 'invoice/ab') && resourceCovers('invoice/a*', 'invoice/ab*') && !resourceCovers('invoice/a*', 'invoice') && !resourceCovers('invoice', '*') && resourceCovers('invoice', 'invoice/x'))
+})
+
+const conditions: Condition[] = [{ eq: [{ ref: 'context.mfa' }, true] }, { lt: [{ ref: 'resource.amount' }, 1000] }]
+const semanticGrants: fc.Arbitrary<GrantData[]> = fc.array(fc.record({
+  actions: fc.uniqueArray(fc.constantFrom('member:read', 'member:invite', 'audit:export', 'role:*', '*', 'audit:*'), { minLength: 1, maxLength: 2 }),
+  resource: fc.constantFrom('*', 'invoice', 'invoice/a*', 'invoice/ab', 'organization'),
+  effect: fc.constantFrom('allow' as const, 'allow' as const, 'deny' as const),
+  when: fc.constantFrom(undefined, conditions[0], conditions[1], { and: [conditions[0]!, conditions[1]!] })
+}, { requiredKeys: ['actions', 'resource', 'effect'] }), { maxLength: 3 }).map((list) => list.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when })))
+const semanticCommand: fc.Arbitrary<OrgCommand> = fc.oneof(
+  fc.record({ type: fc.constant('CreateRole' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), name: fc.constant('R'), grants: semanticGrants }) }),
+  fc.record({ type: fc.constant('SetRoleGrants' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), grants: semanticGrants }) }),
+  fc.record({ type: fc.constant('AssignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), userId: fc.constantFrom(...people) }) }),
+  fc.record({ type: fc.constant('UnassignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), userId: fc.constantFrom(...people) }) }),
+  fc.record({ type: fc.constant('AddMember' as const), data: fc.record({ userId: fc.constant('vic'), roles: fc.constant(['viewer' as const]) }) })
+) as fc.Arbitrary<OrgCommand>
+/** A member under conditions and a deny from the start: what they may delegate is narrow. */
+const conditionalStart: Array<OrgEvent | RbacEvent> = [
+  ...base,
+  { type: 'org.member.added', data: { userId: 'cal', roles: ['viewer'] } },
+  { type: 'rbac.role.created', data: { roleId: 'role_cond', name: 'Conditional', description: '', grants: [
+    { actions: ['member:invite', 'audit:*'], resource: 'invoice', effect: 'allow', when: conditions[0]! },
+    { actions: ['member:read'], resource: '*', effect: 'allow' },
+    { actions: ['member:read'], resource: 'invoice/a*', effect: 'deny' }
+  ] } },
+  { type: 'rbac.role.assigned', data: { roleId: 'role_cond', userId: 'cal' } }
+]
+const checks: Array<{ action: string, resource: Resource, context: { mfa: boolean } }> = []
+for (const action of ['member:read', 'member:invite', 'audit:export', 'audit:read', 'role:create']) {
+  for (const resource of [{ type: 'invoice', id: 'ab', amount: 10 }, { type: 'invoice', id: 'zz', amount: 5000 }, { type: 'invoice' }, { type: 'organization' }]) {
+    for (const mfa of [true, false]) checks.push({ action, resource, context: { mfa } })
+  }
+}
+
+t.test('no command sequence lets a member create or assign a role that passes a check they could not pass', async (t) => {
+  const start = conditionalStart.reduce(organizationDecider.evolve, organizationDecider.initialState())
+  let roleChanges = 0
+  fc.assert(fc.property(fc.array(fc.tuple(semanticCommand, fc.constantFrom(...people, 'cal', 'cal')), { maxLength: 25 }), (steps) => {
+    let state: OrgState = start
+    for (const [c, actor] of steps) {
+      let events: Array<OrgEvent | RbacEvent>
+      try {
+        events = organizationDecider.decide(c, state, as(actor))
+      } catch {
+        continue
+      }
+      if (state.status !== 'active') return false
+      const actorRoles = Object.hasOwn(state.members, actor) ? state.members[actor]! : undefined
+      if (actorRoles !== undefined) {
+        const current = state
+        const theirs = new Policy(actorRoles.map((roleId) => ({ roleId, grants: grantsOf(current, [roleId]) })))
+        for (const event of events) {
+          const given = event.type === 'rbac.role.created' || event.type === 'rbac.role.grants_set'
+            ? event.data.grants
+            : event.type === 'rbac.role.assigned' ? grantsOf(current, [event.data.roleId]) : undefined
+          if (given === undefined) continue
+          roleChanges++
+          const role = new Policy([{ roleId: 'given', grants: given }])
+          for (const check of checks) {
+            if (role.can({ id: 'p', roles: ['given'] }, check.action, check.resource, check.context) &&
+              !theirs.can({ id: 'p', roles: actorRoles }, check.action, check.resource, check.context)) return false
+          }
+        }
+      }
+      state = events.reduce(organizationDecider.evolve, state)
+    }
+    return true
+  }), { numRuns: 1000 })
+  t.ok(roleChanges > 300, `${roleChanges} roles created, changed or assigned by members in 1,000 random sequences; none passes a check its author could not`)
 })

@@ -3,13 +3,21 @@
  * - built-in role ids are reserved; a role is refused deletion while anyone
  *   holds it (the holders are named);
  * - no escalation: a member may create, edit or assign a role only if they
- *   hold every action it allows themselves, and only owners grant owner-only
- *   actions. Actors who are not members (CLI, system) are the application's
- *   to authorize.
- * "Holds" means: some allow grant of one of their roles names the action,
- * whatever its resource or condition (a conditional grant still counts as
- * holding the action, so an admin with conditions can delegate them).
+ *   could do everything it allows themselves, and only owners grant
+ *   owner-only actions. Actors who are not members (CLI, system) are the
+ *   application's to authorize.
+ *
+ * "Could do it themselves" is judged grant by grant, soundly rather than
+ * completely: each allow of the role, for each action it names, must be
+ * covered by an allow of the actor's roles that names the action on the same
+ * or a wider resource, with no condition or the same condition (or one the
+ * new grant's `and` includes); and each deny of the actor's roles that could
+ * apply must be repeated in the role (same resource, same condition). So a
+ * member who may invite only from the office network can delegate exactly
+ * that, not inviting from anywhere; the property test in roles.test.ts checks
+ * the rule against `can()` on random roles and checks.
  */
+import { isDeepStrictEqual } from 'node:util'
 import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
@@ -41,22 +49,60 @@ export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role 
 export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
 export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
 export class UnknownAction extends domainError('rbac.unknown_action', 400, 'a grant names an action the catalogue does not have (GET /v1/permissions lists them)') {}
-export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant actions you do not hold yourself') {}
+export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant what you may not do yourself: the same actions on the same or narrower resources, under the same conditions and your denies') {}
 
 const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
 
-/** The actions a set of roles allows (built-in lists and custom allow grants, patterns expanded). */
+/** The actions a set of roles allows (built-in lists and custom allow grants, patterns expanded), whatever the resource or condition. */
 export function actionsHeld (state: RolesState, roleIds: readonly string[]): Set<string> {
   const held = new Set<string>()
+  for (const grant of grantsOf(state, roleIds)) if (grant.effect === 'allow') for (const pattern of grant.actions) for (const action of expandActionPattern(pattern)) held.add(action)
+  return held
+}
+
+/** Every grant of a set of roles: a built-in role is one unconditional allow of its actions on every resource. */
+export function grantsOf (state: RolesState, roleIds: readonly string[]): GrantData[] {
+  const grants: GrantData[] = []
   for (const roleId of roleIds) {
     const builtIn = own(BUILT_IN_ROLE_GRANTS as Record<string, readonly string[]>, roleId)
-    if (builtIn !== undefined) for (const action of builtIn) held.add(action)
+    if (builtIn !== undefined) grants.push({ actions: [...builtIn], resource: '*', effect: 'allow' })
     const custom = own(state.roles, roleId)
-    if (custom !== undefined) {
-      for (const grant of custom.grants) if (grant.effect === 'allow') for (const pattern of grant.actions) for (const action of expandActionPattern(pattern)) held.add(action)
-    }
+    if (custom !== undefined) grants.push(...custom.grants)
   }
-  return held
+  return grants
+}
+
+const names = (grant: GrantData, action: string): boolean =>
+  grant.actions.some((pattern) => pattern === '*' || pattern === action || (pattern.endsWith(':*') && action.startsWith(pattern.slice(0, -1))))
+
+/** Whether every resource `inner` matches, `outer` matches too (resource patterns: `*`, `type`, `type/id`, `type/prefix*`). */
+export function resourceCovers (outer: string, inner: string): boolean {
+  if (outer === '*' || outer === inner) return true
+  if (inner === '*') return false
+  const [outerType, outerId] = splitResource(outer)
+  const [innerType, innerId] = splitResource(inner)
+  if (outerType !== innerType) return false
+  if (outerId === undefined) return true
+  if (innerId === undefined) return false
+  return outerId.endsWith('*') && innerId.startsWith(outerId.slice(0, -1))
+}
+
+/** Whether some resource could match both (conservatively: the same type is enough). */
+function resourcesOverlap (a: string, b: string): boolean {
+  return a === '*' || b === '*' || splitResource(a)[0] === splitResource(b)[0]
+}
+
+function splitResource (pattern: string): [string, string | undefined] {
+  const slash = pattern.indexOf('/')
+  return slash === -1 ? [pattern, undefined] : [pattern.slice(0, slash), pattern.slice(slash + 1)]
+}
+
+/** The new grant's condition implies the held one: none held, the same, or one of the new `and`'s clauses. */
+function conditionCovers (held: GrantData['when'], granted: GrantData['when']): boolean {
+  if (held === undefined) return true
+  if (granted === undefined) return false
+  if (isDeepStrictEqual(held, granted)) return true
+  return 'and' in granted && granted.and.some((clause) => isDeepStrictEqual(clause, held))
 }
 
 /** Refuses grants naming actions outside the catalogue: a typo would otherwise grant nothing, silently. */
@@ -65,19 +111,23 @@ function requireKnownActions (grants: readonly GrantData[]): void {
   if (unknown.length > 0) throw new UnknownAction(undefined, { actions: unknown.sort() })
 }
 
-/** Refuses grants that would give more than the actor holds. */
+/** Refuses grants that would allow more than the actor may do themselves (see the rule at the top). */
 function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[]): void {
   if (actor.type !== 'user') return
   const actorRoles = own(state.members, actor.id)
   if (actorRoles === undefined) return
-  const held = actionsHeld(state, actorRoles)
+  const mine = grantsOf(state, actorRoles)
   const isOwner = actorRoles.includes('owner')
   const missing = new Set<string>()
   for (const grant of grants) {
     if (grant.effect !== 'allow') continue
     for (const pattern of grant.actions) {
       for (const action of expandActionPattern(pattern)) {
-        if (!held.has(action) || (actionDefinition(action)?.ownerOnly === true && !isOwner)) missing.add(action)
+        const ownerOnly = actionDefinition(action)?.ownerOnly === true && !isOwner
+        const covered = mine.some((held) => held.effect === 'allow' && names(held, action) && resourceCovers(held.resource, grant.resource) && conditionCovers(held.when, grant.when))
+        const uncopiedDeny = mine.some((deny) => deny.effect === 'deny' && names(deny, action) && resourcesOverlap(deny.resource, grant.resource) &&
+          !grants.some((copy) => copy.effect === 'deny' && names(copy, action) && copy.resource === deny.resource && isDeepStrictEqual(copy.when, deny.when)))
+        if (ownerOnly || !covered || uncopiedDeny) missing.add(action)
       }
     }
   }
