@@ -28,13 +28,24 @@
  *                    (enforceSync is measured too and noted)
  *   compile-1000     new Policy() of 50 roles × 20 grants, median ms
  *
- * http-check (POST /v1/orgs/:orgId/authz/check against a bare Fastify route)
- * is not measured yet: it needs the server set-up of bench/http.ts; the report
- * says so in `notes`.
- * Results go to bench/results/authz.json (DESIGN.md §9). No database is used.
+ *   http-check       POST /v1/orgs/:orgId/authz/check over HTTP, req/s against
+ *                    GET /hello on a bare Fastify app (bench/lib/http-check.ts):
+ *                    the real server (src/main.ts, NODE_ENV=production) on a
+ *                    database of its own, the owner's token, a batch of 10
+ *                    checks about a member holding 2 custom roles of
+ *                    conditional grants; the answer checked before timing and
+ *                    every timed response checked against it; warm-ups, then
+ *                    alternating rounds, same connections and duration;
+ *                    p50/p99 as http-check-p50 / -p99, and http-check-vs-post:
+ *                    ours against a bare POST /checks taking the same body
+ *
+ * Results go to bench/results/authz.json (DESIGN.md §9). Only http-check uses
+ * a database: a fresh one on the DATABASE_URL server (dropped at the end);
+ * without DATABASE_URL, on the default server, or PGlite in a temporary
+ * directory when no server listens there.
  *
  * Settings, as env vars or flags (`npm run bench:authz -- --scale 0.2`):
- *   BENCH_SCALE          --scale           multiplies every duration (1; 0.1 = smoke run)
+ *   BENCH_SCALE          --scale           multiplies every duration (1; 0.2 = smoke run)
  *   BENCH_SEED           --seed            PRNG seed of the policy set and the cases (7)
  *   BENCH_CASES          --cases           cases, i.e. checks per batch (1000)
  *   BENCH_PRINCIPALS     --principals      principals the cases are spread over (50)
@@ -42,22 +53,32 @@
  *   BENCH_ROUND_SECONDS  --round-seconds   seconds per contender per round (1)
  *   BENCH_CASBIN_SECONDS --casbin-seconds  seconds of casbin per API, whole passes (3)
  *   BENCH_COMPILE_RUNS   --compile-runs    timed runs of compile-1000 (21)
+ *   DATABASE_URL                           server to create http-check's database on
+ *                                          (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_HTTP_SECONDS   --http-seconds    seconds per contender per round of http-check (5)
+ *   BENCH_HTTP_ROUNDS    --http-rounds     alternating rounds of http-check (3)
+ *   BENCH_HTTP_WARMUP_SECONDS --http-warmup-seconds  seconds of each warm-up run (3)
+ *   BENCH_CONNECTIONS    --connections     autocannon connections (50)
+ *   BENCH_ONLY           --only            all | can (in-process) | http (all); the results file then holds only those
+ *   BENCH_SERVER_NODE_ARGS                 extra node flags for the Ledgerline server,
+ *                                          e.g. "--cpu-prof --cpu-prof-dir=.scratch/prof"
+ *   BENCH_KEEP_DB=1      --keep-db         keep http-check's database for a look afterwards
  *   BENCH_STRICT=1                         exit 1 when a target is missed or the engines disagree
  */
-import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { AbilityBuilder, createMongoAbility, subject, type MongoAbility, type MongoQuery } from '@casl/ability'
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin'
 import { parseCondition, type Condition } from '../src/domain/rbac/conditions.ts'
 import { Policy, type Context, type Grant, type Principal, type Resource, type RoleDefinition } from '../src/domain/rbac/policy.ts'
 import {
-  formatReport, latency, machineInfo, missedTargets, newReport, percentile, throughput, writeReport,
+  formatReport, latency, machineInfo, missedTargets, newReport, packageVersion, percentile, throughput, writeReport,
   type BenchReport, type BenchResult
 } from './lib/results.ts'
+import { httpCheck, type HttpCheckOptions } from './lib/http-check.ts'
+import { redact } from './lib/database.ts'
+import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
+import { serverNodeArgs } from './lib/server.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -70,6 +91,8 @@ interface Config {
   warmupSeconds: number
   casbinSeconds: number
   compileRuns: number
+  only: 'all' | 'can' | 'http'
+  http: HttpCheckOptions
 }
 
 const OPTIONS = {
@@ -80,21 +103,41 @@ const OPTIONS = {
   rounds: { env: 'BENCH_ROUNDS', fallback: '5' },
   'round-seconds': { env: 'BENCH_ROUND_SECONDS', fallback: '1' },
   'casbin-seconds': { env: 'BENCH_CASBIN_SECONDS', fallback: '3' },
-  'compile-runs': { env: 'BENCH_COMPILE_RUNS', fallback: '21' }
+  'compile-runs': { env: 'BENCH_COMPILE_RUNS', fallback: '21' },
+  'http-seconds': { env: 'BENCH_HTTP_SECONDS', fallback: '5' },
+  'http-rounds': { env: 'BENCH_HTTP_ROUNDS', fallback: '3' },
+  'http-warmup-seconds': { env: 'BENCH_HTTP_WARMUP_SECONDS', fallback: '3' },
+  connections: { env: 'BENCH_CONNECTIONS', fallback: '50' },
+  only: { env: 'BENCH_ONLY', fallback: 'all' },
+  'keep-db': { type: 'boolean', env: 'BENCH_KEEP_DB', fallback: '' }
 } as const
 
 function config (): Config {
-  const { num } = readOptions(OPTIONS)
+  const { get, num } = readOptions(OPTIONS)
   const scale = num('scale')
+  // Seconds times the scale, without float noise (0.6, not 0.6000000000000001).
+  const scaled = (key: keyof typeof OPTIONS): number => Number((num(key) * scale).toPrecision(6))
+  const only = get('only')
+  if (only !== 'all' && only !== 'can' && only !== 'http') throw new Error('--only / BENCH_ONLY is all, can or http')
   return {
     seed: Math.round(num('seed')),
     cases: Math.round(num('cases')),
     principals: Math.round(num('principals')),
     rounds: Math.round(num('rounds')),
-    roundSeconds: num('round-seconds') * scale,
-    warmupSeconds: Math.min(1, num('round-seconds') * scale),
-    casbinSeconds: num('casbin-seconds') * scale,
-    compileRuns: Math.round(num('compile-runs'))
+    roundSeconds: scaled('round-seconds'),
+    warmupSeconds: Math.min(1, scaled('round-seconds')),
+    casbinSeconds: scaled('casbin-seconds'),
+    compileRuns: Math.round(num('compile-runs')),
+    only,
+    http: {
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      connections: Math.round(num('connections')),
+      seconds: scaled('http-seconds'),
+      warmupSeconds: scaled('http-warmup-seconds'),
+      rounds: Math.round(num('http-rounds')),
+      serverNodeArgs: serverNodeArgs(),
+      keepDatabase: ['1', 'true'].includes(get('keep-db'))
+    }
   }
 }
 
@@ -113,8 +156,6 @@ const COMPILE_ROLES = 50 // × 20 grants = compile-1000
 const ALLOW_BOUNDS = [1000, 5000, 10_000, 50_000]
 const DENY_BOUNDS = [500, 1000, 5000, 20_000]
 const AMOUNT_BOUNDS = [...new Set([...ALLOW_BOUNDS, ...DENY_BOUNDS])]
-const HTTP_CHECK_NOT_MEASURED = 'this bench does not drive POST /v1/orgs/:orgId/authz/check yet, which needs the set-up of bench/http.ts ' +
-  '(PostgreSQL, the server, a member\'s token) and the bare Fastify peer in the same run (target: ratio >= 0.6)'
 
 /** One clause of a condition, in terms every engine can say. */
 type Clause =
@@ -517,12 +558,17 @@ async function agreement (decisions: readonly boolean[], caslCases: readonly Cas
 
 // ── main ───────────────────────────────────────────────────────────────────
 
-async function main (): Promise<void> {
-  const cfg = config()
-  const started = performance.now()
-  // Nanosecond figures move with whatever else the machine runs: the report keeps the load it started under.
-  const load = loadavg()[0]!.toFixed(2)
-  log(`bench:authz — ${JSON.stringify(cfg)}, 1-min load average ${load}`)
+/** What one part of the bench adds to the report. */
+interface Part {
+  readonly results: readonly BenchResult[]
+  readonly notes: readonly string[]
+  readonly machine: Readonly<Record<string, unknown>>
+  /** A disagreement between the engines: BENCH_STRICT fails the run. */
+  readonly disagreements: number
+}
+
+/** can-conditional, can-vs-casbin and compile-1000: in this process, no database. */
+async function inProcess (cfg: Config): Promise<Part> {
   const random = prng(cfg.seed)
   const spec = wire(specRoles(random))
   const roles = wire(oursRoles(spec))
@@ -606,8 +652,6 @@ async function main (): Promise<void> {
   const casbinSync = await timeCasbin(cfg.casbinSeconds, casbinCases, agreed.allowed.casbinSync, (c) => enforcer.enforceSync(c.user, c.resource, c.verb))
   log(`  casbin enforceSync: ${rateText(casbinSync.rate)}, p50 ${casbinSync.p50ms.toFixed(3)} ms (${casbinSync.checks} checks)`)
 
-  log(`http-check: not measured: ${HTTP_CHECK_NOT_MEASURED}`)
-
   const versions = { '@casl/ability': packageVersion('@casl/ability'), casbin: packageVersion('casbin') }
   const canConditional = latency({
     name: 'can-conditional',
@@ -629,7 +673,6 @@ async function main (): Promise<void> {
     latency({ name: 'compile-1000', metric: 'ms', value: compileMs, targets: { value: '<= 5' } })
   ]
   const notes = [
-    `http-check not measured: ${HTTP_CHECK_NOT_MEASURED}`,
     `cases: ${mix}; ${agreementText}`,
     `can-conditional: p50 = median over passes of (pass time ÷ ${cfg.cases} checks); checks/s: ours ${Math.round(oursRate)}, CASL ${Math.round(caslRate)}`,
     `casbin enforceSync: ${Math.round(casbinSync.rate)} checks/s (ours ÷ that = ${(oursRate / casbinSync.rate).toFixed(0)}); enforce p50 ${casbinAsync.p50ms.toFixed(3)} ms`,
@@ -638,24 +681,36 @@ async function main (): Promise<void> {
     cidrText
   ]
   const workload = `${ROLES} roles × ${GRANTS_PER_ROLE} grants, 3-clause conditions, ${denies} denies; ${principals.length} principals × ${ROLES_PER_PRINCIPAL} roles; ${cases.length} cases, seed ${cfg.seed}`
-  const report: BenchReport = { ...newReport('authz', 'npm run bench:authz', machineInfo('none (in-process, no database)', { ...versions, workload, loadAverageAtStart: Number(load) }), results), notes }
+  const disagreements = agreed.casl + agreed.casbin + agreed.casbinSync
+  return { results, notes, machine: { ...versions, workload }, disagreements }
+}
+
+async function main (): Promise<void> {
+  const cfg = config()
+  const started = performance.now()
+  // Nanosecond figures move with whatever else the machine runs: the report keeps the load it started under.
+  const load = loadavg()[0]!.toFixed(2)
+  log(`bench:authz — ${JSON.stringify({ ...cfg, http: { ...cfg.http, databaseUrl: cfg.http.databaseUrl === undefined ? undefined : redact(cfg.http.databaseUrl) } })}, 1-min load average ${load}`)
+  const parts: Part[] = []
+  if (cfg.only !== 'http') parts.push(await inProcess(cfg))
+  let database = 'none (in-process, no database)'
+  if (cfg.only !== 'can') {
+    const http = await httpCheck(cfg.http)
+    database = cfg.only === 'http' ? http.database : `${http.database} for http-check; the rest in-process, no database`
+    const versions = { fastify: packageVersion('fastify'), autocannon: packageVersion('autocannon') }
+    parts.push({ results: http.results, notes: [http.note], machine: versions, disagreements: 0 })
+  }
+  const machine = machineInfo(database, { ...Object.assign({}, ...parts.map((part) => part.machine)), loadAverageAtStart: Number(load) })
+  const report: BenchReport = { ...newReport('authz', 'npm run bench:authz', machine, parts.flatMap((part) => part.results)), notes: parts.flatMap((part) => part.notes) }
   const file = writeReport(report)
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)
-  const disagreements = agreed.casl + agreed.casbin + agreed.casbinSync
+  const disagreements = parts.reduce((n, part) => n + part.disagreements, 0)
   if (process.env.BENCH_STRICT === '1' && (missedTargets(report).length > 0 || disagreements > 0)) process.exitCode = 1
-}
-
-function packageVersion (name: string): string {
-  return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
 }
 
 function rateText (rate: number): string {
   return `${Math.round(rate).toLocaleString('en-US')} checks/s`
-}
-
-function log (line: string): void {
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
 }
 
 await main()

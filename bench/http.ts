@@ -35,11 +35,6 @@
  *   BENCH_KEEP_DB=1     --keep-db         keep the bench database for a look afterwards
  *   BENCH_STRICT=1                        exit 1 when a target is missed
  */
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import pg from 'pg'
 import { pino } from 'pino'
 import { addMember, bootstrap, createOrganization, createToken, registerUser } from '../src/application/identity/commands.ts'
@@ -48,13 +43,13 @@ import { systemCommand, type CommandMetadata } from '../src/domain/envelope.ts'
 import { formatPosition } from '../src/eventstore/position.ts'
 import { openRuntime } from '../src/runtime.ts'
 import {
-  formatReport, latency, machineInfo, measure, missedTargets, newReport,
-  percentile, throughput, writeReport, type BenchResult
+  formatReport, latency, machineInfo, measure, missedTargets, newReport, packageVersion, throughput, writeReport, type BenchResult
 } from './lib/results.ts'
-import { createBenchDatabase } from './lib/database.ts'
+import { createBenchDatabase, DEFAULT_SERVER_URL, redact } from './lib/database.ts'
+import { compete, run, versusResults, type LoadPlan, type Target } from './lib/load.ts'
+import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
+import { awaitCaughtUp, HELLO_BODY, serverNodeArgs, startHello, startLedgerline, withServers, type Server } from './lib/server.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -95,7 +90,7 @@ function config (): Config {
   const sessionOrgs = Math.round(num('session-orgs'))
   if (sessionOrgs > orgs) throw new Error('--session-orgs cannot exceed --orgs')
   return {
-    serverUrl: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    serverUrl: process.env.DATABASE_URL || DEFAULT_SERVER_URL,
     seconds,
     warmupSeconds,
     connections: Math.round(num('connections')),
@@ -103,7 +98,7 @@ function config (): Config {
     users: get('users') === '' ? Math.ceil(USERS_PER_SECOND * (seconds + warmupSeconds)) : Math.round(num('users')),
     sessionOrgs,
     only,
-    serverNodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    serverNodeArgs: serverNodeArgs(),
     keepDatabase: ['1', 'true'].includes(get('keep-db'))
   }
 }
@@ -164,169 +159,16 @@ async function setUp (cfg: Config, databaseUrl: string): Promise<Fixture> {
   }
 }
 
-
-// ── servers ────────────────────────────────────────────────────────────────
-
-interface Server {
-  readonly name: string
-  readonly url: string
-  /** What the process wrote to stdout and stderr since started or cleared (the last 64 KiB). */
-  output (): string
-  clearOutput (): void
-  stop (): Promise<void>
-}
-
-const OUTPUT_KEPT = 64 * 1024
-const STARTUP_TIMEOUT_MS = 60_000
-const STOP_TIMEOUT_MS = 15_000
-
-/** A port nothing listens on right now. */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no TCP port')
-  return address.port
-}
-
-/** Starts `node [nodeArgs] --import tsx <script>` and waits until GET `probe` answers 200. */
-async function startServer (name: string, script: string, env: Record<string, string>, probe: string, nodeArgs: readonly string[] = []): Promise<Server> {
-  const port = await freePort()
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-OUTPUT_KEPT) }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  let exitCode: number | null | undefined
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exitCode = code ?? (signal === null ? null : 128); resolve() }))
-  const url = `http://127.0.0.1:${port}`
-  const server: Server = {
-    name,
-    url,
-    output: () => output,
-    clearOutput: () => { output = '' },
-    async stop () {
-      if (exitCode !== undefined) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-      await exited
-      clearTimeout(timer)
-      if (exitCode !== 0) log(`${name} exited with ${String(exitCode)}${output === '' ? '' : `:\n${output}`}`)
-    }
-  }
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`${name} exited with ${String(exitCode)} while starting:\n${output}`)
-    try {
-      if ((await fetch(url + probe)).status === 200) return server
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await server.stop()
-      throw new Error(`${name} did not answer ${probe} within ${STARTUP_TIMEOUT_MS / 1000} s:\n${output}`)
-    }
-    await sleep(100)
-  }
-}
-
-/**
- * Waits until the server's read models have reached the set-up's last write
- * (X-Consistent-With answers 504 while they have not) and checks the session
- * it answers for `token`.
- */
-async function awaitCaughtUp (server: Server, token: string, head: string, memberships: number): Promise<void> {
-  const started = performance.now()
-  const deadline = Date.now() + 300_000
-  for (;;) {
-    const response = await fetch(`${server.url}/v1/session`, { headers: { authorization: `Bearer ${token}`, 'x-consistent-with': head } })
-    if (response.status === 200) {
-      const body = await response.json() as { memberships: unknown[] }
-      if (body.memberships.length !== memberships) throw new Error(`expected ${memberships} memberships, the server answered ${body.memberships.length}`)
-      log(`  read models caught up with ${head} in ${((performance.now() - started) / 1000).toFixed(1)} s`)
-      return
-    }
-    if (response.status !== 504 || Date.now() > deadline) throw new Error(`GET /v1/session answered ${response.status}: ${await response.text()}`)
-  }
-}
-
 // ── load ───────────────────────────────────────────────────────────────────
-
-interface Load {
-  /** 2xx responses per second. */
-  readonly rate: number
-  readonly p50: number
-  readonly p99: number
-  readonly ok: number
-  readonly non2xx: number
-  /** Socket errors and timeouts. */
-  readonly errors: number
-  readonly seconds: number
-}
-
-/** Fails the bench when more than this share of a run's requests did not answer 2xx. */
-const MAX_ERROR_SHARE = 0.01
-
-/**
- * One autocannon run; `label` names it in the log and in a failure. Latencies
- * are those of the 2xx responses, from autocannon's `response` events: its own
- * histogram counts whole milliseconds, too coarse for a hello-world.
- */
-async function run (label: string, options: autocannon.Options): Promise<Load> {
-  // The promise autocannon returns is also its instance (an EventEmitter).
-  const instance = autocannon(options) as unknown as autocannon.Instance & Promise<autocannon.Result>
-  const latencies: number[] = []
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
-  })
-  const result = await instance
-  const ok = result['2xx']
-  const failed = result.non2xx + result.errors
-  const load: Load = {
-    rate: ok / result.duration,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    ok,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    seconds: result.duration
-  }
-  const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${code}×${stat.count ?? 0}`).join(' ')
-  log(`  ${label}: ${Math.round(load.rate).toLocaleString('en-US')} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms; ` +
-    `${ok.toLocaleString('en-US')} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) [${codes}]`)
-  if (ok === 0 || failed > MAX_ERROR_SHARE * (ok + failed)) {
-    throw new Error(`${label}: ${failed} of ${ok + failed} requests failed (status codes: ${codes || 'none'}, socket errors: ${result.errors}); ` +
-      'a benchmark of errors is not a benchmark')
-  }
-  return load
-}
-
-/** The settings every run shares. */
-function loadOptions (cfg: Config, seconds: number): Pick<autocannon.Options, 'connections' | 'duration' | 'pipelining' | 'timeout'> {
-  return { connections: cfg.connections, duration: seconds, pipelining: 1, timeout: 10 }
-}
 
 async function sessionRead (cfg: Config, hello: Server, ledgerline: Server, fixture: Fixture): Promise<BenchResult[]> {
   log(`session-read: GET /v1/session (${cfg.sessionOrgs} memberships) vs GET /hello, ${cfg.connections} connections`)
-  const peerOptions = (seconds: number): autocannon.Options => ({ ...loadOptions(cfg, seconds), url: `${hello.url}/hello` })
-  const oursOptions = (seconds: number): autocannon.Options => ({
-    ...loadOptions(cfg, seconds), url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` }
-  })
-  await run(`warm-up hello (${cfg.warmupSeconds} s)`, peerOptions(cfg.warmupSeconds))
-  await run(`warm-up session (${cfg.warmupSeconds} s)`, oursOptions(cfg.warmupSeconds))
-  const peer = await run(`hello (${cfg.seconds} s)`, peerOptions(cfg.seconds))
-  const ours = await run(`session (${cfg.seconds} s)`, oursOptions(cfg.seconds))
-  const name = 'fastify-hello-world'
-  return [
-    throughput({ name: 'session-read', metric: 'req/s', value: ours.rate, peer: { name, value: peer.rate }, targets: { ratio: '>= 0.6' } }),
-    latency({ name: 'session-read-p50', metric: 'ms', value: ours.p50, peer: { name, value: peer.p50 } }),
-    latency({ name: 'session-read-p99', metric: 'ms', value: ours.p99, peer: { name, value: peer.p99 } })
-  ]
+  const plan: LoadPlan = { connections: cfg.connections, seconds: cfg.seconds, warmupSeconds: cfg.warmupSeconds, rounds: 1 }
+  const [peer, ours] = await compete(plan, [
+    { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY } },
+    { label: 'session', target: { url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` } } }
+  ])
+  return versusResults('session-read', 'fastify-hello-world', ours!, peer!, { ratio: '>= 0.6' })
 }
 
 async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixture, databaseUrl: string): Promise<BenchResult[]> {
@@ -336,8 +178,7 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
   // are added again, each to the next organization along: (user, org) pairs
   // stay distinct for orgs × users requests.
   let sent = 0
-  const options = (seconds: number): autocannon.Options => ({
-    ...loadOptions(cfg, seconds),
+  const target: Target = {
     url: ledgerline.url,
     headers: { authorization: `Bearer ${fixture.ownerToken}`, 'content-type': 'application/json' },
     requests: [{
@@ -349,9 +190,9 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
         return { ...request, path: `/v1/orgs/${orgId}/members`, body: JSON.stringify({ userId: userIds[user], roles: ['member'] }) }
       }
     }]
-  })
-  const warm = await run(`warm-up add-member (${cfg.warmupSeconds} s)`, options(cfg.warmupSeconds))
-  const ours = await run(`add-member (${cfg.seconds} s)`, options(cfg.seconds))
+  }
+  const warm = await run(`warm-up add-member (${cfg.warmupSeconds} s)`, cfg.connections, cfg.warmupSeconds, target)
+  const ours = await run(`add-member (${cfg.seconds} s)`, cfg.connections, cfg.seconds, target)
   if (sent > userIds.length) log(`  note: ${sent} requests for ${userIds.length} users: some users were added to a second organization (raise --users)`)
   await checkAppended(databaseUrl, warm.ok + ours.ok + cfg.sessionOrgs)
   return [
@@ -383,35 +224,23 @@ async function main (): Promise<void> {
   log(`bench:http — ${JSON.stringify({ ...cfg, serverUrl: redact(cfg.serverUrl) })}`)
   const db = await createBenchDatabase(cfg.serverUrl, 'ledgerline_bench_http')
   log(`PostgreSQL: ${db.version}, database ${new URL(db.url).pathname.slice(1)}`)
-  const servers: Server[] = []
-  const cleanUp = async (): Promise<void> => {
-    await Promise.all(servers.map((server) => server.stop()))
+  const release = async (): Promise<void> => {
     if (cfg.keepDatabase) log(`kept ${redact(db.url)}`)
     else await db.drop()
   }
-  const onSignal = (): void => { void cleanUp().finally(() => process.exit(130)) }
-  process.once('SIGINT', onSignal)
-  const results: BenchResult[] = []
-  try {
+  const results = await withServers(release, async (start) => {
     log(`set-up: an owner, ${cfg.orgs} organizations, ${cfg.users.toLocaleString('en-US')} users, a session reader in ${cfg.sessionOrgs} of them`)
     const fixture = await setUp(cfg, db.url)
-    const ledgerline = await startServer('ledgerline', 'src/main.ts',
-      { NODE_ENV: 'production', DATABASE_URL: db.url, LOG_LEVEL: 'warn', KURRENTDB_URL: '' }, '/healthz', cfg.serverNodeArgs)
-    servers.push(ledgerline)
-    const hello = await startServer('hello-world', 'bench/lib/hello-server.ts', { NODE_ENV: 'production' }, '/hello')
-    servers.push(hello)
+    const ledgerline = await start(startLedgerline({ DATABASE_URL: db.url }, cfg.serverNodeArgs))
+    const hello = await start(startHello())
     log(`servers: ledgerline at ${ledgerline.url}, hello-world at ${hello.url}`)
     await awaitCaughtUp(ledgerline, fixture.ownerToken, fixture.head, cfg.orgs)
     await awaitCaughtUp(ledgerline, fixture.readerToken, fixture.head, cfg.sessionOrgs)
-    ledgerline.clearOutput() // the 504s of awaitCaughtUp are logged as errors
-    if (cfg.only !== 'command') results.push(...await sessionRead(cfg, hello, ledgerline, fixture))
-    if (cfg.only !== 'read') results.push(...await commandAddMember(cfg, ledgerline, fixture, db.url))
-  } finally {
-    process.off('SIGINT', onSignal)
-    const output = servers[0]?.output().trim() ?? ''
-    if (output !== '') log(`ledgerline wrote (last ${OUTPUT_KEPT / 1024} KiB):\n${output}`)
-    await cleanUp()
-  }
+    return [
+      ...cfg.only === 'command' ? [] : await sessionRead(cfg, hello, ledgerline, fixture),
+      ...cfg.only === 'read' ? [] : await commandAddMember(cfg, ledgerline, fixture, db.url)
+    ]
+  })
   const versions = { fastify: packageVersion('fastify'), autocannon: packageVersion('autocannon') }
   const load = `${cfg.connections} connections, ${cfg.seconds} s per run after ${cfg.warmupSeconds} s of warm-up`
   const report = newReport('http', 'npm run bench:http', machineInfo(db.version, { ...versions, load }), results)
@@ -419,22 +248,6 @@ async function main (): Promise<void> {
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)
   if (process.env.BENCH_STRICT === '1' && missedTargets(report).length > 0) process.exitCode = 1
-}
-
-function packageVersion (name: string): string {
-  return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
-}
-
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function redact (url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
-}
-
-function log (line: string): void {
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
 }
 
 await main()

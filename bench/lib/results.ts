@@ -3,7 +3,7 @@
  * (N concurrent workers for D seconds or K ops), the result shape of
  * DESIGN.md §9, the target checker, the stdout table and the JSON writer.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
@@ -188,6 +188,12 @@ export function missedTargets (report: BenchReport): BenchResult[] {
 
 export function machineInfo (database?: string, extra: Record<string, unknown> = {}): Machine {
   return { cpus: availableParallelism(), node: process.version, ...(database === undefined ? {} : { database }), ...extra }
+}
+
+/** The installed version of a dependency, for `machine`. */
+export function packageVersion (name: string): string {
+  const file = fileURLToPath(new URL(`../../node_modules/${name}/package.json`, import.meta.url))
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
 }
 
 /** `PostgreSQL 15.20` from `SELECT version()`'s long text. */
