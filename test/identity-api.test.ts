@@ -456,7 +456,7 @@ t.test('custom roles end to end: create with a condition, assign, take effect at
     await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
     const last = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
     const consistent = { 'x-consistent-with': last.json().position }
-    const invite = () => api.call('POST', `/v1/orgs/${orgId}/invitations`, { token: viewer.token, body: { email: `new${Math.random()}@a.example`, roles: ['member'] }, headers: consistent })
+    const invite = () => api.call('POST', `/v1/orgs/${orgId}/invitations`, { token: viewer.token, body: { email: `new${Math.random()}@a.example`, roles: ['viewer'] }, headers: consistent })
     problem(t, await invite(), 403, 'auth.forbidden')
 
     problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Bad', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow', when: { lt: [{ ref: 'principal.password' }, 3] } }] } }), 400, 'rbac.invalid_condition')
@@ -471,11 +471,17 @@ t.test('custom roles end to end: create with a condition, assign, take effect at
     const assigned = await api.call('PUT', `/v1/orgs/${orgId}/members/${viewer.userId}/roles/${roleId}`)
     t.equal(assigned.statusCode, 200, assigned.body)
     t.equal((await invite()).statusCode, 201, 'the role took effect on the next request (inject comes from 127.0.0.1)')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/invitations`, { token: viewer.token, body: { email: 'boss@a.example', roles: ['member'] } }), 403, 'rbac.escalation')
     const outside = await api.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/invitations`, remoteAddress: '203.0.113.9', headers: { authorization: `Bearer ${viewer.token}` }, payload: { email: 'far@a.example', roles: ['member'] } })
     problem(t, outside, 403, 'auth.forbidden')
 
     const why = await api.call('POST', `/v1/orgs/${orgId}/authz/explain`, { body: { userId: viewer.userId, action: 'member:invite', resource: { type: 'organization' }, context: { ip: '203.0.113.9' } }, headers: { 'x-consistent-with': assigned.json().position } })
     t.match(why.json(), { allowed: false, failedConditions: [{ roleId, clause: 'ipInCidr' }] }, 'explain names the role and the failed clause')
+    const access = await api.call('GET', `/v1/orgs/${orgId}/access?action=member:invite`, { headers: { 'x-consistent-with': assigned.json().position } })
+    t.equal(access.statusCode, 200, access.body)
+    t.same(access.json().holders.map((h: { userId: string, roleId: string, conditional: boolean }) => [h.userId, h.roleId, h.conditional]).sort(),
+      [[admin.userId, 'admin', false], [api.owner.userId, 'owner', false], [viewer.userId, roleId, true]].sort(), 'who may invite, and the viewer only under a condition')
+    problem(t, await api.call('GET', `/v1/orgs/${orgId}/access?action=everything`), 400, 'http.validation')
 
     const listed = await api.call('GET', `/v1/orgs/${orgId}/roles`)
     t.match(listed.json().items.find((r: { roleId: string }) => r.roleId === roleId), { name: 'Recruiter', builtIn: false, holders: [viewer.userId] })

@@ -48,6 +48,7 @@ const FILL: Record<string, Fill> = {
   'DELETE /v1/orgs/:orgId/members/:userId/roles/:role': {},
   'POST /v1/orgs/:orgId/authz/check': { body: (context) => ({ checks: [{ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }] }) },
   'GET /v1/orgs/:orgId/roles': {},
+  'GET /v1/orgs/:orgId/access': { query: { action: 'billing:update' } },
   'POST /v1/orgs/:orgId/roles': { body: () => ({ name: 'Intruder', grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
   'PATCH /v1/orgs/:orgId/roles/:roleId': { body: () => ({ name: 'Renamed' }) },
   'PUT /v1/orgs/:orgId/roles/:roleId/grants': { body: () => ({ grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },

@@ -21,7 +21,7 @@ import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
 import { memberRoutes } from './routes/members.ts'
 import { organizationRoutes } from './routes/organizations.ts'
-import { roleRoutes, roleTestRoutes } from './routes/roles.ts'
+import { accessRoutes, roleRoutes, roleTestRoutes } from './routes/roles.ts'
 import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
@@ -86,6 +86,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(authzRoutes, { runtime })
     await scope.register(roleRoutes, { runtime })
     await scope.register(roleTestRoutes, { runtime })
+    await scope.register(accessRoutes, { runtime })
   })
   return app
 }

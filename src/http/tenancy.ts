@@ -7,6 +7,13 @@
  *
  * The policy is the organization's: built-in and custom roles, compiled once
  * per change (src/application/rbac/policies.ts).
+ *
+ * Each organization route declares the catalogue action it needs as
+ * `x-permission` in its schema: the OpenAPI document shows it, `authorize`
+ * checks it, and test/permissions.test.ts walks every declaration. What a
+ * request needs beyond that (the owner role takes an owner; granting a custom
+ * role, holding what it allows) is the organization aggregate's to decide,
+ * and the route's summary says so.
  */
 import type { FastifyRequest } from 'fastify'
 import { Forbidden, OrgNotFound } from '../domain/identity/errors.ts'
@@ -14,8 +21,20 @@ import type { MembershipView } from '../projections/identity/queries.ts'
 import type { Runtime } from '../runtime.ts'
 import { principalOf } from './plugins/auth.ts'
 
-/** The caller's membership of `orgId`, once `can(action)` allowed it; 404 for non-members, 403 for members without it. */
-export async function authorize (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<MembershipView> {
+declare module 'fastify' {
+  interface FastifySchema {
+    /** The catalogue action an organization route authorizes: `authorize` checks it, the OpenAPI operation shows it. */
+    'x-permission'?: string
+  }
+}
+
+/**
+ * The caller's membership of `orgId`, once `can()` allowed the action the
+ * route declares; 404 for non-members, 403 for members without it.
+ */
+export async function authorize (runtime: Runtime, request: FastifyRequest, orgId: string): Promise<MembershipView> {
+  const action = request.routeOptions.schema?.['x-permission']
+  if (action === undefined) throw new Error(`${request.method} ${request.routeOptions.url} authorizes but declares no x-permission`)
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
   const context = { ip: request.ip, time: Date.now() }

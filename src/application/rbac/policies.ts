@@ -1,9 +1,11 @@
 /**
  * Compiled policy snapshots, one per organization: the built-in roles plus
- * the organization's custom roles, folded from its stream (the truth) and
- * compiled once. A role event drops the snapshot — on this node as soon as
- * the command is appended, on others when their subscription delivers it —
- * so the next check compiles the new roles.
+ * the organization's custom roles, and every member's roles, folded from its
+ * stream (the truth) and compiled once. A role or member event drops the
+ * snapshot — on this node as soon as the command is appended, on others when
+ * their subscription delivers it — so the next check compiles the new roles
+ * and sees the new members. Checks about other members (`authz/check`) read
+ * their roles here, with no query per request.
  */
 import { fold } from '../../domain/decider.ts'
 import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
@@ -16,8 +18,16 @@ function builtInRoles (): RoleDefinition[] {
   return Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, grants: [{ actions, resource: '*', effect: 'allow' }] }))
 }
 
+export interface PolicySnapshot {
+  readonly policy: Policy
+  /** A member's roles (built-in names and custom role ids); none for someone who is not a member. */
+  rolesOf(userId: string): readonly string[]
+}
+
+const NO_ROLES: readonly string[] = Object.freeze([])
+
 export class PolicySnapshots {
-  readonly #cache = new BoundedCache<Policy>(10_000, 10 * 60_000)
+  readonly #cache = new BoundedCache<PolicySnapshot>(10_000, 10 * 60_000)
   #epoch = 0
   /** The built-in roles, as the catalogue was when the runtime opened (host actions included). */
   readonly #builtIn = builtInRoles()
@@ -27,19 +37,28 @@ export class PolicySnapshots {
   constructor (private readonly store: EventStore) {}
 
   async policyOf (orgId: string): Promise<Policy> {
+    return (await this.snapshotOf(orgId)).policy
+  }
+
+  async snapshotOf (orgId: string): Promise<PolicySnapshot> {
     const cached = this.#cache.get(orgId)
     if (cached !== undefined) return cached
     const epoch = this.#epoch
     const state = fold(organizationDecider, await this.store.readStream(orgStreamId(orgId)) as never[])
-    const custom = state.status === 'active' ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
-    const policy = custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom])
-    if (epoch === this.#epoch) this.#cache.set(orgId, policy)
-    return policy
+    const active = state.status === 'active'
+    const custom = active ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
+    const members = active ? state.members : {}
+    const snapshot: PolicySnapshot = {
+      policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
+      rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES)
+    }
+    if (epoch === this.#epoch) this.#cache.set(orgId, snapshot)
+    return snapshot
   }
 
-  /** Drops the snapshot of the organization whose stream an RBAC event landed in. */
+  /** Drops the snapshot of the organization whose stream a role or member event landed in. */
   observe (streamId: string, type: string): void {
-    if (!type.startsWith('rbac.role.') || !streamId.startsWith('org-')) return
+    if (!(type.startsWith('rbac.role.') || type.startsWith('org.member.')) || !streamId.startsWith('org-')) return
     this.#cache.delete(streamId.slice('org-'.length))
     this.#epoch++
   }

@@ -7,7 +7,7 @@ import type { Decider } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
 import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import type { RbacEvent } from '../rbac/events.ts'
-import { decideRole, evolveRoles, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
+import { decideRole, evolveRoles, requireBuiltInRolesHeld, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 
 export type OrgState =
@@ -87,10 +87,12 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
       if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
+      requireBuiltInRolesHeld(state, actor, command.data.roles)
       return [{ type: 'org.member.invited', data: { ...command.data, roles: uniqueSorted(command.data.roles) } }]
     case 'AddMember':
       if (rolesOf(state, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
       if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
+      requireBuiltInRolesHeld(state, actor, command.data.roles)
       return [{ type: 'org.member.added', data: { userId: command.data.userId, roles: uniqueSorted(command.data.roles) } }]
     case 'RemoveMember':
       if (member(state, command.data.userId).includes('owner')) requireOwnerActor(state, actor)
@@ -98,6 +100,7 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
       return [{ type: 'org.member.removed', data: { userId: command.data.userId } }]
     case 'AssignRole':
       if (command.data.role === 'owner') requireOwnerActor(state, actor)
+      requireBuiltInRolesHeld(state, actor, [command.data.role])
       return member(state, command.data.userId).includes(command.data.role) ? [] : [{ type: 'org.member.role_assigned', data: command.data }]
     case 'CreateRole':
     case 'RenameRole':

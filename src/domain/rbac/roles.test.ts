@@ -112,6 +112,18 @@ t.test('no command sequence lets a member grant or assign an action they did not
   t.pass('1,000 random sequences of up to 30 role commands by random members: nobody granted more than they held')
 })
 
+t.test('giving a built-in role is giving its actions: add, invite, assign', async (t) => {
+  const assigner: RbacEvent = { type: 'rbac.role.created', data: { roleId: 'role_assigner', name: 'Assigner', description: '', grants: [{ actions: ['role:assign', 'member:add', 'member:invite'], resource: '*', effect: 'allow' }] } }
+  const given = [...base, assigner, { type: 'rbac.role.assigned', data: { roleId: 'role_assigner', userId: 'mel' } } as RbacEvent]
+  org.given(given).when({ type: 'AssignRole', data: { userId: 'mel', role: 'admin' } }, as('mel')).thenThrows(t, 'rbac.escalation', 'not admin to oneself')
+  org.given(given).when({ type: 'AddMember', data: { userId: 'zoe', roles: ['admin'] } }, as('mel')).thenThrows(t, 'rbac.escalation')
+  org.given(given).when({ type: 'InviteMember', data: { inviteId: 'inv1', email: 'zoe@example.com', roles: ['admin'] } }, as('mel')).thenThrows(t, 'rbac.escalation')
+  org.given(given).when({ type: 'AddMember', data: { userId: 'zoe', roles: ['viewer'] } }, as('mel'))
+    .then(t, [{ type: 'org.member.added', data: { userId: 'zoe', roles: ['viewer'] } }], 'a member holds what a viewer holds')
+  org.given(given).when({ type: 'AssignRole', data: { userId: 'mel', role: 'admin' } }, as('ada'))
+    .then(t, [{ type: 'org.member.role_assigned', data: { userId: 'mel', role: 'admin' } }], 'an admin gives admin')
+})
+
 t.test('a conditional holder delegates the condition, not more; denies travel with what they take away', async (t) => {
   const office: Condition = { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] }
   const mfa: Condition = { eq: [{ ref: 'context.mfa' }, true] }
@@ -147,7 +159,8 @@ const semanticCommand: fc.Arbitrary<OrgCommand> = fc.oneof(
   fc.record({ type: fc.constant('SetRoleGrants' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), grants: semanticGrants }) }),
   fc.record({ type: fc.constant('AssignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), userId: fc.constantFrom(...people) }) }),
   fc.record({ type: fc.constant('UnassignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...roleIds), userId: fc.constantFrom(...people) }) }),
-  fc.record({ type: fc.constant('AddMember' as const), data: fc.record({ userId: fc.constant('vic'), roles: fc.constant(['viewer' as const]) }) })
+  fc.record({ type: fc.constant('AddMember' as const), data: fc.record({ userId: fc.constant('vic'), roles: fc.constantFrom(['viewer' as const], ['admin' as const], ['member' as const]) }) }),
+  fc.record({ type: fc.constant('AssignRole' as const), data: fc.record({ userId: fc.constantFrom(...people, 'cal'), role: fc.constantFrom('admin' as const, 'member' as const, 'viewer' as const) }) })
 ) as fc.Arbitrary<OrgCommand>
 /** A member under conditions and a deny from the start: what they may delegate is narrow. */
 const conditionalStart: Array<OrgEvent | RbacEvent> = [
@@ -187,7 +200,9 @@ t.test('no command sequence lets a member create or assign a role that passes a 
         for (const event of events) {
           const given = event.type === 'rbac.role.created' || event.type === 'rbac.role.grants_set'
             ? event.data.grants
-            : event.type === 'rbac.role.assigned' ? grantsOf(current, [event.data.roleId]) : undefined
+            : event.type === 'rbac.role.assigned'
+              ? grantsOf(current, [event.data.roleId])
+              : event.type === 'org.member.role_assigned' ? grantsOf(current, [event.data.role]) : undefined
           if (given === undefined) continue
           roleChanges++
           const role = new Policy([{ roleId: 'given', grants: given }])

@@ -134,6 +134,16 @@ function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly 
   if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort() })
 }
 
+/**
+ * Giving a built-in role other than owner (adding, inviting or assigning
+ * with it) is giving its actions: the same rule as for a custom role. The
+ * owner role has its own rule: only owners give it.
+ */
+export function requireBuiltInRolesHeld (state: RolesState, actor: Actor, roles: readonly string[]): void {
+  const grants = roles.filter((roleId) => roleId !== 'owner').flatMap((roleId) => grantsOf(state, [roleId]))
+  if (grants.length > 0) requireNoEscalation(state, actor, grants)
+}
+
 function role (state: RolesState, roleId: string): CustomRole {
   const found = own(state.roles, roleId)
   if (found === undefined) throw new RoleNotFound(undefined, { roleId })

@@ -7,7 +7,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { memberRoles } from '../../projections/identity/queries.ts'
+import type { PolicySnapshot } from '../../application/rbac/policies.ts'
+import type { Principal } from '../../domain/rbac/policy.ts'
 import type { Runtime } from '../../runtime.ts'
 import { principalOf } from '../plugins/auth.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
@@ -35,58 +36,55 @@ const Decision = z.object({
   failedConditions: z.array(z.object({ roleId: z.string(), grant: z.number().int(), effect: z.enum(['allow', 'deny']), clause: z.string() }))
 })
 const OrgParams = z.object({ orgId: Id })
+const NO_CONTEXT = Object.freeze({})
 
 export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   /**
    * The principals checks are about, with their roles in this organization
-   * (none when not a member): the caller's from their membership, others'
-   * read once per request however many checks name them.
+   * (none when not a member), from the organization's policy snapshot: the
+   * same fold as the policy, in memory, one principal per person per request.
    */
-  const subjects = (request: FastifyRequest, orgId: string, callerRoles: string[]) => {
+  const subjects = (request: FastifyRequest, snapshot: PolicySnapshot) => {
     const caller = principalOf(request).userId
-    const known = new Map<string, Promise<string[]>>([[caller, Promise.resolve(callerRoles)]])
-    return async (check: CheckInput): Promise<{ id: string, roles: string[] }> => {
+    const known = new Map<string, Principal>()
+    return (check: CheckInput): Principal => {
       const id = check.userId ?? caller
-      let roles = known.get(id)
-      if (roles === undefined) {
-        roles = memberRoles(runtime.sql, orgId, id).then((found) => found ?? [])
-        known.set(id, roles)
+      let principal = known.get(id)
+      if (principal === undefined) {
+        principal = { id, roles: snapshot.rolesOf(id) }
+        known.set(id, principal)
       }
-      return { id, roles: await roles }
+      return principal
     }
   }
 
   api.post('/v1/orgs/:orgId/authz/check', {
     schema: {
-      tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check)', security: BEARER, params: OrgParams,
+      tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check)', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
       body: z.object({ checks: z.array(Check).min(1).max(100) }).strict(),
       response: { 200: z.object({ results: z.array(z.object({ allowed: z.boolean() })) }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    const membership = await authorize(runtime, request, orgId, 'authz:check')
-    const policy = await runtime.identity.policies.policyOf(orgId)
-    const subject = subjects(request, orgId, membership.roles)
-    const results = []
-    for (const check of request.body.checks) {
-      const principal = await subject(check)
-      results.push({ allowed: policy.can(principal, check.action, { ...check.resource, type: check.resource.type }, check.context ?? {}) })
-    }
+    await authorize(runtime, request, orgId)
+    const snapshot = await runtime.identity.policies.snapshotOf(orgId)
+    const subject = subjects(request, snapshot)
+    const results = request.body.checks.map((check) => ({ allowed: snapshot.policy.can(subject(check), check.action, check.resource, check.context ?? NO_CONTEXT) }))
     return { results }
   })
 
   api.post('/v1/orgs/:orgId/authz/explain', {
     schema: {
-      tags: ['authorization'], summary: 'Explains one check: the deciding grant, its role, the condition that failed (authz:check)', security: BEARER, params: OrgParams,
+      tags: ['authorization'], summary: 'Explains one check: the deciding grant, its role, the condition that failed (authz:check)', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
       body: Check, response: { 200: Decision, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    const membership = await authorize(runtime, request, orgId, 'authz:check')
-    const principal = await subjects(request, orgId, membership.roles)(request.body)
-    const decision = (await runtime.identity.policies.policyOf(orgId)).explain(principal, request.body.action, { ...request.body.resource, type: request.body.resource.type }, request.body.context ?? {})
+    await authorize(runtime, request, orgId)
+    const snapshot = await runtime.identity.policies.snapshotOf(orgId)
+    const decision = snapshot.policy.explain(subjects(request, snapshot)(request.body), request.body.action, request.body.resource, request.body.context ?? NO_CONTEXT)
     return { ...decision, deciding: [...decision.deciding], failedConditions: [...decision.failedConditions] }
   })
 }

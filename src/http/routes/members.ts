@@ -1,17 +1,17 @@
 /**
  * Members of an organization: list (keyset pages), add an existing user,
- * invite by e-mail, remove, assign and unassign built-in roles. Each route
- * authorizes one catalogue action through can(); anyone may leave. Only
- * owners touch the owner role or an owner, and the last owner stays: both are
- * the organization aggregate's rules, checked against its latest state.
+ * invite by e-mail, remove, assign and unassign roles. Each route declares
+ * the catalogue action it authorizes through can() (`x-permission`); anyone
+ * may leave without it. Only owners touch the owner role or an owner, and
+ * the last owner stays: both are the organization aggregate's rules, checked
+ * against its latest state.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { addMember, changeOrganization, inviteMember } from '../../application/identity/commands.ts'
+import { addMember, assignRole, changeOrganization, inviteMember, unassignRole } from '../../application/identity/commands.ts'
 import { LedgerlineError } from '../../domain/errors.ts'
 import { membersPage } from '../../projections/identity/queries.ts'
-import { BUILT_IN_ROLES, type BuiltInRole } from '../../domain/identity/events.ts'
 import { RoleId } from '../../domain/rbac/events.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
@@ -32,8 +32,6 @@ function decodeCursor (cursor: string | undefined): string | undefined {
   return text.slice(3)
 }
 
-const isBuiltIn = (role: string): role is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(role)
-
 const OrgParams = z.object({ orgId: Id })
 const MemberParams = z.object({ orgId: Id, userId: Id })
 const RoleParams = z.object({ orgId: Id, userId: Id, role: z.union([Role, RoleId]).describe('a built-in role or a custom role id') })
@@ -45,13 +43,13 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
 
   api.get('/v1/orgs/:orgId/members', {
     schema: {
-      tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, params: OrgParams,
+      tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, 'x-permission': 'member:read', params: OrgParams,
       querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }).strict(),
       response: { 200: z.object({ items: z.array(MemberView), nextCursor: z.string().nullable() }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'member:read')
+    await authorize(runtime, request, orgId)
     const { limit, cursor } = request.query
     const items = await membersPage(runtime.sql, orgId, limit + 1, decodeCursor(cursor))
     const more = items.length > limit
@@ -61,57 +59,53 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
 
   api.post('/v1/orgs/:orgId/members', {
     schema: {
-      tags: ['members'], summary: 'Adds an existing user, by id or e-mail address', security: BEARER, params: OrgParams,
+      tags: ['members'], summary: 'Adds an existing user, by id or e-mail address (with the owner role: owners only)', security: BEARER, 'x-permission': 'member:add', params: OrgParams,
       body: z.object({ userId: Id.optional(), email: Email.optional(), roles: Roles }).strict()
         .refine((body) => (body.userId === undefined) !== (body.email === undefined), 'give exactly one of userId and email'),
       response: { 201: z.object({ userId: Id, position: Position }), ...problems }
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'member:add')
+    await authorize(runtime, request, orgId)
     const added = await addMember(runtime.identity, commandMetadata(request, orgId), orgId, request.body)
     return reply.code(201).send(added)
   })
 
   api.post('/v1/orgs/:orgId/invitations', {
     schema: {
-      tags: ['members'], summary: 'Invites an e-mail address with roles', security: BEARER, params: OrgParams,
+      tags: ['members'], summary: 'Invites an e-mail address with roles (with the owner role: owners only)', security: BEARER, 'x-permission': 'member:invite', params: OrgParams,
       body: z.object({ email: Email, roles: Roles }).strict(),
       response: { 201: z.object({ inviteId: Id, position: Position }), ...problems }
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'member:invite')
+    await authorize(runtime, request, orgId)
     return reply.code(201).send(await inviteMember(runtime.identity, commandMetadata(request, orgId), orgId, request.body))
   })
 
   api.delete('/v1/orgs/:orgId/members/:userId', {
-    schema: { tags: ['members'], summary: 'Removes a member (or leave, for yourself)', security: BEARER, params: MemberParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['members'], summary: 'Removes a member (an owner: owners only); anyone may remove themselves, to leave', security: BEARER, 'x-permission': 'member:remove', params: MemberParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId } = request.params
-    // Removing an owner takes an owner: the organization's aggregate checks it, against its latest state.
+    // Leaving takes membership only. Removing an owner takes an owner: the organization's aggregate checks it, against its latest state.
     if (userId === principalOf(request).userId) await membershipOf(runtime, request, orgId)
-    else await authorize(runtime, request, orgId, 'member:remove')
+    else await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'RemoveMember', data: { userId } })
   })
 
   api.put('/v1/orgs/:orgId/members/:userId/roles/:role', {
-    schema: { tags: ['members'], summary: 'Assigns a built-in role', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['members'], summary: 'Assigns a built-in or custom role (the owner role: owners only; a custom role: only one whose actions you hold)', security: BEARER, 'x-permission': 'role:assign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
-    await authorize(runtime, request, orgId, 'role:assign')
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, isBuiltIn(role)
-      ? { type: 'AssignRole', data: { userId, role } }
-      : { type: 'AssignCustomRole', data: { roleId: role, userId } })
+    await authorize(runtime, request, orgId)
+    return assignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)
   })
 
   api.delete('/v1/orgs/:orgId/members/:userId/roles/:role', {
-    schema: { tags: ['members'], summary: 'Unassigns a built-in role', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['members'], summary: 'Unassigns a built-in or custom role (the owner role: owners only)', security: BEARER, 'x-permission': 'role:unassign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
-    await authorize(runtime, request, orgId, 'role:unassign')
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, isBuiltIn(role)
-      ? { type: 'UnassignRole', data: { userId, role } }
-      : { type: 'UnassignCustomRole', data: { roleId: role, userId } })
+    await authorize(runtime, request, orgId)
+    return unassignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)
   })
 }

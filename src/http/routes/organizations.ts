@@ -39,10 +39,10 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
   })
 
   api.get('/v1/orgs/:orgId', {
-    schema: { tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, params: OrgParams, response: { 200: OrganizationView, ...problems } }
+    schema: { tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, 'x-permission': 'org:read', params: OrgParams, response: { 200: OrganizationView, ...problems } }
   }, async (request) => {
     const { orgId } = request.params
-    const membership = await authorize(runtime, request, orgId, 'org:read')
+    const membership = await authorize(runtime, request, orgId)
     const view = await organization(runtime.sql, orgId)
     if (view === undefined) throw new OrgNotFound()
     return { ...view, plan: view.plan as z.infer<typeof Plan>, roles: membership.roles }
@@ -50,25 +50,25 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
 
   api.patch('/v1/orgs/:orgId', {
     schema: {
-      tags: ['organizations'], summary: 'Renames the organization and/or changes settings (org:update)', security: BEARER, params: OrgParams,
+      tags: ['organizations'], summary: 'Renames the organization and/or changes settings (org:update)', security: BEARER, 'x-permission': 'org:update', params: OrgParams,
       body: z.object({ name: DisplayName.optional(), settings: Settings.optional() }).strict()
         .refine((body) => body.name !== undefined || body.settings !== undefined, 'give name, settings or both'),
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'org:update')
+    await authorize(runtime, request, orgId)
     return updateOrganization(runtime.identity, commandMetadata(request, orgId), orgId, request.body)
   })
 
   api.put('/v1/orgs/:orgId/plan', {
     schema: {
-      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER, params: OrgParams,
+      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER, 'x-permission': 'billing:update', params: OrgParams,
       body: z.object({ plan: Plan }).strict(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'billing:update')
+    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'ChangePlan', data: { plan: request.body.plan } })
   })
 }

@@ -9,19 +9,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { changeOrganization, createRole, customRoles, updateRole } from '../../application/identity/commands.ts'
 import { PolicyCases, runCases } from '../../domain/rbac/cases.ts'
-import { parseCondition } from '../../domain/rbac/conditions.ts'
-import { GrantSchema, RoleId, type GrantData } from '../../domain/rbac/events.ts'
-import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import { GrantsInput as Grants, parseGrants as grants, RoleId } from '../../domain/rbac/events.ts'
+import { ACTION_NAME, BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import { holdersOf } from '../../projections/rbac/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata } from '../plugins/auth.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
 
-/** Grants as the API takes them: the condition is checked by parseCondition, for errors that say what is wrong. */
-const GrantInput = GrantSchema.extend({ when: z.unknown().optional() })
-const Grants = z.array(GrantInput).max(100)
-const grants = (input: Array<z.infer<typeof GrantInput>>): GrantData[] =>
-  input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseCondition(when) }))
 
 const OrgParams = z.object({ orgId: Id })
 const RoleParams = z.object({ orgId: Id, roleId: RoleId })
@@ -32,10 +27,10 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get('/v1/orgs/:orgId/roles', {
-    schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
+    schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, 'x-permission': 'role:read', params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'role:read')
+    await authorize(runtime, request, orgId)
     const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, description: 'built-in role', builtIn: true, grants: [{ actions: [...actions], resource: '*', effect: 'allow' as const }] }))
     const custom = (await customRoles(runtime.identity, orgId)).map((role) => ({ ...role, builtIn: false, grants: role.grants.map((g) => ({ ...g, actions: [...g.actions] })) }))
     return { items: [...builtIn, ...custom] }
@@ -43,13 +38,13 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 
   api.post('/v1/orgs/:orgId/roles', {
     schema: {
-      tags: ['roles'], summary: 'Creates a custom role (role:create; you can grant only what you hold)', security: BEARER, params: OrgParams,
+      tags: ['roles'], summary: 'Creates a custom role (role:create; you can grant only what you hold)', security: BEARER, 'x-permission': 'role:create', params: OrgParams,
       body: z.object({ name: z.string().trim().min(1).max(100), description: z.string().max(1000).optional(), grants: Grants }).strict(),
       response: { 201: z.object({ roleId: z.string(), position: Position }), ...problems }
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId, 'role:create')
+    await authorize(runtime, request, orgId)
     const { name, description, grants: input } = request.body
     const created = await createRole(runtime.identity, commandMetadata(request, orgId), orgId, { name, grants: grants(input), ...(description === undefined ? {} : { description }) })
     return reply.code(201).send(created)
@@ -57,48 +52,69 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 
   api.patch('/v1/orgs/:orgId/roles/:roleId', {
     schema: {
-      tags: ['roles'], summary: 'Renames or describes a custom role (role:update)', security: BEARER, params: RoleParams,
+      tags: ['roles'], summary: 'Renames or describes a custom role (role:update)', security: BEARER, 'x-permission': 'role:update', params: RoleParams,
       body: z.object({ name: z.string().trim().min(1).max(100).optional(), description: z.string().max(1000).optional() }).strict()
         .refine((body) => body.name !== undefined || body.description !== undefined, 'give name, description or both'),
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId, 'role:update')
+    await authorize(runtime, request, orgId)
     return updateRole(runtime.identity, commandMetadata(request, orgId), orgId, roleId, request.body)
   })
 
   api.put('/v1/orgs/:orgId/roles/:roleId/grants', {
     schema: {
-      tags: ['roles'], summary: 'Replaces the grants of a custom role (role:update; you can grant only what you hold)', security: BEARER, params: RoleParams,
+      tags: ['roles'], summary: 'Replaces the grants of a custom role (role:update; you can grant only what you hold)', security: BEARER, 'x-permission': 'role:update', params: RoleParams,
       body: z.object({ grants: Grants }).strict(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId, 'role:update')
+    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetRoleGrants', data: { roleId, grants: grants(request.body.grants) } })
   })
 
   api.delete('/v1/orgs/:orgId/roles/:roleId', {
-    schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, 'x-permission': 'role:delete', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId, 'role:delete')
+    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'DeleteRole', data: { roleId } })
+  })
+}
+
+const HolderView = z.object({
+  userId: z.string(), roleId: z.string(), grant: z.number().int(), pattern: z.string().describe('the action as granted: itself, <resource>:* or *'),
+  resource: z.string(), effect: z.enum(['allow', 'deny']), conditional: z.boolean().describe('applies only where its condition holds')
+})
+
+export async function accessRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  app.withTypeProvider<ZodTypeProvider>().get('/v1/orgs/:orgId/access', {
+    schema: {
+      tags: ['roles'],
+      summary: 'Who holds an action: every member whose roles name it, with the role and grant, and whether a deny or a condition limits it (role:read; from the RBAC read model, so send X-Consistent-With to see a change of yours)',
+      security: BEARER, 'x-permission': 'role:read', params: OrgParams,
+      querystring: z.object({ action: z.string().regex(ACTION_NAME, '<resource>:<verb>') }).strict(),
+      response: { 200: z.object({ action: z.string(), holders: z.array(HolderView) }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId)
+    return { action: request.query.action, holders: await holdersOf(runtime.sql, orgId, request.query.action) }
   })
 }
 
 export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/orgs/:orgId/roles/:roleId/test', {
     schema: {
-      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy; a case without principal roles holds this role (role:read)', security: BEARER,
+      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy; a case without principal roles holds this role (role:read)', security: BEARER, 'x-permission': 'role:read',
       params: z.object({ orgId: Id, roleId: z.union([RoleId, z.enum(['owner', 'admin', 'member', 'viewer'])]) }),
       body: z.object({ cases: PolicyCases }).strict(),
       response: { 200: z.object({ passed: z.number().int(), failed: z.number().int(), results: z.array(z.object({ name: z.string(), passed: z.boolean(), expected: z.string(), got: z.string(), explanation: z.unknown().optional() })) }), ...problems }
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId, 'role:read')
+    await authorize(runtime, request, orgId)
     const results = runCases(await runtime.identity.policies.policyOf(orgId), request.body.cases, [roleId])
     const passed = results.filter((result) => result.passed).length
     return { passed, failed: results.length - passed, results }

@@ -122,9 +122,3 @@ export async function soleOwnerships (sql: SqlExecutor, userId: string): Promise
       ORDER BY m.org_id`, [userId])
   return rows.map((row) => row.org_id)
 }
-
-/** A member's roles in an organization, or undefined when they are not a member. */
-export async function memberRoles (sql: SqlExecutor, orgId: string, userId: string): Promise<string[] | undefined> {
-  const { rows } = await sql.query<{ roles: string[] }>('SELECT roles FROM memberships WHERE org_id = $1 AND user_id = $2', [orgId, userId])
-  return rows[0]?.roles
-}
