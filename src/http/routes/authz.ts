@@ -13,21 +13,8 @@ import type { Runtime } from '../../runtime.ts'
 import { principalOf } from '../plugins/auth.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
+import { Check, CheckBody, checkValidatorCompiler, type CheckInput } from './authz-input.ts'
 
-const Attribute = z.union([z.string().max(1000), z.number(), z.boolean(), z.null(), z.array(z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).max(100)])
-const Check = z.object({
-  userId: Id.optional().describe('whose permission (default: the caller)'),
-  action: z.string().regex(/^[a-z][a-z0-9_]{0,63}:[a-z*][a-z0-9_]{0,63}$/, '<resource>:<verb>'),
-  resource: z.object({ type: z.string().min(1).max(64), id: z.string().max(200).optional() })
-    .catchall(Attribute).refine((resource) => Object.keys(resource).length <= 50, 'at most 50 attributes'),
-  context: z.object({
-    ip: z.string().max(64).optional(),
-    time: z.union([z.iso.datetime({ offset: true }), z.number().int()]).optional(),
-    mfa: z.boolean().optional(),
-    impersonating: z.boolean().optional()
-  }).strict().optional()
-}).strict()
-type CheckInput = z.infer<typeof Check>
 
 const Decision = z.object({
   allowed: z.boolean(),
@@ -63,9 +50,10 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
   api.post('/v1/orgs/:orgId/authz/check', {
     schema: {
       tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check)', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
-      body: z.object({ checks: z.array(Check).min(1).max(100) }).strict(),
+      body: CheckBody,
       response: { 200: z.object({ results: z.array(z.object({ allowed: z.boolean() })) }), ...problems }
-    }
+    },
+    validatorCompiler: checkValidatorCompiler
   }, async (request) => {
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
