@@ -19,6 +19,7 @@ import { loadConfig } from '../src/config.ts'
 import { buildApp } from '../src/http/app.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { drivers, openTestDatabase } from './helpers/databases.ts'
+import { settled } from './helpers/assertions.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'ledgerline.js')
@@ -150,7 +151,7 @@ for (const driver of drivers()) {
     t.teardown(() => runtime.close())
     const app = await buildApp(runtime)
     t.teardown(() => app.close())
-    await runtime.runner.waitFor(await runtime.store.headPosition(), 10_000)
+    await settled(runtime)
     const session = await app.inject({ url: '/v1/session', headers: { authorization: `Bearer ${created.token}` } })
     t.equal(session.statusCode, 200, session.body)
     t.match(session.json(), { user: { userId: created.userId, email: 'root@acme.example', platformAdmin: true }, memberships: [{ orgId: created.orgId, name: 'Acme', roles: ['owner'] }] })

@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config.ts'
 import { buildApp } from '../src/http/app.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { settled } from './helpers/assertions.ts'
 
 const logger = pino({ level: 'silent' })
 
@@ -13,7 +14,7 @@ t.test('health, readiness, metrics and the error model over HTTP', async (t) => 
     t.teardown(() => runtime.close())
     const app = await buildApp(runtime)
     t.teardown(() => app.close())
-    await runtime.runner.waitFor(await runtime.store.headPosition(), 10_000)
+    await settled(runtime)
 
     const health = await app.inject('/healthz')
     t.equal(health.statusCode, 200)

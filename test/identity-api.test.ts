@@ -17,6 +17,7 @@ import { userStreamId } from '../src/domain/identity/user.ts'
 import { forEachDatabase, openTestDatabase } from './helpers/databases.ts'
 import { openTestApp } from './helpers/app.ts'
 import { problem, register } from './helpers/http.ts'
+import { lastWritten, settled, untilVisible } from './helpers/assertions.ts'
 
 t.test('sign-up, login, session and logout', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
@@ -220,6 +221,7 @@ t.test('Idempotency-Key: same request replays, different request 422, in flight 
     t.equal(again.statusCode, 201)
     t.equal(again.body, first.body, 'the same response, byte for byte')
     t.equal(again.headers['idempotent-replayed'], 'true')
+    await untilVisible(api.runtime.store, await lastWritten(api.runtime.sql))
     const orgEvents = await api.runtime.store.readAll({ major: 0n, minor: 0n }, { types: ['org.organization.created'] })
     t.equal(orgEvents.events.filter((e) => (e.data as { name: string }).name === 'Northwind').length, 1, 'one organization created')
 
@@ -228,8 +230,7 @@ t.test('Idempotency-Key: same request replays, different request 422, in flight 
     t.equal((await api.call('POST', '/v1/orgs', { token: other.token, body: { name: 'Southwind' }, headers: key })).statusCode, 201, 'keys are per principal')
 
     // A request that waits for an unreachable position holds its key for the whole wait.
-    const head = await api.runtime.store.headPosition()
-    const future = formatPosition({ major: head.major + 1_000_000n, minor: 0n })
+    const future = formatPosition({ major: 2n ** 63n - 1n, minor: 0n })
     const slowKey = { 'idempotency-key': 'slow-one', 'x-consistent-with': future }
     const slow = api.call('POST', '/v1/orgs', { body: { name: 'Slow' }, headers: slowKey })
     await new Promise((resolve) => setTimeout(resolve, 300))
@@ -263,7 +264,7 @@ t.test('platform admins disable and enable users; the last owner cannot be disab
     problem(t, await api.call('GET', '/v1/session', { token: member.token }), 401, 'auth.unauthenticated')
     problem(t, await api.call('POST', '/v1/auth/login', { token: null, body: { email: 'member@a.example', password: 'correct horse battery' } }), 401, 'auth.invalid_credentials')
 
-    await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 5000)
+    await settled(api.runtime)
     const refused = await api.call('POST', `/v1/admin/users/${api.owner.userId}/disable`, { token: staff.token })
     problem(t, refused, 409, 'org.last_owner')
     t.same(refused.json().orgIds, [api.owner.orgId])
@@ -301,7 +302,7 @@ t.test('changing a password needs the current one and ends the other sessions', 
     const login = async (password: string) => api.call('POST', '/v1/auth/login', { token: null, body: { email: 'rotate@a.example', password } })
     const other = (await login('correct horse battery')).json()
     const apiToken = (await api.call('POST', '/v1/tokens', { token: user.token, body: { name: 'script' } })).json()
-    await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 5000)
+    await settled(api.runtime)
 
     problem(t, await api.call('PUT', '/v1/me/password', { token: user.token, body: { currentPassword: 'not it at all', newPassword: 'a brand new secret' } }), 401, 'auth.invalid_credentials')
     problem(t, await api.call('PUT', '/v1/me/password', { token: user.token, body: { currentPassword: 'correct horse battery', newPassword: 'short' } }), 400, 'http.validation')
