@@ -1,6 +1,7 @@
 /**
  * Conditions: a JSON expression tree, validated by zod, stored with a grant
- * and compiled once into closures (never `eval` or `new Function`).
+ * and compiled once into flat clause records that one interpreter reads
+ * (never `eval` or `new Function`).
  *
  * Operands are literals or references: `principal.id`, `principal.roles`,
  * `resource.<attr>[.<attr>…]`, `context.ip`, `context.time`, `context.mfa`,
@@ -22,7 +23,7 @@
  */
 import { z } from 'zod'
 import { LedgerlineError } from '../errors.ts'
-import { parseCidr, parseIp, type Cidr } from './ip.ts'
+import { ipInCidr, parseCidr, parseIp, type Cidr } from './ip.ts'
 
 export const LIMITS = Object.freeze({ depth: 8, nodes: 64, arrayItems: 100, stringLength: 1000 })
 
@@ -111,8 +112,11 @@ export interface EvaluationInput {
   readonly context: { readonly ip?: string, readonly time?: string | number, readonly mfa?: boolean, readonly impersonating?: boolean }
 }
 
+/** A condition as one function of an input, for callers holding an EvaluationInput (tests, tools). */
 export type Compiled = (input: EvaluationInput) => boolean
-type Getter = (input: EvaluationInput) => unknown
+type Principal = EvaluationInput['principal']
+type Resource = EvaluationInput['resource']
+type Context = EvaluationInput['context']
 
 /** Own properties only: a resource attribute named `constructor` is just absent. */
 function own (value: unknown, key: string): unknown {
@@ -129,17 +133,187 @@ export function resolveReference (path: string, input: EvaluationInput): unknown
 /** Names that plain objects inherit: never read directly, so `resource.constructor` stays absent. */
 const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
 
-function getter (op: Operand): Getter {
-  if (op !== null && typeof op === 'object' && !Array.isArray(op)) {
-    const path = op.ref
-    const [root, first, ...rest] = path.split('.') as [string, string, ...string[]]
-    if (rest.length > 0 || INHERITED.has(first)) return (input) => resolveReference(path, input)
-    // The common case, read directly (resources and contexts are plain JSON objects).
-    if (root === 'resource') return (input) => input.resource[first]
-    if (root === 'principal') return first === 'id' ? (input) => input.principal.id : (input) => input.principal.roles
-    return (input) => (input.context as Record<string, unknown> | undefined)?.[first]
+// Where an operand's value comes from at check time.
+const LITERAL = 0
+const RESOURCE = 1 // resource.<key>
+const PRINCIPAL_ID = 2
+const PRINCIPAL_ROLES = 3
+const CONTEXT = 4 // context.<key>
+const PATH = 5 // a nested or inherited name: resolveReference(path)
+// resource.type and resource.id, which every resource pattern reads: named loads, cheaper than resource[key].
+const RESOURCE_TYPE = 6
+const RESOURCE_ID = 7
+
+// Operators. The *_SCALAR and IN_LIST/IN_SET forms compare with a literal scalar or list by ===.
+const OR = 1
+const NOT = 2
+const EXISTS = 3
+const IP_IN_CIDR = 4
+const TIME_BETWEEN = 5
+const EQ_SCALAR = 6
+const NE_SCALAR = 7
+const IN_LIST = 8
+const IN_SET = 9
+const EQ = 10
+const NE = 11
+const LT = 12
+const LTE = 13
+const GT = 14
+const GTE = 15
+const IN = 16
+const NIN = 17
+const CONTAINS = 18
+const STARTS_WITH = 19
+const BINARY = new Map(Object.entries({ eq: EQ, ne: NE, lt: LT, lte: LTE, gt: GT, gte: GTE, in: IN, nin: NIN, contains: CONTAINS, startsWith: STARTS_WITH }))
+
+/**
+ * A compiled condition: the clauses that must all hold, as one flat array of
+ * records of CLAUSE slots, `[op, leftFrom, left, rightFrom, right, arg]`,
+ * which `holds` reads in one switch. Flat data rather than a tree of closures
+ * or of small objects: a check costs mostly its calls and the cache lines it
+ * touches.
+ * `left` and `right` hold a literal, an attribute name, or a whole reference
+ * (PATH); `arg` what the operator needs besides: a literal list or set, a
+ * CIDR, a time window, the clauses of each `or` branch or of a `not`.
+ */
+export type Clauses = readonly unknown[]
+
+const CLAUSE = 6
+const LEFT_FROM = 1
+const LEFT = 2
+const RIGHT_FROM = 3
+const RIGHT = 4
+const ARG = 5
+
+interface TimeWindow { readonly start: number, readonly end: number, readonly zone: string }
+type Side = readonly [from: number, operand: unknown]
+
+const NOTHING: Side = [LITERAL, undefined]
+
+function side (op: Operand): Side {
+  if (op === null || typeof op !== 'object' || Array.isArray(op)) return [LITERAL, op]
+  const [root, first, ...rest] = op.ref.split('.') as [string, string, ...string[]]
+  if (rest.length > 0 || INHERITED.has(first)) return [PATH, op.ref]
+  // The common cases, read directly (resources and contexts are plain JSON objects).
+  if (root === 'resource') return first === 'type' ? [RESOURCE_TYPE, first] : first === 'id' ? [RESOURCE_ID, first] : [RESOURCE, first]
+  if (root === 'principal') return [first === 'id' ? PRINCIPAL_ID : PRINCIPAL_ROLES, first]
+  return [CONTEXT, first]
+}
+
+function read (from: number, operand: unknown, principal: Principal, resource: Resource, context: Context): unknown {
+  switch (from) {
+    case LITERAL: return operand
+    case RESOURCE: return resource[operand as string]
+    case RESOURCE_TYPE: return resource.type
+    case RESOURCE_ID: return resource.id
+    case PRINCIPAL_ID: return principal.id
+    case PRINCIPAL_ROLES: return principal.roles
+    case CONTEXT: return (context as Record<string, unknown> | undefined)?.[operand as string]
+    default: return resolveReference(operand as string, { principal, resource, context })
   }
-  return () => op
+}
+
+function record (out: unknown[], op: number, [leftFrom, left]: Side, [rightFrom, right]: Side = NOTHING, arg: unknown = undefined): void {
+  out.push(op, leftFrom, left, rightFrom, right, arg)
+}
+
+/** A literal that === compares as `equal` does: not an array, not undefined, not NaN. */
+function isScalar (op: Operand): boolean {
+  return typeof op === 'string' || typeof op === 'boolean' || op === null || (typeof op === 'number' && !Number.isNaN(op))
+}
+
+function compileBinary (out: unknown[], op: string, [l, r]: [Operand, Operand]): void {
+  const code = BINARY.get(op)
+  if (code === undefined) throw new InvalidCondition([{ path: '', message: `unknown operator ${op}` }])
+  if ((code === EQ || code === NE) && (isScalar(l) || isScalar(r))) {
+    // Both are symmetric: the literal goes right.
+    const [other, literal] = isScalar(r) ? [l, r] : [r, l]
+    return record(out, code === EQ ? EQ_SCALAR : NE_SCALAR, side(other), side(literal))
+  }
+  if (code === IN && Array.isArray(r) && r.every(isScalar)) {
+    return record(out, r.length <= 8 ? IN_LIST : IN_SET, side(l), NOTHING, r.length <= 8 ? [...r] : new Set(r))
+  }
+  record(out, code, side(l), side(r))
+}
+
+function compileInto (out: unknown[], condition: Condition): void {
+  const c = condition as Record<string, unknown>
+  if ('and' in c) {
+    for (const part of c.and as Condition[]) compileInto(out, part)
+    return
+  }
+  if ('or' in c) return record(out, OR, NOTHING, NOTHING, (c.or as Condition[]).map(compileClauses))
+  if ('not' in c) return record(out, NOT, NOTHING, NOTHING, compileClauses(c.not as Condition))
+  if ('exists' in c) return record(out, EXISTS, side(c.exists as Operand))
+  if ('ipInCidr' in c) {
+    const [op, text] = c.ipInCidr as [Operand, string]
+    return record(out, IP_IN_CIDR, side(op), NOTHING, parseCidr(text)!)
+  }
+  if ('timeBetween' in c) {
+    const [op, from, to, zone = 'UTC'] = c.timeBetween as [Operand, string, string, string?]
+    const window: TimeWindow = { start: hhmm(from), end: hhmm(to), zone }
+    return record(out, TIME_BETWEEN, side(op), NOTHING, window)
+  }
+  const [op, operands] = Object.entries(c)[0] as [string, [Operand, Operand]]
+  compileBinary(out, op, operands)
+}
+
+/** Compiles a parsed condition once: no parsing and no lookups by name at check time. */
+export function compileClauses (condition: Condition): unknown[] {
+  const out: unknown[] = []
+  compileInto(out, condition)
+  return out
+}
+
+export function compileCondition (condition: Condition): Compiled {
+  const clauses = compileClauses(condition)
+  return (input) => allHold(clauses, 0, clauses.length, input.principal, input.resource, input.context)
+}
+
+/** Whether every clause from index `start` to `end` holds (an array may carry other slots around its clauses). */
+export function allHold (clauses: Clauses, start: number, end: number, principal: Principal, resource: Resource, context: Context): boolean {
+  for (let at = start; at < end; at += CLAUSE) if (!holds(clauses, at, principal, resource, context)) return false
+  return true
+}
+
+function holds (clauses: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
+  const op = clauses[at] as number
+  const left = read(clauses[at + LEFT_FROM] as number, clauses[at + LEFT], principal, resource, context)
+  switch (op) {
+    case EQ_SCALAR: return left === clauses[at + RIGHT]
+    case NE_SCALAR: return left !== undefined && left !== clauses[at + RIGHT]
+    case IN_LIST: return (clauses[at + ARG] as unknown[]).includes(left)
+    case IN_SET: return (clauses[at + ARG] as Set<unknown>).has(left)
+    case EXISTS: return left !== undefined && left !== null
+    case IP_IN_CIDR: return typeof left === 'string' && ipInCidr(left, clauses[at + ARG] as Cidr)
+    case TIME_BETWEEN: {
+      const window = clauses[at + ARG] as TimeWindow
+      const minutes = minutesOfDay(left, window.zone)
+      return minutes !== undefined && withinDay(minutes, window.start, window.end)
+    }
+    case OR: {
+      const branches = clauses[at + ARG] as Clauses[]
+      for (const branch of branches) if (allHold(branch, 0, branch.length, principal, resource, context)) return true
+      return false
+    }
+    case NOT: {
+      const inner = clauses[at + ARG] as Clauses
+      return !allHold(inner, 0, inner.length, principal, resource, context)
+    }
+  }
+  const right = read(clauses[at + RIGHT_FROM] as number, clauses[at + RIGHT], principal, resource, context)
+  switch (op) {
+    case EQ: return equal(left, right)
+    case NE: return left !== undefined && right !== undefined && !equal(left, right)
+    case LT: { const o = order(left, right); return o !== undefined && o < 0 }
+    case LTE: { const o = order(left, right); return o !== undefined && o <= 0 }
+    case GT: { const o = order(left, right); return o !== undefined && o > 0 }
+    case GTE: { const o = order(left, right); return o !== undefined && o >= 0 }
+    case IN: return Array.isArray(right) && left !== undefined && right.some((item) => equal(item, left))
+    case NIN: return Array.isArray(right) && left !== undefined && !right.some((item) => equal(item, left))
+    case CONTAINS: return contains(left, right)
+    default: return typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
+  }
 }
 
 export function equal (a: unknown, b: unknown): boolean {
@@ -161,6 +335,7 @@ export function contains (haystack: unknown, needle: unknown): boolean {
   return typeof haystack === 'string' && typeof needle === 'string' && haystack.includes(needle)
 }
 
+/** The obvious reading, kept for the reference interpreter; compiled conditions use ipInCidr, which spares the bigints. */
 export function inCidr (address: unknown, cidr: Cidr): boolean {
   if (typeof address !== 'string') return false
   const ip = parseIp(address)
@@ -169,15 +344,34 @@ export function inCidr (address: unknown, cidr: Cidr): boolean {
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>()
+/** Per zone, the UTC offset found for the last quarter hour asked about: formatting a date costs about 10 µs. */
+const offsets = new Map<string, { quarter: number, offset: number }>()
+const QUARTER_MS = 15 * 60_000
+/** From here on every zone's offset is whole minutes and changes only at a quarter hour of UTC. */
+const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1972, 6, 1)
 
 /** Minutes since midnight of `time` (ISO text or epoch ms) in `zone`, or undefined. */
 export function minutesOfDay (time: unknown, zone: string): number | undefined {
   const ms = typeof time === 'number' ? time : typeof time === 'string' ? Date.parse(time) : NaN
   if (!Number.isFinite(ms)) return undefined
-  if (zone === 'UTC') {
-    const date = new Date(ms)
-    return date.getUTCHours() * 60 + date.getUTCMinutes()
+  const utc = Math.floor(ms / 60_000) % 1440
+  const utcMinutes = utc < 0 ? utc + 1440 : utc
+  if (zone === 'UTC') return utcMinutes
+  if (ms < WHOLE_MINUTE_OFFSETS_SINCE) return formattedMinutes(ms, zone)
+  const quarter = Math.floor(ms / QUARTER_MS)
+  let known = offsets.get(zone)
+  if (known === undefined || known.quarter !== quarter) {
+    const local = formattedMinutes(ms, zone)
+    if (local === undefined) return undefined
+    known = { quarter, offset: local - utcMinutes }
+    offsets.set(zone, known)
   }
+  const minutes = (utcMinutes + known.offset) % 1440
+  return minutes < 0 ? minutes + 1440 : minutes
+}
+
+/** Minutes since midnight in `zone`, as Intl formats the time there. */
+export function formattedMinutes (ms: number, zone: string): number | undefined {
   let format = formatters.get(zone)
   if (format === undefined) {
     format = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
@@ -193,68 +387,4 @@ export function hhmm (text: string): number {
 
 export function withinDay (minutes: number, from: number, to: number): boolean {
   return from <= to ? minutes >= from && minutes < to : minutes >= from || minutes < to
-}
-
-/** Compiles a parsed condition into one closure tree: no parsing, no lookups by name at check time. */
-export function compileCondition (condition: Condition): Compiled {
-  const c = condition as Record<string, unknown>
-  if ('and' in c) {
-    const parts = (c.and as Condition[]).map(compileCondition)
-    if (parts.length === 1) return parts[0]!
-    if (parts.length === 2) { const [a, b] = parts as [Compiled, Compiled]; return (input) => a(input) && b(input) }
-    if (parts.length === 3) { const [a, b, d] = parts as [Compiled, Compiled, Compiled]; return (input) => a(input) && b(input) && d(input) }
-    return (input) => {
-      for (let i = 0; i < parts.length; i++) if (!parts[i]!(input)) return false
-      return true
-    }
-  }
-  if ('or' in c) {
-    const parts = (c.or as Condition[]).map(compileCondition)
-    return (input) => parts.some((part) => part(input))
-  }
-  if ('not' in c) {
-    const inner = compileCondition(c.not as Condition)
-    return (input) => !inner(input)
-  }
-  if ('exists' in c) {
-    const get = getter(c.exists as Operand)
-    return (input) => { const value = get(input); return value !== undefined && value !== null }
-  }
-  if ('ipInCidr' in c) {
-    const [op, text] = c.ipInCidr as [Operand, string]
-    const get = getter(op)
-    const cidr = parseCidr(text)!
-    return (input) => inCidr(get(input), cidr)
-  }
-  if ('timeBetween' in c) {
-    const [op, from, to, zone = 'UTC'] = c.timeBetween as [Operand, string, string, string?]
-    const get = getter(op)
-    const start = hhmm(from)
-    const end = hhmm(to)
-    return (input) => { const minutes = minutesOfDay(get(input), zone); return minutes !== undefined && withinDay(minutes, start, end) }
-  }
-  const [op, operands] = Object.entries(c)[0] as [string, [Operand, Operand]]
-  const left = getter(operands[0])
-  const right = getter(operands[1])
-  switch (op) {
-    case 'eq': return (input) => equal(left(input), right(input))
-    case 'ne': return (input) => { const a = left(input); const b = right(input); return a !== undefined && b !== undefined && !equal(a, b) }
-    case 'lt': return (input) => { const o = order(left(input), right(input)); return o !== undefined && o < 0 }
-    case 'lte': return (input) => { const o = order(left(input), right(input)); return o !== undefined && o <= 0 }
-    case 'gt': return (input) => { const o = order(left(input), right(input)); return o !== undefined && o > 0 }
-    case 'gte': return (input) => { const o = order(left(input), right(input)); return o !== undefined && o >= 0 }
-    case 'in': {
-      const literal = operands[1]
-      if (Array.isArray(literal)) {
-        // A literal list: a set lookup (its items are JSON scalars, so === is the equality).
-        const members = new Set<unknown>(literal)
-        return (input) => members.has(left(input))
-      }
-      return (input) => { const list = right(input); const value = left(input); return Array.isArray(list) && value !== undefined && list.some((item) => equal(item, value)) }
-    }
-    case 'nin': return (input) => { const list = right(input); const value = left(input); return Array.isArray(list) && value !== undefined && !list.some((item) => equal(item, value)) }
-    case 'contains': return (input) => contains(left(input), right(input))
-    case 'startsWith': return (input) => { const a = left(input); const b = right(input); return typeof a === 'string' && typeof b === 'string' && a.startsWith(b) }
-  }
-  throw new InvalidCondition([{ path: '', message: `unknown operator ${op}` }])
 }

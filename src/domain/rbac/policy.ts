@@ -4,10 +4,17 @@
  * A grant is `{ actions, resource, effect, when? }`: actions are catalogue
  * actions, `<resource>:*` or `*`; `resource` is `*`, a resource type, or
  * `<type>/<id>`. Default deny; a matching deny (whose condition holds) beats
- * every allow. `can` is synchronous and does no lookup by name beyond one
- * map per role; `explain` says which grant decided and which condition failed.
+ * every allow. `can` is synchronous; `explain` says which grant decided and
+ * which condition failed.
+ *
+ * A check finds the grants of the principal's roles that name the action and
+ * tests them. For a roles array it has seen before (by identity), it keeps
+ * those grants taken together, denies first, so that the first grant that
+ * holds decides; policies are immutable, so this is kept, in caches of
+ * bounded size. Other arrays, such as one made per request, are decided role
+ * by role, and remembered only now and then (see ADMIT).
  */
-import { compileCondition, type Compiled, type Condition, type EvaluationInput } from './conditions.ts'
+import { allHold, compileClauses, type Clauses, type Condition, type EvaluationInput } from './conditions.ts'
 import { evaluate } from './reference.ts'
 
 export interface Grant {
@@ -40,8 +47,15 @@ interface CompiledGrant {
   readonly index: number
   readonly grant: Grant
   readonly effect: 'allow' | 'deny'
-  readonly matchesResource: (resource: Resource) => boolean
-  readonly when: Compiled | undefined
+  /** Its resource pattern as clauses. */
+  readonly resource: Clauses
+  /**
+   * What `can` reads, in one array: `[allows, type, length, ...clauses]`, where
+   * `type` is the resource type the pattern names (undefined for `*`), compared
+   * before any clause, `length` that of the array, and the clauses the rest of
+   * the pattern and the condition.
+   */
+  readonly check: Clauses
 }
 
 interface CompiledRole {
@@ -53,17 +67,64 @@ interface CompiledRole {
   readonly byAction: Map<string, CompiledGrant[]>
 }
 
-function resourceMatcher (pattern: string): (resource: Resource) => boolean {
-  if (pattern === '*') return () => true
+/**
+ * The roles one principal holds, taken together: per action asked about, a
+ * program, the checks of their grants naming it end to end, denies first, so
+ * that a check reads one stretch of memory.
+ */
+interface RoleSet {
+  readonly roles: readonly CompiledRole[]
+  readonly programs: Map<string, Clauses>
+}
+
+/**
+ * Bounds of the per-policy caches, so that callers naming ever new role sets
+ * or actions cannot grow memory: role sets, and slots of all programs, each
+ * charged PROGRAM_ENTRY more for its map entry and action (8 MB in all);
+ * reaching either drops them all.
+ */
+const ROLE_SETS = 1000
+const PROGRAM_SLOTS = 1 << 20
+const PROGRAM_ENTRY = 32
+const ACTIONS_PER_ROLE = 1000
+
+/**
+ * A roles array not remembered yet is remembered on one such check in ADMIT:
+ * arrays that callers keep get remembered after a few checks, while arrays
+ * made for one check rarely pay for an entry (a WeakMap entry costs more than
+ * deciding role by role).
+ */
+const ADMIT = 16
+
+// A check's header: `[allows, type, length, ...clauses]`.
+const TYPE = 1
+const LENGTH = 2
+const CLAUSES = 3
+
+/** Shared, and not frozen, so that `can` only ever sees one kind of array. */
+const NO_GRANTS: Clauses = []
+
+/** Whether the grant whose check starts at `at` in `checks` holds: its resource type, then its clauses. */
+function holds (checks: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
+  const type = checks[at + TYPE]
+  return (type === undefined || type === resource.type) && allHold(checks, at + CLAUSES, at + (checks[at + LENGTH] as number), principal, resource, context)
+}
+
+/** A resource pattern, `*`, `<type>`, `<type>/<id>` or `<type>/<prefix>*`: the type it names, and conditions on the id. */
+function resourcePattern (pattern: string): { type: string | undefined, id: Condition[] } {
+  if (pattern === '*') return { type: undefined, id: [] }
   const slash = pattern.indexOf('/')
-  if (slash === -1) return (resource) => resource.type === pattern
-  const type = pattern.slice(0, slash)
+  if (slash === -1) return { type: pattern, id: [] }
   const id = pattern.slice(slash + 1)
-  if (id.endsWith('*')) {
-    const prefix = id.slice(0, -1)
-    return (resource) => resource.type === type && typeof resource.id === 'string' && resource.id.startsWith(prefix)
-  }
-  return (resource) => resource.type === type && resource.id === id
+  return { type: pattern.slice(0, slash), id: [id.endsWith('*') ? { startsWith: [{ ref: 'resource.id' }, id.slice(0, -1)] } : { eq: [{ ref: 'resource.id' }, id] }] }
+}
+
+function compileGrant (roleId: string, grant: Grant, index: number): CompiledGrant {
+  const { type, id } = resourcePattern(grant.resource)
+  const resource = compileClauses({ and: type === undefined ? id : [{ eq: [{ ref: 'resource.type' }, type] }, ...id] })
+  const clauses = compileClauses({ and: grant.when === undefined ? id : [...id, grant.when] })
+  const check = [grant.effect === 'allow', type, CLAUSES + clauses.length, ...clauses]
+  return { roleId, index, grant, effect: grant.effect, resource, check }
 }
 
 function push<K> (map: Map<K, CompiledGrant[]>, key: K, grant: CompiledGrant): void {
@@ -75,14 +136,7 @@ function push<K> (map: Map<K, CompiledGrant[]>, key: K, grant: CompiledGrant): v
 function compileRole (role: RoleDefinition): CompiledRole {
   const compiled: CompiledRole = { exact: new Map(), prefixed: new Map(), any: [], byAction: new Map() }
   role.grants.forEach((grant, index) => {
-    const entry: CompiledGrant = {
-      roleId: role.roleId,
-      index,
-      grant,
-      effect: grant.effect,
-      matchesResource: resourceMatcher(grant.resource),
-      when: grant.when === undefined ? undefined : compileCondition(grant.when)
-    }
+    const entry = compileGrant(role.roleId, grant, index)
     for (const action of new Set(grant.actions)) {
       if (action === '*') compiled.any.push(entry)
       else if (action.endsWith(':*')) push(compiled.prefixed, action.slice(0, -1), entry)
@@ -100,6 +154,41 @@ function grantsFor (role: CompiledRole, action: string): CompiledGrant[] {
   return [...(role.exact.get(action) ?? []), ...(prefixed ?? []), ...role.any].sort((a, b) => a.index - b.index)
 }
 
+/**
+ * What a principal's roles array was found to hold, kept per array: its role
+ * set, and the last action checked with it and that action's program (callers
+ * often check one principal for one action on many resources). The array's
+ * items are copied, so that a caller who changes it afterwards is noticed;
+ * up to four in fields, so that a check reads one object.
+ */
+class Seen {
+  action: string | undefined = undefined
+  program: Clauses = []
+  readonly #count: number
+  readonly #r0: string | undefined
+  readonly #r1: string | undefined
+  readonly #r2: string | undefined
+  readonly #r3: string | undefined
+  readonly #more: readonly string[] | undefined
+
+  constructor (roles: readonly string[], readonly set: RoleSet, readonly generation: number) {
+    this.#count = roles.length
+    this.#r0 = roles[0]
+    this.#r1 = roles[1]
+    this.#r2 = roles[2]
+    this.#r3 = roles[3]
+    this.#more = roles.length > 4 ? [...roles] : undefined
+  }
+
+  /** Whether `roles` still holds what it held then. */
+  matches (roles: readonly string[]): boolean {
+    const n = roles.length
+    if (n !== this.#count) return false
+    if (this.#more !== undefined) return this.#more.every((role, i) => role === roles[i])
+    return (n < 1 || roles[0] === this.#r0) && (n < 2 || roles[1] === this.#r1) && (n < 3 || roles[2] === this.#r2) && (n < 4 || roles[3] === this.#r3)
+  }
+}
+
 export interface Decision {
   readonly allowed: boolean
   readonly reason: 'allowed' | 'denied' | 'no_matching_grant'
@@ -113,6 +202,16 @@ const NONE: readonly CompiledGrant[] = Object.freeze([])
 
 export class Policy {
   readonly #roles: Map<string, CompiledRole>
+  /** Role sets by their roles as given, in JSON. */
+  readonly #roleSets = new Map<string, RoleSet>()
+  /** Slots charged for the programs kept since the caches were last dropped. */
+  #programSlots = 0
+  /** How many times the caches were dropped. */
+  #generation = 0
+  /** Checks of roles arrays not remembered, for ADMIT. */
+  #misses = 0
+  /** Per roles array; entries go with the arrays, and are stale once the caches are dropped. */
+  readonly #seen = new WeakMap<readonly string[], Seen>()
 
   constructor (roles: readonly RoleDefinition[]) {
     this.#roles = new Map(roles.map((role) => [role.roleId, compileRole(role)]))
@@ -125,7 +224,7 @@ export class Policy {
     if (role.prefixed.size === 0 && role.any.length === 0) return NONE
     // Named only through a wildcard: merged once and kept (for a bounded number of distinct actions).
     const merged = grantsFor(role, action)
-    if (role.byAction.size < 1000) role.byAction.set(action, merged)
+    if (role.byAction.size < ACTIONS_PER_ROLE) role.byAction.set(action, merged)
     return merged
   }
 
@@ -139,9 +238,67 @@ export class Policy {
     return found
   }
 
+  /** Remembers the roles array with its role set, keyed by the roles as given. */
+  #see (roles: readonly string[]): Seen {
+    const key = JSON.stringify(roles)
+    let set = this.#roleSets.get(key)
+    if (set === undefined) {
+      if (this.#roleSets.size >= ROLE_SETS) this.#drop()
+      set = { roles: [...new Set(roles.flatMap((roleId) => this.#roles.get(roleId) ?? []))], programs: new Map() }
+      this.#roleSets.set(key, set)
+    }
+    const seen = new Seen(roles, set, this.#generation)
+    this.#seen.set(roles, seen)
+    return seen
+  }
+
+  /** The role set's program for `action`; the order of checks within each effect does not change a decision. */
+  #programOf (set: RoleSet, action: string): Clauses {
+    const known = set.programs.get(action)
+    if (known !== undefined) return known
+    const grants = set.roles.flatMap((role) => this.#grants(role, action))
+    const ordered = [...grants.filter((g) => g.effect === 'deny'), ...grants.filter((g) => g.effect === 'allow')]
+    const program = ordered.length === 0 ? NO_GRANTS : ordered.flatMap((g) => g.check)
+    const slots = program.length + PROGRAM_ENTRY
+    if (this.#programSlots + slots > PROGRAM_SLOTS) {
+      this.#drop()
+      return program
+    }
+    this.#programSlots += slots
+    set.programs.set(action, program)
+    return program
+  }
+
+  /** Drops every role set and program; Seen entries made before are stale from then on. */
+  #drop (): void {
+    for (const set of this.#roleSets.values()) set.programs.clear()
+    this.#roleSets.clear()
+    this.#programSlots = 0
+    this.#generation++
+  }
+
   can (principal: Principal, action: string, resource: Resource, context: Context = {}): boolean {
+    const roles = principal.roles
+    let seen = this.#seen.get(roles)
+    if (seen === undefined || seen.generation !== this.#generation || !seen.matches(roles)) {
+      if (++this.#misses % ADMIT !== 0) return this.#canRoleByRole(principal, action, resource, context)
+      seen = this.#see(roles)
+    }
+    if (seen.action !== action) {
+      seen.program = this.#programOf(seen.set, action)
+      seen.action = action
+    }
+    const program = seen.program
+    // Denies come first, so the first grant that holds decides.
+    for (let at = 0; at < program.length; at += program[at + LENGTH] as number) {
+      if (holds(program, at, principal, resource, context)) return program[at] === true
+    }
+    return false
+  }
+
+  /** The rule as stated, role by role: any deny that holds denies, otherwise any allow that holds allows. */
+  #canRoleByRole (principal: Principal, action: string, resource: Resource, context: Context): boolean {
     let allowed = false
-    let input: EvaluationInput | undefined
     const roles = principal.roles
     for (let r = 0; r < roles.length; r++) {
       const role = this.#roles.get(roles[r]!)
@@ -149,14 +306,11 @@ export class Policy {
       const grants = this.#grants(role, action)
       for (let g = 0; g < grants.length; g++) {
         const grant = grants[g]!
-        if (grant.effect === 'allow' && allowed) continue
-        if (!grant.matchesResource(resource)) continue
-        if (grant.when !== undefined) {
-          input ??= { principal, resource, context }
-          if (!grant.when(input)) continue
+        const deny = grant.effect === 'deny'
+        if ((deny || !allowed) && holds(grant.check, 0, principal, resource, context)) {
+          if (deny) return false
+          allowed = true
         }
-        if (grant.effect === 'deny') return false
-        allowed = true
       }
     }
     return allowed
@@ -167,7 +321,7 @@ export class Policy {
     const allows: Decision['deciding'][number][] = []
     const failedConditions: Decision['failedConditions'][number][] = []
     for (const grant of this.#candidates(principal, action)) {
-      if (!grant.matchesResource(resource)) continue
+      if (!allHold(grant.resource, 0, grant.resource.length, principal, resource, context)) continue
       const ref = { roleId: grant.roleId, grant: grant.index, effect: grant.effect }
       if (grant.grant.when !== undefined) {
         const evaluation = evaluate(grant.grant.when, input)

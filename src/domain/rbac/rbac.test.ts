@@ -7,7 +7,8 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { caught } from '../../../test/helpers/assertions.ts'
-import { LIMITS, compileCondition, parseCondition, type Condition, type EvaluationInput, type Operand } from './conditions.ts'
+import { LIMITS, compileCondition, formattedMinutes, inCidr, minutesOfDay, parseCondition, type Condition, type EvaluationInput, type Operand } from './conditions.ts'
+import { ipInCidr, ipv4Number, parseCidr, parseIp } from './ip.ts'
 import { BUILT_IN_ROLE_GRANTS, CATALOGUE, expandActionPattern, isKnownActionPattern } from './permissions.ts'
 import { Policy, type Grant, type Resource, type RoleDefinition } from './policy.ts'
 import { evaluate } from './reference.ts'
@@ -191,6 +192,78 @@ t.test('removing an allow never widens access', async (t) => {
   t.pass('held on 1,000 random cases')
 })
 
+t.test('a principal checked again, for other actions, or after its roles array changed in place, gets the answers a fresh one gets', async (t) => {
+  const step = fc.tuple(fc.constantFrom(...ACTIONS, 'invoice:*', ''), resource, fc.option(fc.subarray(['r0', 'r1', 'r2', 'r0']), { nil: undefined }))
+  fc.assert(fc.property(roles, fc.array(step, { minLength: 1, maxLength: 24 }), (policy, steps) => {
+    const compiled = new Policy(policy)
+    const principal = { id: 'u1', roles: [] as string[] }
+    return steps.every(([action, res, held]) => {
+      if (held !== undefined) principal.roles.splice(0, principal.roles.length, ...held)
+      const expected = referenceCan(policy, { id: 'u1', roles: [...principal.roles] }, action, res, {})
+      return compiled.can(principal, action, res, {}) === expected && compiled.can(principal, action, res, {}) === expected
+    })
+  }), { numRuns: 1000 })
+  t.pass('held on 1,000 random sequences')
+})
+
+t.test('more role sets and actions than a policy keeps change no answer', async (t) => {
+  const ids = Array.from({ length: 11 }, (_, i) => `r${i}`)
+  const policy: RoleDefinition[] = ids.map((roleId, i) => ({
+    roleId,
+    grants: [
+      { actions: ['*'], resource: 'invoice', effect: i % 4 === 0 ? 'deny' : 'allow', when: { gte: [r('resource.amount'), i * 100] } },
+      { actions: ['invoice:read'], resource: 'invoice/4*', effect: 'allow' }
+    ]
+  }))
+  const compiled = new Policy(policy)
+  let checks = 0
+  let agreed = 0
+  /** Checks `times` times over, as a caller keeping the array would: it gets remembered. */
+  const check = (principal: { id: string, roles: string[] }, action: string, res: Resource, times = 1): void => {
+    const expected = referenceCan(policy, principal, action, res, {})
+    for (let i = 0; i < times; i++) {
+      checks++
+      agreed += Number(compiled.can(principal, action, res) === expected)
+    }
+  }
+  const subset = (mask: number) => ({ id: 'u1', roles: ids.filter((_, i) => (mask & (1 << i)) !== 0) })
+  const invoice = (n: number): Resource => ({ type: 'invoice', id: String(n), amount: (n * 37) % 1200 })
+  // Principals whose arrays live on while the caches are dropped, twice over.
+  const all = { id: 'u1', roles: [...ids] }
+  const some = subset(0b10110)
+  check(all, 'invoice:read', invoice(41))
+  check(some, 'invoice:read', invoice(41))
+  for (let mask = 0; mask < 1200; mask++) {
+    const principal = subset(mask)
+    check(principal, `invoice:verb${mask % 300}`, invoice(mask), 20)
+    check(principal, 'invoice:read', invoice(mask), 20)
+  }
+  for (let mask = 0; mask < 100; mask++) check(subset(mask), `invoice:verb${mask % 300}`, invoice(mask))
+  // 12,000 actions for every role: more program than a policy keeps.
+  for (let n = 0; n < 12_000; n++) check(all, `invoice:verb${n}`, invoice(n))
+  check(all, 'invoice:read', invoice(41))
+  check(some, 'invoice:read', invoice(41))
+  check(some, 'invoice:verb7', invoice(7))
+  t.equal(agreed, checks, `all ${checks} answers agree: 1,200 role sets remembered, then 12,000 actions`)
+})
+
+t.test('the IPv4 reader of the check path accepts exactly the addresses the parser does, and ipInCidr agrees with inCidr', async (t) => {
+  const octet = fc.oneof(fc.nat({ max: 300 }).map(String), fc.constantFrom('00', '01', '010', '0', '255', '256', '1000', '', 'a', ' 1', '1 '))
+  const address = fc.oneof(
+    fc.array(octet, { minLength: 1, maxLength: 5 }).map((parts) => parts.join('.')),
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom('::ffff:10.1.2.3', '::ffff:192.168.1.1', '2001:db8::1', '::1', '10.1.2.3\n', '１０.1.2.3')
+  )
+  const block = fc.constantFrom('10.0.0.0/8', '0.0.0.0/0', '10.1.2.3/32', '192.168.0.0/16', '128.0.0.0/1', '2001:db8::/32', '::/0')
+  fc.assert(fc.property(address, block, (text, cidrText) => {
+    const parsed = parseIp(text)
+    const expected = parsed?.family === 4 && !text.includes(':') ? Number(parsed.value) : undefined
+    const cidr = parseCidr(cidrText)!
+    return ipv4Number(text) === expected && ipInCidr(text, cidr) === inCidr(text, cidr)
+  }), { numRuns: 5000 })
+  t.pass('held on 5,000 random cases')
+})
+
 t.test('explain names the deciding grant, its role, and the clause that failed', async (t) => {
   const policy = new Policy([
     { roleId: 'clerk', grants: [{ actions: ['invoice:update'], resource: 'invoice', effect: 'allow', when: { and: [{ lt: [r('resource.amount'), 1000] }, { eq: [r('resource.createdBy'), r('principal.id')] }] } }] },
@@ -216,4 +289,24 @@ t.test('the catalogue: every action is <resource>:<verb>, built-in roles are mad
   t.ok(isKnownActionPattern('role:*'))
   t.notOk(isKnownActionPattern('rocket:*'))
   t.same(expandActionPattern('audit:*'), ['audit:read', 'audit:export'])
+})
+
+t.test('timeBetween: the minutes of day kept per zone and quarter hour agree with formatting the time there', async (t) => {
+  const zones = ['Europe/Paris', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/St_Johns', 'Pacific/Chatham', 'Africa/Monrovia', 'UTC']
+  const from = Date.UTC(1960, 0, 1)
+  const to = Date.UTC(2100, 0, 1)
+  fc.assert(fc.property(fc.constantFrom(...zones), fc.integer({ min: from, max: to }), fc.integer({ min: 0, max: 3 * 60 * 60_000 }), (zone, start, step) => {
+    // A time, then one a little later: the second may reuse the first's quarter hour, or cross a transition.
+    for (const ms of [start, start + step]) {
+      const expected = zone === 'UTC' ? new Date(ms).getUTCHours() * 60 + new Date(ms).getUTCMinutes() : formattedMinutes(ms, zone)
+      if (minutesOfDay(ms, zone) !== expected) return false
+    }
+    return true
+  }), { numRuns: 5000 })
+  // Around the transitions themselves, minute by minute: Paris, Lord Howe (a 30-minute shift) and St John's (at half past a UTC hour) in 2026.
+  for (const [zone, at] of [['Europe/Paris', Date.UTC(2026, 2, 29, 1)], ['Europe/Paris', Date.UTC(2026, 9, 25, 1)], ['Australia/Lord_Howe', Date.UTC(2026, 3, 4, 15)], ['America/St_Johns', Date.UTC(2026, 2, 8, 5, 30)]] as const) {
+    const wrong = []
+    for (let ms = at - 90 * 60_000; ms <= at + 90 * 60_000; ms += 60_000) if (minutesOfDay(ms, zone) !== formattedMinutes(ms, zone)) wrong.push(new Date(ms).toISOString())
+    t.same(wrong, [], `${zone} around ${new Date(at).toISOString()}`)
+  }
 })
