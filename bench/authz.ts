@@ -29,15 +29,17 @@
  *   compile-1000     new Policy() of 50 roles × 20 grants, median ms
  *
  *   http-check       POST /v1/orgs/:orgId/authz/check over HTTP, req/s against
- *                    GET /hello on a bare Fastify app (bench/lib/http-check.ts):
- *                    the real server (src/main.ts, NODE_ENV=production) on a
- *                    database of its own, the owner's token, a batch of 10
- *                    checks about a member holding 2 custom roles of
- *                    conditional grants; the answer checked before timing and
- *                    every timed response checked against it; warm-ups, then
- *                    alternating rounds, same connections and duration;
- *                    p50/p99 as http-check-p50 / -p99, and http-check-vs-post:
- *                    ours against a bare POST /checks taking the same body
+ *                    a bare Fastify route taking the same request (POST /checks:
+ *                    the same body parsed, as many results answered, nothing
+ *                    decided; bench/lib/http-check.ts): the real server
+ *                    (src/main.ts, NODE_ENV=production) on a database of its
+ *                    own, the owner's token, a batch of 10 checks about a
+ *                    member holding 2 custom roles of conditional grants; the
+ *                    answer checked before timing and every timed response
+ *                    checked against it; warm-ups, then alternating rounds,
+ *                    same connections and duration; p50/p99 as
+ *                    http-check-p50 / -p99, and http-check-vs-hello: ours
+ *                    against GET /hello on the same bare app
  *
  * Results go to bench/results/authz.json (DESIGN.md §9). Only http-check uses
  * a database: a fresh one on the DATABASE_URL server (dropped at the end);
