@@ -1,6 +1,6 @@
 /**
  * Conditions and policies: examples of every operator, the limits, and
- * properties — the compiled closures agree with the reference interpreter on
+ * properties — the compiled clause programs agree with the reference interpreter on
  * random trees and inputs; deny always wins; removing an allow never widens
  * access; `explain` agrees with `can`.
  */
@@ -114,7 +114,7 @@ const evaluationInput: fc.Arbitrary<EvaluationInput> = fc.record({
   }, { requiredKeys: [] })
 })
 
-t.test('the compiled closures agree with the reference interpreter on random conditions and inputs', async (t) => {
+t.test('the compiled clause programs agree with the reference interpreter on random conditions and inputs', async (t) => {
   fc.assert(fc.property(condition, evaluationInput, (tree, i) => {
     let parsed: Condition
     try {

@@ -1,6 +1,6 @@
 /**
  * A plain interpreter of conditions: walks the tree on every call. Slow and
- * obvious on purpose. The tests hold the compiled closures against it, and
+ * obvious on purpose. The tests hold the compiled clause programs against it, and
  * `explain` uses it to say which clause failed.
  */
 import { contains, equal, hhmm, inCidr, minutesOfDay, order, resolveReference, withinDay, type Condition, type EvaluationInput, type Operand } from './conditions.ts'
