@@ -1,0 +1,170 @@
+/**
+ * What each event means in the audit log: its organization, its target, and
+ * the before/after of the fields it changed. Before-values come from the
+ * projection's working state (`audit_state`), which the same events keep up
+ * to date, so a rebuild computes the same diffs.
+ *
+ * Secrets never reach the log: a password change is `{ password: changed }`,
+ * a token's hash is left out. An event type without an entry here is still
+ * logged (action, actor, target from its stream, request facts) with no diff;
+ * the test of this file requires an entry for every registered type, so a new
+ * one cannot go unnoticed.
+ */
+import type { RecordedEvent } from '../../eventstore/types.ts'
+
+export type StateValue = Record<string, unknown>
+
+/** The projection's working state during a batch: read through, written back at the end. */
+export interface WorkingState {
+  get(key: string): StateValue | undefined
+  set(key: string, value: StateValue | undefined): void
+}
+
+export interface Facts {
+  readonly orgId: string | null
+  readonly targetType: string | null
+  readonly targetId: string | null
+  readonly diff: Record<string, { before?: unknown, after?: unknown }> | null
+}
+
+type Data = Record<string, unknown>
+interface Describer {
+  /** State keys it reads, so a batch loads them in one query. */
+  readonly keys: (event: RecordedEvent, data: Data) => string[]
+  readonly describe: (event: RecordedEvent, data: Data, state: WorkingState) => Facts
+}
+
+const streamIdOf = (event: RecordedEvent): string => event.streamId.slice(event.streamId.indexOf('-') + 1)
+const orgOf = (event: RecordedEvent): string => streamIdOf(event)
+
+/** Before/after of the named fields that differ; undefined when nothing does. */
+function changes (before: StateValue | undefined, after: StateValue | undefined, fields: readonly string[]): Facts['diff'] {
+  const diff: Record<string, { before?: unknown, after?: unknown }> = {}
+  for (const field of fields) {
+    const was = before?.[field] ?? null
+    const is = after?.[field] ?? null
+    if (JSON.stringify(was) !== JSON.stringify(is)) diff[field] = { before: was, after: is }
+  }
+  return diff
+}
+
+const userKey = (id: string): string => `user:${id}`
+const orgKey = (id: string): string => `org:${id}`
+const memberKey = (org: string, user: unknown): string => `member:${org}/${String(user)}`
+const roleKey = (org: string, role: unknown): string => `role:${org}/${String(role)}`
+const tokenKey = (id: string): string => `token:${id}`
+
+const USER_FIELDS = ['email', 'displayName', 'status', 'platformAdmin', 'platformSupport']
+const ORG_FIELDS = ['name', 'plan']
+const ROLE_FIELDS = ['name', 'description', 'grants']
+
+/** A change to one state entry, diffed on `fields`. */
+function update (state: WorkingState, key: string, change: (before: StateValue | undefined) => StateValue | undefined, fields: readonly string[]): Facts['diff'] {
+  const before = state.get(key)
+  const after = change(before)
+  state.set(key, after)
+  return changes(before, after, fields)
+}
+
+const onUser = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined): Describer => ({
+  keys: (e) => [userKey(streamIdOf(e))],
+  describe: (e, d, state) => ({ orgId: null, targetType: 'user', targetId: streamIdOf(e), diff: update(state, userKey(streamIdOf(e)), (before) => change(before, d), USER_FIELDS) })
+})
+
+const onOrg = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined, fields = ORG_FIELDS): Describer => ({
+  keys: (e) => [orgKey(orgOf(e))],
+  describe: (e, d, state) => ({ orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e), diff: update(state, orgKey(orgOf(e)), (before) => change(before, d), fields) })
+})
+
+/** Member events: the member's roles before and after. */
+const onMember = (change: (roles: readonly string[] | undefined, data: Data) => string[] | undefined): Describer => ({
+  keys: (e, d) => [memberKey(orgOf(e), d.userId)],
+  describe: (e, d, state) => ({
+    orgId: orgOf(e),
+    targetType: 'member',
+    targetId: String(d.userId),
+    diff: update(state, memberKey(orgOf(e), d.userId), (before) => {
+      const roles = change(before?.roles as string[] | undefined, d)
+      return roles === undefined ? undefined : { roles: [...new Set(roles)].sort() }
+    }, ['roles'])
+  })
+})
+
+const onRole = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined): Describer => ({
+  keys: (e, d) => [roleKey(orgOf(e), d.roleId)],
+  describe: (e, d, state) => ({ orgId: orgOf(e), targetType: 'role', targetId: String(d.roleId), diff: update(state, roleKey(orgOf(e), d.roleId), (before) => change(before, d), ROLE_FIELDS) })
+})
+
+const onToken = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined, fields: readonly string[]): Describer => ({
+  keys: (e) => [tokenKey(streamIdOf(e))],
+  describe: (e, d, state) => ({ orgId: null, targetType: 'token', targetId: streamIdOf(e), diff: update(state, tokenKey(streamIdOf(e)), (before) => change(before, d), fields) })
+})
+
+export const DESCRIBERS: Readonly<Record<string, Describer>> = {
+  'identity.user.registered': onUser((_, d) => ({ email: d.email, displayName: d.displayName, status: 'active', platformAdmin: false, platformSupport: false })),
+  'identity.user.password_set': {
+    keys: () => [],
+    describe: (e) => ({ orgId: null, targetType: 'user', targetId: streamIdOf(e), diff: { password: { after: 'changed' } } })
+  },
+  'identity.user.disabled': onUser((before) => ({ ...before, status: 'disabled' })),
+  'identity.user.enabled': onUser((before) => ({ ...before, status: 'active' })),
+  'identity.user.staff_flags_set': onUser((before, d) => ({ ...before, platformAdmin: d.platformAdmin, platformSupport: d.platformSupport })),
+  'identity.email.reserved': {
+    keys: () => [],
+    describe: (_e, d) => ({ orgId: null, targetType: 'user', targetId: String(d.userId), diff: { email: { after: d.email } } })
+  },
+  'identity.token.created': onToken((_, d) => ({ userId: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, expiresAt: d.expiresAt ?? null, revoked: false }), ['userId', 'kind', 'name', 'prefix', 'expiresAt']),
+  'identity.token.revoked': onToken((before) => ({ ...before, revoked: true }), ['revoked']),
+  'org.organization.created': onOrg((_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {} }), [...ORG_FIELDS, 'ownerId']),
+  'org.organization.renamed': onOrg((before, d) => ({ ...before, name: d.name })),
+  'org.organization.plan_changed': onOrg((before, d) => ({ ...before, plan: d.plan })),
+  'org.organization.settings_changed': {
+    keys: (e) => [orgKey(orgOf(e))],
+    describe: (e, d, state) => {
+      const before = state.get(orgKey(orgOf(e)))
+      const was = (before?.settings ?? {}) as StateValue
+      const settings = { ...was, ...(d.settings as StateValue) }
+      state.set(orgKey(orgOf(e)), { ...before, settings })
+      const diff = changes(was, settings, Object.keys(d.settings as StateValue).sort())
+      return { orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e), diff: Object.fromEntries(Object.entries(diff ?? {}).map(([k, v]) => [`settings.${k}`, v])) }
+    }
+  },
+  'org.member.invited': {
+    keys: () => [],
+    describe: (e, d) => ({ orgId: orgOf(e), targetType: 'invitation', targetId: String(d.inviteId), diff: { email: { after: d.email }, roles: { after: d.roles } } })
+  },
+  'org.member.added': onMember((_, d) => d.roles as string[]),
+  'org.member.removed': onMember(() => undefined),
+  'org.member.role_assigned': onMember((roles, d) => [...(roles ?? []), String(d.role)]),
+  'org.member.role_unassigned': onMember((roles, d) => (roles ?? []).filter((role) => role !== d.role)),
+  'rbac.role.assigned': onMember((roles, d) => [...(roles ?? []), String(d.roleId)]),
+  'rbac.role.unassigned': onMember((roles, d) => (roles ?? []).filter((role) => role !== d.roleId)),
+  'rbac.role.created': onRole((_, d) => ({ name: d.name, description: d.description, grants: d.grants })),
+  'rbac.role.renamed': onRole((before, d) => ({ ...before, name: d.name })),
+  'rbac.role.described': onRole((before, d) => ({ ...before, description: d.description })),
+  'rbac.role.grants_set': onRole((before, d) => ({ ...before, grants: d.grants })),
+  'rbac.role.deleted': onRole(() => undefined)
+}
+
+/** Facts of an event no describer knows: its stream says what it is about. */
+export function genericFacts (event: RecordedEvent): Facts {
+  const dash = event.streamId.indexOf('-')
+  const category = dash === -1 ? event.streamId : event.streamId.slice(0, dash)
+  const id = dash === -1 ? null : event.streamId.slice(dash + 1)
+  return { orgId: category === 'org' ? id : (event.metadata.orgId ?? null), targetType: category, targetId: id, diff: null }
+}
+
+export function stateKeysOf (event: RecordedEvent): string[] {
+  const keys = DESCRIBERS[event.type]?.keys(event, event.data as Data) ?? []
+  return event.metadata.actor.type === 'user' ? [...keys, userKey(event.metadata.actor.id)] : keys
+}
+
+export function describe (event: RecordedEvent, state: WorkingState): Facts & { actorLabel: string | null } {
+  const describer = DESCRIBERS[event.type]
+  const facts = describer === undefined ? genericFacts(event) : describer.describe(event, event.data as Data, state)
+  const { actor } = event.metadata
+  const actorLabel = actor.type === 'user' ? ((state.get(userKey(actor.id))?.email as string | undefined) ?? null) : actor.id
+  // Facts say which organization an event of a user or token stream concerns when the command named one.
+  const orgId = facts.orgId ?? event.metadata.orgId ?? null
+  return { ...facts, orgId, diff: facts.diff !== null && Object.keys(facts.diff).length === 0 ? null : facts.diff, actorLabel }
+}
