@@ -15,6 +15,12 @@ export interface Projection {
   readonly eventTypes: readonly string[] | 'all'
   /** DDL for its tables; runs with the generation's schema first on the search path. */
   readonly setup: string
+  /**
+   * DDL of secondary indexes, run the same way once a new generation has read
+   * the log to its end, before readers are pointed at it: a rebuild fills
+   * tables faster without them. What `apply` itself needs belongs in `setup`.
+   */
+  readonly indexes?: string
   /** The tables readers may query, exposed as views of the same name in public. */
   readonly tables: readonly string[]
   /**

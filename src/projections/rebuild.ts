@@ -10,7 +10,7 @@ import { comparePositions } from '../eventstore/position.ts'
 import { START, type EventStore, type LogPosition, type ReadAllResult } from '../eventstore/types.ts'
 import { lockKey, type SqlClient } from '../sql/client.ts'
 import { assertProjection, typesFilter, type Projection } from './projection.ts'
-import { applyTo, createGeneration, dropGeneration, dropStaleGenerations, exposeGeneration, readState, writeState } from './state.ts'
+import { applyTo, createGeneration, dropGeneration, dropStaleGenerations, exposeGeneration, indexGeneration, readState, writeState } from './state.ts'
 
 export interface RebuildProgress {
   readonly eventsApplied: number
@@ -67,6 +67,7 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress, si
     return pending
   }
   let next = read(position)
+  let indexed = false
   for (;;) {
     signal?.throwIfAborted()
     const page = await next
@@ -77,6 +78,13 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress, si
     applied += page.events.length
     onProgress?.(progress(applied, position, head, started))
     if (!page.isEnd) continue
+    if (!indexed) {
+      // Once, at the end of the log: the catch-up that follows, if any, is short.
+      await sql.transaction((tx) => indexGeneration(tx, projection, generation))
+      indexed = true
+      next = read(position)
+      continue
+    }
     const swapped = await swap(sql, projection, generation, position, applied)
     if (swapped !== false) {
       if (swapped !== undefined) await dropQuietly(sql, projection, swapped)

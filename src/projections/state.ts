@@ -49,6 +49,13 @@ export async function createGeneration (tx: SqlTransaction, projection: Projecti
   await tx.exec(`SET LOCAL search_path TO ${schema}, public; ${projection.setup}`)
 }
 
+/** Builds a generation's secondary indexes (`projection.indexes`), once its tables are filled. */
+export async function indexGeneration (tx: SqlTransaction, projection: Projection, generation: number): Promise<void> {
+  if (projection.indexes === undefined || projection.indexes.trim() === '') return
+  const schema = quoteIdent(schemaFor(projection.name, generation))
+  await tx.exec(`SET LOCAL search_path TO ${schema}, public; ${projection.indexes}`)
+}
+
 /** Points the public views at a generation: one transaction, so readers switch at once. */
 export async function exposeGeneration (tx: SqlTransaction, projection: Projection, generation: number): Promise<void> {
   const schema = quoteIdent(schemaFor(projection.name, generation))
