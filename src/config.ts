@@ -3,6 +3,7 @@
  * start-up; a bad value stops the process with a message naming it. Tests
  * build a Config with `loadConfig({...})` and never touch the environment.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -15,6 +16,23 @@ const optionalUrl = (protocols: readonly string[]) => z.string().trim()
   .refine((value) => value === undefined || protocols.some((p) => value.startsWith(p)),
     { message: `must start with ${protocols.join(' or ')}` })
   .optional()
+
+/** An Ed25519 private key: PEM (newlines may be written as \\n) or base64 of its PKCS#8 DER; empty for none. */
+const ed25519PrivateKey = z.string().trim().optional().transform((value, ctx) => {
+  if (value === undefined || value === '') return undefined
+  let key: KeyObject
+  try {
+    key = value.startsWith('-----BEGIN')
+      ? createPrivateKey(value.replaceAll('\\n', '\n'))
+      : createPrivateKey({ key: Buffer.from(value, 'base64'), format: 'der', type: 'pkcs8' })
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a private key: give a PEM or the base64 of a PKCS#8 DER' })
+    return z.NEVER
+  }
+  if (key.asymmetricKeyType === 'ed25519') return key
+  ctx.addIssue({ code: 'custom', message: `must be an Ed25519 key, not ${key.asymmetricKeyType ?? 'unknown'}` })
+  return z.NEVER
+})
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -33,7 +51,8 @@ const EnvSchema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt.max(10_000).default(10),
   TRUST_PROXY: z.string().trim().default(''),
   LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20),
-  PERMISSIONS_FILE: z.string().trim().default('')
+  PERMISSIONS_FILE: z.string().trim().default(''),
+  AUDIT_SIGNING_KEY: ed25519PrivateKey
 })
 
 /** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
@@ -74,6 +93,12 @@ export interface Config {
   readonly liveReadIntervalMs: number
   /** The host application's own actions (from PERMISSIONS_FILE), added to the permission catalogue. */
   readonly hostActions: readonly HostAction[]
+  /**
+   * Signs the audit log's daily digests (Ed25519). Unset: generated and kept
+   * under the data directory in development, one per process in tests,
+   * refused in production (src/application/audit/signing-key.ts).
+   */
+  readonly auditSigningKey: KeyObject | undefined
 }
 
 export class ConfigError extends Error {
@@ -104,7 +129,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     liveReadIntervalMs: e.LIVE_READ_INTERVAL_MS,
-    hostActions: e.PERMISSIONS_FILE === '' ? [] : readPermissionsFile(e.PERMISSIONS_FILE)
+    hostActions: e.PERMISSIONS_FILE === '' ? [] : readPermissionsFile(e.PERMISSIONS_FILE),
+    auditSigningKey: e.AUDIT_SIGNING_KEY
   }
 }
 

@@ -5,6 +5,8 @@
  */
 import type { Logger } from 'pino'
 import { stateCache } from './application/cache.ts'
+import { AuditDigester } from './application/audit/digests.ts'
+import { AuditRetention } from './application/audit/retention.ts'
 import { IdentityDirectory } from './application/identity/directory.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
 import { StreamQueue, type IdentityServices } from './application/identity/commands.ts'
@@ -28,6 +30,10 @@ export interface Runtime {
   readonly registry: EventRegistry
   readonly projections: readonly Projection[]
   readonly runner: ProjectionRunner
+  /** The audit retention purge: hourly while projections run; `runOnce()` on demand. */
+  readonly auditRetention: AuditRetention
+  /** Signed daily audit digests: hourly while projections run; `runOnce()` on demand. */
+  readonly auditDigests: AuditDigester
   /** What the identity application functions need: store, SQL, the principal directory. */
   readonly identity: IdentityServices
   close(): Promise<void>
@@ -66,9 +72,14 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const directory = new IdentityDirectory({
       store, sql, runner, policies, logger: logger.child({ component: 'directory' }), waitMs: config.consistencyTimeoutMs, liveIntervalMs: config.liveReadIntervalMs
     })
+    const auditRetention = new AuditRetention({ sql, store, logger: logger.child({ component: 'audit-retention' }) })
+    const auditDigests = new AuditDigester({ sql, store, runner, config, logger: logger.child({ component: 'audit-digests' }) })
     if (options.runProjections === true) {
+      // First: without a signing key in production it throws, before anything runs.
+      auditDigests.start()
       runner.start()
       await directory.start()
+      auditRetention.start()
     }
     return {
       config,
@@ -78,6 +89,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       registry,
       projections,
       runner,
+      auditRetention,
+      auditDigests,
       identity: {
         store,
         sql,
@@ -89,6 +102,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
         waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
       },
       async close () {
+        await auditRetention.stop()
+        await auditDigests.stop()
         directory.stop()
         await runner.stop()
         await store.close()

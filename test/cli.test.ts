@@ -20,23 +20,11 @@ import { buildApp } from '../src/http/app.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { drivers, openTestDatabase } from './helpers/databases.ts'
 import { settled } from './helpers/assertions.ts'
+import { cli } from './helpers/cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'ledgerline.js')
 
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function cli (args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`)) }, timeoutMs)
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
 
 const registry = new EventRegistry([defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) })])
 

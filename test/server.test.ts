@@ -2,6 +2,7 @@
  * `npm start` as a user runs it: a real process on the embedded store, real
  * HTTP, SIGTERM, and a restart on the same data directory.
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,10 +20,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 interface Server { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
 
+/** Production refuses to start without the key that signs audit digests; a test gives it one. */
+const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+
 function start (dataDir: string, nodeEnv = 'development'): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv }
+    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv, ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY } : {}) }
   })
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))

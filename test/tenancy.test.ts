@@ -49,12 +49,17 @@ const FILL: Record<string, Fill> = {
   'POST /v1/orgs/:orgId/authz/check': { body: (context) => ({ checks: [{ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }] }) },
   'GET /v1/orgs/:orgId/roles': {},
   'GET /v1/orgs/:orgId/access': { query: { action: 'billing:update' } },
+  'GET /v1/orgs/:orgId/audit-retention': {},
+  'GET /v1/orgs/:orgId/audit-digests': { query: { limit: '5' } },
+  'PUT /v1/orgs/:orgId/audit-retention': { body: () => ({ days: 7 }) },
   'POST /v1/orgs/:orgId/roles': { body: () => ({ name: 'Intruder', grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
   'PATCH /v1/orgs/:orgId/roles/:roleId': { body: () => ({ name: 'Renamed' }) },
   'PUT /v1/orgs/:orgId/roles/:roleId/grants': { body: () => ({ grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
   'DELETE /v1/orgs/:orgId/roles/:roleId': {},
   'POST /v1/orgs/:orgId/roles/:roleId/test': { body: () => ({ cases: [{ action: 'billing:update', resource: { type: 'organization' }, expect: 'allow' }] }) },
-  'POST /v1/orgs/:orgId/authz/explain': { body: (context) => ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) }
+  'POST /v1/orgs/:orgId/authz/explain': { body: (context) => ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) },
+  'GET /v1/orgs/:orgId/audit-events': { query: { action: 'org.*', sort: 'asc', limit: '10' } },
+  'GET /v1/orgs/:orgId/audit-events/export': { query: { format: 'csv' } }
 }
 
 /** The values each path parameter takes; a route is called once per combination. */

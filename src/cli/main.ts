@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { LedgerlineError } from '../domain/errors.ts'
+import { auditCommand } from './commands/audit.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
 import { eventsCommand } from './commands/events.ts'
 import { migrateCommand } from './commands/migrate.ts'
@@ -22,6 +23,7 @@ export function buildProgram (): Command {
   replayCommand(program)
   eventsCommand(program)
   rbacCommand(program)
+  auditCommand(program)
   for (const command of program.commands) command.exitOverride()
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()
   return program

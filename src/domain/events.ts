@@ -2,11 +2,13 @@
  * Every event type of the system, registered once. Capabilities add their
  * definitions here as they land; appends of any other type are refused.
  */
+import { auditEvents } from './audit/events.ts'
+import { retentionEvents } from './audit/retention.ts'
 import { identityEvents } from './identity/events.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
-export const eventDefinitions: readonly EventDefinition[] = [...identityEvents, ...rbacEvents]
+export const eventDefinitions: readonly EventDefinition[] = [...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
   return new EventRegistry([...eventDefinitions, ...extra])

@@ -22,6 +22,9 @@ import { healthRoutes } from './routes/health.ts'
 import { memberRoutes } from './routes/members.ts'
 import { organizationRoutes } from './routes/organizations.ts'
 import { accessRoutes, roleRoutes, roleTestRoutes } from './routes/roles.ts'
+import { auditRetentionRoutes } from './routes/audit-retention.ts'
+import { auditRoutes } from './routes/audit.ts'
+import { auditDigestRoutes } from './routes/audit-digests.ts'
 import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
@@ -87,6 +90,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(roleRoutes, { runtime })
     await scope.register(roleTestRoutes, { runtime })
     await scope.register(accessRoutes, { runtime })
+    await scope.register(auditRetentionRoutes, { runtime })
+    await scope.register(auditRoutes, { runtime })
+    await scope.register(auditDigestRoutes, { runtime })
   })
   return app
 }

@@ -12,7 +12,7 @@ import { InvalidInput } from '../../domain/errors.ts'
 import { emailDecider, emailStreamId, normalizeEmail } from '../../domain/identity/email.ts'
 import { EmailTaken, InvalidCredentials, TokenNotFound, UserDisabled, UserNotFound } from '../../domain/identity/errors.ts'
 import { BUILT_IN_ROLES, type BuiltInRole, type Plan } from '../../domain/identity/events.ts'
-import { organizationDecider, orgStreamId, type OrgCommand } from '../../domain/identity/organization.ts'
+import { organizationDecider, orgStreamId, type OrgCommand, type OrgState } from '../../domain/identity/organization.ts'
 import { tokenDecider, tokenStreamId } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserCommand } from '../../domain/identity/user.ts'
 import { formatPosition } from '../../eventstore/position.ts'
@@ -21,6 +21,7 @@ import { soleOwnerships, tokensOf } from '../../projections/identity/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { GrantData } from '../../domain/rbac/events.ts'
 import { holders } from '../../domain/rbac/roles.ts'
+import { recordSignIn, recordSignInFailure } from '../audit/access.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
 import type { IdentityDirectory } from './directory.ts'
 import { hashPassword, idFor, issueToken, verifyPassword } from './secrets.ts'
@@ -167,16 +168,30 @@ function storedPasswordHash (events: readonly RecordedEvent[]): string | undefin
   return (events.findLast((event) => event.type === 'identity.user.password_set')?.data as { passwordHash: string } | undefined)?.passwordHash
 }
 
-/** Password login: a session token with an expiry. Unknown address, wrong password and disabled user look alike. */
+/**
+ * Password login: a session token with an expiry. Unknown address, wrong
+ * password and disabled user look alike to the caller; the audit log, which
+ * only staff read, says which it was. Both outcomes are recorded after the
+ * scrypt work, and every failure costs the same one append; a failure whose
+ * record cannot be written is still the same 401 (and an error in the log).
+ */
 export async function login (services: IdentityServices, metadata: CommandMetadata, input: { email: string, password: string }): Promise<CreatedToken & { userId: string }> {
-  const userId = await userIdByEmail(services.store, input.email)
+  const email = normalizeEmail(input.email)
+  const userId = await userIdByEmail(services.store, email)
   const events = userId === undefined ? [] : await services.store.readStream(userStreamId(userId))
   const ok = await verifyPassword(input.password, storedPasswordHash(events))
   const user = fold(userDecider, events as never[])
-  if (!ok || userId === undefined || user.status !== 'active') throw new InvalidCredentials()
+  if (!ok || userId === undefined || user.status !== 'active') {
+    const failure = { email, reason: ok && user.status === 'disabled' ? 'disabled' as const : 'invalid_credentials' as const, ...(userId === undefined ? {} : { userId }) }
+    await recordSignInFailure(services, metadata, failure)
+      .catch((error: unknown) => services.directory.logger.error({ err: error, traceId: metadata.traceId }, 'a failed sign-in could not be written to the audit log'))
+    throw new InvalidCredentials()
+  }
+  const asUser: CommandMetadata = { ...metadata, actor: { type: 'user', id: userId } }
   const expiresAt = new Date(metadata.now.getTime() + services.sessionTtlMs)
-  const token = await createToken(services, { ...metadata, actor: { type: 'user', id: userId } }, userId, { name: 'password login', kind: 'session', expiresAt })
-  return { ...token, userId }
+  const token = await createToken(services, asUser, userId, { name: 'password login', kind: 'session', expiresAt })
+  const position = await recordSignIn(services, asUser, { userId, tokenId: token.tokenId })
+  return { ...token, ...written(position), userId }
 }
 
 /**
@@ -209,6 +224,11 @@ export async function createOrganization (services: IdentityServices, metadata: 
 export async function changeOrganization (services: IdentityServices, metadata: CommandMetadata, orgId: string, command: OrgCommand): Promise<Written> {
   const { position } = await execute(services, organizationDecider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
   return written(position)
+}
+
+/** An organization's state, folded from its stream: for reads that must be current. */
+export async function organizationState (services: IdentityServices, orgId: string): Promise<OrgState> {
+  return stateOf(services.store, organizationDecider, orgStreamId(orgId))
 }
 
 /** Rename and/or settings in one request; each is its own command, with its own derived id. */

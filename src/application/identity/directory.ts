@@ -11,6 +11,13 @@
  * - A live subscription to the log drops entries whose events arrive; other
  *   nodes' changes take effect within that subscription's delay (NOTIFY, or
  *   at most the 1 s poll). Entries also expire after a TTL as a backstop.
+ * - Per token, the addresses it was used from (`noteAddress`), so the first
+ *   use from a new one is audited. This is the node's memory, bounded: seeded
+ *   with the address the token was created from; a token created without one
+ *   (CLI, bootstrap), or whose entry was evicted or forgotten in a restart,
+ *   takes the first address it is seen from as known, unreported. The event
+ *   id derives from token and address, so reporting a pair again — another
+ *   node, a restart — adds nothing to the log.
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
@@ -37,6 +44,9 @@ export interface Principal {
 
 type TokenEntry = Extract<TokenState, { status: 'active' | 'revoked' }>
 type UserEntry = Extract<UserState, { status: 'active' | 'disabled' }>
+
+/** Addresses remembered per token; beyond this the oldest is forgotten (and would be reported again, which adds nothing). */
+const MAX_ADDRESSES_PER_TOKEN = 32
 
 const MEMBERSHIP_EVENTS = new Set(['org.member.added', 'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned'])
 const ORG_EVENTS = new Set(['org.organization.renamed', 'org.organization.plan_changed'])
@@ -67,6 +77,8 @@ export class IdentityDirectory {
   readonly #tokens: BoundedCache<TokenEntry>
   readonly #users: BoundedCache<UserEntry>
   readonly #digests = new WeakMap<TokenEntry, Buffer>()
+  /** tokenId → the addresses it was created or used from, oldest first. */
+  readonly #addresses: BoundedCache<Set<string>>
   readonly #memberships: BoundedCache<{ items: MembershipView[], asOf: LogPosition }>
   /** userId → position of the latest membership change seen; beyond `max`, the oldest fold into `#floor`. */
   readonly #changed = new Map<string, LogPosition>()
@@ -83,6 +95,12 @@ export class IdentityDirectory {
     this.#tokens = new BoundedCache(max, ttl)
     this.#users = new BoundedCache(max, ttl)
     this.#memberships = new BoundedCache(max, ttl)
+    this.#addresses = new BoundedCache(max)
+  }
+
+  /** The identity pack's logger: where login reports what it could not write to the audit log. */
+  get logger (): Logger {
+    return this.#options.logger
   }
 
   /** Follows the log from its current head, dropping what each event makes stale. */
@@ -202,7 +220,30 @@ export class IdentityDirectory {
   }
 
   #token (tokenId: string, now: number): Promise<TokenEntry | undefined> {
-    return this.#load(this.#tokens, tokenId, async () => fold(tokenDecider, await this.#options.store.readStream(tokenStreamId(tokenId)) as never[]), now)
+    return this.#load(this.#tokens, tokenId, async () => {
+      const events = await this.#options.store.readStream(tokenStreamId(tokenId))
+      const created = events[0]?.metadata.ip
+      if (events.length > 0 && this.#addresses.get(tokenId) === undefined) this.#addresses.set(tokenId, new Set(created === undefined ? [] : [created]))
+      return fold(tokenDecider, events as never[])
+    }, now)
+  }
+
+  /**
+   * Notes that an authenticated token was used from `ip`. When the address is
+   * new to it, answers how many others it was known from (report it); else
+   * undefined. Synchronous, one map lookup: it runs on every request.
+   */
+  noteAddress (tokenId: string, ip: string): number | undefined {
+    const known = this.#addresses.get(tokenId)
+    if (known === undefined) {
+      this.#addresses.set(tokenId, new Set([ip]))
+      return undefined
+    }
+    if (known.has(ip)) return undefined
+    const previous = known.size
+    known.add(ip)
+    if (known.size > MAX_ADDRESSES_PER_TOKEN) known.delete(known.values().next().value!)
+    return previous === 0 ? undefined : previous
   }
 
   #user (userId: string, now: number): Promise<UserEntry | undefined> {

@@ -34,6 +34,10 @@ export const orgSettingsChanged = defineEvent({
   type: 'org.organization.settings_changed',
   schema: z.object({ settings: z.record(z.string().max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])) }).strict()
 })
+export const orgAuditRetentionSet = defineEvent({
+  type: 'org.organization.audit_retention_set',
+  schema: z.object({ days: z.number().int().positive().nullable() }).strict()
+})
 export const memberInvited = defineEvent({ type: 'org.member.invited', schema: z.object({ inviteId: id, email, roles }).strict() })
 export const memberAdded = defineEvent({ type: 'org.member.added', schema: z.object({ userId: id, roles }).strict() })
 export const memberRemoved = defineEvent({ type: 'org.member.removed', schema: z.object({ userId: id }).strict() })
@@ -58,12 +62,12 @@ export const tokenRevoked = defineEvent({ type: 'identity.token.revoked', schema
 
 export const identityEvents = [
   userRegistered, userPasswordSet, userDisabled, userEnabled, userStaffFlagsSet, emailReserved,
-  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged,
+  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet,
   memberInvited, memberAdded, memberRemoved, memberRoleAssigned, memberRoleUnassigned,
   tokenCreated, tokenRevoked
 ]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 export type UserEvent = DataOf<typeof userRegistered | typeof userPasswordSet | typeof userDisabled | typeof userEnabled | typeof userStaffFlagsSet>
-export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged |
+export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet |
   typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned>

@@ -6,6 +6,7 @@
 import type { Decider } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
 import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
+import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
 import { decideRole, evolveRoles, requireBuiltInRolesHeld, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
@@ -23,6 +24,8 @@ export type OrgState =
     /** Custom roles by id. */
     roles: Record<string, CustomRole>
     invites: Record<string, { email: string, roles: BuiltInRole[] }>
+    /** Days of audit log kept, when the organization set it; null: its plan's default (src/domain/audit/retention.ts). */
+    auditRetentionDays: number | null
   }
 
 type Active = Extract<OrgState, { status: 'active' }>
@@ -32,6 +35,7 @@ export type OrgCommand =
   | { type: 'RenameOrganization', data: { name: string } }
   | { type: 'ChangePlan', data: { plan: Plan } }
   | { type: 'ChangeSettings', data: { settings: Record<string, string | number | boolean | null> } }
+  | { type: 'SetAuditRetention', data: { days: number | null } }
   | { type: 'InviteMember', data: { inviteId: string, email: string, roles: BuiltInRole[] } }
   | { type: 'AddMember', data: { userId: string, roles: BuiltInRole[] } }
   | { type: 'RemoveMember', data: { userId: string } }
@@ -83,6 +87,9 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
       return command.data.name === state.name ? [] : [{ type: 'org.organization.renamed', data: { name: command.data.name } }]
     case 'ChangePlan':
       return command.data.plan === state.plan ? [] : [{ type: 'org.organization.plan_changed', data: { plan: command.data.plan } }]
+    case 'SetAuditRetention':
+      requireRetentionAllowed(state.plan, command.data.days)
+      return command.data.days === state.auditRetentionDays ? [] : [{ type: 'org.organization.audit_retention_set', data: { days: command.data.days } }]
     case 'ChangeSettings':
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
@@ -145,13 +152,14 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
 
   evolve (state, event) {
     if (event.type === 'org.organization.created') {
-      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {} }
+      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null }
     }
     if (state.status !== 'active') return state
     if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent)
     switch (event.type) {
       case 'org.organization.renamed': return { ...state, name: event.data.name }
       case 'org.organization.plan_changed': return { ...state, plan: event.data.plan }
+      case 'org.organization.audit_retention_set': return { ...state, auditRetentionDays: event.data.days }
       case 'org.organization.settings_changed': return { ...state, settings: { ...state.settings, ...event.data.settings } }
       case 'org.member.invited': return { ...state, invites: { ...state.invites, [event.data.inviteId]: { email: event.data.email, roles: event.data.roles } } }
       case 'org.member.added': return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted(event.data.roles) } }

@@ -288,7 +288,7 @@ t.test('the catalogue: every action is <resource>:<verb>, built-in roles are mad
   t.same(BUILT_IN_ROLE_GRANTS.owner.length, CATALOGUE.length, 'owners hold everything')
   t.ok(isKnownActionPattern('role:*'))
   t.notOk(isKnownActionPattern('rocket:*'))
-  t.same(expandActionPattern('audit:*'), ['audit:read', 'audit:export'])
+  t.same(expandActionPattern('audit:*'), ['audit:read', 'audit:export', 'audit:configure'])
 })
 
 t.test('timeBetween: the minutes of day kept per zone and quarter hour agree with formatting the time there', async (t) => {

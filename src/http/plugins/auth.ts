@@ -3,9 +3,15 @@
  * domain. `authenticate` is the onRequest hook of every protected scope; a
  * missing, malformed, unknown, revoked or expired token answers 401 with
  * `WWW-Authenticate: Bearer` and the same code, so a probe learns nothing.
+ *
+ * The first use of a token from an address it was not used from before is
+ * audited (`identity.token.used_from_new_ip`), fire and forget: the request
+ * does not wait for the append, which happens once per token and address per
+ * node, and a failure to write it is logged as an error, not answered.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { recordTokenUsedFromNewIp } from '../../application/audit/access.ts'
 import type { Principal } from '../../application/identity/directory.ts'
 import type { CommandMetadata } from '../../domain/envelope.ts'
 import { Unauthenticated } from '../../domain/identity/errors.ts'
@@ -29,6 +35,12 @@ export function authenticator (runtime: Runtime) {
       return done(new Unauthenticated())
     }
     request.principal = principal
+    const ip = request.ip.slice(0, 64)
+    const previousIpCount = ip === '' ? undefined : runtime.identity.directory.noteAddress(principal.token.id, ip)
+    if (previousIpCount !== undefined) {
+      recordTokenUsedFromNewIp(runtime.identity, commandMetadata(request), { tokenId: principal.token.id, userId: principal.userId, ip, previousIpCount })
+        .catch((error: unknown) => request.log.error({ err: error, tokenId: principal.token.id }, 'a token used from a new address could not be written to the audit log'))
+    }
     done()
   }
   // A callback hook: a cached token is checked without a promise.

@@ -11,6 +11,7 @@
  * one cannot go unnoticed.
  */
 import type { RecordedEvent } from '../../eventstore/types.ts'
+import { canonicalJson } from './chain.ts'
 
 export type StateValue = Record<string, unknown>
 
@@ -43,7 +44,8 @@ function changes (before: StateValue | undefined, after: StateValue | undefined,
   for (const field of fields) {
     const was = before?.[field] ?? null
     const is = after?.[field] ?? null
-    if (JSON.stringify(was) !== JSON.stringify(is)) diff[field] = { before: was, after: is }
+    // Canonical: jsonb hands objects back with their keys in its own order.
+    if (canonicalJson(was) !== canonicalJson(is)) diff[field] = { before: was, after: is }
   }
   return diff
 }
@@ -100,6 +102,22 @@ const onToken = (change: (before: StateValue | undefined, data: Data) => StateVa
   describe: (e, d, state) => ({ orgId: null, targetType: 'token', targetId: streamIdOf(e), diff: update(state, tokenKey(streamIdOf(e)), (before) => change(before, d), fields) })
 })
 
+/** Audit-only events (src/domain/audit/events.ts) change no state: their diff is the facts they record, as `after` values. */
+const onAccess = (target: (d: Data) => [type: string, id: string | null], fields: readonly string[]): Describer => ({
+  keys: () => [],
+  describe: (_e, d) => {
+    const [targetType, targetId] = target(d)
+    const diff = Object.fromEntries(fields.filter((field) => d[field] !== undefined).map((field) => [field, { after: d[field] }]))
+    return { orgId: typeof d.orgId === 'string' ? d.orgId : null, targetType, targetId, diff }
+  }
+})
+
+/** `<type>/<id>` or `<type>`, as grants name resources. */
+const resourceTarget = (resource: string): [string, string | null] => {
+  const slash = resource.indexOf('/')
+  return slash === -1 ? [resource, null] : [resource.slice(0, slash), resource.slice(slash + 1)]
+}
+
 export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'identity.user.registered': onUser((_, d) => ({ email: d.email, displayName: d.displayName, status: 'active', platformAdmin: false, platformSupport: false })),
   'identity.user.password_set': {
@@ -118,6 +136,16 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'org.organization.created': onOrg((_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {} }), [...ORG_FIELDS, 'ownerId']),
   'org.organization.renamed': onOrg((before, d) => ({ ...before, name: d.name })),
   'org.organization.plan_changed': onOrg((before, d) => ({ ...before, plan: d.plan })),
+  'org.organization.audit_retention_set': onOrg((before, d) => ({ ...before, auditRetentionDays: d.days }), ['auditRetentionDays']),
+  'audit.log.purged': {
+    keys: () => [],
+    describe: (_e, d) => ({
+      orgId: (d.orgId as string | null) ?? null,
+      targetType: 'audit_log',
+      targetId: (d.orgId as string | null) ?? 'platform',
+      diff: { throughSeq: { after: d.throughSeq }, rows: { after: d.rows }, before: { after: d.before }, retentionDays: { after: d.retentionDays } }
+    })
+  },
   'org.organization.settings_changed': {
     keys: (e) => [orgKey(orgOf(e))],
     describe: (e, d, state) => {
@@ -143,7 +171,14 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'rbac.role.renamed': onRole((before, d) => ({ ...before, name: d.name })),
   'rbac.role.described': onRole((before, d) => ({ ...before, description: d.description })),
   'rbac.role.grants_set': onRole((before, d) => ({ ...before, grants: d.grants })),
-  'rbac.role.deleted': onRole(() => undefined)
+  'rbac.role.deleted': onRole(() => undefined),
+  'identity.session.signed_in': onAccess((d) => ['user', String(d.userId)], ['method', 'tokenId']),
+  // An address no user holds is the target itself: who tries which addresses is what a security team looks for.
+  'identity.session.sign_in_failed': onAccess((d) => d.userId === undefined ? ['email', String(d.email)] : ['user', String(d.userId)], ['email', 'reason']),
+  'identity.token.used_from_new_ip': onAccess((d) => ['token', String(d.tokenId)], ['ip', 'previousIpCount']),
+  'audit.log.searched': onAccess((d) => ['audit_log', String(d.orgId)], ['filters']),
+  'audit.log.exported': onAccess((d) => ['audit_log', String(d.orgId)], ['format', 'filters', 'rows']),
+  'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */

@@ -12,12 +12,36 @@ import { formatPosition } from '../../eventstore/position.ts'
 import type { SqlTransaction } from '../../sql/client.ts'
 import type { Projection } from '../projection.ts'
 import { GENESIS, chainHash, type AuditRow } from './chain.ts'
-import { describe, stateKeysOf, type StateValue } from './describe.ts'
+import { describe, stateKeysOf, type Facts, type StateValue } from './describe.ts'
 import { AUDIT_INDEXES } from './indexes.ts'
 import { AUDIT_DDL, AUDIT_TABLES } from './schema.ts'
 
 /** The chain an organization's rows (or the platform's, with no organization) hang on. */
 export const chainOf = (orgId: string | null): string => orgId ?? ''
+
+/** The row an event becomes, at `seq` of its chain (audit verify recomputes rows with it too). */
+export function auditRowOf (event: RecordedEvent, facts: Facts & { actorLabel: string | null }, seq: number): AuditRow {
+  const { metadata } = event
+  return {
+    id: event.id,
+    orgId: facts.orgId,
+    seq,
+    occurredAt: new Date(metadata.occurredAt).toISOString(),
+    action: event.type,
+    actorType: metadata.actor.type,
+    actorId: metadata.actor.id,
+    actorLabel: facts.actorLabel,
+    impersonatorId: metadata.impersonatorId ?? null,
+    targetType: facts.targetType,
+    targetId: facts.targetId,
+    diff: facts.diff,
+    ip: metadata.ip ?? null,
+    userAgent: metadata.userAgent ?? null,
+    traceId: metadata.traceId,
+    requestId: metadata.requestId ?? null,
+    position: formatPosition(event.position)
+  }
+}
 
 async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Promise<void> {
   const keys = [...new Set(events.flatMap(stateKeysOf))]
@@ -41,26 +65,7 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
   const rows = described.map(({ event, facts }) => {
     const chain = chainOf(facts.orgId)
     const head = heads.get(chain) ?? { seq: 0, hash: GENESIS }
-    const { metadata } = event
-    const row: AuditRow = {
-      id: event.id,
-      orgId: facts.orgId,
-      seq: head.seq + 1,
-      occurredAt: new Date(metadata.occurredAt).toISOString(),
-      action: event.type,
-      actorType: metadata.actor.type,
-      actorId: metadata.actor.id,
-      actorLabel: facts.actorLabel,
-      impersonatorId: metadata.impersonatorId ?? null,
-      targetType: facts.targetType,
-      targetId: facts.targetId,
-      diff: facts.diff,
-      ip: metadata.ip ?? null,
-      userAgent: metadata.userAgent ?? null,
-      traceId: metadata.traceId,
-      requestId: metadata.requestId ?? null,
-      position: formatPosition(event.position)
-    }
+    const row = auditRowOf(event, facts, head.seq + 1)
     const hash = chainHash(head.hash, row)
     heads.set(chain, { seq: row.seq, hash })
     return { ...row, prevHash: head.hash, hash }
@@ -79,6 +84,11 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
     `INSERT INTO audit_chains (chain, seq, hash) SELECT r.chain, r.seq, r.hash FROM jsonb_to_recordset($1::jsonb) AS r(chain text, seq bigint, hash text)
      ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
     [JSON.stringify([...heads].map(([chain, head]) => ({ chain, ...head })))])
+  // Purges last: they remove rows before them, which this batch may just have written (a rebuild).
+  for (const { event, facts } of described) {
+    if (event.type !== 'audit.log.purged') continue
+    await tx.query("DELETE FROM audit_events WHERE coalesce(org_id, '') = $1 AND seq <= $2", [chainOf(facts.orgId), (event.data as { throughSeq: number }).throughSeq])
+  }
   const changed = [...dirty].map((key) => ({ key, value: state.get(key) ?? null }))
   if (changed.length > 0) {
     await tx.query(
@@ -95,6 +105,7 @@ export const auditProjection: Projection = {
   version: 1,
   eventTypes: 'all',
   tables: AUDIT_TABLES,
-  setup: AUDIT_DDL + AUDIT_INDEXES,
+  setup: AUDIT_DDL,
+  indexes: AUDIT_INDEXES,
   apply
 }

@@ -1,0 +1,50 @@
+/**
+ * Audit exports: every matching row of an organization's log, in log order,
+ * as CSV, NDJSON or one JSON array, produced a chunk of rows at a time so
+ * memory holds one chunk whatever the size of the log. The HTTP route and
+ * `ledgerline audit export` both stream these chunks.
+ */
+import { csvLine } from '../../projections/audit/csv.ts'
+import { auditRows, type AuditFilters, type AuditRow } from '../../projections/audit/queries.ts'
+import type { SqlExecutor } from '../../sql/client.ts'
+
+export type ExportFormat = 'csv' | 'ndjson' | 'json'
+
+export const EXPORT_COLUMNS: ReadonlyArray<keyof AuditRow> = [
+  'id', 'orgId', 'seq', 'occurredAt', 'action', 'actorType', 'actorId', 'actorLabel', 'impersonatorId', 'targetType', 'targetId',
+  'diff', 'ip', 'userAgent', 'traceId', 'requestId', 'position', 'prevHash', 'hash'
+]
+
+export const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
+  csv: 'text/csv; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  json: 'application/json; charset=utf-8'
+}
+
+/** The export's text in pieces; `onRows` hears how many rows each piece held. */
+export async function * exportAudit (
+  sql: SqlExecutor, orgId: string, filters: AuditFilters, format: ExportFormat, onRows: (rows: number) => void = () => {}
+): AsyncGenerator<string> {
+  if (format === 'csv') yield csvLine(EXPORT_COLUMNS)
+  if (format === 'json') yield '['
+  let first = true
+  for await (const chunk of auditRows(sql, orgId, filters, 'asc')) {
+    let text = ''
+    for (const row of chunk) {
+      if (format === 'csv') text += csvLine(EXPORT_COLUMNS.map((column) => row[column]))
+      else if (format === 'ndjson') text += JSON.stringify(row) + '\n'
+      else {
+        text += (first ? '' : ',') + JSON.stringify(row)
+        first = false
+      }
+    }
+    yield text
+    onRows(chunk.length)
+  }
+  if (format === 'json') yield ']\n'
+}
+
+/** `audit-<org>-<UTC time>.<format>`: a file name that sorts by time and names no filter. */
+export function exportFileName (orgId: string, format: ExportFormat, now: Date): string {
+  return `audit-${orgId}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.${format}`
+}

@@ -1,0 +1,138 @@
+/**
+ * `ledgerline audit export`: an organization's audit log to a file or
+ * standard output, as CSV, NDJSON or JSON, with the filters of the API, a
+ * chunk of rows at a time, with a progress bar on standard error. The export
+ * is recorded in the log it exports, as the system (`cli:audit:export`).
+ *
+ * `ledgerline audit purge`: the retention purge, now (it also runs hourly in
+ * the server; runbooks/audit-retention.md).
+ */
+import { createWriteStream } from 'node:fs'
+import { once } from 'node:events'
+import type { Writable } from 'node:stream'
+import { SingleBar } from 'cli-progress'
+import type { Command } from 'commander'
+import { recordAuditAccess } from '../../application/audit/access.ts'
+import { exportAudit, type ExportFormat } from '../../application/audit/export.ts'
+import { systemCommand } from '../../domain/envelope.ts'
+import { InvalidInput, domainError } from '../../domain/errors.ts'
+import { auditCount, type AuditFilters } from '../../projections/audit/queries.ts'
+import type { Runtime } from '../../runtime.ts'
+import { print, toJson, withRuntime } from '../context.ts'
+
+interface Options {
+  org: string
+  format: string
+  out?: string
+  action?: string
+  actor?: string
+  targetType?: string
+  targetId?: string
+  trace?: string
+  from?: string
+  to?: string
+}
+
+const FORMATS: readonly ExportFormat[] = ['csv', 'ndjson', 'json']
+
+class PurgeRunning extends domainError('audit.purge_running', 409, 'another process is purging the audit log now; try again in a moment') {}
+
+function filtersOf (options: Options): AuditFilters & Record<string, string> {
+  for (const [name, value] of [['--from', options.from], ['--to', options.to]] as const) {
+    if (value !== undefined && Number.isNaN(Date.parse(value))) throw new InvalidInput([{ path: name, message: 'an ISO time, e.g. 2026-01-31T00:00:00Z' }])
+  }
+  const filters: Record<string, string | undefined> = {
+    action: options.action, actorId: options.actor, targetType: options.targetType, targetId: options.targetId, traceId: options.trace,
+    from: options.from === undefined ? undefined : new Date(options.from).toISOString(),
+    to: options.to === undefined ? undefined : new Date(options.to).toISOString()
+  }
+  return Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => entry[1] !== undefined))
+}
+
+/** A bar with rows/s and ETA on a terminal; a line every 5 s otherwise. */
+function progress (total: number): { add: (rows: number) => void, stop: () => void } {
+  const started = Date.now()
+  let done = 0
+  if (process.stderr.isTTY === true) {
+    const bar = new SingleBar({ stream: process.stderr, format: 'export [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}', hideCursor: true })
+    bar.start(total, 0, { rate: 0 })
+    return {
+      add (rows) { done += rows; bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) }) },
+      stop: () => bar.stop()
+    }
+  }
+  let last = started
+  return {
+    add (rows) {
+      done += rows
+      if (Date.now() - last < 5000 && done < total) return
+      last = Date.now()
+      process.stderr.write(`export ${done}/${total} rows, ${Math.round(done / Math.max(0.001, (Date.now() - started) / 1000))} rows/s\n`)
+    },
+    stop () {}
+  }
+}
+
+/**
+ * The audit read model as of now: this process runs the projections (it
+ * leads them on an embedded store; a server on PostgreSQL may lead instead)
+ * and waits until they have applied the log.
+ */
+async function caughtUp (runtime: Runtime): Promise<void> {
+  await runtime.runner.waitFor(await runtime.store.headPosition(), Math.max(runtime.config.consistencyTimeoutMs, 60_000), ['audit'])
+}
+
+async function write (out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await once(out, 'drain')
+}
+
+export function auditExportCommand (audit: Command): void {
+  audit.command('export')
+    .description('export an organization\'s audit log in log order (CSV cells a spreadsheet would run are neutralized)')
+    .requiredOption('--org <orgId>', 'the organization')
+    .option('--format <format>', 'csv, ndjson or json', 'csv')
+    .option('--out <file>', 'write to this file (default: standard output)')
+    .option('--action <action>', 'an event type, or a prefix ending in .* (rbac.*)')
+    .option('--actor <actorId>', 'rows of this actor')
+    .option('--target-type <type>', 'rows about this kind of target')
+    .option('--target-id <id>', 'rows about this target')
+    .option('--trace <traceId>', 'rows of this trace')
+    .option('--from <time>', 'occurred at or after (ISO time)')
+    .option('--to <time>', 'occurred before (ISO time)')
+    .action(async (options: Options) => {
+      if (!(FORMATS as readonly string[]).includes(options.format)) throw new InvalidInput([{ path: '--format', message: 'csv, ndjson or json' }])
+      const format = options.format as ExportFormat
+      const filters = filtersOf(options)
+      await withRuntime(async (runtime) => {
+        await recordAuditAccess(runtime.identity, { ...systemCommand('cli:audit:export'), orgId: options.org }, { type: 'audit.log.exported', orgId: options.org, format, filters })
+        await caughtUp(runtime)
+        const bar = progress(await auditCount(runtime.sql, options.org, filters))
+        const out = options.out === undefined ? process.stdout : createWriteStream(options.out)
+        try {
+          for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add)) await write(out, text)
+        } finally {
+          bar.stop()
+          if (out !== process.stdout) {
+            out.end()
+            await once(out, 'finish')
+          }
+        }
+      }, { runProjections: true })
+    })
+}
+
+export function auditPurgeCommand (audit: Command): void {
+  audit.command('purge')
+    .description('remove audit rows past their organization\'s retention now, by audited purge events (the server also does it hourly)')
+    .option('--json', 'print the purges as JSON')
+    .action(async (options: { json?: boolean }) => {
+      await withRuntime(async (runtime) => {
+        await caughtUp(runtime)
+        const purges = await runtime.auditRetention.runOnce()
+        if (purges === undefined) throw new PurgeRunning()
+        if (options.json === true) print(toJson({ purges }))
+        else if (purges.length === 0) print('nothing past retention')
+        else for (const purge of purges) print(`${purge.orgId ?? 'platform'}: rows through ${purge.throughSeq} (${purge.rows}) purged`)
+      }, { runProjections: true })
+    })
+}

@@ -1,0 +1,92 @@
+/**
+ * Audit exports through HTTP: CSV (neutralized cells, RFC 4180), NDJSON and
+ * JSON hold the same rows in log order, with the filters of the query API;
+ * the export is itself in the log; only holders of audit:export may.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { openTestApp } from './helpers/app.ts'
+import { cli } from './helpers/cli.ts'
+import { settled } from './helpers/assertions.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { problem, register } from './helpers/http.ts'
+
+t.test('export as CSV, NDJSON and JSON: the same rows, the filters, the export audited, audit:export required', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const { orgId } = api.owner
+    // A user agent is the caller's to choose, and a CSV cell of its own.
+    await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: 'Renamed' }, headers: { 'user-agent': '=HYPERLINK("http://evil.example","click")' } })
+    const viewer = await register(api, 'viewer@a.example')
+    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
+    await settled(api.runtime)
+
+    const ndjson = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=ndjson`)
+    t.equal(ndjson.statusCode, 200, ndjson.body.slice(0, 300))
+    t.match(ndjson.headers['content-type'], /^application\/x-ndjson/)
+    t.match(ndjson.headers['content-disposition'], new RegExp(`^attachment; filename="audit-${orgId}-\\d{8}T\\d{6}Z\\.ndjson"$`))
+    const rows = ndjson.body.trim().split('\n').map((line) => JSON.parse(line) as { seq: number, action: string, diff: unknown })
+    t.same(rows.map((r) => r.seq), rows.map((_, i) => i + 1), 'every row, in log order')
+    t.ok(rows.some((r) => r.action === 'org.organization.renamed'))
+
+    const json = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=json`)
+    t.same(json.json().slice(0, rows.length), rows, 'JSON holds the same rows (and perhaps the NDJSON export\'s own)')
+
+    const csv = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=csv&action=org.organization.*`)
+    t.match(csv.headers['content-type'], /^text\/csv/)
+    const lines = csv.body.split('\r\n').filter((line) => line !== '')
+    t.equal(lines[0], 'id,orgId,seq,occurredAt,action,actorType,actorId,actorLabel,impersonatorId,targetType,targetId,diff,ip,userAgent,traceId,requestId,position,prevHash,hash')
+    t.equal(lines.length - 1, rows.filter((r) => r.action.startsWith('org.organization.')).length, 'the action filter applies')
+    t.notOk(csv.body.split(/,|\r\n/).some((cell) => /^"?[=+\-@\t\r]/.test(cell)), 'no cell a spreadsheet would run')
+    t.match(csv.body, /,"'=HYPERLINK\(""http:\/\/evil\.example"",""click""\)",/, 'the formula is kept, neutralized')
+
+    await settled(api.runtime)
+    const logged = (await api.call('GET', `/v1/orgs/${orgId}/audit-events?action=audit.log.*&sort=asc`)).json()
+    t.match(logged.items.map((i: { action: string, diff: unknown }) => [i.action, i.diff]), [
+      ['audit.log.exported', { format: { after: 'ndjson' } }],
+      ['audit.log.exported', { format: { after: 'json' } }],
+      ['audit.log.exported', { format: { after: 'csv' }, filters: { after: { action: 'org.organization.*' } } }]
+    ], 'each export is in the log, with its format and filters')
+
+    problem(t, await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=csv`, { token: viewer.token }), 403, 'auth.forbidden')
+    problem(t, await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=xlsx`), 400, 'http.validation')
+    const other = await api.newOwner('other@b.example')
+    problem(t, await api.call('GET', `/v1/orgs/${orgId}/audit-events/export`, { token: other.token }), 404, 'org.not_found')
+  })
+})
+
+t.test('a search is logged once, at its first page, with its filters', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const { orgId } = api.owner
+    await settled(api.runtime)
+    const first = (await api.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1&action=org.*`)).json()
+    t.ok(first.nextCursor !== null)
+    await api.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1&action=org.*&cursor=${first.nextCursor}`)
+    await settled(api.runtime)
+    const { rows } = await sql.query<{ diff: unknown, actor_id: string }>("SELECT diff, actor_id FROM audit_events WHERE org_id = $1 AND action = 'audit.log.searched'", [orgId])
+    t.match(rows, [{ actor_id: api.owner.userId, diff: { filters: { after: { action: 'org.*' } } } }])
+    t.equal(rows.length, 1, 'the second page is the same search')
+  })
+})
+
+t.test('ledgerline audit export writes the log to a file with progress, and audit purge runs the purge', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-audit-export-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { LEDGERLINE_DATA_DIR: dir }
+  const { orgId } = JSON.parse((await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)).stdout) as { orgId: string }
+  const out = join(dir, 'audit.ndjson')
+  const exported = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--out', out, '--action', 'org.*'], env)
+  t.equal(exported.code, 0, exported.stderr)
+  t.match(exported.stderr, /export \d+\/\d+ rows/, 'progress on standard error')
+  const rows = readFileSync(out, 'utf8').trim().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { action: string })
+  t.ok(rows.every((row) => row.action.startsWith('org.')), `${rows.length} rows, all org.*`)
+  const bad = await cli(['audit', 'export', '--org', orgId, '--format', 'xlsx'], env)
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /csv, ndjson or json/)
+  const purged = await cli(['audit', 'purge', '--json'], env)
+  t.equal(purged.code, 0, purged.stderr)
+  t.same(JSON.parse(purged.stdout), { purges: [] }, 'nothing is past retention in a new log')
+})
