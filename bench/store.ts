@@ -32,7 +32,7 @@ import { getPostgreSQLEventStore, type PostgresEventStore as EmmettStore } from 
 import { newTraceId, type EventMetadata } from '../src/domain/envelope.ts'
 import { defineEvent, EventRegistry } from '../src/domain/registry.ts'
 import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
-import { START, type EventStore, type NewEvent, type RecordedEvent } from '../src/eventstore/types.ts'
+import type { EventStore, NewEvent, RecordedEvent } from '../src/eventstore/types.ts'
 import type { Projection } from '../src/projections/projection.ts'
 import { rebuildProjection } from '../src/projections/rebuild.ts'
 import { openSqlClient, type SqlClient, type SqlExecutor } from '../src/sql/client.ts'
@@ -43,6 +43,7 @@ import {
 } from './lib/results.ts'
 import { createBenchDatabase } from './lib/database.ts'
 import { readOptions } from './lib/options.ts'
+import { readPass } from './lib/read-pass.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -281,19 +282,6 @@ async function appendWorkloads (cfg: Config, appenders: readonly Appender[]): Pr
   return { single, batch }
 }
 
-/** A whole-log pass through our readAll, page by page. */
-function oursReadPass (store: EventStore, page: number): () => Promise<number> {
-  return async () => {
-    let position = START
-    let events = 0
-    for (;;) {
-      const result = await store.readAll(position, { limit: page })
-      events += result.events.length
-      position = result.position
-      if (result.isEnd) return events
-    }
-  }
-}
 
 /** The raw limit of a readAll pass: the same keyset query, rows as pg parses them (jsonb → objects). */
 function rawReadPass (db: SqlExecutor, page: number): () => Promise<number> {
@@ -420,7 +408,7 @@ async function runPostgres (cfg: Config, url: string): Promise<BenchResult[]> {
       { name: 'emmett', append: emmettAppender(emmett) }
     ]))
     await fillLog(sql, cfg.logEvents)
-    const reads = await readAllWorkload(cfg, oursReadPass(store, cfg.page), rawReadPass(raw, cfg.page))
+    const reads = await readAllWorkload(cfg, readPass(store, cfg.page), rawReadPass(raw, cfg.page))
     const rebuild = await rebuildWorkload(cfg, sql, store)
     const w = `${cfg.writers} writers`
     const single = (name: string): number => appends.single.get(name)!.rate
@@ -476,7 +464,7 @@ async function runPglite (cfg: Config): Promise<{ version: string, results: Benc
       { name: 'raw', append: rawAppender(sql, 'raw_events') }
     ])
     await fillLog(sql, cfg.pgliteLogEvents)
-    const reads = await readAllWorkload(cfg, oursReadPass(store, cfg.page), rawReadPass(sql, cfg.page))
+    const reads = await readAllWorkload(cfg, readPass(store, cfg.page), rawReadPass(sql, cfg.page))
     const rebuild = await rebuildWorkload(cfg, sql, store)
     const results = [
       throughput({ name: 'append-single-pglite', metric: 'events/s', value: appends.single.get('ours')!.rate, peer: { name: `raw parameterized INSERT via PGlite, ${w}`, value: appends.single.get('raw')!.rate } }),

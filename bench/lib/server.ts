@@ -4,6 +4,7 @@
  * and its peer, the bare Fastify hello-world of hello-server.ts. A group stops
  * them all, on the way out or on Ctrl-C, and shows what they wrote.
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -26,7 +27,9 @@ const STOP_TIMEOUT_MS = 15_000
 
 /** The Ledgerline server on `storage` (DATABASE_URL or LEDGERLINE_DATA_DIR); `nodeArgs` e.g. `--cpu-prof`. */
 export function startLedgerline (storage: Readonly<Record<string, string>>, nodeArgs: readonly string[] = []): Promise<Server> {
-  return startServer('ledgerline', 'src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', ...storage }, '/healthz', nodeArgs)
+  // Production refuses to start without a key to sign audit digests: one for this run.
+  const AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  return startServer('ledgerline', 'src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', AUDIT_SIGNING_KEY, ...storage }, '/healthz', nodeArgs)
 }
 
 /** The peer: GET /hello → `{"hello":"world"}`. */
