@@ -72,7 +72,7 @@ t.test('a search is logged once, at its first page, with its filters', async (t)
   })
 })
 
-t.test('ledgerline audit export writes the log to a file with progress, and audit purge runs the purge', async (t) => {
+t.test('ledgerline audit export writes the log to a file with progress; audit retention sets it; audit purge runs the purge', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ledgerline-audit-export-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const env = { LEDGERLINE_DATA_DIR: dir }
@@ -86,6 +86,12 @@ t.test('ledgerline audit export writes the log to a file with progress, and audi
   const bad = await cli(['audit', 'export', '--org', orgId, '--format', 'xlsx'], env)
   t.equal(bad.code, 1)
   t.match(bad.stderr, /csv, ndjson or json/)
+  const set = await cli(['audit', 'retention', '--org', orgId, '--days', '14'], env)
+  t.equal(set.code, 0, set.stderr)
+  t.match(set.stdout, /14 days kept \(set to 14; the plan allows 7 to 30\)/)
+  const refused = await cli(['audit', 'retention', '--org', orgId, '--days', '90', '--json'], env)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /audit\.retention_out_of_range|within what the plan allows/)
   const purged = await cli(['audit', 'purge', '--json'], env)
   t.equal(purged.code, 0, purged.stderr)
   t.same(JSON.parse(purged.stdout), { purges: [] }, 'nothing is past retention in a new log')

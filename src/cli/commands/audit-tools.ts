@@ -17,6 +17,9 @@ import { exportAudit, type ExportFormat } from '../../application/audit/export.t
 import { systemCommand } from '../../domain/envelope.ts'
 import { InvalidInput, domainError } from '../../domain/errors.ts'
 import { auditCount, type AuditFilters } from '../../projections/audit/queries.ts'
+import { changeOrganization, organizationState } from '../../application/identity/commands.ts'
+import { retentionView } from '../../domain/audit/retention.ts'
+import { OrgNotFound } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 
@@ -134,5 +137,27 @@ export function auditPurgeCommand (audit: Command): void {
         else if (purges.length === 0) print('nothing past retention')
         else for (const purge of purges) print(`${purge.orgId ?? 'platform'}: rows through ${purge.throughSeq} (${purge.rows}) purged`)
       }, { runProjections: true })
+    })
+}
+
+export function auditRetentionCommand (audit: Command): void {
+  audit.command('retention')
+    .description('show an organization\'s audit retention, or set it within what its plan allows (the CLI acts as the system)')
+    .requiredOption('--org <orgId>', 'the organization')
+    .option('--days <days>', 'keep this many days', (value) => Number.parseInt(value, 10))
+    .option('--default', 'go back to the plan\'s default')
+    .option('--json', 'print {"days", "setting", "plan", "default", "min", "max"}')
+    .action(async (options: { org: string, days?: number, default?: boolean, json?: boolean }) => {
+      if (options.days !== undefined && options.default === true) throw new InvalidInput([{ path: '--days', message: 'give --days or --default, not both' }])
+      if (options.days !== undefined && !Number.isInteger(options.days)) throw new InvalidInput([{ path: '--days', message: 'a whole number of days' }])
+      await withRuntime(async (runtime) => {
+        if (options.days !== undefined || options.default === true) {
+          await changeOrganization(runtime.identity, { ...systemCommand('cli:audit:retention'), orgId: options.org }, options.org, { type: 'SetAuditRetention', data: { days: options.days ?? null } })
+        }
+        const state = await organizationState(runtime.identity, options.org)
+        if (state.status !== 'active') throw new OrgNotFound()
+        const view = retentionView(state.plan, state.auditRetentionDays)
+        print(options.json === true ? toJson(view) : `${options.org}: ${view.days} days kept (${view.setting === null ? `the ${view.plan} plan's default` : `set to ${view.setting}`}; the plan allows ${view.min} to ${view.max})`)
+      })
     })
 }

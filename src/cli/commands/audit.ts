@@ -3,7 +3,7 @@ import { digestCompleteDays } from '../../application/audit/digests.ts'
 import { signingKeyOf } from '../../application/audit/signing-key.ts'
 import { verifyAuditLog, type Mismatch, type VerifyReport } from '../../application/audit/verify.ts'
 import { print, toJson, withRuntime } from '../context.ts'
-import { auditExportCommand, auditPurgeCommand } from './audit-tools.ts'
+import { auditExportCommand, auditPurgeCommand, auditRetentionCommand } from './audit-tools.ts'
 
 interface VerifyOptions { org?: string, platform?: boolean, json?: boolean }
 
@@ -30,6 +30,7 @@ export function auditCommand (program: Command): void {
   const audit = auditGroup(program)
   auditExportCommand(audit)
   auditPurgeCommand(audit)
+  auditRetentionCommand(audit)
   audit.command('verify')
     .description('recompute an audit log from the event store and compare it, row by row and digest by digest; exits 1 at the first mismatch')
     .option('--org <orgId>', 'the organization whose log to verify')

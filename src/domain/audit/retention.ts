@@ -40,6 +40,12 @@ export function retentionDays (plan: Plan, setting: number | null | undefined): 
   return setting === null || setting === undefined ? limits.default : Math.min(setting, limits.max)
 }
 
+/** What is in force and what the plan allows, as the API and the CLI show it. */
+export function retentionView (plan: Plan, setting: number | null): { days: number, setting: number | null, plan: Plan, default: number, min: number, max: number } {
+  const limits = RETENTION_DAYS[plan]
+  return { days: retentionDays(plan, setting), setting, plan, default: limits.default, min: MIN_RETENTION_DAYS, max: limits.max }
+}
+
 /** Refuses a setting the plan does not allow (null: back to the default, always allowed). */
 export function requireRetentionAllowed (plan: Plan, days: number | null): void {
   if (days === null) return

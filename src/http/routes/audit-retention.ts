@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { changeOrganization, organizationState } from '../../application/identity/commands.ts'
-import { MIN_RETENTION_DAYS, RETENTION_DAYS, retentionDays } from '../../domain/audit/retention.ts'
+import { retentionView } from '../../domain/audit/retention.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata } from '../plugins/auth.ts'
@@ -34,8 +34,7 @@ export async function auditRetentionRoutes (app: FastifyInstance, { runtime }: {
     await authorize(runtime, request, orgId)
     const state = await organizationState(runtime.identity, orgId)
     if (state.status !== 'active') throw new OrgNotFound()
-    const limits = RETENTION_DAYS[state.plan]
-    return { days: retentionDays(state.plan, state.auditRetentionDays), setting: state.auditRetentionDays, plan: state.plan, default: limits.default, min: MIN_RETENTION_DAYS, max: limits.max }
+    return retentionView(state.plan, state.auditRetentionDays)
   })
 
   api.put('/v1/orgs/:orgId/audit-retention', {
