@@ -10,6 +10,9 @@ import type { SqlExecutor } from '../../sql/client.ts'
 
 export type ExportFormat = 'csv' | 'ndjson' | 'json'
 
+/** Rows per query and per piece of text: small enough that an export's memory stays flat, large enough that round trips do not dominate. */
+const EXPORT_CHUNK = 500
+
 export const EXPORT_COLUMNS: ReadonlyArray<keyof AuditRow> = [
   'id', 'orgId', 'seq', 'occurredAt', 'action', 'actorType', 'actorId', 'actorLabel', 'impersonatorId', 'targetType', 'targetId',
   'diff', 'ip', 'userAgent', 'traceId', 'requestId', 'position', 'prevHash', 'hash'
@@ -28,7 +31,7 @@ export async function * exportAudit (
   if (format === 'csv') yield csvLine(EXPORT_COLUMNS)
   if (format === 'json') yield '['
   let first = true
-  for await (const chunk of auditRows(sql, orgId, filters, 'asc')) {
+  for await (const chunk of auditRows(sql, orgId, filters, 'asc', EXPORT_CHUNK)) {
     let text = ''
     for (const row of chunk) {
       if (format === 'csv') text += csvLine(EXPORT_COLUMNS.map((column) => row[column]))
