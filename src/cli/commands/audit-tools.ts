@@ -10,7 +10,6 @@
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import type { Writable } from 'node:stream'
-import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { recordAuditAccess } from '../../application/audit/access.ts'
 import { exportAudit, type ExportFormat } from '../../application/audit/export.ts'
@@ -22,6 +21,7 @@ import { retentionView } from '../../domain/audit/retention.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { print, toJson, withRuntime } from '../context.ts'
+import { progress } from '../progress.ts'
 
 interface Options {
   org: string
@@ -52,27 +52,18 @@ function filtersOf (options: Options): AuditFilters & Record<string, string> {
   return Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => entry[1] !== undefined))
 }
 
-/** A bar with rows/s and ETA on a terminal; a line every 5 s otherwise. */
-function progress (total: number): { add: (rows: number) => void, stop: () => void } {
+/** Rows exported, rows/s and ETA. */
+function rowsProgress (total: number): { add: (rows: number) => void, stop: () => void } {
   const started = Date.now()
   let done = 0
-  if (process.stderr.isTTY === true) {
-    const bar = new SingleBar({ stream: process.stderr, format: 'export [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}', hideCursor: true })
-    bar.start(total, 0, { rate: 0 })
-    return {
-      add (rows) { done += rows; bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) }) },
-      stop: () => bar.stop()
-    }
-  }
-  let last = started
+  const shown = progress('export [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}', total, { rate: 0 },
+    (value, { rate }) => `export ${value}/${total} rows, ${rate} rows/s`)
   return {
     add (rows) {
       done += rows
-      if (Date.now() - last < 5000 && done < total) return
-      last = Date.now()
-      process.stderr.write(`export ${done}/${total} rows, ${Math.round(done / Math.max(0.001, (Date.now() - started) / 1000))} rows/s\n`)
+      shown.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) })
     },
-    stop () {}
+    stop: () => shown.stop()
   }
 }
 
@@ -109,7 +100,7 @@ export function auditExportCommand (audit: Command): void {
       await withRuntime(async (runtime) => {
         await recordAuditAccess(runtime.identity, { ...systemCommand('cli:audit:export'), orgId: options.org }, { type: 'audit.log.exported', orgId: options.org, format, filters })
         await caughtUp(runtime)
-        const bar = progress(await auditCount(runtime.sql, options.org, filters))
+        const bar = rowsProgress(await auditCount(runtime.sql, options.org, filters))
         const out = options.out === undefined ? process.stdout : createWriteStream(options.out)
         try {
           for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add)) await write(out, text)

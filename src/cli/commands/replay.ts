@@ -1,9 +1,9 @@
-import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { formatPosition } from '../../eventstore/position.ts'
 import { PROJECTION_NAMES } from '../../projections/index.ts'
 import { rebuildProjection, type RebuildProgress } from '../../projections/rebuild.ts'
 import { print, toJson, withRuntime } from '../context.ts'
+import { progress } from '../progress.ts'
 
 export function replayCommand (program: Command): void {
   const replay = program.command('replay').description('re-project read models from the event log')
@@ -30,28 +30,16 @@ export function replayCommand (program: Command): void {
     })
 }
 
-/** A progress bar with events/s and ETA on a terminal; a line every 5 s otherwise (CI logs). */
+/** Events applied, events/s and ETA; the plain line also names the position reached. */
 function progressReporter (): { update: (p: RebuildProgress) => void, stop: () => void } {
-  if (process.stderr.isTTY === true) {
-    const bar = new SingleBar({
-      stream: process.stderr,
-      format: 'replay [{bar}] {percentage}% | {applied} events | {rate} events/s | ETA {eta_formatted}',
-      hideCursor: true
-    })
-    bar.start(1000, 0, { applied: 0, rate: 0 })
-    return {
-      update: (p) => bar.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate: Math.round(p.eventsPerSecond) }),
-      stop: () => bar.stop()
-    }
-  }
-  let last = 0
+  const shown = progress('replay [{bar}] {percentage}% | {applied} events | {rate} events/s | ETA {eta_formatted}', 1000, { applied: 0, rate: 0 },
+    (value, { applied, rate, eta, position }: { applied: number, rate: number, eta?: number, position?: string }) =>
+      `replay ${Math.round(value / 10)}% ${applied} events ${rate} events/s ETA ${eta ?? '?'} s at ${position ?? ''}`)
   return {
     update (p) {
-      if (Date.now() - last < 5000 && p.fraction < 1) return
-      last = Date.now()
       const eta = p.eventsPerSecond > 0 && p.fraction > 0 ? Math.round((p.eventsApplied / p.fraction - p.eventsApplied) / p.eventsPerSecond) : undefined
-      process.stderr.write(`replay ${Math.round(p.fraction * 100)}% ${p.eventsApplied} events ${Math.round(p.eventsPerSecond)} events/s ETA ${eta ?? '?'} s at ${formatPosition(p.position)}\n`)
+      shown.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate: Math.round(p.eventsPerSecond), eta, position: formatPosition(p.position) })
     },
-    stop () {}
+    stop: () => shown.stop()
   }
 }
