@@ -23,6 +23,7 @@
  */
 import { z } from 'zod'
 import { defineEvent } from '../registry.ts'
+import { ACTION_NAME } from '../rbac/permissions.ts'
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 const email = z.string().min(1).max(254)
@@ -83,7 +84,7 @@ export const sensitiveRead = defineEvent({
   schema: z.object({
     orgId: id,
     /** The catalogue action that allowed the read, `<resource>:<verb>`. */
-    action: z.string().regex(/^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$/),
+    action: z.string().regex(ACTION_NAME),
     /** What was read, as grants name it: `<type>` or `<type>/<id>`. */
     resource: z.string().regex(/^[a-z][a-z0-9_]{0,63}(\/[A-Za-z0-9_.:-]{1,200})?$/)
   }).strict()
