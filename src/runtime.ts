@@ -13,9 +13,11 @@ import { StreamQueue, type IdentityServices } from './application/identity/comma
 import type { Config } from './config.ts'
 import { createRegistry } from './domain/events.ts'
 import type { EventDefinition, EventRegistry } from './domain/registry.ts'
+import { instrumentedStore } from './eventstore/instrumented.ts'
 import { createPostgresEventStore } from './eventstore/postgres.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { useHostActions } from './domain/rbac/permissions.ts'
+import { Metrics } from './metrics.ts'
 import { applicationProjections } from './projections/index.ts'
 import type { Projection } from './projections/projection.ts'
 import { ProjectionRunner } from './projections/runner.ts'
@@ -36,6 +38,8 @@ export interface Runtime {
   readonly auditDigests: AuditDigester
   /** What the identity application functions need: store, SQL, the principal directory. */
   readonly identity: IdentityServices
+  /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
+  readonly metrics: Metrics
   close(): Promise<void>
 }
 
@@ -58,7 +62,9 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const applied = await migrate(sql)
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations')
     const registry = createRegistry(options.extraEvents)
-    const store = await openEventStore(config, sql, registry)
+    const metrics = new Metrics()
+    // Measured here, so every append is: HTTP, CLI and reactors alike.
+    const store = instrumentedStore(await openEventStore(config, sql, registry), metrics)
     const projections = options.projections ?? applicationProjections()
     const runner = new ProjectionRunner({
       sql,
@@ -68,12 +74,23 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       batchSize: config.projectionBatchSize,
       liveIntervalMs: config.liveReadIntervalMs
     })
+    metrics.observeProjections(runner)
     const policies = new PolicySnapshots(store)
     const directory = new IdentityDirectory({
       store, sql, runner, policies, logger: logger.child({ component: 'directory' }), waitMs: config.consistencyTimeoutMs, liveIntervalMs: config.liveReadIntervalMs
     })
     const auditRetention = new AuditRetention({ sql, store, logger: logger.child({ component: 'audit-retention' }) })
     const auditDigests = new AuditDigester({ sql, store, runner, config, logger: logger.child({ component: 'audit-digests' }) })
+    const identity: IdentityServices = {
+      store,
+      sql,
+      directory,
+      sessionTtlMs: config.sessionTtlMs,
+      queue: new StreamQueue(),
+      states: stateCache(),
+      policies,
+      waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
+    }
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -91,16 +108,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       runner,
       auditRetention,
       auditDigests,
-      identity: {
-        store,
-        sql,
-        directory,
-        sessionTtlMs: config.sessionTtlMs,
-        queue: new StreamQueue(),
-        states: stateCache(),
-        policies,
-        waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
-      },
+      identity,
+      metrics,
       async close () {
         await auditRetention.stop()
         await auditDigests.stop()

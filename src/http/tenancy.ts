@@ -39,7 +39,9 @@ export async function authorize (runtime: Runtime, request: FastifyRequest, orgI
   const principal = principalOf(request)
   const context = { ip: request.ip, time: Date.now() }
   const policy = await runtime.identity.policies.policyOf(orgId)
-  if (!policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)) {
+  const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
+  runtime.metrics.authzDecision(orgId, allowed)
+  if (!allowed) {
     throw new Forbidden(`your roles in this organization do not allow ${action}`, { action })
   }
   return membership

@@ -25,6 +25,8 @@ export interface ProjectionStatus {
   readonly lastBatchAt: Date | undefined
   readonly running: boolean
   readonly lastError: string | undefined
+  /** Failures since this instance started, each followed by a retry. */
+  readonly errors: number
 }
 
 export interface ProjectionLag {
@@ -116,6 +118,7 @@ class Worker {
   #rate = 0
   #lastBatchAt: Date | undefined
   #lastError: string | undefined
+  #errors = 0
 
   constructor (projection: Projection, options: RunnerOptions) {
     this.projection = projection
@@ -147,7 +150,8 @@ class Worker {
       eventsPerSecond: this.#rate,
       lastBatchAt: this.#lastBatchAt,
       running: this.#loop !== undefined && !this.#stopping,
-      lastError: this.#lastError
+      lastError: this.#lastError,
+      errors: this.#errors
     }
   }
 
@@ -181,6 +185,7 @@ class Worker {
       } catch (error) {
         if (this.#stopping) break
         failures++
+        this.#errors++
         this.#lastError = (error as Error).message
         this.#log.error({ err: error }, 'projection failed; retrying')
         await this.#standby(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)))

@@ -4,6 +4,7 @@
  * memory holds one chunk whatever the size of the log. The HTTP route and
  * `ledgerline audit export` both stream these chunks.
  */
+import type { Metrics } from '../../metrics.ts'
 import { csvLine } from '../../projections/audit/csv.ts'
 import { auditRows, type AuditFilters, type AuditRow } from '../../projections/audit/queries.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
@@ -24,10 +25,12 @@ export const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
   json: 'application/json; charset=utf-8'
 }
 
-/** The export's text in pieces; `onRows` hears how many rows each piece held. */
+/** The export's text in pieces; `onRows` hears how many rows each piece held, and `metrics` counts the export and its rows as they go. */
 export async function * exportAudit (
-  sql: SqlExecutor, orgId: string, filters: AuditFilters, format: ExportFormat, onRows: (rows: number) => void = () => {}
+  sql: SqlExecutor, orgId: string, filters: AuditFilters, format: ExportFormat, onRows: (rows: number) => void = () => {},
+  metrics?: Pick<Metrics, 'auditExportStarted' | 'auditRowsExported'>
 ): AsyncGenerator<string> {
+  metrics?.auditExportStarted(format)
   if (format === 'csv') yield csvLine(EXPORT_COLUMNS)
   if (format === 'json') yield '['
   let first = true
@@ -43,6 +46,7 @@ export async function * exportAudit (
     }
     yield text
     onRows(chunk.length)
+    metrics?.auditRowsExported(format, chunk.length)
   }
   if (format === 'json') yield ']\n'
 }

@@ -20,6 +20,7 @@
 import type { Config } from '../../config.ts'
 import { formatPosition } from '../../eventstore/position.ts'
 import { START, type EventStore, type LogPosition } from '../../eventstore/types.ts'
+import type { Metrics } from '../../metrics.ts'
 import { canonicalJson } from '../../projections/audit/chain.ts'
 import { chainOf } from '../../projections/audit/projection.ts'
 import { readState } from '../../projections/state.ts'
@@ -75,6 +76,8 @@ export interface VerifyDeps {
   readonly sql: SqlClient
   readonly store: EventStore
   readonly config: Config
+  /** Counts runs and failures when given (a runtime carries it). */
+  readonly metrics?: Pick<Metrics, 'auditVerified'>
 }
 
 /** Verifies the audit chain of `orgId` (null: the platform's); `onProgress` hears the events read so far. */
@@ -84,6 +87,7 @@ export async function verifyAuditLog (deps: VerifyDeps, orgId: string | null, on
   const recomputed = await recomputeChain(deps.store, orgId, stored.through, onProgress)
   const expected = recomputed.rows.filter((row) => row.seq > recomputed.purgedThrough)
   const mismatch = earliest(firstRowMismatch(expected, stored.rows), firstDigestMismatch(recomputed.rows, stored.digests, key))
+  deps.metrics?.auditVerified(orgId === null ? 'platform' : 'org', mismatch === undefined)
   return {
     orgId,
     ok: mismatch === undefined,

@@ -103,7 +103,7 @@ export function auditExportCommand (audit: Command): void {
         const bar = rowsProgress(await auditCount(runtime.sql, options.org, filters))
         const out = options.out === undefined ? process.stdout : createWriteStream(options.out)
         try {
-          for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add)) await write(out, text)
+          for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add, runtime.metrics)) await write(out, text)
         } finally {
           bar.stop()
           if (out !== process.stdout) {

@@ -38,7 +38,7 @@ export function auditCommand (program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (options: VerifyOptions) => {
       if ((options.org === undefined) === (options.platform !== true)) audit.error('give --org <orgId> or --platform', { exitCode: 2 })
-      const report = await withRuntime(async ({ sql, store, config }) => verifyAuditLog({ sql, store, config }, options.org ?? null))
+      const report = await withRuntime(async ({ sql, store, config, metrics }) => verifyAuditLog({ sql, store, config, metrics }, options.org ?? null))
       print(options.json === true ? toJson(report) : describeReport(report))
       if (!report.ok) process.exitCode = 1
     })

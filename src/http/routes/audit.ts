@@ -92,6 +92,6 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
     reply.header('content-disposition', `attachment; filename="${exportFileName(orgId, format, new Date())}"`)
     reply.header('cache-control', 'no-store')
     // A stream is sent as it is: the 200 schema documents the body, it does not serialize it.
-    return reply.send(Readable.from(exportAudit(runtime.sql, orgId, filters, format)) as never)
+    return reply.send(Readable.from(exportAudit(runtime.sql, orgId, filters, format, undefined, runtime.metrics)) as never)
   })
 }

@@ -60,6 +60,9 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
     const subject = subjects(request, snapshot)
     const results = request.body.checks.map((check) => ({ allowed: snapshot.policy.can(subject(check), check.action, check.resource, check.context ?? NO_CONTEXT) }))
+    const allowed = results.reduce((n, result) => result.allowed ? n + 1 : n, 0)
+    if (allowed > 0) runtime.metrics.authzDecision(orgId, true, allowed)
+    if (allowed < results.length) runtime.metrics.authzDecision(orgId, false, results.length - allowed)
     return { results }
   })
 

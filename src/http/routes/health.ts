@@ -1,13 +1,18 @@
 /**
  * /healthz: the process answers. /readyz: the databases answer and every
- * projection is within the lag threshold. /metrics: Prometheus text.
+ * projection is within the lag threshold. /metrics: Prometheus text, with
+ * the same readiness checks as gauges.
  */
 import type { FastifyInstance } from 'fastify'
+import type { ProjectionLag } from '../../projections/runner.ts'
 import type { Runtime } from '../../runtime.ts'
 
-interface Check { name: string, ok: boolean, detail?: string }
+export interface Check { name: string, ok: boolean, detail?: string }
 
 export async function healthRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  // A scrape shares the lag measurement of the projection gauges instead of taking a second one.
+  runtime.metrics.observeReadiness(() => readiness(runtime, runtime.metrics.projectionLag))
+
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
@@ -21,7 +26,10 @@ export async function healthRoutes (app: FastifyInstance, { runtime }: { runtime
   })
 }
 
-async function readiness (runtime: Runtime): Promise<Check[]> {
+/** The checks /readyz answers with and `ledgerline_ready` reports; `measureLag` measures the projections'. */
+export async function readiness (
+  runtime: Pick<Runtime, 'sql' | 'store' | 'runner' | 'config'>, measureLag: () => Promise<readonly ProjectionLag[]> = () => runtime.runner.lag()
+): Promise<Check[]> {
   const checks: Check[] = []
   const attempt = async (name: string, fn: () => Promise<string | undefined>): Promise<void> => {
     try {
@@ -34,7 +42,7 @@ async function readiness (runtime: Runtime): Promise<Check[]> {
   await attempt('database', async () => { await runtime.sql.query('SELECT 1'); return undefined })
   await attempt('event_store', async () => { await runtime.store.headPosition(); return undefined })
   await attempt('projections', async () => {
-    const lagging = (await runtime.runner.lag()).filter((lag) => lag.seconds > runtime.config.readyMaxLagSeconds)
+    const lagging = (await measureLag()).filter((lag) => lag.seconds > runtime.config.readyMaxLagSeconds)
     return lagging.length === 0 ? undefined : lagging.map((lag) => `${lag.name} is ${Math.round(lag.seconds)} s behind`).join('; ')
   })
   return checks

@@ -1,0 +1,75 @@
+/**
+ * The event store port, measured: every append's duration and failure
+ * reason, and the governance facts its events carry (role changes,
+ * impersonation). The runtime wraps whichever adapter it opened, so appends
+ * from HTTP, the CLI and reactors are all counted, and the adapters stay
+ * unaware of metrics.
+ */
+import { performance } from 'node:perf_hooks'
+import { EventTooLarge, InvalidEventData, InvalidStreamId, StoreUnavailable, UnknownEventType, WrongExpectedVersion } from '../domain/errors.ts'
+import type { AppendReason, Metrics } from '../metrics.ts'
+import type { EventStore, NewEvent } from './types.ts'
+
+export function instrumentedStore (store: EventStore, metrics: Metrics): EventStore {
+  return {
+    kind: store.kind,
+    async append (streamId, events, options) {
+      const started = performance.now()
+      try {
+        const result = await store.append(streamId, events, options)
+        metrics.appended((performance.now() - started) / 1000)
+        // A replay wrote nothing now: its events were counted when they were.
+        if (result.replayed !== true) for (const event of events) countEvent(metrics, streamId, event)
+        return result
+      } catch (error) {
+        metrics.appendFailed(reasonOf(error), (performance.now() - started) / 1000)
+        throw error
+      }
+    },
+    readStream: (streamId, options) => store.readStream(streamId, options),
+    streamVersion: (streamId) => store.streamVersion(streamId),
+    readAll: (from, options) => store.readAll(from, options),
+    headPosition: () => store.headPosition(),
+    subscribe: (from, options) => store.subscribe(from, options),
+    onAppend: (listener) => store.onAppend(listener),
+    close: () => store.close()
+  }
+}
+
+function reasonOf (error: unknown): AppendReason {
+  if (error instanceof WrongExpectedVersion) return 'conflict'
+  if (error instanceof StoreUnavailable) return 'unavailable'
+  if (error instanceof InvalidEventData || error instanceof UnknownEventType || error instanceof EventTooLarge || error instanceof InvalidStreamId) return 'invalid'
+  return 'other'
+}
+
+/** Role and membership changes: what an access review or an alert on privilege churn counts. */
+const ROLE_CHANGES = new Set(['org.member.role_assigned', 'org.member.role_unassigned', 'org.member.added', 'org.member.removed'])
+
+/** Data fields read here only, so a loose view of it; the registry validated it before the append. */
+type Data = Record<string, unknown> | undefined
+
+function countEvent (metrics: Metrics, streamId: string, event: NewEvent): void {
+  const type = event.type
+  if (type.startsWith('rbac.role.') || ROLE_CHANGES.has(type)) {
+    metrics.roleChanged(event.metadata.orgId ?? (streamId.startsWith('org-') ? streamId.slice(4) : 'unknown'))
+    return
+  }
+  if (!type.startsWith('impersonation.session.')) return
+  const data = event.data as Data
+  switch (type) {
+    case 'impersonation.session.requested':
+      if (data?.breakGlass === true) metrics.breakGlass('requested')
+      break
+    case 'impersonation.session.approved':
+      metrics.breakGlass('approved')
+      break
+    case 'impersonation.session.started':
+      metrics.impersonationStarted(data?.via === 'support' || data?.via === 'member' ? data.via : 'other', data?.critical === true)
+      if (data?.breakGlass === true) metrics.breakGlass('started')
+      break
+    case 'impersonation.session.denied':
+      metrics.impersonationDenied(typeof data?.reason === 'string' && data.reason.length <= 64 ? data.reason : 'other')
+      break
+  }
+}

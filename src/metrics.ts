@@ -1,0 +1,213 @@
+/**
+ * Prometheus metrics, one registry per runtime: tests open several runtimes
+ * in one process, so nothing here is global. HTTP, the event store wrapper
+ * (eventstore/instrumented.ts), authorization and the audit tools record into
+ * it; projection and readiness gauges are read when scraped.
+ *
+ * Names and labels are a contract with the alert rules (infra/prometheus).
+ * Label values that come from data (organization ids, denial reasons) are
+ * bounded: the first values seen keep their own series, later ones share
+ * `other`, so a flood of tenants cannot blow up a scrape.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ProjectionLag, ProjectionStatus } from './projections/runner.ts'
+
+export const OTHER = 'other'
+/** Distinct organizations with series of their own, per metrics instance. */
+export const ORG_LABEL_LIMIT = 1000
+const DENIAL_REASON_LIMIT = 50
+
+/** What the projection gauges read: the runner, attached once it exists. */
+export interface ProjectionSource {
+  status(): readonly ProjectionStatus[]
+  lag(): Promise<readonly ProjectionLag[]>
+}
+/** One /readyz check, as the readiness gauges read it. */
+export interface ReadinessCheck { readonly name: string, readonly ok: boolean }
+const APPEND_REASONS = ['conflict', 'unavailable', 'invalid', 'other'] as const
+export type AppendReason = typeof APPEND_REASONS[number]
+const BREAK_GLASS_STAGES = ['requested', 'approved', 'started'] as const
+export type BreakGlassStage = typeof BREAK_GLASS_STAGES[number]
+const AUDIT_FORMATS = ['csv', 'ndjson', 'json'] as const
+const VERIFY_SCOPES = ['org', 'platform'] as const
+
+/** Label values as they come for the first `limit` distinct ones, `other` after; `make` builds what is kept per value. */
+export class BoundedLabels<T> {
+  readonly #known = new Map<string, T>()
+  #other: T | undefined
+  constructor (private readonly limit: number, private readonly make: (label: string) => T) {}
+
+  get (value: string): T {
+    const known = this.#known.get(value)
+    if (known !== undefined) return known
+    if (this.#known.size >= this.limit) return (this.#other ??= this.make(OTHER))
+    const made = this.make(value)
+    this.#known.set(value, made)
+    return made
+  }
+}
+
+type Inc = (value?: number) => void
+/** An organization's children of the per-organization counters, built once: authorize runs on every organization request. */
+interface OrgSeries { readonly allow: Inc, readonly deny: Inc, readonly roleChanges: Inc }
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly httpRequests = counter(this.registry, 'ledgerline_http_requests_total', 'HTTP requests by route and status', ['method', 'route', 'status'])
+  readonly httpDuration = new Histogram({
+    name: 'ledgerline_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry]
+  })
+
+  readonly #appendDuration = new Histogram({
+    name: 'ledgerline_eventstore_append_duration_seconds', help: 'Event store appends by outcome (ok, conflict, error)', labelNames: ['outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry]
+  })
+
+  readonly #appendErrors = counter(this.registry, 'ledgerline_eventstore_append_errors_total', 'Failed appends by reason (conflict, unavailable, invalid, other)', ['reason'])
+  readonly #authz = counter(this.registry, 'ledgerline_authz_decisions_total', 'can() decisions by organization and outcome', ['org', 'outcome'])
+  readonly #roleChanges = counter(this.registry, 'ledgerline_rbac_role_changes_total', 'Role and membership changes written, by organization', ['org'])
+  readonly #orgs = new BoundedLabels<OrgSeries>(ORG_LABEL_LIMIT, (org) => ({
+    allow: this.#authz.labels({ org, outcome: 'allow' }).inc,
+    deny: this.#authz.labels({ org, outcome: 'deny' }).inc,
+    roleChanges: this.#roleChanges.labels({ org }).inc
+  }))
+
+  readonly #impersonationStarts = counter(this.registry, 'ledgerline_impersonation_starts_total', 'Impersonation sessions started', ['via', 'critical'])
+  readonly #impersonationDenials = counter(this.registry, 'ledgerline_impersonation_denials_total', 'Impersonation requests refused, by reason', ['reason'])
+  readonly #denialReasons = new BoundedLabels<Inc>(DENIAL_REASON_LIMIT, (reason) => this.#impersonationDenials.labels({ reason }).inc)
+  readonly #breakGlass = counter(this.registry, 'ledgerline_impersonation_break_glass_total', 'Break-glass impersonations by stage (requested, approved, started)', ['stage'])
+  readonly #exports = counter(this.registry, 'ledgerline_audit_exports_total', 'Audit exports begun, by format', ['format'])
+  readonly #exportRows = counter(this.registry, 'ledgerline_audit_export_rows_total', 'Audit rows exported, by format', ['format'])
+  readonly #verifyFailures = counter(this.registry, 'ledgerline_audit_verify_failures_total', 'Audit verifications that found a mismatch', ['scope'])
+  readonly #verifyRuns = counter(this.registry, 'ledgerline_audit_verify_runs_total', 'Audit verifications by scope and result', ['scope', 'result'])
+
+  #projections: ProjectionSource | undefined
+  #readiness: (() => Promise<readonly ReadinessCheck[]>) | undefined
+
+  /** The projections' lag, measured once per scrape and shared by the lag gauges and readiness. */
+  readonly projectionLag = perScrape(async (): Promise<readonly ProjectionLag[]> => this.#projections === undefined ? [] : this.#projections.lag())
+  readonly #ready = perScrape(async (): Promise<readonly ReadinessCheck[] | undefined> => this.#readiness?.())
+
+  constructor () {
+    collectDefaultMetrics({ register: this.registry })
+    projectionGauges(this.registry, () => this.#projections?.status() ?? [], this.projectionLag)
+    readinessGauges(this.registry, this.#ready)
+    this.#exportKnownSeriesAtZero()
+  }
+
+  /**
+   * increase() cannot see the increment that creates a series, so series
+   * whose labels are known in advance exist from start-up, at 0: the first
+   * break-glass start after a restart still raises its alert.
+   */
+  #exportKnownSeriesAtZero (): void {
+    for (const outcome of ['ok', 'conflict', 'error']) this.#appendDuration.zero({ outcome })
+    for (const reason of APPEND_REASONS) this.#appendErrors.inc({ reason }, 0)
+    for (const via of ['support', 'member']) for (const critical of ['true', 'false']) this.#impersonationStarts.inc({ via, critical }, 0)
+    for (const stage of BREAK_GLASS_STAGES) this.#breakGlass.inc({ stage }, 0)
+    for (const format of AUDIT_FORMATS) {
+      this.#exports.inc({ format }, 0)
+      this.#exportRows.inc({ format }, 0)
+    }
+    for (const scope of VERIFY_SCOPES) {
+      this.#verifyFailures.inc({ scope }, 0)
+      for (const result of ['ok', 'failed']) this.#verifyRuns.inc({ scope, result }, 0)
+    }
+  }
+
+  /** The projection gauges read this runner from now on. */
+  observeProjections (source: ProjectionSource): void { this.#projections = source }
+  /** The readiness gauges ask this when scraped: the function /readyz answers with. */
+  observeReadiness (readiness: () => Promise<readonly ReadinessCheck[]>): void { this.#readiness = readiness }
+
+  appended (seconds: number): void { this.#appendDuration.observe({ outcome: 'ok' }, seconds) }
+  appendFailed (reason: AppendReason, seconds: number): void {
+    this.#appendDuration.observe({ outcome: reason === 'conflict' ? 'conflict' : 'error' }, seconds)
+    this.#appendErrors.inc({ reason })
+  }
+
+  authzDecision (orgId: string, allowed: boolean, count = 1): void {
+    const series = this.#orgs.get(orgId)
+    if (allowed) series.allow(count)
+    else series.deny(count)
+  }
+
+  roleChanged (orgId: string): void { this.#orgs.get(orgId).roleChanges() }
+  impersonationStarted (via: string, critical: boolean): void { this.#impersonationStarts.inc({ via, critical: critical ? 'true' : 'false' }) }
+  impersonationDenied (reason: string): void { this.#denialReasons.get(reason)() }
+  breakGlass (stage: BreakGlassStage): void { this.#breakGlass.inc({ stage }) }
+  auditExportStarted (format: string): void { this.#exports.inc({ format }) }
+  auditRowsExported (format: string, rows: number): void { this.#exportRows.inc({ format }, rows) }
+
+  auditVerified (scope: typeof VERIFY_SCOPES[number], ok: boolean): void {
+    this.#verifyRuns.inc({ scope, result: ok ? 'ok' : 'failed' })
+    if (!ok) this.#verifyFailures.inc({ scope })
+  }
+}
+
+function counter<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] })
+}
+
+/**
+ * One measurement shared by the collectors of a scrape: prom-client runs
+ * them concurrently, and each would otherwise query the database again.
+ */
+function perScrape<T> (measure: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined
+  return () => {
+    pending ??= measure().finally(() => { setTimeout(() => { pending = undefined }, 100).unref() })
+    return pending
+  }
+}
+
+function projectionGauges (registry: Registry, status: () => readonly ProjectionStatus[], lag: () => Promise<readonly ProjectionLag[]>): void {
+  const fromStatus = (name: string, help: string, value: (s: ProjectionStatus) => number | undefined): void => {
+    new Gauge({
+      name, help, labelNames: ['projection'], registers: [registry],
+      collect () {
+        for (const s of status()) {
+          const v = value(s)
+          if (v !== undefined) this.set({ projection: s.name }, v)
+        }
+      }
+    })
+  }
+  fromStatus('ledgerline_projection_events_applied_total', 'Events applied by the projection (this generation)', (s) => s.eventsApplied)
+  fromStatus('ledgerline_projection_throughput_events_per_second', 'Events applied per second, smoothed over a minute', (s) => s.eventsPerSecond)
+  fromStatus('ledgerline_projection_leader', '1 when this instance runs the projection', (s) => s.leader ? 1 : 0)
+  fromStatus('ledgerline_projection_last_batch_timestamp_seconds', 'When the projection last applied a batch on this instance', (s) => s.lastBatchAt === undefined ? undefined : s.lastBatchAt.getTime() / 1000)
+  fromStatus('ledgerline_projection_running', '1 while the projection\'s worker loop runs on this instance (leading or standing by)', (s) => s.running ? 1 : 0)
+  new Counter({
+    name: 'ledgerline_projection_errors_total', help: 'Failures of the projection on this instance (each is retried)', labelNames: ['projection'], registers: [registry],
+    // The runner keeps the count; reset-then-inc exports it as a counter.
+    collect () {
+      this.reset()
+      for (const s of status()) this.inc({ projection: s.name }, s.errors)
+    }
+  })
+  const fromLag = (name: string, help: string, value: (l: ProjectionLag) => number): void => {
+    new Gauge({
+      name, help, labelNames: ['projection'], registers: [registry],
+      async collect () { for (const l of await lag().catch(() => [])) this.set({ projection: l.name }, value(l)) }
+    })
+  }
+  fromLag('ledgerline_projection_lag_events', 'Events in the log after the checkpoint (counted up to 1000)', (l) => l.events)
+  fromLag('ledgerline_projection_lag_seconds', 'Age of the oldest event after the checkpoint', (l) => l.seconds)
+}
+
+/** Undefined checks (no HTTP server attached readiness) leave `ledgerline_ready` at 0: not known to be ready. */
+function readinessGauges (registry: Registry, checks: () => Promise<readonly ReadinessCheck[] | undefined>): void {
+  new Gauge({
+    name: 'ledgerline_ready', help: '1 when /readyz answers ready', registers: [registry],
+    async collect () {
+      const found = await checks().catch(() => undefined)
+      this.set(found !== undefined && found.every((check) => check.ok) ? 1 : 0)
+    }
+  })
+  new Gauge({
+    name: 'ledgerline_readiness_check', help: '1 when the /readyz check passes (database, event_store, projections)', labelNames: ['check'], registers: [registry],
+    async collect () { for (const check of await checks().catch(() => undefined) ?? []) this.set({ check: check.name }, check.ok ? 1 : 0) }
+  })
+}
