@@ -9,6 +9,7 @@ import { auditCommand } from './commands/audit.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
 import { eventsCommand } from './commands/events.ts'
 import { migrateCommand } from './commands/migrate.ts'
+import { preflightCommand } from './commands/preflight.ts'
 import { rbacCommand } from './commands/rbac.ts'
 import { replayCommand } from './commands/replay.ts'
 
@@ -24,6 +25,7 @@ export function buildProgram (): Command {
   eventsCommand(program)
   rbacCommand(program)
   auditCommand(program)
+  preflightCommand(program)
   for (const command of program.commands) command.exitOverride()
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()
   return program
