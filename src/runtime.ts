@@ -8,6 +8,8 @@ import { stateCache } from './application/cache.ts'
 import { AuditDigester } from './application/audit/digests.ts'
 import { AuditRetention } from './application/audit/retention.ts'
 import { IdentityDirectory } from './application/identity/directory.ts'
+import type { ImpersonationServices } from './application/impersonation/commands.ts'
+import { ImpersonationExpiry } from './application/impersonation/expiry.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
 import { StreamQueue, type IdentityServices } from './application/identity/commands.ts'
 import type { Config } from './config.ts'
@@ -38,6 +40,10 @@ export interface Runtime {
   readonly auditDigests: AuditDigester
   /** What the identity application functions need: store, SQL, the principal directory. */
   readonly identity: IdentityServices
+  /** The identity services plus what impersonation's guards wait for. */
+  readonly impersonation: ImpersonationServices
+  /** Writes the expiry of impersonation sessions whose time is up, every 15 s while projections run. */
+  readonly impersonationExpiry: ImpersonationExpiry
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -91,12 +97,15 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       policies,
       waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
     }
+    const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
+    const impersonationExpiry = new ImpersonationExpiry(impersonation, logger.child({ component: 'impersonation-expiry' }))
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
       runner.start()
       await directory.start()
       auditRetention.start()
+      impersonationExpiry.start()
     }
     return {
       config,
@@ -109,8 +118,11 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       auditRetention,
       auditDigests,
       identity,
+      impersonation,
+      impersonationExpiry,
       metrics,
       async close () {
+        await impersonationExpiry.stop()
         await auditRetention.stop()
         await auditDigests.stop()
         directory.stop()

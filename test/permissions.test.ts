@@ -13,6 +13,7 @@
 import type { InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
 import { createToken, registerUser } from '../src/application/identity/commands.ts'
+import { approveImpersonation, requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { BUILT_IN_ROLE_GRANTS, CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { formatPosition, parsePosition } from '../src/eventstore/position.ts'
@@ -39,6 +40,9 @@ interface Fixtures {
   /** Custom roles nobody holds: one to edit and test against, one to delete. */
   scratchRole: string
   doomedRole: string
+  /** Impersonation: a member anyone may impersonate, an admin (critical: break-glass), and sessions for the routes that act on one. */
+  critic: string
+  sessions: { pendingApprove: string, pendingDeny: string, pendingRevoke: string, approvedStart: string, pendingStop: string }
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown }
@@ -71,7 +75,19 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'DELETE /v1/orgs/:orgId/roles/:roleId': (f) => ({ params: { roleId: f.doomedRole } }),
   'POST /v1/orgs/:orgId/roles/:roleId/test': (f) => ({ params: { roleId: f.scratchRole }, body: { cases: [{ action: 'member:read', resource: { type: 'organization' }, expect: 'deny' }] } }),
   'GET /v1/orgs/:orgId/audit-events': () => ({ query: 'action=org.*&sort=asc&limit=10' }),
-  'GET /v1/orgs/:orgId/audit-events/export': () => ({ query: 'format=ndjson' })
+  'GET /v1/orgs/:orgId/audit-events/export': () => ({ query: 'format=ndjson' }),
+  // A critical target: the request waits for approval (202), so the holder is not busy impersonating for the routes after it.
+  'POST /v1/orgs/:orgId/impersonations': (f) => ({ body: { targetUserId: f.critic, reason: 'checking what the admin sees', ticket: 'SUP-7' } }),
+  'GET /v1/orgs/:orgId/impersonations': () => ({ query: 'status=all&limit=5' }),
+  'GET /v1/orgs/:orgId/impersonations/:sessionId': (f) => ({ params: { sessionId: f.sessions.pendingApprove } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/approve': (f) => ({ params: { sessionId: f.sessions.pendingApprove } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/deny': (f) => ({ params: { sessionId: f.sessions.pendingDeny }, body: { note: 'no' } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/start': (f) => ({ params: { sessionId: f.sessions.approvedStart } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/stop': (f) => ({ params: { sessionId: f.sessions.pendingStop } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/revoke': (f) => ({ params: { sessionId: f.sessions.pendingRevoke }, body: { note: 'walk' } }),
+  'POST /v1/orgs/:orgId/impersonations/revoke-all': () => ({ body: {} }),
+  'GET /v1/orgs/:orgId/support-access': () => ({}),
+  'PUT /v1/orgs/:orgId/support-access': () => ({ body: { enabled: true } })
 }
 
 /**
@@ -153,7 +169,9 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     assignee: await member('assignee', ['viewer']),
     unassignee: await member('unassignee', ['member', 'viewer']),
     scratchRole: await role('Scratch', []),
-    doomedRole: await role('Doomed', [])
+    doomedRole: await role('Doomed', []),
+    critic: await member('critic', ['admin']),
+    sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
   for (const action of new Set(routes.map(declared).filter((action) => action !== undefined))) {
@@ -163,6 +181,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
       only: await holder(`only-${slug}`, [allow([action, ...(GIVES_VIEWER.has(action) ? BUILT_IN_ROLE_GRANTS.viewer : [])])])
     })
   }
+  fixtures.sessions = await impersonationSessions(api, fixtures, members.get('impersonation:start')!.only.userId)
+  last = formatPosition(await lastWritten(api.runtime.sql))
   const conditional = await holder('conditional', [
     allow(['member:read'], { eq: [{ ref: 'context.mfa' }, true] }),
     allow(['role:read'], { eq: [{ ref: 'resource.id' }, orgId] })
@@ -171,6 +191,17 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   await api.runtime.runner.waitFor(position, 10_000)
   await untilVisible(api.runtime.store, position)
   return { api, routes, fixtures, members, conditional }
+}
+
+/** Break-glass requests on the critical admin: by the owner, waiting; by the start holder, waiting or approved by the owner. */
+async function impersonationSessions (api: TestApp, fixtures: Fixtures, starter: string): Promise<Fixtures['sessions']> {
+  const as = (userId: string) => ({ ...systemCommand('permissions-test'), actor: { type: 'user' as const, id: userId } })
+  const request = async (userId: string): Promise<string> => (await requestImpersonation(api.runtime.impersonation, as(userId), fixtures.orgId,
+    { userId, impersonating: false, via: 'member' }, { targetUserId: fixtures.critic, reason: 'a fixture of the permission walk', ticket: 'SUP-1' })).sessionId
+  const approvedStart = await request(starter)
+  await approveImpersonation(api.runtime.impersonation, as(api.owner.userId), fixtures.orgId, approvedStart, { userId: api.owner.userId, via: 'member' })
+  const owner = api.owner.userId
+  return { pendingApprove: await request(owner), pendingDeny: await request(owner), pendingRevoke: await request(owner), approvedStart, pendingStop: await request(starter) }
 }
 
 /** Where the log stands: the visible head, and every event row (also ones an older transaction elsewhere still hides). */

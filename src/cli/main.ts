@@ -8,6 +8,7 @@ import { LedgerlineError } from '../domain/errors.ts'
 import { auditCommand } from './commands/audit.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
 import { eventsCommand } from './commands/events.ts'
+import { impersonationCommand } from './commands/impersonation.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { preflightCommand } from './commands/preflight.ts'
 import { rbacCommand } from './commands/rbac.ts'
@@ -25,6 +26,7 @@ export function buildProgram (): Command {
   eventsCommand(program)
   rbacCommand(program)
   auditCommand(program)
+  impersonationCommand(program)
   preflightCommand(program)
   for (const command of program.commands) command.exitOverride()
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()

@@ -5,10 +5,11 @@
 import { auditEvents } from './audit/events.ts'
 import { retentionEvents } from './audit/retention.ts'
 import { identityEvents } from './identity/events.ts'
+import { impersonationEvents } from './impersonation/events.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
-export const eventDefinitions: readonly EventDefinition[] = [...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents]
+export const eventDefinitions: readonly EventDefinition[] = [...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
   return new EventRegistry([...eventDefinitions, ...extra])

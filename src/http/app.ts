@@ -19,6 +19,7 @@ import { traceIdOf, tracePlugin } from './plugins/trace.ts'
 import { authRoutes, publicAuthRoutes } from './routes/auth.ts'
 import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
+import { impersonationRoutes } from './routes/impersonation.ts'
 import { memberRoutes } from './routes/members.ts'
 import { organizationRoutes } from './routes/organizations.ts'
 import { accessRoutes, roleRoutes, roleTestRoutes } from './routes/roles.ts'
@@ -93,6 +94,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(auditRetentionRoutes, { runtime })
     await scope.register(auditRoutes, { runtime })
     await scope.register(auditDigestRoutes, { runtime })
+    await scope.register(impersonationRoutes, { runtime })
   })
   return app
 }

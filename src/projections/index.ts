@@ -1,13 +1,14 @@
 import { auditProjection } from './audit/projection.ts'
 import { identityProjection } from './identity/projection.ts'
+import { impersonationProjection } from './impersonation/projection.ts'
 import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 
 /** Every read model the application runs, over the permission catalogue as it is now (host actions set). */
 export function applicationProjections (): Projection[] {
-  return [streamCatalogue, identityProjection, rbacProjection(), auditProjection]
+  return [streamCatalogue, identityProjection, rbacProjection(), auditProjection, impersonationProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
-export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit']
+export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation']

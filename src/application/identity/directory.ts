@@ -31,7 +31,21 @@ import { membershipsOf, type MembershipView } from '../../projections/identity/q
 import type { SqlClient } from '../../sql/client.ts'
 import { BoundedCache } from '../cache.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
-import { tokenDigest, tokenIdOf } from './secrets.ts'
+import { sessionDecider, sessionStreamId, type SessionState } from '../../domain/impersonation/session.ts'
+import { impersonationSessionOf, tokenDigest, tokenIdOf } from './secrets.ts'
+
+/** The session an impersonation token acts in: the principal is its target, `impersonatorId` who really acts. */
+export interface ImpersonationContext {
+  readonly sessionId: string
+  readonly orgId: string
+  readonly impersonatorId: string
+  readonly via: 'support' | 'member'
+  readonly reason: string
+  readonly ticket: string | null
+  readonly breakGlass: boolean
+  readonly startedAt: string
+  readonly expiresAt: string
+}
 
 export interface Principal {
   readonly userId: string
@@ -39,22 +53,28 @@ export interface Principal {
   readonly displayName: string
   readonly platformAdmin: boolean
   readonly platformSupport: boolean
-  readonly token: { readonly id: string, readonly kind: 'api' | 'session', readonly expiresAt?: string }
+  readonly token: { readonly id: string, readonly kind: 'api' | 'session' | 'impersonation', readonly expiresAt?: string }
+  /** Set when the token is an impersonation session's (RFC 8693's `act`: who acts for the user). */
+  readonly impersonation?: ImpersonationContext
 }
 
 type TokenEntry = Extract<TokenState, { status: 'active' | 'revoked' }>
 type UserEntry = Extract<UserState, { status: 'active' | 'disabled' }>
+type SessionEntry = Extract<SessionState, { status: 'active' }>
 
 /** Addresses remembered per token; beyond this the oldest is forgotten (and would be reported again, which adds nothing). */
 const MAX_ADDRESSES_PER_TOKEN = 32
 
 const MEMBERSHIP_EVENTS = new Set(['org.member.added', 'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned'])
 const ORG_EVENTS = new Set(['org.organization.renamed', 'org.organization.plan_changed'])
+/** Events that start or end an impersonation session (not its recorded actions: they change nothing here). */
+const SESSION_EVENTS = new Set(['impersonation.session.started', 'impersonation.session.stopped', 'impersonation.session.revoked', 'impersonation.session.expired', 'impersonation.session.denied'])
 /** The event types that can change what the directory answers. */
 export const DIRECTORY_EVENT_TYPES = [
   ...MEMBERSHIP_EVENTS, ...ORG_EVENTS, 'rbac.role.created', 'rbac.role.grants_set', 'rbac.role.deleted',
   // Not password_set: a principal carries no password; sessions a change ends are revoked by their own events.
-  'identity.token.revoked', 'identity.user.disabled', 'identity.user.enabled', 'identity.user.staff_flags_set'
+  'identity.token.revoked', 'identity.user.disabled', 'identity.user.enabled', 'identity.user.staff_flags_set',
+  'org.organization.support_access_set', ...SESSION_EVENTS
 ]
 
 export interface DirectoryOptions {
@@ -76,6 +96,9 @@ export class IdentityDirectory {
   readonly #options: DirectoryOptions
   readonly #tokens: BoundedCache<TokenEntry>
   readonly #users: BoundedCache<UserEntry>
+  /** Active impersonation sessions by id; an ended one is dropped when its event arrives. */
+  readonly #sessions: BoundedCache<SessionEntry>
+  readonly #sessionDigests = new WeakMap<SessionEntry, Buffer>()
   readonly #digests = new WeakMap<TokenEntry, Buffer>()
   /** tokenId → the addresses it was created or used from, oldest first. */
   readonly #addresses: BoundedCache<Set<string>>
@@ -84,6 +107,8 @@ export class IdentityDirectory {
   readonly #changed = new Map<string, LogPosition>()
   /** No cached membership older than this is trusted (org renames, evicted change marks). */
   #floor: LogPosition = START
+  /** The latest position of an event this node wrote or saw: what a read of this node's own writes must wait for. */
+  #latest: LogPosition = START
   /** Bumped on every token or user invalidation: a load that raced one is not cached. */
   #epoch = 0
   #abort: AbortController | undefined
@@ -94,8 +119,19 @@ export class IdentityDirectory {
     const ttl = options.ttlMs ?? 5 * 60_000
     this.#tokens = new BoundedCache(max, ttl)
     this.#users = new BoundedCache(max, ttl)
+    this.#sessions = new BoundedCache(max, ttl)
     this.#memberships = new BoundedCache(max, ttl)
     this.#addresses = new BoundedCache(max)
+  }
+
+  /**
+   * The latest position this node wrote or saw. The visible head of a shared
+   * PostgreSQL can lag what this node has just written (an older transaction
+   * elsewhere holds it back): a read model waited to this, and to the head,
+   * has what this node did.
+   */
+  get latestSeen (): LogPosition {
+    return this.#latest
   }
 
   /** The identity pack's logger: where login reports what it could not write to the audit log. */
@@ -128,6 +164,7 @@ export class IdentityDirectory {
         this.#options.logger.warn({ err: error }, 'directory subscription failed; following again in 1 s')
         this.#tokens.clear()
         this.#users.clear()
+        this.#sessions.clear()
         this.#memberships.clear()
         await new Promise((resolve) => setTimeout(resolve, 1000))
       }
@@ -137,9 +174,13 @@ export class IdentityDirectory {
   /** Drops what `event` makes stale. Called for events seen on the log and for this node's own commands. */
   observe (streamId: string, event: DomainEvent | RecordedEvent, position: LogPosition | undefined): void {
     const at = position ?? START
+    if (comparePositions(at, this.#latest) > 0) this.#latest = at
     this.#options.policies?.observe(streamId, event.type)
     if (event.type === 'identity.token.revoked') {
       this.#tokens.delete(streamId.slice('token-'.length))
+      this.#epoch++
+    } else if (SESSION_EVENTS.has(event.type)) {
+      this.#sessions.delete(streamId.slice('impersonation-'.length))
       this.#epoch++
     } else if (event.type.startsWith('identity.user.')) {
       this.#users.delete(streamId.slice('user-'.length))
@@ -171,6 +212,8 @@ export class IdentityDirectory {
    * token and its user are cached: the common case costs no promise.
    */
   authenticate (token: string, now = Date.now()): Principal | undefined | Promise<Principal | undefined> {
+    const sessionId = impersonationSessionOf(token)
+    if (sessionId !== undefined) return this.#impersonation(token, sessionId, now)
     const tokenId = tokenIdOf(token)
     if (tokenId === undefined) return undefined
     const state = this.#tokens.get(tokenId, now)
@@ -185,6 +228,52 @@ export class IdentityDirectory {
     const user = this.#users.get(state.token.userId, now)
     if (user === undefined) return this.#user(state.token.userId, now).then((loaded) => this.#toPrincipal(tokenId, state, loaded))
     return this.#toPrincipal(tokenId, state, user)
+  }
+
+  /**
+   * An impersonation token: its session must be active, before its expiry,
+   * and its target an active user; the principal is the target, with the
+   * session as its `impersonation`.
+   */
+  async #impersonation (token: string, sessionId: string, now: number): Promise<Principal | undefined> {
+    const session = this.#sessions.get(sessionId, now) ?? await this.#load(this.#sessions, sessionId, async () => {
+      const state = fold(sessionDecider, await this.#options.store.readStream(sessionStreamId(sessionId)) as never[])
+      return state.status === 'active' ? state : { status: 'none' as const }
+    }, now)
+    if (session === undefined || Date.parse(session.expiresAt) <= now) return undefined
+    let digest = this.#sessionDigests.get(session)
+    if (digest === undefined) {
+      digest = Buffer.from(session.tokenHash, 'hex')
+      this.#sessionDigests.set(session, digest)
+    }
+    if (!timingSafeEqual(tokenDigest(token), digest)) return undefined
+    const { request } = session
+    const user = this.#users.get(request.targetUserId, now) ?? await this.#user(request.targetUserId, now)
+    if (user === undefined || user.status !== 'active') return undefined
+    return {
+      userId: request.targetUserId,
+      email: user.email,
+      displayName: user.displayName,
+      platformAdmin: user.platformAdmin,
+      platformSupport: user.platformSupport,
+      token: { id: sessionId, kind: 'impersonation', expiresAt: session.expiresAt },
+      impersonation: {
+        sessionId,
+        orgId: request.orgId,
+        impersonatorId: request.impersonatorId,
+        via: request.via,
+        reason: request.reason,
+        ticket: request.ticket ?? null,
+        breakGlass: request.breakGlass,
+        startedAt: session.startedAt,
+        expiresAt: session.expiresAt
+      }
+    }
+  }
+
+  /** A user as the directory knows them (cached): for re-checks such as an impersonator's rights. */
+  async userOf (userId: string, now = Date.now()): Promise<UserEntry | undefined> {
+    return this.#users.get(userId, now) ?? await this.#user(userId, now)
   }
 
   /** The stored digest as bytes, decoded once per token entry. */

@@ -44,6 +44,24 @@ export function issueToken (): IssuedToken {
   return { token, tokenId, prefix: `ll_${tokenId}`, hash: hashToken(token) }
 }
 
+const IMPERSONATION_TOKEN_PATTERN = /^lli_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$/
+
+/**
+ * An impersonation token reads `lli_<key>_<secret>` for session `imp_<key>`:
+ * its own prefix, so it can never be mistaken for (or looked up as) an API
+ * token, and the session's stream is the one truth about whether it works.
+ */
+export function issueImpersonationToken (sessionId: string): { token: string, hash: string } {
+  const token = `lli_${sessionId.slice('imp_'.length)}_${randomBytes(32).toString('base64url')}`
+  return { token, hash: hashToken(token) }
+}
+
+/** The session id of a well-formed impersonation token, or undefined. */
+export function impersonationSessionOf (token: string): string | undefined {
+  const key = IMPERSONATION_TOKEN_PATTERN.exec(token)?.[1]
+  return key === undefined ? undefined : `imp_${key}`
+}
+
 /** The token id of a well-formed token, or undefined. */
 export function tokenIdOf (token: string): string | undefined {
   return TOKEN_PATTERN.exec(token)?.[1]

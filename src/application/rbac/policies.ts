@@ -22,6 +22,8 @@ export interface PolicySnapshot {
   readonly policy: Policy
   /** A member's roles (built-in names and custom role ids); none for someone who is not a member. */
   rolesOf(userId: string): readonly string[]
+  /** Platform support may impersonate members here (impersonations re-check it on every request). */
+  readonly supportAccess: boolean
 }
 
 const NO_ROLES: readonly string[] = Object.freeze([])
@@ -50,15 +52,16 @@ export class PolicySnapshots {
     const members = active ? state.members : {}
     const snapshot: PolicySnapshot = {
       policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
-      rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES)
+      rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES),
+      supportAccess: active && state.supportAccess
     }
     if (epoch === this.#epoch) this.#cache.set(orgId, snapshot)
     return snapshot
   }
 
-  /** Drops the snapshot of the organization whose stream a role or member event landed in. */
+  /** Drops the snapshot of the organization whose stream a role, member or support access event landed in. */
   observe (streamId: string, type: string): void {
-    if (!(type.startsWith('rbac.role.') || type.startsWith('org.member.')) || !streamId.startsWith('org-')) return
+    if (!(type.startsWith('rbac.role.') || type.startsWith('org.member.') || type === 'org.organization.support_access_set') || !streamId.startsWith('org-')) return
     this.#cache.delete(streamId.slice('org-'.length))
     this.#epoch++
   }

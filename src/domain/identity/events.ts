@@ -38,6 +38,11 @@ export const orgAuditRetentionSet = defineEvent({
   type: 'org.organization.audit_retention_set',
   schema: z.object({ days: z.number().int().positive().nullable() }).strict()
 })
+/** Whether platform support staff may impersonate the organization's members (on by default). */
+export const orgSupportAccessSet = defineEvent({
+  type: 'org.organization.support_access_set',
+  schema: z.object({ enabled: z.boolean() }).strict()
+})
 export const memberInvited = defineEvent({ type: 'org.member.invited', schema: z.object({ inviteId: id, email, roles }).strict() })
 export const memberAdded = defineEvent({ type: 'org.member.added', schema: z.object({ userId: id, roles }).strict() })
 export const memberRemoved = defineEvent({ type: 'org.member.removed', schema: z.object({ userId: id }).strict() })
@@ -62,12 +67,12 @@ export const tokenRevoked = defineEvent({ type: 'identity.token.revoked', schema
 
 export const identityEvents = [
   userRegistered, userPasswordSet, userDisabled, userEnabled, userStaffFlagsSet, emailReserved,
-  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet,
+  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet, orgSupportAccessSet,
   memberInvited, memberAdded, memberRemoved, memberRoleAssigned, memberRoleUnassigned,
   tokenCreated, tokenRevoked
 ]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 export type UserEvent = DataOf<typeof userRegistered | typeof userPasswordSet | typeof userDisabled | typeof userEnabled | typeof userStaffFlagsSet>
-export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet |
+export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet | typeof orgSupportAccessSet |
   typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned>

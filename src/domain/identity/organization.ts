@@ -26,6 +26,8 @@ export type OrgState =
     invites: Record<string, { email: string, roles: BuiltInRole[] }>
     /** Days of audit log kept, when the organization set it; null: its plan's default (src/domain/audit/retention.ts). */
     auditRetentionDays: number | null
+    /** Platform support may impersonate members (on unless an owner turned it off). */
+    supportAccess: boolean
   }
 
 type Active = Extract<OrgState, { status: 'active' }>
@@ -36,6 +38,7 @@ export type OrgCommand =
   | { type: 'ChangePlan', data: { plan: Plan } }
   | { type: 'ChangeSettings', data: { settings: Record<string, string | number | boolean | null> } }
   | { type: 'SetAuditRetention', data: { days: number | null } }
+  | { type: 'SetSupportAccess', data: { enabled: boolean } }
   | { type: 'InviteMember', data: { inviteId: string, email: string, roles: BuiltInRole[] } }
   | { type: 'AddMember', data: { userId: string, roles: BuiltInRole[] } }
   | { type: 'RemoveMember', data: { userId: string } }
@@ -90,6 +93,8 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
     case 'SetAuditRetention':
       requireRetentionAllowed(state.plan, command.data.days)
       return command.data.days === state.auditRetentionDays ? [] : [{ type: 'org.organization.audit_retention_set', data: { days: command.data.days } }]
+    case 'SetSupportAccess':
+      return command.data.enabled === state.supportAccess ? [] : [{ type: 'org.organization.support_access_set', data: command.data }]
     case 'ChangeSettings':
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
@@ -152,7 +157,7 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
 
   evolve (state, event) {
     if (event.type === 'org.organization.created') {
-      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null }
+      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
     }
     if (state.status !== 'active') return state
     if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent)
@@ -160,6 +165,7 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
       case 'org.organization.renamed': return { ...state, name: event.data.name }
       case 'org.organization.plan_changed': return { ...state, plan: event.data.plan }
       case 'org.organization.audit_retention_set': return { ...state, auditRetentionDays: event.data.days }
+      case 'org.organization.support_access_set': return { ...state, supportAccess: event.data.enabled }
       case 'org.organization.settings_changed': return { ...state, settings: { ...state.settings, ...event.data.settings } }
       case 'org.member.invited': return { ...state, invites: { ...state.invites, [event.data.inviteId]: { email: event.data.email, roles: event.data.roles } } }
       case 'org.member.added': return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted(event.data.roles) } }

@@ -44,6 +44,7 @@ const LEDGERLINE_ACTIONS: readonly ActionDefinition[] = Object.freeze([
   define('audit:read', 'search the audit log', { sensitive: true }),
   define('audit:export', 'export the audit log', { sensitive: true }),
   define('audit:configure', 'set how long the audit log is kept', { ownerOnly: true }),
+  define('impersonation:read', 'see the organization\'s impersonation sessions, active and past', { sensitive: true }),
   define('impersonation:start', 'act as a member of the organization, time-boxed and traced', { sensitive: true }),
   define('impersonation:approve', 'approve a break-glass impersonation requested by someone else', { sensitive: true }),
   define('impersonation:revoke', 'end anyone\'s impersonation session in the organization', { sensitive: true }),

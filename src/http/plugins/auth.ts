@@ -8,11 +8,17 @@
  * audited (`identity.token.used_from_new_ip`), fire and forget: the request
  * does not wait for the append, which happens once per token and address per
  * node, and a failure to write it is logged as an error, not answered.
+ *
+ * An impersonation token (`lli_…`) acts as its session's target; before the
+ * handler runs, the session is checked and the request recorded in it
+ * (src/application/impersonation/admission.ts), and every response carries
+ * an `Impersonation` header naming the session, the impersonator and the end.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { recordTokenUsedFromNewIp } from '../../application/audit/access.ts'
-import type { Principal } from '../../application/identity/directory.ts'
+import type { ImpersonationContext, Principal } from '../../application/identity/directory.ts'
+import { admitImpersonated } from '../../application/impersonation/admission.ts'
 import type { CommandMetadata } from '../../domain/envelope.ts'
 import { Unauthenticated } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
@@ -25,6 +31,8 @@ declare module 'fastify' {
   }
 }
 
+type Impersonated = Principal & { impersonation: ImpersonationContext }
+
 const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 
@@ -35,6 +43,7 @@ export function authenticator (runtime: Runtime) {
       return done(new Unauthenticated())
     }
     request.principal = principal
+    if (principal.impersonation !== undefined) return admit(request, reply, principal as Impersonated, done)
     const ip = request.ip.slice(0, 64)
     const previousIpCount = ip === '' ? undefined : runtime.identity.directory.noteAddress(principal.token.id, ip)
     if (previousIpCount !== undefined) {
@@ -42,6 +51,21 @@ export function authenticator (runtime: Runtime) {
         .catch((error: unknown) => request.log.error({ err: error, tokenId: principal.token.id }, 'a token used from a new address could not be written to the audit log'))
     }
     done()
+  }
+  /** An impersonation token: its own checks, and every request recorded in the session (src/application/impersonation/admission.ts). */
+  const admit = (request: FastifyRequest, reply: FastifyReply, principal: Impersonated, done: (error?: Error) => void): void => {
+    const session = principal.impersonation
+    reply.header('impersonation', `session="${session.sessionId}", impersonator="${session.impersonatorId}", expires="${session.expiresAt}"`)
+    const schema = request.routeOptions.schema
+    const orgId = (request.params as Record<string, unknown> | undefined)?.orgId
+    admitImpersonated(runtime.impersonation, principal, {
+      method: request.method,
+      route: request.routeOptions.url ?? request.url,
+      action: schema?.['x-permission'],
+      orgId: typeof orgId === 'string' ? orgId : undefined,
+      ip: request.ip,
+      metadata: { ...commandMetadata(request), commandId: randomUUID() }
+    }).then(() => done(), done)
   }
   // A callback hook: a cached token is checked without a promise.
   return function authenticate (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
@@ -72,6 +96,8 @@ export function commandMetadata (request: FastifyRequest, orgId?: string): Comma
     requestId: typeof requestId === 'string' && REQUEST_ID.test(requestId) ? requestId : randomUUID(),
     ip: request.ip.slice(0, 64),
     ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 500) } : {}),
-    ...(orgId === undefined ? {} : { orgId })
+    ...(orgId === undefined ? {} : { orgId }),
+    // Every event of an impersonated request says who really acted (DESIGN §4).
+    ...(request.principal?.impersonation === undefined ? {} : { impersonatorId: request.principal.impersonation.impersonatorId })
   }
 }

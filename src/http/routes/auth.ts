@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { createToken, login, registerUser, revokeToken } from '../../application/identity/commands.ts'
+import { stopImpersonation } from '../../application/impersonation/commands.ts'
 import { normalizeEmail } from '../../domain/identity/email.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
@@ -60,6 +61,9 @@ export async function authRoutes (app: FastifyInstance, { runtime }: { runtime: 
     schema: { tags: ['auth'], summary: 'Revokes the token this request was made with', security: BEARER, response: { 200: Written, ...problems } }
   }, async (request) => {
     const principal = principalOf(request)
+    const session = principal.impersonation
+    // Logging out of an impersonation ends it.
+    if (session !== undefined) return stopImpersonation(runtime.impersonation, commandMetadata(request, session.orgId), session.sessionId, session.impersonatorId)
     return revokeToken(runtime.identity, commandMetadata(request), principal.userId, principal.token.id, 'logout')
   })
 }

@@ -1,11 +1,14 @@
 /**
- * The caller's session and their own tokens. `impersonation` is null until
- * the impersonation pack fills it; a UI can already reserve its banner.
+ * The caller's session, their security log and their own tokens. During an
+ * impersonation, `GET /v1/session` says so (who, why, since when, until
+ * when) for the banner a UI must show, and lists only the session's
+ * organization.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { changePassword, createToken, revokeToken } from '../../application/identity/commands.ts'
+import { encodeSecurityCursor, securityLog } from '../../projections/audit/security-log.ts'
 import { tokensOf } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
@@ -13,9 +16,24 @@ import { BEARER, DisplayName, Id, Password, Position, Written, problems } from '
 
 const SessionView = z.object({
   user: z.object({ userId: Id, email: z.string(), displayName: z.string(), platformAdmin: z.boolean(), platformSupport: z.boolean() }),
-  token: z.object({ id: z.string(), kind: z.enum(['api', 'session']), expiresAt: z.string().nullable() }),
+  token: z.object({ id: z.string(), kind: z.enum(['api', 'session', 'impersonation']), expiresAt: z.string().nullable() }),
   memberships: z.array(z.object({ orgId: Id, name: z.string(), plan: z.string(), roles: z.array(z.string()) })),
-  impersonation: z.null().describe('the impersonation in progress, if any (filled by the impersonation pack)')
+  impersonation: z.object({
+    sessionId: Id,
+    orgId: Id,
+    impersonator: z.object({ userId: Id, email: z.string().nullable(), displayName: z.string().nullable() }),
+    via: z.enum(['support', 'member']),
+    reason: z.string(),
+    ticket: z.string().nullable(),
+    breakGlass: z.boolean(),
+    startedAt: z.string(),
+    expiresAt: z.string()
+  }).nullable().describe('the impersonation this request is made in: show a banner for as long as it is not null')
+})
+
+const SecurityLogEntry = z.object({
+  id: z.string(), seq: z.number().int(), occurredAt: z.string(), action: z.string(), orgId: z.string().nullable(), actor: z.string(), impersonatorId: z.string().nullable(),
+  ip: z.string().nullable(), userAgent: z.string().nullable(), details: z.record(z.string(), z.unknown())
 })
 
 const TokenView = z.object({
@@ -30,7 +48,10 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
     schema: { tags: ['session'], summary: 'Who is calling: user, token, memberships, impersonation', security: BEARER, response: { 200: SessionView, ...problems } }
   }, async (request) => {
     const principal = principalOf(request)
-    const memberships = await runtime.identity.directory.membershipsOf(principal.userId, request.consistentWith)
+    const session = principal.impersonation
+    const all = await runtime.identity.directory.membershipsOf(principal.userId, request.consistentWith)
+    const memberships = session === undefined ? all : all.filter((membership) => membership.orgId === session.orgId)
+    const impersonator = session === undefined ? undefined : await runtime.identity.directory.userOf(session.impersonatorId)
     return {
       user: {
         userId: principal.userId,
@@ -41,8 +62,35 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
       },
       token: { id: principal.token.id, kind: principal.token.kind, expiresAt: principal.token.expiresAt ?? null },
       memberships,
-      impersonation: null
+      impersonation: session === undefined
+        ? null
+        : {
+            sessionId: session.sessionId,
+            orgId: session.orgId,
+            impersonator: { userId: session.impersonatorId, email: impersonator?.email ?? null, displayName: impersonator?.displayName ?? null },
+            via: session.via,
+            reason: session.reason,
+            ticket: session.ticket,
+            breakGlass: session.breakGlass,
+            startedAt: session.startedAt,
+            expiresAt: session.expiresAt
+          }
     }
+  })
+
+  api.get('/v1/me/security-log', {
+    schema: {
+      tags: ['session'],
+      summary: 'What happened to your account, newest first: sign-ins, failed sign-ins, new addresses, password and status changes, impersonations of you',
+      security: BEARER,
+      querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(300).optional() }).strict(),
+      response: { 200: z.object({ items: z.array(SecurityLogEntry), nextCursor: z.string().nullable() }), ...problems }
+    }
+  }, async (request) => {
+    const { limit, cursor } = request.query
+    const items = await securityLog(runtime.sql, principalOf(request).userId, { limit: limit + 1, ...(cursor === undefined ? {} : { cursor }) })
+    const page = items.slice(0, limit)
+    return { items: page, nextCursor: items.length > limit ? encodeSecurityCursor(page.at(-1)!) : null }
   })
 
   api.put('/v1/me/password', {

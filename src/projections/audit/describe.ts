@@ -55,6 +55,7 @@ const orgKey = (id: string): string => `org:${id}`
 const memberKey = (org: string, user: unknown): string => `member:${org}/${String(user)}`
 const roleKey = (org: string, role: unknown): string => `role:${org}/${String(role)}`
 const tokenKey = (id: string): string => `token:${id}`
+const sessionKey = (id: string): string => `impersonation:${id}`
 
 const USER_FIELDS = ['email', 'displayName', 'status', 'platformAdmin', 'platformSupport']
 const ORG_FIELDS = ['name', 'plan']
@@ -112,6 +113,28 @@ const onAccess = (target: (d: Data) => [type: string, id: string | null], fields
   }
 })
 
+/**
+ * Impersonation events are about the person impersonated: the target is the
+ * user, so the log answers "who acted as whom" and the user's security log
+ * finds them. The session's organization and target come from its request,
+ * kept in the working state. A started event's token hash is left out.
+ */
+const onSession = (fields: readonly string[]): Describer => ({
+  keys: (e) => [sessionKey(streamIdOf(e))],
+  describe: (e, d, state) => {
+    const sessionId = streamIdOf(e)
+    let session = state.get(sessionKey(sessionId))
+    if (d.targetUserId !== undefined && session === undefined) {
+      session = { orgId: d.orgId, targetUserId: d.targetUserId, impersonatorId: d.impersonatorId }
+      state.set(sessionKey(sessionId), session)
+    }
+    const diff: Record<string, { after: unknown }> = { sessionId: { after: sessionId } }
+    for (const field of fields) if (d[field] !== undefined) diff[field] = { after: d[field] }
+    const targetId = typeof session?.targetUserId === 'string' ? session.targetUserId : null
+    return { orgId: typeof session?.orgId === 'string' ? session.orgId : null, targetType: 'user', targetId, diff }
+  }
+})
+
 /** `<type>/<id>` or `<type>`, as grants name resources. */
 const resourceTarget = (resource: string): [string, string | null] => {
   const slash = resource.indexOf('/')
@@ -133,7 +156,7 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   },
   'identity.token.created': onToken((_, d) => ({ userId: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, expiresAt: d.expiresAt ?? null, revoked: false }), ['userId', 'kind', 'name', 'prefix', 'expiresAt']),
   'identity.token.revoked': onToken((before) => ({ ...before, revoked: true }), ['revoked']),
-  'org.organization.created': onOrg((_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {} }), [...ORG_FIELDS, 'ownerId']),
+  'org.organization.created': onOrg((_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {}, supportAccess: true }), [...ORG_FIELDS, 'ownerId']),
   'org.organization.renamed': onOrg((before, d) => ({ ...before, name: d.name })),
   'org.organization.plan_changed': onOrg((before, d) => ({ ...before, plan: d.plan })),
   'org.organization.audit_retention_set': onOrg((before, d) => ({ ...before, auditRetentionDays: d.days }), ['auditRetentionDays']),
@@ -178,7 +201,16 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'identity.token.used_from_new_ip': onAccess((d) => ['token', String(d.tokenId)], ['ip', 'previousIpCount']),
   'audit.log.searched': onAccess((d) => ['audit_log', String(d.orgId)], ['filters']),
   'audit.log.exported': onAccess((d) => ['audit_log', String(d.orgId)], ['format', 'filters', 'rows']),
-  'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource'])
+  'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource']),
+  'org.organization.support_access_set': onOrg((before, d) => ({ ...before, supportAccess: d.enabled }), ['supportAccess']),
+  'impersonation.session.requested': onSession(['impersonatorId', 'via', 'reason', 'ticket', 'durationMinutes', 'critical', 'breakGlass']),
+  'impersonation.session.approved': onSession(['approverId', 'via']),
+  'impersonation.session.started': onSession(['startedAt', 'expiresAt', 'via', 'critical', 'breakGlass']),
+  'impersonation.session.action_recorded': onSession(['method', 'route', 'action', 'outcome']),
+  'impersonation.session.stopped': onSession(['stoppedBy']),
+  'impersonation.session.expired': onSession(['at', 'stage']),
+  'impersonation.session.revoked': onSession(['revokedBy', 'reason', 'note']),
+  'impersonation.session.denied': onSession(['reason', 'impersonatorId', 'via', 'deniedBy', 'note'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */

@@ -13,6 +13,11 @@
  * collation), read from the same index; time windows use `occurred_at`.
  * Impersonated rows are few, so their index is partial and small; a trace
  * id is nearly unique, so it needs no organization in front.
+ *
+ * One query crosses logs: a user's security log (GET /v1/me/security-log)
+ * reads the rows about them wherever they are — sign-ins in the platform's
+ * log, impersonations in their organizations' — from a partial index of
+ * user-targeted rows.
  */
 export const AUDIT_INDEXES = `
   CREATE INDEX audit_events_action ON audit_events ((coalesce(org_id, '')), action COLLATE "C", seq);
@@ -20,4 +25,5 @@ export const AUDIT_INDEXES = `
   CREATE INDEX audit_events_target ON audit_events ((coalesce(org_id, '')), target_type, target_id, seq);
   CREATE INDEX audit_events_time ON audit_events ((coalesce(org_id, '')), occurred_at);
   CREATE INDEX audit_events_impersonator ON audit_events ((coalesce(org_id, '')), impersonator_id, seq) WHERE impersonator_id IS NOT NULL;
-  CREATE INDEX audit_events_trace ON audit_events (trace_id) WHERE trace_id IS NOT NULL;`
+  CREATE INDEX audit_events_trace ON audit_events (trace_id) WHERE trace_id IS NOT NULL;
+  CREATE INDEX audit_events_user ON audit_events (target_id, occurred_at, seq, id) WHERE target_type = 'user';`

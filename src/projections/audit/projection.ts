@@ -102,7 +102,8 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
 
 export const auditProjection: Projection = {
   name: 'audit',
-  version: 1,
+  // 2: impersonation events described; the security log's index.
+  version: 2,
   eventTypes: 'all',
   tables: AUDIT_TABLES,
   setup: AUDIT_DDL,

@@ -1,0 +1,228 @@
+/**
+ * The impersonation pack's application functions: what routes, the CLI, the
+ * expiry sweep and tests call. The guards are the session decider's; this
+ * file looks up the facts they decide on (who the target is, what roles they
+ * hold, whether support access is on, whether the impersonator already has a
+ * session open) and turns a recorded denial into the error the caller sees.
+ */
+import { fold } from '../../domain/decider.ts'
+import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
+import { OrgNotFound } from '../../domain/identity/errors.ts'
+import { organizationDecider, orgStreamId, type OrgState } from '../../domain/identity/organization.ts'
+import { userDecider, userStreamId } from '../../domain/identity/user.ts'
+import {
+  AlreadyStarted, BreakGlassRequired, ImpersonatorBusy, NestedImpersonation, SelfImpersonation, SessionNotFound, SupportAccessDisabled,
+  TargetDisabled, TargetIsStaff, TargetNotMember
+} from '../../domain/impersonation/errors.ts'
+import type { DenialReason, ImpersonationVia } from '../../domain/impersonation/events.ts'
+import { sessionDecider, sessionStreamId, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
+import { CATALOGUE } from '../../domain/rbac/permissions.ts'
+import { actionsHeld } from '../../domain/rbac/roles.ts'
+import { formatPosition, maxPosition } from '../../eventstore/position.ts'
+import type { LogPosition } from '../../eventstore/types.ts'
+import type { ProjectionRunner } from '../../projections/runner.ts'
+import { activeSessionsOf, openSessions } from '../../projections/impersonation/queries.ts'
+import { execute, type IdentityServices, type Written } from '../identity/commands.ts'
+import { idFor, issueImpersonationToken } from '../identity/secrets.ts'
+
+export interface ImpersonationServices extends IdentityServices {
+  readonly runner: ProjectionRunner
+  /** How long a guard waits for the impersonation read model to reach the log's head. */
+  readonly consistencyTimeoutMs: number
+}
+
+/**
+ * Whoever holds one of these is a critical account: owner-only powers, or the
+ * power to hand out roles or impersonations. Impersonating them is break-glass.
+ */
+const ADMINISTRATIVE_ACTIONS = ['role:create', 'role:update', 'role:assign', 'impersonation:approve', 'impersonation:revoke']
+
+export function isCritical (state: Extract<OrgState, { status: 'active' }>, userId: string): boolean {
+  const roles = Object.hasOwn(state.members, userId) ? state.members[userId]! : []
+  if (roles.includes('owner')) return true
+  const held = actionsHeld(state, roles)
+  return CATALOGUE.some((definition) => definition.ownerOnly && held.has(definition.action)) || ADMINISTRATIVE_ACTIONS.some((action) => held.has(action))
+}
+
+const DENIALS: Record<DenialReason, () => Error> = {
+  self: () => new SelfImpersonation(),
+  already_impersonating: () => new NestedImpersonation(),
+  target_not_member: () => new TargetNotMember(),
+  target_is_staff: () => new TargetIsStaff(),
+  target_disabled: () => new TargetDisabled(),
+  support_access_disabled: () => new SupportAccessDisabled(),
+  impersonator_busy: () => new ImpersonatorBusy(),
+  break_glass_required: () => new BreakGlassRequired(undefined, { needs: ['ticket', 'a second approver'], maxMinutes: 15 }),
+  rejected_by_approver: () => new SessionNotFound()
+}
+
+const written = (position: LogPosition | undefined): Written => ({ position: position === undefined ? null : formatPosition(position) })
+
+async function sessionCommand (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, orgId: string, command: SessionCommand) {
+  return execute(services, sessionDecider, sessionStreamId(sessionId), command, { ...metadata, orgId })
+}
+
+/** The session's state, which must belong to `orgId` (another organization's session is not found). */
+export async function sessionState (services: ImpersonationServices, sessionId: string, orgId?: string): Promise<Exclude<SessionState, { status: 'none' | 'denied' }>> {
+  const state = fold(sessionDecider, await services.store.readStream(sessionStreamId(sessionId)) as never[])
+  if (state.status === 'none' || state.status === 'denied' || (orgId !== undefined && state.request.orgId !== orgId)) throw new SessionNotFound()
+  return state
+}
+
+/**
+ * Waits until the impersonation read model has caught up with the log as it
+ * is now, and with everything this node wrote. Sessions other nodes open
+ * while this waits are a race the guard may lose (it is one session at a
+ * time per impersonator, not a security boundary).
+ */
+export async function sessionsCaughtUp (services: ImpersonationServices): Promise<void> {
+  const position = maxPosition(await services.store.headPosition(), services.directory.latestSeen)
+  await services.runner.waitFor(position, services.consistencyTimeoutMs, ['impersonation'])
+}
+
+/** Whether the user is impersonating someone now (one session at a time). */
+async function impersonating (services: ImpersonationServices, userId: string, now: Date): Promise<boolean> {
+  await sessionsCaughtUp(services)
+  return (await activeSessionsOf(services.sql, userId, now)).length > 0
+}
+
+export interface StartInput {
+  readonly targetUserId: string
+  readonly reason: string
+  readonly ticket?: string
+  readonly durationMinutes?: number
+}
+
+export interface Impersonator {
+  readonly userId: string
+  /** The caller is themselves impersonating (refused: no nesting). */
+  readonly impersonating: boolean
+  readonly via: ImpersonationVia
+}
+
+export interface Started extends Written {
+  readonly sessionId: string
+  readonly status: 'active' | 'pending'
+  /** Shown once, only when the session started. */
+  readonly token: string | null
+  readonly expiresAt: string | null
+}
+
+/**
+ * Requests an impersonation: an ordinary target starts at once and the
+ * answer carries the token; a critical target waits for a second approver.
+ * A refused request is recorded (`denied`), then answered with its error.
+ */
+export async function requestImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, input: StartInput
+): Promise<Started> {
+  const sessionId = idFor(metadata.commandId, 'imp')
+  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(orgId)) as never[])
+  if (org.status !== 'active') throw new OrgNotFound()
+  const target = fold(userDecider, await services.store.readStream(userStreamId(input.targetUserId)) as never[])
+  const busy = await impersonating(services, impersonator.userId, metadata.now)
+  const targetIsMember = Object.hasOwn(org.members, input.targetUserId)
+  const issued = issueImpersonationToken(sessionId)
+  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, {
+    type: 'RequestImpersonation',
+    data: {
+      sessionId,
+      orgId,
+      impersonatorId: impersonator.userId,
+      targetUserId: input.targetUserId,
+      via: impersonator.via,
+      reason: input.reason,
+      ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
+      ...(input.durationMinutes === undefined ? {} : { durationMinutes: input.durationMinutes }),
+      tokenHash: issued.hash,
+      facts: {
+        impersonating: impersonator.impersonating,
+        impersonatorBusy: busy,
+        targetIsMember,
+        targetActive: target.status === 'active',
+        targetIsStaff: target.status !== 'none' && (target.platformAdmin || target.platformSupport),
+        targetCritical: targetIsMember && isCritical(org, input.targetUserId),
+        supportAccess: org.supportAccess
+      }
+    }
+  })
+  if (state.status === 'denied') throw DENIALS[state.reason]()
+  if (state.status === 'pending') return { sessionId, status: 'pending', token: null, expiresAt: null, ...written(position) }
+  return { sessionId, ...activeToken(state, issued), ...written(position) }
+}
+
+/** The token of a session this call started; a retried call whose session an earlier attempt started cannot show it again. */
+function activeToken (state: SessionState, issued: { token: string, hash: string }): { status: 'active', token: string, expiresAt: string } {
+  if (state.status !== 'active' || state.tokenHash !== issued.hash) throw new AlreadyStarted('this session was started by an earlier attempt; its token was shown once')
+  return { status: 'active', token: issued.token, expiresAt: state.expiresAt }
+}
+
+/** A second person approves a break-glass request; the requester then starts it. */
+export async function approveImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, approver: { userId: string, via: 'member' | 'platform' }
+): Promise<Written> {
+  await sessionState(services, sessionId, orgId)
+  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'ApproveImpersonation', data: { approverId: approver.userId, approverVia: approver.via } })
+  return written(position)
+}
+
+export async function denyImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, note?: string
+): Promise<Written> {
+  await sessionState(services, sessionId, orgId)
+  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'DenyImpersonation', data: { deniedBy, ...(note === undefined ? {} : { note }) } })
+  return written(position)
+}
+
+/** The requester starts an approved break-glass session and receives its token. */
+export async function startApproved (services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, userId: string): Promise<Started> {
+  const before = await sessionState(services, sessionId, orgId)
+  if (before.status === 'approved' && before.request.impersonatorId === userId && await impersonating(services, userId, metadata.now)) throw new ImpersonatorBusy()
+  const issued = issueImpersonationToken(sessionId)
+  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'StartImpersonation', data: { startedBy: userId, tokenHash: issued.hash } })
+  return { sessionId, ...activeToken(state, issued), ...written(position) }
+}
+
+/** The impersonator ends their session (with their own token or the session's). */
+export async function stopImpersonation (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, stoppedBy: string, orgId?: string): Promise<Written> {
+  const state = await sessionState(services, sessionId, orgId)
+  const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, { type: 'StopImpersonation', data: { stoppedBy } })
+  return written(position)
+}
+
+export type RevocationReason = Extract<SessionCommand, { type: 'RevokeImpersonation' }>['data']['reason']
+
+/** Ends someone's session: an owner or holder of `impersonation:revoke`, a platform admin, or the system when a re-check fails. */
+export async function revokeImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: { orgId?: string, reason?: RevocationReason, note?: string } = {}
+): Promise<Written> {
+  const state = await sessionState(services, sessionId, options.orgId)
+  const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, {
+    type: 'RevokeImpersonation',
+    data: { revokedBy, reason: options.reason ?? 'revoked', ...(options.note === undefined ? {} : { note: options.note }) }
+  })
+  return written(position)
+}
+
+/** Revokes every open session (of one organization, of one kind): the "stop everything" of the runbook. */
+export async function revokeAll (
+  services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia }, options: { reason?: RevocationReason, note?: string } = {}
+): Promise<{ revoked: string[] }> {
+  await sessionsCaughtUp(services)
+  const revoked: string[] = []
+  for (const sessionId of await openSessions(services.sql, filter)) {
+    const result = await revokeImpersonation(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/${sessionId}`) }, sessionId, revokedBy, options)
+    if (result.position !== null) revoked.push(sessionId)
+  }
+  return { revoked }
+}
+
+/** Records the end of a session whose time is up (the sweep, or the first request after it). */
+export async function expireImpersonation (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string): Promise<Written> {
+  const state = await sessionState(services, sessionId)
+  if (state.status === 'ended') return { position: null }
+  // One id per session: every node and every retry that notices the expiry writes it once.
+  const { position } = await sessionCommand(services, { ...metadata, commandId: uuidV5(`impersonation-expiry/${sessionId}`) }, sessionId, state.request.orgId,
+    { type: 'ExpireImpersonation', data: {} })
+  return written(position)
+}

@@ -1,0 +1,18 @@
+/**
+ * Support access: whether platform support staff may impersonate the
+ * organization's members. Turning it off also ends every support session in
+ * the organization now, rather than at each one's next request.
+ */
+import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
+import { changeOrganization } from '../identity/commands.ts'
+import { revokeAll, type ImpersonationServices } from './commands.ts'
+
+export async function setSupportAccess (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, enabled: boolean
+): Promise<{ position: string | null, revoked: string[] }> {
+  const result = await changeOrganization(services, metadata, orgId, { type: 'SetSupportAccess', data: { enabled } })
+  if (enabled) return { ...result, revoked: [] }
+  const { revoked } = await revokeAll(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/revoke-support`) }, metadata.actor.id,
+    { orgId, via: 'support' }, { reason: 'support_access_disabled' })
+  return { ...result, revoked }
+}

@@ -1,0 +1,125 @@
+/**
+ * Impersonation sessions (`impersonation-<sessionId>`): a member of staff or
+ * of the organization acts as one of its members, for a reason, for at most
+ * an hour, every step traced.
+ *
+ * Glossary:
+ * - impersonator: who acts; target: whose identity they act with;
+ * - via `support`: platform support staff, in an organization that has not
+ *   turned support access off; via `member`: a holder of
+ *   `impersonation:start` in the organization, only for its members;
+ * - critical target: an owner, or a member whose roles give owner-only or
+ *   role-administration powers; impersonating one is break-glass: a ticket,
+ *   a second approver, at most 15 minutes.
+ *
+ * A request that a guard refuses is recorded too (`denied` as the session's
+ * only event), so attempts are as visible in the audit log as sessions.
+ */
+import { z } from 'zod'
+import { defineEvent } from '../registry.ts'
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+const via = z.enum(['support', 'member'])
+export type ImpersonationVia = z.infer<typeof via>
+
+/** Why a request was refused, or a pending one ended unapproved. Stable codes: metrics and the audit log group by them. */
+export const DENIAL_REASONS = [
+  'self', 'target_not_member', 'target_disabled', 'target_is_staff', 'already_impersonating', 'impersonator_busy',
+  'support_access_disabled', 'break_glass_required', 'rejected_by_approver'
+] as const
+export type DenialReason = typeof DENIAL_REASONS[number]
+
+/** How an impersonation ended before it expired. */
+export const REVOCATION_REASONS = ['revoked', 'impersonator_lost_permission', 'target_unavailable', 'support_access_disabled'] as const
+
+export const Reason = z.string().trim().min(10, 'say why, in at least 10 characters').max(500)
+export const Ticket = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._:#/-]{1,99}$/, 'a ticket reference such as SUP-1234')
+
+export const sessionRequested = defineEvent({
+  type: 'impersonation.session.requested',
+  schema: z.object({
+    sessionId: id,
+    orgId: id,
+    impersonatorId: id,
+    targetUserId: id,
+    via,
+    reason: Reason,
+    ticket: Ticket.optional(),
+    durationMinutes: z.number().int().min(1).max(60),
+    critical: z.boolean(),
+    breakGlass: z.boolean(),
+    requestedAt: z.iso.datetime()
+  }).strict()
+})
+
+export const sessionApproved = defineEvent({
+  type: 'impersonation.session.approved',
+  schema: z.object({ approverId: id, via: z.enum(['member', 'platform']) }).strict()
+})
+
+export const sessionStarted = defineEvent({
+  type: 'impersonation.session.started',
+  schema: z.object({
+    /** SHA-256 of the impersonation token, hex; the token is shown once, to the impersonator. */
+    tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+    startedAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime(),
+    /** Copied from the request, so a start is read (and counted) on its own. */
+    via,
+    critical: z.boolean(),
+    breakGlass: z.boolean()
+  }).strict()
+})
+
+export const actionRecorded = defineEvent({
+  type: 'impersonation.session.action_recorded',
+  schema: z.object({
+    method: z.string().regex(/^[A-Z]{3,7}$/),
+    /** The route pattern, e.g. `/v1/orgs/:orgId/members`: what was done, without the ids. */
+    route: z.string().min(1).max(300),
+    /** The catalogue action the route needs, when it declares one. */
+    action: z.string().max(100).optional(),
+    outcome: z.enum(['allowed', 'blocked'])
+  }).strict()
+})
+
+export const sessionStopped = defineEvent({
+  type: 'impersonation.session.stopped',
+  schema: z.object({ stoppedBy: id }).strict()
+})
+
+export const sessionExpired = defineEvent({
+  type: 'impersonation.session.expired',
+  schema: z.object({ at: z.iso.datetime(), stage: z.enum(['pending', 'active']) }).strict()
+})
+
+export const sessionRevoked = defineEvent({
+  type: 'impersonation.session.revoked',
+  schema: z.object({
+    /** A user, or `system` when a re-check ended it. */
+    revokedBy: z.string().min(1).max(200),
+    reason: z.enum(REVOCATION_REASONS),
+    note: z.string().trim().max(500).optional()
+  }).strict()
+})
+
+export const sessionDenied = defineEvent({
+  type: 'impersonation.session.denied',
+  schema: z.object({
+    reason: z.enum(DENIAL_REASONS),
+    /** The request's facts when the request itself was refused (no `requested` before it). */
+    orgId: id.optional(),
+    impersonatorId: id.optional(),
+    targetUserId: id.optional(),
+    via: via.optional(),
+    /** The approver who rejected a pending request. */
+    deniedBy: id.optional(),
+    note: z.string().trim().max(500).optional()
+  }).strict()
+})
+
+export const impersonationEvents = [sessionRequested, sessionApproved, sessionStarted, actionRecorded, sessionStopped, sessionExpired, sessionRevoked, sessionDenied]
+
+type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
+export type ImpersonationEvent = DataOf<typeof sessionRequested | typeof sessionApproved | typeof sessionStarted | typeof actionRecorded |
+  typeof sessionStopped | typeof sessionExpired | typeof sessionRevoked | typeof sessionDenied>

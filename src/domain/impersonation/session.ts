@@ -1,0 +1,249 @@
+/**
+ * The impersonation session aggregate (`impersonation-<sessionId>`).
+ *
+ *   request ─┬─ a guard fails ────────────────────────────► denied
+ *            ├─ ordinary target ──► active ─┬─ stop ──────► stopped
+ *            │                              ├─ revoke ────► revoked
+ *            │                              └─ time ──────► expired
+ *            └─ critical target ──► pending ─ approve (someone else) ─► approved ─ start ─► active
+ *                                       └─ deny, stop, revoke, or 30 minutes ─► ended
+ *
+ * Invariants (src/domain/impersonation/session.test.ts checks them over
+ * random command sequences): no session of a critical target is active
+ * without the approval of a second person; none lasts longer than its cap
+ * (60 minutes, 15 for break-glass) and none is ever extended or restarted;
+ * actions are recorded only while active and before the expiry.
+ *
+ * What the guards need to know about people and the organization (is the
+ * target a member, disabled, staff, critical; is support access on) arrives
+ * in the command as facts the application looked up: `decide` stays pure.
+ */
+import type { Decider } from '../decider.ts'
+import {
+  AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound
+} from './errors.ts'
+import type { DenialReason, ImpersonationEvent, ImpersonationVia } from './events.ts'
+
+export const DEFAULT_MINUTES = 30
+export const MAX_MINUTES = 60
+export const BREAK_GLASS_MAX_MINUTES = 15
+/** A pending or approved request not started within this lapses. */
+export const APPROVAL_WINDOW_MINUTES = 30
+
+export interface SessionRequest {
+  readonly sessionId: string
+  readonly orgId: string
+  readonly impersonatorId: string
+  readonly targetUserId: string
+  readonly via: ImpersonationVia
+  readonly reason: string
+  readonly ticket?: string
+  readonly durationMinutes: number
+  readonly critical: boolean
+  readonly breakGlass: boolean
+  readonly requestedAt: string
+}
+
+/** What the application found out before the request: the guards decide on these. */
+export interface RequestFacts {
+  /** The caller is an impersonation session themselves. */
+  readonly impersonating: boolean
+  /** The impersonator has another session pending or active. */
+  readonly impersonatorBusy: boolean
+  readonly targetIsMember: boolean
+  readonly targetActive: boolean
+  readonly targetIsStaff: boolean
+  readonly targetCritical: boolean
+  /** The organization lets platform support in (only asked for `via: support`). */
+  readonly supportAccess: boolean
+}
+
+export type SessionState =
+  | { status: 'none' }
+  | { status: 'denied', reason: DenialReason }
+  | { status: 'pending', request: SessionRequest }
+  | { status: 'approved', request: SessionRequest, approverId: string }
+  | { status: 'active', request: SessionRequest, approverId: string | null, tokenHash: string, startedAt: string, expiresAt: string, actions: number }
+  | { status: 'ended', request: SessionRequest, how: 'stopped' | 'expired' | 'revoked' | 'denied', startedAt: string | null, expiresAt: string | null }
+
+export type SessionCommand =
+  | {
+    type: 'RequestImpersonation'
+    data: Omit<SessionRequest, 'critical' | 'breakGlass' | 'requestedAt' | 'durationMinutes'> & { durationMinutes?: number, tokenHash: string, facts: RequestFacts }
+  }
+  | { type: 'ApproveImpersonation', data: { approverId: string, approverVia: 'member' | 'platform' } }
+  | { type: 'DenyImpersonation', data: { deniedBy: string, note?: string } }
+  | { type: 'StartImpersonation', data: { startedBy: string, tokenHash: string } }
+  | { type: 'RecordAction', data: { method: string, route: string, action?: string, outcome: 'allowed' | 'blocked' } }
+  | { type: 'StopImpersonation', data: { stoppedBy: string } }
+  | { type: 'RevokeImpersonation', data: { revokedBy: string, reason: 'revoked' | 'impersonator_lost_permission' | 'target_unavailable' | 'support_access_disabled', note?: string } }
+  | { type: 'ExpireImpersonation', data: Record<string, never> }
+
+export function sessionStreamId (sessionId: string): string {
+  return `impersonation-${sessionId}`
+}
+
+const minutes = (at: Date | string, count: number): string => new Date(new Date(at).getTime() + count * 60_000).toISOString()
+
+/** The first guard a request fails, in the order a person would want to hear them. */
+function refusal (data: Extract<SessionCommand, { type: 'RequestImpersonation' }>['data']): DenialReason | undefined {
+  const { facts } = data
+  if (facts.impersonating) return 'already_impersonating'
+  if (data.impersonatorId === data.targetUserId) return 'self'
+  if (!facts.targetIsMember) return 'target_not_member'
+  if (facts.targetIsStaff) return 'target_is_staff'
+  if (!facts.targetActive) return 'target_disabled'
+  if (data.via === 'support' && !facts.supportAccess) return 'support_access_disabled'
+  if (facts.impersonatorBusy) return 'impersonator_busy'
+  if (facts.targetCritical && (data.ticket ?? '').trim() === '') return 'break_glass_required'
+  return undefined
+}
+
+function request (command: Extract<SessionCommand, { type: 'RequestImpersonation' }>, now: Date): ImpersonationEvent[] {
+  const { facts, tokenHash, durationMinutes, ...asked } = command.data
+  const denied = refusal(command.data)
+  if (denied !== undefined) {
+    return [{ type: 'impersonation.session.denied', data: { reason: denied, orgId: asked.orgId, impersonatorId: asked.impersonatorId, targetUserId: asked.targetUserId, via: asked.via } }]
+  }
+  const breakGlass = facts.targetCritical
+  const cap = breakGlass ? BREAK_GLASS_MAX_MINUTES : MAX_MINUTES
+  const duration = durationMinutes ?? Math.min(DEFAULT_MINUTES, cap)
+  if (!Number.isInteger(duration) || duration < 1 || duration > cap) {
+    throw new DurationExceedsCap(`${breakGlass ? 'a break-glass impersonation' : 'an impersonation'} lasts 1 to ${cap} minutes`, { maxMinutes: cap })
+  }
+  const requested: ImpersonationEvent = {
+    type: 'impersonation.session.requested',
+    data: { ...asked, durationMinutes: duration, critical: facts.targetCritical, breakGlass, requestedAt: now.toISOString() }
+  }
+  if (breakGlass) return [requested]
+  return [requested, started(tokenHash, now, duration, requested.data)]
+}
+
+function started (tokenHash: string, now: Date, duration: number, asked: Pick<SessionRequest, 'via' | 'critical' | 'breakGlass'>): ImpersonationEvent {
+  return {
+    type: 'impersonation.session.started',
+    data: { tokenHash, startedAt: now.toISOString(), expiresAt: minutes(now, duration), via: asked.via, critical: asked.critical, breakGlass: asked.breakGlass }
+  }
+}
+
+const lapsed = (request: SessionRequest, now: Date): boolean => now.getTime() >= Date.parse(minutes(request.requestedAt, APPROVAL_WINDOW_MINUTES))
+
+type Live = Extract<SessionState, { status: 'pending' | 'approved' | 'active' }>
+
+function decideOnLive (command: SessionCommand, state: Live, now: Date): ImpersonationEvent[] {
+  switch (command.type) {
+    case 'RequestImpersonation':
+      return []
+    case 'ApproveImpersonation':
+      if (command.data.approverId === state.request.impersonatorId) throw new SelfApproval()
+      if (state.status === 'approved') return []
+      if (state.status !== 'pending' || lapsed(state.request, now)) throw new NotPending()
+      return [{ type: 'impersonation.session.approved', data: { approverId: command.data.approverId, via: command.data.approverVia } }]
+    case 'DenyImpersonation':
+      if (command.data.deniedBy === state.request.impersonatorId) throw new SelfApproval('withdraw your own request by stopping it')
+      if (state.status === 'active' || lapsed(state.request, now)) throw new NotPending()
+      return [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: command.data.deniedBy, ...(command.data.note === undefined ? {} : { note: command.data.note }) } }]
+    case 'StartImpersonation':
+      if (command.data.startedBy !== state.request.impersonatorId) throw new NotImpersonator()
+      if (state.status === 'active') throw new AlreadyStarted()
+      if (state.status === 'pending') throw new ApprovalRequired()
+      if (lapsed(state.request, now)) throw new SessionEnded('the approved request was not started within 30 minutes')
+      return [started(command.data.tokenHash, now, state.request.durationMinutes, state.request)]
+    case 'RecordAction':
+      if (state.status !== 'active' || now.getTime() >= Date.parse(state.expiresAt)) throw new SessionEnded()
+      return [{ type: 'impersonation.session.action_recorded', data: command.data }]
+    case 'StopImpersonation':
+      if (command.data.stoppedBy !== state.request.impersonatorId) throw new NotImpersonator()
+      return [{ type: 'impersonation.session.stopped', data: command.data }]
+    case 'RevokeImpersonation':
+      return [{ type: 'impersonation.session.revoked', data: command.data }]
+    case 'ExpireImpersonation':
+      if (state.status === 'active') {
+        return now.getTime() >= Date.parse(state.expiresAt) ? [{ type: 'impersonation.session.expired', data: { at: state.expiresAt, stage: 'active' } }] : []
+      }
+      return lapsed(state.request, now) ? [{ type: 'impersonation.session.expired', data: { at: minutes(state.request.requestedAt, APPROVAL_WINDOW_MINUTES), stage: 'pending' } }] : []
+  }
+  return unreachable(command)
+}
+
+/** An ended session: ending it again changes nothing, anything else is refused. */
+function decideOnEnded (command: SessionCommand): ImpersonationEvent[] {
+  switch (command.type) {
+    case 'RequestImpersonation':
+    case 'StopImpersonation':
+    case 'RevokeImpersonation':
+    case 'ExpireImpersonation':
+    case 'DenyImpersonation':
+      return []
+    case 'ApproveImpersonation':
+      throw new NotPending()
+    case 'StartImpersonation':
+    case 'RecordAction':
+      throw new SessionEnded()
+  }
+  return unreachable(command)
+}
+
+function unreachable (value: never): never {
+  throw new Error(`unhandled command ${JSON.stringify(value)}`)
+}
+
+export const sessionDecider: Decider<SessionCommand, ImpersonationEvent, SessionState> = {
+  initialState: () => ({ status: 'none' }),
+
+  decide (command, state, { now }) {
+    switch (state.status) {
+      case 'none':
+        if (command.type !== 'RequestImpersonation') throw new SessionNotFound()
+        return request(command, now)
+      case 'denied':
+      case 'ended':
+        return decideOnEnded(command)
+      default:
+        return decideOnLive(command, state, now)
+    }
+  },
+
+  evolve (state, event) {
+    switch (event.type) {
+      case 'impersonation.session.requested':
+        // Only a new session is requested: nothing reopens one.
+        return state.status === 'none' ? { status: 'pending', request: event.data } : state
+      case 'impersonation.session.approved':
+        return state.status === 'pending' ? { status: 'approved', request: state.request, approverId: event.data.approverId } : state
+      case 'impersonation.session.started':
+        if (state.status !== 'pending' && state.status !== 'approved') return state
+        return {
+          status: 'active',
+          request: state.request,
+          approverId: state.status === 'approved' ? state.approverId : null,
+          tokenHash: event.data.tokenHash,
+          startedAt: event.data.startedAt,
+          expiresAt: event.data.expiresAt,
+          actions: 0
+        }
+      case 'impersonation.session.action_recorded':
+        return state.status === 'active' ? { ...state, actions: state.actions + 1 } : state
+      case 'impersonation.session.denied':
+        return state.status === 'none' ? { status: 'denied', reason: event.data.reason } : ended(state, 'denied')
+      case 'impersonation.session.stopped':
+        return ended(state, 'stopped')
+      case 'impersonation.session.revoked':
+        return ended(state, 'revoked')
+      case 'impersonation.session.expired':
+        return ended(state, 'expired')
+    }
+    return state
+  }
+}
+
+function ended (state: SessionState, how: Extract<SessionState, { status: 'ended' }>['how']): SessionState {
+  if (state.status !== 'pending' && state.status !== 'approved' && state.status !== 'active') return state
+  return {
+    status: 'ended',
+    request: state.request,
+    how,
+    startedAt: state.status === 'active' ? state.startedAt : null,
+    expiresAt: state.status === 'active' ? state.expiresAt : null
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * Impersonation: start (or request, for a critical target), approve or deny
+ * a break-glass request, start an approved one, stop, revoke, list; support
+ * access per organization. Who may do what:
+ *
+ * - start: holders of `impersonation:start` in the organization (for its
+ *   members), or platform support staff when support access is on;
+ * - approve, deny: holders of `impersonation:approve`, or a platform admin
+ *   for a support session; never the requester;
+ * - stop: the impersonator, with their own token or the session's
+ *   (`POST /v1/impersonation/stop`);
+ * - revoke: holders of `impersonation:revoke` (owners), or a platform admin;
+ * - list and read: holders of `impersonation:read`, platform staff, and the
+ *   requester for their own session;
+ * - support access: owners (`impersonation:configure`); turning it off ends
+ *   every support session in the organization.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { organizationState } from '../../application/identity/commands.ts'
+import {
+  approveImpersonation, denyImpersonation, requestImpersonation, revokeAll, revokeImpersonation, sessionsCaughtUp, sessionState, startApproved, stopImpersonation
+} from '../../application/impersonation/commands.ts'
+import { setSupportAccess } from '../../application/impersonation/support-access.ts'
+import { Forbidden, OrgNotFound } from '../../domain/identity/errors.ts'
+import { NotImpersonating, NotImpersonator, SessionNotFound } from '../../domain/impersonation/errors.ts'
+import { Reason, Ticket } from '../../domain/impersonation/events.ts'
+import { MAX_MINUTES } from '../../domain/impersonation/session.ts'
+import { InvalidCursor } from '../../projections/audit/queries.ts'
+import { session, sessions } from '../../projections/impersonation/queries.ts'
+import type { Runtime } from '../../runtime.ts'
+import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
+import { authorize } from '../tenancy.ts'
+
+const OrgParams = z.object({ orgId: Id })
+const SessionParams = z.object({ orgId: Id, sessionId: Id })
+
+const Started = z.object({
+  sessionId: Id,
+  status: z.enum(['active', 'pending']).describe('`pending`: a break-glass request waiting for a second approver'),
+  token: z.string().nullable().describe('the impersonation token, shown once; null while pending'),
+  expiresAt: z.string().nullable(),
+  position: Position
+})
+
+export const SessionView = z.object({
+  sessionId: Id, orgId: Id, impersonatorId: Id, targetUserId: Id, via: z.string(), reason: z.string(), ticket: z.string().nullable(),
+  critical: z.boolean(), breakGlass: z.boolean(), durationMinutes: z.number().int(),
+  status: z.string().describe('denied, pending, approved, active, stopped, revoked or expired'),
+  requestedAt: z.string(), approvedBy: z.string().nullable(), approvedAt: z.string().nullable(), startedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(), endedAt: z.string().nullable(), endedBy: z.string().nullable(), endReason: z.string().nullable(),
+  actions: z.number().int(), blockedActions: z.number().int()
+})
+
+const CURSOR = /^i1\.(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.([A-Za-z0-9_-]{1,64})$/
+const encodeCursor = (view: { requestedAt: string, sessionId: string }): string => Buffer.from(`i1.${view.requestedAt}.${view.sessionId}`).toString('base64url')
+function decodeCursor (cursor: string): { requestedAt: string, sessionId: string } {
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  if (match === null) throw new InvalidCursor()
+  return { requestedAt: match[1]!, sessionId: match[2]! }
+}
+
+/**
+ * The route's action through the caller's roles, or, failing that, the
+ * platform flag that stands in for it. Staff who are not members still get
+ * 404 for an organization that does not exist.
+ */
+async function authorizeOrStaff (runtime: Runtime, request: FastifyRequest, orgId: string, staff: 'platformSupport' | 'platformAdmin' | 'either'): Promise<'member' | 'staff'> {
+  try {
+    await authorize(runtime, request, orgId)
+    return 'member'
+  } catch (error) {
+    if (!(error instanceof OrgNotFound || error instanceof Forbidden)) throw error
+    const principal = principalOf(request)
+    const isStaff = staff === 'either' ? principal.platformAdmin || principal.platformSupport : principal[staff]
+    if (!isStaff || principal.impersonation !== undefined) throw error
+    if ((await organizationState(runtime.identity, orgId)).status !== 'active') throw new OrgNotFound()
+    return 'staff'
+  }
+}
+
+export async function impersonationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>()
+  const services = runtime.impersonation
+
+  api.post('/v1/orgs/:orgId/impersonations', {
+    schema: {
+      tags: ['impersonation'],
+      summary: 'Starts impersonating a member (201 with the token), or asks a second approver first when the member is an owner or another critical account (202, break-glass: ticket required, at most 15 minutes)',
+      security: BEARER, 'x-permission': 'impersonation:start', params: OrgParams,
+      body: z.object({
+        targetUserId: Id,
+        reason: Reason,
+        ticket: Ticket.optional().describe('a support ticket reference; required to impersonate a critical account'),
+        durationMinutes: z.number().int().min(1).max(MAX_MINUTES).optional().describe('default 30 (15 for break-glass); at most 60 (15); never extended')
+      }).strict(),
+      response: { 201: Started, 202: Started, ...problems }
+    }
+  }, async (request, reply) => {
+    const { orgId } = request.params
+    const principal = principalOf(request)
+    const via = await authorizeOrStaff(runtime, request, orgId, 'platformSupport') === 'member' ? 'member' : 'support'
+    const started = await requestImpersonation(services, commandMetadata(request, orgId), orgId,
+      { userId: principal.userId, impersonating: principal.impersonation !== undefined, via }, request.body)
+    return reply.code(started.status === 'active' ? 201 : 202).send(started)
+  })
+
+  api.get('/v1/orgs/:orgId/impersonations', {
+    schema: {
+      tags: ['impersonation'], summary: 'Impersonation sessions of the organization, newest first: active, pending, ended, or all', security: BEARER,
+      'x-permission': 'impersonation:read', params: OrgParams,
+      querystring: z.object({
+        status: z.enum(['active', 'pending', 'ended', 'all']).default('all'),
+        limit: z.coerce.number().int().min(1).max(200).default(50),
+        cursor: z.string().max(300).optional()
+      }).strict(),
+      response: { 200: z.object({ items: z.array(SessionView), nextCursor: z.string().nullable() }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorizeOrStaff(runtime, request, orgId, 'either')
+    const { status, limit, cursor } = request.query
+    const items = await sessions(runtime.sql, { orgId, status, limit: limit + 1, ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }) })
+    const page = items.slice(0, limit)
+    return { items: page, nextCursor: items.length > limit ? encodeCursor(page.at(-1)!) : null }
+  })
+
+  api.get('/v1/orgs/:orgId/impersonations/:sessionId', {
+    schema: {
+      tags: ['impersonation'], summary: 'One session (its requester may read it too, e.g. to see whether it was approved)', security: BEARER,
+      'x-permission': 'impersonation:read', params: SessionParams, response: { 200: SessionView, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, sessionId } = request.params
+    const state = await sessionState(services, sessionId, orgId).catch(() => undefined)
+    if (state?.request.impersonatorId !== principalOf(request).userId) await authorizeOrStaff(runtime, request, orgId, 'either')
+    // Current as of this request: a requester polls it to see their approval arrive.
+    await sessionsCaughtUp(services)
+    const view = await session(runtime.sql, sessionId)
+    if (view === undefined || view.orgId !== orgId) throw new SessionNotFound()
+    return view
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/:sessionId/approve', {
+    schema: {
+      tags: ['impersonation'], summary: 'Approves a break-glass request (someone other than the requester; a platform admin may approve a support session)', security: BEARER,
+      'x-permission': 'impersonation:approve', params: SessionParams, response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, sessionId } = request.params
+    const via = await approverVia(runtime, request, orgId, sessionId)
+    return approveImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, { userId: principalOf(request).userId, via })
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/:sessionId/deny', {
+    schema: {
+      tags: ['impersonation'], summary: 'Turns a break-glass request down', security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams,
+      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, sessionId } = request.params
+    await approverVia(runtime, request, orgId, sessionId)
+    return denyImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId, request.body?.note)
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/:sessionId/start', {
+    schema: {
+      tags: ['impersonation'], summary: 'The requester starts an approved break-glass session; the token is in this response only', security: BEARER,
+      'x-permission': 'impersonation:start', params: SessionParams, response: { 201: Started, ...problems }
+    }
+  }, async (request, reply) => {
+    const { orgId, sessionId } = request.params
+    // Whoever may start impersonations here; that they asked for this one is the session's to check.
+    await authorizeOrStaff(runtime, request, orgId, 'platformSupport')
+    const started = await startApproved(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId)
+    return reply.code(201).send(started)
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/:sessionId/stop', {
+    schema: {
+      tags: ['impersonation'], summary: 'The impersonator ends their session (or withdraws their request)', security: BEARER,
+      'x-permission': 'impersonation:start', params: SessionParams, response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, sessionId } = request.params
+    const principal = principalOf(request)
+    const state = await sessionState(services, sessionId, orgId).catch(() => undefined)
+    if (state?.request.impersonatorId !== principal.userId) {
+      // Not theirs: a member without the action learns nothing more than 403; one with it, that only the impersonator stops.
+      await authorizeOrStaff(runtime, request, orgId, 'platformSupport')
+      if (state === undefined) throw new SessionNotFound()
+      throw new NotImpersonator()
+    }
+    return stopImpersonation(services, commandMetadata(request, orgId), sessionId, principal.userId, orgId)
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/:sessionId/revoke', {
+    schema: {
+      tags: ['impersonation'], summary: 'Ends someone\'s session now (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
+      'x-permission': 'impersonation:revoke', params: SessionParams,
+      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const { orgId, sessionId } = request.params
+    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
+    const note = request.body?.note
+    return revokeImpersonation(services, commandMetadata(request, orgId), sessionId, principalOf(request).userId, { orgId, ...(note === undefined ? {} : { note }) })
+  })
+
+  api.post('/v1/orgs/:orgId/impersonations/revoke-all', {
+    schema: {
+      tags: ['impersonation'], summary: 'Ends every open session in the organization (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
+      'x-permission': 'impersonation:revoke', params: OrgParams,
+      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      response: { 200: z.object({ revoked: z.array(Id) }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
+    const note = request.body?.note
+    return revokeAll(services, commandMetadata(request, orgId), principalOf(request).userId, { orgId }, note === undefined ? {} : { note })
+  })
+
+  api.get('/v1/orgs/:orgId/support-access', {
+    schema: {
+      tags: ['impersonation'], summary: 'Whether platform support may impersonate members of the organization', security: BEARER, 'x-permission': 'org:read',
+      params: OrgParams, response: { 200: z.object({ enabled: z.boolean() }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId)
+    const state = await organizationState(runtime.identity, orgId)
+    if (state.status !== 'active') throw new OrgNotFound()
+    return { enabled: state.supportAccess }
+  })
+
+  api.put('/v1/orgs/:orgId/support-access', {
+    schema: {
+      tags: ['impersonation'], summary: 'Turns support impersonation on or off (owners); off ends every support session in the organization at once', security: BEARER,
+      'x-permission': 'impersonation:configure', params: OrgParams, body: z.object({ enabled: z.boolean() }).strict(),
+      response: { 200: z.object({ position: Position, revoked: z.array(Id) }), ...problems }
+    }
+  }, async (request) => {
+    const { orgId } = request.params
+    await authorize(runtime, request, orgId)
+    return setSupportAccess(services, commandMetadata(request, orgId), orgId, request.body.enabled)
+  })
+
+  api.post('/v1/impersonation/stop', {
+    schema: {
+      tags: ['impersonation'], summary: 'Ends the impersonation this request is made with (the banner\'s "stop" button)', security: BEARER,
+      response: { 200: Written, ...problems }
+    }
+  }, async (request) => {
+    const session = principalOf(request).impersonation
+    if (session === undefined) throw new NotImpersonating()
+    return stopImpersonation(services, commandMetadata(request, session.orgId), session.sessionId, session.impersonatorId)
+  })
+}
+
+/** An approver acts through `impersonation:approve`, or as a platform admin for a support session. */
+async function approverVia (runtime: Runtime, request: FastifyRequest, orgId: string, sessionId: string): Promise<'member' | 'platform'> {
+  const state = await sessionState(runtime.impersonation, sessionId, orgId).catch(() => undefined)
+  const via = await authorizeOrStaff(runtime, request, orgId, state?.request.via === 'support' ? 'platformAdmin' : 'either')
+  if (state === undefined) throw new SessionNotFound()
+  if (via === 'staff' && state.request.via !== 'support') throw new Forbidden('a platform admin approves support sessions only', { action: 'impersonation:approve' })
+  return via === 'member' ? 'member' : 'platform'
+}

@@ -1,0 +1,78 @@
+/**
+ * A user's security log: what happened to their account, wherever it was
+ * logged — sign-ins and their failures, new addresses, password and status
+ * changes in the platform's log; impersonations of them (requested, started,
+ * ended, refused) in their organizations' logs. Not the actions taken during
+ * an impersonation: those are the organization's audit log's to show.
+ * Newest first, keyset on (occurred_at, seq, id) — the events of one command
+ * share a time, and `seq` keeps them in log order — from the partial index
+ * `audit_events_user`.
+ */
+import type { SqlExecutor } from '../../sql/client.ts'
+import { InvalidCursor } from './queries.ts'
+
+export const SECURITY_LOG_ACTIONS = [
+  'identity.session.signed_in', 'identity.session.sign_in_failed', 'identity.token.used_from_new_ip',
+  'identity.user.password_set', 'identity.user.disabled', 'identity.user.enabled', 'identity.user.staff_flags_set',
+  'impersonation.session.requested', 'impersonation.session.approved', 'impersonation.session.started',
+  'impersonation.session.stopped', 'impersonation.session.expired', 'impersonation.session.revoked', 'impersonation.session.denied'
+]
+
+export interface SecurityLogEntry {
+  readonly id: string
+  /** The row's number in its log (an organization's or the platform's). */
+  readonly seq: number
+  readonly occurredAt: string
+  readonly action: string
+  readonly orgId: string | null
+  /** Who did it: their e-mail address when a user, else the actor's id. */
+  readonly actor: string
+  readonly impersonatorId: string | null
+  readonly ip: string | null
+  readonly userAgent: string | null
+  readonly details: Record<string, unknown>
+}
+
+const CURSOR = /^s1\.(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.(0|[1-9]\d{0,17})\.([0-9a-f-]{36})$/
+
+export function encodeSecurityCursor (entry: SecurityLogEntry): string {
+  return Buffer.from(`s1.${entry.occurredAt}.${entry.seq}.${entry.id}`).toString('base64url')
+}
+
+function decodeCursor (cursor: string): [string, string, string] {
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  if (match === null) throw new InvalidCursor()
+  return [match[1]!, match[2]!, match[3]!]
+}
+
+interface Row {
+  id: string, seq_text: string, occurred_at: Date | string, action: string, org_id: string | null, actor_id: string, actor_label: string | null,
+  impersonator_id: string | null, ip: string | null, user_agent: string | null, diff: Record<string, { after?: unknown }> | null
+}
+
+export async function securityLog (sql: SqlExecutor, userId: string, options: { limit?: number, cursor?: string } = {}): Promise<SecurityLogEntry[]> {
+  const params: unknown[] = [userId, SECURITY_LOG_ACTIONS]
+  let after = ''
+  if (options.cursor !== undefined) {
+    params.push(...decodeCursor(options.cursor))
+    after = 'AND (occurred_at, seq, id) < ($3::timestamptz, $4::bigint, $5::uuid)'
+  }
+  params.push(Math.min(Math.max(options.limit ?? 50, 1), 200))
+  const { rows } = await sql.query<Row>(
+    `SELECT id, seq::text AS seq_text, occurred_at, action, org_id, actor_id, actor_label, impersonator_id, ip, user_agent, diff
+       FROM audit_events
+      WHERE target_type = 'user' AND target_id = $1 AND action = ANY($2::text[]) ${after}
+      ORDER BY occurred_at DESC, seq DESC, id DESC LIMIT $${params.length}`, params)
+  return rows.map((row) => ({
+    id: row.id,
+    seq: Number(row.seq_text),
+    occurredAt: new Date(row.occurred_at).toISOString(),
+    action: row.action,
+    orgId: row.org_id,
+    actor: row.actor_label ?? row.actor_id,
+    impersonatorId: row.impersonator_id,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    details: Object.fromEntries(Object.entries(row.diff ?? {}).map(([key, change]) => [key, change.after ?? null]))
+  }))
+}

@@ -1,0 +1,276 @@
+/**
+ * Impersonation end to end over HTTP, on every database driver: start → act
+ * → blocked action → stop; expiry; break-glass request → approval by someone
+ * else → start (self-approval refused); revocation mid-session, by an owner
+ * and by taking the impersonator's right away; support access turned off by
+ * the owner; every guard; the audit rows and the target's security log.
+ */
+import t, { type Test } from 'tap'
+import { changeUser, disableUser } from '../src/application/identity/commands.ts'
+import { hashToken } from '../src/application/identity/secrets.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
+import { openTestApp, type TestApp } from './helpers/app.ts'
+import { settled } from './helpers/assertions.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { problem, register } from './helpers/http.ts'
+
+interface Cast {
+  api: TestApp
+  orgId: string
+  /** Admin of org A: holds impersonation:start, approve, revoke. */
+  ada: { userId: string, token: string }
+  /** Second admin: an approver who is not the requester. */
+  ben: { userId: string, token: string }
+  /** Member of org A (and of org B) with a custom role allowing org:update. */
+  mia: { userId: string, token: string }
+  /** Platform support staff, member of nothing. */
+  sam: { userId: string, token: string }
+  orgB: string
+}
+
+async function cast (t: Test, api: TestApp): Promise<Cast> {
+  const { orgId } = api.owner
+  const ada = await register(api, 'ada@a.example')
+  const ben = await register(api, 'ben@a.example')
+  const mia = await register(api, 'mia@a.example')
+  const sam = await register(api, 'sam@support.example')
+  for (const [user, roles] of [[ada, ['admin']], [ben, ['admin']], [mia, ['member']]] as const) {
+    const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: user.userId, roles } })
+    t.equal(added.statusCode, 201, added.body)
+  }
+  const role = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Editor', grants: [{ actions: ['org:update'], resource: '*', effect: 'allow' }] } })
+  t.equal(role.statusCode, 201, role.body)
+  const assigned = await api.call('PUT', `/v1/orgs/${orgId}/members/${mia.userId}/roles/${role.json().roleId as string}`)
+  t.equal(assigned.statusCode, 200, assigned.body)
+  await changeUser(api.runtime.identity, systemCommand('test'), sam.userId, { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
+  const other = await api.newOwner('owner@b.example', 'Org B')
+  const inB = await api.call('POST', `/v1/orgs/${other.orgId}/members`, { token: other.token, body: { userId: mia.userId, roles: ['viewer'] } })
+  t.equal(inB.statusCode, 201, inB.body)
+  await settled(api.runtime)
+  return { api, orgId, ada, ben, mia, sam, orgB: other.orgId }
+}
+
+const REASON = 'customer asked for help with their settings (SUP-1)'
+
+async function start (c: Cast, token: string, body: Record<string, unknown>) {
+  return c.api.call('POST', `/v1/orgs/${c.orgId}/impersonations`, { token, body: { reason: REASON, ...body } })
+}
+
+async function auditActions (c: Cast, query: string): Promise<Array<{ action: string, actorId: string, impersonatorId: string | null, targetId: string | null, diff: Record<string, { after?: unknown }> | null }>> {
+  await settled(c.api.runtime)
+  const response = await c.api.call('GET', `/v1/orgs/${c.orgId}/audit-events?sort=asc&limit=500&${query}`)
+  if (response.statusCode !== 200) throw new Error(response.body)
+  return response.json().items
+}
+
+t.test('impersonation over HTTP', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const c = await cast(t, api)
+    const { orgId } = c
+
+    await t.test('start → act as the member → blocked action → stop', async (t) => {
+      const started = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(started.statusCode, 201, started.body)
+      const { sessionId, token, expiresAt, status } = started.json()
+      t.equal(status, 'active')
+      t.match(token, /^lli_[a-z2-7]{16}_/)
+      const minutes = (Date.parse(expiresAt) - Date.now()) / 60_000
+      t.ok(minutes > 29 && minutes <= 30, `30 minutes by default (${minutes.toFixed(2)})`)
+
+      const session = await api.call('GET', '/v1/session', { token })
+      t.equal(session.statusCode, 200, session.body)
+      t.match(session.json(), {
+        user: { userId: c.mia.userId },
+        token: { id: sessionId, kind: 'impersonation', expiresAt },
+        impersonation: { sessionId, orgId, impersonator: { userId: c.ada.userId, email: 'ada@a.example' }, via: 'member', reason: REASON, breakGlass: false, expiresAt }
+      })
+      t.same(session.json().memberships.map((m: { orgId: string }) => m.orgId), [orgId], 'only the session\'s organization')
+      t.match(String(session.headers.impersonation), new RegExp(`session="${sessionId}", impersonator="${c.ada.userId}", expires="${expiresAt}"`))
+
+      const renamed = await api.call('PATCH', `/v1/orgs/${orgId}`, { token, body: { name: 'Renamed while impersonating' } })
+      t.equal(renamed.statusCode, 200, renamed.body)
+      t.ok(renamed.headers.impersonation, 'every response carries the header')
+      const events = await api.runtime.store.readStream(`org-${orgId}`)
+      t.match(events.at(-1), { type: 'org.organization.renamed', metadata: { actor: { type: 'user', id: c.mia.userId }, impersonatorId: c.ada.userId } })
+
+      problem(t, await api.call('GET', `/v1/orgs/${c.orgB}`, { token }), 404, 'org.not_found')
+      const blocked = [
+        await api.call('PUT', '/v1/me/password', { token, body: { newPassword: 'a whole new password' } }),
+        await api.call('POST', '/v1/tokens', { token, body: { name: 'keep me' } }),
+        await start(c, token, { targetUserId: c.ben.userId }),
+        await api.call('PUT', `/v1/orgs/${orgId}/plan`, { token, body: { plan: 'pro' } })
+      ]
+      for (const response of blocked) {
+        problem(t, response, 403, 'impersonation.forbidden_action')
+        t.ok(response.headers.impersonation, 'a refusal carries the header too')
+      }
+
+      const stopped = await api.call('POST', '/v1/impersonation/stop', { token })
+      t.equal(stopped.statusCode, 200, stopped.body)
+      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+
+      const rows = await auditActions(c, 'action=impersonation.*')
+      const mine = rows.filter((row) => (row.diff?.sessionId?.after) === sessionId)
+      t.same(mine.map((row) => row.action), [
+        'impersonation.session.requested', 'impersonation.session.started',
+        ...Array(8).fill('impersonation.session.action_recorded'),
+        'impersonation.session.stopped'
+      ])
+      t.ok(mine.every((row) => row.targetId === c.mia.userId), 'every row is about the member impersonated')
+      t.same(mine.filter((row) => row.action.endsWith('action_recorded')).map((row) => row.diff?.outcome?.after),
+        ['allowed', 'allowed', 'blocked', 'blocked', 'blocked', 'blocked', 'blocked', 'allowed'],
+        'session, rename, the other organization (refused as not found), the four refusals, and the stop')
+      const rename = (await auditActions(c, 'action=org.organization.renamed')).at(-1)
+      t.match(rename, { actorId: c.mia.userId, impersonatorId: c.ada.userId }, 'the audit log says who did what as whom')
+
+      const log = await api.call('GET', '/v1/me/security-log', { token: c.mia.token })
+      t.equal(log.statusCode, 200, log.body)
+      const seen = log.json().items.filter((item: { details: { sessionId?: string } }) => item.details.sessionId === sessionId).map((item: { action: string }) => item.action)
+      t.same(seen, ['impersonation.session.stopped', 'impersonation.session.started', 'impersonation.session.requested'], 'the member sees it start and end')
+
+      const { rows: everything } = await api.runtime.sql.query<{ row: string }>('SELECT row_to_json(a)::text AS row FROM audit_events a')
+      const leaked = everything.filter(({ row }) => row.includes(token) || row.includes(hashToken(token)) || row.includes(token.split('_')[2]!))
+      t.same(leaked, [], 'neither the token nor its hash is in the audit log')
+    })
+
+    await t.test('a session ends at its expiry: the token stops working, the sweep records it', async (t) => {
+      const started = await start(c, c.ada.token, { targetUserId: c.mia.userId, durationMinutes: 1 })
+      t.equal(started.statusCode, 201, started.body)
+      const { sessionId, token, expiresAt } = started.json()
+      t.equal((Date.parse(expiresAt) - Date.now()) <= 60_000, true)
+      t.ok(api.runtime.identity.directory.authenticate(token), 'works now')
+      const later = Date.parse(expiresAt) + 1
+      t.equal(await api.runtime.identity.directory.authenticate(token, later), undefined, 'not a millisecond after its expiry')
+      await settled(api.runtime)
+      t.same(await api.runtime.impersonationExpiry.runOnce(new Date(Date.now())), [], 'nothing due yet')
+      t.same(await api.runtime.impersonationExpiry.runOnce(new Date(later)), [sessionId])
+      t.same(await api.runtime.impersonationExpiry.runOnce(new Date(later)), [], 'recorded once')
+      const rows = await auditActions(c, 'action=impersonation.session.expired')
+      t.match(rows.at(-1), { targetId: c.mia.userId, diff: { sessionId: { after: sessionId }, stage: { after: 'active' } } })
+      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+    })
+
+    await t.test('break-glass: an owner needs a ticket and a second approver, for at most 15 minutes', async (t) => {
+      const ownerId = api.owner.userId
+      problem(t, await start(c, c.ada.token, { targetUserId: ownerId }), 409, 'impersonation.break_glass_required')
+      problem(t, await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-42', durationMinutes: 16 }), 422, 'impersonation.duration_exceeds_cap')
+      const requested = await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-42' })
+      t.equal(requested.statusCode, 202, requested.body)
+      t.match(requested.json(), { status: 'pending', token: null })
+      const { sessionId } = requested.json()
+      const url = `/v1/orgs/${orgId}/impersonations/${sessionId}`
+      problem(t, await api.call('POST', `${url}/approve`, { token: c.ada.token }), 403, 'impersonation.self_approval')
+      problem(t, await api.call('POST', `${url}/start`, { token: c.ada.token }), 409, 'impersonation.approval_required')
+      const mine = await api.call('GET', url, { token: c.ada.token })
+      t.match(mine.json(), { status: 'pending', breakGlass: true, critical: true, ticket: 'SUP-42', durationMinutes: 15 })
+      const approved = await api.call('POST', `${url}/approve`, { token: c.ben.token })
+      t.equal(approved.statusCode, 200, approved.body)
+      problem(t, await api.call('POST', `${url}/start`, { token: c.ben.token }), 403, 'impersonation.not_yours')
+      const started = await api.call('POST', `${url}/start`, { token: c.ada.token })
+      t.equal(started.statusCode, 201, started.body)
+      const { token, expiresAt } = started.json()
+      t.ok(Date.parse(expiresAt) - Date.now() <= 15 * 60_000, 'at most 15 minutes')
+      const session = await api.call('GET', '/v1/session', { token })
+      t.match(session.json(), { user: { userId: ownerId }, impersonation: { breakGlass: true, ticket: 'SUP-42' } })
+      problem(t, await api.call('POST', `${url}/start`, { token: c.ada.token }), 409, 'impersonation.already_started')
+      t.equal((await api.call('POST', `${url}/stop`, { token: c.ada.token })).statusCode, 200, 'stopped with the impersonator\'s own token')
+      const rows = (await auditActions(c, 'action=impersonation.*')).filter((row) => row.diff?.sessionId?.after === sessionId)
+      t.same(rows.map((row) => row.action), [
+        'impersonation.session.requested', 'impersonation.session.approved', 'impersonation.session.started',
+        'impersonation.session.action_recorded', 'impersonation.session.stopped'
+      ])
+      t.match(rows[1], { actorId: c.ben.userId, diff: { approverId: { after: c.ben.userId } } })
+      const denied = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
+      t.ok(denied.includes('break_glass_required'), 'the request without a ticket was recorded as denied')
+    })
+
+    await t.test('revocation mid-session: by an owner, and by taking the impersonator\'s right away', async (t) => {
+      const first = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(first.statusCode, 201, first.body)
+      t.equal((await api.call('GET', '/v1/session', { token: first.json().token })).statusCode, 200)
+      const revoked = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${first.json().sessionId as string}/revoke`, { body: { note: 'not agreed with the customer' } })
+      t.equal(revoked.statusCode, 200, revoked.body)
+      problem(t, await api.call('GET', '/v1/session', { token: first.json().token }), 401, 'auth.unauthenticated')
+
+      const second = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(second.statusCode, 201, second.body)
+      const { token, sessionId } = second.json()
+      t.equal((await api.call('GET', `/v1/orgs/${orgId}/members`, { token })).statusCode, 200)
+      // Ada is an admin: hand her the viewer role instead, and her session ends at its next request.
+      t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/viewer`)).statusCode, 200)
+      t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200)
+      problem(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token }), 401, 'impersonation.ended')
+      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      const rows = (await auditActions(c, 'action=impersonation.session.revoked')).map((row) => row.diff)
+      t.match(rows.at(-2), { revokedBy: { after: api.owner.userId }, reason: { after: 'revoked' }, note: { after: 'not agreed with the customer' } })
+      t.match(rows.at(-1), { sessionId: { after: sessionId }, revokedBy: { after: 'system' }, reason: { after: 'impersonator_lost_permission' } })
+      problem(t, await start(c, c.ada.token, { targetUserId: c.mia.userId }), 403, 'auth.forbidden')
+      t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
+    })
+
+    await t.test('support staff impersonate until the owner turns support access off', async (t) => {
+      const started = await start(c, c.sam.token, { targetUserId: c.mia.userId })
+      t.equal(started.statusCode, 201, started.body)
+      const { token, sessionId } = started.json()
+      t.match((await api.call('GET', '/v1/session', { token })).json(), { impersonation: { via: 'support', impersonator: { userId: c.sam.userId } } })
+      problem(t, await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { token: c.ada.token, body: { enabled: false } }), 403, 'auth.forbidden')
+      const off = await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: false } })
+      t.equal(off.statusCode, 200, off.body)
+      t.same(off.json().revoked, [sessionId], 'the open support session ended with it')
+      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId }), 403, 'impersonation.support_access_disabled')
+      t.same((await api.call('GET', `/v1/orgs/${orgId}/support-access`)).json(), { enabled: false })
+      const changes = await auditActions(c, 'action=org.organization.support_access_set')
+      t.match(changes.at(-1), { actorId: api.owner.userId, diff: { supportAccess: { before: true, after: false } } })
+      t.equal((await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: true } })).statusCode, 200)
+      const again = await start(c, c.sam.token, { targetUserId: c.mia.userId })
+      t.equal(again.statusCode, 201, again.body)
+      t.equal((await api.call('POST', '/v1/auth/logout', { token: again.json().token })).statusCode, 200, 'logging out of an impersonation stops it')
+    })
+
+    await t.test('guards: yourself, nesting, a disabled user, staff, a non-member, one session at a time', async (t) => {
+      problem(t, await start(c, c.ada.token, { targetUserId: c.ada.userId }), 403, 'impersonation.self')
+      problem(t, await start(c, c.ada.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 404, 'impersonation.target_not_member')
+      const staffer = await register(api, 'staff-member@a.example')
+      t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: staffer.userId, roles: ['member'] } })).statusCode, 201)
+      await changeUser(api.runtime.identity, systemCommand('test'), staffer.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+      problem(t, await start(c, c.ada.token, { targetUserId: staffer.userId }), 403, 'impersonation.target_is_staff')
+      const leaver = await register(api, 'leaver@a.example')
+      t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: leaver.userId, roles: ['member'] } })).statusCode, 201)
+      await disableUser(api.runtime.identity, systemCommand('test'), leaver.userId)
+      problem(t, await start(c, c.ada.token, { targetUserId: leaver.userId }), 409, 'impersonation.target_disabled')
+      problem(t, await start(c, c.mia.token, { targetUserId: c.ben.userId }), 403, 'auth.forbidden')
+      problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId, durationMinutes: 61 }), 400, 'http.validation')
+
+      const first = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(first.statusCode, 201, first.body)
+      problem(t, await start(c, c.ada.token, { targetUserId: c.mia.userId }), 409, 'impersonation.already_active')
+      problem(t, await start(c, first.json().token, { targetUserId: c.ben.userId }), 403, 'impersonation.forbidden_action')
+      t.equal((await api.call('POST', '/v1/impersonation/stop', { token: first.json().token })).statusCode, 200)
+      problem(t, await api.call('POST', '/v1/impersonation/stop', { token: c.ada.token }), 409, 'impersonation.not_impersonating')
+
+      const reasons = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
+      for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
+    })
+
+    await t.test('the organization lists its sessions: active, pending, ended', async (t) => {
+      await settled(api.runtime)
+      const list = async (status: string, token?: string) => {
+        const response = await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=${status}`, token === undefined ? {} : { token })
+        t.equal(response.statusCode, 200, response.body)
+        return response.json().items as Array<{ status: string, sessionId: string }>
+      }
+      t.same(await list('active'), [], 'nothing open')
+      const ended = await list('ended')
+      t.ok(ended.length >= 8, `${ended.length} past sessions and refusals`)
+      t.ok(new Set(ended.map((s) => s.status)).has('revoked') && ended.some((s) => s.status === 'expired') && ended.some((s) => s.status === 'denied'))
+      t.equal((await list('all', c.sam.token)).length, (await list('all')).length, 'platform staff read it too')
+      problem(t, await api.call('GET', `/v1/orgs/${orgId}/impersonations`, { token: c.mia.token }), 403, 'auth.forbidden')
+      const page = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2`)
+      const next = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2&cursor=${page.json().nextCursor as string}`)
+      t.equal(next.statusCode, 200, next.body)
+      t.notSame(next.json().items[0].sessionId, page.json().items[0].sessionId)
+    })
+  })
+})
