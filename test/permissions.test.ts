@@ -76,6 +76,7 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'POST /v1/orgs/:orgId/roles/:roleId/test': (f) => ({ params: { roleId: f.scratchRole }, body: { cases: [{ action: 'member:read', resource: { type: 'organization' }, expect: 'deny' }] } }),
   'GET /v1/orgs/:orgId/audit-events': () => ({ query: 'action=org.*&sort=asc&limit=10' }),
   'GET /v1/orgs/:orgId/audit-events/export': () => ({ query: 'format=ndjson' }),
+  'POST /v1/orgs/:orgId/audit-events/verify': () => ({}),
   // A critical target: the request waits for approval (202), so the holder is not busy impersonating for the routes after it.
   'POST /v1/orgs/:orgId/impersonations': (f) => ({ body: { targetUserId: f.critic, reason: 'checking what the admin sees', ticket: 'SUP-7' } }),
   'GET /v1/orgs/:orgId/impersonations': () => ({ query: 'status=all&limit=5' }),

@@ -62,6 +62,7 @@ const FILL: Record<string, Fill> = {
   'POST /v1/orgs/:orgId/authz/explain': { body: (context) => ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) },
   'GET /v1/orgs/:orgId/audit-events': { query: { action: 'org.*', sort: 'asc', limit: '10' } },
   'GET /v1/orgs/:orgId/audit-events/export': { query: { format: 'csv' } },
+  'POST /v1/orgs/:orgId/audit-events/verify': {},
   'POST /v1/orgs/:orgId/impersonations': { body: (context) => ({ targetUserId: context.memberId, reason: 'taking over another tenant', ticket: 'EVIL-1' }) },
   'GET /v1/orgs/:orgId/impersonations': { query: { status: 'all' } },
   'GET /v1/orgs/:orgId/impersonations/:sessionId': {},

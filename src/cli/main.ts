@@ -7,6 +7,7 @@ import { ConfigError } from '../config.ts'
 import { LedgerlineError } from '../domain/errors.ts'
 import { auditCommand } from './commands/audit.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
+import { drillCommand } from './commands/drill.ts'
 import { eventsCommand } from './commands/events.ts'
 import { impersonationCommand } from './commands/impersonation.ts'
 import { migrateCommand } from './commands/migrate.ts'
@@ -28,6 +29,7 @@ export function buildProgram (): Command {
   auditCommand(program)
   impersonationCommand(program)
   preflightCommand(program)
+  drillCommand(program)
   for (const command of program.commands) command.exitOverride()
   for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride()
   return program

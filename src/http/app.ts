@@ -26,6 +26,7 @@ import { accessRoutes, roleRoutes, roleTestRoutes } from './routes/roles.ts'
 import { auditRetentionRoutes } from './routes/audit-retention.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { auditDigestRoutes } from './routes/audit-digests.ts'
+import { auditVerifyRoutes } from './routes/audit-verify.ts'
 import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
@@ -94,6 +95,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(auditRetentionRoutes, { runtime })
     await scope.register(auditRoutes, { runtime })
     await scope.register(auditDigestRoutes, { runtime })
+    await scope.register(auditVerifyRoutes, { runtime })
     await scope.register(impersonationRoutes, { runtime })
   })
   return app

@@ -12,6 +12,12 @@ import { assertProjection, typesFilter, type Projection } from './projection.ts'
 import { rebuildProjection } from './rebuild.ts'
 import { applyTo, readState, writeState, type ProjectionState } from './state.ts'
 
+/** How long a batch waits for a lock before it fails and is retried. */
+const BATCH_LOCK_TIMEOUT_MS = 5000
+
+/** A rebuild swapped generations (or another writer moved the checkpoint) while a batch was applied: it is rolled back. */
+class BatchSuperseded extends Error {}
+
 export interface ProjectionStatus {
   readonly name: string
   readonly version: number
@@ -234,11 +240,20 @@ class Worker {
         const expected = state
         const next: ProjectionState = { ...expected, position: batch.position, eventsApplied: expected.eventsApplied + BigInt(batch.events.length) }
         const applied = await sql.transaction(async (tx) => {
-          const current = await readState(tx, this.projection.name, true)
-          if (current === undefined || current.generation !== expected.generation || comparePositions(current.position, expected.position) !== 0) return false
+          // A batch that waits on a lock must not wait for long: once it has written, its transaction id holds
+          // back what every reader of the log sees (DESIGN §3). It fails instead, and is retried.
+          await tx.exec(`SET LOCAL lock_timeout = ${BATCH_LOCK_TIMEOUT_MS}`)
+          // Applied first, checked after: the checkpoint row is locked (which takes a transaction id) only at the end.
           await applyTo(tx, this.projection, expected.generation, batch.events)
+          const current = await readState(tx, this.projection.name, true)
+          if (current === undefined || current.generation !== expected.generation || comparePositions(current.position, expected.position) !== 0) {
+            throw new BatchSuperseded()
+          }
           await writeState(tx, next)
           return true
+        }).catch((error: unknown) => {
+          if (error instanceof BatchSuperseded) return false
+          throw error
         })
         if (!applied) return // a rebuild swapped generations: start again from the new state
         state = next

@@ -1,0 +1,264 @@
+/**
+ * Drills: drive a running instance into an incident on purpose, so the metric
+ * behind an alert crosses its threshold, then put things right and run the
+ * runbook's verification step. Each works in an organization of its own
+ * ("Drill …", created with the token given), so real tenants' alerts and data
+ * are untouched; the alert fires for the drill organization, as it would for
+ * a real one.
+ *
+ * - `denial-burst`, `break-glass`: over HTTP only, with an owner's token.
+ * - `tampered-audit-row`, `stalled-projection`: also need the instance's
+ *   database (DATABASE_URL), to change a stored row or hold a checkpoint.
+ *
+ * A counter series Prometheus has never seen cannot show an increase; the
+ * drill makes the first event, waits `primeWaitMs` (a scrape interval), then
+ * the burst. Thresholds are the alert rules' (infra/prometheus/alerts.yml;
+ * test/drills.test.ts checks they agree).
+ */
+import { randomBytes } from 'node:crypto'
+import type { SqlClient } from '../../sql/client.ts'
+import { parseMetrics, valueOf } from '../../ops/prometheus-text.ts'
+
+export const THRESHOLDS = {
+  /** LedgerlineAuthzDenialBurst: denials in one organization over 5 minutes. */
+  denialBurst: 50,
+  /** LedgerlineBreakGlassStarted: any break-glass start. */
+  breakGlass: 0,
+  /** LedgerlineAuditVerifyFailed: any verification failure. */
+  auditVerifyFailures: 0,
+  /** LedgerlineProjectionLagHigh: seconds behind. */
+  projectionLagSeconds: 30
+} as const
+
+export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection'] as const
+export type Scenario = typeof SCENARIOS[number]
+
+export interface DrillOptions {
+  /** The instance, e.g. http://127.0.0.1:3000. */
+  readonly baseUrl: string
+  /** A token of a user who may create organizations (any user may). */
+  readonly token: string
+  /** The instance's database, for the drills that need it. */
+  readonly sql?: SqlClient
+  /** Between the first event of a new series and the burst. */
+  readonly primeWaitMs?: number
+  /** How long the stalled-projection drill may wait for the lag to cross the threshold. */
+  readonly maxWaitMs?: number
+  readonly log?: (line: string) => void
+}
+
+export interface DrillReport {
+  readonly scenario: Scenario
+  readonly orgId: string
+  readonly alert: string
+  readonly runbook: string
+  readonly metric: string
+  readonly labels: Record<string, string>
+  readonly threshold: number
+  readonly before: number
+  /** The highest value seen during the drill (for a gauge) or after it (a counter). */
+  readonly peak: number
+  readonly crossed: boolean
+  readonly verification: { readonly step: string, readonly ok: boolean, readonly detail: string }
+}
+
+export class DrillFailed extends Error {
+  readonly code = 'drill.failed'
+}
+
+interface Api {
+  call(method: string, path: string, options?: { token?: string, body?: unknown, headers?: Record<string, string> }): Promise<{ status: number, body: unknown }>
+  metric(name: string, labels?: Record<string, string>): Promise<number>
+}
+
+function api (options: DrillOptions): Api {
+  const base = options.baseUrl.replace(/\/$/, '')
+  return {
+    async call (method, path, call = {}) {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${call.token ?? options.token}`,
+          ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...call.headers
+        },
+        ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) })
+      })
+      const text = await response.text()
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+    },
+    async metric (name, labels = {}) {
+      const response = await fetch(`${base}/metrics`)
+      if (!response.ok) throw new DrillFailed(`GET /metrics answered ${response.status}`)
+      return valueOf(parseMetrics(await response.text()), name, labels)
+    }
+  }
+}
+
+/** The answer's body once its status is the one expected; `T` names the documented fields the drill reads. */
+async function expect<T = Record<string, unknown>> (call: Promise<{ status: number, body: unknown }>, status: number, what: string): Promise<T> {
+  const response = await call
+  if (response.status !== status) throw new DrillFailed(`${what}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)?.slice(0, 300)}`)
+  return response.body as T
+}
+
+interface Verified { ok: boolean, through: string, mismatch: unknown }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A drill organization owned by the token's user, and a way to bring people into it. */
+async function drillOrg (http: Api, scenario: Scenario) {
+  const { orgId, position } = await expect<{ orgId: string, position: string }>(http.call('POST', '/v1/orgs', { body: { name: `Drill ${scenario} ${new Date().toISOString()}` } }), 201, 'create the drill organization')
+  const person = async (role: string): Promise<{ userId: string, token: string }> => {
+    const email = `drill-${randomBytes(6).toString('hex')}@drill.invalid`
+    const registered = await expect<{ userId: string, token: string }>(http.call('POST', '/v1/auth/register', { body: { email, password: randomBytes(18).toString('base64url'), displayName: `drill ${role}` } }), 201, 'register a drill user')
+    await expect(http.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: registered.userId, roles: [role] } }), 201, `add a drill ${role}`)
+    return { userId: registered.userId, token: registered.token }
+  }
+  return { orgId, position, person }
+}
+
+async function denialBurst (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const { orgId, person } = await drillOrg(http, 'denial-burst')
+  const viewer = await person('viewer')
+  const labels = { org: orgId, outcome: 'deny' }
+  const name = 'ledgerline_authz_decisions_total'
+  const denied = () => expect(http.call('GET', `/v1/orgs/${orgId}/audit-events`, { token: viewer.token }), 403, 'a viewer reading the audit log')
+  await denied()
+  await sleep(options.primeWaitMs ?? 0)
+  const before = await http.metric(name, labels)
+  for (let i = 0; i <= THRESHOLDS.denialBurst; i++) await denied()
+  const peak = await http.metric(name, labels)
+  options.log?.(`denials in ${orgId}: ${before} → ${peak}`)
+  // Mitigation: the member the denials came from is out; their requests are no longer decisions in the organization.
+  await expect(http.call('DELETE', `/v1/orgs/${orgId}/members/${viewer.userId}`), 200, 'remove the drill member')
+  await expect(http.call('GET', `/v1/orgs/${orgId}/audit-events`, { token: viewer.token }), 404, 'the removed member')
+  const after = await http.metric(name, labels)
+  return {
+    scenario: 'denial-burst', orgId, alert: 'LedgerlineAuthzDenialBurst', runbook: 'runbooks/authorization.md#denial-burst',
+    metric: name, labels, threshold: THRESHOLDS.denialBurst, before, peak, crossed: peak - before > THRESHOLDS.denialBurst,
+    verification: { step: 'the member is removed; their next request is 404 and the deny counter stops rising', ok: after === peak, detail: `deny counter ${peak} → ${after}` }
+  }
+}
+
+async function breakGlass (http: Api): Promise<DrillReport> {
+  const { orgId, person } = await drillOrg(http, 'break-glass')
+  // Admins: a critical account (role administration), a requester, a second approver.
+  const target = await person('admin')
+  const requester = await person('admin')
+  const approver = await person('admin')
+  const name = 'ledgerline_impersonation_break_glass_total'
+  const labels = { stage: 'started' }
+  const before = await http.metric(name, labels)
+  const requested = await expect<{ sessionId: string }>(http.call('POST', `/v1/orgs/${orgId}/impersonations`, {
+    token: requester.token, body: { targetUserId: target.userId, reason: 'break-glass drill: checking the alert and runbook', ticket: `DRILL-${Date.now()}` }
+  }), 202, 'request break-glass')
+  const url = `/v1/orgs/${orgId}/impersonations/${requested.sessionId}`
+  await expect(http.call('POST', `${url}/approve`, { token: approver.token }), 200, 'approve by a second person')
+  const started = await expect<{ token: string }>(http.call('POST', `${url}/start`, { token: requester.token }), 201, 'start the approved session')
+  await expect(http.call('GET', '/v1/session', { token: started.token }), 200, 'act as the critical account')
+  const peak = await http.metric(name, labels)
+  const stopped = await expect<{ position: string }>(http.call('POST', '/v1/impersonation/stop', { token: started.token }), 200, 'stop the session')
+  const active = await expect<{ items: unknown[] }>(http.call('GET', `/v1/orgs/${orgId}/impersonations?status=active`, { headers: { 'x-consistent-with': stopped.position } }), 200, 'list active sessions')
+  return {
+    scenario: 'break-glass', orgId, alert: 'LedgerlineBreakGlassStarted', runbook: 'runbooks/impersonation.md#break-glass-used',
+    metric: name, labels, threshold: THRESHOLDS.breakGlass, before, peak, crossed: peak - before > THRESHOLDS.breakGlass,
+    verification: { step: 'ledgerline impersonation list --org <orgId> --status active is empty', ok: active.items.length === 0, detail: `${active.items.length} active sessions` }
+  }
+}
+
+function needSql (options: DrillOptions, scenario: Scenario): SqlClient {
+  if (options.sql === undefined) throw new DrillFailed(`${scenario} changes the instance's database: run it with the instance's DATABASE_URL`)
+  return options.sql
+}
+
+async function tamperedAuditRow (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const sql = needSql(options, 'tampered-audit-row')
+  const { orgId, position } = await drillOrg(http, 'tampered-audit-row')
+  const page = await expect<{ items: Array<{ seq: number }> }>(http.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1`, { headers: { 'x-consistent-with': position } }), 200, 'read the drill organization\'s log')
+  const seq = page.items[0]?.seq
+  if (seq === undefined) throw new DrillFailed('the drill organization has no audit row yet')
+  const name = 'ledgerline_audit_verify_failures_total'
+  const labels = { scope: 'org' }
+  const before = await http.metric(name, labels)
+  const { rows } = await sql.query<{ actor_label: string | null }>('SELECT actor_label FROM audit_events WHERE org_id = $1 AND seq = $2', [orgId, seq])
+  await sql.query("UPDATE audit_events SET actor_label = 'tampered by a drill' WHERE org_id = $1 AND seq = $2", [orgId, seq])
+  let report: Verified
+  try {
+    report = await expect<Verified>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 200, 'verify the tampered log')
+  } finally {
+    // Put the row back as it was: the chain then verifies again.
+    await sql.query('UPDATE audit_events SET actor_label = $3 WHERE org_id = $1 AND seq = $2', [orgId, seq, rows[0]?.actor_label ?? null])
+  }
+  const peak = await http.metric(name, labels)
+  options.log?.(`verify found: ${JSON.stringify(report.mismatch)}`)
+  const again = await expect<Verified>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 200, 'verify the restored log')
+  return {
+    scenario: 'tampered-audit-row', orgId, alert: 'LedgerlineAuditVerifyFailed', runbook: 'runbooks/audit.md#audit-verification-failed',
+    metric: name, labels, threshold: THRESHOLDS.auditVerifyFailures, before, peak, crossed: !report.ok && peak - before > THRESHOLDS.auditVerifyFailures,
+    verification: { step: 'ledgerline audit verify --org <orgId> matches the event log', ok: again.ok, detail: again.ok ? `verified through ${again.through}` : JSON.stringify(again.mismatch) }
+  }
+}
+
+/**
+ * Holds the audit projection's tables in SHARE mode while the drill
+ * organization keeps writing: readers go on, but the projection cannot write
+ * a batch, and the age of its oldest unapplied event grows past the
+ * threshold. A table lock, not a row lock: a transaction that locks rows
+ * gets a transaction id and, while open, hides every later event from every
+ * reader of the log (DESIGN §3), which would stall all projections at once.
+ */
+async function stalledProjection (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const sql = needSql(options, 'stalled-projection')
+  const { orgId } = await drillOrg(http, 'stalled-projection')
+  const projection = 'audit'
+  const name = 'ledgerline_projection_lag_seconds'
+  const labels = { projection }
+  const before = await http.metric(name, labels)
+  let peak = before
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let locked!: () => void
+  const holding = new Promise<void>((resolve) => { locked = resolve })
+  const hold = sql.transaction(async (tx) => {
+    await tx.exec('LOCK TABLE public.audit_events, public.audit_chains, public.audit_state IN SHARE MODE')
+    locked()
+    await released
+  })
+  try {
+    await holding
+    const deadline = Date.now() + (options.maxWaitMs ?? 120_000)
+    for (let i = 0; peak <= THRESHOLDS.projectionLagSeconds && Date.now() < deadline; i++) {
+      await expect(http.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: `Drill stalled-projection ${i}` } }), 200, 'write while the projection is held')
+      await sleep(1000)
+      peak = Math.max(peak, await http.metric(name, labels))
+    }
+    options.log?.(`${projection} lag peaked at ${peak.toFixed(1)} s`)
+  } finally {
+    release()
+    await hold
+  }
+  // Verification: the lag falls back under the threshold and /readyz answers 200.
+  let lag = peak
+  let ready = 0
+  for (let i = 0; i < 120 && (lag > THRESHOLDS.projectionLagSeconds || ready !== 200); i++) {
+    await sleep(500)
+    lag = await http.metric(name, labels)
+    ready = (await fetch(`${options.baseUrl.replace(/\/$/, '')}/readyz`)).status
+  }
+  return {
+    scenario: 'stalled-projection', orgId, alert: 'LedgerlineProjectionLagHigh', runbook: 'runbooks/projections.md#projection-lag',
+    metric: name, labels, threshold: THRESHOLDS.projectionLagSeconds, before, peak, crossed: peak > THRESHOLDS.projectionLagSeconds,
+    verification: { step: 'the lag is back under the threshold and /readyz answers 200', ok: lag <= THRESHOLDS.projectionLagSeconds && ready === 200, detail: `lag ${lag.toFixed(1)} s, /readyz ${ready}` }
+  }
+}
+
+export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
+  const http = api(options)
+  switch (scenario) {
+    case 'denial-burst': return denialBurst(http, options)
+    case 'break-glass': return breakGlass(http)
+    case 'tampered-audit-row': return tamperedAuditRow(http, options)
+    case 'stalled-projection': return stalledProjection(http, options)
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * `ledgerline drill <scenario>`: drives a running instance into an incident
+ * so its alert's metric crosses the threshold, then runs the runbook's
+ * verification step (src/application/ops/drills.ts). Exits 1 when the metric
+ * did not cross or the verification failed.
+ */
+import type { Command } from 'commander'
+import { loadConfig } from '../../config.ts'
+import { runDrill, SCENARIOS, type DrillReport, type Scenario } from '../../application/ops/drills.ts'
+import { openSqlClient, type SqlClient } from '../../sql/client.ts'
+import { print, toJson } from '../context.ts'
+
+interface Options { url?: string, token: string, primeWait: number, maxWait: number, json?: boolean }
+
+function describe (r: DrillReport): string {
+  const labels = Object.entries(r.labels).map(([k, v]) => `${k}="${v}"`).join(',')
+  return [
+    `${r.scenario} in ${r.orgId}: ${r.metric}{${labels}} ${r.before} → ${r.peak} (alert ${r.alert} above ${r.threshold}): ${r.crossed ? 'crossed' : 'NOT crossed'}`,
+    `runbook ${r.runbook}`,
+    `verification: ${r.verification.step}: ${r.verification.ok ? 'ok' : 'FAILED'} (${r.verification.detail})`
+  ].join('\n')
+}
+
+export function drillCommand (program: Command): void {
+  program.command('drill')
+    .description(`drive a running instance into an incident on purpose (${SCENARIOS.join(', ')}), in an organization of its own`)
+    .argument('<scenario>', SCENARIOS.join(' | '))
+    .requiredOption('--token <token>', 'an API token of the instance (the drill organization is created with it)')
+    .option('--url <url>', 'the instance (default: http://HOST:PORT from the configuration)')
+    .option('--prime-wait <seconds>', 'wait after the first event of a new series, so Prometheus scrapes it before the burst', (v) => Number.parseFloat(v), 20)
+    .option('--max-wait <seconds>', 'stalled-projection: how long to wait for the lag to cross', (v) => Number.parseFloat(v), 120)
+    .option('--json', 'print the report as JSON')
+    .action(async (scenario: string, options: Options) => {
+      if (!(SCENARIOS as readonly string[]).includes(scenario)) program.error(`unknown scenario ${scenario}: one of ${SCENARIOS.join(', ')}`, { exitCode: 2 })
+      const config = loadConfig()
+      const baseUrl = options.url ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`
+      // Only the drills that change the database open it; PGlite is the server's alone.
+      const needsDatabase = scenario === 'tampered-audit-row' || scenario === 'stalled-projection'
+      let sql: SqlClient | undefined
+      if (needsDatabase && config.databaseUrl !== undefined) sql = await openSqlClient({ databaseUrl: config.databaseUrl, poolSize: 2 })
+      try {
+        const report = await runDrill(scenario as Scenario, {
+          baseUrl,
+          token: options.token,
+          primeWaitMs: options.primeWait * 1000,
+          maxWaitMs: options.maxWait * 1000,
+          ...(sql === undefined ? {} : { sql }),
+          log: (line) => process.stderr.write(`${line}\n`)
+        })
+        print(options.json === true ? toJson(report) : describe(report))
+        if (!report.crossed || !report.verification.ok) process.exitCode = 1
+      } finally {
+        await sql?.close()
+      }
+    })
+}

@@ -1,0 +1,89 @@
+/**
+ * `ledgerline drill <scenario>` against a running, listening instance: each
+ * drill makes its alert's metric cross the threshold (read here from
+ * /metrics, not taken from the drill's word), and the runbook's verification
+ * step passes afterwards, run as the runbook says (the CLI where it names
+ * one). The drills that change the database need one shared with the
+ * server: on PGlite they are skipped, saying so. The thresholds the drills
+ * aim at are the alert rules'.
+ */
+import t from 'tap'
+import { THRESHOLDS } from '../src/application/ops/drills.ts'
+import { loadAlertRules } from '../src/ops/alert-rules.ts'
+import { parseMetrics, valueOf } from '../src/ops/prometheus-text.ts'
+import { openTestApp } from './helpers/app.ts'
+import { cli } from './helpers/cli.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+
+interface Report {
+  scenario: string, orgId: string, metric: string, labels: Record<string, string>, threshold: number, before: number, peak: number, crossed: boolean,
+  verification: { ok: boolean, detail: string }
+}
+
+t.test('the drills aim at the thresholds of the alert rules', async (t) => {
+  const expr = (alert: string): string => loadAlertRules().find((rule) => rule.alert === alert)?.expr ?? ''
+  t.match(expr('LedgerlineAuthzDenialBurst'), new RegExp(`outcome="deny".*>\\s*${THRESHOLDS.denialBurst}$`, 's'))
+  t.match(expr('LedgerlineBreakGlassStarted'), new RegExp(`stage="started".*>\\s*${THRESHOLDS.breakGlass}$`, 's'))
+  t.match(expr('LedgerlineAuditVerifyFailed'), new RegExp(`verify_failures_total.*>\\s*${THRESHOLDS.auditVerifyFailures}$`, 's'))
+  t.match(expr('LedgerlineProjectionLagHigh'), new RegExp(`lag_seconds.*>\\s*${THRESHOLDS.projectionLagSeconds}$`, 's'))
+})
+
+t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
+  await forEachDatabase(t, async (t, { sql, driver, url: databaseUrl }) => {
+    const api = await openTestApp(t, sql)
+    const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
+    const env = { NODE_ENV: 'test', ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> => valueOf(parseMetrics(await (await fetch(`${address}/metrics`)).text()), name, labels)
+    const drill = async (scenario: string): Promise<Report> => {
+      const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, '--prime-wait', '0', '--max-wait', '90', '--json'], env, 150_000)
+      t.equal(run.code, 0, `${scenario} exits 0: ${run.stderr.slice(-2000)}`)
+      return JSON.parse(run.stdout)
+    }
+
+    await t.test('denial-burst', async (t) => {
+      const report = await drill('denial-burst')
+      t.ok(report.crossed, `${report.before} → ${report.peak}`)
+      const now = await metric('ledgerline_authz_decisions_total', { org: report.orgId, outcome: 'deny' })
+      t.ok(now > THRESHOLDS.denialBurst, `the server counts ${now} denials in the drill organization, above ${THRESHOLDS.denialBurst}`)
+      t.ok(report.verification.ok, report.verification.detail)
+      const members = await api.call('GET', `/v1/orgs/${report.orgId}/members`)
+      t.same(members.json().items.map((m: { roles: string[] }) => m.roles), [['owner']], 'the drill member is gone')
+    })
+
+    await t.test('break-glass', async (t) => {
+      const before = await metric('ledgerline_impersonation_break_glass_total', { stage: 'started' })
+      const report = await drill('break-glass')
+      t.ok(report.crossed)
+      t.equal(await metric('ledgerline_impersonation_break_glass_total', { stage: 'started' }), before + 1, 'one break-glass start')
+      t.ok(await metric('ledgerline_impersonation_starts_total', { critical: 'true' }) >= 1, 'a critical account was impersonated')
+      t.ok(report.verification.ok, report.verification.detail)
+      if (databaseUrl === undefined) return
+      const listed = await cli(['impersonation', 'list', '--org', report.orgId, '--status', 'active', '--json'], env)
+      t.equal(listed.code, 0, listed.stderr)
+      t.same(JSON.parse(listed.stdout).items, [], 'runbook: ledgerline impersonation list --status active is empty')
+    })
+
+    await t.test('tampered-audit-row', { skip: driver === 'pglite' ? 'the drill changes a stored row: it needs the server\'s database (DATABASE_URL), which PGlite does not share' : false }, async (t) => {
+      const report = await drill('tampered-audit-row')
+      t.ok(report.crossed)
+      t.ok(await metric('ledgerline_audit_verify_failures_total', { scope: 'org' }) >= 1, 'the server counted the failed verification')
+      const verified = await cli(['audit', 'verify', '--org', report.orgId], env)
+      t.equal(verified.code, 0, `runbook: ledgerline audit verify exits 0: ${verified.stdout}${verified.stderr}`)
+      t.match(verified.stdout, /matches the event log/)
+    })
+
+    await t.test('stalled-projection', { skip: driver === 'pglite' ? 'the drill holds a checkpoint row: it needs the server\'s database (DATABASE_URL), which PGlite does not share' : false }, async (t) => {
+      const report = await drill('stalled-projection')
+      t.ok(report.crossed, `lag peaked at ${report.peak} s`)
+      t.ok(report.peak > THRESHOLDS.projectionLagSeconds)
+      t.ok(await metric('ledgerline_projection_lag_seconds', { projection: 'audit' }) <= THRESHOLDS.projectionLagSeconds, 'runbook: the lag is back under the threshold')
+      t.equal((await fetch(`${address}/readyz`)).status, 200, 'runbook: /readyz answers 200')
+    })
+
+    await t.test('a drill that needs the database says so without it', async (t) => {
+      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--prime-wait', '0'], { NODE_ENV: 'test' })
+      t.equal(run.code, 1)
+      t.match(run.stderr, /DATABASE_URL/)
+    })
+  })
+})
