@@ -9,6 +9,7 @@
  * bounded: the first values seen keep their own series, later ones share
  * `other`, so a flood of tenants cannot blow up a scrape.
  */
+import { DENIAL_REASONS } from './domain/impersonation/events.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ProjectionLag, ProjectionStatus } from './projections/runner.ts'
 
@@ -106,6 +107,7 @@ export class Metrics {
     for (const reason of APPEND_REASONS) this.#appendErrors.inc({ reason }, 0)
     for (const via of ['support', 'member']) for (const critical of ['true', 'false']) this.#impersonationStarts.inc({ via, critical }, 0)
     for (const stage of BREAK_GLASS_STAGES) this.#breakGlass.inc({ stage }, 0)
+    for (const reason of DENIAL_REASONS) this.#impersonationDenials.inc({ reason }, 0)
     for (const format of AUDIT_FORMATS) {
       this.#exports.inc({ format }, 0)
       this.#exportRows.inc({ format }, 0)

@@ -38,7 +38,12 @@ async function cast (t: Test, api: TestApp): Promise<Cast> {
     const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: user.userId, roles } })
     t.equal(added.statusCode, 201, added.body)
   }
-  const role = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Editor', grants: [{ actions: ['org:update'], resource: '*', effect: 'allow' }] } })
+  // Everyday powers (not critical), and org:read denied while impersonated: a policy can tell.
+  const grants = [
+    { actions: ['org:update', 'authz:check', 'member:invite'], resource: '*', effect: 'allow' },
+    { actions: ['org:read'], resource: '*', effect: 'deny', when: { eq: [{ ref: 'context.impersonating' }, true] } }
+  ]
+  const role = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Editor', grants } })
   t.equal(role.statusCode, 201, role.body)
   const assigned = await api.call('PUT', `/v1/orgs/${orgId}/members/${mia.userId}/roles/${role.json().roleId as string}`)
   t.equal(assigned.statusCode, 200, assigned.body)
@@ -95,11 +100,19 @@ t.test('impersonation over HTTP', async (t) => {
       t.match(events.at(-1), { type: 'org.organization.renamed', metadata: { actor: { type: 'user', id: c.mia.userId }, impersonatorId: c.ada.userId } })
 
       problem(t, await api.call('GET', `/v1/orgs/${c.orgB}`, { token }), 404, 'org.not_found')
+      problem(t, await api.call('GET', `/v1/orgs/${orgId}`, { token }), 403, 'auth.forbidden')
+      t.equal((await api.call('GET', `/v1/orgs/${orgId}`, { token: c.mia.token })).statusCode, 200, 'the deny holds only under context.impersonating')
+      const checks = { checks: [{ action: 'member:invite', resource: { type: 'organization' } }, { action: 'org:update', resource: { type: 'organization' } }] }
+      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token, body: checks })).json().results, [{ allowed: false }, { allowed: true }],
+        'authz/check answers a blocked action as denied for the impersonated caller')
+      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token: c.mia.token, body: checks })).json().results, [{ allowed: true }, { allowed: true }])
       const blocked = [
         await api.call('PUT', '/v1/me/password', { token, body: { newPassword: 'a whole new password' } }),
         await api.call('POST', '/v1/tokens', { token, body: { name: 'keep me' } }),
         await start(c, token, { targetUserId: c.ben.userId }),
-        await api.call('PUT', `/v1/orgs/${orgId}/plan`, { token, body: { plan: 'pro' } })
+        await api.call('PUT', `/v1/orgs/${orgId}/plan`, { token, body: { plan: 'pro' } }),
+        await api.call('GET', '/v1/me/security-log', { token }),
+        await api.call('GET', '/v1/tokens', { token })
       ]
       for (const response of blocked) {
         problem(t, response, 403, 'impersonation.forbidden_action')
@@ -114,13 +127,13 @@ t.test('impersonation over HTTP', async (t) => {
       const mine = rows.filter((row) => (row.diff?.sessionId?.after) === sessionId)
       t.same(mine.map((row) => row.action), [
         'impersonation.session.requested', 'impersonation.session.started',
-        ...Array(8).fill('impersonation.session.action_recorded'),
+        ...Array(12).fill('impersonation.session.action_recorded'),
         'impersonation.session.stopped'
       ])
       t.ok(mine.every((row) => row.targetId === c.mia.userId), 'every row is about the member impersonated')
       t.same(mine.filter((row) => row.action.endsWith('action_recorded')).map((row) => row.diff?.outcome?.after),
-        ['allowed', 'allowed', 'blocked', 'blocked', 'blocked', 'blocked', 'blocked', 'allowed'],
-        'session, rename, the other organization (refused as not found), the four refusals, and the stop')
+        ['allowed', 'allowed', 'blocked', 'allowed', 'allowed', ...Array(6).fill('blocked'), 'allowed'],
+        'session, rename, the other organization (refused as not found), the organization (denied by policy), authz/check, six refusals, the stop')
       const rename = (await auditActions(c, 'action=org.organization.renamed')).at(-1)
       t.match(rename, { actorId: c.mia.userId, impersonatorId: c.ada.userId }, 'the audit log says who did what as whom')
 
@@ -207,6 +220,23 @@ t.test('impersonation over HTTP', async (t) => {
       t.match(rows.at(-1), { sessionId: { after: sessionId }, revokedBy: { after: 'system' }, reason: { after: 'impersonator_lost_permission' } })
       problem(t, await start(c, c.ada.token, { targetUserId: c.mia.userId }), 403, 'auth.forbidden')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
+
+      // An ordinary session whose target is made an admin would be break-glass without its guards: it ends.
+      const third = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(third.statusCode, 201, third.body)
+      t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200)
+      const ended = await api.call('GET', `/v1/orgs/${orgId}/members`, { token: third.json().token })
+      problem(t, ended, 401, 'impersonation.ended')
+      t.match(ended.json(), { reason: 'target_became_critical' })
+      t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200, 'a member again')
+
+      // A target disabled mid-session ends it at the next request, so enabling them again does not bring it back.
+      const fourth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(fourth.statusCode, 201, fourth.body)
+      await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'DisableUser', data: { lastOwnerOf: [] } })
+      problem(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 401, 'impersonation.ended')
+      await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'EnableUser', data: {} })
+      problem(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 401, 'auth.unauthenticated')
     })
 
     await t.test('support staff impersonate until the owner turns support access off', async (t) => {
@@ -220,6 +250,11 @@ t.test('impersonation over HTTP', async (t) => {
       t.same(off.json().revoked, [sessionId], 'the open support session ended with it')
       problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
       problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId }), 403, 'impersonation.support_access_disabled')
+      problem(t, await start(c, c.sam.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 403, 'impersonation.support_access_disabled')
+      const log = (await api.call('GET', '/v1/me/security-log', { token: c.mia.token })).json().items as Array<{ action: string, actor: string, ip: string | null, details: Record<string, unknown> }>
+      const support = log.filter((item) => item.details.sessionId === sessionId)
+      t.ok(support.length >= 3, 'the member sees the support session')
+      t.ok(support.every((item) => item.actor === 'platform support' && item.ip === null && item.details.impersonatorId == null), 'as platform support\'s, without a staff address or name')
       t.same((await api.call('GET', `/v1/orgs/${orgId}/support-access`)).json(), { enabled: false })
       const changes = await auditActions(c, 'action=org.organization.support_access_set')
       t.match(changes.at(-1), { actorId: api.owner.userId, diff: { supportAccess: { before: true, after: false } } })
@@ -232,6 +267,11 @@ t.test('impersonation over HTTP', async (t) => {
     await t.test('guards: yourself, nesting, a disabled user, staff, a non-member, one session at a time', async (t) => {
       problem(t, await start(c, c.ada.token, { targetUserId: c.ada.userId }), 403, 'impersonation.self')
       problem(t, await start(c, c.ada.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 404, 'impersonation.target_not_member')
+      const stranger = await register(api, 'stranger@elsewhere.example')
+      problem(t, await start(c, c.ada.token, { targetUserId: stranger.userId }), 404, 'impersonation.target_not_member')
+      await settled(api.runtime)
+      const strangerLog = (await api.call('GET', '/v1/me/security-log', { token: stranger.token })).json().items as Array<{ action: string }>
+      t.same(strangerLog.filter((item) => item.action.startsWith('impersonation.')), [], 'nobody writes into a stranger\'s security log')
       const staffer = await register(api, 'staff-member@a.example')
       t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: staffer.userId, roles: ['member'] } })).statusCode, 201)
       await changeUser(api.runtime.identity, systemCommand('test'), staffer.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
@@ -251,7 +291,7 @@ t.test('impersonation over HTTP', async (t) => {
       problem(t, await api.call('POST', '/v1/impersonation/stop', { token: c.ada.token }), 409, 'impersonation.not_impersonating')
 
       const reasons = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
-      for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
+      for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy', 'support_access_disabled']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
     })
 
     await t.test('the organization lists its sessions: active, pending, ended', async (t) => {
@@ -265,7 +305,12 @@ t.test('impersonation over HTTP', async (t) => {
       const ended = await list('ended')
       t.ok(ended.length >= 8, `${ended.length} past sessions and refusals`)
       t.ok(new Set(ended.map((s) => s.status)).has('revoked') && ended.some((s) => s.status === 'expired') && ended.some((s) => s.status === 'denied'))
-      t.equal((await list('all', c.sam.token)).length, (await list('all')).length, 'platform staff read it too')
+      problem(t, await api.call('GET', `/v1/orgs/${orgId}/impersonations`, { token: c.sam.token }), 404, 'org.not_found')
+      const admin = await register(api, 'platform-admin@ledgerline.example')
+      await changeUser(api.runtime.identity, systemCommand('test'), admin.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+      t.equal((await list('all', admin.token)).length, (await list('all')).length, 'platform admins read it too; support staff do not')
+      const reads = await auditActions(c, 'action=audit.record.sensitive_read')
+      t.ok(reads.some((row) => row.actorId === admin.userId && row.diff?.action?.after === 'impersonation:read'), 'each read of the sessions is in the audit log')
       problem(t, await api.call('GET', `/v1/orgs/${orgId}/impersonations`, { token: c.mia.token }), 403, 'auth.forbidden')
       const page = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2`)
       const next = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2&cursor=${page.json().nextCursor as string}`)

@@ -13,6 +13,7 @@ import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { createRegistry } from '../src/domain/events.ts'
 import { defineEvent } from '../src/domain/registry.ts'
 import type { NewEvent } from '../src/eventstore/types.ts'
+import { DENIAL_REASONS } from '../src/domain/impersonation/events.ts'
 import { Metrics, ORG_LABEL_LIMIT } from '../src/metrics.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { settled } from './helpers/assertions.ts'
@@ -222,7 +223,7 @@ t.test('label values from data are bounded: organizations past the first 1000 an
 
   for (let i = 0; i < 60; i++) metrics.impersonationDenied(`reason_${i}`)
   const denials = await series('ledgerline_impersonation_denials_total')
-  t.equal(denials.length, 51, '50 reasons and other')
+  t.equal(denials.length, DENIAL_REASONS.length + 51, 'the known reasons (at zero from start-up), the first 50 others, and other')
   t.equal(valueOf(denials, 'ledgerline_impersonation_denials_total', { reason: 'other' }), 10)
 })
 

@@ -37,7 +37,8 @@ export async function authorize (runtime: Runtime, request: FastifyRequest, orgI
   if (action === undefined) throw new Error(`${request.method} ${request.routeOptions.url} authorizes but declares no x-permission`)
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
-  const context = { ip: request.ip, time: Date.now() }
+  // Policies may treat an impersonated request differently (a grant that denies under `context.impersonating`).
+  const context = principal.impersonation === undefined ? { ip: request.ip, time: Date.now() } : { ip: request.ip, time: Date.now(), impersonating: true }
   const policy = await runtime.identity.policies.policyOf(orgId)
   const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
   runtime.metrics.authzDecision(orgId, allowed)

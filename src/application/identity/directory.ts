@@ -45,6 +45,8 @@ export interface ImpersonationContext {
   readonly breakGlass: boolean
   readonly startedAt: string
   readonly expiresAt: string
+  /** The target as the directory knows them now: a session whose target was disabled or made staff must end (admission does). */
+  readonly target: 'active' | 'disabled' | 'staff'
 }
 
 export interface Principal {
@@ -231,9 +233,9 @@ export class IdentityDirectory {
   }
 
   /**
-   * An impersonation token: its session must be active, before its expiry,
-   * and its target an active user; the principal is the target, with the
-   * session as its `impersonation`.
+   * An impersonation token: its session must be active and before its
+   * expiry; the principal is the target, with the session as its
+   * `impersonation` (and the target's state, which admission judges).
    */
   async #impersonation (token: string, sessionId: string, now: number): Promise<Principal | undefined> {
     const session = this.#sessions.get(sessionId, now) ?? await this.#load(this.#sessions, sessionId, async () => {
@@ -249,13 +251,14 @@ export class IdentityDirectory {
     if (!timingSafeEqual(tokenDigest(token), digest)) return undefined
     const { request } = session
     const user = this.#users.get(request.targetUserId, now) ?? await this.#user(request.targetUserId, now)
-    if (user === undefined || user.status !== 'active') return undefined
+    if (user === undefined) return undefined
     return {
       userId: request.targetUserId,
       email: user.email,
       displayName: user.displayName,
-      platformAdmin: user.platformAdmin,
-      platformSupport: user.platformSupport,
+      // Never staff powers through an impersonation, whatever the target became.
+      platformAdmin: false,
+      platformSupport: false,
       token: { id: sessionId, kind: 'impersonation', expiresAt: session.expiresAt },
       impersonation: {
         sessionId,
@@ -266,7 +269,8 @@ export class IdentityDirectory {
         ticket: request.ticket ?? null,
         breakGlass: request.breakGlass,
         startedAt: session.startedAt,
-        expiresAt: session.expiresAt
+        expiresAt: session.expiresAt,
+        target: user.status !== 'active' ? 'disabled' : user.platformAdmin || user.platformSupport ? 'staff' : 'active'
       }
     }
   }

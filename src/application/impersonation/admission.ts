@@ -6,7 +6,9 @@
  *    still support staff in an organization that lets support in, or still
  *    holding `impersonation:start` there — so taking it away ends the session
  *    at the next request (the session is revoked, by `system`, saying why);
- * 2. the target must still be a member of the session's organization;
+ * 2. the target must still be an active, non-staff member of the session's
+ *    organization, and not have become a critical account since an
+ *    ordinary (not break-glass) session started;
  * 3. another organization's routes are not found (and the attempt is
  *    recorded): a session is for one organization, whatever else its
  *    target belongs to;
@@ -42,7 +44,9 @@ export interface ImpersonatedRequest {
 async function lostRight (services: ImpersonationServices, session: ImpersonationContext, targetUserId: string, ip: string, now: Date): Promise<RevocationReason | undefined> {
   const impersonator = await services.directory.userOf(session.impersonatorId, now.getTime())
   const snapshot = await services.policies.snapshotOf(session.orgId)
-  if (snapshot.rolesOf(targetUserId).length === 0) return 'target_unavailable'
+  if (session.target !== 'active' || snapshot.rolesOf(targetUserId).length === 0) return 'target_unavailable'
+  // An ordinary session whose target has since become an owner or an administrator would be break-glass without its guards.
+  if (!session.breakGlass && snapshot.isCritical(targetUserId)) return 'target_became_critical'
   if (impersonator === undefined || impersonator.status !== 'active') return 'impersonator_lost_permission'
   if (session.via === 'support') {
     if (!impersonator.platformSupport) return 'impersonator_lost_permission'

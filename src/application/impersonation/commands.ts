@@ -8,7 +8,7 @@
 import { fold } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
-import { organizationDecider, orgStreamId, type OrgState } from '../../domain/identity/organization.ts'
+import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
 import {
   AlreadyStarted, BreakGlassRequired, ImpersonatorBusy, NestedImpersonation, SelfImpersonation, SessionNotFound, SupportAccessDisabled,
@@ -16,8 +16,7 @@ import {
 } from '../../domain/impersonation/errors.ts'
 import type { DenialReason, ImpersonationVia } from '../../domain/impersonation/events.ts'
 import { sessionDecider, sessionStreamId, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
-import { CATALOGUE } from '../../domain/rbac/permissions.ts'
-import { actionsHeld } from '../../domain/rbac/roles.ts'
+import { isCritical } from '../../domain/impersonation/critical.ts'
 import { formatPosition, maxPosition } from '../../eventstore/position.ts'
 import type { LogPosition } from '../../eventstore/types.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
@@ -29,19 +28,6 @@ export interface ImpersonationServices extends IdentityServices {
   readonly runner: ProjectionRunner
   /** How long a guard waits for the impersonation read model to reach the log's head. */
   readonly consistencyTimeoutMs: number
-}
-
-/**
- * Whoever holds one of these is a critical account: owner-only powers, or the
- * power to hand out roles or impersonations. Impersonating them is break-glass.
- */
-const ADMINISTRATIVE_ACTIONS = ['role:create', 'role:update', 'role:assign', 'impersonation:approve', 'impersonation:revoke']
-
-export function isCritical (state: Extract<OrgState, { status: 'active' }>, userId: string): boolean {
-  const roles = Object.hasOwn(state.members, userId) ? state.members[userId]! : []
-  if (roles.includes('owner')) return true
-  const held = actionsHeld(state, roles)
-  return CATALOGUE.some((definition) => definition.ownerOnly && held.has(definition.action)) || ADMINISTRATIVE_ACTIONS.some((action) => held.has(action))
 }
 
 const DENIALS: Record<DenialReason, () => Error> = {

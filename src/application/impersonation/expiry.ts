@@ -40,8 +40,13 @@ export class ImpersonationExpiry {
   async runOnce (now = new Date()): Promise<string[]> {
     const expired: string[] = []
     for (const sessionId of await dueSessions(this.services.sql, now)) {
-      const { position } = await expireImpersonation(this.services, systemCommand('impersonation-expiry', now), sessionId)
-      if (position !== null) expired.push(sessionId)
+      // One session that cannot be written must not hold up the others.
+      try {
+        const { position } = await expireImpersonation(this.services, systemCommand('impersonation-expiry', now), sessionId)
+        if (position !== null) expired.push(sessionId)
+      } catch (error) {
+        this.logger.error({ err: error, sessionId }, 'the expiry of an impersonation session could not be written; next sweep retries')
+      }
     }
     if (expired.length > 0) this.logger.info({ sessions: expired }, 'impersonation sessions expired')
     return expired

@@ -9,6 +9,7 @@
  */
 import { fold } from '../../domain/decider.ts'
 import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { isCritical } from '../../domain/impersonation/critical.ts'
 import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
 import { Policy, type RoleDefinition } from '../../domain/rbac/policy.ts'
 import type { EventStore } from '../../eventstore/types.ts'
@@ -24,6 +25,8 @@ export interface PolicySnapshot {
   rolesOf(userId: string): readonly string[]
   /** Platform support may impersonate members here (impersonations re-check it on every request). */
   readonly supportAccess: boolean
+  /** Impersonating this member is break-glass (src/domain/impersonation/critical.ts). */
+  isCritical(userId: string): boolean
 }
 
 const NO_ROLES: readonly string[] = Object.freeze([])
@@ -53,7 +56,8 @@ export class PolicySnapshots {
     const snapshot: PolicySnapshot = {
       policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
       rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES),
-      supportAccess: active && state.supportAccess
+      supportAccess: active && state.supportAccess,
+      isCritical: (userId) => active && isCritical(state, userId)
     }
     if (epoch === this.#epoch) this.#cache.set(orgId, snapshot)
     return snapshot

@@ -1,18 +1,22 @@
 /**
  * What nobody may do while impersonating: the one list. An impersonation is
- * for seeing what a user sees and doing their everyday work with them, not
- * for changing who they are, what they can do, or what the organization pays.
+ * for seeing what a user sees and doing their everyday work with them in one
+ * organization, not for changing who they are, what they can do, or what the
+ * organization pays, nor for looking at the rest of their account.
  *
  * - Organization routes are blocked by the catalogue action they declare
  *   (`x-permission`), so a new route that needs one of these is blocked the
- *   day it lands.
- * - Other routes are named here by method and path; `/v1/admin/` is blocked
- *   as a whole. test/impersonation-blocked.test.ts walks every route of the
- *   app and checks each entry still names a route.
+ *   day it lands. Another organization's routes are not found.
+ * - Outside organizations, only what a session needs is allowed (its own
+ *   description, ending it, the catalogue); everything else — password,
+ *   e-mail, tokens, the security log, new organizations, administration, and
+ *   any route added later — is blocked.
  *
- * A blocked attempt answers 403 `impersonation.forbidden_action` and is
- * recorded in the session (`impersonation.session.action_recorded` with
- * outcome `blocked`), so it shows in the organization's audit log.
+ * test/impersonation-blocked.test.ts walks every route of the app against
+ * this list and checks README documents each entry. A blocked attempt answers
+ * 403 `impersonation.forbidden_action` and is recorded in the session
+ * (`impersonation.session.action_recorded` with outcome `blocked`), so it
+ * shows in the organization's audit log.
  */
 
 /** Catalogue actions refused while impersonating, with the reason a caller is told. */
@@ -35,23 +39,20 @@ export const BLOCKED_ACTIONS: ReadonlyMap<string, string> = new Map([
   ['impersonation:configure', 'changing support access']
 ])
 
-/** Routes outside organizations refused while impersonating: `METHOD /path` as Fastify names the route. */
-export const BLOCKED_ROUTES: ReadonlyMap<string, string> = new Map([
-  ['PUT /v1/me/password', 'changing the password'],
-  ['POST /v1/tokens', 'creating tokens'],
-  ['DELETE /v1/tokens/:tokenId', 'revoking tokens'],
-  ['POST /v1/orgs', 'creating organizations']
+/** Routes outside organizations an impersonation may use: `METHOD /path` as Fastify names the route. */
+export const ALLOWED_OUTSIDE_ORGS: ReadonlySet<string> = new Set([
+  'GET /v1/session',
+  'HEAD /v1/session',
+  'POST /v1/impersonation/stop',
+  'POST /v1/auth/logout',
+  'GET /v1/permissions',
+  'HEAD /v1/permissions'
 ])
 
-const BLOCKED_PREFIXES: ReadonlyArray<readonly [string, string]> = [['/v1/admin/', 'platform administration']]
+const ORG_ROUTE = /^\/v1\/orgs\/:orgId(\/|$)/
 
 /** Why the route is refused while impersonating, or undefined when it is allowed. */
 export function blockedWhileImpersonating (method: string, url: string, action: string | undefined): string | undefined {
-  if (action !== undefined) {
-    const reason = BLOCKED_ACTIONS.get(action)
-    if (reason !== undefined) return reason
-  }
-  const route = BLOCKED_ROUTES.get(`${method} ${url}`)
-  if (route !== undefined) return route
-  return BLOCKED_PREFIXES.find(([prefix]) => url.startsWith(prefix))?.[1]
+  if (!ORG_ROUTE.test(url)) return ALLOWED_OUTSIDE_ORGS.has(`${method} ${url}`) ? undefined : 'acting outside the organization of the session'
+  return action === undefined ? undefined : BLOCKED_ACTIONS.get(action)
 }

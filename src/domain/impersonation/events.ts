@@ -30,7 +30,7 @@ export const DENIAL_REASONS = [
 export type DenialReason = typeof DENIAL_REASONS[number]
 
 /** How an impersonation ended before it expired. */
-export const REVOCATION_REASONS = ['revoked', 'impersonator_lost_permission', 'target_unavailable', 'support_access_disabled'] as const
+export const REVOCATION_REASONS = ['revoked', 'impersonator_lost_permission', 'target_unavailable', 'target_became_critical', 'support_access_disabled'] as const
 
 export const Reason = z.string().trim().min(10, 'say why, in at least 10 characters').max(500)
 export const Ticket = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._:#/-]{1,99}$/, 'a ticket reference such as SUP-1234')

@@ -22,7 +22,7 @@ import type { Decider } from '../decider.ts'
 import {
   AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound
 } from './errors.ts'
-import type { DenialReason, ImpersonationEvent, ImpersonationVia } from './events.ts'
+import type { DenialReason, ImpersonationEvent, ImpersonationVia, REVOCATION_REASONS } from './events.ts'
 
 export const DEFAULT_MINUTES = 30
 export const MAX_MINUTES = 60
@@ -76,7 +76,7 @@ export type SessionCommand =
   | { type: 'StartImpersonation', data: { startedBy: string, tokenHash: string } }
   | { type: 'RecordAction', data: { method: string, route: string, action?: string, outcome: 'allowed' | 'blocked' } }
   | { type: 'StopImpersonation', data: { stoppedBy: string } }
-  | { type: 'RevokeImpersonation', data: { revokedBy: string, reason: 'revoked' | 'impersonator_lost_permission' | 'target_unavailable' | 'support_access_disabled', note?: string } }
+  | { type: 'RevokeImpersonation', data: { revokedBy: string, reason: typeof REVOCATION_REASONS[number], note?: string } }
   | { type: 'ExpireImpersonation', data: Record<string, never> }
 
 export function sessionStreamId (sessionId: string): string {
@@ -89,11 +89,12 @@ const minutes = (at: Date | string, count: number): string => new Date(new Date(
 function refusal (data: Extract<SessionCommand, { type: 'RequestImpersonation' }>['data']): DenialReason | undefined {
   const { facts } = data
   if (facts.impersonating) return 'already_impersonating'
+  // Before anything about the target: staff learn nothing of an organization that keeps them out.
+  if (data.via === 'support' && !facts.supportAccess) return 'support_access_disabled'
   if (data.impersonatorId === data.targetUserId) return 'self'
   if (!facts.targetIsMember) return 'target_not_member'
   if (facts.targetIsStaff) return 'target_is_staff'
   if (!facts.targetActive) return 'target_disabled'
-  if (data.via === 'support' && !facts.supportAccess) return 'support_access_disabled'
   if (facts.impersonatorBusy) return 'impersonator_busy'
   if (facts.targetCritical && (data.ticket ?? '').trim() === '') return 'break_glass_required'
   return undefined

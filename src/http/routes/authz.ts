@@ -9,6 +9,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { PolicySnapshot } from '../../application/rbac/policies.ts'
 import type { Principal } from '../../domain/rbac/policy.ts'
+import { BLOCKED_ACTIONS } from '../../domain/impersonation/blocked.ts'
 import type { Runtime } from '../../runtime.ts'
 import { principalOf } from '../plugins/auth.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
@@ -24,6 +25,12 @@ const Decision = z.object({
 })
 const OrgParams = z.object({ orgId: Id })
 const NO_CONTEXT = Object.freeze({})
+
+/** The user an impersonation token acts as, or undefined for an ordinary caller. */
+const impersonatedCaller = (request: FastifyRequest): string | undefined => {
+  const principal = principalOf(request)
+  return principal.impersonation === undefined ? undefined : principal.userId
+}
 
 export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
@@ -59,7 +66,15 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
     await authorize(runtime, request, orgId)
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
     const subject = subjects(request, snapshot)
-    const results = request.body.checks.map((check) => ({ allowed: snapshot.policy.can(subject(check), check.action, check.resource, check.context ?? NO_CONTEXT) }))
+    const impersonated = impersonatedCaller(request)
+    const results = request.body.checks.map((check) => {
+      // About an impersonated caller: the session is in the context, and what is blocked while impersonating is denied.
+      if (impersonated !== undefined && (check.userId === undefined || check.userId === impersonated)) {
+        if (BLOCKED_ACTIONS.has(check.action)) return { allowed: false }
+        return { allowed: snapshot.policy.can(subject(check), check.action, check.resource, { ...check.context, impersonating: true }) }
+      }
+      return { allowed: snapshot.policy.can(subject(check), check.action, check.resource, check.context ?? NO_CONTEXT) }
+    })
     const allowed = results.reduce((n, result) => result.allowed ? n + 1 : n, 0)
     if (allowed > 0) runtime.metrics.authzDecision(orgId, true, allowed)
     if (allowed < results.length) runtime.metrics.authzDecision(orgId, false, results.length - allowed)
@@ -75,7 +90,10 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
-    const decision = snapshot.policy.explain(subjects(request, snapshot)(request.body), request.body.action, request.body.resource, request.body.context ?? NO_CONTEXT)
+    const impersonated = impersonatedCaller(request)
+    const aboutCaller = impersonated !== undefined && (request.body.userId === undefined || request.body.userId === impersonated)
+    const context = aboutCaller ? { ...request.body.context, impersonating: true } : (request.body.context ?? NO_CONTEXT)
+    const decision = snapshot.policy.explain(subjects(request, snapshot)(request.body), request.body.action, request.body.resource, context)
     return { ...decision, deciding: [...decision.deciding], failedConditions: [...decision.failedConditions] }
   })
 }

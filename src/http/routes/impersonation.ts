@@ -4,20 +4,23 @@
  * access per organization. Who may do what:
  *
  * - start: holders of `impersonation:start` in the organization (for its
- *   members), or platform support staff when support access is on;
+ *   members), or platform support staff when support access is on; at most
+ *   20 requests a minute per person;
  * - approve, deny: holders of `impersonation:approve`, or a platform admin
  *   for a support session; never the requester;
  * - stop: the impersonator, with their own token or the session's
  *   (`POST /v1/impersonation/stop`);
  * - revoke: holders of `impersonation:revoke` (owners), or a platform admin;
- * - list and read: holders of `impersonation:read`, platform staff, and the
- *   requester for their own session;
+ * - list and read: holders of `impersonation:read`, platform admins, and the
+ *   requester for their own session; each read is recorded
+ *   (`audit.record.sensitive_read`);
  * - support access: owners (`impersonation:configure`); turning it off ends
  *   every support session in the organization.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { recordSensitiveRead } from '../../application/audit/access.ts'
 import { organizationState } from '../../application/identity/commands.ts'
 import {
   approveImpersonation, denyImpersonation, requestImpersonation, revokeAll, revokeImpersonation, sessionsCaughtUp, sessionState, startApproved, stopImpersonation
@@ -32,7 +35,11 @@ import { session, sessions } from '../../projections/impersonation/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
+import { fixedWindowLimiter } from '../plugins/rate-limit.ts'
 import { authorize } from '../tenancy.ts'
+
+/** Impersonation requests per person per minute, per server. */
+const START_REQUESTS_PER_MINUTE = 20
 
 const OrgParams = z.object({ orgId: Id })
 const SessionParams = z.object({ orgId: Id, sessionId: Id })
@@ -67,15 +74,14 @@ function decodeCursor (cursor: string): { requestedAt: string, sessionId: string
  * platform flag that stands in for it. Staff who are not members still get
  * 404 for an organization that does not exist.
  */
-async function authorizeOrStaff (runtime: Runtime, request: FastifyRequest, orgId: string, staff: 'platformSupport' | 'platformAdmin' | 'either'): Promise<'member' | 'staff'> {
+async function authorizeOrStaff (runtime: Runtime, request: FastifyRequest, orgId: string, staff: 'platformSupport' | 'platformAdmin'): Promise<'member' | 'staff'> {
   try {
     await authorize(runtime, request, orgId)
     return 'member'
   } catch (error) {
     if (!(error instanceof OrgNotFound || error instanceof Forbidden)) throw error
     const principal = principalOf(request)
-    const isStaff = staff === 'either' ? principal.platformAdmin || principal.platformSupport : principal[staff]
-    if (!isStaff || principal.impersonation !== undefined) throw error
+    if (!principal[staff] || principal.impersonation !== undefined) throw error
     if ((await organizationState(runtime.identity, orgId)).status !== 'active') throw new OrgNotFound()
     return 'staff'
   }
@@ -84,6 +90,7 @@ async function authorizeOrStaff (runtime: Runtime, request: FastifyRequest, orgI
 export async function impersonationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
   const services = runtime.impersonation
+  const starts = fixedWindowLimiter(START_REQUESTS_PER_MINUTE, 60_000)
 
   api.post('/v1/orgs/:orgId/impersonations', {
     schema: {
@@ -102,6 +109,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     const { orgId } = request.params
     const principal = principalOf(request)
     const via = await authorizeOrStaff(runtime, request, orgId, 'platformSupport') === 'member' ? 'member' : 'support'
+    // Each request, refused or not, is an event: a person needs a few a minute, not a flood.
+    starts.hit(reply, [`user:${principal.userId}`])
     const started = await requestImpersonation(services, commandMetadata(request, orgId), orgId,
       { userId: principal.userId, impersonating: principal.impersonation !== undefined, via }, request.body)
     return reply.code(started.status === 'active' ? 201 : 202).send(started)
@@ -120,7 +129,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorizeOrStaff(runtime, request, orgId, 'either')
+    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
+    await recordSensitiveRead(runtime.identity, commandMetadata(request, orgId), { orgId, action: 'impersonation:read', resource: 'impersonation_session' })
     const { status, limit, cursor } = request.query
     const items = await sessions(runtime.sql, { orgId, status, limit: limit + 1, ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }) })
     const page = items.slice(0, limit)
@@ -135,7 +145,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   }, async (request) => {
     const { orgId, sessionId } = request.params
     const state = await sessionState(services, sessionId, orgId).catch(() => undefined)
-    if (state?.request.impersonatorId !== principalOf(request).userId) await authorizeOrStaff(runtime, request, orgId, 'either')
+    if (state?.request.impersonatorId !== principalOf(request).userId) await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
+    await recordSensitiveRead(runtime.identity, commandMetadata(request, orgId), { orgId, action: 'impersonation:read', resource: `impersonation_session/${sessionId}` })
     // Current as of this request: a requester polls it to see their approval arrive.
     await sessionsCaughtUp(services)
     const view = await session(runtime.sql, sessionId)
@@ -265,7 +276,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 /** An approver acts through `impersonation:approve`, or as a platform admin for a support session. */
 async function approverVia (runtime: Runtime, request: FastifyRequest, orgId: string, sessionId: string): Promise<'member' | 'platform'> {
   const state = await sessionState(runtime.impersonation, sessionId, orgId).catch(() => undefined)
-  const via = await authorizeOrStaff(runtime, request, orgId, state?.request.via === 'support' ? 'platformAdmin' : 'either')
+  const via = await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
   if (state === undefined) throw new SessionNotFound()
   if (via === 'staff' && state.request.via !== 'support') throw new Forbidden('a platform admin approves support sessions only', { action: 'impersonation:approve' })
   return via === 'member' ? 'member' : 'platform'

@@ -116,8 +116,12 @@ const onAccess = (target: (d: Data) => [type: string, id: string | null], fields
 /**
  * Impersonation events are about the person impersonated: the target is the
  * user, so the log answers "who acted as whom" and the user's security log
- * finds them. The session's organization and target come from its request,
- * kept in the working state. A started event's token hash is left out.
+ * finds them. The session's organization, target and kind (`via`) come from
+ * its request, kept in the working state; every row says `via`, so a user is
+ * shown support's steps as support's. A request refused because the target
+ * is no member is about no member: its target is the session, so nobody can
+ * write into a stranger's security log. A started event's token hash is left
+ * out.
  */
 const onSession = (fields: readonly string[]): Describer => ({
   keys: (e) => [sessionKey(streamIdOf(e))],
@@ -125,13 +129,14 @@ const onSession = (fields: readonly string[]): Describer => ({
     const sessionId = streamIdOf(e)
     let session = state.get(sessionKey(sessionId))
     if (d.targetUserId !== undefined && session === undefined) {
-      session = { orgId: d.orgId, targetUserId: d.targetUserId, impersonatorId: d.impersonatorId }
+      session = { orgId: d.orgId, targetUserId: d.targetUserId, impersonatorId: d.impersonatorId, via: d.via }
       state.set(sessionKey(sessionId), session)
     }
-    const diff: Record<string, { after: unknown }> = { sessionId: { after: sessionId } }
+    const diff: Record<string, { after: unknown }> = { sessionId: { after: sessionId }, via: { after: session?.via ?? null } }
     for (const field of fields) if (d[field] !== undefined) diff[field] = { after: d[field] }
-    const targetId = typeof session?.targetUserId === 'string' ? session.targetUserId : null
-    return { orgId: typeof session?.orgId === 'string' ? session.orgId : null, targetType: 'user', targetId, diff }
+    const orgId = typeof session?.orgId === 'string' ? session.orgId : null
+    if (d.reason === 'target_not_member') return { orgId, targetType: 'impersonation_session', targetId: sessionId, diff: { ...diff, targetUserId: { after: d.targetUserId } } }
+    return { orgId, targetType: 'user', targetId: typeof session?.targetUserId === 'string' ? session.targetUserId : null, diff }
   }
 })
 

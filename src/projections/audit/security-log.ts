@@ -4,6 +4,8 @@
  * changes in the platform's log; impersonations of them (requested, started,
  * ended, refused) in their organizations' logs. Not the actions taken during
  * an impersonation: those are the organization's audit log's to show.
+ * Another person's steps (an impersonator's, an approver's) show without
+ * their address or browser, and platform support's as "platform support".
  * Newest first, keyset on (occurred_at, seq, id) — the events of one command
  * share a time, and `seq` keeps them in log order — from the partial index
  * `audit_events_user`.
@@ -32,6 +34,9 @@ export interface SecurityLogEntry {
   readonly userAgent: string | null
   readonly details: Record<string, unknown>
 }
+
+/** Who on the staff did it: support's steps are shown as support's. */
+const STAFF_FIELDS = new Set(['impersonatorId', 'revokedBy', 'stoppedBy', 'approverId', 'deniedBy'])
 
 const CURSOR = /^s1\.(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.(0|[1-9]\d{0,17})\.([0-9a-f-]{36})$/
 
@@ -63,16 +68,22 @@ export async function securityLog (sql: SqlExecutor, userId: string, options: { 
        FROM audit_events
       WHERE target_type = 'user' AND target_id = $1 AND action = ANY($2::text[]) ${after}
       ORDER BY occurred_at DESC, seq DESC, id DESC LIMIT $${params.length}`, params)
-  return rows.map((row) => ({
-    id: row.id,
-    seq: Number(row.seq_text),
-    occurredAt: new Date(row.occurred_at).toISOString(),
-    action: row.action,
-    orgId: row.org_id,
-    actor: row.actor_label ?? row.actor_id,
-    impersonatorId: row.impersonator_id,
-    ip: row.ip,
-    userAgent: row.user_agent,
-    details: Object.fromEntries(Object.entries(row.diff ?? {}).map(([key, change]) => [key, change.after ?? null]))
-  }))
+  return rows.map((row) => {
+    const details = Object.fromEntries(Object.entries(row.diff ?? {}).map(([key, change]) => [key, change.after ?? null]))
+    const own = row.actor_id === userId && row.impersonator_id === null
+    return {
+      id: row.id,
+      seq: Number(row.seq_text),
+      occurredAt: new Date(row.occurred_at).toISOString(),
+      action: row.action,
+      orgId: row.org_id,
+      // The user's own steps as they are; support's under its name, not a staff member's address.
+      actor: own ? (row.actor_label ?? row.actor_id) : details.via === 'support' ? 'platform support' : (row.actor_label ?? row.actor_id),
+      impersonatorId: details.via === 'support' ? null : row.impersonator_id,
+      // Addresses and browsers are shown for the user's own steps only.
+      ip: own ? row.ip : null,
+      userAgent: own ? row.user_agent : null,
+      details: details.via === 'support' ? Object.fromEntries(Object.entries(details).map(([key, value]) => [key, STAFF_FIELDS.has(key) ? null : value])) : details
+    }
+  })
 }
