@@ -10,6 +10,7 @@ import { AuditRetention } from './application/audit/retention.ts'
 import { IdentityDirectory } from './application/identity/directory.ts'
 import type { ImpersonationServices } from './application/impersonation/commands.ts'
 import { ImpersonationExpiry } from './application/impersonation/expiry.ts'
+import { ImpersonationRecheck } from './application/impersonation/recheck.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
 import { StreamQueue, type IdentityServices } from './application/identity/commands.ts'
 import type { Config } from './config.ts'
@@ -44,6 +45,8 @@ export interface Runtime {
   readonly impersonation: ImpersonationServices
   /** Writes the expiry of impersonation sessions whose time is up, every 15 s while projections run. */
   readonly impersonationExpiry: ImpersonationExpiry
+  /** Ends open sessions when a role, membership or user change takes away what allowed them, while projections run. */
+  readonly impersonationRecheck: ImpersonationRecheck
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -99,6 +102,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     }
     const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
     const impersonationExpiry = new ImpersonationExpiry(impersonation, logger.child({ component: 'impersonation-expiry' }))
+    const impersonationRecheck = new ImpersonationRecheck(impersonation, logger.child({ component: 'impersonation-recheck' }), config.liveReadIntervalMs)
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -106,6 +110,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       await directory.start()
       auditRetention.start()
       impersonationExpiry.start()
+      await impersonationRecheck.start()
     }
     return {
       config,
@@ -120,8 +125,10 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       identity,
       impersonation,
       impersonationExpiry,
+      impersonationRecheck,
       metrics,
       async close () {
+        impersonationRecheck.stop()
         await impersonationExpiry.stop()
         await auditRetention.stop()
         await auditDigests.stop()

@@ -68,6 +68,15 @@ async function auditActions (c: Cast, query: string): Promise<Array<{ action: st
   return response.json().items
 }
 
+/** The session once it has ended (waiting up to 5 s for the re-check reactor and the read model). */
+async function ended (c: Cast, sessionId: string): Promise<{ status: string, endedBy: string | null, endReason: string | null }> {
+  for (let i = 0; ; i++) {
+    const view = (await c.api.call('GET', `/v1/orgs/${c.orgId}/impersonations/${sessionId}`)).json()
+    if (view.status !== 'active' || i === 100) return view
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 t.test('impersonation over HTTP', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
@@ -210,33 +219,40 @@ t.test('impersonation over HTTP', async (t) => {
       t.equal(second.statusCode, 201, second.body)
       const { token, sessionId } = second.json()
       t.equal((await api.call('GET', `/v1/orgs/${orgId}/members`, { token })).statusCode, 200)
-      // Ada is an admin: hand her the viewer role instead, and her session ends at its next request.
+      // Ada is an admin: hand her the viewer role instead. With the re-check reactor held, the next request itself ends it.
+      api.runtime.impersonationRecheck.stop()
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/viewer`)).statusCode, 200)
       t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200)
       problem(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token }), 401, 'impersonation.ended')
       problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      await api.runtime.impersonationRecheck.start()
       const rows = (await auditActions(c, 'action=impersonation.session.revoked')).map((row) => row.diff)
       t.match(rows.at(-2), { revokedBy: { after: api.owner.userId }, reason: { after: 'revoked' }, note: { after: 'not agreed with the customer' } })
       t.match(rows.at(-1), { sessionId: { after: sessionId }, revokedBy: { after: 'system' }, reason: { after: 'impersonator_lost_permission' } })
       problem(t, await start(c, c.ada.token, { targetUserId: c.mia.userId }), 403, 'auth.forbidden')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
 
-      // An ordinary session whose target is made an admin would be break-glass without its guards: it ends.
+      // Without any request: an ordinary session whose target is made an admin (it would be break-glass without
+      // its guards), or whose target is disabled, ends as the change lands; enabling the target again does not bring it back.
       const third = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(third.statusCode, 201, third.body)
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200)
-      const ended = await api.call('GET', `/v1/orgs/${orgId}/members`, { token: third.json().token })
-      problem(t, ended, 401, 'impersonation.ended')
-      t.match(ended.json(), { reason: 'target_became_critical' })
+      t.match(await ended(c, third.json().sessionId), { status: 'revoked', endedBy: 'system', endReason: 'target_became_critical' })
+      problem(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token: third.json().token }), 401, 'auth.unauthenticated')
       t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200, 'a member again')
 
-      // A target disabled mid-session ends it at the next request, so enabling them again does not bring it back.
       const fourth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(fourth.statusCode, 201, fourth.body)
       await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'DisableUser', data: { lastOwnerOf: [] } })
-      problem(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 401, 'impersonation.ended')
+      t.match(await ended(c, fourth.json().sessionId), { status: 'revoked', endReason: 'target_unavailable' })
       await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'EnableUser', data: {} })
       problem(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 401, 'auth.unauthenticated')
+
+      const fifth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(fifth.statusCode, 201, fifth.body)
+      t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'ada a viewer again')
+      t.match(await ended(c, fifth.json().sessionId), { status: 'revoked', endReason: 'impersonator_lost_permission' }, 'taking the right away ends the session at once')
+      t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
     })
 
     await t.test('support staff impersonate until the owner turns support access off', async (t) => {

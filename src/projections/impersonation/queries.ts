@@ -147,3 +147,22 @@ export async function dueSessions (sql: SqlExecutor, now = new Date(), limit = 5
       ORDER BY requested_at LIMIT $2`, [now, limit])
   return rows.map((row) => row.session_id)
 }
+
+export interface OpenSession {
+  readonly sessionId: string
+  readonly orgId: string
+  readonly impersonatorId: string
+  readonly targetUserId: string
+  readonly via: string
+  readonly breakGlass: boolean
+}
+
+/** Sessions not ended, of one organization or with one person in them (as impersonator or target). */
+export async function openSessionRows (sql: SqlExecutor, filter: { orgId: string } | { userId: string }): Promise<OpenSession[]> {
+  const [where, value] = 'orgId' in filter ? ['org_id = $1', filter.orgId] : ['(impersonator_id = $1 OR target_user_id = $1)', filter.userId]
+  const { rows } = await sql.query<{ session_id: string, org_id: string, impersonator_id: string, target_user_id: string, via: string, break_glass: boolean }>(
+    `SELECT session_id, org_id, impersonator_id, target_user_id, via, break_glass FROM impersonation_sessions WHERE ended_at IS NULL AND ${where} ORDER BY requested_at`, [value])
+  return rows.map((row) => ({
+    sessionId: row.session_id, orgId: row.org_id, impersonatorId: row.impersonator_id, targetUserId: row.target_user_id, via: row.via, breakGlass: row.break_glass
+  }))
+}

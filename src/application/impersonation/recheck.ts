@@ -1,0 +1,93 @@
+/**
+ * Ends sessions as soon as what allowed them is gone, without waiting for
+ * their next request: a reactor on the log. When a role, a membership or a
+ * user's status or staff flags change, the open sessions of that
+ * organization (or of that person) are judged again:
+ *
+ * - the impersonator no longer a member holding any grant of
+ *   `impersonation:start` (via member), or no longer support staff (via
+ *   support), or disabled;
+ * - the target no longer a member, disabled, made staff, or made critical
+ *   during an ordinary session.
+ *
+ * Conditions of grants (an address, a time of day) belong to a request and
+ * are judged by admission on each one; this reactor asks only whether any
+ * grant could still allow it. Every node runs it; a revocation's command id
+ * derives from the session and the event that ended it, so nodes racing to
+ * write it write it once.
+ */
+import type { Logger } from 'pino'
+import { fold } from '../../domain/decider.ts'
+import { systemCommand, uuidV5 } from '../../domain/envelope.ts'
+import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { isCritical } from '../../domain/impersonation/critical.ts'
+import { actionsHeld } from '../../domain/rbac/roles.ts'
+import type { RecordedEvent } from '../../eventstore/types.ts'
+import { openSessionRows, type OpenSession } from '../../projections/impersonation/queries.ts'
+import { revokeImpersonation, sessionsCaughtUp, type ImpersonationServices, type RevocationReason } from './commands.ts'
+
+const ORG_CHANGES = ['org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned', 'rbac.role.grants_set', 'rbac.role.deleted']
+const USER_CHANGES = ['identity.user.disabled', 'identity.user.staff_flags_set']
+export const RECHECK_EVENT_TYPES = [...ORG_CHANGES, ...USER_CHANGES]
+
+/** Why the session can no longer go on, or undefined. */
+async function lost (services: ImpersonationServices, session: OpenSession): Promise<RevocationReason | undefined> {
+  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(session.orgId)) as never[])
+  if (org.status !== 'active') return 'target_unavailable'
+  const [impersonator, target] = await Promise.all([services.directory.userOf(session.impersonatorId), services.directory.userOf(session.targetUserId)])
+  if (target?.status !== 'active' || target.platformAdmin || target.platformSupport || !Object.hasOwn(org.members, session.targetUserId)) return 'target_unavailable'
+  if (!session.breakGlass && isCritical(org, session.targetUserId)) return 'target_became_critical'
+  if (impersonator?.status !== 'active') return 'impersonator_lost_permission'
+  if (session.via === 'support') return impersonator.platformSupport ? undefined : 'impersonator_lost_permission'
+  const roles = Object.hasOwn(org.members, session.impersonatorId) ? org.members[session.impersonatorId]! : []
+  return actionsHeld(org, roles).has('impersonation:start') ? undefined : 'impersonator_lost_permission'
+}
+
+export class ImpersonationRecheck {
+  #abort: AbortController | undefined
+
+  constructor (private readonly services: ImpersonationServices, private readonly logger: Logger, private readonly liveIntervalMs = 0) {}
+
+  async start (): Promise<void> {
+    const abort = new AbortController()
+    this.#abort = abort
+    const from = await this.services.store.headPosition()
+    void this.#follow(from, abort.signal)
+  }
+
+  stop (): void {
+    this.#abort?.abort()
+  }
+
+  async #follow (from: Awaited<ReturnType<ImpersonationServices['store']['headPosition']>>, signal: AbortSignal): Promise<void> {
+    let position = from
+    while (!signal.aborted) {
+      try {
+        for await (const batch of this.services.store.subscribe(position, { types: RECHECK_EVENT_TYPES, signal, liveIntervalMs: this.liveIntervalMs })) {
+          for (const event of batch.events) await this.judge(event)
+          position = batch.position
+        }
+      } catch (error) {
+        if (signal.aborted) return
+        this.logger.warn({ err: error }, 'impersonation re-check failed; following again in 1 s')
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    }
+  }
+
+  /** Judges the open sessions an event may concern, and revokes those it ended; answers their ids. */
+  async judge (event: RecordedEvent): Promise<string[]> {
+    await sessionsCaughtUp(this.services)
+    const filter = event.streamId.startsWith('org-') ? { orgId: event.streamId.slice('org-'.length) } : { userId: event.streamId.slice('user-'.length) }
+    const revoked: string[] = []
+    for (const session of await openSessionRows(this.services.sql, filter)) {
+      const reason = await lost(this.services, session)
+      if (reason === undefined) continue
+      const metadata = { ...systemCommand('impersonation-recheck'), commandId: uuidV5(`impersonation-recheck/${session.sessionId}/${event.id}`), causationId: event.id }
+      const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { reason })
+      if (position !== null) revoked.push(session.sessionId)
+    }
+    if (revoked.length > 0) this.logger.info({ sessions: revoked, cause: event.type }, 'impersonation sessions ended: what allowed them is gone')
+    return revoked
+  }
+}
