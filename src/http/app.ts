@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod'
+import { derivedSecret } from '../application/audit/signing-key.ts'
 import type { Runtime } from '../runtime.ts'
 import { authenticator } from './plugins/auth.ts'
 import { consistency } from './plugins/consistency.ts'
@@ -79,7 +80,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticator(runtime))
     // The idempotency claim comes first, so it covers the whole request, waiting included.
-    idempotency(scope, runtime.sql)
+    idempotency(scope, runtime.sql, () => derivedSecret(runtime.config, 'idempotency-seal', runtime.logger))
     const waitForConsistency = consistency(runtime)
     scope.addHook('onRoute', (route) => appendRouteHook(route, 'preHandler', waitForConsistency))
     await scope.register(authRoutes, { runtime })

@@ -10,7 +10,7 @@
  * Glossary: key id = the first 16 hex digits of the SHA-256 of the public
  * key's SPKI DER; each digest names the key that signed it.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -40,6 +40,17 @@ export function signingKeyOf (config: Config, logger?: Logger): SigningKey {
     resolved.set(config, key)
   }
   return key
+}
+
+/**
+ * A secret of this deployment for another purpose, derived from the signing
+ * key (HKDF-SHA256, the purpose as its info): every node of a deployment has
+ * it, nothing in the database reveals it, and one purpose's secret says
+ * nothing of another's or of the key.
+ */
+export function derivedSecret (config: Config, purpose: string, logger?: Logger): Buffer {
+  const { privateKey } = signingKeyOf(config, logger)
+  return Buffer.from(hkdfSync('sha256', privateKey.export({ format: 'der', type: 'pkcs8' }), Buffer.alloc(0), `ledgerline/${purpose}`, 32))
 }
 
 export function keyIdOf (publicKey: KeyObject): string {

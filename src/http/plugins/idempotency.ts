@@ -11,10 +11,14 @@
  * a request whose response was lost (crash, 5xx) repeats exactly the same
  * events when retried, and a key reused after its retention is a new command.
  * A 5xx is not kept (nor a 409 or 429): the retry runs again. Kept responses
- * are sealed (AES-256-GCM) with a key derived from the caller's key, and rows
- * are found by a hash.
+ * are sealed (AES-256-GCM) under a key derived from the caller, their key and
+ * a server secret (itself derived from the audit signing key), so the
+ * database alone opens none of them, not even one whose idempotency key is
+ * guessable; rows are found by a hash. A kept response sealed under another
+ * secret (the signing key was rotated) answers 409
+ * `idempotency.response_unreadable`.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LedgerlineError } from '../../domain/errors.ts'
 import { uuidV5 } from '../../domain/envelope.ts'
@@ -38,6 +42,11 @@ class IdempotencyKeyReused extends LedgerlineError {
   readonly code = 'idempotency.key_reused'
   readonly status = 422
   constructor () { super('this Idempotency-Key was used for a different request') }
+}
+class IdempotencyResponseUnreadable extends LedgerlineError {
+  readonly code = 'idempotency.response_unreadable'
+  readonly status = 409
+  constructor () { super('the response kept for this Idempotency-Key was sealed under a server secret that has since changed; it cannot be replayed') }
 }
 class IdempotencyInFlight extends LedgerlineError {
   readonly code = 'idempotency.in_flight'
@@ -92,7 +101,16 @@ function unseal (key: Buffer, sealed: Buffer): string {
 
 interface Row { request_hash: string, state: string, claim_live: boolean, status_code: number | null, sealed_response: Uint8Array | null }
 
-export function idempotency (app: FastifyInstance, sql: SqlClient): void {
+/**
+ * `secret` is the server's (every node of a deployment the same); asked for
+ * at the first keyed request, so an app that never sees one needs none.
+ */
+export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () => Buffer): void {
+  let pepper: Buffer | undefined
+  const sealKeyOf = (scope: string, header: string): Buffer => {
+    pepper ??= secret()
+    return createHmac('sha256', pepper).update('ledgerline-idempotency-seal\0').update(scope).update('\0').update(header).digest()
+  }
   app.decorateRequest('idempotencyClaim', null)
 
   const claim = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
@@ -112,7 +130,7 @@ export function idempotency (app: FastifyInstance, sql: SqlClient): void {
        WHERE idempotency_keys.created_at < now() - $4 * interval '1 millisecond'
           OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until < now() AND idempotency_keys.request_hash = EXCLUDED.request_hash)
        RETURNING created_at`, [keyHash, requestHash, CLAIM_MS, RETENTION_MS, claimId])
-    const held = { keyHash, claimId, sealKey: digest('ledgerline-idempotency-seal', scope, header) }
+    const held = { keyHash, claimId, sealKey: sealKeyOf(scope, header) }
     if (claimed.rows.length > 0) {
       // The command id is the key's, the request's and the claim's: a key reused after its retention is a new command.
       request.commandId = uuidV5(`idempotency/${keyHash}/${requestHash}/${new Date(claimed.rows[0]!.created_at).toISOString()}`)
@@ -125,7 +143,13 @@ export function idempotency (app: FastifyInstance, sql: SqlClient): void {
     if (row === undefined) throw new IdempotencyInFlight() // expired and removed between the two statements: retry
     if (row.request_hash !== requestHash) throw new IdempotencyKeyReused()
     if (row.state !== 'done' || row.sealed_response === null) throw new IdempotencyInFlight()
-    const kept = JSON.parse(unseal(held.sealKey, Buffer.from(row.sealed_response))) as { type: string, body: string }
+    let opened: string
+    try {
+      opened = unseal(held.sealKey, Buffer.from(row.sealed_response))
+    } catch {
+      throw new IdempotencyResponseUnreadable()
+    }
+    const kept = JSON.parse(opened) as { type: string, body: string }
     return reply.code(row.status_code!).type(kept.type).header('idempotent-replayed', 'true').send(kept.body)
   }
 
