@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import { stateCache } from './application/cache.ts'
+import { AuditChainCheck } from './application/audit/chain-check.ts'
 import { AuditDigester } from './application/audit/digests.ts'
 import { AuditRetention } from './application/audit/retention.ts'
 import { IdentityDirectory } from './application/identity/directory.ts'
@@ -39,6 +40,8 @@ export interface Runtime {
   readonly auditRetention: AuditRetention
   /** Signed daily audit digests: hourly while projections run; `runOnce()` on demand. */
   readonly auditDigests: AuditDigester
+  /** The stored audit chains and digests checked every six hours while projections run; `runOnce()` on demand. */
+  readonly auditChainCheck: AuditChainCheck
   /** What the identity application functions need: store, SQL, the principal directory. */
   readonly identity: IdentityServices
   /** The identity services plus what impersonation's guards wait for. */
@@ -90,6 +93,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     })
     const auditRetention = new AuditRetention({ sql, store, logger: logger.child({ component: 'audit-retention' }) })
     const auditDigests = new AuditDigester({ sql, store, runner, config, logger: logger.child({ component: 'audit-digests' }) })
+    const auditChainCheck = new AuditChainCheck({ sql, config, metrics, logger: logger.child({ component: 'audit-chain-check' }) })
     const identity: IdentityServices = {
       store,
       sql,
@@ -109,6 +113,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       runner.start()
       await directory.start()
       auditRetention.start()
+      auditChainCheck.start()
       impersonationExpiry.start()
       await impersonationRecheck.start()
     }
@@ -122,6 +127,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       runner,
       auditRetention,
       auditDigests,
+      auditChainCheck,
       identity,
       impersonation,
       impersonationExpiry,
@@ -132,6 +138,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
         await impersonationExpiry.stop()
         await auditRetention.stop()
         await auditDigests.stop()
+        await auditChainCheck.stop()
         directory.stop()
         await runner.stop()
         await store.close()

@@ -20,6 +20,7 @@ import { canonicalJson } from '../../projections/audit/chain.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
 import { readState } from '../../projections/state.ts'
 import { lockKey, type SqlClient, type SqlExecutor } from '../../sql/client.ts'
+import { Periodic } from '../periodic.ts'
 import { signingKeyOf, type SigningKey } from './signing-key.ts'
 
 /** What a digest attests; its canonical JSON is what is signed. */
@@ -142,28 +143,21 @@ const CATCH_UP_MS = 60_000
  * holds the lock; `runOnce` does it now.
  */
 export class AuditDigester {
-  #timer: NodeJS.Timeout | undefined
-  #running: Promise<unknown> | undefined
+  readonly #periodic: Periodic
   #key: SigningKey | undefined
 
-  constructor (private readonly deps: DigesterDeps, private readonly everyMs = 3_600_000) {}
+  constructor (private readonly deps: DigesterDeps, everyMs = 3_600_000) {
+    this.#periodic = new Periodic(() => this.runOnce(), everyMs)
+  }
 
   /** Throws AuditSigningKeyMissing in production without AUDIT_SIGNING_KEY: the process should not start. */
   start (firstInMs = 60_000): void {
     this.#key = signingKeyOf(this.deps.config, this.deps.logger)
-    const tick = (delay: number): void => {
-      this.#timer = setTimeout(() => {
-        this.#running = this.runOnce().finally(() => { this.#running = undefined })
-        tick(this.everyMs)
-      }, delay)
-      this.#timer.unref()
-    }
-    tick(firstInMs)
+    this.#periodic.start(firstInMs)
   }
 
   async stop (): Promise<void> {
-    clearTimeout(this.#timer)
-    await this.#running
+    await this.#periodic.stop()
   }
 
   /** Digests what is due at `now`; logs and answers [] when it cannot (another node's turn, the projection behind, an error). */

@@ -1,0 +1,80 @@
+/**
+ * The server's own check of the stored audit chains: a log as written
+ * passes; a row changed in the database, a row whose hash was recomputed to
+ * match its change, a row removed, a digest that no longer matches — each is
+ * found at its seq and counted in ledgerline_audit_verify_failures_total.
+ */
+import t from 'tap'
+import { digestCompleteDays } from '../src/application/audit/digests.ts'
+import { checkStoredChain, checkStoredChains } from '../src/application/audit/chain-check.ts'
+import { signingKeyOf } from '../src/application/audit/signing-key.ts'
+import { chainHash } from '../src/projections/audit/chain.ts'
+import { auditRows } from '../src/projections/audit/queries.ts'
+import { openTestApp } from './helpers/app.ts'
+import { settled } from './helpers/assertions.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+
+t.test('the stored audit chains are checked row by row, link by link, digest by digest', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const { orgId } = api.owner
+    for (const name of ['One', 'Two', 'Three', 'Four']) t.equal((await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name } })).statusCode, 200)
+    await settled(api.runtime)
+    const failures = (): Promise<number> => api.runtime.metrics.registry.getSingleMetric('ledgerline_audit_verify_failures_total')!.get().then((m) => m.values.filter((v) => v.labels.scope === 'org').reduce((n, v) => n + v.value, 0))
+
+    const reports = await api.runtime.auditChainCheck.runOnce()
+    t.ok(reports !== undefined && reports.length >= 2 && reports.every((r) => r.ok), 'every chain holds as written (the platform\'s and the organization\'s)')
+    const rows = (await collect(sql, orgId))
+    t.ok(rows.length >= 5)
+    const before = await failures()
+
+    // A column changed in place: the row's hash no longer follows from it.
+    const row = rows[2]!
+    await sql.query("UPDATE audit_events SET actor_label = 'someone else' WHERE org_id = $1 AND seq = $2", [orgId, row.seq])
+    t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { seq: row.seq, what: /do not give its hash/ } })
+    t.equal(await failures(), before + 1, 'counted as a verify failure of an organization')
+
+    // Its hash recomputed too: the next row no longer links to it.
+    const changed = { ...row, actorLabel: 'someone else' }
+    await sql.query('UPDATE audit_events SET hash = $3 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, chainHash(row.prevHash, changed)])
+    t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { seq: row.seq + 1, what: new RegExp(`does not follow row ${row.seq}`) } })
+    await sql.query('UPDATE audit_events SET actor_label = $3, hash = $4 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, row.actorLabel, row.hash])
+    t.ok((await checkStoredChain(api.runtime, orgId)).ok, 'restored')
+
+    // The last row removed: the chain's head is a row that is not there.
+    const last = rows.at(-1)!
+    await sql.query('DELETE FROM audit_events WHERE org_id = $1 AND seq = $2', [orgId, last.seq])
+    t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { what: new RegExp(`head is row ${last.seq}`) } })
+  })
+})
+
+t.test('a signed digest that no longer matches the stored chain is found', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const { orgId } = api.owner
+    await settled(api.runtime)
+    // Date the organization's rows to yesterday, chained again as the projection would, and sign yesterday.
+    const yesterday = new Date(Date.now() - 86_400_000)
+    let prev: string | undefined
+    for (const row of await collect(sql, orgId)) {
+      const moved = { ...row, occurredAt: yesterday.toISOString(), prevHash: prev ?? row.prevHash }
+      const hash = chainHash(moved.prevHash, moved)
+      await sql.query('UPDATE audit_events SET occurred_at = $3, prev_hash = $4, hash = $5 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, moved.occurredAt, moved.prevHash, hash])
+      await sql.query('UPDATE audit_chains SET hash = $2 WHERE chain = $1 AND seq = $3', [orgId, hash, row.seq])
+      prev = hash
+    }
+    const digests = await digestCompleteDays(sql, signingKeyOf(api.runtime.config), new Date())
+    t.ok(digests.some((d) => d.orgId === orgId), 'yesterday is signed')
+    t.ok((await checkStoredChain(api.runtime, orgId)).ok, 'the chain and its digest hold')
+
+    await sql.query("UPDATE audit_digests SET last_hash = repeat('0', 64) WHERE chain = $1", [orgId])
+    t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { what: /digest of .* (not signed|signed another hash)/ } })
+    t.ok((await checkStoredChains(api.runtime)).some((r) => r.orgId === orgId && !r.ok), 'the all-chains run reports it')
+  })
+})
+
+async function collect (sql: Parameters<typeof auditRows>[0], orgId: string) {
+  const rows = []
+  for await (const chunk of auditRows(sql, orgId, {}, 'asc')) rows.push(...chunk)
+  return rows
+}
