@@ -37,7 +37,7 @@ t.test('sign-up, login, session and logout', async (t) => {
 
     const session = await api.call('GET', '/v1/session', { token })
     t.equal(session.statusCode, 200)
-    t.match(session.json(), { user: { userId: signedUp.userId, email: 'ada@example.com', platformAdmin: false }, token: { kind: 'session' }, memberships: [], impersonation: null })
+    t.match(session.json(), { user: { userId: signedUp.userId, email: 'ada@example.com', platformAdmin: false }, token: { kind: 'session' }, memberships: [], impersonation: null, act: null })
 
     const logout = await api.call('POST', '/v1/auth/logout', { token })
     t.equal(logout.statusCode, 200)

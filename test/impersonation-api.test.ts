@@ -97,6 +97,7 @@ t.test('impersonation over HTTP', async (t) => {
       t.match(session.json(), {
         user: { userId: c.mia.userId },
         token: { id: sessionId, kind: 'impersonation', expiresAt },
+        act: { sub: c.ada.userId },
         impersonation: { sessionId, orgId, impersonator: { userId: c.ada.userId, email: 'ada@a.example' }, via: 'member', reason: REASON, breakGlass: false, expiresAt }
       })
       t.same(session.json().memberships.map((m: { orgId: string }) => m.orgId), [orgId], 'only the session\'s organization')

@@ -28,7 +28,8 @@ const SessionView = z.object({
     breakGlass: z.boolean(),
     startedAt: z.string(),
     expiresAt: z.string()
-  }).nullable().describe('the impersonation this request is made in: show a banner for as long as it is not null')
+  }).nullable().describe('the impersonation this request is made in: show a banner for as long as it is not null'),
+  act: z.object({ sub: Id }).nullable().describe('RFC 8693 actor: who really acts for the user (the impersonator), null when the user acts themselves')
 })
 
 const SecurityLogEntry = z.object({
@@ -62,6 +63,7 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
       },
       token: { id: principal.token.id, kind: principal.token.kind, expiresAt: principal.token.expiresAt ?? null },
       memberships,
+      act: session === undefined ? null : { sub: session.impersonatorId },
       impersonation: session === undefined
         ? null
         : {
