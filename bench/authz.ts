@@ -81,6 +81,7 @@ import { redact } from './lib/database.ts'
 import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
 import { serverNodeArgs } from './lib/server.ts'
+import { seededRandom, type Random } from './lib/random.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -194,20 +195,6 @@ interface Case {
   readonly action: string
   readonly attributes: Attributes
   readonly context: Context
-}
-
-type Random = () => number
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function prng (seed: number): Random {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!
@@ -571,7 +558,7 @@ interface Part {
 
 /** can-conditional, can-vs-casbin and compile-1000: in this process, no database. */
 async function inProcess (cfg: Config): Promise<Part> {
-  const random = prng(cfg.seed)
+  const random = seededRandom(cfg.seed)
   const spec = wire(specRoles(random))
   const roles = wire(oursRoles(spec))
   const principals: Principal[] = Array.from({ length: cfg.principals }, (_, i) => ({

@@ -22,6 +22,7 @@
 import { metadataFor, type Actor, type CommandMetadata } from '../../src/domain/envelope.ts'
 import type { EventStore, ExpectedVersion, NewEvent } from '../../src/eventstore/types.ts'
 import { log } from './log.ts'
+import { seededRandom } from './random.ts'
 
 export interface AuditDataPlan {
   readonly orgs: number
@@ -42,18 +43,6 @@ export interface AuditData {
 
 const YEAR_MS = 365 * 24 * 3600 * 1000
 const SEGMENT = 500
-
-/** mulberry32: a small seeded generator, so every run has the same log shape. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const USER_AGENTS = [
@@ -87,7 +76,7 @@ interface Command {
 class Generator {
   readonly #rnd: () => number
   #n = 0
-  constructor (seed: number) { this.#rnd = random(seed) }
+  constructor (seed: number) { this.#rnd = seededRandom(seed) }
 
   pick<T> (items: readonly T[]): T { return items[Math.floor(this.#rnd() * items.length)]! }
   /** Skewed to the first items: a few users do most of the work. */
