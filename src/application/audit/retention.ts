@@ -15,6 +15,7 @@ import { metadataFor, systemCommand, uuidV5 } from '../../domain/envelope.ts'
 import type { Plan } from '../../domain/identity/events.ts'
 import type { EventStore, LogPosition } from '../../eventstore/types.ts'
 import { lockKey, type SqlClient } from '../../sql/client.ts'
+import { Periodic } from '../periodic.ts'
 
 const DAY_MS = 86_400_000
 const LOCK = lockKey('ledgerline:audit-retention')
@@ -59,26 +60,20 @@ export async function purgeExpired (deps: { sql: SqlClient, store: EventStore },
 
 /** Runs `purgeExpired` an hour apart (the first a minute after start), on whichever node holds the lock. */
 export class AuditRetention {
-  #timer: NodeJS.Timeout | undefined
-  #running: Promise<void> | undefined
+  readonly #periodic: Periodic
 
-  constructor (private readonly deps: { sql: SqlClient, store: EventStore, logger: Logger }, private readonly everyMs = 3_600_000) {}
+  constructor (private readonly deps: { sql: SqlClient, store: EventStore, logger: Logger }, everyMs = 3_600_000) {
+    this.#periodic = new Periodic(() => this.runOnce().catch((error: unknown) => {
+      this.deps.logger.error({ err: error }, 'audit retention purge failed; next run in an hour')
+    }), everyMs)
+  }
 
   start (firstInMs = 60_000): void {
-    const tick = (): void => {
-      this.#running = this.runOnce()
-        .then(() => undefined, (error: unknown) => { this.deps.logger.error({ err: error }, 'audit retention purge failed; next run in an hour') })
-        .finally(() => { this.#running = undefined })
-      this.#timer = setTimeout(tick, this.everyMs)
-      this.#timer.unref()
-    }
-    this.#timer = setTimeout(tick, firstInMs)
-    this.#timer.unref()
+    this.#periodic.start(firstInMs)
   }
 
   async stop (): Promise<void> {
-    clearTimeout(this.#timer)
-    await this.#running
+    await this.#periodic.stop()
   }
 
   /** One purge, unless another node (or process) is running one: then undefined. */

@@ -8,32 +8,24 @@
 import type { Logger } from 'pino'
 import { systemCommand } from '../../domain/envelope.ts'
 import { dueSessions } from '../../projections/impersonation/queries.ts'
+import { Periodic } from '../periodic.ts'
 import { expireImpersonation, type ImpersonationServices } from './commands.ts'
 
 export class ImpersonationExpiry {
-  #timer: NodeJS.Timeout | undefined
-  #running: Promise<unknown> | undefined
-  #stopped = false
+  readonly #periodic: Periodic
 
-  constructor (private readonly services: ImpersonationServices, private readonly logger: Logger, private readonly everyMs = 15_000) {}
+  constructor (private readonly services: ImpersonationServices, private readonly logger: Logger, private readonly everyMs = 15_000) {
+    this.#periodic = new Periodic(() => this.runOnce().catch((error: unknown) => {
+      this.logger.error({ err: error }, 'impersonation expiry sweep failed; next run soon')
+    }), everyMs)
+  }
 
   start (): void {
-    this.#stopped = false
-    const tick = (): void => {
-      this.#running = this.runOnce()
-        .catch((error: unknown) => { this.logger.error({ err: error }, 'impersonation expiry sweep failed; next run soon') })
-        .finally(() => {
-          this.#running = undefined
-          if (!this.#stopped) this.#timer = setTimeout(tick, this.everyMs).unref()
-        })
-    }
-    this.#timer = setTimeout(tick, this.everyMs).unref()
+    this.#periodic.start(this.everyMs)
   }
 
   async stop (): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#timer)
-    await this.#running
+    await this.#periodic.stop()
   }
 
   /** Writes the expiry of every session due at `now`; answers their ids. */
