@@ -100,8 +100,8 @@ export class IdentityDirectory {
   readonly #users: BoundedCache<UserEntry>
   /** Active impersonation sessions by id; an ended one is dropped when its event arrives. */
   readonly #sessions: BoundedCache<SessionEntry>
-  readonly #sessionDigests = new WeakMap<SessionEntry, Buffer>()
-  readonly #digests = new WeakMap<TokenEntry, Buffer>()
+  /** Stored token digests as bytes, per cached token or session entry. */
+  readonly #digests = new WeakMap<TokenEntry | SessionEntry, Buffer>()
   /** tokenId → the addresses it was created or used from, oldest first. */
   readonly #addresses: BoundedCache<Set<string>>
   readonly #memberships: BoundedCache<{ items: MembershipView[], asOf: LogPosition }>
@@ -224,7 +224,7 @@ export class IdentityDirectory {
   }
 
   #principal (token: string, tokenId: string, state: TokenEntry | undefined, now: number): Principal | undefined | Promise<Principal | undefined> {
-    if (state === undefined || state.status !== 'active' || !timingSafeEqual(tokenDigest(token), this.#digestOf(state))) return undefined
+    if (state === undefined || state.status !== 'active' || !timingSafeEqual(tokenDigest(token), this.#digestOf(state, state.token.hash))) return undefined
     const { expiresAt } = state.token
     if (expiresAt !== undefined && Date.parse(expiresAt) <= now) return undefined
     const user = this.#users.get(state.token.userId, now)
@@ -243,12 +243,7 @@ export class IdentityDirectory {
       return state.status === 'active' ? state : { status: 'none' as const }
     }, now)
     if (session === undefined || Date.parse(session.expiresAt) <= now) return undefined
-    let digest = this.#sessionDigests.get(session)
-    if (digest === undefined) {
-      digest = Buffer.from(session.tokenHash, 'hex')
-      this.#sessionDigests.set(session, digest)
-    }
-    if (!timingSafeEqual(tokenDigest(token), digest)) return undefined
+    if (!timingSafeEqual(tokenDigest(token), this.#digestOf(session, session.tokenHash))) return undefined
     const { request } = session
     const user = this.#users.get(request.targetUserId, now) ?? await this.#user(request.targetUserId, now)
     if (user === undefined) return undefined
@@ -280,12 +275,12 @@ export class IdentityDirectory {
     return this.#users.get(userId, now) ?? await this.#user(userId, now)
   }
 
-  /** The stored digest as bytes, decoded once per token entry. */
-  #digestOf (state: TokenEntry): Buffer {
-    let digest = this.#digests.get(state)
+  /** An entry's stored digest (hex) as bytes, decoded once per entry. */
+  #digestOf (entry: TokenEntry | SessionEntry, hex: string): Buffer {
+    let digest = this.#digests.get(entry)
     if (digest === undefined) {
-      digest = Buffer.from(state.token.hash, 'hex')
-      this.#digests.set(state, digest)
+      digest = Buffer.from(hex, 'hex')
+      this.#digests.set(entry, digest)
     }
     return digest
   }
