@@ -24,6 +24,7 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { blockedWhileImpersonating } from '../../domain/impersonation/blocked.ts'
 import { ForbiddenWhileImpersonating, SessionEnded } from '../../domain/impersonation/errors.ts'
 import { sessionDecider, sessionStreamId } from '../../domain/impersonation/session.ts'
+import { lostStanding } from '../../domain/impersonation/standing.ts'
 import type { ImpersonationContext, Principal } from '../identity/directory.ts'
 import { execute } from '../identity/commands.ts'
 import { revokeImpersonation, type ImpersonationServices, type RevocationReason } from './commands.ts'
@@ -40,22 +41,24 @@ export interface ImpersonatedRequest {
   readonly metadata: CommandMetadata
 }
 
-/** Why the impersonator may no longer act, or undefined when they still may. */
+/** Why the session may not go on, judged with this request's facts (its address and time for the impersonator's grant). */
 async function lostRight (services: ImpersonationServices, session: ImpersonationContext, targetUserId: string, ip: string, now: Date): Promise<RevocationReason | undefined> {
   const impersonator = await services.directory.userOf(session.impersonatorId, now.getTime())
   const snapshot = await services.policies.snapshotOf(session.orgId)
-  if (session.target !== 'active' || snapshot.rolesOf(targetUserId).length === 0) return 'target_unavailable'
-  // An ordinary session whose target has since become an owner or an administrator would be break-glass without its guards.
-  if (!session.breakGlass && snapshot.isCritical(targetUserId)) return 'target_became_critical'
-  if (impersonator === undefined || impersonator.status !== 'active') return 'impersonator_lost_permission'
-  if (session.via === 'support') {
-    if (!impersonator.platformSupport) return 'impersonator_lost_permission'
-    return snapshot.supportAccess ? undefined : 'support_access_disabled'
-  }
-  const roles = snapshot.rolesOf(session.impersonatorId)
-  const allowed = roles.length > 0 && snapshot.policy.can({ id: session.impersonatorId, roles }, 'impersonation:start',
-    { type: 'organization', id: session.orgId }, { ip, time: now.getTime() })
-  return allowed ? undefined : 'impersonator_lost_permission'
+  return lostStanding({
+    targetUsable: session.target === 'active' && snapshot.rolesOf(targetUserId).length > 0,
+    targetCritical: snapshot.isCritical(targetUserId),
+    breakGlass: session.breakGlass,
+    impersonatorActive: impersonator?.status === 'active',
+    via: session.via,
+    impersonatorSupport: impersonator?.platformSupport === true,
+    supportAccess: snapshot.supportAccess,
+    mayStart: () => {
+      const roles = snapshot.rolesOf(session.impersonatorId)
+      return roles.length > 0 && snapshot.policy.can({ id: session.impersonatorId, roles }, 'impersonation:start',
+        { type: 'organization', id: session.orgId }, { ip, time: now.getTime() })
+    }
+  })
 }
 
 export async function admitImpersonated (

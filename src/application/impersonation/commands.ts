@@ -196,7 +196,7 @@ export async function revokeAll (
 ): Promise<{ revoked: string[] }> {
   await sessionsCaughtUp(services)
   const revoked: string[] = []
-  for (const sessionId of await openSessions(services.sql, filter)) {
+  for (const { sessionId } of await openSessions(services.sql, filter)) {
     const result = await revokeImpersonation(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/${sessionId}`) }, sessionId, revokedBy, options)
     if (result.position !== null) revoked.push(sessionId)
   }

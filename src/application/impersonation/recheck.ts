@@ -21,26 +21,31 @@ import { fold } from '../../domain/decider.ts'
 import { systemCommand, uuidV5 } from '../../domain/envelope.ts'
 import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
+import { lostStanding } from '../../domain/impersonation/standing.ts'
 import { actionsHeld } from '../../domain/rbac/roles.ts'
 import type { RecordedEvent } from '../../eventstore/types.ts'
-import { openSessionRows, type OpenSession } from '../../projections/impersonation/queries.ts'
+import { openSessions, type OpenSession } from '../../projections/impersonation/queries.ts'
 import { revokeImpersonation, sessionsCaughtUp, type ImpersonationServices, type RevocationReason } from './commands.ts'
 
 const ORG_CHANGES = ['org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned', 'rbac.role.grants_set', 'rbac.role.deleted']
 const USER_CHANGES = ['identity.user.disabled', 'identity.user.staff_flags_set']
 export const RECHECK_EVENT_TYPES = [...ORG_CHANGES, ...USER_CHANGES]
 
-/** Why the session can no longer go on, or undefined. */
+/** Why the session can no longer go on, judged without a request: any grant of the impersonator's that could allow it counts. */
 async function lost (services: ImpersonationServices, session: OpenSession): Promise<RevocationReason | undefined> {
   const org = fold(organizationDecider, await services.store.readStream(orgStreamId(session.orgId)) as never[])
   if (org.status !== 'active') return 'target_unavailable'
   const [impersonator, target] = await Promise.all([services.directory.userOf(session.impersonatorId), services.directory.userOf(session.targetUserId)])
-  if (target?.status !== 'active' || target.platformAdmin || target.platformSupport || !Object.hasOwn(org.members, session.targetUserId)) return 'target_unavailable'
-  if (!session.breakGlass && isCritical(org, session.targetUserId)) return 'target_became_critical'
-  if (impersonator?.status !== 'active') return 'impersonator_lost_permission'
-  if (session.via === 'support') return impersonator.platformSupport ? undefined : 'impersonator_lost_permission'
-  const roles = Object.hasOwn(org.members, session.impersonatorId) ? org.members[session.impersonatorId]! : []
-  return actionsHeld(org, roles).has('impersonation:start') ? undefined : 'impersonator_lost_permission'
+  return lostStanding({
+    targetUsable: target?.status === 'active' && !target.platformAdmin && !target.platformSupport && Object.hasOwn(org.members, session.targetUserId),
+    targetCritical: isCritical(org, session.targetUserId),
+    breakGlass: session.breakGlass,
+    impersonatorActive: impersonator?.status === 'active',
+    via: session.via,
+    impersonatorSupport: impersonator?.platformSupport === true,
+    supportAccess: org.supportAccess,
+    mayStart: () => actionsHeld(org, Object.hasOwn(org.members, session.impersonatorId) ? org.members[session.impersonatorId]! : []).has('impersonation:start')
+  })
 }
 
 export class ImpersonationRecheck {
@@ -64,7 +69,7 @@ export class ImpersonationRecheck {
     while (!signal.aborted) {
       try {
         for await (const batch of this.services.store.subscribe(position, { types: RECHECK_EVENT_TYPES, signal, liveIntervalMs: this.liveIntervalMs })) {
-          for (const event of batch.events) await this.judge(event)
+          await this.judge(batch.events)
           position = batch.position
         }
       } catch (error) {
@@ -75,19 +80,32 @@ export class ImpersonationRecheck {
     }
   }
 
-  /** Judges the open sessions an event may concern, and revokes those it ended; answers their ids. */
-  async judge (event: RecordedEvent): Promise<string[]> {
+  /**
+   * Judges the open sessions a batch of events may concern, once each
+   * (several events about one organization or person read its sessions
+   * once), and revokes those that may not go on; answers their ids.
+   */
+  async judge (events: readonly RecordedEvent[]): Promise<string[]> {
+    if (events.length === 0) return []
+    // The latest event about each organization or person is the cause its revocations name.
+    const causes = new Map<string, RecordedEvent>()
+    for (const event of events) causes.set(event.streamId, event)
     await sessionsCaughtUp(this.services)
-    const filter = event.streamId.startsWith('org-') ? { orgId: event.streamId.slice('org-'.length) } : { userId: event.streamId.slice('user-'.length) }
+    const judged = new Set<string>()
     const revoked: string[] = []
-    for (const session of await openSessionRows(this.services.sql, filter)) {
-      const reason = await lost(this.services, session)
-      if (reason === undefined) continue
-      const metadata = { ...systemCommand('impersonation-recheck'), commandId: uuidV5(`impersonation-recheck/${session.sessionId}/${event.id}`), causationId: event.id }
-      const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { reason })
-      if (position !== null) revoked.push(session.sessionId)
+    for (const [streamId, cause] of causes) {
+      const filter = streamId.startsWith('org-') ? { orgId: streamId.slice('org-'.length) } : { userId: streamId.slice('user-'.length) }
+      for (const session of await openSessions(this.services.sql, filter)) {
+        if (judged.has(session.sessionId)) continue
+        judged.add(session.sessionId)
+        const reason = await lost(this.services, session)
+        if (reason === undefined) continue
+        const metadata = { ...systemCommand('impersonation-recheck'), commandId: uuidV5(`impersonation-recheck/${session.sessionId}/${cause.id}`), causationId: cause.id }
+        const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { reason })
+        if (position !== null) revoked.push(session.sessionId)
+      }
     }
-    if (revoked.length > 0) this.logger.info({ sessions: revoked, cause: event.type }, 'impersonation sessions ended: what allowed them is gone')
+    if (revoked.length > 0) this.logger.info({ sessions: revoked, causes: [...new Set(events.map((e) => e.type))] }, 'impersonation sessions ended: what allowed them is gone')
     return revoked
   }
 }

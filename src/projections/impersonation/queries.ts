@@ -124,19 +124,6 @@ export async function activeSessionsOf (sql: SqlExecutor, impersonatorId: string
   return rows.map((row) => row.session_id)
 }
 
-/** Open sessions, optionally of one organization and one kind: what "revoke all" and "support access off" end. */
-export async function openSessions (sql: SqlExecutor, filter: { orgId?: string, via?: string } = {}): Promise<string[]> {
-  const params: unknown[] = []
-  const where = ['ended_at IS NULL']
-  for (const [column, value] of [['org_id', filter.orgId], ['via', filter.via]] as const) {
-    if (value === undefined) continue
-    params.push(value)
-    where.push(`${column} = $${params.length}`)
-  }
-  const { rows } = await sql.query<{ session_id: string }>(`SELECT session_id FROM impersonation_sessions WHERE ${where.join(' AND ')} ORDER BY requested_at`, params)
-  return rows.map((row) => row.session_id)
-}
-
 /** Open sessions whose time is up: the sweep records their expiry. */
 export async function dueSessions (sql: SqlExecutor, now = new Date(), limit = 500): Promise<string[]> {
   const { rows } = await sql.query<{ session_id: string }>(
@@ -157,11 +144,24 @@ export interface OpenSession {
   readonly breakGlass: boolean
 }
 
-/** Sessions not ended, of one organization or with one person in them (as impersonator or target). */
-export async function openSessionRows (sql: SqlExecutor, filter: { orgId: string } | { userId: string }): Promise<OpenSession[]> {
-  const [where, value] = 'orgId' in filter ? ['org_id = $1', filter.orgId] : ['(impersonator_id = $1 OR target_user_id = $1)', filter.userId]
+/**
+ * Sessions not ended, oldest first: of one organization, of one kind, with
+ * one person in them (as impersonator or target), or all of them. What
+ * "revoke all", support access turned off, and the re-check reactor end.
+ */
+export async function openSessions (sql: SqlExecutor, filter: { orgId?: string, via?: string, userId?: string } = {}): Promise<OpenSession[]> {
+  const params: unknown[] = []
+  const where = ['ended_at IS NULL']
+  const add = (clause: (param: string) => string, value: string | undefined): void => {
+    if (value === undefined) return
+    params.push(value)
+    where.push(clause(`$${params.length}`))
+  }
+  add((p) => `org_id = ${p}`, filter.orgId)
+  add((p) => `via = ${p}`, filter.via)
+  add((p) => `(impersonator_id = ${p} OR target_user_id = ${p})`, filter.userId)
   const { rows } = await sql.query<{ session_id: string, org_id: string, impersonator_id: string, target_user_id: string, via: string, break_glass: boolean }>(
-    `SELECT session_id, org_id, impersonator_id, target_user_id, via, break_glass FROM impersonation_sessions WHERE ended_at IS NULL AND ${where} ORDER BY requested_at`, [value])
+    `SELECT session_id, org_id, impersonator_id, target_user_id, via, break_glass FROM impersonation_sessions WHERE ${where.join(' AND ')} ORDER BY requested_at`, params)
   return rows.map((row) => ({
     sessionId: row.session_id, orgId: row.org_id, impersonatorId: row.impersonator_id, targetUserId: row.target_user_id, via: row.via, breakGlass: row.break_glass
   }))
