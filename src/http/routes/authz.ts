@@ -26,10 +26,18 @@ const Decision = z.object({
 const OrgParams = z.object({ orgId: Id })
 const NO_CONTEXT = Object.freeze({})
 
-/** The user an impersonation token acts as, or undefined for an ordinary caller. */
-const impersonatedCaller = (request: FastifyRequest): string | undefined => {
+/**
+ * A check's context as the request gives it; for a check about a caller who
+ * is being impersonated, with `impersonating: true` (a grant may deny under
+ * it), and null when the action is blocked while impersonating (denied).
+ */
+const contextFor = (request: FastifyRequest) => {
   const principal = principalOf(request)
-  return principal.impersonation === undefined ? undefined : principal.userId
+  const impersonated = principal.impersonation === undefined ? undefined : principal.userId
+  return (check: CheckInput): CheckInput['context'] | null => {
+    if (impersonated === undefined || (check.userId !== undefined && check.userId !== impersonated)) return check.context ?? NO_CONTEXT
+    return BLOCKED_ACTIONS.has(check.action) ? null : { ...check.context, impersonating: true }
+  }
 }
 
 export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
@@ -66,14 +74,10 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
     await authorize(runtime, request, orgId)
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
     const subject = subjects(request, snapshot)
-    const impersonated = impersonatedCaller(request)
+    const context = contextFor(request)
     const results = request.body.checks.map((check) => {
-      // About an impersonated caller: the session is in the context, and what is blocked while impersonating is denied.
-      if (impersonated !== undefined && (check.userId === undefined || check.userId === impersonated)) {
-        if (BLOCKED_ACTIONS.has(check.action)) return { allowed: false }
-        return { allowed: snapshot.policy.can(subject(check), check.action, check.resource, { ...check.context, impersonating: true }) }
-      }
-      return { allowed: snapshot.policy.can(subject(check), check.action, check.resource, check.context ?? NO_CONTEXT) }
+      const given = context(check)
+      return { allowed: given !== null && snapshot.policy.can(subject(check), check.action, check.resource, given) }
     })
     const allowed = results.reduce((n, result) => result.allowed ? n + 1 : n, 0)
     if (allowed > 0) runtime.metrics.authzDecision(orgId, true, allowed)
@@ -90,9 +94,8 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
-    const impersonated = impersonatedCaller(request)
-    const aboutCaller = impersonated !== undefined && (request.body.userId === undefined || request.body.userId === impersonated)
-    const context = aboutCaller ? { ...request.body.context, impersonating: true } : (request.body.context ?? NO_CONTEXT)
+    // A blocked action is explained by the policy alone, under the impersonation (authz/check denies it whatever it says).
+    const context = contextFor(request)(request.body) ?? { ...request.body.context, impersonating: true }
     const decision = snapshot.policy.explain(subjects(request, snapshot)(request.body), request.body.action, request.body.resource, context)
     return { ...decision, deciding: [...decision.deciding], failedConditions: [...decision.failedConditions] }
   })
