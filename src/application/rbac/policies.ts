@@ -53,11 +53,17 @@ export class PolicySnapshots {
     const active = state.status === 'active'
     const custom = active ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
     const members = active ? state.members : {}
+    // Asked on every impersonated request; the answer holds for the snapshot's life.
+    const critical = new Map<string, boolean>()
     const snapshot: PolicySnapshot = {
       policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
       rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES),
       supportAccess: active && state.supportAccess,
-      isCritical: (userId) => active && isCritical(state, userId)
+      isCritical: (userId) => {
+        let answer = critical.get(userId)
+        if (answer === undefined) critical.set(userId, answer = active && isCritical(state, userId))
+        return answer
+      }
     }
     if (epoch === this.#epoch) this.#cache.set(orgId, snapshot)
     return snapshot
