@@ -107,11 +107,12 @@ interface DigestRow { chain: string, day: string, first_seq: string, last_seq: s
 
 /** A chain's digests, newest day first: those before `before` (a day), at most `limit` (all without it). */
 export async function listDigests (sql: SqlExecutor, chain: string, page: { before?: string, limit?: number } = {}): Promise<AuditDigest[]> {
+  // d.day is the date column; a bare `day` in ORDER BY would name the text alias.
   const { rows } = await sql.query<DigestRow>(
     `SELECT chain, to_char(day, 'YYYY-MM-DD') AS day, first_seq::text AS first_seq, last_seq::text AS last_seq, last_hash, rows::text AS rows,
             key_id, signature, created_at
-       FROM audit_digests WHERE chain = $1 AND ($2::date IS NULL OR day < $2::date)
-      ORDER BY day DESC LIMIT $3`,
+       FROM audit_digests d WHERE d.chain = $1 AND ($2::date IS NULL OR d.day < $2::date)
+      ORDER BY d.day DESC LIMIT $3`,
     [chain, page.before ?? null, page.limit ?? null])
   return rows.map((r) => ({
     orgId: r.chain === '' ? null : r.chain,

@@ -108,11 +108,12 @@ async function storedChain (sql: SqlClient, chain: string): Promise<{ through: L
     const state = await readState(tx, 'audit')
     const digests = (await listDigests(tx, chain)).reverse() // oldest day first
     if (state === undefined) return { through: START, rows: [], digests }
+    // Ordered by e.seq, the bigint: a bare `seq` names the text alias, which sorts 1, 10, 100, 11, 2…
     const { rows } = await tx.query<StoredRow>(
-      `SELECT id::text AS id, org_id, seq::text AS seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
-              action, actor_type, actor_id, actor_label, impersonator_id, target_type, target_id, diff, ip, user_agent, trace_id, request_id,
-              position, prev_hash, hash
-         FROM audit_events WHERE coalesce(org_id, '') = $1 ORDER BY seq`, [chain])
+      `SELECT e.id::text AS id, e.org_id, e.seq::text AS seq, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+              e.action, e.actor_type, e.actor_id, e.actor_label, e.impersonator_id, e.target_type, e.target_id, e.diff, e.ip, e.user_agent,
+              e.trace_id, e.request_id, e.position, e.prev_hash, e.hash
+         FROM audit_events e WHERE coalesce(e.org_id, '') = $1 ORDER BY e.seq`, [chain])
     return { through: state.position, rows, digests }
   })
 }
