@@ -8,7 +8,7 @@ import type { Actor } from '../envelope.ts'
 import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
-import { decideRole, evolveRoles, requireBuiltInRolesHeld, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
+import { decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 
 export type OrgState =
@@ -113,6 +113,7 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
     case 'AssignRole':
       if (command.data.role === 'owner') requireOwnerActor(state, actor)
       requireBuiltInRolesHeld(state, actor, [command.data.role])
+      requireMemberRolesChange(state, actor, command.data.userId, uniqueSorted([...member(state, command.data.userId), command.data.role]))
       return member(state, command.data.userId).includes(command.data.role) ? [] : [{ type: 'org.member.role_assigned', data: command.data }]
     case 'CreateRole':
     case 'RenameRole':
@@ -128,6 +129,7 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
       if (!roles.includes(command.data.role)) return []
       if (command.data.role === 'owner' && isLastOwner(state, command.data.userId)) throw new LastOwner()
       if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: command.data.userId })
+      requireMemberRolesChange(state, actor, command.data.userId, roles.filter((r) => r !== command.data.role))
       return [{ type: 'org.member.role_unassigned', data: command.data }]
     }
   }

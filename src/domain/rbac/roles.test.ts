@@ -13,6 +13,7 @@ import { spec } from '../testing.ts'
 import type { GrantData, RbacEvent } from './events.ts'
 import type { Condition } from './conditions.ts'
 import { Policy, type Resource } from './policy.ts'
+import { BUILT_IN_ROLE_GRANTS } from './permissions.ts'
 import { actionsHeld, grantsOf, resourceCovers } from './roles.ts'
 
 const org = spec(organizationDecider)
@@ -211,4 +212,125 @@ t.test('no command sequence lets a member create or assign a role that passes a 
     return true
   })), { numRuns: 1000 })
   t.ok(roleChanges > 300, `${roleChanges} roles created, changed or assigned by members in 1,000 random sequences; none passes a check its author could not`)
+})
+
+// ── no change widens what anyone may do beyond its author ────────────────────
+
+/**
+ * Members under denies from the start, some of whom may edit, unassign or
+ * delete the roles that carry them: uma holds the export and the role
+ * commands but is denied the export (the issue's reproduction); ada is an
+ * admin denied member:remove; bob is an owner denied billing:read; ann, a
+ * second owner, is under no deny.
+ */
+const deniedStart: Array<OrgEvent | RbacEvent> = [
+  ...base,
+  ...(['uma', 'bob', 'cal'] as const).map((userId): OrgEvent => ({ type: 'org.member.added', data: { userId, roles: userId === 'bob' ? ['owner'] : ['viewer'] } })),
+  { type: 'rbac.role.created', data: { roleId: 'role_r1', name: 'R1', description: '', grants: [{ actions: ['audit:read', 'audit:export', 'role:read', 'role:update', 'role:unassign', 'member:read'], resource: '*', effect: 'allow' }] } },
+  { type: 'rbac.role.created', data: { roleId: 'role_r2', name: 'R2', description: '', grants: [{ actions: ['audit:export'], resource: '*', effect: 'deny' }] } },
+  { type: 'rbac.role.created', data: { roleId: 'role_keep', name: 'Keep', description: '', grants: [{ actions: ['member:remove'], resource: '*', effect: 'deny' }] } },
+  { type: 'rbac.role.created', data: { roleId: 'role_nobill', name: 'No billing', description: '', grants: [{ actions: ['billing:*'], resource: '*', effect: 'deny', when: { eq: [{ ref: 'context.mfa' }, false] } }] } },
+  ...([['role_r1', 'uma'], ['role_r2', 'uma'], ['role_keep', 'ada'], ['role_nobill', 'bob'], ['role_r2', 'cal']] as const)
+    .map(([roleId, userId]): RbacEvent => ({ type: 'rbac.role.assigned', data: { roleId, userId } }))
+]
+const everyone = ['ann', 'ada', 'mel', 'uma', 'bob', 'cal', 'vic']
+const widenRoles = ['role_r1', 'role_r2', 'role_keep', 'role_nobill', 'role_a']
+const onRoles: Condition = { contains: [{ ref: 'principal.roles' }, 'viewer'] }
+const widenGrants: fc.Arbitrary<GrantData[]> = fc.array(fc.record({
+  actions: fc.uniqueArray(fc.constantFrom('member:read', 'member:remove', 'audit:export', 'audit:read', 'billing:read', 'role:*', '*'), { minLength: 1, maxLength: 2 }),
+  resource: fc.constantFrom('*', 'invoice', 'invoice/a*', 'organization'),
+  effect: fc.constantFrom('allow' as const, 'deny' as const),
+  when: fc.constantFrom(undefined, undefined, conditions[0], onRoles, { eq: [{ ref: 'principal.id' }, 'uma'] })
+}, { requiredKeys: ['actions', 'resource', 'effect'] }), { maxLength: 3 }).map((list) => list.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when })))
+const builtIns = ['admin' as const, 'member' as const, 'viewer' as const]
+const widenCommand: fc.Arbitrary<OrgCommand> = fc.oneof(
+  fc.record({ type: fc.constant('CreateRole' as const), data: fc.record({ roleId: fc.constant('role_a'), name: fc.constant('A'), grants: widenGrants }) }),
+  fc.record({ type: fc.constant('SetRoleGrants' as const), data: fc.record({ roleId: fc.constantFrom(...widenRoles), grants: fc.oneof(widenGrants, fc.constant([])) }) }),
+  fc.record({ type: fc.constant('DeleteRole' as const), data: fc.record({ roleId: fc.constantFrom(...widenRoles) }) }),
+  fc.record({ type: fc.constant('AssignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...widenRoles), userId: fc.constantFrom(...everyone) }) }),
+  fc.record({ type: fc.constant('UnassignCustomRole' as const), data: fc.record({ roleId: fc.constantFrom(...widenRoles), userId: fc.constantFrom(...everyone) }) }),
+  fc.record({ type: fc.constant('AssignRole' as const), data: fc.record({ userId: fc.constantFrom(...everyone), role: fc.constantFrom(...builtIns) }) }),
+  fc.record({ type: fc.constant('UnassignRole' as const), data: fc.record({ userId: fc.constantFrom(...everyone), role: fc.constantFrom(...builtIns) }) }),
+  fc.record({ type: fc.constant('AddMember' as const), data: fc.record({ userId: fc.constant('vic'), roles: fc.constantFrom(['viewer' as const], ['member' as const], ['admin' as const]) }) }),
+  fc.record({ type: fc.constant('RemoveMember' as const), data: fc.record({ userId: fc.constantFrom(...everyone) }) })
+) as fc.Arbitrary<OrgCommand>
+const widenCheck = fc.record({
+  action: fc.constantFrom('member:read', 'member:remove', 'audit:export', 'audit:read', 'billing:read', 'billing:update', 'role:update', 'role:unassign'),
+  resource: fc.constantFrom<Resource>({ type: 'invoice', id: 'ab', amount: 10 }, { type: 'invoice', id: 'zz' }, { type: 'organization' }, { type: 'member', id: 'mel' }),
+  context: fc.record({ mfa: fc.boolean() })
+})
+
+/** The whole policy of the organization in a state: built-in roles and custom ones. */
+function policyOf (state: Active): Policy {
+  return new Policy([...Object.keys(BUILT_IN_ROLE_GRANTS), ...Object.keys(state.roles)].map((roleId) => ({ roleId, grants: grantsOf(state, [roleId]) })))
+}
+
+t.test('no accepted change lets anyone pass a check its author could not pass, nor widens its author', async (t) => {
+  const start = deniedStart.reduce(organizationDecider.evolve, organizationDecider.initialState())
+  let changes = 0
+  let widened = 0
+  fc.assert(fc.property(fc.array(fc.tuple(widenCommand, fc.constantFrom(...everyone)), { maxLength: 12 }), fc.array(widenCheck, { minLength: 1, maxLength: 12 }), (steps, sample) => {
+    let state = start
+    for (const [c, actor] of steps) {
+      let events: Array<OrgEvent | RbacEvent>
+      try {
+        events = organizationDecider.decide(c, state, as(actor))
+      } catch {
+        continue
+      }
+      const after = events.reduce(organizationDecider.evolve, state)
+      if (state.status !== 'active' || after.status !== 'active') return false
+      if (events.length > 0 && Object.hasOwn(state.members, actor)) {
+        changes++
+        const [before, now] = [policyOf(state), policyOf(after)]
+        const rolesIn = (s: Active, id: string) => (Object.hasOwn(s.members, id) ? s.members[id]! : [])
+        const actorCould = (check: typeof sample[number]) => before.can({ id: actor, roles: rolesIn(state, actor) }, check.action, check.resource, check.context)
+        for (const member of everyone) {
+          for (const check of sample) {
+            const could = before.can({ id: member, roles: rolesIn(state, member) }, check.action, check.resource, check.context)
+            const can = now.can({ id: member, roles: rolesIn(after, member) }, check.action, check.resource, check.context)
+            if (can && !could) {
+              widened++
+              if (!actorCould(check)) throw new Error(`${actor}'s ${JSON.stringify(c)} let ${member} ${check.action} on ${JSON.stringify(check.resource)} (${JSON.stringify(check.context)}), which ${actor} could not`)
+            }
+          }
+        }
+      }
+      state = after
+    }
+    return true
+  }), { numRuns: 2000 })
+  t.ok(changes > 1000 && widened > 100, `${changes} changes by members, ${widened} of which let someone pass a check they could not; each time, the author could`)
+})
+
+t.test('nobody lifts a deny they are under: not by editing, unassigning or taking a built-in role that the deny reads', async (t) => {
+  const given = deniedStart
+  const edit = (roleId: string, grants: GrantData[], actor: string) => org.given(given).when({ type: 'SetRoleGrants', data: { roleId, grants } }, as(actor))
+  edit('role_r2', [], 'uma').thenThrows(t, 'rbac.escalation', 'uma empties the role that denies her the export')
+  edit('role_r2', [{ actions: ['audit:export'], resource: 'invoice', effect: 'deny' }], 'uma').thenThrows(t, 'rbac.escalation', 'nor narrows it')
+  edit('role_r2', [{ actions: ['audit:export'], resource: '*', effect: 'deny' }, { actions: ['member:read'], resource: '*', effect: 'allow' }], 'uma')
+    .then(t, [{ type: 'rbac.role.grants_set', data: { roleId: 'role_r2', grants: [{ actions: ['audit:export'], resource: '*', effect: 'deny' }, { actions: ['member:read'], resource: '*', effect: 'allow' }] } }], 'keeping it verbatim is fine')
+  edit('role_keep', [], 'ada').thenThrows(t, 'rbac.escalation', 'an admin under a deny of member:remove')
+  edit('role_nobill', [], 'bob').thenThrows(t, 'rbac.escalation', 'an owner under a deny')
+  edit('role_nobill', [], 'ann').then(t, [{ type: 'rbac.role.grants_set', data: { roleId: 'role_nobill', grants: [] } }], 'another owner may lift it')
+  edit('role_keep', [], 'uma').thenThrows(t, 'rbac.escalation', 'nor for others, for an action the actor cannot do')
+  org.given(given).when({ type: 'UnassignCustomRole', data: { roleId: 'role_r2', userId: 'uma' } }, as('uma')).thenThrows(t, 'rbac.escalation', 'unassigning it from oneself')
+  org.given(given).when({ type: 'UnassignCustomRole', data: { roleId: 'role_keep', userId: 'ada' } }, as('ada')).thenThrows(t, 'rbac.escalation')
+  org.given(given).when({ type: 'UnassignCustomRole', data: { roleId: 'role_r2', userId: 'cal' } }, as('ada'))
+    .then(t, [{ type: 'rbac.role.unassigned', data: { roleId: 'role_r2', userId: 'cal' } }], 'a deny that opens nothing for its holder (cal holds no export) lifts nothing')
+  org.given(given).when({ type: 'UnassignCustomRole', data: { roleId: 'role_r2', userId: 'uma' } }, as('ann'))
+    .then(t, [{ type: 'rbac.role.unassigned', data: { roleId: 'role_r2', userId: 'uma' } }], 'an owner under no deny may')
+  try {
+    organizationDecider.decide({ type: 'SetRoleGrants', data: { roleId: 'role_r2', grants: [] } }, given.reduce(organizationDecider.evolve, organizationDecider.initialState()), as('uma'))
+    t.fail('refused')
+  } catch (error) {
+    t.match(error, { code: 'rbac.escalation', status: 403, details: { actions: ['audit:export'] } }, 'the error names the action')
+  }
+  const probation: Array<OrgEvent | RbacEvent> = [...base,
+    { type: 'rbac.role.created', data: { roleId: 'role_p', name: 'P', description: '', grants: [{ actions: ['member:read'], resource: '*', effect: 'deny', when: { contains: [{ ref: 'principal.roles' }, 'viewer'] } }] } },
+    { type: 'org.member.role_assigned', data: { userId: 'mel', role: 'viewer' } },
+    { type: 'rbac.role.assigned', data: { roleId: 'role_p', userId: 'mel' } }]
+  org.given(probation).when({ type: 'UnassignRole', data: { userId: 'mel', role: 'viewer' } }, as('mel')).thenThrows(t, 'rbac.escalation', 'a built-in role a deny reads')
+  org.given(probation).when({ type: 'UnassignRole', data: { userId: 'mel', role: 'viewer' } }, as('ada'))
+    .then(t, [{ type: 'org.member.role_unassigned', data: { userId: 'mel', role: 'viewer' } }], 'an admin under no such deny may')
 })

@@ -6,6 +6,11 @@
  *   could do everything it allows themselves, and only owners grant
  *   owner-only actions. Actors who are not members (CLI, system) are the
  *   application's to authorize.
+ * - no widening: a change by a member (grants set, a role assigned or
+ *   unassigned, custom or built-in) must not let anyone pass a check the
+ *   member could not pass; lifting a deny is giving what it denied, so
+ *   nobody lifts a deny they are under, owners included (another owner or
+ *   the CLI can).
  *
  * "Could do it themselves" is judged grant by grant, soundly rather than
  * completely: each allow of the role, for each action it names, must be
@@ -14,8 +19,8 @@
  * new grant's `and` includes); and each deny of the actor's roles that could
  * apply must be repeated in the role (same resource, same condition). So a
  * member who may invite only from the office network can delegate exactly
- * that, not inviting from anywhere; the property test in roles.test.ts checks
- * the rule against `can()` on random roles and checks.
+ * that, not inviting from anywhere; the property tests in roles.test.ts check
+ * the rules against `can()` on random roles, command sequences and checks.
  */
 import { isDeepStrictEqual } from 'node:util'
 import type { Actor } from '../envelope.ts'
@@ -111,27 +116,91 @@ function requireKnownActions (grants: readonly GrantData[]): void {
   if (unknown.length > 0) throw new UnknownAction(undefined, { actions: unknown.sort() })
 }
 
-/** Refuses grants that would allow more than the actor may do themselves (see the rule at the top). */
-function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[]): void {
-  if (actor.type !== 'user') return
-  const actorRoles = own(state.members, actor.id)
-  if (actorRoles === undefined) return
+/**
+ * The actions of `given` (allows, or regions a lifted deny opens) that the actor could not pass everywhere they
+ * apply, for a receiver who stays under `kept`: each must be covered by one of the actor's allows, and each of
+ * the actor's denies that could apply must be in `kept`, verbatim, so the receiver stays under it. Conditions
+ * naming the principal read differently for the receiver, so the actor's allows that name it cover nothing and
+ * their denies that name it travel with nothing.
+ */
+function actionsBeyond (state: RolesState, actorRoles: readonly string[], given: readonly GrantData[], kept: readonly GrantData[]): Set<string> {
   const mine = grantsOf(state, actorRoles)
   const isOwner = actorRoles.includes('owner')
   const missing = new Set<string>()
-  for (const grant of grants) {
-    if (grant.effect !== 'allow') continue
+  for (const grant of given) {
     for (const pattern of grant.actions) {
       for (const action of expandActionPattern(pattern)) {
         const ownerOnly = actionDefinition(action)?.ownerOnly === true && !isOwner
-        const covered = mine.some((held) => held.effect === 'allow' && names(held, action) && resourceCovers(held.resource, grant.resource) && conditionCovers(held.when, grant.when))
+        const covered = mine.some((held) => held.effect === 'allow' && !namesPrincipal(held.when) && names(held, action) &&
+          resourceCovers(held.resource, grant.resource) && conditionCovers(held.when, grant.when))
         const uncopiedDeny = mine.some((deny) => deny.effect === 'deny' && names(deny, action) && resourcesOverlap(deny.resource, grant.resource) &&
-          !grants.some((copy) => copy.effect === 'deny' && names(copy, action) && copy.resource === deny.resource && isDeepStrictEqual(copy.when, deny.when)))
+          (namesPrincipal(deny.when) || !kept.some((copy) => sameGrant(copy, deny))))
         if (ownerOnly || !covered || uncopiedDeny) missing.add(action)
       }
     }
   }
+  return missing
+}
+
+/** The member whose command it is, or undefined for actors the application authorizes (the CLI, system work, non-members). */
+function actingMember (state: RolesState, actor: Actor): readonly string[] | undefined {
+  return actor.type === 'user' ? own(state.members, actor.id) : undefined
+}
+
+/** Refuses a role whose allows reach beyond what the actor may do themselves, for anyone holding it alone (see the rule at the top). */
+function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[], details: Record<string, unknown> = {}): void {
+  const actorRoles = actingMember(state, actor)
+  if (actorRoles === undefined) return
+  const missing = actionsBeyond(state, actorRoles, grants.filter((grant) => grant.effect === 'allow'), grants)
+  if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort(), ...details })
+}
+
+/**
+ * Refuses a change to members' roles, or to the grants of roles they hold, that would let one of them pass a
+ * check the actor could not: whatever they gain lies in an allow they did not hold before or in a deny they are
+ * no longer under, and the actor must have been able to pass all of it. A deny not kept verbatim counts as
+ * lifted; so does one whose condition reads the member's roles when those change, and an allow whose condition
+ * reads them counts as given. A lifted deny opens only actions the member still holds an allow for. Since the
+ * actor's own denies must stay with the member, nobody lifts a deny they are under, owners included.
+ */
+function requireNoWidening (before: RolesState, after: RolesState, actor: Actor, userIds: readonly string[]): void {
+  const actorRoles = actingMember(before, actor)
+  if (actorRoles === undefined) return
+  const missing = new Set<string>()
+  for (const userId of userIds) {
+    const was = own(before.members, userId) ?? []
+    const now = own(after.members, userId) ?? []
+    const [old, kept] = [grantsOf(before, was), grantsOf(after, now)]
+    const rolesChanged = was.length !== now.length || was.some((roleId, i) => roleId !== now[i])
+    const stays = (grant: GrantData, list: readonly GrantData[]): boolean => !(rolesChanged && namesPrincipal(grant.when)) && list.some((other) => sameGrant(other, grant))
+    const allowed = new Set(kept.flatMap((grant) => (grant.effect === 'allow' ? grant.actions.flatMap(expandActionPattern) : [])))
+    const given = kept.filter((grant) => grant.effect === 'allow' && !stays(grant, old))
+    const lifted = old.flatMap((deny): GrantData[] => {
+      if (deny.effect !== 'deny' || stays(deny, kept)) return []
+      const opened = [...new Set(deny.actions.flatMap(expandActionPattern))].filter((action) => allowed.has(action))
+      return opened.length === 0 ? [] : [{ ...deny, actions: opened, effect: 'allow' }]
+    })
+    for (const action of actionsBeyond(before, actorRoles, [...given, ...lifted], kept)) missing.add(action)
+  }
   if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort() })
+}
+
+/** `requireNoWidening` for a member whose roles become `roles` (built-in roles given or taken). */
+export function requireMemberRolesChange (state: RolesState, actor: Actor, userId: string, roles: readonly string[]): void {
+  requireNoWidening(state, { roles: state.roles, members: { [userId]: roles } }, actor, [userId])
+}
+
+function sameGrant (a: GrantData, b: GrantData): boolean {
+  return a.effect === b.effect && a.resource === b.resource && isDeepStrictEqual(a.actions, b.actions) && isDeepStrictEqual(a.when, b.when)
+}
+
+/** Whether a condition reads the principal (`principal.id`, `principal.roles`), which differs from one member to another. */
+function namesPrincipal (value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (Array.isArray(value)) return value.some(namesPrincipal)
+  const ref = (value as { ref?: unknown }).ref
+  if (typeof ref === 'string') return ref.startsWith('principal.')
+  return Object.values(value).some(namesPrincipal)
 }
 
 /**
@@ -140,8 +209,9 @@ function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly 
  * owner role has its own rule: only owners give it.
  */
 export function requireBuiltInRolesHeld (state: RolesState, actor: Actor, roles: readonly string[]): void {
-  const grants = roles.filter((roleId) => roleId !== 'owner').flatMap((roleId) => grantsOf(state, [roleId]))
-  if (grants.length > 0) requireNoEscalation(state, actor, grants)
+  const given = roles.filter((roleId) => roleId !== 'owner')
+  const grants = given.flatMap((roleId) => grantsOf(state, [roleId]))
+  if (grants.length > 0) requireNoEscalation(state, actor, grants, { roles: given })
 }
 
 function role (state: RolesState, roleId: string): CustomRole {
@@ -167,11 +237,14 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
       return role(state, command.data.roleId).name === command.data.name ? [] : [{ type: 'rbac.role.renamed', data: command.data }]
     case 'DescribeRole':
       return role(state, command.data.roleId).description === command.data.description ? [] : [{ type: 'rbac.role.described', data: command.data }]
-    case 'SetRoleGrants':
-      role(state, command.data.roleId)
-      requireKnownActions(command.data.grants)
-      requireNoEscalation(state, actor, command.data.grants)
+    case 'SetRoleGrants': {
+      const { roleId, grants } = command.data
+      const current = role(state, roleId)
+      requireKnownActions(grants)
+      requireNoEscalation(state, actor, grants)
+      requireNoWidening(state, { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }, actor, holders(state, roleId))
       return [{ type: 'rbac.role.grants_set', data: command.data }]
+    }
     case 'DeleteRole': {
       role(state, command.data.roleId)
       const holding = holders(state, command.data.roleId)
@@ -183,7 +256,9 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
       const roles = own(state.members, command.data.userId)
       if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
       requireNoEscalation(state, actor, granted.grants)
-      return roles.includes(command.data.roleId) ? [] : [{ type: 'rbac.role.assigned', data: command.data }]
+      if (roles.includes(command.data.roleId)) return []
+      requireMemberRolesChange(state, actor, command.data.userId, [...roles, command.data.roleId].sort())
+      return [{ type: 'rbac.role.assigned', data: command.data }]
     }
     case 'UnassignCustomRole': {
       role(state, command.data.roleId)
@@ -191,6 +266,7 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
       if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
       if (!roles.includes(command.data.roleId)) return []
       if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: command.data.userId })
+      requireMemberRolesChange(state, actor, command.data.userId, roles.filter((roleId) => roleId !== command.data.roleId))
       return [{ type: 'rbac.role.unassigned', data: command.data }]
     }
   }
