@@ -17,7 +17,8 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/config.ts', 'bench/**', 'src/**/*.test.ts', 'test/**'],
+    // The launcher reads DATABASE_URL and LEDGERLINE_DATA_DIR to find a running server before any TypeScript loads.
+    files: ['src/config.ts', 'bin/ledgerline.js', 'bench/**', 'src/**/*.test.ts', 'test/**'],
     rules: { 'no-restricted-properties': 'off' }
   }
 )

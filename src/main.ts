@@ -8,6 +8,7 @@ import { LedgerlineError } from './domain/errors.ts'
 import { firstRun } from './application/identity/first-run.ts'
 import { purgeIdempotencyKeys } from './http/plugins/idempotency.ts'
 import { buildApp } from './http/app.ts'
+import { serveCliCalls } from './cli/control.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime } from './runtime.ts'
 
@@ -16,6 +17,10 @@ async function main (): Promise<void> {
   const logger = createLogger(config)
   const runtime = await openRuntime(config, logger, { runProjections: true })
   const app = await buildApp(runtime)
+  // On the embedded store only this process can open the data directory: the CLI calls in (src/cli/control.ts).
+  const cliCalls = config.databaseUrl === undefined && !config.dataDir.startsWith('memory://')
+    ? await serveCliCalls(runtime, config.dataDir, logger)
+    : undefined
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info({ address, storage: describeStorage(config) }, `Ledgerline listening on ${address}`)
   const welcome = await firstRun(runtime, address.replace('://127.0.0.1:', '://localhost:'))
@@ -36,7 +41,7 @@ async function main (): Promise<void> {
       process.exit(1)
     }, config.shutdownTimeoutMs)
     deadline.unref()
-    app.close()
+    Promise.all([app.close(), cliCalls?.close()])
       .then(() => runtime.close())
       .then(() => {
         logger.info('stopped')

@@ -1,12 +1,14 @@
 /**
  * What every CLI command shares: configuration from the environment, a logger
  * on stderr (stdout is for output scripts read), and a runtime that is always
- * closed, whatever the command does.
+ * closed, whatever the command does. Inside a server (src/cli/control.ts) the
+ * runtime is the server's own and stays open.
  */
 import { pino, type Logger } from 'pino'
 import { loadConfig, type Config } from '../config.ts'
 import { REDACT_PATHS } from '../logger.ts'
 import { openRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts'
+import { io } from './io.ts'
 
 export function cliLogger (config: Config): Logger {
   const level = config.logLevel === 'info' ? 'warn' : config.logLevel
@@ -14,6 +16,8 @@ export function cliLogger (config: Config): Logger {
 }
 
 export async function withRuntime<T> (fn: (runtime: Runtime) => Promise<T>, options: RuntimeOptions = {}): Promise<T> {
+  const shared = io().runtime
+  if (shared !== undefined) return await fn(shared)
   const config = loadConfig()
   const runtime = await openRuntime(config, cliLogger(config), options)
   try {
@@ -29,5 +33,5 @@ export function toJson (value: unknown): string {
 }
 
 export function print (line: string): void {
-  process.stdout.write(`${line}\n`)
+  io().stdout.write(`${line}\n`)
 }

@@ -10,10 +10,12 @@ import { bootstrapCommand } from './commands/bootstrap.ts'
 import { drillCommand } from './commands/drill.ts'
 import { eventsCommand } from './commands/events.ts'
 import { impersonationCommand } from './commands/impersonation.ts'
+import { membersCommand } from './commands/members.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { preflightCommand } from './commands/preflight.ts'
 import { rbacCommand } from './commands/rbac.ts'
 import { replayCommand } from './commands/replay.ts'
+import { io } from './io.ts'
 
 export function buildProgram (): Command {
   const program = new Command('ledgerline')
@@ -21,6 +23,7 @@ export function buildProgram (): Command {
     .showHelpAfterError()
     // Throw instead of exiting, so a command's resources (the runtime) are always closed first.
     .exitOverride()
+    .configureOutput({ writeOut: (text) => io().stdout.write(text), writeErr: (text) => io().stderr.write(text) })
   migrateCommand(program)
   bootstrapCommand(program)
   replayCommand(program)
@@ -28,6 +31,7 @@ export function buildProgram (): Command {
   rbacCommand(program)
   auditCommand(program)
   impersonationCommand(program)
+  membersCommand(program)
   preflightCommand(program)
   drillCommand(program)
   for (const command of program.commands) command.exitOverride()
@@ -35,16 +39,17 @@ export function buildProgram (): Command {
   return program
 }
 
+/** Runs one command line; its output and exit code go to the current io (src/cli/io.ts). */
 export async function run (argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv)
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode
+      io().exitCode = error.exitCode
       return
     }
     const known = error instanceof ConfigError || error instanceof LedgerlineError
-    process.stderr.write(`ledgerline: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`)
-    process.exitCode = 1
+    io().stderr.write(`ledgerline: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`)
+    io().exitCode = 1
   }
 }

@@ -22,6 +22,7 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 import { progress } from '../progress.ts'
+import { callerPath, io } from '../io.ts'
 
 interface Options {
   org: string
@@ -101,12 +102,12 @@ export function auditExportCommand (audit: Command): void {
         await recordAuditAccess(runtime.identity, { ...systemCommand('cli:audit:export'), orgId: options.org }, { type: 'audit.log.exported', orgId: options.org, format, filters })
         await caughtUp(runtime)
         const bar = rowsProgress(await auditCount(runtime.sql, options.org, filters))
-        const out = options.out === undefined ? process.stdout : createWriteStream(options.out)
+        const out = options.out === undefined ? io().stdout : createWriteStream(callerPath(options.out))
         try {
           for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add, runtime.metrics)) await write(out, text)
         } finally {
           bar.stop()
-          if (out !== process.stdout) {
+          if (options.out !== undefined) {
             out.end()
             await once(out, 'finish')
           }

@@ -3,6 +3,7 @@ import { digestCompleteDays } from '../../application/audit/digests.ts'
 import { signingKeyOf } from '../../application/audit/signing-key.ts'
 import { verifyAuditLog, type Mismatch, type VerifyReport } from '../../application/audit/verify.ts'
 import { print, toJson, withRuntime } from '../context.ts'
+import { fail } from '../io.ts'
 import { auditExportCommand, auditPurgeCommand, auditRetentionCommand } from './audit-tools.ts'
 
 interface VerifyOptions { org?: string, platform?: boolean, json?: boolean }
@@ -40,7 +41,7 @@ export function auditCommand (program: Command): void {
       if ((options.org === undefined) === (options.platform !== true)) audit.error('give --org <orgId> or --platform', { exitCode: 2 })
       const report = await withRuntime(async ({ sql, store, config, metrics }) => verifyAuditLog({ sql, store, config, metrics }, options.org ?? null))
       print(options.json === true ? toJson(report) : describeReport(report))
-      if (!report.ok) process.exitCode = 1
+      if (!report.ok) fail()
     })
 
   audit.command('digest')

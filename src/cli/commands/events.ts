@@ -4,6 +4,7 @@ import { START, type EventStore, type LogPosition, type RecordedEvent } from '..
 import { readState } from '../../projections/state.ts'
 import { categoryStats } from '../../projections/stream_catalogue/queries.ts'
 import { print, toJson, withRuntime } from '../context.ts'
+import { io } from '../io.ts'
 
 interface TailOptions { from: string, type?: string[], streamPrefix?: string, follow: boolean }
 
@@ -56,11 +57,7 @@ async function startingPoint (store: EventStore, from: string): Promise<LogPosit
 
 async function tail (store: EventStore, from: LogPosition, options: TailOptions): Promise<void> {
   const filter = { ...(options.type === undefined ? {} : { types: options.type }), ...(options.streamPrefix === undefined ? {} : { streamPrefix: options.streamPrefix }) }
-  const controller = new AbortController()
-  const stop = (): void => controller.abort()
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
-  const subscription = store.subscribe(from, { ...filter, signal: controller.signal })
+  const subscription = store.subscribe(from, { ...filter, signal: io().signal })
   try {
     for await (const batch of subscription) {
       for (const event of batch.events) print(line(event))
@@ -68,8 +65,6 @@ async function tail (store: EventStore, from: LogPosition, options: TailOptions)
     }
   } finally {
     await subscription.close()
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
   }
 }
 

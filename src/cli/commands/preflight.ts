@@ -3,11 +3,11 @@
  * deployment takes traffic (src/application/ops/preflight.ts); a table, or
  * `--json` for scripts; exits 1 when a check fails (warnings do not).
  */
-import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { runPreflight, type Check, type PreflightReport } from '../../application/ops/preflight.ts'
 import { ConfigError, loadConfig } from '../../config.ts'
 import { cliLogger, print, toJson } from '../context.ts'
+import { callerPath, fail } from '../io.ts'
 
 interface Options { production?: boolean, json?: boolean, rules?: string, runbooks?: string, timeout: string, auditBudget: string }
 
@@ -40,8 +40,8 @@ async function preflight (options: Options): Promise<PreflightReport> {
   return runPreflight(config, {
     production: options.production === true,
     logger: cliLogger(config),
-    rulesFile: options.rules === undefined ? undefined : resolve(options.rules),
-    runbooksDir: options.runbooks === undefined ? undefined : resolve(options.runbooks),
+    rulesFile: options.rules === undefined ? undefined : callerPath(options.rules),
+    runbooksDir: options.runbooks === undefined ? undefined : callerPath(options.runbooks),
     timeoutMs: seconds(options.timeout, '--timeout'),
     auditBudgetMs: seconds(options.auditBudget, '--audit-budget')
   })
@@ -59,6 +59,6 @@ export function preflightCommand (program: Command): void {
     .action(async (options: Options) => {
       const report = await preflight(options)
       print(options.json === true ? toJson(report) : table(report))
-      if (!report.ok) process.exitCode = 1
+      if (!report.ok) fail()
     })
 }
