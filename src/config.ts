@@ -47,6 +47,7 @@ const EnvSchema = z.object({
   READY_MAX_LAG_SECONDS: positiveInt.default(30),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   SESSION_TTL_HOURS: positiveInt.max(24 * 30).default(12),
+  INVITATION_TTL_HOURS: positiveInt.max(24 * 90).default(24 * 7),
   CONSISTENCY_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt.max(10_000).default(10),
   TRUST_PROXY: z.string().trim().default(''),
@@ -80,6 +81,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   /** Lifetime of a session token from password login. */
   readonly sessionTtlMs: number
+  /** How long an invitation can be accepted. */
+  readonly invitationTtlMs: number
   /** How long a read with X-Consistent-With waits for the read models. */
   readonly consistencyTimeoutMs: number
   /** Login and sign-up attempts per minute, per client address and per e-mail address. */
@@ -125,6 +128,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     readyMaxLagSeconds: e.READY_MAX_LAG_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
+    invitationTtlMs: e.INVITATION_TTL_HOURS * 3_600_000,
     consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

@@ -1,5 +1,6 @@
 import { auditProjection } from './audit/projection.ts'
 import { identityProjection } from './identity/projection.ts'
+import { invitationsProjection } from './identity/invitations.ts'
 import { impersonationProjection } from './impersonation/projection.ts'
 import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
@@ -7,8 +8,8 @@ import { streamCatalogue } from './stream_catalogue/projection.ts'
 
 /** Every read model the application runs, over the permission catalogue as it is now (host actions set). */
 export function applicationProjections (): Projection[] {
-  return [streamCatalogue, identityProjection, rbacProjection(), auditProjection, impersonationProjection]
+  return [streamCatalogue, identityProjection, rbacProjection(), auditProjection, impersonationProjection, invitationsProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
-export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation']
+export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations']

@@ -16,3 +16,10 @@ export class InvalidCredentials extends domainError('auth.invalid_credentials', 
 export class Unauthenticated extends domainError('auth.unauthenticated', 401, 'a valid bearer token is required') {}
 export class Forbidden extends domainError('auth.forbidden', 403, 'your role in this organization does not allow this') {}
 export class TokenOwnedElsewhere extends domainError('identity.token_not_found', 404, 'token not found') {}
+export class InvitationNotFound extends domainError('invitation.not_found', 404, 'invitation not found') {}
+export class InvitationExpired extends domainError('invitation.expired', 410, 'the invitation has expired: ask for a new one') {}
+export class InvitationRevoked extends domainError('invitation.revoked', 410, 'the invitation was withdrawn') {}
+export class InvitationAlreadyAccepted extends domainError('invitation.already_accepted', 409, 'the invitation has already been accepted') {}
+export class InvitationWrongAddress extends domainError('invitation.wrong_address', 403, 'the invitation was sent to another e-mail address: sign in with that address') {}
+export class MemberAddNeedsInvitation extends domainError('org.add_requires_invitation', 400,
+  'members join by accepting an invitation: send { email, roles } (here or to POST /v1/orgs/{orgId}/invitations); adding by user id is no longer possible') {}

@@ -4,6 +4,7 @@
  * `user-<userId>`, `email-<normalized email>`, `org-<orgId>`, `token-<tokenId>`.
  */
 import { z } from 'zod'
+import { ActorSchema } from '../envelope.ts'
 import { defineEvent } from '../registry.ts'
 
 export const BUILT_IN_ROLES = ['owner', 'admin', 'member', 'viewer'] as const
@@ -44,6 +45,29 @@ export const orgSupportAccessSet = defineEvent({
   schema: z.object({ enabled: z.boolean() }).strict()
 })
 export const memberInvited = defineEvent({ type: 'org.member.invited', schema: z.object({ inviteId: id, email, roles }).strict() })
+/**
+ * Invitations (in the organization's stream, so accepting one and adding the
+ * member are one append). The token is never in an event: only its SHA-256,
+ * as for API tokens. `org.member.invited` is the earlier form, written before
+ * invitations had tokens; such an invitation can never be accepted.
+ */
+export const invitationCreated = defineEvent({
+  type: 'org.invitation.created',
+  schema: z.object({
+    inviteId: id,
+    email,
+    roles,
+    /** Who invited: at acceptance, what they may still give is checked again. */
+    invitedBy: ActorSchema,
+    /** SHA-256 of the invitation token, hex. */
+    tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+    expiresAt: z.iso.datetime()
+  }).strict()
+})
+export const invitationAccepted = defineEvent({ type: 'org.invitation.accepted', schema: z.object({ inviteId: id, userId: id }).strict() })
+export const invitationRevoked = defineEvent({ type: 'org.invitation.revoked', schema: z.object({ inviteId: id, reason: z.string().max(500).optional() }).strict() })
+/** Recorded when an expired invitation is first used (accepted or revoked), not by a timer. */
+export const invitationExpired = defineEvent({ type: 'org.invitation.expired', schema: z.object({ inviteId: id }).strict() })
 export const memberAdded = defineEvent({ type: 'org.member.added', schema: z.object({ userId: id, roles }).strict() })
 export const memberRemoved = defineEvent({ type: 'org.member.removed', schema: z.object({ userId: id }).strict() })
 export const memberRoleAssigned = defineEvent({ type: 'org.member.role_assigned', schema: z.object({ userId: id, role }).strict() })
@@ -69,10 +93,12 @@ export const identityEvents = [
   userRegistered, userPasswordSet, userDisabled, userEnabled, userStaffFlagsSet, emailReserved,
   orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet, orgSupportAccessSet,
   memberInvited, memberAdded, memberRemoved, memberRoleAssigned, memberRoleUnassigned,
+  invitationCreated, invitationAccepted, invitationRevoked, invitationExpired,
   tokenCreated, tokenRevoked
 ]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 export type UserEvent = DataOf<typeof userRegistered | typeof userPasswordSet | typeof userDisabled | typeof userEnabled | typeof userStaffFlagsSet>
 export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet | typeof orgSupportAccessSet |
-  typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned>
+  typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned |
+  typeof invitationCreated | typeof invitationAccepted | typeof invitationRevoked | typeof invitationExpired>

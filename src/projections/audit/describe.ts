@@ -104,6 +104,12 @@ const onToken = (change: (before: StateValue | undefined, data: Data) => StateVa
 })
 
 /** Audit-only events (src/domain/audit/events.ts) change no state: their diff is the facts they record, as `after` values. */
+/** An invitation's event: about the invitation, in its organization; `diff` says what changed. */
+const onInvitation = (diff: (data: Data) => NonNullable<Facts['diff']>): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({ orgId: orgOf(e), targetType: 'invitation', targetId: String(d.inviteId), diff: diff(d) })
+})
+
 const onAccess = (target: (d: Data) => [type: string, id: string | null], fields: readonly string[]): Describer => ({
   keys: () => [],
   describe: (_e, d) => {
@@ -189,6 +195,11 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
     keys: () => [],
     describe: (e, d) => ({ orgId: orgOf(e), targetType: 'invitation', targetId: String(d.inviteId), diff: { email: { after: d.email }, roles: { after: d.roles } } })
   },
+  // The token's hash is left out, like an API token's.
+  'org.invitation.created': onInvitation((d) => ({ email: { after: d.email }, roles: { after: d.roles }, expiresAt: { after: d.expiresAt } })),
+  'org.invitation.accepted': onInvitation((d) => ({ status: { before: 'pending', after: 'accepted' }, userId: { after: d.userId } })),
+  'org.invitation.revoked': onInvitation((d) => ({ status: { before: 'pending', after: 'revoked' }, ...(d.reason === undefined ? {} : { reason: { after: d.reason } }) })),
+  'org.invitation.expired': onInvitation(() => ({ status: { before: 'pending', after: 'expired' } })),
   'org.member.added': onMember((_, d) => d.roles as string[]),
   'org.member.removed': onMember(() => undefined),
   'org.member.role_assigned': onMember((roles, d) => [...(roles ?? []), String(d.role)]),
