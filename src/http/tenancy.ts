@@ -3,7 +3,8 @@
  * from the path, the right to act from the caller's membership, decided by
  * `can()` over the organization's policy (DESIGN §6). Not a member (or no such
  * organization) is 404, never 403, so ids of other tenants cannot be probed;
- * a member without the permission gets 403 with the action named.
+ * a member without the permission gets 403 with the action named, and the
+ * refusal of a sensitive action is written to the audit log (coalesced).
  *
  * The policy is the organization's: built-in and custom roles, compiled once
  * per change (src/application/rbac/policies.ts).
@@ -17,9 +18,11 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { Forbidden, OrgNotFound } from '../domain/identity/errors.ts'
+import { actionDefinition } from '../domain/rbac/permissions.ts'
 import type { MembershipView } from '../projections/identity/queries.ts'
 import type { Runtime } from '../runtime.ts'
 import { principalOf } from './plugins/auth.ts'
+import { recordDenial } from './plugins/denials.ts'
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -43,6 +46,8 @@ export async function authorize (runtime: Runtime, request: FastifyRequest, orgI
   const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
   runtime.metrics.authzDecision(orgId, allowed)
   if (!allowed) {
+    // Refusals of sensitive actions go to the audit log, coalesced (src/application/audit/denials.ts).
+    if (actionDefinition(action)?.sensitive === true) recordDenial(request, { orgId, action, resource: `organization/${orgId}`, reason: 'forbidden' })
     throw new Forbidden(`your roles in this organization do not allow ${action}`, { action })
   }
   return membership

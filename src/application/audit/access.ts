@@ -27,7 +27,8 @@ export const accessStreamId = (id: string): string => `access-${id}`
 /** The stream of failed sign-ins on an address no user holds: hashed, as `email-…` streams are. */
 export const unknownAddressStreamId = (normalizedEmail: string): string => accessStreamId(createHash('sha256').update(normalizedEmail).digest('hex'))
 
-async function append (services: AuditServices, streamId: string, metadata: CommandMetadata, event: AuditOnlyEvent): Promise<LogPosition> {
+/** Appends one audit-only event to `streamId` (src/application/audit/denials.ts coalesces into it too). */
+export async function append (services: AuditServices, streamId: string, metadata: CommandMetadata, event: AuditOnlyEvent): Promise<LogPosition> {
   const eventMetadata = metadataFor({ ...metadata, commandId: uuidV5(`${metadata.commandId}/${event.type}`) }, 0)
   const result = await services.store.append(streamId, [{ id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }], { expectedVersion: 'any' })
   return result.position

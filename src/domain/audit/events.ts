@@ -14,7 +14,7 @@
  *   one stream per address, so credential stuffing does not queue every
  *   failure behind one stream's lock);
  * - `access-<orgId>`: searches and exports of the organization's audit log,
- *   and sensitive reads in it.
+ *   sensitive reads in it, and refused sensitive actions (coalesced).
  *
  * Event ids derive from the command id like every other event, so a retried
  * command does not log twice. Secrets never appear: a failed sign-in keeps the
@@ -90,8 +90,33 @@ export const sensitiveRead = defineEvent({
   }).strict()
 })
 
-export const auditEvents = [signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, auditLogExported, sensitiveRead]
+/**
+ * Refused attempts at a sensitive action (the catalogue's sensitive and
+ * owner-only ones) and every refused escalation, coalesced per organization,
+ * actor and action (src/application/audit/denials.ts): the first refusal of
+ * a window is one event with count 1, the rest of the window one more event
+ * with their count.
+ */
+export const accessDenied = defineEvent({
+  type: 'authz.access.denied',
+  schema: z.object({
+    orgId: id,
+    /** The catalogue action refused, `<resource>:<verb>`. */
+    action: z.string().regex(ACTION_NAME),
+    /** What it was refused on, as grants name it: `<type>` or `<type>/<id>`. */
+    resource: z.string().regex(/^[a-z][a-z0-9_]{0,63}(\/[A-Za-z0-9_.:-]{1,200})?$/),
+    /** `forbidden`: the caller's roles do not allow the action; `escalation`: granting more than the caller holds. */
+    reason: z.enum(['forbidden', 'escalation']),
+    /** Refusals this event stands for, from firstAt to lastAt. */
+    count: z.number().int().positive(),
+    firstAt: z.iso.datetime(),
+    lastAt: z.iso.datetime()
+  }).strict()
+})
+
+export const auditEvents = [signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, auditLogExported, sensitiveRead, accessDenied]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 /** An audit-only event as the application appends it. */
-export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched | typeof auditLogExported | typeof sensitiveRead>
+export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched | typeof auditLogExported | typeof sensitiveRead
+  | typeof accessDenied>

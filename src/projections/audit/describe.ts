@@ -218,6 +218,7 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'audit.log.searched': onAccess((d) => ['audit_log', String(d.orgId)], ['filters']),
   'audit.log.exported': onAccess((d) => ['audit_log', String(d.orgId)], ['format', 'filters', 'rows']),
   'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource']),
+  'authz.access.denied': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource', 'reason', 'count', 'firstAt', 'lastAt']),
   'org.organization.support_access_set': onOrg((before, d) => ({ ...before, supportAccess: d.enabled }), ['supportAccess']),
   'impersonation.session.requested': onSession(['impersonatorId', 'via', 'reason', 'ticket', 'durationMinutes', 'critical', 'breakGlass']),
   'impersonation.session.approved': onSession(['approverId', 'via']),
@@ -226,7 +227,9 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'impersonation.session.stopped': onSession(['stoppedBy']),
   'impersonation.session.expired': onSession(['at', 'stage']),
   'impersonation.session.revoked': onSession(['revokedBy', 'reason', 'note']),
-  'impersonation.session.denied': onSession(['reason', 'impersonatorId', 'via', 'deniedBy', 'note'])
+  'impersonation.session.denied': onSession(['reason', 'impersonatorId', 'via', 'requestReason', 'ticket', 'deniedBy', 'note']),
+  // The lock that keeps an impersonator to one session: about the session it was taken for.
+  'impersonation.impersonator.reserved': onAccess((d) => ['impersonation_session', String(d.sessionId)], ['sessionId'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */
