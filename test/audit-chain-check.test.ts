@@ -4,14 +4,18 @@
  * match its change, a row removed, a digest that no longer matches — each is
  * found at its seq and counted in ledgerline_audit_verify_failures_total.
  */
+import { pino } from 'pino'
 import t from 'tap'
 import { digestCompleteDays } from '../src/application/audit/digests.ts'
 import { checkStoredChain, checkStoredChains } from '../src/application/audit/chain-check.ts'
 import { signingKeyOf } from '../src/application/audit/signing-key.ts'
+import { loadConfig } from '../src/config.ts'
 import { chainHash } from '../src/projections/audit/chain.ts'
 import { auditRows } from '../src/projections/audit/queries.ts'
+import { openRuntime } from '../src/runtime.ts'
 import { openTestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
+import { appendChain } from './helpers/audit-chains.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 
 t.test('the stored audit chains are checked row by row, link by link, digest by digest', async (t) => {
@@ -70,6 +74,45 @@ t.test('a signed digest that no longer matches the stored chain is found', async
     await sql.query("UPDATE audit_digests SET last_hash = repeat('0', 64) WHERE chain = $1", [orgId])
     t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { what: /digest of .* (not signed|signed another hash)/ } })
     t.ok((await checkStoredChains(api.runtime)).some((r) => r.orgId === orgId && !r.ok), 'the all-chains run reports it')
+  })
+})
+
+t.test('an intact chain passes the check while rows are being written to it (organization and platform)', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql, runProjections: true })
+    t.teardown(() => runtime.close())
+    const now = (): Date => new Date()
+    // Longer than one read of the check (1,000 rows), so a check spans several statements.
+    await appendChain(runtime, 'busy-org', 1200, now)
+    await appendChain(runtime, null, 1200, now)
+    await settled(runtime)
+
+    let writing = true
+    const writes = (async () => {
+      try {
+        for (let i = 0; i < 20; i++) {
+          await appendChain(runtime, 'busy-org', 25, now)
+          await appendChain(runtime, null, 25, now)
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+      } finally {
+        writing = false
+      }
+    })()
+    const reports = []
+    while (writing) {
+      reports.push(await checkStoredChain(runtime, 'busy-org'), await checkStoredChain(runtime, null))
+      // PGlite serves one query at a time: let the writer's turn come.
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await writes
+    await settled(runtime)
+    reports.push(await checkStoredChain(runtime, 'busy-org'), await checkStoredChain(runtime, null))
+
+    t.same(reports.filter((report) => !report.ok).map((report) => report.problem), [], 'no check reported a problem')
+    const seen = new Set(reports.filter((report) => report.orgId === 'busy-org').map((report) => report.rowsChecked))
+    t.ok(seen.size > 2, `the checks saw the chain grow while they ran (${[...seen].join(', ')} rows)`)
+    t.equal(reports.at(-2)!.rowsChecked, 1700, 'the last check, once writes stopped, read every row')
   })
 })
 

@@ -12,12 +12,14 @@
  * itself is for the full `audit verify` (CLI, or the verify route), which
  * recomputes the chain from the events. Runs on whichever node holds the lock.
  */
+import type { KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Config } from '../../config.ts'
 import type { Metrics } from '../../metrics.ts'
 import { chainHash } from '../../projections/audit/chain.ts'
+import { chainOf } from '../../projections/audit/projection.ts'
 import { auditRows } from '../../projections/audit/queries.ts'
-import { lockKey, type SqlClient } from '../../sql/client.ts'
+import { lockKey, type SqlClient, type SqlExecutor } from '../../sql/client.ts'
 import { Periodic } from '../periodic.ts'
 import { listDigests, signatureHolds } from './digests.ts'
 import { signingKeyOf } from './signing-key.ts'
@@ -40,16 +42,33 @@ export interface ChainCheckDeps {
   readonly metrics?: Pick<Metrics, 'auditVerified'>
 }
 
-/** Checks one chain's stored rows and digests. */
+/**
+ * Checks one chain's stored rows and digests, all read in one snapshot (a
+ * repeatable-read, read-only transaction): the head, the rows and the digests
+ * as of one moment, so rows the projection appends — or a purge removes —
+ * while the walk goes on cannot look like a broken chain. On PGlite the
+ * transaction holds its one connection for the walk (about 10 ms per
+ * thousand rows).
+ */
 export async function checkStoredChain (deps: ChainCheckDeps, orgId: string | null): Promise<ChainCheck> {
-  const chain = orgId ?? ''
-  const { rows: heads } = await deps.sql.query<{ seq: string, hash: string }>('SELECT seq::text AS seq, hash FROM audit_chains WHERE chain = $1', [chain])
+  const { publicKey } = signingKeyOf(deps.config)
+  const report = await deps.sql.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+    return checkInSnapshot(tx, orgId, publicKey)
+  })
+  deps.metrics?.auditVerified(orgId === null ? 'platform' : 'org', report.ok)
+  return report
+}
+
+async function checkInSnapshot (tx: SqlExecutor, orgId: string | null, publicKey: KeyObject): Promise<ChainCheck> {
+  const chain = chainOf(orgId)
+  const { rows: heads } = await tx.query<{ seq: string, hash: string }>('SELECT seq::text AS seq, hash FROM audit_chains WHERE chain = $1', [chain])
   const hashes = new Map<number, string>()
   let previous: { seq: number, hash: string } | undefined
   let rowsChecked = 0
   let problem: ChainCheck['problem'] = null
   const found = (seq: number, what: string): void => { problem ??= { seq, what } }
-  for await (const chunk of auditRows(deps.sql, orgId, {}, 'asc')) {
+  for await (const chunk of auditRows(tx, orgId, {}, 'asc')) {
     for (const row of chunk) {
       rowsChecked++
       if (previous !== undefined && (row.seq !== previous.seq + 1 || row.prevHash !== previous.hash)) found(row.seq, `does not follow row ${previous.seq}`)
@@ -60,16 +79,13 @@ export async function checkStoredChain (deps: ChainCheckDeps, orgId: string | nu
   }
   const head = heads[0]
   if (head !== undefined && previous !== undefined && (Number(head.seq) !== previous.seq || head.hash !== previous.hash)) found(previous.seq, `the chain's head is row ${head.seq}, not the last row stored`)
-  const key = signingKeyOf(deps.config)
-  const digests = await listDigests(deps.sql, chain)
+  const digests = await listDigests(tx, chain)
   for (const digest of digests.reverse()) {
-    if (!signatureHolds(key.publicKey, digest)) found(digest.lastSeq, `the digest of ${digest.day} is not signed by this deployment's key`)
+    if (!signatureHolds(publicKey, digest)) found(digest.lastSeq, `the digest of ${digest.day} is not signed by this deployment's key`)
     const stored = hashes.get(digest.lastSeq)
     if (stored !== undefined && stored !== digest.lastHash) found(digest.lastSeq, `the digest of ${digest.day} signed another hash for this row`)
   }
-  const ok = problem === null
-  deps.metrics?.auditVerified(orgId === null ? 'platform' : 'org', ok)
-  return { orgId, ok, rowsChecked, digestsChecked: digests.length, problem }
+  return { orgId, ok: problem === null, rowsChecked, digestsChecked: digests.length, problem }
 }
 
 /** Checks every chain; answers the reports (failures first). */
