@@ -23,6 +23,9 @@ export interface PolicySnapshot {
   readonly policy: Policy
   /** A member's roles (built-in names and custom role ids); none for someone who is not a member. */
   rolesOf(userId: string): readonly string[]
+  isMember(userId: string): boolean
+  /** A built-in role or one of the organization's custom roles. */
+  hasRole(roleId: string): boolean
   /** Platform support may impersonate members here (impersonations re-check it on every request). */
   readonly supportAccess: boolean
   /** Impersonating this member is break-glass (src/domain/impersonation/critical.ts). */
@@ -58,6 +61,8 @@ export class PolicySnapshots {
     const snapshot: PolicySnapshot = {
       policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
       rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES),
+      isMember: (userId) => Object.hasOwn(members, userId),
+      hasRole: (roleId) => Object.hasOwn(BUILT_IN_ROLE_GRANTS, roleId) || (active && Object.hasOwn(state.roles, roleId)),
       supportAccess: active && state.supportAccess,
       isCritical: (userId) => {
         let answer = critical.get(userId)

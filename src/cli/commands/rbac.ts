@@ -5,7 +5,8 @@ import { z } from 'zod'
 import { assignRole, changeOrganization, createRole, customRoles, unassignRole } from '../../application/identity/commands.ts'
 import { systemCommand } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
-import { PolicyCases, runCases, type CaseResult } from '../../domain/rbac/cases.ts'
+import { testPolicy } from '../../application/rbac/cases.ts'
+import { PolicyCases, type CaseResult } from '../../domain/rbac/cases.ts'
 import { GrantsInput, parseGrants, type GrantData } from '../../domain/rbac/events.ts'
 import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
 import { holdersOf } from '../../projections/rbac/queries.ts'
@@ -47,18 +48,17 @@ function describe (result: CaseResult): string {
 export function rbacCommand (program: Command): void {
   const rbac = program.command('rbac').description('custom roles and policies')
   rbac.command('test <cases>')
-    .description('run policy test cases (YAML or JSON: a list, or {cases: [...]}) against an organization\'s policy; exits 1 when one fails')
+    .description('run policy test cases (YAML or JSON: a list, or {cases: [...]}) against an organization\'s policy; each names a member (principal.id) or roles (principal.roles); exits 1 when one fails')
     .requiredOption('--org <orgId>', 'the organization whose roles to test')
     .option('--json', 'print {"passed", "failed", "results"}')
     .action(async (file: string, options: Options) => {
       const cases = readFile(file, CasesFile)
       await withRuntime(async (runtime) => {
-        const results = runCases(await runtime.identity.policies.policyOf(options.org), cases)
-        const failed = results.filter((result) => !result.passed).length
-        if (options.json === true) print(toJson({ passed: results.length - failed, failed, results }))
+        const { passed, failed, results } = await testPolicy(runtime.identity.policies, options.org, cases)
+        if (options.json === true) print(toJson({ passed, failed, results }))
         else {
           for (const result of results) print(describe(result))
-          print(`${results.length - failed} passed, ${failed} failed`)
+          print(`${passed} passed, ${failed} failed`)
         }
         if (failed > 0) process.exitCode = 1
       })

@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { changeOrganization, createRole, customRoles, updateRole } from '../../application/identity/commands.ts'
-import { PolicyCases, runCases } from '../../domain/rbac/cases.ts'
+import { testPolicy } from '../../application/rbac/cases.ts'
+import { PolicyCases } from '../../domain/rbac/cases.ts'
 import { GrantsInput as Grants, parseGrants as grants, RoleId } from '../../domain/rbac/events.ts'
 import { ACTION_NAME, BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
 import { holdersOf } from '../../projections/rbac/queries.ts'
@@ -107,7 +108,7 @@ export async function accessRoutes (app: FastifyInstance, { runtime }: { runtime
 export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/orgs/:orgId/roles/:roleId/test', {
     schema: {
-      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy; a case without principal roles holds this role (role:read)', security: BEARER, 'x-permission': 'role:read',
+      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy: a case naming a member (principal.id) holds their roles, one giving principal.roles those, one naming neither this role (role:read)', security: BEARER, 'x-permission': 'role:read',
       params: z.object({ orgId: Id, roleId: z.union([RoleId, z.enum(['owner', 'admin', 'member', 'viewer'])]) }),
       body: z.object({ cases: PolicyCases }).strict(),
       response: { 200: z.object({ passed: z.number().int(), failed: z.number().int(), results: z.array(z.object({ name: z.string(), passed: z.boolean(), expected: z.string(), got: z.string(), explanation: z.unknown().optional() })) }), ...problems }
@@ -115,8 +116,6 @@ export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runti
   }, async (request) => {
     const { orgId, roleId } = request.params
     await authorize(runtime, request, orgId)
-    const results = runCases(await runtime.identity.policies.policyOf(orgId), request.body.cases, [roleId])
-    const passed = results.filter((result) => result.passed).length
-    return { passed, failed: results.length - passed, results }
+    return testPolicy(runtime.identity.policies, orgId, request.body.cases, roleId)
   })
 }
