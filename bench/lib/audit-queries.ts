@@ -13,7 +13,7 @@
  * the first page's cursor.
  */
 import pg from 'pg'
-import { auditPage, decodeAuditCursor, type AuditFilters } from '../../src/projections/audit/queries.ts'
+import { auditPage, type AuditFilters } from '../../src/projections/audit/queries.ts'
 import type { SqlClient } from '../../src/sql/client.ts'
 import { log } from './log.ts'
 import { percentile } from './results.ts'
@@ -76,11 +76,10 @@ async function timed<T> (fn: () => Promise<T>): Promise<[T, number]> {
 /** One sample: the first page, ours and raw in turn (the order alternating), then every other time the page after its cursor. */
 async function sample (sql: SqlClient, raw: pg.Pool, filter: Filter, s: Sample, i: number, into: Timings | undefined): Promise<void> {
   const filters = filtersFor(filter, s, i)
-  let cursor: string | undefined
+  let after: string | undefined
   for (let page = 0; page < (i % 2 === 0 ? 1 : 2); page++) {
-    if (page === 1 && cursor === undefined) return
-    const after = cursor === undefined ? undefined : decodeAuditCursor(cursor, 'desc')
-    const runOurs = (): Promise<[Awaited<ReturnType<typeof auditPage>>, number]> => timed(() => auditPage(sql, s.org, filters, { limit: LIMIT, sort: 'desc', ...(cursor === undefined ? {} : { cursor }) }))
+    if (page === 1 && after === undefined) return
+    const runOurs = (): Promise<[Awaited<ReturnType<typeof auditPage>>, number]> => timed(() => auditPage(sql, s.org, filters, { limit: LIMIT, sort: 'desc', after }))
     const runRaw = (): Promise<[pg.QueryResult, number]> => timed(() => raw.query(rawSql(s.org, filters, after)))
     const oursFirst = i % 2 === 0
     const [ours, oursMs] = oursFirst ? await runOurs() : [undefined, 0] as const
@@ -93,7 +92,7 @@ async function sample (sql: SqlClient, raw: pg.Pool, filter: Filter, s: Sample, 
       into.raw.push(rawMs)
       if (page === 1) into.pagesAfterCursor++
     }
-    cursor = ours2.nextCursor ?? undefined
+    after = ours2.more ? String(ours2.items.at(-1)!.seq) : undefined
   }
 }
 

@@ -8,7 +8,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod'
+import { jsonSchemaTransform } from 'fastify-type-provider-zod'
 import { derivedSecret } from '../application/audit/signing-key.ts'
 import type { Runtime } from '../runtime.ts'
 import { authenticator } from './plugins/auth.ts'
@@ -33,6 +33,7 @@ import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
+import { requestValidatorCompiler } from './validation.ts'
 
 /** Request bodies above this are refused with 413. */
 export const BODY_LIMIT = 1024 * 1024
@@ -56,7 +57,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     frameworkErrors,
     clientErrorHandler
   })
-  app.setValidatorCompiler(validatorCompiler)
+  app.setValidatorCompiler(requestValidatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.decorateRequest('principal', null)
   app.decorateRequest('commandId', null)

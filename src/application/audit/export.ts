@@ -2,7 +2,9 @@
  * Audit exports: every matching row of an organization's log, in log order,
  * as CSV, NDJSON or one JSON array, produced a chunk of rows at a time so
  * memory holds one chunk whatever the size of the log. The HTTP route and
- * `ledgerline audit export` both stream these chunks.
+ * `ledgerline audit export` both stream these chunks. The first piece comes
+ * after the first read, so a caller that waits for it knows the read works
+ * before it commits to an answer.
  */
 import type { Metrics } from '../../metrics.ts'
 import { csvLine } from '../../projections/audit/csv.ts'
@@ -31,11 +33,12 @@ export async function * exportAudit (
   metrics?: Pick<Metrics, 'auditExportStarted' | 'auditRowsExported'>
 ): AsyncGenerator<string> {
   metrics?.auditExportStarted(format)
-  if (format === 'csv') yield csvLine(EXPORT_COLUMNS)
-  if (format === 'json') yield '['
+  // The opening (CSV's header line, JSON's bracket) goes with the first rows, or alone when there are none.
+  let opening = format === 'csv' ? csvLine(EXPORT_COLUMNS) : format === 'json' ? '[' : ''
   let first = true
   for await (const chunk of auditRows(sql, orgId, filters, 'asc', EXPORT_CHUNK)) {
-    let text = ''
+    let text = opening
+    opening = ''
     for (const row of chunk) {
       if (format === 'csv') text += csvLine(EXPORT_COLUMNS.map((column) => row[column]))
       else if (format === 'ndjson') text += JSON.stringify(row) + '\n'
@@ -48,7 +51,23 @@ export async function * exportAudit (
     onRows(chunk.length)
     metrics?.auditRowsExported(format, chunk.length)
   }
-  if (format === 'json') yield ']\n'
+  if (format === 'json') yield `${opening}]\n`
+  else if (opening !== '') yield opening
+}
+
+/**
+ * The last line of an NDJSON export that failed midway: no row has an
+ * `error` member, so a reader knows the file is incomplete.
+ */
+export function exportErrorLine (traceId: string): string {
+  return JSON.stringify({
+    error: {
+      status: 500,
+      code: 'audit.export_incomplete',
+      detail: 'the export stopped before its end: the rows above are not all the rows; the trace id identifies the cause in the logs',
+      traceId
+    }
+  }) + '\n'
 }
 
 /** `audit-<org>-<UTC time>.<format>`: a file name that sorts by time and names no filter. */

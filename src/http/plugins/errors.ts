@@ -55,7 +55,8 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
       title: titleFor(400),
       code: 'http.validation',
       detail: 'the request does not match the schema',
-      errors: fastifyError.validation.slice(0, 20).map((issue) => ({ path: issue.instancePath, message: issue.message }))
+      // `in` says which part of the request: querystring, params, body or headers.
+      errors: fastifyError.validation.slice(0, 20).map((issue) => ({ in: fastifyError.validationContext, path: issue.instancePath, message: issue.message }))
     }
   }
   const status = fastifyError.statusCode
@@ -67,6 +68,12 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
 }
 
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
+  // A POST or DELETE without a body may still say it is JSON: no bytes is no body (a route that needs one says so), not invalid JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) done(null, undefined)
+    else parseJson(request, body as string, done)
+  })
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = toProblem(error)
     if (problem.status >= 500) request.log.error({ err: error }, 'request failed')

@@ -10,10 +10,9 @@ import { z } from 'zod'
 import { digestText, listDigests } from '../../application/audit/digests.ts'
 import { signingKeyOf } from '../../application/audit/signing-key.ts'
 import type { Runtime } from '../../runtime.ts'
+import { pageLimit, pgTimestamp } from '../query.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
-
-const Day = z.iso.date()
 
 const DigestView = z.object({
   orgId: z.string().nullable(),
@@ -35,8 +34,9 @@ export async function auditDigestRoutes (app: FastifyInstance, { runtime }: { ru
       summary: 'Signed daily digests of the audit log, newest day first, and the Ed25519 public key that verifies them (audit:read)',
       security: BEARER, 'x-permission': 'audit:read', params: z.object({ orgId: Id }),
       querystring: z.object({
-        limit: z.coerce.number().int().min(1).max(366).default(30),
-        before: Day.optional().describe('only days before this one: the nextBefore of the previous page')
+        limit: pageLimit(366, 30),
+        before: pgTimestamp.transform((instant) => instant.slice(0, 10)).optional()
+          .describe('only days before this one (a date, or the UTC day of an ISO 8601 time): the nextBefore of the previous page')
       }).strict(),
       response: {
         200: z.object({

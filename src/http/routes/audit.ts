@@ -7,22 +7,29 @@
  *
  * Reading the log is itself logged: a search (its first page) and an export
  * each append an audit-only event before they answer.
+ *
+ * An export checks its query and reads its first rows before it sends its
+ * headers, so bad input or a failing read is a problem+json answer. Should a
+ * later read fail, the file must not look complete: NDJSON ends with one
+ * line `{"error":{…}}`; CSV and JSON are cut (the chunked transfer ends
+ * without its last chunk, which clients report as an incomplete download).
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { Readable } from 'node:stream'
 import { recordAuditAccess } from '../../application/audit/access.ts'
-import { EXPORT_CONTENT_TYPES, exportAudit, exportFileName } from '../../application/audit/export.ts'
-import { AUDIT_PAGE_LIMIT, auditPage } from '../../projections/audit/queries.ts'
+import { EXPORT_CONTENT_TYPES, exportAudit, exportErrorLine, exportFileName, type ExportFormat } from '../../application/audit/export.ts'
+import { AUDIT_PAGE_LIMIT, auditPage, type AuditPage, type AuditSort } from '../../projections/audit/queries.ts'
 import type { Runtime } from '../../runtime.ts'
+import { auditCursor, InvalidCursor } from '../cursor.ts'
 import { commandMetadata } from '../plugins/auth.ts'
+import { cursorParam, instantKey, pageLimit, pgText, pgTimestamp } from '../query.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
 
 const OrgParams = z.object({ orgId: Id })
-const Text = z.string().min(1).max(200)
-const Time = z.iso.datetime({ offset: true })
+const Text = pgText(200)
 const Action = z.string().max(200)
   .regex(/^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*(\.\*)?$/, 'an event type (org.member.added) or a prefix of them ending in .* (rbac.*)')
 
@@ -34,28 +41,41 @@ const Filters = z.object({
   impersonatorId: Text.optional(),
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
   traceId: Text.optional(),
-  from: Time.optional().describe('occurred at or after (ISO time with offset)'),
-  to: Time.optional().describe('occurred before (ISO time with offset)')
+  from: pgTimestamp.optional().describe('occurred at or after: a date (midnight UTC) or an ISO 8601 time with Z or an offset'),
+  to: pgTimestamp.optional().describe('occurred before: a date (midnight UTC, the start of that day: to=2026-03-02 ends with March 1) or an ISO 8601 time')
 })
 const fromBeforeTo = (query: { from?: string | undefined, to?: string | undefined }): boolean =>
-  query.from === undefined || query.to === undefined || Date.parse(query.from) < Date.parse(query.to)
-const AuditQuery = Filters.extend({
+  query.from === undefined || query.to === undefined || instantKey(query.from) < instantKey(query.to)
+export const AuditQuery = Filters.extend({
   sort: z.enum(['asc', 'desc']).default('desc').describe('log order, or newest first (the default)'),
-  limit: z.coerce.number().int().min(1).max(AUDIT_PAGE_LIMIT.max).default(AUDIT_PAGE_LIMIT.default),
-  cursor: z.string().max(200).optional().describe('nextCursor of the previous page, with the same sort')
+  limit: pageLimit(AUDIT_PAGE_LIMIT.max, AUDIT_PAGE_LIMIT.default),
+  cursor: cursorParam.optional().describe('nextCursor of the previous page, with the same sort')
 }).strict().refine(fromBeforeTo, { message: 'from must be before to', path: ['to'] })
 const ExportQuery = Filters.extend({
   format: z.enum(['csv', 'ndjson', 'json']).default('csv')
 }).strict().refine(fromBeforeTo, { message: 'from must be before to', path: ['to'] })
 
 const Nullable = z.string().nullable()
-const AuditEventView = z.object({
+export const AuditEventView = z.object({
   id: z.string(), orgId: Nullable, seq: z.number().int().describe('the row\'s number in its organization\'s log'), occurredAt: z.string(),
   action: z.string().describe('the event type'), actorType: z.string(), actorId: z.string(), actorLabel: Nullable, impersonatorId: Nullable,
   targetType: Nullable, targetId: Nullable, diff: z.unknown().describe('before/after of the fields that changed'),
   ip: Nullable, userAgent: Nullable, traceId: Nullable, requestId: Nullable,
   position: z.string().describe('the event\'s log position'), prevHash: z.string(), hash: z.string()
 })
+
+/** The seq a search's cursor continues after: 400 for a cursor that is not ours or continues the other sort. */
+export function cursorAfter (cursor: string | undefined, sort: AuditSort): string | undefined {
+  const key = cursor === undefined ? undefined : auditCursor.decode(cursor)
+  if (key !== undefined && key.sort !== sort) throw new InvalidCursor(`the cursor continues sort=${key.sort}, not sort=${sort}`)
+  return key?.seq
+}
+
+/** A page as the API answers it: its rows, and the cursor of the next page while rows follow. */
+export function pageAnswer ({ items, more }: AuditPage, sort: AuditSort): { items: AuditPage['items'], nextCursor: string | null } {
+  const last = items.at(-1)
+  return { items, nextCursor: more && last !== undefined ? auditCursor.encode({ sort, seq: String(last.seq) }) : null }
+}
 
 export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
@@ -68,12 +88,13 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { sort, limit, cursor, ...filters } = request.query
-    const page = await auditPage(runtime.sql, orgId, filters, { sort, limit, cursor })
+    const after = cursorAfter(cursor, sort)
+    await authorize(runtime, request, orgId)
+    const page = await auditPage(runtime.sql, orgId, filters, { sort, limit, after })
     // A search is logged once, at its first page; following its cursor is the same search.
     if (cursor === undefined) await recordAuditAccess(runtime.identity, commandMetadata(request, orgId), { type: 'audit.log.searched', orgId, filters })
-    return page
+    return pageAnswer(page, sort)
   })
 
   api.get('/v1/orgs/:orgId/audit-events/export', {
@@ -88,10 +109,34 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
     await authorize(runtime, request, orgId)
     const { format, ...filters } = request.query
     await recordAuditAccess(runtime.identity, commandMetadata(request, orgId), { type: 'audit.log.exported', orgId, format, filters })
+    const pieces = exportAudit(runtime.sql, orgId, filters, format, undefined, runtime.metrics)
+    // The first rows are read before anything is sent: until then a failure is an ordinary problem+json answer.
+    const first = await pieces.next()
     reply.header('content-type', EXPORT_CONTENT_TYPES[format])
     reply.header('content-disposition', `attachment; filename="${exportFileName(orgId, format, new Date())}"`)
     reply.header('cache-control', 'no-store')
     // A stream is sent as it is: the 200 schema documents the body, it does not serialize it.
-    return reply.send(Readable.from(exportAudit(runtime.sql, orgId, filters, format, undefined, runtime.metrics)) as never)
+    return reply.send(Readable.from(rest(request, format, first, pieces)) as never)
   })
+}
+
+/**
+ * The export after its first piece, with its failure rule: NDJSON ends with
+ * an error line (and then ends normally); CSV and JSON rethrow, and Fastify
+ * destroys a response whose stream fails after its headers, so the transfer
+ * is cut short.
+ */
+async function * rest (request: FastifyRequest, format: ExportFormat, first: IteratorResult<string>, pieces: AsyncGenerator<string>): AsyncGenerator<string> {
+  try {
+    if (first.done === true) return
+    yield first.value
+    for await (const piece of { [Symbol.asyncIterator]: () => pieces }) yield piece
+  } catch (error) {
+    request.log.error({ err: error }, 'audit export failed after its headers were sent')
+    if (format !== 'ndjson') throw error
+    yield exportErrorLine(request.id)
+  } finally {
+    // A client that went away stops the reads too.
+    await pieces.return(undefined)
+  }
 }

@@ -30,10 +30,11 @@ import { Forbidden, OrgNotFound } from '../../domain/identity/errors.ts'
 import { NotImpersonating, NotImpersonator, SessionNotFound } from '../../domain/impersonation/errors.ts'
 import { Reason, Ticket } from '../../domain/impersonation/events.ts'
 import { MAX_MINUTES } from '../../domain/impersonation/session.ts'
-import { InvalidCursor } from '../../projections/audit/queries.ts'
 import { session, sessions } from '../../projections/impersonation/queries.ts'
 import type { Runtime } from '../../runtime.ts'
+import { impersonationCursor } from '../cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
 import { fixedWindowLimiter } from '../plugins/rate-limit.ts'
 import { authorize } from '../tenancy.ts'
@@ -60,14 +61,6 @@ export const SessionView = z.object({
   expiresAt: z.string().nullable(), endedAt: z.string().nullable(), endedBy: z.string().nullable(), endReason: z.string().nullable(),
   actions: z.number().int(), blockedActions: z.number().int()
 })
-
-const CURSOR = /^i1\.(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.([A-Za-z0-9_-]{1,64})$/
-const encodeCursor = (view: { requestedAt: string, sessionId: string }): string => Buffer.from(`i1.${view.requestedAt}.${view.sessionId}`).toString('base64url')
-function decodeCursor (cursor: string): { requestedAt: string, sessionId: string } {
-  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null) throw new InvalidCursor()
-  return { requestedAt: match[1]!, sessionId: match[2]! }
-}
 
 /**
  * The route's action through the caller's roles, or, failing that, the
@@ -122,19 +115,21 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
       'x-permission': 'impersonation:read', params: OrgParams,
       querystring: z.object({
         status: z.enum(['active', 'pending', 'ended', 'all']).default('all'),
-        limit: z.coerce.number().int().min(1).max(200).default(50),
-        cursor: z.string().max(300).optional()
+        limit: pageLimit(200, 50),
+        cursor: cursorParam.optional()
       }).strict(),
       response: { 200: z.object({ items: z.array(SessionView), nextCursor: z.string().nullable() }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
+    const { status, limit, cursor } = request.query
+    const after = cursor === undefined ? undefined : impersonationCursor.decode(cursor)
     await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
     await recordSensitiveRead(runtime.identity, commandMetadata(request, orgId), { orgId, action: 'impersonation:read', resource: 'impersonation_session' })
-    const { status, limit, cursor } = request.query
-    const items = await sessions(runtime.sql, { orgId, status, limit: limit + 1, ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }) })
+    const items = await sessions(runtime.sql, { orgId, status, limit: limit + 1, ...(after === undefined ? {} : { after }) })
     const page = items.slice(0, limit)
-    return { items: page, nextCursor: items.length > limit ? encodeCursor(page.at(-1)!) : null }
+    const last = page.at(-1)
+    return { items: page, nextCursor: items.length > limit && last !== undefined ? impersonationCursor.encode({ requestedAt: last.requestedAt, sessionId: last.sessionId }) : null }
   })
 
   api.get('/v1/orgs/:orgId/impersonations/:sessionId', {

@@ -10,27 +10,14 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { addMember, assignRole, changeOrganization, inviteMember, unassignRole } from '../../application/identity/commands.ts'
-import { LedgerlineError } from '../../domain/errors.ts'
 import { membersPage } from '../../projections/identity/queries.ts'
 import { RoleId } from '../../domain/rbac/events.ts'
 import type { Runtime } from '../../runtime.ts'
+import { memberCursor } from '../cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Email, Id, Position, Role, Roles, Written, problems } from '../schemas.ts'
 import { authorize, membershipOf } from '../tenancy.ts'
-
-class InvalidCursor extends LedgerlineError {
-  readonly code = 'http.invalid_cursor'
-  readonly status = 400
-  constructor () { super('cursor is not one this API returned') }
-}
-
-const encodeCursor = (userId: string): string => Buffer.from(`m1:${userId}`).toString('base64url')
-function decodeCursor (cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined
-  const text = Buffer.from(cursor, 'base64url').toString('utf8')
-  if (!text.startsWith('m1:') || !Id.safeParse(text.slice(3)).success) throw new InvalidCursor()
-  return text.slice(3)
-}
 
 const OrgParams = z.object({ orgId: Id })
 const MemberParams = z.object({ orgId: Id, userId: Id })
@@ -44,17 +31,18 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
   api.get('/v1/orgs/:orgId/members', {
     schema: {
       tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, 'x-permission': 'member:read', params: OrgParams,
-      querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }).strict(),
+      querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
       response: { 200: z.object({ items: z.array(MemberView), nextCursor: z.string().nullable() }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { limit, cursor } = request.query
-    const items = await membersPage(runtime.sql, orgId, limit + 1, decodeCursor(cursor))
+    const after = cursor === undefined ? undefined : memberCursor.decode(cursor).userId
+    await authorize(runtime, request, orgId)
+    const items = await membersPage(runtime.sql, orgId, limit + 1, after)
     const more = items.length > limit
     const page = more ? items.slice(0, limit) : items
-    return { items: page, nextCursor: more ? encodeCursor(page.at(-1)!.userId) : null }
+    return { items: page, nextCursor: more ? memberCursor.encode({ userId: page.at(-1)!.userId }) : null }
   })
 
   api.post('/v1/orgs/:orgId/members', {

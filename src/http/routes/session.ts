@@ -8,10 +8,12 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { changePassword, createToken, revokeToken } from '../../application/identity/commands.ts'
-import { encodeSecurityCursor, securityLog } from '../../projections/audit/security-log.ts'
+import { securityLog } from '../../projections/audit/security-log.ts'
 import { tokensOf } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
+import { securityLogCursor } from '../cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, DisplayName, Id, Password, Position, Written, problems } from '../schemas.ts'
 
 const SessionView = z.object({
@@ -85,14 +87,16 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
       tags: ['session'],
       summary: 'What happened to your account, newest first: sign-ins, failed sign-ins, new addresses, password and status changes, impersonations of you',
       security: BEARER,
-      querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(300).optional() }).strict(),
+      querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
       response: { 200: z.object({ items: z.array(SecurityLogEntry), nextCursor: z.string().nullable() }), ...problems }
     }
   }, async (request) => {
     const { limit, cursor } = request.query
-    const items = await securityLog(runtime.sql, principalOf(request).userId, { limit: limit + 1, ...(cursor === undefined ? {} : { cursor }) })
+    const after = cursor === undefined ? undefined : securityLogCursor.decode(cursor)
+    const items = await securityLog(runtime.sql, principalOf(request).userId, { limit: limit + 1, ...(after === undefined ? {} : { after }) })
     const page = items.slice(0, limit)
-    return { items: page, nextCursor: items.length > limit ? encodeSecurityCursor(page.at(-1)!) : null }
+    const last = page.at(-1)
+    return { items: page, nextCursor: items.length > limit && last !== undefined ? securityLogCursor.encode({ occurredAt: last.occurredAt, seq: String(last.seq), id: last.id }) : null }
   })
 
   api.put('/v1/me/password', {

@@ -4,9 +4,9 @@
  * platform's for `null`) by keyset on `seq`, which only grows: a page after
  * a cursor is the same whatever was appended since, and memory stays
  * constant however many rows match. Each filter set reads from an index of
- * AUDIT_INDEXES (src/projections/audit/indexes.ts).
+ * AUDIT_INDEXES (src/projections/audit/indexes.ts). Values arrive checked
+ * (src/http/query.ts): times in UTC within PostgreSQL's range, no NUL bytes.
  */
-import { LedgerlineError } from '../../domain/errors.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
 import type { AuditRow as ChainedRow } from './chain.ts'
 
@@ -20,7 +20,7 @@ export interface AuditFilters {
   readonly impersonatorId?: string | undefined
   readonly ip?: string | undefined
   readonly traceId?: string | undefined
-  /** ISO times on `occurred_at`: from inclusive, to exclusive. */
+  /** ISO times on `occurred_at`: from inclusive, to exclusive (compared to the microsecond, as PostgreSQL keeps them). */
   readonly from?: string | undefined
   readonly to?: string | undefined
 }
@@ -35,28 +35,6 @@ export interface AuditRow extends ChainedRow {
 }
 
 export const AUDIT_PAGE_LIMIT = { default: 50, max: 500 } as const
-
-export class InvalidCursor extends LedgerlineError {
-  readonly code = 'http.invalid_cursor'
-  readonly status = 400
-  constructor (detail = 'cursor is not one this API returned') { super(detail) }
-}
-
-/** `a1.<a|d>.<seq>` in base64url: version, the order it continues, the last seq seen. */
-const CURSOR = /^a1\.([ad])\.(0|[1-9]\d{0,17})$/
-const LETTER = { asc: 'a', desc: 'd' } as const
-
-export function encodeAuditCursor (sort: AuditSort, seq: number | string): string {
-  return Buffer.from(`a1.${LETTER[sort]}.${seq}`).toString('base64url')
-}
-
-/** The seq a cursor continues after; 400 for anything this API did not hand out for `sort`. */
-export function decodeAuditCursor (cursor: string, sort: AuditSort): string {
-  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null) throw new InvalidCursor()
-  if (match[1] !== LETTER[sort]) throw new InvalidCursor(`the cursor continues sort=${match[1] === 'a' ? 'asc' : 'desc'}, not sort=${sort}`)
-  return match[2]!
-}
 
 /** Filters that are plain equalities, with their column. */
 const EQUALS = [['actorId', 'actor_id'], ['targetType', 'target_type'], ['targetId', 'target_id'], ['impersonatorId', 'impersonator_id'], ['ip', 'ip'], ['traceId', 'trace_id']] as const
@@ -135,25 +113,22 @@ export interface AuditPageOptions {
   readonly sort?: AuditSort
   /** 1 to 500 (AUDIT_PAGE_LIMIT), 50 when not given. */
   readonly limit?: number
-  /** The `nextCursor` of the previous page, for the same sort. */
-  readonly cursor?: string | undefined
+  /** The seq (decimal digits) of the previous page's last row, for the same sort. */
+  readonly after?: string | undefined
 }
 
 export interface AuditPage {
   readonly items: AuditRow[]
-  /** Null on the last page. */
-  readonly nextCursor: string | null
+  /** Whether rows follow the last item: the page after it is not empty. */
+  readonly more: boolean
 }
 
-/** One page of a log's matching rows; throws InvalidCursor (400) for a cursor this API did not return. */
+/** One page of a log's matching rows, after the row numbered `after`. */
 export async function auditPage (sql: SqlExecutor, orgId: string | null, filters: AuditFilters, options: AuditPageOptions = {}): Promise<AuditPage> {
-  const { sort = 'desc', limit = AUDIT_PAGE_LIMIT.default, cursor } = options
+  const { sort = 'desc', limit = AUDIT_PAGE_LIMIT.default, after } = options
   if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_LIMIT.max) throw new RangeError(`limit must be an integer from 1 to ${AUDIT_PAGE_LIMIT.max}, not ${limit}`)
-  const after = cursor === undefined ? undefined : decodeAuditCursor(cursor, sort)
   const rows = await rowsAfter(sql, orgId, filters, sort, after, limit + 1)
-  if (rows.length <= limit) return { items: rows, nextCursor: null }
-  const items = rows.slice(0, limit)
-  return { items, nextCursor: encodeAuditCursor(sort, items.at(-1)!.seq) }
+  return { items: rows.slice(0, limit), more: rows.length > limit }
 }
 
 /**

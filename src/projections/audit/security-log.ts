@@ -11,7 +11,6 @@
  * `audit_events_user`.
  */
 import type { SqlExecutor } from '../../sql/client.ts'
-import { InvalidCursor } from './queries.ts'
 
 export const SECURITY_LOG_ACTIONS = [
   'identity.session.signed_in', 'identity.session.sign_in_failed', 'identity.token.used_from_new_ip',
@@ -38,16 +37,11 @@ export interface SecurityLogEntry {
 /** Who on the staff did it: support's steps are shown as support's. */
 const STAFF_FIELDS = new Set(['impersonatorId', 'revokedBy', 'stoppedBy', 'approverId', 'deniedBy'])
 
-const CURSOR = /^s1\.(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.(0|[1-9]\d{0,17})\.([0-9a-f-]{36})$/
-
-export function encodeSecurityCursor (entry: SecurityLogEntry): string {
-  return Buffer.from(`s1.${entry.occurredAt}.${entry.seq}.${entry.id}`).toString('base64url')
-}
-
-function decodeCursor (cursor: string): [string, string, string] {
-  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null) throw new InvalidCursor()
-  return [match[1]!, match[2]!, match[3]!]
+/** Where a page starts: after this entry (its keyset), checked by the caller (src/http/cursor.ts). */
+export interface SecurityLogKey {
+  readonly occurredAt: string
+  readonly seq: string
+  readonly id: string
 }
 
 interface Row {
@@ -55,14 +49,15 @@ interface Row {
   impersonator_id: string | null, ip: string | null, user_agent: string | null, diff: Record<string, { after?: unknown }> | null
 }
 
-export async function securityLog (sql: SqlExecutor, userId: string, options: { limit?: number, cursor?: string } = {}): Promise<SecurityLogEntry[]> {
+export async function securityLog (sql: SqlExecutor, userId: string, options: { limit?: number, after?: SecurityLogKey } = {}): Promise<SecurityLogEntry[]> {
   const params: unknown[] = [userId, SECURITY_LOG_ACTIONS]
   let after = ''
-  if (options.cursor !== undefined) {
-    params.push(...decodeCursor(options.cursor))
+  if (options.after !== undefined) {
+    params.push(options.after.occurredAt, options.after.seq, options.after.id)
     after = 'AND (occurred_at, seq, id) < ($3::timestamptz, $4::bigint, $5::uuid)'
   }
-  params.push(Math.min(Math.max(options.limit ?? 50, 1), 200))
+  // Bounded, but above any page a route asks for plus the one row that tells whether another page follows.
+  params.push(Math.min(Math.max(options.limit ?? 50, 1), 1000))
   const { rows } = await sql.query<Row>(
     `SELECT id, seq::text AS seq_text, occurred_at, action, org_id, actor_id, actor_label, impersonator_id, ip, user_agent, diff
        FROM audit_events
