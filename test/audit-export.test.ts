@@ -4,6 +4,7 @@
  * the export is itself in the log; only holders of audit:export may.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -95,4 +96,77 @@ t.test('ledgerline audit export writes the log to a file with progress; audit re
   const purged = await cli(['audit', 'purge', '--json'], env)
   t.equal(purged.code, 0, purged.stderr)
   t.same(JSON.parse(purged.stdout), { purges: [] }, 'nothing is past retention in a new log')
+})
+
+/** A response read to its end over a real socket: `complete` is false when the transfer was cut. */
+function download (url: string, token: string): Promise<{ status: number, contentType: string, body: string, complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', () => {}) // a cut transfer: `complete` says so
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), body: Buffer.concat(chunks).toString('utf8'), complete: res.complete }))
+    }).on('error', reject)
+  })
+}
+
+t.test('an export that fails after its headers does not look complete: NDJSON ends with an error line, CSV and JSON are cut', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    // Reads of the export after its first chunk fail while `failAfterFirst` is set; every read fails while `failAll` is.
+    const inject = { failAfterFirst: false, failAll: false }
+    const flaky = new Proxy(sql, {
+      get (target, property) {
+        if (property === 'query') {
+          return async (text: string, params?: readonly unknown[], options?: object) => {
+            const exportRead = text.includes('FROM audit_events') && text.includes('ORDER BY seq asc')
+            if (exportRead && (inject.failAll || (inject.failAfterFirst && /seq > \$\d/.test(text)))) throw new Error('injected: the read model went away')
+            return target.query(text, params, options)
+          }
+        }
+        const value: unknown = Reflect.get(target, property, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      }
+    })
+    const api = await openTestApp(t, flaky)
+    const { orgId, token } = api.owner
+    await settled(api.runtime)
+    // More rows than one chunk of the export (500), so that it reads twice.
+    await sql.query(
+      `INSERT INTO audit_events (id, org_id, seq, occurred_at, action, actor_type, actor_id, position, prev_hash, hash)
+       SELECT gen_random_uuid(), $1, 1000000 + g, now(), 'test.row.added', 'system', 'test', '0.0', 'x', 'x' FROM generate_series(1, 600) AS g`, [orgId])
+    const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
+    const url = (format: string): string => `${address}/v1/orgs/${orgId}/audit-events/export?format=${format}&action=test.*`
+
+    const whole = { csv: await download(url('csv'), token), ndjson: await download(url('ndjson'), token), json: await download(url('json'), token) }
+    t.ok(whole.csv.complete && whole.ndjson.complete && whole.json.complete, 'without a failure every transfer completes')
+    t.equal(whole.csv.body.split('\r\n').length - 2, 600, 'CSV: a header line and 600 rows')
+    t.equal(whole.ndjson.body.trim().split('\n').length, 600)
+    t.equal((JSON.parse(whole.json.body) as unknown[]).length, 600)
+
+    inject.failAfterFirst = true
+    const csv = await download(url('csv'), token)
+    t.equal(csv.status, 200)
+    t.notOk(csv.complete, 'CSV: the transfer is cut')
+    t.equal(csv.body.split('\r\n').length - 2, 500, 'after the first chunk only')
+
+    const json = await download(url('json'), token)
+    t.notOk(json.complete, 'JSON: the transfer is cut')
+    t.ok(json.body.startsWith('[') && !json.body.trimEnd().endsWith(']'), 'and the array is never closed')
+    t.throws(() => JSON.parse(json.body), 'what arrived does not parse')
+
+    const ndjson = await download(url('ndjson'), token)
+    t.ok(ndjson.complete, 'NDJSON: the transfer ends normally…')
+    const lines = ndjson.body.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+    t.equal(lines.length, 501, '…after the first chunk…')
+    t.notOk(lines.slice(0, -1).some((line) => 'error' in line), 'no row has an error member')
+    t.match(lines.at(-1), { error: { status: 500, code: 'audit.export_incomplete', traceId: /^[0-9a-f]{32}$/ } }, '…and its last line says it is incomplete')
+
+    inject.failAll = true
+    for (const format of ['csv', 'ndjson', 'json']) {
+      const failed = await download(url(format), token)
+      t.equal(failed.status, 500, `${format}: a failing first read is answered before the headers, as a problem`)
+      t.match(failed.contentType, /^application\/problem\+json/)
+      t.ok(failed.complete)
+    }
+  })
 })
