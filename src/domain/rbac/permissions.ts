@@ -10,6 +10,8 @@
  * `CATALOGUE` and `BUILT_IN_ROLE_GRANTS` are live bindings: they include the
  * host's actions once set.
  */
+import { domainError } from '../errors.ts'
+
 export interface ActionDefinition {
   readonly action: string
   readonly description: string
@@ -100,6 +102,21 @@ export function useHostActions (actions: readonly HostAction[]): void {
   CATALOGUE = Object.freeze([...LEDGERLINE_ACTIONS, ...definitions])
   BUILT_IN_ROLE_GRANTS = builtInGrants(CATALOGUE, actions)
   byAction = new Map(CATALOGUE.map((definition) => [definition.action, definition]))
+}
+
+/** An action outside the catalogue: a typo would otherwise grant nothing, or be denied, silently. The details say where. */
+export class UnknownAction extends domainError('rbac.unknown_action', 400, 'an action the catalogue does not have (GET /v1/permissions lists them)') {}
+
+/** Refuses checks about actions outside the catalogue, naming each by its place in the list (from 0). */
+export function requireCatalogueActions (checks: ReadonlyArray<{ readonly action: string }>): void {
+  let unknown: Array<{ index: number, action: string }> | undefined
+  for (let index = 0; index < checks.length; index++) {
+    const action = checks[index]!.action
+    if (!byAction.has(action)) (unknown ??= []).push({ index, action })
+  }
+  if (unknown === undefined) return
+  const named = unknown.slice(0, 5).map(({ index, action }) => `#${index} ${action}`).join(', ')
+  throw new UnknownAction(`checks name actions the catalogue does not have (GET /v1/permissions lists them): ${named}${unknown.length > 5 ? ', …' : ''}`, { checks: unknown })
 }
 
 export function actionDefinition (action: string): ActionDefinition | undefined {

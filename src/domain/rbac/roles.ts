@@ -27,7 +27,7 @@ import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
 import type { GrantData, RbacEvent } from './events.ts'
-import { BUILT_IN_ROLE_GRANTS, actionDefinition, expandActionPattern, isKnownActionPattern } from './permissions.ts'
+import { BUILT_IN_ROLE_GRANTS, UnknownAction, actionDefinition, expandActionPattern, isKnownActionPattern } from './permissions.ts'
 
 export interface CustomRole {
   readonly name: string
@@ -53,7 +53,6 @@ export type RoleCommand =
 export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role not found') {}
 export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
 export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
-export class UnknownAction extends domainError('rbac.unknown_action', 400, 'a grant names an action the catalogue does not have (GET /v1/permissions lists them)') {}
 export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant what you may not do yourself: the same actions on the same or narrower resources, under the same conditions and your denies') {}
 
 const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
@@ -113,7 +112,7 @@ function conditionCovers (held: GrantData['when'], granted: GrantData['when']): 
 /** Refuses grants naming actions outside the catalogue: a typo would otherwise grant nothing, silently. */
 function requireKnownActions (grants: readonly GrantData[]): void {
   const unknown = [...new Set(grants.flatMap((grant) => grant.actions.filter((pattern) => !isKnownActionPattern(pattern))))]
-  if (unknown.length > 0) throw new UnknownAction(undefined, { actions: unknown.sort() })
+  if (unknown.length > 0) throw new UnknownAction('grants name actions the catalogue does not have (GET /v1/permissions lists them)', { actions: unknown.sort() })
 }
 
 /**

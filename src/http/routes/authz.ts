@@ -2,7 +2,8 @@
  * Authorization checks for an organization's members, as the API itself
  * decides them: a batch of `can()` checks, and `explain()` for one.
  * Permission `authz:check`. A user who is not a member holds no role, so
- * every check for them is a default deny.
+ * every check for them is a default deny; an action outside the catalogue
+ * is a 400 (`rbac.unknown_action`, naming the checks), not a deny.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -10,6 +11,7 @@ import { z } from 'zod'
 import type { PolicySnapshot } from '../../application/rbac/policies.ts'
 import type { Principal } from '../../domain/rbac/policy.ts'
 import { BLOCKED_ACTIONS } from '../../domain/impersonation/blocked.ts'
+import { requireCatalogueActions } from '../../domain/rbac/permissions.ts'
 import type { Runtime } from '../../runtime.ts'
 import { principalOf } from '../plugins/auth.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
@@ -64,7 +66,7 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
 
   api.post('/v1/orgs/:orgId/authz/check', {
     schema: {
-      tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check)', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
+      tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check); an action outside the catalogue is a 400 naming the check', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
       body: CheckBody,
       response: { 200: z.object({ results: z.array(z.object({ allowed: z.boolean() })) }), ...problems }
     },
@@ -72,6 +74,7 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
   }, async (request) => {
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
+    requireCatalogueActions(request.body.checks)
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
     const subject = subjects(request, snapshot)
     const context = contextFor(request)
@@ -93,6 +96,7 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
   }, async (request) => {
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
+    requireCatalogueActions([request.body])
     const snapshot = await runtime.identity.policies.snapshotOf(orgId)
     // A blocked action is explained by the policy alone, under the impersonation (authz/check denies it whatever it says).
     const context = contextFor(request)(request.body) ?? { ...request.body.context, impersonating: true }
