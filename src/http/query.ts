@@ -75,10 +75,15 @@ export const pgTimestamp = z.string().max(40).transform((text, context) => {
 /** A uuid in its canonical 8-4-4-4-12 hexadecimal form (the uuid column's syntax). */
 export const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'a uuid').transform((text) => text.toLowerCase())
 
-const BIGINT_MAX = 2n ** 63n - 1n
+const BIGINT_MAX = '9223372036854775807'
 
-/** A non-negative bigint as decimal digits, kept as text (past 2^53 a number loses digits). */
-export const pgBigint = z.string().regex(/^(0|[1-9]\d{0,18})$/, 'a whole number').refine((digits) => BigInt(digits) <= BIGINT_MAX, 'beyond the bigint range')
+/**
+ * A non-negative bigint as decimal digits, kept as text (past 2^53 a number
+ * loses digits). Compared as text: zod runs a refinement even after the
+ * pattern failed, so it must not parse what may not be digits.
+ */
+export const pgBigint = z.string().regex(/^(0|[1-9]\d{0,18})$/, 'a whole number')
+  .refine((digits) => digits.length < BIGINT_MAX.length || (digits.length === BIGINT_MAX.length && digits <= BIGINT_MAX), 'beyond the bigint range')
 
 /** A page size from the query string: digits only, 1 to `max`, `fallback` when not given. */
 export const pageLimit = (max: number, fallback: number): z.ZodDefault<z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber>> =>
