@@ -28,7 +28,7 @@ export const BLOCKED_ACTIONS: ReadonlyMap<string, string> = new Map([
   ['role:delete', 'changing roles'],
   ['role:assign', 'assigning roles'],
   ['role:unassign', 'changing roles'],
-  ['member:add', 'assigning roles'],
+  ['member:add', 'adding members'],
   ['member:invite', 'assigning roles'],
   ['member:remove', 'changing who has access'],
   ['ai:manage', 'changing AI budgets'],

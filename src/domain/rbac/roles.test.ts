@@ -13,6 +13,7 @@ import { spec } from '../testing.ts'
 import type { GrantData, RbacEvent } from './events.ts'
 import type { Condition } from './conditions.ts'
 import { Policy, type Resource } from './policy.ts'
+import { BLOCKED_ACTIONS } from '../impersonation/blocked.ts'
 import { BUILT_IN_ROLE_GRANTS } from './permissions.ts'
 import { actionsHeld, grantsOf, resourceCovers } from './roles.ts'
 
@@ -279,15 +280,16 @@ t.test('no accepted change lets anyone pass a check its author could not pass, n
         continue
       }
       const after = events.reduce(organizationDecider.evolve, state)
-      if (state.status !== 'active' || after.status !== 'active') return false
-      if (events.length > 0 && Object.hasOwn(state.members, actor)) {
+      const was = state
+      if (was.status !== 'active' || after.status !== 'active') return false
+      if (events.length > 0 && Object.hasOwn(was.members, actor)) {
         changes++
-        const [before, now] = [policyOf(state), policyOf(after)]
+        const [before, now] = [policyOf(was), policyOf(after)]
         const rolesIn = (s: Active, id: string) => (Object.hasOwn(s.members, id) ? s.members[id]! : [])
-        const actorCould = (check: typeof sample[number]) => before.can({ id: actor, roles: rolesIn(state, actor) }, check.action, check.resource, check.context)
+        const actorCould = (check: typeof sample[number]) => before.can({ id: actor, roles: rolesIn(was, actor) }, check.action, check.resource, check.context)
         for (const member of everyone) {
           for (const check of sample) {
-            const could = before.can({ id: member, roles: rolesIn(state, member) }, check.action, check.resource, check.context)
+            const could = before.can({ id: member, roles: rolesIn(was, member) }, check.action, check.resource, check.context)
             const can = now.can({ id: member, roles: rolesIn(after, member) }, check.action, check.resource, check.context)
             if (can && !could) {
               widened++
@@ -333,4 +335,83 @@ t.test('nobody lifts a deny they are under: not by editing, unassigning or takin
   org.given(probation).when({ type: 'UnassignRole', data: { userId: 'mel', role: 'viewer' } }, as('mel')).thenThrows(t, 'rbac.escalation', 'a built-in role a deny reads')
   org.given(probation).when({ type: 'UnassignRole', data: { userId: 'mel', role: 'viewer' } }, as('ada'))
     .then(t, [{ type: 'org.member.role_unassigned', data: { userId: 'mel', role: 'viewer' } }], 'an admin under no such deny may')
+})
+
+// ── role names ──────────────────────────────────────────────────────────────
+
+const named = (roleId: string, name: string): RbacEvent => ({ type: 'rbac.role.created', data: { roleId, name, description: '', grants: [] } })
+const nameRefusal = (given: Array<OrgEvent | RbacEvent>, command: OrgCommand): unknown => {
+  try {
+    organizationDecider.decide(command, given.reduce(organizationDecider.evolve, organizationDecider.initialState()), as('ann'))
+  } catch (error) {
+    return error
+  }
+  return undefined
+}
+
+t.test('role names are unique in the organization, trimmed and ignoring case: with none, one and many roles', async (t) => {
+  const create = (roleId: string, name: string): OrgCommand => ({ type: 'CreateRole', data: { roleId, name, grants: [] } })
+  org.given(base).when(create('role_a', '  Auditors ')).then(t, [named('role_a', 'Auditors')], 'no role yet: the name is stored trimmed')
+  for (const name of ['Auditors', 'auditors', ' AUDITORS', 'Auditors\t']) {
+    t.match(nameRefusal([...base, named('role_a', 'Auditors')], create('role_b', name)), { code: 'rbac.role_name_taken', status: 409, details: { roleId: 'role_a' } }, JSON.stringify(name))
+  }
+  org.given([...base, named('role_a', 'Auditors')]).when(create('role_b', 'Auditor')).then(t, [named('role_b', 'Auditor')], 'another name is free')
+  for (const name of ['Admin', ' viewer ', 'OWNER', 'member']) t.match(nameRefusal(base, create('role_b', name)), { code: 'rbac.role_name_taken' }, `built-in: ${name}`)
+
+  const many = [...base, ...Array.from({ length: 500 }, (_, i) => named(`role_n${i}`, `Team ${i}`))]
+  t.match(nameRefusal(many, create('role_x', 'team 499')), { code: 'rbac.role_name_taken', details: { roleId: 'role_n499' } }, 'among 500 roles, the last')
+  t.match(nameRefusal(many, create('role_x', 'TEAM 0')), { code: 'rbac.role_name_taken', details: { roleId: 'role_n0' } }, 'and the first')
+  t.equal(nameRefusal(many, create('role_x', 'Team 500')), undefined, 'a new name among 500')
+
+  const rename = (roleId: string, name: string): OrgCommand => ({ type: 'RenameRole', data: { roleId, name } })
+  const two = [...base, named('role_a', 'Auditors'), named('role_b', 'Billing')]
+  t.match(nameRefusal(two, rename('role_b', 'auditors ')), { code: 'rbac.role_name_taken', details: { roleId: 'role_a' } }, 'renaming onto another role\'s name')
+  t.match(nameRefusal(two, rename('role_b', 'Admin')), { code: 'rbac.role_name_taken' })
+  org.given(two).when(rename('role_a', 'AUDITORS')).then(t, [{ type: 'rbac.role.renamed', data: { roleId: 'role_a', name: 'AUDITORS' } }], 'a role may change the case of its own name')
+  org.given(two).when(rename('role_a', ' Auditors ')).then(t, [], 'its own name, padded: nothing')
+  t.match(nameRefusal(many, rename('role_n3', 'team 4')), { code: 'rbac.role_name_taken', details: { roleId: 'role_n4' } })
+})
+
+t.test('no sequence of creations and renames leaves two roles whose names compare equal', async (t) => {
+  const names = fc.constantFrom('Audit', 'audit', ' AUDIT ', 'Billing', 'billing\t', 'Ops', 'Admin')
+  const step = fc.oneof(
+    fc.record({ type: fc.constant('CreateRole' as const), data: fc.record({ roleId: fc.constantFrom('role_a', 'role_b', 'role_c', 'role_d'), name: names, grants: fc.constant([]) }) }),
+    fc.record({ type: fc.constant('RenameRole' as const), data: fc.record({ roleId: fc.constantFrom('role_a', 'role_b', 'role_c', 'role_d'), name: names }) })
+  ) as fc.Arbitrary<OrgCommand>
+  let accepted = 0
+  fc.assert(fc.property(fc.array(step, { maxLength: 20 }), (steps) => {
+    let state = base.reduce(organizationDecider.evolve, organizationDecider.initialState())
+    for (const c of steps) {
+      try {
+        const events = organizationDecider.decide(c, state, as('ann'))
+        accepted += events.length
+        state = events.reduce(organizationDecider.evolve, state)
+      } catch (error) {
+        if (!['rbac.role_name_taken', 'rbac.role_exists', 'rbac.role_not_found'].includes((error as { code: string }).code)) throw error
+      }
+    }
+    if (state.status !== 'active') return false
+    const keys = Object.values(state.roles).map((r) => r.name.trim().toLowerCase())
+    return new Set(keys).size === keys.length && !keys.some((key) => ['owner', 'admin', 'member', 'viewer'].includes(key))
+  }), { numRuns: 500 })
+  t.ok(accepted > 500, `${accepted} creations and renames accepted in 500 random sequences; names stayed unique`)
+})
+
+t.test('a refused member:add names the roles being given and the actions they hold', async (t) => {
+  const given = [...base, { type: 'rbac.role.created', data: { roleId: 'role_adder', name: 'Adder', description: '', grants: [{ actions: ['member:add', 'member:invite'], resource: '*', effect: 'allow' }] } },
+    { type: 'rbac.role.assigned', data: { roleId: 'role_adder', userId: 'mel' } }] as Array<OrgEvent | RbacEvent>
+  const state = given.reduce(organizationDecider.evolve, organizationDecider.initialState())
+  const refused = (command: OrgCommand): unknown => {
+    try {
+      organizationDecider.decide(command, state, as('mel'))
+    } catch (error) {
+      return error
+    }
+    return undefined
+  }
+  const admin = refused({ type: 'AddMember', data: { userId: 'zoe', roles: ['admin'] } }) as { message: string, details: { actions: string[] } }
+  t.match(admin, { code: 'rbac.escalation', message: /^you cannot give the role admin: it allows what you may not do yourself \((\S+, ){4}\S+ and \d+ more\)$/, details: { roles: ['admin'] } })
+  t.ok(admin.details.actions.includes('member:remove') && !admin.details.actions.includes('member:add'), 'the actions are those mel lacks')
+  t.match(refused({ type: 'InviteMember', data: { inviteId: 'inv_1', email: 'zoe@example.com', roles: ['admin', 'viewer'] } }), { message: /^you cannot give the roles admin, viewer: they allow/, details: { roles: ['admin', 'viewer'] } })
+  t.equal(BLOCKED_ACTIONS.get('member:add'), 'adding members', 'while impersonating, the refusal says what was refused')
 })

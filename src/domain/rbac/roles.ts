@@ -2,6 +2,8 @@
  * Custom-role commands of the organization aggregate. The rules:
  * - built-in role ids are reserved; a role is refused deletion while anyone
  *   holds it (the holders are named);
+ * - role names are unique in the organization, trimmed and ignoring case,
+ *   built-in names included (`rbac.role_name_taken`);
  * - no escalation: a member may create, edit or assign a role only if they
  *   could do everything it allows themselves, and only owners grant
  *   owner-only actions. Actors who are not members (CLI, system) are the
@@ -52,6 +54,7 @@ export type RoleCommand =
 
 export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role not found') {}
 export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
+export class RoleNameTaken extends domainError('rbac.role_name_taken', 409, 'a role of the organization already has this name (names are compared trimmed, ignoring case; built-in names included)') {}
 export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
 export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant what you may not do yourself: the same actions on the same or narrower resources, under the same conditions and your denies') {}
 
@@ -146,12 +149,19 @@ function actingMember (state: RolesState, actor: Actor): readonly string[] | und
   return actor.type === 'user' ? own(state.members, actor.id) : undefined
 }
 
-/** Refuses a role whose allows reach beyond what the actor may do themselves, for anyone holding it alone (see the rule at the top). */
-function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[], details: Record<string, unknown> = {}): void {
+/**
+ * Refuses a role whose allows reach beyond what the actor may do themselves, for anyone holding it alone (see the
+ * rule at the top); `builtIn` names the built-in roles being given, when they are what the grants come from.
+ */
+function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[], builtIn?: readonly string[]): void {
   const actorRoles = actingMember(state, actor)
   if (actorRoles === undefined) return
-  const missing = actionsBeyond(state, actorRoles, grants.filter((grant) => grant.effect === 'allow'), grants)
-  if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort(), ...details })
+  const missing = [...actionsBeyond(state, actorRoles, grants.filter((grant) => grant.effect === 'allow'), grants)].sort()
+  if (missing.length === 0) return
+  if (builtIn === undefined) throw new Escalation(undefined, { actions: missing })
+  const shown = missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ')
+  const which = builtIn.length === 1 ? `the role ${builtIn[0]}: it allows` : `the roles ${builtIn.join(', ')}: they allow`
+  throw new Escalation(`you cannot give ${which} what you may not do yourself (${shown})`, { actions: missing, roles: [...builtIn] })
 }
 
 /**
@@ -210,7 +220,17 @@ function namesPrincipal (value: unknown): boolean {
 export function requireBuiltInRolesHeld (state: RolesState, actor: Actor, roles: readonly string[]): void {
   const given = roles.filter((roleId) => roleId !== 'owner')
   const grants = given.flatMap((roleId) => grantsOf(state, [roleId]))
-  if (grants.length > 0) requireNoEscalation(state, actor, grants, { roles: given })
+  if (grants.length > 0) requireNoEscalation(state, actor, grants, given)
+}
+
+/** How names compare: trimmed, in one Unicode form, ignoring case. */
+const nameKey = (name: string): string => name.trim().normalize('NFC').toLowerCase()
+
+/** Refuses a name another role has (a built-in one included); `roleId` is the role being named, which may keep its own. */
+function requireNameFree (state: RolesState, name: string, roleId: string): void {
+  const key = nameKey(name)
+  const taken = Object.hasOwn(BUILT_IN_ROLE_GRANTS, key) ? key : Object.keys(state.roles).find((id) => id !== roleId && nameKey(state.roles[id]!.name) === key)
+  if (taken !== undefined) throw new RoleNameTaken(undefined, { name: name.trim(), roleId: taken })
 }
 
 function role (state: RolesState, roleId: string): CustomRole {
@@ -228,12 +248,17 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
     case 'CreateRole': {
       const { roleId, name, description = '', grants } = command.data
       if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
+      requireNameFree(state, name, roleId)
       requireKnownActions(grants)
       requireNoEscalation(state, actor, grants)
-      return [{ type: 'rbac.role.created', data: { roleId, name, description, grants } }]
+      return [{ type: 'rbac.role.created', data: { roleId, name: name.trim(), description, grants } }]
     }
-    case 'RenameRole':
-      return role(state, command.data.roleId).name === command.data.name ? [] : [{ type: 'rbac.role.renamed', data: command.data }]
+    case 'RenameRole': {
+      const { roleId, name } = command.data
+      if (role(state, roleId).name === name.trim()) return []
+      requireNameFree(state, name, roleId)
+      return [{ type: 'rbac.role.renamed', data: { roleId, name: name.trim() } }]
+    }
     case 'DescribeRole':
       return role(state, command.data.roleId).description === command.data.description ? [] : [{ type: 'rbac.role.described', data: command.data }]
     case 'SetRoleGrants': {
