@@ -5,29 +5,40 @@
  *
  * Operands are literals or references: `principal.id`, `principal.roles`,
  * `resource.<attr>[.<attr>…]`, `context.ip`, `context.time`, `context.mfa`,
- * `context.impersonating`. A reference that resolves to nothing makes every
- * comparison with it false (and `not` of that true): write `exists` to
- * require an attribute.
+ * `context.impersonating`. A reference names own attributes of objects: a
+ * list has none (`resource.tags.length` is absent), nor do inherited names
+ * (`resource.constructor` is absent). A reference that resolves to nothing
+ * makes every comparison with it false (and `not` of that true): write
+ * `exists` to require an attribute.
  *
- * Semantics, shared by the compiler and the reference interpreter
- * (reference.ts), which the tests hold against each other:
- * - eq / ne: primitives by value, arrays element by element; ne needs both sides present.
- * - lt, lte, gt, gte: two numbers, or two strings (compared as text); anything else is false.
- * - in / nin: the left value is (not) an element of the right array.
- * - contains: an array holding the value, or a string holding the substring.
- * - startsWith: two strings.
- * - exists: present and not null.
- * - ipInCidr: an IPv4 or IPv6 address inside a CIDR literal (IPv4-mapped IPv6 counts as IPv4).
- * - timeBetween: the time of day of an ISO time or epoch ms, in a time zone
- *   (default UTC), within [from, to); from > to spans midnight.
+ * A value is a string, a finite number, a boolean, null, or a list of values;
+ * objects are not values. Each operator decides only on the types it names,
+ * and is false on anything else (so `not` of it is true):
+ * - eq / ne: two values, equal (or not): the same scalar, or lists of the same length equal item by item.
+ * - lt, lte, gt, gte: two numbers, or two strings compared by UTF-16 code units.
+ * - in / nin: a value that is (not) equal to an item of a list.
+ * - contains: a list holding an item equal to a value, or a string holding a string.
+ * - startsWith: a string that begins with a string.
+ * - exists: a reference that resolves to anything but null.
+ * - ipInCidr: a string that is an IPv4 or IPv6 address, inside a CIDR literal; an
+ *   IPv4 address is its mapped IPv6 address ::ffff:a.b.c.d, so blocks of either form match both (ip.ts).
+ * - timeBetween: an ISO 8601 date-time with Z or an offset, or whole epoch milliseconds within
+ *   ±8.64e15 (time.ts), whose time of day in a time zone (default UTC) is within [from, to);
+ *   from > to spans midnight, from = to is never.
+ *
+ * The reference interpreter (reference.ts) is written from this text alone
+ * and shares no code with the compiler: the tests hold each against the other.
  */
 import { z } from 'zod'
 import { LedgerlineError } from '../errors.ts'
-import { ipInCidr, parseCidr, parseIp, type Cidr } from './ip.ts'
+import { ipInCidr, parseCidr, type Cidr } from './ip.ts'
+import { hhmm, minutesOfDay, withinDay } from './time.ts'
 
 export const LIMITS = Object.freeze({ depth: 8, nodes: 64, arrayItems: 100, stringLength: 1000 })
 
 const REFERENCE = /^(principal\.(id|roles)|context\.(ip|time|mfa|impersonating)|resource(\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,4})$/
+/** A literal string that a reader would take for a reference: refused in new conditions, as it is compared as text. */
+const READS_LIKE_REFERENCE = /^(principal|resource|context)(\.[A-Za-z_][A-Za-z0-9_]*)+$/
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/
 
 export type Scalar = string | number | boolean | null
@@ -46,9 +57,40 @@ export type Condition =
   | { ipInCidr: [Operand, string] }
   | { timeBetween: [Operand, string, string] | [Operand, string, string, string] }
 
+export type Operator = Condition extends infer C ? C extends unknown ? keyof C : never : never
+
+/** Every operator: its operands and what it decides. The OpenAPI document shows these; the docs render them with examples. */
+export const GRAMMAR: Readonly<Record<Operator, { readonly operands: string, readonly meaning: string }>> = {
+  and: { operands: '[condition, …] (1 to 64)', meaning: 'every condition holds' },
+  or: { operands: '[condition, …] (1 to 64)', meaning: 'at least one condition holds' },
+  not: { operands: 'condition', meaning: 'the condition does not hold' },
+  eq: { operands: '[value, value]', meaning: 'both are values and equal: the same scalar, or lists of the same length equal item by item' },
+  ne: { operands: '[value, value]', meaning: 'both are values and they are not equal' },
+  lt: { operands: '[number, number] or [string, string]', meaning: 'the left is less than the right (strings by UTF-16 code units)' },
+  lte: { operands: '[number, number] or [string, string]', meaning: 'the left is less than or equal to the right' },
+  gt: { operands: '[number, number] or [string, string]', meaning: 'the left is greater than the right' },
+  gte: { operands: '[number, number] or [string, string]', meaning: 'the left is greater than or equal to the right' },
+  in: { operands: '[value, list]', meaning: 'the list has an item equal to the value' },
+  nin: { operands: '[value, list]', meaning: 'the list has no item equal to the value' },
+  contains: { operands: '[list, value] or [string, string]', meaning: 'the list has an item equal to the value, or the left string holds the right one' },
+  startsWith: { operands: '[string, string]', meaning: 'the left string begins with the right one' },
+  exists: { operands: '{"ref": …}', meaning: 'the reference resolves to something other than null' },
+  ipInCidr: {
+    operands: '[address, "<CIDR>"]',
+    meaning: 'the IPv4 or IPv6 address is inside the block; an IPv4 address is also its mapped form ::ffff:a.b.c.d, so 10.0.0.0/8 and ::ffff:10.0.0.0/104 are one block'
+  },
+  timeBetween: {
+    operands: '[time, "HH:MM", "HH:MM"] or [time, "HH:MM", "HH:MM", "<IANA zone>"]',
+    meaning: 'the time (an ISO 8601 date-time with Z or an offset, or whole epoch milliseconds within ±8.64e15) has a time of day, ' +
+      'in the zone (default UTC), within [from, to); from after to spans midnight'
+  }
+}
+
 const scalar = z.union([z.string().max(LIMITS.stringLength), z.number().finite(), z.boolean(), z.null()])
-const ref = z.object({ ref: z.string().regex(REFERENCE, 'a reference: principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating') }).strict()
+const ref = z.object({ ref: z.string().regex(REFERENCE, 'a reference: principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating') })
+  .strict().meta({ id: 'ConditionReference', description: 'principal.id, principal.roles, resource.<attr>[.<attr>…] (up to 4), context.ip, context.time, context.mfa or context.impersonating' })
 const operand = z.union([scalar, z.array(scalar).max(LIMITS.arrayItems), ref])
+  .meta({ id: 'ConditionOperand', description: 'a literal (a string, number, boolean or null, or a list of them) or a reference {"ref": …}' })
 const pair = z.tuple([operand, operand])
 const timeZone = z.string().max(64).refine((zone) => {
   try {
@@ -58,21 +100,25 @@ const timeZone = z.string().max(64).refine((zone) => {
     return false
   }
 }, 'an IANA time zone such as Europe/Paris')
+const cidr = z.string().max(64).refine((text) => parseCidr(text) !== undefined, 'a CIDR such as 10.0.0.0/8, 2001:db8::/32 or ::ffff:10.0.0.0/104')
+const window = z.string().regex(HHMM, 'HH:MM')
+
+const clause = <S extends z.ZodType>(op: Operator, operands: S) =>
+  z.object({ [op]: operands } as Record<Operator, S>).strict().meta({ title: op, description: `${GRAMMAR[op].operands}: ${GRAMMAR[op].meaning}` })
 
 export const ConditionSchema: z.ZodType<Condition> = z.lazy(() => z.union([
-  z.object({ and: z.array(ConditionSchema).min(1).max(LIMITS.nodes) }).strict(),
-  z.object({ or: z.array(ConditionSchema).min(1).max(LIMITS.nodes) }).strict(),
-  z.object({ not: ConditionSchema }).strict(),
-  ...(['eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in', 'nin', 'contains', 'startsWith'] as const).map((op) => z.object({ [op]: pair }).strict()),
-  z.object({ exists: ref }).strict(),
-  z.object({ ipInCidr: z.tuple([operand, z.string().max(64).refine((cidr) => parseCidr(cidr) !== undefined, 'a CIDR such as 10.0.0.0/8 or 2001:db8::/32')]) }).strict(),
-  z.object({
-    timeBetween: z.union([
-      z.tuple([operand, z.string().regex(HHMM, 'HH:MM'), z.string().regex(HHMM, 'HH:MM')]),
-      z.tuple([operand, z.string().regex(HHMM, 'HH:MM'), z.string().regex(HHMM, 'HH:MM'), timeZone])
-    ])
-  }).strict()
-])) as z.ZodType<Condition>
+  clause('and', z.array(ConditionSchema).min(1).max(LIMITS.nodes)),
+  clause('or', z.array(ConditionSchema).min(1).max(LIMITS.nodes)),
+  clause('not', ConditionSchema),
+  ...(['eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in', 'nin', 'contains', 'startsWith'] as const).map((op) => clause(op, pair)),
+  clause('exists', ref),
+  clause('ipInCidr', z.tuple([operand, cidr])),
+  clause('timeBetween', z.union([z.tuple([operand, window, window]), z.tuple([operand, window, window, timeZone])]))
+])).meta({
+  id: 'Condition',
+  description: `A condition: one operator as the only key. At most ${LIMITS.depth} levels and ${LIMITS.nodes} clauses. ` +
+    'A reference that resolves to nothing, or to a type the operator does not name, makes the operator false (and not of it true).'
+}) as z.ZodType<Condition>
 
 export class InvalidCondition extends LedgerlineError {
   readonly code = 'rbac.invalid_condition'
@@ -96,13 +142,47 @@ function measure (value: unknown, depth: number, budget: { nodes: number }): str
   return undefined
 }
 
-/** Validates a condition from outside (HTTP, CLI, stored events), or throws InvalidCondition. */
+/** Validates a condition, stored or new, or throws InvalidCondition. */
 export function parseCondition (input: unknown): Condition {
   const tooBig = measure(input, 1, { nodes: 0 })
   if (tooBig !== undefined) throw new InvalidCondition([{ path: '', message: `the condition ${tooBig}` }])
   const parsed = ConditionSchema.safeParse(input)
   if (!parsed.success) throw new InvalidCondition(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
   return parsed.data
+}
+
+/**
+ * Validates a condition as the API and the CLI take it: as parseCondition,
+ * and a literal string that reads like a reference (`"resource.amount"`) is
+ * refused, since it would be compared as text. Stored conditions are read
+ * with parseCondition, so a grant accepted before stays readable.
+ */
+export function parseConditionInput (input: unknown): Condition {
+  const condition = parseCondition(input)
+  const issues: Array<{ path: string, message: string }> = []
+  literalReferences(condition, '', issues)
+  if (issues.length > 0) throw new InvalidCondition(issues)
+  return condition
+}
+
+function literalReferences (condition: Condition, path: string, issues: Array<{ path: string, message: string }>): void {
+  const [op, body] = Object.entries(condition)[0] as [Operator, unknown]
+  const at = path === '' ? op : `${path}.${op}`
+  if (op === 'and' || op === 'or') return (body as Condition[]).forEach((part, i) => literalReferences(part, `${at}.${i}`, issues))
+  if (op === 'not') return literalReferences(body as Condition, at, issues)
+  if (op === 'exists') return
+  const operands = op === 'ipInCidr' || op === 'timeBetween' ? (body as Operand[]).slice(0, 1) : body as Operand[]
+  operands.forEach((operand, i) => {
+    const texts = typeof operand === 'string' ? [operand] : Array.isArray(operand) ? operand.filter((item) => typeof item === 'string') : []
+    for (const text of texts.filter((item) => READS_LIKE_REFERENCE.test(item))) {
+      issues.push({
+        path: `${at}.${i}`,
+        message: REFERENCE.test(text)
+          ? `"${text}" is a literal string, compared as text; to read the attribute write {"ref": "${text}"}`
+          : `"${text}" reads like a reference but is a literal string; references are principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating, written {"ref": …}`
+      })
+    }
+  })
 }
 
 /** What a condition is evaluated against. */
@@ -118,12 +198,12 @@ type Principal = EvaluationInput['principal']
 type Resource = EvaluationInput['resource']
 type Context = EvaluationInput['context']
 
-/** Own properties only: a resource attribute named `constructor` is just absent. */
+/** An own attribute of an object; lists and scalars have none. */
 function own (value: unknown, key: string): unknown {
-  return value !== null && typeof value === 'object' && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined
 }
 
-export function resolveReference (path: string, input: EvaluationInput): unknown {
+function resolveReference (path: string, input: EvaluationInput): unknown {
   const [root, ...rest] = path.split('.')
   let value: unknown = own(input, root!)
   for (const key of rest) value = own(value, key)
@@ -217,9 +297,9 @@ function record (out: unknown[], op: number, [leftFrom, left]: Side, [rightFrom,
   out.push(op, leftFrom, left, rightFrom, right, arg)
 }
 
-/** A literal that === compares as `equal` does: not an array, not undefined, not NaN. */
+/** A scalar literal, which === compares as `equal` does: a string, a boolean, null or a finite number. */
 function isScalar (op: Operand): boolean {
-  return typeof op === 'string' || typeof op === 'boolean' || op === null || (typeof op === 'number' && !Number.isNaN(op))
+  return typeof op === 'string' || typeof op === 'boolean' || op === null || Number.isFinite(op)
 }
 
 function compileBinary (out: unknown[], op: string, [l, r]: [Operand, Operand]): void {
@@ -281,7 +361,7 @@ function holds (clauses: Clauses, at: number, principal: Principal, resource: Re
   const left = read(clauses[at + LEFT_FROM] as number, clauses[at + LEFT], principal, resource, context)
   switch (op) {
     case EQ_SCALAR: return left === clauses[at + RIGHT]
-    case NE_SCALAR: return left !== undefined && left !== clauses[at + RIGHT]
+    case NE_SCALAR: return left !== clauses[at + RIGHT] && isValue(left)
     case IN_LIST: return (clauses[at + ARG] as unknown[]).includes(left)
     case IN_SET: return (clauses[at + ARG] as Set<unknown>).has(left)
     case EXISTS: return left !== undefined && left !== null
@@ -304,87 +384,41 @@ function holds (clauses: Clauses, at: number, principal: Principal, resource: Re
   const right = read(clauses[at + RIGHT_FROM] as number, clauses[at + RIGHT], principal, resource, context)
   switch (op) {
     case EQ: return equal(left, right)
-    case NE: return left !== undefined && right !== undefined && !equal(left, right)
+    case NE: return isValue(left) && isValue(right) && !equal(left, right)
     case LT: { const o = order(left, right); return o !== undefined && o < 0 }
     case LTE: { const o = order(left, right); return o !== undefined && o <= 0 }
     case GT: { const o = order(left, right); return o !== undefined && o > 0 }
     case GTE: { const o = order(left, right); return o !== undefined && o >= 0 }
-    case IN: return Array.isArray(right) && left !== undefined && right.some((item) => equal(item, left))
-    case NIN: return Array.isArray(right) && left !== undefined && !right.some((item) => equal(item, left))
+    case IN: return Array.isArray(right) && right.some((item) => equal(item, left))
+    case NIN: return Array.isArray(right) && isValue(left) && !right.some((item) => equal(item, left))
     case CONTAINS: return contains(left, right)
     default: return typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
   }
 }
 
-export function equal (a: unknown, b: unknown): boolean {
-  if (a === undefined || b === undefined) return false
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, index) => equal(item, b[index]))
+/** A string, a finite number, a boolean, null, or a list of values: what eq, ne, in, nin and contains compare. */
+function isValue (value: unknown): boolean {
+  switch (typeof value) {
+    case 'string': case 'boolean': return true
+    case 'number': return Number.isFinite(value)
+    case 'object': return value === null || (Array.isArray(value) && value.every(isValue))
+    default: return false
   }
-  return a === b || (typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b))
 }
 
-export function order (a: unknown, b: unknown): number | undefined {
-  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0
+/** Two equal values; anything that is not a value equals nothing, itself included. */
+function equal (a: unknown, b: unknown): boolean {
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, index) => equal(item, b[index]))
+  return a === b && isValue(a)
+}
+
+function order (a: unknown, b: unknown): number | undefined {
+  if (typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b)) return a < b ? -1 : a > b ? 1 : 0
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
   return undefined
 }
 
-export function contains (haystack: unknown, needle: unknown): boolean {
+function contains (haystack: unknown, needle: unknown): boolean {
   if (Array.isArray(haystack)) return haystack.some((item) => equal(item, needle))
   return typeof haystack === 'string' && typeof needle === 'string' && haystack.includes(needle)
-}
-
-/** The obvious reading, kept for the reference interpreter; compiled conditions use ipInCidr, which spares the bigints. */
-export function inCidr (address: unknown, cidr: Cidr): boolean {
-  if (typeof address !== 'string') return false
-  const ip = parseIp(address)
-  if (ip === undefined || ip.family !== cidr.family) return false
-  return (ip.value >> cidr.shift) === cidr.prefix
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>()
-/** Per zone, the UTC offset found for the last quarter hour asked about: formatting a date costs about 10 µs. */
-const offsets = new Map<string, { quarter: number, offset: number }>()
-const QUARTER_MS = 15 * 60_000
-/** From here on every zone's offset is whole minutes and changes only at a quarter hour of UTC. */
-const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1972, 6, 1)
-
-/** Minutes since midnight of `time` (ISO text or epoch ms) in `zone`, or undefined. */
-export function minutesOfDay (time: unknown, zone: string): number | undefined {
-  const ms = typeof time === 'number' ? time : typeof time === 'string' ? Date.parse(time) : NaN
-  if (!Number.isFinite(ms)) return undefined
-  const utc = Math.floor(ms / 60_000) % 1440
-  const utcMinutes = utc < 0 ? utc + 1440 : utc
-  if (zone === 'UTC') return utcMinutes
-  if (ms < WHOLE_MINUTE_OFFSETS_SINCE) return formattedMinutes(ms, zone)
-  const quarter = Math.floor(ms / QUARTER_MS)
-  let known = offsets.get(zone)
-  if (known === undefined || known.quarter !== quarter) {
-    const local = formattedMinutes(ms, zone)
-    if (local === undefined) return undefined
-    known = { quarter, offset: local - utcMinutes }
-    offsets.set(zone, known)
-  }
-  const minutes = (utcMinutes + known.offset) % 1440
-  return minutes < 0 ? minutes + 1440 : minutes
-}
-
-/** Minutes since midnight in `zone`, as Intl formats the time there. */
-export function formattedMinutes (ms: number, zone: string): number | undefined {
-  let format = formatters.get(zone)
-  if (format === undefined) {
-    format = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
-    formatters.set(zone, format)
-  }
-  const parts = format.formatToParts(ms)
-  return Number(parts.find((p) => p.type === 'hour')!.value) * 60 + Number(parts.find((p) => p.type === 'minute')!.value)
-}
-
-export function hhmm (text: string): number {
-  return Number(text.slice(0, 2)) * 60 + Number(text.slice(3, 5))
-}
-
-export function withinDay (minutes: number, from: number, to: number): boolean {
-  return from <= to ? minutes >= from && minutes < to : minutes >= from || minutes < to
 }

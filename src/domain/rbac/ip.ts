@@ -1,34 +1,38 @@
-/** IPv4 and IPv6 addresses and CIDR blocks as bigints, for `ipInCidr` (pure: no I/O module). */
-export interface Ip { readonly family: 4 | 6, readonly value: bigint }
+/**
+ * IPv4 and IPv6 addresses and CIDR blocks, for `ipInCidr` (pure: no I/O module).
+ *
+ * One address space of 128 bits: an IPv4 address is its IPv4-mapped IPv6
+ * address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2). `10.0.0.0/8` and
+ * `::ffff:10.0.0.0/104` are then the same block, a client seen as `10.1.2.3`
+ * or as `::ffff:10.1.2.3` gets the same answer, and `::/0` holds every address.
+ */
 export interface Cidr {
-  readonly family: 4 | 6
+  /** The block: an address is inside when `address >> shift === prefix`. */
   readonly prefix: bigint
   readonly shift: bigint
-  /** IPv4 blocks only (0 otherwise): mask and network as unsigned 32-bit numbers, so a check needs no bigint. */
-  readonly mask: number
-  readonly network: number
+  /**
+   * The IPv4 addresses inside, as an unsigned 32-bit mask and network (mask 0:
+   * all of them), or undefined when the block holds none: a dotted-quad check
+   * needs no bigint.
+   */
+  readonly v4: { readonly mask: number, readonly network: number } | undefined
 }
 
 const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const MAPPED = 0xffffn << 32n
 
 function parseV4 (text: string): bigint | undefined {
   if (!V4.test(text)) return undefined
   return text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(part), 0n)
 }
 
-function parseV6 (text: string): bigint | undefined {
-  if (!/^[0-9a-fA-F:.]{2,45}$/.test(text)) return undefined
+/** Eight groups of 1 to 4 hex digits, one `::` standing for one or more zero groups. */
+function parseHexGroups (text: string): bigint | undefined {
   const halves = text.split('::')
   if (halves.length > 2) return undefined
   const groups = (half: string): string[] | undefined => {
     if (half === '') return []
     const parts = half.split(':')
-    const last = parts.at(-1)!
-    if (last.includes('.')) {
-      const v4 = parseV4(last)
-      if (v4 === undefined) return undefined
-      parts.splice(-1, 1, ((v4 >> 16n) & 0xffffn).toString(16), (v4 & 0xffffn).toString(16))
-    }
     return parts.every((part) => /^[0-9a-fA-F]{1,4}$/.test(part)) ? parts : undefined
   }
   const head = groups(halves[0]!)
@@ -38,6 +42,16 @@ function parseV6 (text: string): bigint | undefined {
   if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) return undefined
   const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail]
   return all.reduce((acc, part) => (acc << 16n) | BigInt(`0x${part}`), 0n)
+}
+
+/** IPv6 text (RFC 4291 §2.2), a dotted quad allowed as its last 32 bits; no zone index. */
+function parseV6 (text: string): bigint | undefined {
+  if (!/^[0-9a-fA-F:.]{2,45}$/.test(text)) return undefined
+  if (!text.includes('.')) return parseHexGroups(text)
+  const colon = text.lastIndexOf(':')
+  const v4 = parseV4(text.slice(colon + 1))
+  if (colon === -1 || v4 === undefined) return undefined
+  return parseHexGroups(`${text.slice(0, colon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`)
 }
 
 /**
@@ -70,44 +84,45 @@ export function ipv4Number (text: string): number | undefined {
   return dots === 3 && digits > 0 ? value * 256 + part : undefined
 }
 
-const MAPPED_V4 = 0xffffn << 32n
-
-/** An address, with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) taken as the IPv4 address it maps. */
-export function parseIp (text: string): Ip | undefined {
+/** An address as 128 bits, IPv4 as its mapped IPv6 address; undefined when the text is neither. */
+export function parseIp (text: string): bigint | undefined {
   const v4 = parseV4(text)
-  if (v4 !== undefined) return { family: 4, value: v4 }
-  const v6 = parseV6(text)
-  if (v6 === undefined) return undefined
-  if ((v6 >> 32n) === 0xffffn) return { family: 4, value: v6 - MAPPED_V4 }
-  return { family: 6, value: v6 }
+  return v4 !== undefined ? MAPPED | v4 : parseV6(text)
 }
 
+/** The IPv4 part of a block of `length` bits starting at `value`: all of IPv4, some of it, or none. */
+function v4Part (value: bigint, length: number): Cidr['v4'] {
+  if (length <= 96) {
+    const shift = BigInt(128 - length)
+    return (value >> shift) === (MAPPED >> shift) ? { mask: 0, network: 0 } : undefined
+  }
+  if ((value >> 32n) !== 0xffffn) return undefined
+  const mask = (0xffffffff << (128 - length)) >>> 0
+  return { mask, network: (Number(value & 0xffffffffn) & mask) >>> 0 }
+}
+
+/** `a.b.c.d/n` (n ≤ 32) or `<IPv6>/n` (n ≤ 128), IPv4-mapped blocks included; host bits are ignored. */
 export function parseCidr (text: string): Cidr | undefined {
   const [address, bits, extra] = text.split('/')
   if (address === undefined || bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return undefined
-  const ip = parseIp(address)
-  if (ip === undefined) return undefined
-  const width = ip.family === 4 ? 32 : 128
-  const length = Number(bits)
-  if (length > width) return undefined
-  const shift = BigInt(width - length)
-  const mask = ip.family === 4 && length > 0 ? (0xffffffff << (32 - length)) >>> 0 : 0
-  const network = ip.family === 4 ? (Number(ip.value) & mask) >>> 0 : 0
-  return { family: ip.family, prefix: ip.value >> shift, shift, mask, network }
+  const v4 = parseV4(address)
+  const value = v4 !== undefined ? MAPPED | v4 : parseV6(address)
+  const length = Number(bits) + (v4 !== undefined ? 96 : 0)
+  if (value === undefined || (v4 !== undefined && Number(bits) > 32) || length > 128) return undefined
+  const shift = BigInt(128 - length)
+  return { prefix: value >> shift, shift, v4: v4Part(value, length) }
 }
 
 let lastText: string | undefined
-let lastIp: Ip | undefined
+let lastIp: bigint | undefined
 
 /** Whether `text` is an address inside `cidr`; the last address parsed is remembered, as one check reads it for every grant. */
 export function ipInCidr (text: string, cidr: Cidr): boolean {
-  if (cidr.family === 4) {
-    const v4 = ipv4Number(text)
-    if (v4 !== undefined) return ((v4 & cidr.mask) >>> 0) === cidr.network
-  }
+  const v4 = ipv4Number(text)
+  if (v4 !== undefined) return cidr.v4 !== undefined && ((v4 & cidr.v4.mask) >>> 0) === cidr.v4.network
   if (text !== lastText) {
     lastIp = parseIp(text)
     lastText = text
   }
-  return lastIp !== undefined && lastIp.family === cidr.family && (lastIp.value >> cidr.shift) === cidr.prefix
+  return lastIp !== undefined && (lastIp >> cidr.shift) === cidr.prefix
 }
