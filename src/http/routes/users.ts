@@ -15,7 +15,8 @@ import { BEARER, Id, Written, problems } from '../schemas.ts'
 
 const UserParams = z.object({ userId: Id })
 
-function requirePlatformAdmin (request: FastifyRequest): void {
+/** Platform administration: 403 for everyone else. */
+export function requirePlatformAdmin (request: FastifyRequest): void {
   if (!principalOf(request).platformAdmin) throw new Forbidden('platform administrators only')
 }
 
