@@ -6,13 +6,20 @@
  * the owner; every guard; the audit rows and the target's security log.
  */
 import t, { type Test } from 'tap'
-import { changeUser, disableUser } from '../src/application/identity/commands.ts'
+import { addMember, changeUser, disableUser } from '../src/application/identity/commands.ts'
 import { hashToken } from '../src/application/identity/secrets.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
+
+/** 401 `impersonation.ended`, saying how the session ended (and, for a revocation, its code). */
+function ended401 (t: Test, response: Parameters<typeof problem>[1], reason: string, cause?: string): void {
+  problem(t, response, 401, 'impersonation.ended')
+  t.match(response.json(), { reason, ...(cause === undefined ? {} : { cause }) }, `ended: ${reason}${cause === undefined ? '' : ` (${cause})`}`)
+  t.match(String(response.headers['www-authenticate']), /^Bearer/)
+}
 
 interface Cast {
   api: TestApp
@@ -28,16 +35,18 @@ interface Cast {
   orgB: string
 }
 
+async function join (api: TestApp, orgId: string, userId: string, roles: ReadonlyArray<'admin' | 'member' | 'viewer'>): Promise<void> {
+  await addMember(api.runtime.identity, systemCommand('test'), orgId, { userId, roles: [...roles] })
+}
+
 async function cast (t: Test, api: TestApp): Promise<Cast> {
   const { orgId } = api.owner
   const ada = await register(api, 'ada@a.example')
   const ben = await register(api, 'ben@a.example')
   const mia = await register(api, 'mia@a.example')
   const sam = await register(api, 'sam@support.example')
-  for (const [user, roles] of [[ada, ['admin']], [ben, ['admin']], [mia, ['member']]] as const) {
-    const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: user.userId, roles } })
-    t.equal(added.statusCode, 201, added.body)
-  }
+  // Members join directly (the application function), not through invitations: what is tested here starts after.
+  for (const [user, roles] of [[ada, ['admin']], [ben, ['admin']], [mia, ['member']]] as const) await join(api, orgId, user.userId, roles)
   // Everyday powers (not critical), and org:read denied while impersonated: a policy can tell.
   const grants = [
     { actions: ['org:update', 'authz:check', 'member:invite'], resource: '*', effect: 'allow' },
@@ -49,8 +58,7 @@ async function cast (t: Test, api: TestApp): Promise<Cast> {
   t.equal(assigned.statusCode, 200, assigned.body)
   await changeUser(api.runtime.identity, systemCommand('test'), sam.userId, { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
   const other = await api.newOwner('owner@b.example', 'Org B')
-  const inB = await api.call('POST', `/v1/orgs/${other.orgId}/members`, { token: other.token, body: { userId: mia.userId, roles: ['viewer'] } })
-  t.equal(inB.statusCode, 201, inB.body)
+  await join(api, other.orgId, mia.userId, ['viewer'])
   await settled(api.runtime)
   return { api, orgId, ada, ben, mia, sam, orgB: other.orgId }
 }
@@ -61,7 +69,7 @@ async function start (c: Cast, token: string, body: Record<string, unknown>) {
   return c.api.call('POST', `/v1/orgs/${c.orgId}/impersonations`, { token, body: { reason: REASON, ...body } })
 }
 
-async function auditActions (c: Cast, query: string): Promise<Array<{ action: string, actorId: string, impersonatorId: string | null, targetId: string | null, diff: Record<string, { after?: unknown }> | null }>> {
+async function auditActions (c: Cast, query: string): Promise<Array<{ action: string, actorId: string, impersonatorId: string | null, targetType: string, targetId: string | null, diff: Record<string, { after?: unknown }> | null }>> {
   await settled(c.api.runtime)
   const response = await c.api.call('GET', `/v1/orgs/${c.orgId}/audit-events?sort=asc&limit=500&${query}`)
   if (response.statusCode !== 200) throw new Error(response.body)
@@ -131,16 +139,22 @@ t.test('impersonation over HTTP', async (t) => {
 
       const stopped = await api.call('POST', '/v1/impersonation/stop', { token })
       t.equal(stopped.statusCode, 200, stopped.body)
-      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', '/v1/session', { token }), 'stopped')
+      t.equal((await api.call('GET', '/v1/session', { token })).json().cause, undefined, 'a stop has no code')
+      // The session's id with another secret, a token of no session, a malformed one: nothing to learn.
+      problem(t, await api.call('GET', '/v1/session', { token: `${token.slice(0, -4)}AAAA` }), 401, 'auth.unauthenticated')
+      problem(t, await api.call('GET', '/v1/session', { token: `lli_${'a'.repeat(16)}_${'A'.repeat(43)}` }), 401, 'auth.unauthenticated')
+      problem(t, await api.call('GET', '/v1/session', { token: 'lli_nonsense' }), 401, 'auth.unauthenticated')
 
       const rows = await auditActions(c, 'action=impersonation.*')
       const mine = rows.filter((row) => (row.diff?.sessionId?.after) === sessionId)
       t.same(mine.map((row) => row.action), [
-        'impersonation.session.requested', 'impersonation.session.started',
+        'impersonation.impersonator.reserved', 'impersonation.session.requested', 'impersonation.session.started',
         ...Array(12).fill('impersonation.session.action_recorded'),
         'impersonation.session.stopped'
       ])
-      t.ok(mine.every((row) => row.targetId === c.mia.userId), 'every row is about the member impersonated')
+      t.match(mine[0], { targetType: 'impersonation_session', targetId: sessionId }, 'the reservation is about the session it was taken for')
+      t.ok(mine.slice(1).every((row) => row.targetId === c.mia.userId), 'every other row is about the member impersonated')
       t.same(mine.filter((row) => row.action.endsWith('action_recorded')).map((row) => row.diff?.outcome?.after),
         ['allowed', 'allowed', 'blocked', 'allowed', 'allowed', ...Array(6).fill('blocked'), 'allowed'],
         'session, rename, the other organization (refused as not found), the organization (denied by policy), authz/check, six refusals, the stop')
@@ -165,13 +179,15 @@ t.test('impersonation over HTTP', async (t) => {
       t.ok(api.runtime.identity.directory.authenticate(token), 'works now')
       const later = Date.parse(expiresAt) + 1
       t.equal(await api.runtime.identity.directory.authenticate(token, later), undefined, 'not a millisecond after its expiry')
+      t.equal(await api.runtime.identity.directory.impersonationEnd(token, later - 2), undefined, 'a millisecond before it, not ended')
+      t.same(await api.runtime.identity.directory.impersonationEnd(token, later), { reason: 'expired', code: null }, 'a millisecond after, ended: expired')
       await settled(api.runtime)
       t.same(await api.runtime.impersonationExpiry.runOnce(new Date(Date.now())), [], 'nothing due yet')
       t.same(await api.runtime.impersonationExpiry.runOnce(new Date(later)), [sessionId])
       t.same(await api.runtime.impersonationExpiry.runOnce(new Date(later)), [], 'recorded once')
       const rows = await auditActions(c, 'action=impersonation.session.expired')
       t.match(rows.at(-1), { targetId: c.mia.userId, diff: { sessionId: { after: sessionId }, stage: { after: 'active' } } })
-      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', '/v1/session', { token }), 'expired')
     })
 
     await t.test('break-glass: an owner needs a ticket and a second approver, for at most 15 minutes', async (t) => {
@@ -184,6 +200,7 @@ t.test('impersonation over HTTP', async (t) => {
       const { sessionId } = requested.json()
       const url = `/v1/orgs/${orgId}/impersonations/${sessionId}`
       problem(t, await api.call('POST', `${url}/approve`, { token: c.ada.token }), 403, 'impersonation.self_approval')
+      problem(t, await api.call('POST', `${url}/approve`, { token: api.owner.token }), 403, 'impersonation.target_approval')
       problem(t, await api.call('POST', `${url}/start`, { token: c.ada.token }), 409, 'impersonation.approval_required')
       const mine = await api.call('GET', url, { token: c.ada.token })
       t.match(mine.json(), { status: 'pending', breakGlass: true, critical: true, ticket: 'SUP-42', durationMinutes: 15 })
@@ -200,21 +217,38 @@ t.test('impersonation over HTTP', async (t) => {
       t.equal((await api.call('POST', `${url}/stop`, { token: c.ada.token })).statusCode, 200, 'stopped with the impersonator\'s own token')
       const rows = (await auditActions(c, 'action=impersonation.*')).filter((row) => row.diff?.sessionId?.after === sessionId)
       t.same(rows.map((row) => row.action), [
-        'impersonation.session.requested', 'impersonation.session.approved', 'impersonation.session.started',
+        'impersonation.impersonator.reserved', 'impersonation.session.requested', 'impersonation.session.approved', 'impersonation.session.started',
         'impersonation.session.action_recorded', 'impersonation.session.stopped'
       ])
-      t.match(rows[1], { actorId: c.ben.userId, diff: { approverId: { after: c.ben.userId } } })
+      t.match(rows[2], { actorId: c.ben.userId, diff: { approverId: { after: c.ben.userId } } })
       const denied = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
       t.ok(denied.includes('break_glass_required'), 'the request without a ticket was recorded as denied')
+
+      // Turned down, with the approver's reason; then by the target (who may refuse), with the former field name; each frees Ada for the next.
+      const turnedDown: string[] = []
+      for (const [who, body] of [[c.ben.token, { reason: 'no incident open for this owner' }], [api.owner.token, { note: 'I am around: ask me instead' }]] as const) {
+        const again = await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-43' })
+        t.equal(again.statusCode, 202, again.body)
+        const deny = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${again.json().sessionId as string}/deny`, { token: who, body })
+        t.equal(deny.statusCode, 200, deny.body)
+        turnedDown.push(again.json().sessionId)
+      }
+      const refusals = (await auditActions(c, 'action=impersonation.session.denied')).filter((row) => turnedDown.includes(row.diff?.sessionId?.after as string))
+      t.same(refusals.map((row) => [row.actorId, row.diff?.reason?.after, row.diff?.note?.after]), [
+        [c.ben.userId, 'rejected_by_approver', 'no incident open for this owner'],
+        [ownerId, 'rejected_by_approver', 'I am around: ask me instead']
+      ], 'the refusal\'s code and the words of who refused')
     })
 
     await t.test('revocation mid-session: by an owner, and by taking the impersonator\'s right away', async (t) => {
       const first = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(first.statusCode, 201, first.body)
       t.equal((await api.call('GET', '/v1/session', { token: first.json().token })).statusCode, 200)
-      const revoked = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${first.json().sessionId as string}/revoke`, { body: { note: 'not agreed with the customer' } })
+      const firstUrl = `/v1/orgs/${orgId}/impersonations/${first.json().sessionId as string}/revoke`
+      problem(t, await api.call('POST', firstUrl, { body: { reason: 'both names', note: 'both names' } }), 400, 'http.validation')
+      const revoked = await api.call('POST', firstUrl, { body: { reason: 'not agreed with the customer' } })
       t.equal(revoked.statusCode, 200, revoked.body)
-      problem(t, await api.call('GET', '/v1/session', { token: first.json().token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', '/v1/session', { token: first.json().token }), 'revoked', 'revoked')
 
       const second = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(second.statusCode, 201, second.body)
@@ -224,8 +258,8 @@ t.test('impersonation over HTTP', async (t) => {
       api.runtime.impersonationRecheck.stop()
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/viewer`)).statusCode, 200)
       t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200)
-      problem(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token }), 401, 'impersonation.ended')
-      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token }), 'revoked', 'impersonator_lost_permission')
+      ended401(t, await api.call('GET', '/v1/session', { token }), 'revoked', 'impersonator_lost_permission')
       await api.runtime.impersonationRecheck.start()
       const rows = (await auditActions(c, 'action=impersonation.session.revoked')).map((row) => row.diff)
       t.match(rows.at(-2), { revokedBy: { after: api.owner.userId }, reason: { after: 'revoked' }, note: { after: 'not agreed with the customer' } })
@@ -239,7 +273,7 @@ t.test('impersonation over HTTP', async (t) => {
       t.equal(third.statusCode, 201, third.body)
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200)
       t.match(await ended(c, third.json().sessionId), { status: 'revoked', endedBy: 'system', endReason: 'target_became_critical' })
-      problem(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token: third.json().token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', `/v1/orgs/${orgId}/members`, { token: third.json().token }), 'revoked', 'target_became_critical')
       t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.mia.userId}/roles/admin`)).statusCode, 200, 'a member again')
 
       const fourth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
@@ -247,7 +281,7 @@ t.test('impersonation over HTTP', async (t) => {
       await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'DisableUser', data: { lastOwnerOf: [] } })
       t.match(await ended(c, fourth.json().sessionId), { status: 'revoked', endReason: 'target_unavailable' })
       await changeUser(api.runtime.identity, systemCommand('test'), c.mia.userId, { type: 'EnableUser', data: {} })
-      problem(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', '/v1/session', { token: fourth.json().token }), 'revoked', 'target_unavailable')
 
       const fifth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(fifth.statusCode, 201, fifth.body)
@@ -265,9 +299,10 @@ t.test('impersonation over HTTP', async (t) => {
       const off = await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: false } })
       t.equal(off.statusCode, 200, off.body)
       t.same(off.json().revoked, [sessionId], 'the open support session ended with it')
-      problem(t, await api.call('GET', '/v1/session', { token }), 401, 'auth.unauthenticated')
+      ended401(t, await api.call('GET', '/v1/session', { token }), 'revoked', 'support_access_disabled')
       problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId }), 403, 'impersonation.support_access_disabled')
       problem(t, await start(c, c.sam.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 403, 'impersonation.support_access_disabled')
+      await settled(api.runtime)
       const log = (await api.call('GET', '/v1/me/security-log', { token: c.mia.token })).json().items as Array<{ action: string, actor: string, ip: string | null, details: Record<string, unknown> }>
       const support = log.filter((item) => item.details.sessionId === sessionId)
       t.ok(support.length >= 3, 'the member sees the support session')
@@ -290,11 +325,11 @@ t.test('impersonation over HTTP', async (t) => {
       const strangerLog = (await api.call('GET', '/v1/me/security-log', { token: stranger.token })).json().items as Array<{ action: string }>
       t.same(strangerLog.filter((item) => item.action.startsWith('impersonation.')), [], 'nobody writes into a stranger\'s security log')
       const staffer = await register(api, 'staff-member@a.example')
-      t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: staffer.userId, roles: ['member'] } })).statusCode, 201)
+      await join(api, orgId, staffer.userId, ['member'])
       await changeUser(api.runtime.identity, systemCommand('test'), staffer.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
       problem(t, await start(c, c.ada.token, { targetUserId: staffer.userId }), 403, 'impersonation.target_is_staff')
       const leaver = await register(api, 'leaver@a.example')
-      t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: leaver.userId, roles: ['member'] } })).statusCode, 201)
+      await join(api, orgId, leaver.userId, ['member'])
       await disableUser(api.runtime.identity, systemCommand('test'), leaver.userId)
       problem(t, await start(c, c.ada.token, { targetUserId: leaver.userId }), 409, 'impersonation.target_disabled')
       problem(t, await start(c, c.mia.token, { targetUserId: c.ben.userId }), 403, 'auth.forbidden')
@@ -306,9 +341,16 @@ t.test('impersonation over HTTP', async (t) => {
       problem(t, await start(c, first.json().token, { targetUserId: c.ben.userId }), 403, 'impersonation.forbidden_action')
       t.equal((await api.call('POST', '/v1/impersonation/stop', { token: first.json().token })).statusCode, 200)
       problem(t, await api.call('POST', '/v1/impersonation/stop', { token: c.ada.token }), 409, 'impersonation.not_impersonating')
+      const next = await start(c, c.ada.token, { targetUserId: c.mia.userId })
+      t.equal(next.statusCode, 201, `once stopped, the next one starts: ${next.body}`)
+      t.equal((await api.call('POST', '/v1/impersonation/stop', { token: next.json().token })).statusCode, 200)
 
-      const reasons = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
+      const rows = await auditActions(c, 'action=impersonation.session.denied')
+      const reasons = rows.map((row) => row.diff?.reason?.after)
       for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy', 'support_access_disabled']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
+      t.match(rows.find((row) => row.diff?.reason?.after === 'impersonator_busy'), { diff: { requestReason: { after: REASON } } }, 'a refusal keeps the requester\'s reason beside its code')
+      const refused = (await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=ended&limit=200`)).json().items as Array<{ status: string, endReason: string, reason: string }>
+      t.match(refused.find((s) => s.endReason === 'impersonator_busy'), { status: 'denied', reason: REASON }, 'and so does the list of sessions')
     })
 
     await t.test('the organization lists its sessions: active, pending, ended', async (t) => {

@@ -31,7 +31,7 @@ import { membershipsOf, type MembershipView } from '../../projections/identity/q
 import type { SqlClient } from '../../sql/client.ts'
 import { BoundedCache } from '../cache.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
-import { sessionDecider, sessionStreamId, type SessionState } from '../../domain/impersonation/session.ts'
+import { endOf, sessionDecider, sessionStreamId, type SessionEnd, type SessionState } from '../../domain/impersonation/session.ts'
 import { impersonationSessionOf, tokenDigest, tokenIdOf } from './secrets.ts'
 
 /** The session an impersonation token acts in: the principal is its target, `impersonatorId` who really acts. */
@@ -268,6 +268,23 @@ export class IdentityDirectory {
         target: user.status !== 'active' ? 'disabled' : user.platformAdmin || user.platformSupport ? 'staff' : 'active'
       }
     }
+  }
+
+  /**
+   * How the session of an impersonation token that no longer works ended:
+   * stopped, expired, revoked (with its code) or denied. Only for the token
+   * of that very session (its digest matches the one the session started
+   * with), so a guessed, mistyped or never-issued token learns nothing.
+   * Asked after `authenticate` refused the token, off the hot path: it reads
+   * the session's stream, uncached.
+   */
+  async impersonationEnd (token: string, now = Date.now()): Promise<SessionEnd | undefined> {
+    const sessionId = impersonationSessionOf(token)
+    if (sessionId === undefined) return undefined
+    const state = fold(sessionDecider, await this.#options.store.readStream(sessionStreamId(sessionId)) as never[])
+    const tokenHash = state.status === 'active' || state.status === 'ended' ? state.tokenHash : null
+    if (tokenHash === null || !timingSafeEqual(tokenDigest(token), Buffer.from(tokenHash, 'hex'))) return undefined
+    return endOf(state, new Date(now))
   }
 
   /** A user as the directory knows them (cached): for re-checks such as an impersonator's rights. */

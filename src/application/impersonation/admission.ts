@@ -22,8 +22,8 @@
 import { systemCommand, type CommandMetadata } from '../../domain/envelope.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { blockedWhileImpersonating } from '../../domain/impersonation/blocked.ts'
-import { ForbiddenWhileImpersonating, SessionEnded } from '../../domain/impersonation/errors.ts'
-import { sessionDecider, sessionStreamId } from '../../domain/impersonation/session.ts'
+import { ForbiddenWhileImpersonating } from '../../domain/impersonation/errors.ts'
+import { sessionDecider, sessionEnded, sessionStreamId } from '../../domain/impersonation/session.ts'
 import { lostStanding } from '../../domain/impersonation/standing.ts'
 import type { ImpersonationContext, Principal } from '../identity/directory.ts'
 import { execute } from '../identity/commands.ts'
@@ -68,8 +68,8 @@ export async function admitImpersonated (
   const session = principal.impersonation
   const lost = await lostRight(services, session, principal.userId, request.ip, metadata.now)
   if (lost !== undefined) {
-    await revokeImpersonation(services, { ...systemCommand('impersonation-recheck', metadata.now), traceId: metadata.traceId }, session.sessionId, 'system', { reason: lost })
-    throw new SessionEnded(`the impersonation session has ended: ${lost.replaceAll('_', ' ')}`, { reason: lost })
+    await revokeImpersonation(services, { ...systemCommand('impersonation-recheck', metadata.now), traceId: metadata.traceId }, session.sessionId, 'system', { code: lost })
+    throw sessionEnded({ reason: 'revoked', code: lost })
   }
   // Another organization is out of the session's reach: recorded as refused, answered as not found.
   const elsewhere = request.orgId !== undefined && request.orgId !== session.orgId

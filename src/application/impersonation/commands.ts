@@ -4,6 +4,14 @@
  * file looks up the facts they decide on (who the target is, what roles they
  * hold, whether support access is on, whether the impersonator already has a
  * session open) and turns a recorded denial into the error the caller sees.
+ *
+ * One session at a time per impersonator holds on every node: a request that
+ * would open one first takes the impersonator's reservation
+ * (src/application/impersonation/reservation.ts); a request that loses it
+ * is refused like any other busy impersonator (`impersonator_busy`).
+ *
+ * Reasons: `reason` is what a person says (the request's, a denial's, a
+ * revocation's); `code` is a revocation's stable code.
  */
 import { fold } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
@@ -23,6 +31,7 @@ import type { ProjectionRunner } from '../../projections/runner.ts'
 import { activeSessionsOf, openSessions } from '../../projections/impersonation/queries.ts'
 import { execute, type IdentityServices, type Written } from '../identity/commands.ts'
 import { idFor, issueImpersonationToken } from '../identity/secrets.ts'
+import { judgeReservation, reserveImpersonator } from './reservation.ts'
 
 export interface ImpersonationServices extends IdentityServices {
   readonly runner: ProjectionRunner
@@ -57,16 +66,16 @@ export async function sessionState (services: ImpersonationServices, sessionId: 
 
 /**
  * Waits until the impersonation read model has caught up with the log as it
- * is now, and with everything this node wrote. Sessions other nodes open
- * while this waits are a race the guard may lose (it is one session at a
- * time per impersonator, not a security boundary).
+ * is now, and with everything this node wrote (sessions other nodes open
+ * while this waits may be missing: what must hold across nodes is decided on
+ * streams, not on this read model).
  */
 export async function sessionsCaughtUp (services: ImpersonationServices): Promise<void> {
   const position = maxPosition(await services.store.headPosition(), services.directory.latestSeen)
   await services.runner.waitFor(position, services.consistencyTimeoutMs, ['impersonation'])
 }
 
-/** Whether the user is impersonating someone now (one session at a time). */
+/** Whether the read model shows the user impersonating someone now: for sessions opened before reservations existed. */
 async function impersonating (services: ImpersonationServices, userId: string, now: Date): Promise<boolean> {
   await sessionsCaughtUp(services)
   return (await activeSessionsOf(services.sql, userId, now)).length > 0
@@ -106,11 +115,12 @@ export async function requestImpersonation (
   const org = fold(organizationDecider, await services.store.readStream(orgStreamId(orgId)) as never[])
   if (org.status !== 'active') throw new OrgNotFound()
   const target = fold(userDecider, await services.store.readStream(userStreamId(input.targetUserId)) as never[])
-  const busy = await impersonating(services, impersonator.userId, metadata.now)
+  const judged = await judgeReservation(services, impersonator.userId, sessionId, metadata.now)
+  const busy = judged.busy || (judged.never && await impersonating(services, impersonator.userId, metadata.now))
   const targetIsMember = Object.hasOwn(org.members, input.targetUserId)
   const issued = issueImpersonationToken(sessionId)
-  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, {
-    type: 'RequestImpersonation',
+  const command = {
+    type: 'RequestImpersonation' as const,
     data: {
       sessionId,
       orgId,
@@ -131,10 +141,21 @@ export async function requestImpersonation (
         supportAccess: org.supportAccess
       }
     }
-  })
+  }
+  // A request the guards let through takes the reservation before its session is written; one that lost it is refused as busy.
+  if (opensSession(command, metadata) && !await reserveImpersonator(services, metadata, impersonator.userId, { sessionId, orgId }, judged.released)) {
+    command.data.facts = { ...command.data.facts, impersonatorBusy: true }
+  }
+  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, command)
   if (state.status === 'denied') throw DENIALS[state.reason]()
   if (state.status === 'pending') return { sessionId, status: 'pending', token: null, expiresAt: null, ...written(position) }
   return { sessionId, ...activeToken(state, issued), ...written(position) }
+}
+
+/** Whether the request would open a session (the decider asked on a new stream; its refusals, such as a duration over the cap, are thrown). */
+function opensSession (command: SessionCommand, metadata: CommandMetadata): boolean {
+  return sessionDecider.decide(command, sessionDecider.initialState(), { now: metadata.now, actor: metadata.actor })
+    .some((event) => event.type === 'impersonation.session.requested')
 }
 
 /** The token of a session this call started; a retried call whose session an earlier attempt started cannot show it again. */
@@ -152,18 +173,23 @@ export async function approveImpersonation (
   return written(position)
 }
 
+/** Turns a break-glass request down; `reason`, the approver's words, is kept with the denial. */
 export async function denyImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, note?: string
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, reason?: string
 ): Promise<Written> {
   await sessionState(services, sessionId, orgId)
-  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'DenyImpersonation', data: { deniedBy, ...(note === undefined ? {} : { note }) } })
+  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'DenyImpersonation', data: { deniedBy, ...(reason === undefined ? {} : { note: reason }) } })
   return written(position)
 }
 
 /** The requester starts an approved break-glass session and receives its token. */
 export async function startApproved (services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, userId: string): Promise<Started> {
   const before = await sessionState(services, sessionId, orgId)
-  if (before.status === 'approved' && before.request.impersonatorId === userId && await impersonating(services, userId, metadata.now)) throw new ImpersonatorBusy()
+  if (before.status === 'approved' && before.request.impersonatorId === userId) {
+    // Its request holds the reservation already (one made before reservations existed takes it now).
+    const judged = await judgeReservation(services, userId, sessionId, metadata.now)
+    if (judged.busy || !await reserveImpersonator(services, metadata, userId, { sessionId, orgId }, judged.released)) throw new ImpersonatorBusy()
+  }
   const issued = issueImpersonationToken(sessionId)
   const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'StartImpersonation', data: { startedBy: userId, tokenHash: issued.hash } })
   return { sessionId, ...activeToken(state, issued), ...written(position) }
@@ -178,21 +204,27 @@ export async function stopImpersonation (services: ImpersonationServices, metada
 
 export type RevocationReason = Extract<SessionCommand, { type: 'RevokeImpersonation' }>['data']['reason']
 
+/** How a revocation is recorded: its code (`revoked` unless a re-check names another) and the words of whoever revoked. */
+export interface Revocation {
+  readonly code?: RevocationReason
+  readonly reason?: string
+}
+
 /** Ends someone's session: an owner or holder of `impersonation:revoke`, a platform admin, or the system when a re-check fails. */
 export async function revokeImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: { orgId?: string, reason?: RevocationReason, note?: string } = {}
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: Revocation & { orgId?: string } = {}
 ): Promise<Written> {
   const state = await sessionState(services, sessionId, options.orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, {
     type: 'RevokeImpersonation',
-    data: { revokedBy, reason: options.reason ?? 'revoked', ...(options.note === undefined ? {} : { note: options.note }) }
+    data: { revokedBy, reason: options.code ?? 'revoked', ...(options.reason === undefined ? {} : { note: options.reason }) }
   })
   return written(position)
 }
 
 /** Revokes every open session (of one organization, of one kind): the "stop everything" of the runbook. */
 export async function revokeAll (
-  services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia }, options: { reason?: RevocationReason, note?: string } = {}
+  services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia }, options: Revocation = {}
 ): Promise<{ revoked: string[] }> {
   await sessionsCaughtUp(services)
   const revoked: string[] = []

@@ -101,7 +101,7 @@ export class ImpersonationRecheck {
         const reason = await lost(this.services, session)
         if (reason === undefined) continue
         const metadata = { ...systemCommand('impersonation-recheck'), commandId: uuidV5(`impersonation-recheck/${session.sessionId}/${cause.id}`), causationId: cause.id }
-        const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { reason })
+        const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { code: reason })
         if (position !== null) revoked.push(session.sessionId)
       }
     }

@@ -13,6 +13,6 @@ export async function setSupportAccess (
   const result = await changeOrganization(services, metadata, orgId, { type: 'SetSupportAccess', data: { enabled } })
   if (enabled) return { ...result, revoked: [] }
   const { revoked } = await revokeAll(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/revoke-support`) }, metadata.actor.id,
-    { orgId, via: 'support' }, { reason: 'support_access_disabled' })
+    { orgId, via: 'support' }, { code: 'support_access_disabled' })
   return { ...result, revoked }
 }

@@ -48,14 +48,14 @@ export function impersonationCommand (program: Command): void {
     .action(async (sessionId: string | undefined, options: { all?: boolean, org?: string, reason: string, json?: boolean }) => {
       if ((sessionId === undefined) !== (options.all === true)) group.error('give a session id or --all', { exitCode: 2 })
       if (options.org !== undefined && options.all !== true) group.error('--org goes with --all', { exitCode: 2 })
-      const note = options.reason.slice(0, 500)
+      const reason = options.reason.slice(0, 500)
       const revoked = await withRuntime(async (runtime) => {
         const metadata = systemCommand('cli')
         if (sessionId !== undefined) {
-          const { position } = await revokeImpersonation(runtime.impersonation, metadata, sessionId, 'cli', { note })
+          const { position } = await revokeImpersonation(runtime.impersonation, metadata, sessionId, 'cli', { reason })
           return position === null ? [] : [sessionId]
         }
-        return (await revokeAll(runtime.impersonation, metadata, 'cli', options.org === undefined ? {} : { orgId: options.org }, { note })).revoked
+        return (await revokeAll(runtime.impersonation, metadata, 'cli', options.org === undefined ? {} : { orgId: options.org }, { reason })).revoked
       }, { runProjections: true })
       if (options.json === true) print(toJson({ revoked }))
       else print(revoked.length === 0 ? 'nothing to revoke: no open session' : `revoked ${revoked.length}: ${revoked.join(', ')}`)

@@ -12,6 +12,8 @@ export class BreakGlassRequired extends domainError('impersonation.break_glass_r
   'impersonating an owner or another critical account is break-glass: give a ticket reference, ask a second approver, at most 15 minutes') {}
 export class DurationExceedsCap extends domainError('impersonation.duration_exceeds_cap', 422, 'an impersonation lasts at most 60 minutes, 15 for break-glass') {}
 export class SelfApproval extends domainError('impersonation.self_approval', 403, 'a break-glass request needs a second person: you cannot approve your own') {}
+export class TargetApproval extends domainError('impersonation.target_approval', 403,
+  'the account to be impersonated cannot approve it: a second person, neither the requester nor the target, approves a break-glass request') {}
 export class NotPending extends domainError('impersonation.not_pending', 409, 'the session is not waiting for approval') {}
 export class ApprovalRequired extends domainError('impersonation.approval_required', 409, 'a second approver must approve this break-glass request first') {}
 export class AlreadyStarted extends domainError('impersonation.already_started', 409, 'the session has already started; a session is never extended or restarted') {}

@@ -14,6 +14,12 @@
  *
  * A request that a guard refuses is recorded too (`denied` as the session's
  * only event), so attempts are as visible in the audit log as sessions.
+ *
+ * Reasons: what a person says is `reason` everywhere a person says it (the
+ * request, the HTTP bodies of deny and revoke, the CLI's `--reason`). In the
+ * events that end a session, `reason` is the stable code of the end (one of
+ * DENIAL_REASONS or REVOCATION_REASONS) and the person's words are `note`;
+ * a refused request keeps its requester's words as `requestReason`.
  */
 import { z } from 'zod'
 import { defineEvent } from '../registry.ts'
@@ -103,23 +109,50 @@ export const sessionRevoked = defineEvent({
   }).strict()
 })
 
+/**
+ * v2 keeps the requester's own words when a guard refuses the request
+ * (`requestReason`, `ticket`): v1 kept only the refusal's code. Every v1
+ * event is a valid v2 event; the version tells an older reader that a
+ * field it does not know may be there.
+ */
 export const sessionDenied = defineEvent({
   type: 'impersonation.session.denied',
+  version: 2,
+  upcasters: { 1: (data) => data },
   schema: z.object({
+    /** The refusal's stable code. */
     reason: z.enum(DENIAL_REASONS),
     /** The request's facts when the request itself was refused (no `requested` before it). */
     orgId: id.optional(),
     impersonatorId: id.optional(),
     targetUserId: id.optional(),
     via: via.optional(),
-    /** The approver who rejected a pending request. */
+    /** Why the requester asked, in their words (v2; a request refused by a guard). */
+    requestReason: Reason.optional(),
+    ticket: Ticket.optional(),
+    /** The approver who rejected a pending request, and their words. */
     deniedBy: id.optional(),
     note: z.string().trim().max(500).optional()
   }).strict()
 })
 
-export const impersonationEvents = [sessionRequested, sessionApproved, sessionStarted, actionRecorded, sessionStopped, sessionExpired, sessionRevoked, sessionDenied]
+/**
+ * The impersonator's reservation (`impersonator-<userId>`): a request that
+ * would open a session first appends this with the version it read, so of
+ * two racing requests (on any nodes) one holds it and the other is refused.
+ * It names the session holding it; nothing releases it: the next request
+ * judges that session's standing (src/domain/impersonation/reservation.ts).
+ */
+export const impersonatorReserved = defineEvent({
+  type: 'impersonation.impersonator.reserved',
+  schema: z.object({ sessionId: id, orgId: id, reservedAt: z.iso.datetime() }).strict()
+})
+
+export const impersonationEvents = [
+  sessionRequested, sessionApproved, sessionStarted, actionRecorded, sessionStopped, sessionExpired, sessionRevoked, sessionDenied, impersonatorReserved
+]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 export type ImpersonationEvent = DataOf<typeof sessionRequested | typeof sessionApproved | typeof sessionStarted | typeof actionRecorded |
   typeof sessionStopped | typeof sessionExpired | typeof sessionRevoked | typeof sessionDenied>
+export type ReservationEvent = DataOf<typeof impersonatorReserved>

@@ -11,7 +11,7 @@ import { LedgerlineError } from '../errors.ts'
 import { EventRegistry } from '../registry.ts'
 import { spec } from '../testing.ts'
 import { impersonationEvents, type DenialReason, type ImpersonationEvent } from './events.ts'
-import { sessionDecider, type RequestFacts, type SessionCommand, type SessionState } from './session.ts'
+import { endOf, sessionDecider, type RequestFacts, type SessionCommand, type SessionState } from './session.ts'
 
 const session = spec(sessionDecider)
 const T0 = Date.parse('2026-01-01T00:00:00.000Z')
@@ -76,9 +76,14 @@ t.test('each guard denies the request with its reason, as the session\'s only ev
   ]
   for (const [reason, changes, facts] of cases) {
     const targetUserId = changes.targetUserId ?? 'tom'
-    session.given([]).when(ask(changes, facts), at(0))
-      .then(t, [{ type: 'impersonation.session.denied', data: { reason, orgId: 'acme', impersonatorId: 'ivy', targetUserId, via: 'support' } }], reason)
+    session.given([]).when(ask(changes, facts), at(0)).then(t, [{
+      type: 'impersonation.session.denied', data: { reason, orgId: 'acme', impersonatorId: 'ivy', targetUserId, via: 'support', requestReason: REASON }
+    }], reason)
   }
+  session.given([]).when(ask({ ticket: 'SUP-9' }, { impersonatorBusy: true, targetCritical: true }), at(0)).then(t, [{
+    type: 'impersonation.session.denied',
+    data: { reason: 'impersonator_busy', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', requestReason: REASON, ticket: 'SUP-9' }
+  }], 'a refused request keeps the requester\'s reason and ticket beside the refusal\'s code')
   session.given([]).when(ask({ via: 'member' }, { supportAccess: false }), at(0))
     .then(t, [requested({ via: 'member' }), started(0, 30, false, 'member')], 'support access is asked only of support')
 })
@@ -93,6 +98,38 @@ t.test('nobody approves their own request; a second person does', async (t) => {
   session.given([breakGlass]).when(approve('ivy'), at(1)).thenThrows(t, 'impersonation.self_approval')
   session.given([breakGlass]).when(approve('ada'), at(1)).then(t, [approved])
   session.given([breakGlass, approved]).when(approve('sam'), at(2)).then(t, [], 'approving again changes nothing')
+})
+
+t.test('the target does not approve their own impersonation, but may turn it down', async (t) => {
+  session.given([breakGlass]).when(approve('tom'), at(1)).thenThrows(t, 'impersonation.target_approval')
+  session.given([breakGlass]).when({ type: 'ApproveImpersonation', data: { approverId: 'tom', approverVia: 'platform' } }, at(1))
+    .thenThrows(t, 'impersonation.target_approval', 'whatever their standing')
+  session.given([breakGlass, approved]).when(approve('tom'), at(2)).thenThrows(t, 'impersonation.target_approval', 'not even once approved by someone else')
+  session.given([breakGlass]).when(deny('tom'), at(1)).then(t, [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'tom' } }],
+    'a refusal never widens access: the target may refuse')
+})
+
+t.test('an ended session says how it ended, to the holder of its token and to a late action', async (t) => {
+  const cases: Array<[string, ImpersonationEvent[], number, { reason: string, code: string | null }]> = [
+    ['stopped', [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }], 5, { reason: 'stopped', code: null }],
+    ['revoked', [...active, { type: 'impersonation.session.revoked', data: { revokedBy: 'system', reason: 'target_unavailable' } }], 5, { reason: 'revoked', code: 'target_unavailable' }],
+    ['expired, written', [...active, { type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 31, { reason: 'expired', code: null }],
+    ['expired, not yet written', active, 30, { reason: 'expired', code: null }],
+    ['denied', [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }], 5, { reason: 'denied', code: 'rejected_by_approver' }]
+  ]
+  for (const [how, history, minute, end] of cases) {
+    const state = fold(sessionDecider, history)
+    t.strictSame(endOf(state, new Date(T0 + minute * MINUTE)), end, how)
+    try {
+      sessionDecider.decide(act, state, at(minute))
+      t.fail(`${how}: an action was recorded`)
+    } catch (error) {
+      t.match(error, { code: 'impersonation.ended', details: { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) } }, `${how}: a late action is told how`)
+    }
+  }
+  t.equal(endOf(fold(sessionDecider, active), new Date(T0 + 30 * MINUTE - 1)), undefined, 'a millisecond before the expiry it goes on')
+  t.match(fold(sessionDecider, [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: TOKEN }, 'an ended session keeps its token\'s digest')
+  t.match(fold(sessionDecider, [breakGlass, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: null }, 'one that never started had none')
 })
 
 t.test('only the requester starts a break-glass session, once approved, and only once', async (t) => {
@@ -129,7 +166,7 @@ t.test('after any end, ending again changes nothing and nothing starts or record
     ['revoked', [...active, { type: 'impersonation.session.revoked', data: { revokedBy: 'system', reason: 'revoked' } }]],
     ['expired', [...active, { type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }]],
     ['denied by an approver', [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }]],
-    ['denied by a guard', [{ type: 'impersonation.session.denied', data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'support' } }]]
+    ['denied by a guard', [{ type: 'impersonation.session.denied', data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'support', requestReason: REASON } }]]
   ]
   for (const [how, history] of ends) {
     for (const command of [stop('ivy'), revoke, expire, deny('ada'), ask()]) session.given(history).when(command, at(40)).then(t, [], `${how}: ${command.type} changes nothing`)
@@ -299,19 +336,44 @@ function play ([first, rest]: [Request, Array<[SessionCommand, number]>]): Playe
 
 const TERMINAL = new Set(['impersonation.session.denied', 'impersonation.session.stopped', 'impersonation.session.revoked', 'impersonation.session.expired'])
 
-t.test('no session of a critical target is active without the approval of a second person first', async (t) => {
+t.test('no session of a critical target is active without the approval of a second person, not its target, first', async (t) => {
   let reached = 0
   fc.assert(fc.property(scenario, (commands) => {
     const { steps, log, opened } = play(commands)
     if (opened?.data.facts.targetCritical !== true || !steps.some((step) => step.after.status === 'active')) return
     reached++
+    const { impersonatorId, targetUserId } = opened.data
     for (const step of steps.filter((step) => step.after.status === 'active')) {
       const startedAt = log.findIndex((event) => event.type === 'impersonation.session.started')
-      const approval = log.findIndex((event) => event.type === 'impersonation.session.approved' && event.data.approverId !== opened.data.impersonatorId)
+      const approval = log.findIndex((event) => event.type === 'impersonation.session.approved' && event.data.approverId !== impersonatorId && event.data.approverId !== targetUserId)
       assert.ok(approval !== -1 && approval < startedAt, `active at ${new Date(step.now).toISOString()} with no second approver before the start: ${JSON.stringify(log)}`)
     }
   }), { numRuns: 2 * RUNS })
-  t.ok(reached > 0, `${2 * RUNS} random sequences; ${reached} made a critical target's session active, each after a second person's approval`)
+  t.ok(reached > 0, `${2 * RUNS} random sequences; ${reached} made a critical target's session active, each after the approval of someone neither requester nor target`)
+})
+
+t.test('an approval is never the requester\'s nor the target\'s, whoever asks', async (t) => {
+  let refused = 0
+  fc.assert(fc.property(scenario, (commands) => {
+    const { steps, opened } = play(commands)
+    for (const step of steps) {
+      if (step.command.type !== 'ApproveImpersonation' || !['pending', 'approved', 'active'].includes(step.before.status)) continue
+      if (step.before.status === 'none' || step.before.status === 'denied') continue
+      const { impersonatorId, targetUserId } = step.before.request
+      const approver = step.command.data.approverId
+      if (approver === impersonatorId || approver === targetUserId) {
+        assert.equal(step.events.length, 0, `approved by ${approver}: ${JSON.stringify(step.events)}`)
+        assert.ok(step.refused === 'impersonation.self_approval' || step.refused === 'impersonation.target_approval', `refused with ${step.refused}`)
+        refused++
+      }
+    }
+    for (const step of steps) {
+      for (const event of step.events) {
+        if (event.type === 'impersonation.session.approved') assert.ok(event.data.approverId !== opened?.data.impersonatorId && event.data.approverId !== opened?.data.targetUserId)
+      }
+    }
+  }), { numRuns: RUNS })
+  t.ok(refused > 0, `${RUNS} random sequences; ${refused} approvals by the requester or the target, every one refused`)
 })
 
 t.test('every start lasts the requested duration within its cap, and a stream starts at most once', async (t) => {

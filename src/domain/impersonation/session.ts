@@ -8,9 +8,21 @@
  *            └─ critical target ──► pending ─ approve (someone else) ─► approved ─ start ─► active
  *                                       └─ deny, stop, revoke, or 30 minutes ─► ended
  *
+ * Who approves a break-glass request: a holder of `impersonation:approve`
+ * (a platform admin for a support request) who is neither the requester nor
+ * the target. Not the requester: break-glass means two people. Not the
+ * target: the request exists because the account is critical — an owner,
+ * possibly one whose account is the very thing being investigated — so its
+ * own "yes" is no independent check, and an approval that the account
+ * itself can give is no guard on it. Consent of the target, if the product
+ * wants it, would be a separate, explicit step, never a substitute for the
+ * second person. Refusing is another matter: anyone who may approve may deny
+ * (the target included: a refusal never widens access, and an owner could
+ * revoke the request anyway); the requester withdraws with stop instead.
+ *
  * Invariants (src/domain/impersonation/session.test.ts checks them over
  * random command sequences): no session of a critical target is active
- * without the approval of a second person; none lasts longer than its cap
+ * without the approval of a second person who is not its target; none lasts longer than its cap
  * (60 minutes, 15 for break-glass) and none is ever extended or restarted;
  * actions are recorded only while active and before the expiry.
  *
@@ -20,7 +32,7 @@
  */
 import type { Decider } from '../decider.ts'
 import {
-  AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound
+  AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound, TargetApproval
 } from './errors.ts'
 import type { DenialReason, ImpersonationEvent, ImpersonationVia, REVOCATION_REASONS } from './events.ts'
 
@@ -64,7 +76,13 @@ export type SessionState =
   | { status: 'pending', request: SessionRequest }
   | { status: 'approved', request: SessionRequest, approverId: string }
   | { status: 'active', request: SessionRequest, approverId: string | null, tokenHash: string, startedAt: string, expiresAt: string, actions: number }
-  | { status: 'ended', request: SessionRequest, how: 'stopped' | 'expired' | 'revoked' | 'denied', startedAt: string | null, expiresAt: string | null }
+  | {
+    status: 'ended', request: SessionRequest, how: 'stopped' | 'expired' | 'revoked' | 'denied', startedAt: string | null, expiresAt: string | null,
+    /** The code of a revocation or a denial (REVOCATION_REASONS, DENIAL_REASONS); null for a stop or an expiry. */
+    code: string | null,
+    /** The token of a session that had started: an ended session's token is told it ended, not that it is unknown. */
+    tokenHash: string | null
+  }
 
 export type SessionCommand =
   | {
@@ -104,7 +122,14 @@ function request (command: Extract<SessionCommand, { type: 'RequestImpersonation
   const { facts, tokenHash, durationMinutes, ...asked } = command.data
   const denied = refusal(command.data)
   if (denied !== undefined) {
-    return [{ type: 'impersonation.session.denied', data: { reason: denied, orgId: asked.orgId, impersonatorId: asked.impersonatorId, targetUserId: asked.targetUserId, via: asked.via } }]
+    return [{
+      type: 'impersonation.session.denied',
+      data: {
+        reason: denied, orgId: asked.orgId, impersonatorId: asked.impersonatorId, targetUserId: asked.targetUserId, via: asked.via,
+        // The requester's words stay with the refusal: "refused, and why they asked" is what a reviewer reads.
+        requestReason: asked.reason, ...(asked.ticket === undefined ? {} : { ticket: asked.ticket })
+      }
+    }]
   }
   const breakGlass = facts.targetCritical
   const cap = breakGlass ? BREAK_GLASS_MAX_MINUTES : MAX_MINUTES
@@ -137,6 +162,7 @@ function decideOnLive (command: SessionCommand, state: Live, now: Date): Imperso
       return []
     case 'ApproveImpersonation':
       if (command.data.approverId === state.request.impersonatorId) throw new SelfApproval()
+      if (command.data.approverId === state.request.targetUserId) throw new TargetApproval()
       if (state.status === 'approved') return []
       if (state.status !== 'pending' || lapsed(state.request, now)) throw new NotPending()
       return [{ type: 'impersonation.session.approved', data: { approverId: command.data.approverId, via: command.data.approverVia } }]
@@ -148,10 +174,11 @@ function decideOnLive (command: SessionCommand, state: Live, now: Date): Imperso
       if (command.data.startedBy !== state.request.impersonatorId) throw new NotImpersonator()
       if (state.status === 'active') throw new AlreadyStarted()
       if (state.status === 'pending') throw new ApprovalRequired()
-      if (lapsed(state.request, now)) throw new SessionEnded('the approved request was not started within 30 minutes')
+      if (lapsed(state.request, now)) throw new SessionEnded('the approved request was not started within 30 minutes', { reason: 'expired' })
       return [started(command.data.tokenHash, now, state.request.durationMinutes, state.request)]
     case 'RecordAction':
-      if (state.status !== 'active' || now.getTime() >= Date.parse(state.expiresAt)) throw new SessionEnded()
+      if (state.status !== 'active') throw new SessionEnded('the impersonation session has not started')
+      if (now.getTime() >= Date.parse(state.expiresAt)) throw sessionEnded({ reason: 'expired', code: null })
       return [{ type: 'impersonation.session.action_recorded', data: command.data }]
     case 'StopImpersonation':
       if (command.data.stoppedBy !== state.request.impersonatorId) throw new NotImpersonator()
@@ -168,7 +195,7 @@ function decideOnLive (command: SessionCommand, state: Live, now: Date): Imperso
 }
 
 /** An ended session: ending it again changes nothing, anything else is refused. */
-function decideOnEnded (command: SessionCommand): ImpersonationEvent[] {
+function decideOnEnded (command: SessionCommand, state: Extract<SessionState, { status: 'denied' | 'ended' }>): ImpersonationEvent[] {
   switch (command.type) {
     case 'RequestImpersonation':
     case 'StopImpersonation':
@@ -180,7 +207,7 @@ function decideOnEnded (command: SessionCommand): ImpersonationEvent[] {
       throw new NotPending()
     case 'StartImpersonation':
     case 'RecordAction':
-      throw new SessionEnded()
+      throw sessionEnded(state.status === 'ended' ? { reason: state.how, code: state.code } : { reason: 'denied', code: state.reason })
   }
   return unreachable(command)
 }
@@ -199,7 +226,7 @@ export const sessionDecider: Decider<SessionCommand, ImpersonationEvent, Session
         return request(command, now)
       case 'denied':
       case 'ended':
-        return decideOnEnded(command)
+        return decideOnEnded(command, state)
       default:
         return decideOnLive(command, state, now)
     }
@@ -226,11 +253,11 @@ export const sessionDecider: Decider<SessionCommand, ImpersonationEvent, Session
       case 'impersonation.session.action_recorded':
         return state.status === 'active' ? { ...state, actions: state.actions + 1 } : state
       case 'impersonation.session.denied':
-        return state.status === 'none' ? { status: 'denied', reason: event.data.reason } : ended(state, 'denied')
+        return state.status === 'none' ? { status: 'denied', reason: event.data.reason } : ended(state, 'denied', event.data.reason)
       case 'impersonation.session.stopped':
         return ended(state, 'stopped')
       case 'impersonation.session.revoked':
-        return ended(state, 'revoked')
+        return ended(state, 'revoked', event.data.reason)
       case 'impersonation.session.expired':
         return ended(state, 'expired')
     }
@@ -238,13 +265,38 @@ export const sessionDecider: Decider<SessionCommand, ImpersonationEvent, Session
   }
 }
 
-function ended (state: SessionState, how: Extract<SessionState, { status: 'ended' }>['how']): SessionState {
+function ended (state: SessionState, how: Extract<SessionState, { status: 'ended' }>['how'], code: string | null = null): SessionState {
   if (state.status !== 'pending' && state.status !== 'approved' && state.status !== 'active') return state
+  const active = state.status === 'active'
   return {
     status: 'ended',
     request: state.request,
     how,
-    startedAt: state.status === 'active' ? state.startedAt : null,
-    expiresAt: state.status === 'active' ? state.expiresAt : null
+    startedAt: active ? state.startedAt : null,
+    expiresAt: active ? state.expiresAt : null,
+    code,
+    tokenHash: active ? state.tokenHash : null
   }
+}
+
+/** How a session ended, as its token's holder is told: `reason` is the kind of end, `code` a revocation's or denial's code. */
+export interface SessionEnd {
+  readonly reason: 'stopped' | 'expired' | 'revoked' | 'denied'
+  readonly code: string | null
+}
+
+/** How the session has ended by `now` (an active one past its expiry has expired, written or not); undefined while it goes on. */
+export function endOf (state: SessionState, now: Date): SessionEnd | undefined {
+  switch (state.status) {
+    case 'ended': return { reason: state.how, code: state.code }
+    case 'denied': return { reason: 'denied', code: state.reason }
+    case 'active': return now.getTime() >= Date.parse(state.expiresAt) ? { reason: 'expired', code: null } : undefined
+    default: return undefined
+  }
+}
+
+/** The 401 an ended session's token gets: `impersonation.ended`, saying how (and why, for a revocation). */
+export function sessionEnded (end: SessionEnd): SessionEnded {
+  const why = end.code === null ? end.reason : `${end.reason} (${end.code.replaceAll('_', ' ')})`
+  return new SessionEnded(`the impersonation session has ended: ${why}`, { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) })
 }

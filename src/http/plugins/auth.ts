@@ -3,6 +3,10 @@
  * domain. `authenticate` is the onRequest hook of every protected scope; a
  * missing, malformed, unknown, revoked or expired token answers 401 with
  * `WWW-Authenticate: Bearer` and the same code, so a probe learns nothing.
+ * One exception, for the holder of the token only: the token of an
+ * impersonation session that has ended answers 401 `impersonation.ended`
+ * saying how (`reason`: stopped, expired, revoked or denied; `cause`: a
+ * revocation's code), so the banner can say why it is over.
  *
  * The first use of a token from an address it was not used from before is
  * audited (`identity.token.used_from_new_ip`), fire and forget: the request
@@ -21,6 +25,8 @@ import type { ImpersonationContext, Principal } from '../../application/identity
 import { admitImpersonated } from '../../application/impersonation/admission.ts'
 import type { CommandMetadata } from '../../domain/envelope.ts'
 import { Unauthenticated } from '../../domain/identity/errors.ts'
+import { SessionEnded } from '../../domain/impersonation/errors.ts'
+import { sessionEnded } from '../../domain/impersonation/session.ts'
 import type { Runtime } from '../../runtime.ts'
 
 declare module 'fastify' {
@@ -37,10 +43,12 @@ const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 
 export function authenticator (runtime: Runtime) {
-  const accept = (request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, done: (error?: Error) => void): void => {
+  const accept = (request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, done: (error?: Error) => void, token?: string): void => {
     if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="ledgerline"')
-      return done(new Unauthenticated())
+      if (token === undefined || !token.startsWith('lli_')) return done(new Unauthenticated())
+      return void runtime.identity.directory.impersonationEnd(token)
+        .then((end) => done(end === undefined ? new Unauthenticated() : sessionEnded(end)), done)
     }
     request.principal = principal
     if (principal.impersonation !== undefined) return admit(request, reply, principal as Impersonated, done)
@@ -65,16 +73,20 @@ export function authenticator (runtime: Runtime) {
       orgId: typeof orgId === 'string' ? orgId : undefined,
       ip: request.ip,
       metadata: { ...commandMetadata(request), commandId: randomUUID() }
-    }).then(() => done(), done)
+    }).then(() => done(), (error: Error) => {
+      if (error instanceof SessionEnded) reply.header('www-authenticate', 'Bearer realm="ledgerline"')
+      done(error)
+    })
   }
   // A callback hook: a cached token is checked without a promise.
   return function authenticate (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
     const header = request.headers.authorization
     const match = typeof header === 'string' ? BEARER.exec(header.trim()) : null
     if (match === null) return accept(request, reply, undefined, done)
-    const principal = runtime.identity.directory.authenticate(match[1]!)
-    if (principal instanceof Promise) principal.then((found) => accept(request, reply, found, done), done)
-    else accept(request, reply, principal, done)
+    const token = match[1]!
+    const principal = runtime.identity.directory.authenticate(token)
+    if (principal instanceof Promise) principal.then((found) => accept(request, reply, found, done, token), done)
+    else accept(request, reply, principal, done, token)
   }
 }
 

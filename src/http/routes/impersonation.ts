@@ -6,11 +6,16 @@
  * - start: holders of `impersonation:start` in the organization (for its
  *   members), or platform support staff when support access is on; at most
  *   20 requests a minute per person;
- * - approve, deny: holders of `impersonation:approve`, or a platform admin
- *   for a support session; never the requester;
+ * - approve: holders of `impersonation:approve`, or a platform admin for a
+ *   support session; never the requester, never the target (the decider's
+ *   rule, src/domain/impersonation/session.ts);
+ * - deny: the same people, the target included; not the requester, who
+ *   withdraws with stop;
  * - stop: the impersonator, with their own token or the session's
  *   (`POST /v1/impersonation/stop`);
  * - revoke: holders of `impersonation:revoke` (owners), or a platform admin;
+ *   deny and revoke take the person's words as `reason` (`note`, its former
+ *   name, is accepted for one release);
  * - list and read: holders of `impersonation:read`, platform admins, and the
  *   requester for their own session; each read is recorded
  *   (`audit.record.sensitive_read`);
@@ -44,6 +49,18 @@ const START_REQUESTS_PER_MINUTE = 20
 
 const OrgParams = z.object({ orgId: Id })
 const SessionParams = z.object({ orgId: Id, sessionId: Id })
+
+/**
+ * Why a request is denied or a session revoked, in the person's words:
+ * `reason`, as in the request and the CLI's `--reason`. `note` is the name
+ * this field had before; it is accepted until the next release, never with
+ * `reason`.
+ */
+const Why = z.object({
+  reason: z.string().trim().max(500).optional().describe('why, in your words; kept with the event in the audit log'),
+  note: z.string().trim().max(500).optional().meta({ deprecated: true, description: 'deprecated: the former name of `reason`, accepted for one release' })
+}).strict().refine((body) => body.reason === undefined || body.note === undefined, { message: 'give reason only (note is its former name)' }).optional()
+const reasonOf = (body: z.infer<typeof Why>): string | undefined => body?.reason ?? body?.note
 
 const Started = z.object({
   sessionId: Id,
@@ -163,13 +180,13 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/deny', {
     schema: {
       tags: ['impersonation'], summary: 'Turns a break-glass request down', security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams,
-      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      body: Why,
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
     await approverVia(runtime, request, orgId, sessionId)
-    return denyImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId, request.body?.note)
+    return denyImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId, reasonOf(request.body))
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/start', {
@@ -207,28 +224,28 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     schema: {
       tags: ['impersonation'], summary: 'Ends someone\'s session now (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
       'x-permission': 'impersonation:revoke', params: SessionParams,
-      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      body: Why,
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
     await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    const note = request.body?.note
-    return revokeImpersonation(services, commandMetadata(request, orgId), sessionId, principalOf(request).userId, { orgId, ...(note === undefined ? {} : { note }) })
+    const reason = reasonOf(request.body)
+    return revokeImpersonation(services, commandMetadata(request, orgId), sessionId, principalOf(request).userId, { orgId, ...(reason === undefined ? {} : { reason }) })
   })
 
   api.post('/v1/orgs/:orgId/impersonations/revoke-all', {
     schema: {
       tags: ['impersonation'], summary: 'Ends every open session in the organization (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
       'x-permission': 'impersonation:revoke', params: OrgParams,
-      body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+      body: Why,
       response: { 200: z.object({ revoked: z.array(Id) }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
     await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    const note = request.body?.note
-    return revokeAll(services, commandMetadata(request, orgId), principalOf(request).userId, { orgId }, note === undefined ? {} : { note })
+    const reason = reasonOf(request.body)
+    return revokeAll(services, commandMetadata(request, orgId), principalOf(request).userId, { orgId }, reason === undefined ? {} : { reason })
   })
 
   api.get('/v1/orgs/:orgId/support-access', {

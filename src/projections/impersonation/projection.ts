@@ -36,12 +36,12 @@ const handlers: Record<string, Apply> = {
   'impersonation.session.expired': end('expired'),
   'impersonation.session.denied': async (tx, sessionId, d, at) => {
     if (d.orgId === undefined) return end('denied')(tx, sessionId, { ...d, reason: d.reason }, at)
-    // A refused request: its only event, with the request's facts.
+    // A refused request: its only event, with the request's facts and (from v2 of the event) the requester's words.
     return tx.query(
-      `INSERT INTO impersonation_sessions (session_id, org_id, impersonator_id, target_user_id, via, reason, critical, break_glass,
+      `INSERT INTO impersonation_sessions (session_id, org_id, impersonator_id, target_user_id, via, reason, ticket, critical, break_glass,
          duration_minutes, status, requested_at, ended_at, ended_by, end_reason, updated_at)
-       VALUES ($1, $2, $3, $4, $5, '', false, false, 0, 'denied', $6, $6, 'system', $7, $6) ON CONFLICT (session_id) DO NOTHING`,
-      [sessionId, d.orgId, d.impersonatorId, d.targetUserId, d.via, at, d.reason])
+       VALUES ($1, $2, $3, $4, $5, $6, $7, false, false, 0, 'denied', $8, $8, 'system', $9, $8) ON CONFLICT (session_id) DO NOTHING`,
+      [sessionId, d.orgId, d.impersonatorId, d.targetUserId, d.via, d.requestReason ?? '', d.ticket ?? null, at, d.reason])
   }
 }
 
