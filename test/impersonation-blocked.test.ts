@@ -3,7 +3,7 @@
  * serves: a blocked route answers 403 `impersonation.forbidden_action` (and
  * the attempt is recorded in the session), nothing else does; each entry of
  * the list in src/domain/impersonation/blocked.ts still names a route or a
- * catalogue action; README documents every entry. Outside organizations only
+ * catalogue action; docs/impersonation.md documents every entry. Outside organizations only
  * the allowed few answer: the security log, tokens and password are refused.
  */
 import { readFileSync } from 'node:fs'
@@ -21,11 +21,11 @@ import { documentedRoutes, routeKey, routerRoutes } from './helpers/routes.ts'
 /** Routes that end the session the walk acts in: called last, on their own. */
 const ENDS_SESSION = new Set(['POST /v1/impersonation/stop', 'POST /v1/auth/logout'])
 
-t.test('the blocked list names real routes and actions, and README documents it', async (t) => {
+t.test('the blocked list names real routes and actions, and docs/impersonation.md documents it', async (t) => {
   const actions = new Set(CATALOGUE.map((definition) => definition.action))
   for (const action of BLOCKED_ACTIONS.keys()) t.ok(actions.has(action), `${action} is a catalogue action`)
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  for (const entry of [...BLOCKED_ACTIONS.keys(), ...[...ALLOWED_OUTSIDE_ORGS].filter((route) => !route.startsWith('HEAD '))]) t.ok(readme.includes(`\`${entry}\``), `README lists ${entry}`)
+  const page = readFileSync(new URL('../docs/impersonation.md', import.meta.url), 'utf8')
+  for (const entry of [...BLOCKED_ACTIONS.keys(), ...[...ALLOWED_OUTSIDE_ORGS].filter((route) => !route.startsWith('HEAD '))]) t.ok(page.includes(`\`${entry}\``), `docs/impersonation.md lists ${entry}`)
 })
 
 t.test('while impersonating, every blocked route is refused and recorded, and no other route is', async (t) => {
