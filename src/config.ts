@@ -53,8 +53,16 @@ const EnvSchema = z.object({
   TRUST_PROXY: z.string().trim().default(''),
   LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20),
   PERMISSIONS_FILE: z.string().trim().default(''),
-  AUDIT_SIGNING_KEY: ed25519PrivateKey
-})
+  AUDIT_SIGNING_KEY: ed25519PrivateKey,
+  METRICS_TOKEN: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'at least 16 characters (e.g. openssl rand -hex 32)'),
+  METRICS_PORT: z.union([z.literal(''), port]).optional().transform((value) => (value === '' ? undefined : value)),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.max(3_600_000).default(10_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.max(3_600_000).default(72_000),
+  HTTP_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(120_000)
+}).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
+  { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
 
 /** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
 const PermissionsFile = z.object({
@@ -102,6 +110,23 @@ export interface Config {
    * refused in production (src/application/audit/signing-key.ts).
    */
   readonly auditSigningKey: KeyObject | undefined
+  /**
+   * Who may read /metrics (src/ops/metrics-access.ts): a bearer token, and/or
+   * a listener of its own (`port`, on `host`) instead of the API's. Production
+   * refuses to start with neither.
+   */
+  readonly metrics: { readonly token: string | undefined, readonly port: number | undefined, readonly host: string }
+  /** How long a client may take (src/http/app.ts): a slow or stalled client cannot hold a connection. */
+  readonly httpTimeouts: {
+    /** The whole request, headers and body, must arrive within this (408 and closed after). */
+    readonly requestMs: number
+    /** The request's headers must arrive within this. */
+    readonly headersMs: number
+    /** An idle keep-alive connection is closed after this. */
+    readonly keepAliveMs: number
+    /** A connection on which nothing is read or written for this long is closed; 0 never. */
+    readonly connectionMs: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -134,7 +159,14 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     liveReadIntervalMs: e.LIVE_READ_INTERVAL_MS,
     hostActions: e.PERMISSIONS_FILE === '' ? [] : readPermissionsFile(e.PERMISSIONS_FILE),
-    auditSigningKey: e.AUDIT_SIGNING_KEY
+    auditSigningKey: e.AUDIT_SIGNING_KEY,
+    metrics: { token: e.METRICS_TOKEN === '' ? undefined : e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
+    httpTimeouts: {
+      requestMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      connectionMs: e.HTTP_CONNECTION_TIMEOUT_MS
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import { LedgerlineError } from './domain/errors.ts'
 import { firstRun } from './application/identity/first-run.ts'
 import { purgeIdempotencyKeys } from './http/plugins/idempotency.ts'
 import { buildApp } from './http/app.ts'
+import { startMetricsListener } from './http/metrics-listener.ts'
 import { serveCliCalls } from './cli/control.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime } from './runtime.ts'
@@ -23,6 +24,8 @@ async function main (): Promise<void> {
     : undefined
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info({ address, storage: describeStorage(config) }, `Ledgerline listening on ${address}`)
+  const metricsListener = await startMetricsListener(runtime)
+  if (metricsListener !== undefined) logger.info({ address: metricsListener.address }, `metrics on ${metricsListener.address}/metrics`)
   const welcome = await firstRun(runtime, address.replace('://127.0.0.1:', '://localhost:'))
   if (welcome.lines.length > 0) process.stdout.write(`\n${welcome.lines.join('\n')}\n\n`)
   const sweep = setInterval(() => {
@@ -41,7 +44,7 @@ async function main (): Promise<void> {
       process.exit(1)
     }, config.shutdownTimeoutMs)
     deadline.unref()
-    Promise.all([app.close(), cliCalls?.close()])
+    Promise.all([app.close(), cliCalls?.close(), metricsListener?.app.close()])
       .then(() => runtime.close())
       .then(() => {
         logger.info('stopped')

@@ -5,18 +5,38 @@
  * it; projection and readiness gauges are read when scraped.
  *
  * Names and labels are a contract with the alert rules (infra/prometheus).
- * Label values that come from data (organization ids, denial reasons) are
- * bounded: the first values seen keep their own series, later ones share
- * `other`, so a flood of tenants cannot blow up a scrape.
+ * No label carries an organization id: thousands of tenants would be
+ * thousands of series per metric. What the per-organization alerts need
+ * (one organization denied too often, one changing roles en masse) is
+ * counted here per organization over a sliding window, in memory and
+ * bounded (src/ops/sliding-window.ts), and exported as aggregate gauges:
+ * the highest count of one organization, and how many are over the
+ * threshold. Which organization it is, the server's warn log line says when
+ * it crosses, and the audit log answers (runbooks/authorization.md, rbac.md).
+ * Label values that come from data (denial reasons) are bounded: the first
+ * values seen keep their own series, later ones share `other`.
  */
 import { DENIAL_REASONS } from './domain/impersonation/events.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { SlidingWindowCounts } from './ops/sliding-window.ts'
 import type { ProjectionLag, ProjectionStatus } from './projections/runner.ts'
 
 export const OTHER = 'other'
-/** Distinct organizations with series of their own, per metrics instance. */
-export const ORG_LABEL_LIMIT = 1000
 const DENIAL_REASON_LIMIT = 50
+/** Organizations counted per window, per metrics instance: the least recently touched goes first. */
+export const ORG_WINDOW_LIMIT = 10_000
+
+/** The windows and thresholds of the per-organization alerts; infra/prometheus/alerts.yml uses the same numbers. */
+export const ORG_WINDOWS = {
+  /** LedgerlineAuthzDenialBurst: more than 50 refusals in one organization within 5 minutes. */
+  denials: { windowMs: 5 * 60_000, threshold: 50 },
+  /** LedgerlineMassRoleChanges: more than 20 role changes in one organization within 10 minutes. */
+  roleChanges: { windowMs: 10 * 60_000, threshold: 20 }
+} as const
+export type OrgWindow = keyof typeof ORG_WINDOWS
+
+/** An organization whose count just went over its window's threshold. */
+export interface OrgBurst { readonly kind: OrgWindow, readonly orgId: string, readonly count: number, readonly windowMs: number }
 
 /** What the projection gauges read: the runner, attached once it exists. */
 export interface ProjectionSource {
@@ -49,8 +69,6 @@ export class BoundedLabels<T> {
 }
 
 type Inc = (value?: number) => void
-/** An organization's children of the per-organization counters, built once: authorize runs on every organization request. */
-interface OrgSeries { readonly allow: Inc, readonly deny: Inc, readonly roleChanges: Inc }
 
 export class Metrics {
   readonly registry = new Registry()
@@ -66,13 +84,13 @@ export class Metrics {
   })
 
   readonly #appendErrors = counter(this.registry, 'ledgerline_eventstore_append_errors_total', 'Failed appends by reason (conflict, unavailable, invalid, other)', ['reason'])
-  readonly #authz = counter(this.registry, 'ledgerline_authz_decisions_total', 'can() decisions by organization and outcome', ['org', 'outcome'])
-  readonly #roleChanges = counter(this.registry, 'ledgerline_rbac_role_changes_total', 'Role and membership changes written, by organization', ['org'])
-  readonly #orgs = new BoundedLabels<OrgSeries>(ORG_LABEL_LIMIT, (org) => ({
-    allow: this.#authz.labels({ org, outcome: 'allow' }).inc,
-    deny: this.#authz.labels({ org, outcome: 'deny' }).inc,
-    roleChanges: this.#roleChanges.labels({ org }).inc
-  }))
+  readonly #authz = counter(this.registry, 'ledgerline_authz_decisions_total', 'can() decisions by outcome (allow, deny)', ['outcome'])
+  // Children built once: authorize runs on every organization request.
+  readonly #allow: Inc = this.#authz.labels({ outcome: 'allow' }).inc
+  readonly #deny: Inc = this.#authz.labels({ outcome: 'deny' }).inc
+  readonly #roleChanges = new Counter({ name: 'ledgerline_rbac_role_changes_total', help: 'Role and membership changes written', registers: [this.registry] })
+  readonly #windows: Record<OrgWindow, SlidingWindowCounts>
+  #onBurst: ((burst: OrgBurst) => void) | undefined
 
   readonly #impersonationStarts = counter(this.registry, 'ledgerline_impersonation_starts_total', 'Impersonation sessions started', ['via', 'critical'])
   readonly #impersonationDenials = counter(this.registry, 'ledgerline_impersonation_denials_total', 'Impersonation requests refused, by reason', ['reason'])
@@ -90,8 +108,19 @@ export class Metrics {
   readonly projectionLag = perScrape(async (): Promise<readonly ProjectionLag[]> => this.#projections === undefined ? [] : this.#projections.lag())
   readonly #ready = perScrape(async (): Promise<readonly ReadinessCheck[] | undefined> => this.#readiness?.())
 
-  constructor () {
+  /** `now` is the clock of the per-organization windows (tests move it). */
+  constructor (now: () => number = Date.now) {
+    this.#windows = {
+      denials: new SlidingWindowCounts(ORG_WINDOWS.denials.windowMs, ORG_WINDOW_LIMIT, now),
+      roleChanges: new SlidingWindowCounts(ORG_WINDOWS.roleChanges.windowMs, ORG_WINDOW_LIMIT, now)
+    }
     collectDefaultMetrics({ register: this.registry })
+    windowGauges(this.registry, this.#windows.denials, ORG_WINDOWS.denials.threshold,
+      ['ledgerline_authz_max_org_denials_5m', 'The most authorization denials one organization had on this instance in the last 5 minutes'],
+      ['ledgerline_authz_denial_burst_orgs', `Organizations with more than ${ORG_WINDOWS.denials.threshold} denials on this instance in the last 5 minutes`])
+    windowGauges(this.registry, this.#windows.roleChanges, ORG_WINDOWS.roleChanges.threshold,
+      ['ledgerline_rbac_max_org_role_changes_10m', 'The most role and membership changes one organization had on this instance in the last 10 minutes'],
+      ['ledgerline_rbac_mass_role_change_orgs', `Organizations with more than ${ORG_WINDOWS.roleChanges.threshold} role changes on this instance in the last 10 minutes`])
     projectionGauges(this.registry, () => this.#projections?.status() ?? [], this.projectionLag)
     readinessGauges(this.registry, this.#ready)
     this.#exportKnownSeriesAtZero()
@@ -105,6 +134,8 @@ export class Metrics {
   #exportKnownSeriesAtZero (): void {
     for (const outcome of ['ok', 'conflict', 'error']) this.#appendDuration.zero({ outcome })
     for (const reason of APPEND_REASONS) this.#appendErrors.inc({ reason }, 0)
+    this.#allow(0)
+    this.#deny(0)
     for (const via of ['support', 'member']) for (const critical of ['true', 'false']) this.#impersonationStarts.inc({ via, critical }, 0)
     for (const stage of BREAK_GLASS_STAGES) this.#breakGlass.inc({ stage }, 0)
     for (const reason of DENIAL_REASONS) this.#impersonationDenials.inc({ reason }, 0)
@@ -129,13 +160,35 @@ export class Metrics {
     this.#appendErrors.inc({ reason })
   }
 
+  /** Called with the organization whose count goes over its window's threshold, once per crossing. */
+  onOrgBurst (listener: (burst: OrgBurst) => void): void { this.#onBurst = listener }
+
   authzDecision (orgId: string, allowed: boolean, count = 1): void {
-    const series = this.#orgs.get(orgId)
-    if (allowed) series.allow(count)
-    else series.deny(count)
+    if (allowed) {
+      this.#allow(count)
+      return
+    }
+    this.#deny(count)
+    this.#countInWindow('denials', orgId, count)
   }
 
-  roleChanged (orgId: string): void { this.#orgs.get(orgId).roleChanges() }
+  roleChanged (orgId: string): void {
+    this.#roleChanges.inc()
+    this.#countInWindow('roleChanges', orgId, 1)
+  }
+
+  /** The organization's count over the window. */
+  orgCount (kind: OrgWindow, orgId: string): number { return this.#windows[kind].total(orgId) }
+  /** The organizations with the highest counts over the window, on this instance: what the runbooks ask `/metrics/organizations` for. */
+  topOrgs (kind: OrgWindow, n: number): Array<{ orgId: string, count: number }> {
+    return this.#windows[kind].top(n).map(({ key, count }) => ({ orgId: key, count }))
+  }
+
+  #countInWindow (kind: OrgWindow, orgId: string, count: number): void {
+    const total = this.#windows[kind].add(orgId, count)
+    const { threshold, windowMs } = ORG_WINDOWS[kind]
+    if (total > threshold && total - count <= threshold) this.#onBurst?.({ kind, orgId, count: total, windowMs })
+  }
   impersonationStarted (via: string, critical: boolean): void { this.#impersonationStarts.inc({ via, critical: critical ? 'true' : 'false' }) }
   impersonationDenied (reason: string): void { this.#denialReasons.get(reason)() }
   breakGlass (stage: BreakGlassStage): void { this.#breakGlass.inc({ stage }) }
@@ -197,6 +250,13 @@ function projectionGauges (registry: Registry, status: () => readonly Projection
   }
   fromLag('ledgerline_projection_lag_events', 'Events in the log after the checkpoint (counted up to 1000)', (l) => l.events)
   fromLag('ledgerline_projection_lag_seconds', 'Age of the oldest event after the checkpoint', (l) => l.seconds)
+}
+
+/** The highest count of one organization over the window, and how many organizations are over the threshold: no organization label. */
+function windowGauges (registry: Registry, counts: SlidingWindowCounts, threshold: number, max: [string, string], over: [string, string]): void {
+  // A pass over at most ORG_WINDOW_LIMIT organizations per gauge and scrape: microseconds, no cache needed.
+  new Gauge({ name: max[0], help: max[1], registers: [registry], collect () { this.set(counts.summary(threshold).max) } })
+  new Gauge({ name: over[0], help: over[1], registers: [registry], collect () { this.set(counts.summary(threshold).over) } })
 }
 
 /** Undefined checks (no HTTP server attached readiness) leave `ledgerline_ready` at 0: not known to be ready. */

@@ -2,19 +2,21 @@
  * Prometheus metrics move for real causes, read from /metrics as Prometheus
  * parses it: authorization decisions, appends and their failures, role
  * changes, audit exports and verification, impersonation events, readiness;
- * and label values from data stay bounded.
+ * no series carries an organization id, the per-organization alert gauges
+ * aggregate a bounded in-memory window, and label values from data stay bounded.
  */
 import { pino } from 'pino'
 import t from 'tap'
 import { z } from 'zod'
 import { verifyAuditLog } from '../src/application/audit/verify.ts'
+import { addMember } from '../src/application/identity/commands.ts'
 import { loadConfig } from '../src/config.ts'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { createRegistry } from '../src/domain/events.ts'
 import { defineEvent } from '../src/domain/registry.ts'
 import type { NewEvent } from '../src/eventstore/types.ts'
 import { DENIAL_REASONS } from '../src/domain/impersonation/events.ts'
-import { Metrics, ORG_LABEL_LIMIT } from '../src/metrics.ts'
+import { Metrics, ORG_WINDOWS, type OrgBurst } from '../src/metrics.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { settled } from './helpers/assertions.ts'
 import { openTestApp } from './helpers/app.ts'
@@ -42,8 +44,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
       const after = await scrape()
       return Object.fromEntries(Object.entries(series).map(([key, [name, labels]]) => [key, valueOf(after, name, labels) - valueOf(before, name, labels)]))
     }
-    const decisions = (outcome: 'allow' | 'deny'): [string, Record<string, string>] => ['ledgerline_authz_decisions_total', { org: orgId, outcome }]
-    const roleChanges: [string, Record<string, string>] = ['ledgerline_rbac_role_changes_total', { org: orgId }]
+    const decisions = (outcome: 'allow' | 'deny'): [string, Record<string, string>] => ['ledgerline_authz_decisions_total', { outcome }]
+    const roleChanges: [string, Record<string, string>] = ['ledgerline_rbac_role_changes_total', {}]
 
     await t.test('a healthy app is ready, its projections run, and HTTP is counted', async (t) => {
       await settled(api.runtime)
@@ -65,21 +67,23 @@ t.test('metrics move for what happens through the API, the store and the audit t
     const bob = await register(api, 'bob@a.example')
     let consistent: Record<string, string> = {}
 
-    await t.test('an allowed organization request counts an allow; adding a member is a role change', async (t) => {
+    await t.test('adding a member is a role change', async (t) => {
       const delta = await moved(async () => {
-        const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: bob.userId, roles: ['viewer'] } })
-        t.equal(added.statusCode, 201, added.body)
-        consistent = { 'x-consistent-with': added.json().position as string }
+        const added = await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId: bob.userId, roles: ['viewer'] })
+        consistent = { 'x-consistent-with': String(added.position) }
       }, { allow: decisions('allow'), deny: decisions('deny'), roleChanges })
-      t.same(delta, { allow: 1, deny: 0, roleChanges: 1 })
+      t.same(delta, { allow: 0, deny: 0, roleChanges: 1 })
     })
 
-    await t.test('a 403 on an organization route counts a deny for that organization', async (t) => {
+    await t.test('a 403 on an organization route counts a deny, and in the organization\'s window', async (t) => {
       const delta = await moved(async () => {
         const denied = await api.call('GET', `/v1/orgs/${orgId}/audit-events`, { token: bob.token, headers: consistent })
         t.equal(denied.statusCode, 403, denied.body)
-      }, { allow: decisions('allow'), deny: decisions('deny') })
-      t.same(delta, { allow: 0, deny: 1 })
+      }, { allow: decisions('allow'), deny: decisions('deny'), max: ['ledgerline_authz_max_org_denials_5m', {}] })
+      t.same(delta, { allow: 0, deny: 1, max: 1 })
+      t.equal(api.runtime.metrics.orgCount('denials', orgId), 1)
+      const samples = await scrape()
+      t.same(samples.filter((s) => s.labels.org !== undefined || Object.values(s.labels).includes(orgId)).map((s) => s.name), [], 'no series names the organization')
     })
 
     await t.test('assigning a role through the API is a role change', async (t) => {
@@ -202,25 +206,45 @@ t.test('impersonation events count starts, denials and break-glass stages when t
   })
 })
 
-t.test('label values from data are bounded: organizations past the first 1000 and denial reasons past 50 share "other"', async (t) => {
+t.test('per-organization windows export only aggregates: the highest count and the organizations over the threshold', async (t) => {
+  let now = 0
+  const metrics = new Metrics(() => now)
+  const bursts: OrgBurst[] = []
+  metrics.onOrgBurst((burst) => bursts.push(burst))
+  const gauge = async (name: string): Promise<number> => valueOf(parseMetrics(await metrics.registry.getSingleMetricAsString(name)), name)
+  const { denials, roleChanges } = ORG_WINDOWS
+  for (let i = 0; i < 1000; i++) metrics.authzDecision(`org_${i}`, false)
+  metrics.authzDecision('org_a', false, denials.threshold) // at the threshold: not over it
+  t.equal(await gauge('ledgerline_authz_max_org_denials_5m'), denials.threshold)
+  t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 0)
+  t.same(bursts, [])
+  now += 1000
+  metrics.authzDecision('org_a', false)
+  metrics.authzDecision('org_a', false)
+  t.equal(await gauge('ledgerline_authz_max_org_denials_5m'), denials.threshold + 2)
+  t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 1)
+  t.same(bursts, [{ kind: 'denials', orgId: 'org_a', count: denials.threshold + 1, windowMs: denials.windowMs }], 'told once, when it crossed')
+  metrics.authzDecision('org_b', true, 500)
+  t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 1, 'allows are not denials')
+
+  for (let i = 0; i <= roleChanges.threshold; i++) metrics.roleChanged('org_r')
+  t.equal(await gauge('ledgerline_rbac_max_org_role_changes_10m'), roleChanges.threshold + 1)
+  t.equal(await gauge('ledgerline_rbac_mass_role_change_orgs'), 1)
+  t.equal(await gauge('ledgerline_rbac_role_changes_total'), roleChanges.threshold + 1)
+
+  const text = await metrics.registry.metrics()
+  t.notMatch(text, /"org_|org="/, 'no organization id in the scrape')
+  t.match(text, /ledgerline_authz_decisions_total\{outcome="deny"\} 1052/)
+
+  now += denials.windowMs
+  t.equal(await gauge('ledgerline_authz_max_org_denials_5m'), 0, 'the burst slid out of the window')
+  t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 0)
+  t.equal(await gauge('ledgerline_rbac_max_org_role_changes_10m'), roleChanges.threshold + 1, 'the 10-minute window still holds the role changes')
+})
+
+t.test('denial reasons from data are bounded: past 50 they share "other"', async (t) => {
   const metrics = new Metrics()
   const series = async (name: string): Promise<Sample[]> => parseMetrics(await metrics.registry.getSingleMetricAsString(name))
-  for (let i = 0; i < ORG_LABEL_LIMIT; i++) metrics.authzDecision(`org_${i}`, true)
-  metrics.authzDecision('org_late', true)
-  metrics.authzDecision('org_later', false)
-  metrics.roleChanged('org_late')
-  metrics.authzDecision('org_0', false) // seen before the limit: keeps its own series
-  metrics.roleChanged('org_1')
-
-  const decisions = await series('ledgerline_authz_decisions_total')
-  t.equal(new Set(decisions.map((s) => s.labels.org)).size, ORG_LABEL_LIMIT + 1, 'the first 1000 organizations, and other')
-  t.equal(valueOf(decisions, 'ledgerline_authz_decisions_total', { org: 'other', outcome: 'allow' }), 1)
-  t.equal(valueOf(decisions, 'ledgerline_authz_decisions_total', { org: 'other', outcome: 'deny' }), 1)
-  t.notOk(has(decisions, 'ledgerline_authz_decisions_total', { org: 'org_late' }))
-  t.equal(valueOf(decisions, 'ledgerline_authz_decisions_total', { org: 'org_0', outcome: 'deny' }), 1)
-  const roleChanges = await series('ledgerline_rbac_role_changes_total')
-  t.same(roleChanges.map((s) => [s.labels.org, s.value]).sort(), [['org_1', 1], ['other', 1]])
-
   for (let i = 0; i < 60; i++) metrics.impersonationDenied(`reason_${i}`)
   const denials = await series('ledgerline_impersonation_denials_total')
   t.equal(denials.length, DENIAL_REASONS.length + 51, 'the known reasons (at zero from start-up), the first 50 others, and other')
@@ -241,6 +265,7 @@ t.test('series whose labels are known in advance are exported at 0 from start-up
   }
   for (const reason of ['conflict', 'unavailable', 'invalid', 'other']) zero('ledgerline_eventstore_append_errors_total', { reason })
   for (const outcome of ['ok', 'conflict', 'error']) zero('ledgerline_eventstore_append_duration_seconds_count', { outcome })
+  for (const outcome of ['allow', 'deny']) zero('ledgerline_authz_decisions_total', { outcome })
   for (const format of ['csv', 'ndjson', 'json']) {
     zero('ledgerline_audit_exports_total', { format })
     zero('ledgerline_audit_export_rows_total', { format })

@@ -10,9 +10,11 @@ import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { jsonSchemaTransform } from 'fastify-type-provider-zod'
 import { derivedSecret } from '../application/audit/signing-key.ts'
+import { assertMetricsProtected } from '../ops/metrics-access.ts'
 import type { Runtime } from '../runtime.ts'
 import { authenticator } from './plugins/auth.ts'
 import { consistency } from './plugins/consistency.ts'
+import { denialsPlugin } from './plugins/denials.ts'
 import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.ts'
 import { idempotency } from './plugins/idempotency.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
@@ -43,7 +45,24 @@ function hopsTrusted (hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops
 }
 
+/**
+ * The server's timeouts (HTTP_*_TIMEOUT_MS): a client that trickles its
+ * request, headers or body, is cut off with 408 (clientErrorHandler); an
+ * idle connection is closed. Node checks the request and headers timeouts on
+ * a timer, 30 s by default, which would stretch a 10 s headers timeout to
+ * 40: it checks as often as the configured ones need, at most every second.
+ */
+export function serverTimeouts (timeouts: Runtime['config']['httpTimeouts']) {
+  return {
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.connectionMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeouts.headersMs / 4))) }
+  }
+}
+
 export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
+  assertMetricsProtected(runtime.config)
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     genReqId: traceIdOf,
@@ -52,6 +71,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    ...serverTimeouts(runtime.config.httpTimeouts),
     trustProxy: typeof runtime.config.trustProxy === 'number' ? hopsTrusted(runtime.config.trustProxy) : runtime.config.trustProxy,
     routerOptions: { maxParamLength: 200 },
     frameworkErrors,
@@ -65,6 +85,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   await app.register(errorsPlugin)
   await app.register(tracePlugin)
   await app.register(metricsPlugin, { runtime })
+  await app.register(denialsPlugin, { runtime })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -1,11 +1,17 @@
 /**
  * /healthz: the process answers. /readyz: the databases answer and every
  * projection is within the lag threshold. /metrics: Prometheus text, with
- * the same readiness checks as gauges.
+ * the same readiness checks as gauges, guarded as src/ops/metrics-access.ts
+ * says (a bearer token, and/or a listener of its own: then not served here).
+ * /metrics/organizations: which organizations the per-organization alert
+ * gauges are about, on this instance (the metrics carry no organization id).
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ORG_WINDOWS } from '../../metrics.ts'
+import { bearerMatches } from '../../ops/metrics-access.ts'
 import type { ProjectionLag } from '../../projections/runner.ts'
 import type { Runtime } from '../../runtime.ts'
+import { sendProblem, titleFor } from '../plugins/errors.ts'
 
 export interface Check { name: string, ok: boolean, detail?: string }
 
@@ -21,8 +27,31 @@ export async function healthRoutes (app: FastifyInstance, { runtime }: { runtime
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks })
   })
 
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(app.metrics.contentType).send(await app.metrics.metrics())
+  if (runtime.config.metrics.port === undefined) await metricsRoutes(app, { runtime })
+}
+
+/** The most organizations `/metrics/organizations` lists per window. */
+const TOP_ORGS = 20
+
+/** /metrics and /metrics/organizations: on the API's listener, or on the metrics listener (src/http/metrics-listener.ts). */
+export async function metricsRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  const { token } = runtime.config.metrics
+  // Unauthenticated or a wrong token: 401 and nothing else, the same for both.
+  const guard = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
+    if (token === undefined || bearerMatches(token, request.headers.authorization)) return done()
+    void sendProblem(request, reply.header('www-authenticate', 'Bearer realm="metrics"'), {
+      status: 401, title: titleFor(401), code: 'auth.metrics_token_required', detail: 'the metrics need the bearer token the server was given as METRICS_TOKEN'
+    })
+  }
+  const { registry } = runtime.metrics
+
+  app.get('/metrics', { onRequest: guard }, async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
+
+  app.get('/metrics/organizations', { onRequest: guard }, async () => {
+    const window = (kind: keyof typeof ORG_WINDOWS) => ({ ...ORG_WINDOWS[kind], organizations: runtime.metrics.topOrgs(kind, TOP_ORGS) })
+    return { denials: window('denials'), roleChanges: window('roleChanges') }
   })
 }
 
