@@ -25,6 +25,7 @@
  * the rules against `can()` on random roles, command sequences and checks.
  */
 import { isDeepStrictEqual } from 'node:util'
+import { Draft, setOwn } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
@@ -176,9 +177,14 @@ function requireNoWidening (before: RolesState, after: RolesState, actor: Actor,
   const actorRoles = actingMember(before, actor)
   if (actorRoles === undefined) return
   const missing = new Set<string>()
+  // Members holding the same roles before and after gain the same: judged once (a role may have thousands of holders).
+  const judged = new Set<string>()
   for (const userId of userIds) {
     const was = own(before.members, userId) ?? []
     const now = own(after.members, userId) ?? []
+    const key = JSON.stringify([was, now])
+    if (judged.has(key)) continue
+    judged.add(key)
     const [old, kept] = [grantsOf(before, was), grantsOf(after, now)]
     const rolesChanged = was.length !== now.length || was.some((roleId, i) => roleId !== now[i])
     const stays = (grant: GrantData, list: readonly GrantData[]): boolean => !(rolesChanged && namesPrincipal(grant.when)) && list.some((other) => sameGrant(other, grant))
@@ -191,7 +197,9 @@ function requireNoWidening (before: RolesState, after: RolesState, actor: Actor,
     })
     for (const action of actionsBeyond(before, actorRoles, [...given, ...lifted], kept)) missing.add(action)
   }
-  if (missing.size > 0) throw new Escalation(undefined, { actions: [...missing].sort() })
+  if (missing.size === 0) return
+  const actions = [...missing].sort()
+  throw new Escalation(`the change would let a member do what you may not do yourself (${actions.join(', ')}): a deny you are under, or an allow you lack`, { actions })
 }
 
 /** `requireNoWidening` for a member whose roles become `roles` (built-in roles given or taken). */
@@ -296,12 +304,16 @@ export function decideRole (command: RoleCommand, state: RolesState, actor: Acto
   }
 }
 
-/** How the RBAC events change the organization's roles and members. */
-export function evolveRoles<S extends RolesState> (state: S, event: RbacEvent): S {
-  const roles = { ...state.roles }
+/**
+ * How the RBAC events change the organization's roles and members, copy-on-write through `draft` (one per
+ * fold: what it copied it changes in place, so a long stream folds in linear time). `state` itself is never
+ * changed; the role and member values in the maps are replaced, never changed.
+ */
+export function evolveRoles<S extends RolesState> (state: S, event: RbacEvent, draft = new Draft()): S {
   switch (event.type) {
     case 'rbac.role.created':
-      return { ...state, roles: { ...roles, [event.data.roleId]: { name: event.data.name, description: event.data.description, grants: event.data.grants } } }
+      setOwn(roles(), event.data.roleId, { name: event.data.name, description: event.data.description, grants: event.data.grants })
+      break
     case 'rbac.role.renamed':
     case 'rbac.role.described':
     case 'rbac.role.grants_set': {
@@ -309,15 +321,29 @@ export function evolveRoles<S extends RolesState> (state: S, event: RbacEvent): 
       const current = own(state.roles, event.data.roleId)
       if (current === undefined) return state
       const { roleId: _id, ...change } = event.data
-      return { ...state, roles: { ...roles, [event.data.roleId]: { ...current, ...change } } }
+      setOwn(roles(), event.data.roleId, { ...current, ...change })
+      break
     }
-    case 'rbac.role.deleted': {
-      const { [event.data.roleId]: _gone, ...rest } = roles
-      return { ...state, roles: rest }
-    }
+    case 'rbac.role.deleted':
+      delete roles()[event.data.roleId]
+      break
     case 'rbac.role.assigned':
-      return { ...state, members: { ...state.members, [event.data.userId]: [...(own(state.members, event.data.userId) ?? []), event.data.roleId].sort() } }
+      setOwn(members(), event.data.userId, [...(own(state.members, event.data.userId) ?? []), event.data.roleId].sort())
+      break
     case 'rbac.role.unassigned':
-      return { ...state, members: { ...state.members, [event.data.userId]: (own(state.members, event.data.userId) ?? []).filter((r) => r !== event.data.roleId) } }
+      setOwn(members(), event.data.userId, (own(state.members, event.data.userId) ?? []).filter((r) => r !== event.data.roleId))
+      break
+  }
+  return draft.own(state) as S
+
+  function roles (): Record<string, CustomRole> {
+    const next = draft.own(state as RolesState)
+    next.roles = draft.own(next.roles)
+    return next.roles
+  }
+  function members (): Record<string, readonly string[]> {
+    const next = draft.own(state as RolesState)
+    next.members = draft.own(next.members)
+    return next.members
   }
 }
