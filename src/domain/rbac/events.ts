@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import { defineEvent } from '../registry.ts'
-import { parseCondition, type Condition } from './conditions.ts'
+import { parseCondition, parseConditionInput, type Condition } from './conditions.ts'
 
 export const RoleId = z.string().regex(/^role_[a-z0-9]{1,40}$/, 'a custom role id: role_ then letters and digits')
 const name = z.string().trim().min(1).max(100)
@@ -30,13 +30,19 @@ export const GrantSchema = z.object({
 export type GrantData = z.infer<typeof GrantSchema>
 export const Grants = z.array(GrantSchema).max(100)
 
-/** Grants as the API and the CLI take them: the condition is checked by parseCondition, for errors that say what is wrong. */
-export const GrantInput = GrantSchema.extend({ when: z.unknown().optional() })
+/**
+ * Grants as the API and the CLI take them. The condition is checked by
+ * parseConditionInput, for `rbac.invalid_condition` errors that name the
+ * clause (a union of sixteen operators would answer "invalid input"); the
+ * OpenAPI document still shows its grammar, the `Condition` component that
+ * ConditionSchema registers.
+ */
+export const GrantInput = GrantSchema.extend({ when: z.unknown().meta({ $ref: '#/components/schemas/Condition', description: 'when the grant applies; without it, always' }).optional() })
 export const GrantsInput = z.array(GrantInput).max(100)
 
 /** Validated input grants with their conditions parsed (throws `rbac.invalid_condition` naming the clause). */
 export function parseGrants (input: ReadonlyArray<z.infer<typeof GrantInput>>): GrantData[] {
-  return input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseCondition(when) }))
+  return input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseConditionInput(when) }))
 }
 
 export const roleCreated = defineEvent({ type: 'rbac.role.created', schema: z.object({ roleId: RoleId, name, description, grants: Grants }).strict() })
