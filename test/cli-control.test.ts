@@ -80,6 +80,13 @@ t.test('beside a running server on the embedded store, CLI calls run in the serv
     t.match(missing.stderr, /^ledgerline: /)
     t.equal(missing.stdout, '')
 
+    const yearZero = await cli(['audit', 'export', '--org', orgId, '--from', '0000-01-01'], env)
+    t.equal(yearZero.code, 1, 'a time PostgreSQL cannot keep is refused before any SQL')
+    t.match(yearZero.stderr, /--from/)
+    const plainDate = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--from', '2000-01-01', '--to', '9999-12-31'], env)
+    t.equal(plainDate.code, 0, plainDate.stderr)
+    t.ok(plainDate.stdout.split('\n').filter((line) => line !== '').length > 0, 'plain dates select rows')
+
     const unknown = await cli(['no-such-command'], env)
     t.not(unknown.code, 0)
     t.match(unknown.stderr, /unknown command/)

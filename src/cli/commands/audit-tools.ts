@@ -23,6 +23,7 @@ import type { Runtime } from '../../runtime.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 import { progress } from '../progress.ts'
 import { callerPath, io } from '../io.ts'
+import { canonicalTimestamp } from '../../domain/timestamps.ts'
 
 interface Options {
   org: string
@@ -41,14 +42,19 @@ const FORMATS: readonly ExportFormat[] = ['csv', 'ndjson', 'json']
 
 class PurgeRunning extends domainError('audit.purge_running', 409, 'another process is purging the audit log now; try again in a moment') {}
 
+/** `--from`/`--to` as the HTTP query takes them: a date (midnight UTC) or an ISO time, within what PostgreSQL keeps. */
+function instantOption (name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const canonical = canonicalTimestamp(value)
+  if (canonical === undefined) throw new InvalidInput([{ path: name, message: 'a date (2026-01-31) or an ISO time (2026-01-31T00:00:00Z), between years 1 and 9999' }])
+  return canonical
+}
+
 function filtersOf (options: Options): AuditFilters & Record<string, string> {
-  for (const [name, value] of [['--from', options.from], ['--to', options.to]] as const) {
-    if (value !== undefined && Number.isNaN(Date.parse(value))) throw new InvalidInput([{ path: name, message: 'an ISO time, e.g. 2026-01-31T00:00:00Z' }])
-  }
   const filters: Record<string, string | undefined> = {
     action: options.action, actorId: options.actor, targetType: options.targetType, targetId: options.targetId, traceId: options.trace,
-    from: options.from === undefined ? undefined : new Date(options.from).toISOString(),
-    to: options.to === undefined ? undefined : new Date(options.to).toISOString()
+    from: instantOption('--from', options.from),
+    to: instantOption('--to', options.to)
   }
   return Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => entry[1] !== undefined))
 }
