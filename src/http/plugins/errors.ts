@@ -76,8 +76,10 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
   })
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = toProblem(error)
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
-    else request.log.info({ code: problem.code }, 'request rejected')
+    // What a client causes (a 4xx, a wait it asked for) is no server error: no client can fill the error log.
+    if (problem.status < 500) request.log.info({ code: problem.code }, 'request rejected')
+    else if ((error as { clientCaused?: unknown }).clientCaused === true) request.log.warn({ code: problem.code }, 'request failed on what the client asked for')
+    else request.log.error({ err: error }, 'request failed')
     return sendProblem(request, reply, problem)
   })
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, {
