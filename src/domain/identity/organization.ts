@@ -3,7 +3,7 @@
  * and their built-in roles. Invariant: once created it has at least one owner,
  * and every member holds at least one role.
  */
-import type { Decider } from '../decider.ts'
+import { Draft, setOwn, type Decider } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
 import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
@@ -158,28 +158,60 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
   },
 
   evolve (state, event) {
-    if (event.type === 'org.organization.created') {
-      return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
-    }
-    if (state.status !== 'active') return state
-    if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent)
-    switch (event.type) {
-      case 'org.organization.renamed': return { ...state, name: event.data.name }
-      case 'org.organization.plan_changed': return { ...state, plan: event.data.plan }
-      case 'org.organization.audit_retention_set': return { ...state, auditRetentionDays: event.data.days }
-      case 'org.organization.support_access_set': return { ...state, supportAccess: event.data.enabled }
-      case 'org.organization.settings_changed': return { ...state, settings: { ...state.settings, ...event.data.settings } }
-      case 'org.member.invited': return { ...state, invites: { ...state.invites, [event.data.inviteId]: { email: event.data.email, roles: event.data.roles } } }
-      case 'org.member.added': return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted(event.data.roles) } }
-      case 'org.member.removed': {
-        const { [event.data.userId]: _removed, ...members } = state.members
-        return { ...state, members }
-      }
-      case 'org.member.role_assigned':
-        return { ...state, members: { ...state.members, [event.data.userId]: uniqueSorted([...(rolesOf(state, event.data.userId) ?? []), event.data.role]) } }
-      case 'org.member.role_unassigned':
-        return { ...state, members: { ...state.members, [event.data.userId]: (rolesOf(state, event.data.userId) ?? []).filter((r) => r !== event.data.role) } }
-    }
+    return evolveOrganization(new Draft(), state, event)
+  },
+
+  evolveAll (state, events) {
+    const draft = new Draft()
+    for (const event of events) state = evolveOrganization(draft, state, event)
     return state
   }
+}
+
+/**
+ * One event on the organization's state, copy-on-write through `draft`: the
+ * state and each map it changes are copied once per draft, then changed in
+ * place, so folding a long stream stays linear. Values in the maps (a
+ * member's role list, a role, an invitation) are replaced, never changed.
+ */
+function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | RbacEvent): OrgState {
+  if (event.type === 'org.organization.created') {
+    return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
+  }
+  if (state.status !== 'active') return state
+  if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent, draft)
+  const next = (): Active => draft.own(state)
+  const members = (): Active['members'] => {
+    const writable = next()
+    writable.members = draft.own(writable.members)
+    return writable.members
+  }
+  switch (event.type) {
+    case 'org.organization.renamed': next().name = event.data.name; break
+    case 'org.organization.plan_changed': next().plan = event.data.plan; break
+    case 'org.organization.audit_retention_set': next().auditRetentionDays = event.data.days; break
+    case 'org.organization.support_access_set': next().supportAccess = event.data.enabled; break
+    case 'org.organization.settings_changed': {
+      const writable = next()
+      writable.settings = draft.own(writable.settings)
+      for (const [key, value] of Object.entries(event.data.settings)) setOwn(writable.settings, key, value)
+      break
+    }
+    case 'org.member.invited': {
+      const writable = next()
+      writable.invites = draft.own(writable.invites)
+      setOwn(writable.invites, event.data.inviteId, { email: event.data.email, roles: event.data.roles })
+      break
+    }
+    case 'org.member.added': setOwn(members(), event.data.userId, uniqueSorted(event.data.roles)); break
+    case 'org.member.removed': delete members()[event.data.userId]; break
+    case 'org.member.role_assigned':
+      setOwn(members(), event.data.userId, uniqueSorted([...(rolesOf(state, event.data.userId) ?? []), event.data.role]))
+      break
+    case 'org.member.role_unassigned':
+      setOwn(members(), event.data.userId, (rolesOf(state, event.data.userId) ?? []).filter((r) => r !== event.data.role))
+      break
+    default: return state
+  }
+  return draft.own(state)
 }
