@@ -21,6 +21,7 @@ import { chainHash } from '../src/projections/audit/chain.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { appendChain } from './helpers/audit-chains.ts'
+import { openTestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 
@@ -105,6 +106,21 @@ t.test('chains of 1, 9, 10, 11, 100 and 5,000 rows verify untouched and name an 
       t.match(await verifyAuditLog(runtime, 'chain-5000'), { ok: false, mismatch: { kind: 'row', seq: 4321, column: 'target_id', found: 'elsewhere' } })
       t.match(await checkStoredChain(runtime, 'chain-5000'), { ok: false, problem: { seq: 4321 } })
     })
+  })
+})
+
+t.test('POST …/audit-events/verify answers ok for an untouched organization log of more than 10 rows, and names a row altered past it', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql)
+    const { orgId } = api.owner
+    await appendChain(api.runtime, orgId, 30, () => new Date())
+    await settled(api.runtime)
+    const verify = async () => (await api.call('POST', `/v1/orgs/${orgId}/audit-events/verify`)).json()
+    const report = await verify()
+    t.match(report, { ok: true, mismatch: null })
+    t.ok(report.rowsChecked > 30, `${report.rowsChecked} rows`)
+    await sql.query("UPDATE audit_events SET ip = '203.0.113.9' WHERE org_id = $1 AND seq = 23", [orgId])
+    t.match(await verify(), { ok: false, mismatch: { kind: 'row', seq: 23, column: 'ip', found: '203.0.113.9' } })
   })
 })
 
