@@ -8,7 +8,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { jsonSchemaTransform } from 'fastify-type-provider-zod'
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
 import { derivedSecret } from '../application/audit/signing-key.ts'
 import { assertMetricsProtected } from '../ops/metrics-access.ts'
 import type { Runtime } from '../runtime.ts'
@@ -92,7 +92,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
       info: { title: 'Ledgerline API', version: '0.1.0', description: 'Governance backend: identity, tenancy, roles, audit. Errors are RFC 9457 problem+json with a stable `code`.' },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API or session token: ll_<id>_<secret>' } } }
     },
-    transform: jsonSchemaTransform
+    transform: jsonSchemaTransform,
+    // Schemas registered with an id (the recursive Condition grammar) become components.
+    transformObject: jsonSchemaTransformObject
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
