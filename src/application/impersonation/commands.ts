@@ -23,7 +23,7 @@ import {
   TargetDisabled, TargetIsStaff, TargetNotMember
 } from '../../domain/impersonation/errors.ts'
 import type { DenialReason, ImpersonationVia } from '../../domain/impersonation/events.ts'
-import { sessionDecider, sessionStreamId, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
+import { sessionDecider, sessionStreamId, type RequestFacts, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
 import { formatPosition, maxPosition } from '../../eventstore/position.ts'
 import type { LogPosition } from '../../eventstore/types.ts'
@@ -103,6 +103,27 @@ export interface Started extends Written {
   readonly expiresAt: string | null
 }
 
+/** What the guards decide a request on, as the streams say now; and the reservation holder found over, if any. */
+async function requestFacts (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, targetUserId: string, sessionId: string
+): Promise<{ facts: RequestFacts, released: string | undefined }> {
+  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(orgId)) as never[])
+  if (org.status !== 'active') throw new OrgNotFound()
+  const target = fold(userDecider, await services.store.readStream(userStreamId(targetUserId)) as never[])
+  const judged = await judgeReservation(services, impersonator.userId, sessionId, metadata.now)
+  const targetIsMember = Object.hasOwn(org.members, targetUserId)
+  const facts = {
+    impersonating: impersonator.impersonating,
+    impersonatorBusy: judged.busy || (judged.never && await impersonating(services, impersonator.userId, metadata.now)),
+    targetIsMember,
+    targetActive: target.status === 'active',
+    targetIsStaff: target.status !== 'none' && (target.platformAdmin || target.platformSupport),
+    targetCritical: targetIsMember && isCritical(org, targetUserId),
+    supportAccess: org.supportAccess
+  }
+  return { facts, released: judged.released }
+}
+
 /**
  * Requests an impersonation: an ordinary target starts at once and the
  * answer carries the token; a critical target waits for a second approver.
@@ -112,15 +133,10 @@ export async function requestImpersonation (
   services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, input: StartInput
 ): Promise<Started> {
   const sessionId = idFor(metadata.commandId, 'imp')
-  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(orgId)) as never[])
-  if (org.status !== 'active') throw new OrgNotFound()
-  const target = fold(userDecider, await services.store.readStream(userStreamId(input.targetUserId)) as never[])
-  const judged = await judgeReservation(services, impersonator.userId, sessionId, metadata.now)
-  const busy = judged.busy || (judged.never && await impersonating(services, impersonator.userId, metadata.now))
-  const targetIsMember = Object.hasOwn(org.members, input.targetUserId)
+  const { facts, released } = await requestFacts(services, metadata, orgId, impersonator, input.targetUserId, sessionId)
   const issued = issueImpersonationToken(sessionId)
-  const command = {
-    type: 'RequestImpersonation' as const,
+  const command: Extract<SessionCommand, { type: 'RequestImpersonation' }> = {
+    type: 'RequestImpersonation',
     data: {
       sessionId,
       orgId,
@@ -131,22 +147,13 @@ export async function requestImpersonation (
       ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
       ...(input.durationMinutes === undefined ? {} : { durationMinutes: input.durationMinutes }),
       tokenHash: issued.hash,
-      facts: {
-        impersonating: impersonator.impersonating,
-        impersonatorBusy: busy,
-        targetIsMember,
-        targetActive: target.status === 'active',
-        targetIsStaff: target.status !== 'none' && (target.platformAdmin || target.platformSupport),
-        targetCritical: targetIsMember && isCritical(org, input.targetUserId),
-        supportAccess: org.supportAccess
-      }
+      facts
     }
   }
   // A request the guards let through takes the reservation before its session is written; one that lost it is refused as busy.
-  if (opensSession(command, metadata) && !await reserveImpersonator(services, metadata, impersonator.userId, { sessionId, orgId }, judged.released)) {
-    command.data.facts = { ...command.data.facts, impersonatorBusy: true }
-  }
-  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, command)
+  const lost = opensSession(command, metadata) && !await reserveImpersonator(services, metadata, impersonator.userId, { sessionId, orgId }, released)
+  const decided = lost ? { ...command, data: { ...command.data, facts: { ...facts, impersonatorBusy: true } } } : command
+  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, decided)
   if (state.status === 'denied') throw DENIALS[state.reason]()
   if (state.status === 'pending') return { sessionId, status: 'pending', token: null, expiresAt: null, ...written(position) }
   return { sessionId, ...activeToken(state, issued), ...written(position) }
