@@ -5,10 +5,12 @@
  * step passes afterwards, run as the runbook says (the CLI where it names
  * one). The drills that change the database need one shared with the
  * server: on PGlite they are skipped, saying so. The thresholds the drills
- * aim at are the alert rules'.
+ * aim at are the alert rules'. The instance asks for a metrics token: the
+ * drills read /metrics with it, given as --metrics-token or METRICS_TOKEN.
  */
 import t from 'tap'
 import { THRESHOLDS } from '../src/application/ops/drills.ts'
+import { ORG_WINDOWS } from '../src/metrics.ts'
 import { loadAlertRules } from '../src/ops/alert-rules.ts'
 import { parseMetrics, valueOf } from '../src/ops/prometheus-text.ts'
 import { openTestApp } from './helpers/app.ts'
@@ -22,7 +24,9 @@ interface Report {
 
 t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   const expr = (alert: string): string => loadAlertRules().find((rule) => rule.alert === alert)?.expr ?? ''
-  t.match(expr('LedgerlineAuthzDenialBurst'), new RegExp(`outcome="deny".*>\\s*${THRESHOLDS.denialBurst}$`, 's'))
+  t.match(expr('LedgerlineAuthzDenialBurst'), new RegExp(`^ledgerline_authz_max_org_denials_5m\\s*>\\s*${THRESHOLDS.denialBurst}$`))
+  t.match(expr('LedgerlineMassRoleChanges'), new RegExp(`^ledgerline_rbac_max_org_role_changes_10m\\s*>\\s*${THRESHOLDS.massRoleChanges}$`))
+  t.same([ORG_WINDOWS.denials.windowMs, ORG_WINDOWS.roleChanges.windowMs], [5 * 60_000, 10 * 60_000], 'the server\'s windows are the 5m and 10m the gauges are named for')
   t.match(expr('LedgerlineBreakGlassStarted'), new RegExp(`stage="started".*>\\s*${THRESHOLDS.breakGlass}$`, 's'))
   t.match(expr('LedgerlineAuditVerifyFailed'), new RegExp(`verify_failures_total.*>\\s*${THRESHOLDS.auditVerifyFailures}$`, 's'))
   t.match(expr('LedgerlineProjectionLagHigh'), new RegExp(`lag_seconds.*>\\s*${THRESHOLDS.projectionLagSeconds}$`, 's'))
@@ -30,12 +34,17 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
   await forEachDatabase(t, async (t, { sql, driver, url: databaseUrl }) => {
-    const api = await openTestApp(t, sql)
+    const metricsToken = 'drill-metrics-token-0123456789'
+    const api = await openTestApp(t, sql, { METRICS_TOKEN: metricsToken })
     const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
     const env = { NODE_ENV: 'test', ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
-    const metric = async (name: string, labels: Record<string, string>): Promise<number> => valueOf(parseMetrics(await (await fetch(`${address}/metrics`)).text()), name, labels)
+    const scrape = async (path: string): Promise<Response> => fetch(`${address}${path}`, { headers: { authorization: `Bearer ${metricsToken}` } })
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> => valueOf(parseMetrics(await (await scrape('/metrics')).text()), name, labels)
+    // The token by flag for denial-burst, from the environment for the others.
     const drill = async (scenario: string): Promise<Report> => {
-      const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, '--prime-wait', '0', '--max-wait', '90', '--json'], env, 150_000)
+      const token = scenario === 'denial-burst' ? ['--metrics-token', metricsToken] : []
+      const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, ...token, '--max-wait', '90', '--json'],
+        scenario === 'denial-burst' ? env : { ...env, METRICS_TOKEN: metricsToken }, 150_000)
       t.equal(run.code, 0, `${scenario} exits 0: ${run.stderr.slice(-2000)}`)
       return JSON.parse(run.stdout)
     }
@@ -43,8 +52,12 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     await t.test('denial-burst', async (t) => {
       const report = await drill('denial-burst')
       t.ok(report.crossed, `${report.before} → ${report.peak}`)
-      const now = await metric('ledgerline_authz_decisions_total', { org: report.orgId, outcome: 'deny' })
-      t.ok(now > THRESHOLDS.denialBurst, `the server counts ${now} denials in the drill organization, above ${THRESHOLDS.denialBurst}`)
+      const now = await metric('ledgerline_authz_max_org_denials_5m', {})
+      t.ok(now > THRESHOLDS.denialBurst, `the alert's gauge reads ${now}, above ${THRESHOLDS.denialBurst}`)
+      t.ok(await metric('ledgerline_authz_denial_burst_orgs', {}) >= 1, 'an organization is over the threshold')
+      const windows = await (await scrape('/metrics/organizations')).json() as { denials: { organizations: Array<{ orgId: string, count: number }> } }
+      const own = windows.denials.organizations.find((o) => o.orgId === report.orgId)
+      t.ok((own?.count ?? 0) > THRESHOLDS.denialBurst, `the server counts ${own?.count} denials in the drill organization`)
       t.ok(report.verification.ok, report.verification.detail)
       const members = await api.call('GET', `/v1/orgs/${report.orgId}/members`)
       t.same(members.json().items.map((m: { roles: string[] }) => m.roles), [['owner']], 'the drill member is gone')
@@ -81,9 +94,15 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {
-      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--prime-wait', '0'], { NODE_ENV: 'test' })
+      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken], { NODE_ENV: 'test' })
       t.equal(run.code, 1)
       t.match(run.stderr, /DATABASE_URL/)
+    })
+
+    await t.test('a drill without the metrics token says which one it needs', async (t) => {
+      const run = await cli(['drill', 'break-glass', '--url', address, '--token', api.owner.token], { NODE_ENV: 'test' })
+      t.equal(run.code, 1)
+      t.match(run.stderr, /401.*METRICS_TOKEN/)
     })
   })
 })

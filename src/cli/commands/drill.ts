@@ -10,7 +10,7 @@ import { runDrill, SCENARIOS, type DrillReport, type Scenario } from '../../appl
 import { openSqlClient, type SqlClient } from '../../sql/client.ts'
 import { print, toJson } from '../context.ts'
 
-interface Options { url?: string, token: string, primeWait: number, maxWait: number, json?: boolean }
+interface Options { url?: string, token: string, metricsUrl?: string, metricsToken?: string, maxWait: number, json?: boolean }
 
 function describe (r: DrillReport): string {
   const labels = Object.entries(r.labels).map(([k, v]) => `${k}="${v}"`).join(',')
@@ -27,13 +27,17 @@ export function drillCommand (program: Command): void {
     .argument('<scenario>', SCENARIOS.join(' | '))
     .requiredOption('--token <token>', 'an API token of the instance (the drill organization is created with it)')
     .option('--url <url>', 'the instance (default: http://HOST:PORT from the configuration)')
-    .option('--prime-wait <seconds>', 'wait after the first event of a new series, so Prometheus scrapes it before the burst', (v) => Number.parseFloat(v), 20)
+    .option('--metrics-url <url>', 'where the instance serves /metrics (default: --url, or http://METRICS_HOST:METRICS_PORT when METRICS_PORT is set)')
+    .option('--metrics-token <token>', 'the instance\'s METRICS_TOKEN (default: METRICS_TOKEN from the environment)')
     .option('--max-wait <seconds>', 'stalled-projection: how long to wait for the lag to cross', (v) => Number.parseFloat(v), 120)
     .option('--json', 'print the report as JSON')
     .action(async (scenario: string, options: Options) => {
       if (!(SCENARIOS as readonly string[]).includes(scenario)) program.error(`unknown scenario ${scenario}: one of ${SCENARIOS.join(', ')}`, { exitCode: 2 })
       const config = loadConfig()
-      const baseUrl = options.url ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`
+      const local = (host: string): string => host === '0.0.0.0' ? '127.0.0.1' : host
+      const baseUrl = options.url ?? `http://${local(config.host)}:${config.port}`
+      const metricsUrl = options.metricsUrl ?? (config.metrics.port === undefined ? undefined : `http://${local(config.metrics.host)}:${config.metrics.port}`)
+      const metricsToken = options.metricsToken ?? config.metrics.token
       // Only the drills that change the database open it; PGlite is the server's alone.
       const needsDatabase = scenario === 'tampered-audit-row' || scenario === 'stalled-projection'
       let sql: SqlClient | undefined
@@ -42,7 +46,8 @@ export function drillCommand (program: Command): void {
         const report = await runDrill(scenario as Scenario, {
           baseUrl,
           token: options.token,
-          primeWaitMs: options.primeWait * 1000,
+          ...(metricsUrl === undefined ? {} : { metricsUrl }),
+          ...(metricsToken === undefined ? {} : { metricsToken }),
           maxWaitMs: options.maxWait * 1000,
           ...(sql === undefined ? {} : { sql }),
           log: (line) => process.stderr.write(`${line}\n`)
