@@ -105,7 +105,7 @@ async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: stri
   url.username = role
   url.password = password
   url.pathname = `/${role}`
-  const env = { NODE_ENV: 'production', DATABASE_URL: url.toString(), AUDIT_SIGNING_KEY: KEY, LOG_LEVEL: 'warn' }
+  const env = { NODE_ENV: 'production', DATABASE_URL: url.toString(), AUDIT_SIGNING_KEY: KEY, LOG_LEVEL: 'warn', METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
   const open = (): Promise<Runtime> => openRuntime(loadConfig(env), pino({ level: 'silent' }))
   const runtime = await open() // migrates
   let orgId = ''
@@ -164,7 +164,7 @@ t.test('configuration checks, without a database', async (t) => {
   t.ok(isLocalHost('127.0.0.1') && isLocalHost('localhost') && isLocalHost('/var/run/postgresql'))
   t.notOk(isLocalHost('postgres') || isLocalHost('10.0.0.5') || isLocalHost('db.example.com'))
 
-  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app:Zq8-strong-9xT@127.0.0.1/app', AUDIT_SIGNING_KEY: KEY }
+  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app:Zq8-strong-9xT@127.0.0.1/app', AUDIT_SIGNING_KEY: KEY, METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
   const checks = (env: Record<string, string>): Check[] => configChecks(loadConfig(env), { production: true, weakPasswords: weak })
   t.same(checks(base).filter((c) => !c.ok), [], 'a production configuration done right passes')
   const failing = (env: Record<string, string>): string[] => checks({ ...base, ...env }).filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`)
@@ -176,8 +176,15 @@ t.test('configuration checks, without a database', async (t) => {
   t.same(failing({ DATABASE_URL: 'postgres://app:Zq8-strong-9xT@db.example.com/app?sslmode=verify-full' }), [])
   t.same(failing({ KURRENTDB_URL: 'kurrentdb://admin:Zq8-strong-9xT@127.0.0.1:2113?tls=false' }), [], 'tls=false on loopback is local')
   t.same(failing({ KURRENTDB_URL: 'kurrentdb://127.0.0.1:2113' }), ['config.secrets:fail'], 'no password')
-  const dev = configChecks(loadConfig({ ...base, NODE_ENV: 'development', AUDIT_SIGNING_KEY: '' }), { production: false, weakPasswords: weak })
-  t.same(dev.filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`), ['config.node_env:warn', 'config.audit_signing_key:warn'], 'not judged as production: warnings')
+  t.same(failing({ METRICS_TOKEN: '' }), ['config.metrics:fail'], '/metrics open on the API port')
+  t.same(failing({ METRICS_TOKEN: '', METRICS_PORT: '9464' }), [], 'a listener of its own')
+  const metrics = (env: Record<string, string>): Check | undefined => checks({ ...base, ...env }).find((c) => c.name === 'config.metrics')
+  t.match(metrics({ METRICS_TOKEN: '' })?.detail, /METRICS_TOKEN.*METRICS_PORT/)
+  t.equal(metrics({})?.detail, '/metrics on the API port, METRICS_TOKEN required')
+  t.equal(metrics({ METRICS_PORT: '9464' })?.detail, '/metrics on its own listener (METRICS_HOST 127.0.0.1, METRICS_PORT 9464), METRICS_TOKEN required')
+  for (const check of checks(base)) t.notMatch(check.detail, base.METRICS_TOKEN, 'no detail shows the metrics token')
+  const dev = configChecks(loadConfig({ ...base, NODE_ENV: 'development', AUDIT_SIGNING_KEY: '', METRICS_TOKEN: '' }), { production: false, weakPasswords: weak })
+  t.same(dev.filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`), ['config.node_env:warn', 'config.audit_signing_key:warn', 'config.metrics:warn'], 'not judged as production: warnings')
   for (const check of checks({ ...base, DATABASE_URL: 'postgres://app:changeme@db.example.com/app' })) t.notMatch(check.detail, 'changeme', 'no detail shows the password')
 })
 
@@ -201,7 +208,7 @@ if (SERVER_URL === undefined || SERVER_URL === '') {
       t.equal(report.ok, true)
       t.same(report.checks.filter((c) => !c.ok), [], 'no failure, no warning')
       t.same(report.checks.map((c) => c.name), [
-        'config.node_env', 'config.audit_signing_key', 'config.database_url', 'config.secrets', 'config.tls', 'config.trust_proxy', 'config.log_level',
+        'config.node_env', 'config.audit_signing_key', 'config.database_url', 'config.secrets', 'config.tls', 'config.trust_proxy', 'config.log_level', 'config.metrics',
         'database.reachable', 'database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified', 'audit.retention_configured',
         'alerts.rules_valid', 'alerts.runbooks_mapped'])
       t.match(named(report, 'audit.chain_verified').detail, /3 chains/, 'the platform\'s and two organizations\' chains')

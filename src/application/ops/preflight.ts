@@ -20,6 +20,7 @@ import type { Plan } from '../../domain/identity/events.ts'
 import { formatPosition } from '../../eventstore/position.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import { checkAlertRules, DEFAULT_RULES_FILE, REPO_ROOT } from '../../ops/alert-rules.ts'
+import { metricsExposure, metricsOpenProblem } from '../../ops/metrics-access.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
 import { openRuntime, type Runtime } from '../../runtime.ts'
 import { openSqlClient, type SqlClient } from '../../sql/client.ts'
@@ -130,8 +131,18 @@ export function configChecks (config: Config, options: ConfigCheckOptions): Chec
       : pass('config.trust_proxy', `TRUST_PROXY ${config.trustProxy === false ? 'off' : 'names the proxies to believe'}`),
     config.logLevel === 'debug' || config.logLevel === 'trace'
       ? problem('config.log_level', 'warn', `LOG_LEVEL=${config.logLevel} logs request and event payloads`)
-      : pass('config.log_level', `LOG_LEVEL=${config.logLevel}`)
+      : pass('config.log_level', `LOG_LEVEL=${config.logLevel}`),
+    metricsCheck(config, severity)
   ]
+}
+
+/** /metrics protected: a token, a listener of its own, or both (the server refuses to start in production otherwise). */
+function metricsCheck (config: Config, severity: Severity): Check {
+  const open = metricsOpenProblem(config)
+  if (open !== undefined) return problem('config.metrics', severity, open)
+  const { listener, tokenRequired } = metricsExposure(config)
+  const where = listener === 'separate' ? `on its own listener (METRICS_HOST ${config.metrics.host}, METRICS_PORT ${config.metrics.port})` : 'on the API port'
+  return pass('config.metrics', `/metrics ${where}${tokenRequired ? ', METRICS_TOKEN required' : ', no token'}`)
 }
 
 function nodeEnvCheck (config: Config, production: boolean): Check {
