@@ -82,7 +82,7 @@ export const GRAMMAR: Readonly<Record<Operator, { readonly operands: string, rea
   timeBetween: {
     operands: '[time, "HH:MM", "HH:MM"] or [time, "HH:MM", "HH:MM", "<IANA zone>"]',
     meaning: 'the time (an ISO 8601 date-time with Z or an offset, or whole epoch milliseconds within ±8.64e15) has a time of day, ' +
-      'in the zone (default UTC), within [from, to); from after to spans midnight'
+      'in the zone (default UTC), within [from, to); from after to spans midnight, from equal to to never holds'
   }
 }
 
@@ -117,7 +117,8 @@ export const ConditionSchema: z.ZodType<Condition> = z.lazy(() => z.union([
 ])).meta({
   id: 'Condition',
   description: `A condition: one operator as the only key. At most ${LIMITS.depth} levels and ${LIMITS.nodes} clauses. ` +
-    'A reference that resolves to nothing, or to a type the operator does not name, makes the operator false (and not of it true).'
+    'A value is a string, a finite number, a boolean, null, or a list of values. A reference that resolves to nothing, ' +
+    'or an operand of a type the operator does not name, makes the operator false (and not of it true).'
 }) as z.ZodType<Condition>
 
 export class InvalidCondition extends LedgerlineError {
