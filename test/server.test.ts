@@ -20,14 +20,23 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 interface Server { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
 
-/** Production refuses to start without the key that signs audit digests; a test gives it one. */
+/** Production refuses to start without the key that signs audit digests, or with /metrics open; a test gives it a key and a metrics token. */
 const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const METRICS_TOKEN = 'server-test-metrics-token-0123'
 
-function start (dataDir: string, nodeEnv = 'development'): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+function spawnServer (dataDir: string, nodeEnv: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv, ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY } : {}) }
+    env: {
+      PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv,
+      ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
+      ...env
+    }
   })
+}
+
+function start (dataDir: string, nodeEnv = 'development', env: Record<string, string> = {}): Promise<Server> {
+  const child = spawnServer(dataDir, nodeEnv, env)
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
@@ -133,4 +142,28 @@ t.test('the first start in production creates nothing and prints the bootstrap c
   t.teardown(() => after.close())
   const { rows } = await after.query<{ n: string }>('SELECT count(*)::text AS n FROM events')
   t.same(rows, [{ n: '0' }], 'no event was written')
+})
+
+t.test('production refuses to start with /metrics open, and serves it on a listener of its own with METRICS_PORT', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-metrics-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const refused = spawnServer(dir, 'production', { METRICS_TOKEN: '' })
+  let output = ''
+  refused.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  refused.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => refused.on('exit', resolve))
+  t.equal(code, 1, output)
+  t.match(output, /refusing to start in production: \/metrics is open on the API port: set METRICS_TOKEN .* or METRICS_PORT/)
+  t.notMatch(output, /Ledgerline listening/)
+
+  const server = await start(dir, 'production', { METRICS_TOKEN: '', METRICS_PORT: '0' })
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  t.ok(await printed(server, /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/))
+  const metricsAddress = /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(server.output())![1]!
+  t.equal((await fetch(`${server.address}/metrics`)).status, 404, 'not on the API port')
+  const scraped = await fetch(`${metricsAddress}/metrics`)
+  t.equal(scraped.status, 200)
+  t.match(await scraped.text(), /ledgerline_ready [01]/)
+  server.child.kill('SIGTERM')
+  t.equal(await server.exited, 0, 'both listeners close on SIGTERM')
 })
