@@ -1,0 +1,255 @@
+/**
+ * The job aggregate (`job-<jobId>`).
+ *
+ *   schedule ─► waiting ─ start (due) ─► running ─┬─ succeed ─────────────────────► succeeded
+ *                  ▲                              ├─ fail, attempts left ─► waiting (at its retry time)
+ *                  │                              ├─ fail, last attempt or do-not-retry ─► dead
+ *                  │                              └─ lease expired, another node starts ─► attempt lost, next attempt running
+ *                  └──── retry (manual) ◄──── dead, cancelled, or failed and waiting
+ *   waiting or running ─ cancel ─► cancelled
+ *
+ * Invariants (src/domain/jobs/job.test.ts checks them over random command
+ * sequences from several nodes): no job runs on two nodes at once — an
+ * attempt starts only when no other attempt's lease is live; no attempt
+ * starts after `dead` or `cancelled` without a manual retry; no attempt is
+ * numbered above the maximum in force; only the holder of the current
+ * attempt's lease reports its outcome.
+ *
+ * Leases. A start holds the job until min(now + lease, start + timeout); a
+ * heartbeat (RenewLease, by the holder, before expiry) moves that on, never
+ * past the timeout, so a hung handler whose heartbeat still beats is taken
+ * over anyway. Once the lease has expired, StartAttempt from any node records
+ * the old attempt as failed (`job.lease_lost`, retry at once: the lease
+ * already made the wait) and starts the next. The holder's late report after
+ * a takeover is refused (LeaseLost); its report after expiry but before any
+ * takeover is still taken: the work is done, and nobody else has begun it.
+ *
+ * Manual retry. From dead, cancelled, or failed and waiting for its retry:
+ * the job is due now and has at least one attempt left (the maximum becomes
+ * max(maximum, attempts + 1)). It adds one rather than resetting the budget:
+ * attempt numbers stay unique in the stream, and a job still failing after a
+ * fix is dead again after one try instead of spending another three days of
+ * attempts unnoticed; retry again, or schedule a new job. A job cancelled
+ * while running is due only when its last lease has run out, since the node
+ * may not have heard of the cancel yet.
+ *
+ * Keys. A key spans streams, so one job's decider cannot enforce it. The
+ * plan: a reservation stream per (job type, key), `jobkey-<sha256(type, key)>`,
+ * naming the job that holds the key, like the impersonator's reservation
+ * (src/domain/impersonation/reservation.ts): scheduling with a key reads it,
+ * judges the holder from the holder's own stream (`holdsKey`), and appends
+ * with the version it read, so of two racing schedules one wins. While the
+ * holder is pending (waiting, never running at that moment):
+ * - `replace` (the default): the holder is cancelled (`reason: replaced`,
+ *   `replacedBy`) and the new job takes the key. A holder that is running is
+ *   not replaced (CancelJob refuses with JobLeased): the new job is scheduled
+ *   beside it and takes the key; handlers are idempotent by job id anyway.
+ * - `preserve`: the new job is not scheduled; the caller gets the holder's id.
+ * A holder that has succeeded, is dead or cancelled no longer holds the key.
+ *
+ * Time arrives as the decision's `now`; randomness (the backoff's jitter) as
+ * `random` in FailAttempt: `decide` stays pure and replays exactly.
+ */
+import type { Decider } from '../decider.ts'
+import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, type BackoffPolicy } from './backoff.ts'
+import { JobClosed, JobLeased, JobNotDue, JobNotFound, JobNotRetryable, LeaseLost } from './errors.ts'
+import type { JobEvent, KeyMode } from './events.ts'
+
+export const DEFAULT_TIMEOUT_SECONDS = 300
+export const DEFAULT_LEASE_SECONDS = 30
+
+type Of<Type extends JobEvent['type']> = Extract<JobEvent, { type: Type }>['data']
+export type Job = Of<'job.scheduled'>
+export interface Failure { readonly code: string, readonly message: string }
+
+/** `attempts`: how many attempts have started; the current one while running. */
+export type JobState =
+  | { status: 'none' }
+  | { status: 'waiting', job: Job, attempts: number, maxAttempts: number, runAt: string, lastError: Failure | null }
+  | { status: 'running', job: Job, attempts: number, maxAttempts: number, node: string, startedAt: string, leaseUntil: string, lastError: Failure | null }
+  | { status: 'succeeded', job: Job, attempts: number }
+  | { status: 'dead', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null }
+  | { status: 'cancelled', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null, /** The lease of the attempt it interrupted. */ leaseUntil: string | null }
+
+export type JobCommand =
+  | {
+    type: 'ScheduleJob'
+    data: {
+      jobId: string, jobType: string, payload: Record<string, unknown>, runAt?: string, key?: string, keyMode?: KeyMode,
+      maxAttempts?: number, backoff?: BackoffPolicy, timeoutSeconds?: number
+    }
+  }
+  | { type: 'StartAttempt', data: { node: string, leaseSeconds: number } }
+  | { type: 'RenewLease', data: { node: string, attempt: number, leaseSeconds: number } }
+  | { type: 'SucceedAttempt', data: { node: string, attempt: number } }
+  | { type: 'FailAttempt', data: { node: string, attempt: number, code: string, message: string, /** False for a 410 or another "do not retry". */ retryable: boolean, /** In [0, 1): the jitter's draw. */ random: number } }
+  | { type: 'CancelJob', data: { by: string, reason?: 'cancelled' | 'replaced', replacedBy?: string, note?: string } }
+  | { type: 'RetryJob', data: { by: string } }
+
+export function jobStreamId (jobId: string): string {
+  return `job-${jobId}`
+}
+
+const later = (a: string, b: string): string => Date.parse(a) >= Date.parse(b) ? a : b
+const plus = (now: Date, ms: number): string => new Date(now.getTime() + ms).toISOString()
+
+function schedule (data: Extract<JobCommand, { type: 'ScheduleJob' }>['data'], now: Date): JobEvent[] {
+  const { runAt, maxAttempts, backoff, timeoutSeconds, payload, ...rest } = data
+  return [{
+    type: 'job.scheduled',
+    data: {
+      ...rest,
+      payload: payload as Job['payload'],
+      runAt: runAt ?? now.toISOString(),
+      maxAttempts: maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      backoff: backoff ?? DEFAULT_BACKOFF,
+      timeoutSeconds: timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+      scheduledAt: now.toISOString()
+    }
+  }]
+}
+
+function started (state: { job: Job, attempts: number }, node: string, leaseSeconds: number, now: Date): JobEvent {
+  const leaseUntil = Math.min(now.getTime() + leaseSeconds * 1000, now.getTime() + state.job.timeoutSeconds * 1000)
+  return { type: 'job.attempt.started', data: { attempt: state.attempts + 1, node, startedAt: now.toISOString(), leaseUntil: new Date(leaseUntil).toISOString() } }
+}
+
+function start (state: JobState, node: string, leaseSeconds: number, now: Date): JobEvent[] {
+  switch (state.status) {
+    case 'waiting':
+      if (now.getTime() < Date.parse(state.runAt)) throw new JobNotDue(undefined, { runAt: state.runAt })
+      return [started(state, node, leaseSeconds, now)]
+    case 'running': {
+      if (now.getTime() < Date.parse(state.leaseUntil)) throw new JobLeased(undefined, { leaseUntil: state.leaseUntil })
+      const exhausted = state.attempts >= state.maxAttempts
+      const lost: JobEvent = {
+        type: 'job.attempt.failed',
+        data: {
+          attempt: state.attempts, node: state.node, code: 'job.lease_lost', message: `the lease expired at ${state.leaseUntil} before the attempt reported`,
+          failedAt: now.toISOString(), retryAt: exhausted ? null : now.toISOString()
+        }
+      }
+      if (exhausted) return [lost, { type: 'job.dead', data: { attempts: state.attempts, reason: 'attempts_exhausted', at: now.toISOString() } }]
+      return [lost, started(state, node, leaseSeconds, now)]
+    }
+    default:
+      return closed(state)
+  }
+}
+
+/** The running state whose lease `node` holds for `attempt`, or the refusal. */
+function held (state: JobState, node: string, attempt: number): Extract<JobState, { status: 'running' }> {
+  if (state.status === 'running' && state.node === node && state.attempts === attempt) return state
+  if (state.status === 'running' || state.status === 'waiting') throw new LeaseLost(undefined, { attempt })
+  return closed(state)
+}
+
+function renew (state: JobState, data: Extract<JobCommand, { type: 'RenewLease' }>['data'], now: Date): JobEvent[] {
+  const running = held(state, data.node, data.attempt)
+  if (now.getTime() >= Date.parse(running.leaseUntil)) throw new LeaseLost('the lease expired before this heartbeat', { attempt: data.attempt, leaseUntil: running.leaseUntil })
+  const deadline = Date.parse(running.startedAt) + running.job.timeoutSeconds * 1000
+  const leaseUntil = Math.min(now.getTime() + data.leaseSeconds * 1000, deadline)
+  if (leaseUntil <= Date.parse(running.leaseUntil)) return []
+  return [{ type: 'job.lease.renewed', data: { attempt: data.attempt, node: data.node, leaseUntil: new Date(leaseUntil).toISOString() } }]
+}
+
+function fail (state: JobState, data: Extract<JobCommand, { type: 'FailAttempt' }>['data'], now: Date): JobEvent[] {
+  const running = held(state, data.node, data.attempt)
+  const last = running.attempts >= running.maxAttempts
+  const retryAt = !data.retryable || last ? null : plus(now, backoffDelay(running.attempts, running.job.backoff, data.random))
+  const failed: JobEvent = {
+    type: 'job.attempt.failed',
+    data: { attempt: data.attempt, node: data.node, code: data.code, message: data.message.slice(0, 1000), failedAt: now.toISOString(), retryAt }
+  }
+  if (retryAt !== null) return [failed]
+  return [failed, { type: 'job.dead', data: { attempts: running.attempts, reason: data.retryable ? 'attempts_exhausted' : 'do_not_retry', at: now.toISOString() } }]
+}
+
+function cancel (state: JobState, data: Extract<JobCommand, { type: 'CancelJob' }>['data'], now: Date): JobEvent[] {
+  if (state.status === 'cancelled') return []
+  if (state.status !== 'waiting' && state.status !== 'running') return closed(state)
+  // A running holder of a key is not replaced: the new job runs beside it (see the header).
+  if (data.reason === 'replaced' && state.status === 'running') throw new JobLeased('a running job is not replaced', { leaseUntil: state.leaseUntil })
+  const { by, reason = 'cancelled', replacedBy, note } = data
+  return [{
+    type: 'job.cancelled',
+    data: { by, reason, ...(replacedBy === undefined ? {} : { replacedBy }), ...(note === undefined ? {} : { note }), at: now.toISOString() }
+  }]
+}
+
+function retry (state: JobState, by: string, now: Date): JobEvent[] {
+  const failedAndWaiting = state.status === 'waiting' && state.lastError !== null
+  if (state.status !== 'dead' && state.status !== 'cancelled' && !failedAndWaiting) throw new JobNotRetryable(undefined, { status: state.status })
+  const runAt = state.status === 'cancelled' && state.leaseUntil !== null ? later(now.toISOString(), state.leaseUntil) : now.toISOString()
+  return [{ type: 'job.retried', data: { by, runAt, maxAttempts: Math.max(state.maxAttempts, state.attempts + 1), at: now.toISOString() } }]
+}
+
+function closed (state: JobState): never {
+  if (state.status === 'none') throw new JobNotFound()
+  throw new JobClosed(`the job ${state.status === 'succeeded' ? 'has succeeded' : state.status === 'dead' ? 'is dead' : `is ${state.status}`}`, { status: state.status })
+}
+
+function unreachable (value: never): never {
+  throw new Error(`unhandled command ${JSON.stringify(value)}`)
+}
+
+export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
+  initialState: () => ({ status: 'none' }),
+
+  decide (command, state, { now }) {
+    if (state.status === 'none' && command.type !== 'ScheduleJob') throw new JobNotFound()
+    switch (command.type) {
+      // A job id is scheduled once: scheduling it again (a retried request) changes nothing.
+      case 'ScheduleJob': return state.status === 'none' ? schedule(command.data, now) : []
+      case 'StartAttempt': return start(state, command.data.node, command.data.leaseSeconds, now)
+      case 'RenewLease': return renew(state, command.data, now)
+      case 'SucceedAttempt':
+        held(state, command.data.node, command.data.attempt)
+        return [{ type: 'job.attempt.succeeded', data: { ...command.data, finishedAt: now.toISOString() } }]
+      case 'FailAttempt': return fail(state, command.data, now)
+      case 'CancelJob': return cancel(state, command.data, now)
+      case 'RetryJob': return retry(state, command.data.by, now)
+    }
+    return unreachable(command)
+  },
+
+  evolve (state, event) {
+    switch (event.type) {
+      case 'job.scheduled':
+        return state.status === 'none' ? { status: 'waiting', job: event.data, attempts: 0, maxAttempts: event.data.maxAttempts, runAt: event.data.runAt, lastError: null } : state
+      case 'job.attempt.started':
+        if (state.status !== 'waiting') return state
+        return {
+          status: 'running', job: state.job, attempts: event.data.attempt, maxAttempts: state.maxAttempts, node: event.data.node,
+          startedAt: event.data.startedAt, leaseUntil: event.data.leaseUntil, lastError: state.lastError
+        }
+      case 'job.lease.renewed':
+        return state.status === 'running' ? { ...state, leaseUntil: event.data.leaseUntil } : state
+      case 'job.attempt.succeeded':
+        return state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state
+      case 'job.attempt.failed': {
+        if (state.status !== 'running') return state
+        const { job, attempts, maxAttempts } = state
+        return { status: 'waiting', job, attempts, maxAttempts, runAt: event.data.retryAt ?? event.data.failedAt, lastError: { code: event.data.code, message: event.data.message } }
+      }
+      case 'job.dead':
+        if (state.status !== 'waiting' && state.status !== 'running') return state
+        return { status: 'dead', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError }
+      case 'job.cancelled':
+        if (state.status !== 'waiting' && state.status !== 'running') return state
+        return {
+          status: 'cancelled', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError,
+          leaseUntil: state.status === 'running' ? state.leaseUntil : null
+        }
+      case 'job.retried':
+        if (state.status !== 'dead' && state.status !== 'cancelled' && state.status !== 'waiting') return state
+        return { status: 'waiting', job: state.job, attempts: state.attempts, maxAttempts: event.data.maxAttempts, runAt: event.data.runAt, lastError: state.lastError }
+    }
+    return state
+  }
+}
+
+/** Whether this job still holds its key: it is pending (waiting to run or to retry), not running nor ended. */
+export function holdsKey (state: JobState): boolean {
+  return state.status === 'waiting'
+}
