@@ -59,9 +59,10 @@ t.test('platform admins page through the platform log: 0, 1, page size ±1 and h
       }
     }
 
-    const { rows: [count] } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE org_id IS NULL')
+    // identity.*: every row but the searches these walks log themselves.
+    const { rows: [count] } = await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE org_id IS NULL AND action LIKE 'identity.%'")
     for (const sort of ['asc', 'desc'] as const) {
-      const pages = await walk(api, admin.token, `limit=50&sort=${sort}`)
+      const pages = await walk(api, admin.token, `action=identity.*&limit=50&sort=${sort}`)
       const rows = pages.flatMap((page) => page.items)
       t.equal(rows.length, count!.n, `the whole platform log (${count!.n} rows) in ${pages.length} pages, ${sort}`)
       t.ok(rows.every((row) => row.orgId === null), 'only the platform\'s rows')
@@ -70,6 +71,20 @@ t.test('platform admins page through the platform log: 0, 1, page size ±1 and h
     }
     const filtered = await walk(api, admin.token, 'actorId=bulk&action=identity.session.*&limit=250')
     t.same(filtered.map((page) => page.items.length), [250, 50], 'filters as on an organization\'s log')
+  })
+})
+
+t.test('a search of the platform log is itself in the platform log, once, at its first page', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const { api, admin } = await staffApp(t, sql)
+    await appendChain(api.runtime, null, 3, () => new Date(), 'searched')
+    await settled(api.runtime)
+    const pages = await walk(api, admin.token, 'actorId=searched&limit=1&sort=asc')
+    t.equal(pages.length, 3)
+    await settled(api.runtime)
+    const [search, ...more] = (await walk(api, admin.token, 'action=audit.platform_log.searched')).flatMap((page) => page.items)
+    t.same(more.map((row) => row.actorId), [], 'one search logged before this one, whatever its pages')
+    t.match(search, { orgId: null, actorId: admin.userId, action: 'audit.platform_log.searched', diff: { filters: { after: { actorId: 'searched' } } } })
   })
 })
 

@@ -58,6 +58,11 @@ export async function recordAuditAccess (services: AuditServices, metadata: Comm
   return append(services, accessStreamId(access.orgId), { ...metadata, orgId: access.orgId }, event)
 }
 
+/** Records a platform admin's search of the platform's log, in their own `access-<userId>`. */
+export async function recordPlatformLogSearch (services: AuditServices, metadata: CommandMetadata, filters: Readonly<Record<string, FilterValue>>): Promise<LogPosition> {
+  return append(services, accessStreamId(metadata.actor.id), metadata, { type: 'audit.platform_log.searched', data: { filters: filtersOf(filters) } })
+}
+
 /** Records a read of something sensitive: `action` from the catalogue, `resource` as `<type>` or `<type>/<id>`. */
 export async function recordSensitiveRead (services: AuditServices, metadata: CommandMetadata, read: { orgId: string, action: string, resource: string }): Promise<LogPosition> {
   return append(services, accessStreamId(read.orgId), { ...metadata, orgId: read.orgId }, { type: 'audit.record.sensitive_read', data: read })

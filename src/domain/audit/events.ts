@@ -68,6 +68,12 @@ export const auditLogSearched = defineEvent({
   schema: z.object({ orgId: id, filters }).strict()
 })
 
+/** A search of the platform's own log (sign-ups, sign-ins, tokens) by a platform admin: in the platform's log. */
+export const platformLogSearched = defineEvent({
+  type: 'audit.platform_log.searched',
+  schema: z.object({ filters }).strict()
+})
+
 export const auditLogExported = defineEvent({
   type: 'audit.log.exported',
   schema: z.object({
@@ -114,9 +120,9 @@ export const accessDenied = defineEvent({
   }).strict()
 })
 
-export const auditEvents = [signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, auditLogExported, sensitiveRead, accessDenied]
+export const auditEvents = [signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, platformLogSearched, auditLogExported, sensitiveRead, accessDenied]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 /** An audit-only event as the application appends it. */
-export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched | typeof auditLogExported | typeof sensitiveRead
+export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched | typeof platformLogSearched | typeof auditLogExported | typeof sensitiveRead
   | typeof accessDenied>

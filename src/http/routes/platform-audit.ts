@@ -5,12 +5,15 @@
  * organization's audit log (src/http/routes/audit.ts); anyone who is not a
  * platform admin gets 403, like the other platform administration routes,
  * and an impersonation never reaches it (src/domain/impersonation/blocked.ts).
+ * A search (its first page) is itself logged, in the platform's log.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { recordPlatformLogSearch } from '../../application/audit/access.ts'
 import { auditPage } from '../../projections/audit/queries.ts'
 import type { Runtime } from '../../runtime.ts'
+import { commandMetadata } from '../plugins/auth.ts'
 import { BEARER, problems } from '../schemas.ts'
 import { AuditEventView, AuditQuery, cursorAfter, pageAnswer } from './audit.ts'
 import { requirePlatformAdmin } from './users.ts'
@@ -27,6 +30,9 @@ export async function platformAuditRoutes (app: FastifyInstance, { runtime }: { 
     const { sort, limit, cursor, ...filters } = request.query
     const after = cursorAfter(cursor, sort)
     requirePlatformAdmin(request)
-    return pageAnswer(await auditPage(runtime.sql, null, filters, { sort, limit, after }), sort)
+    const page = await auditPage(runtime.sql, null, filters, { sort, limit, after })
+    // Logged once per search, at its first page, before the answer: a read whose trace cannot be written fails.
+    if (cursor === undefined) await recordPlatformLogSearch(runtime.identity, commandMetadata(request), filters)
+    return pageAnswer(page, sort)
   })
 }

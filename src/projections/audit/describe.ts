@@ -216,6 +216,7 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'identity.session.sign_in_failed': onAccess((d) => d.userId === undefined ? ['email', String(d.email)] : ['user', String(d.userId)], ['email', 'reason']),
   'identity.token.used_from_new_ip': onAccess((d) => ['token', String(d.tokenId)], ['ip', 'previousIpCount']),
   'audit.log.searched': onAccess((d) => ['audit_log', String(d.orgId)], ['filters']),
+  'audit.platform_log.searched': onAccess(() => ['audit_log', null], ['filters']),
   'audit.log.exported': onAccess((d) => ['audit_log', String(d.orgId)], ['format', 'filters', 'rows']),
   'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource']),
   'authz.access.denied': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource', 'reason', 'count', 'firstAt', 'lastAt']),
