@@ -187,7 +187,8 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
         const n = sent++
         const user = n % userIds.length
         const orgId = orgIds[(user + Math.floor(n / userIds.length)) % orgIds.length]!
-        return { ...request, path: `/v1/orgs/${orgId}/members`, body: JSON.stringify({ userId: userIds[user], roles: ['member'] }) }
+        // The route invites (members join by accepting): one invitation per request, to the user's address.
+        return { ...request, path: `/v1/orgs/${orgId}/members`, body: JSON.stringify({ email: `${userIds[user]}@bench.example`, roles: ['member'] }) }
       }
     }]
   }

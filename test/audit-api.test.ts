@@ -9,6 +9,7 @@ import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { openTestApp } from './helpers/app.ts'
 import { problem, register } from './helpers/http.ts'
+import { joinOrg } from './helpers/invitations.ts'
 
 interface Item { seq: number, action: string, actorId: string, actorLabel: string | null, targetType: string | null, targetId: string | null, diff: unknown, ip: string | null, traceId: string | null, position: string }
 
@@ -22,9 +23,8 @@ t.test('the audit log shows what was done, by whom, to what; filtered and paged 
     t.equal(renamed.statusCode, 200, renamed.body)
     const renameTrace = /^00-([0-9a-f]{32})-/.exec(String(renamed.headers.traceparent))?.[1]
     const bob = await register(api, 'bob@a.example')
-    const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: bob.userId, roles: ['viewer'] } })
-    t.equal(added.statusCode, 201, added.body)
-    const consistent = { 'x-consistent-with': added.json().position as string }
+    const added = await joinOrg(api, orgId, bob, ['viewer'])
+    const consistent = { 'x-consistent-with': added.position }
     const get = async (query: string, token?: string): Promise<{ items: Item[], nextCursor: string | null }> => {
       const response = await api.call('GET', `${url}${query}`, { headers: consistent, ...(token === undefined ? {} : { token }) })
       t.equal(response.statusCode, 200, `GET ${query}: ${response.body.slice(0, 300)}`)

@@ -13,6 +13,7 @@ import { cli } from './helpers/cli.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
+import { joinOrg } from './helpers/invitations.ts'
 
 t.test('export as CSV, NDJSON and JSON: the same rows, the filters, the export audited, audit:export required', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
@@ -21,7 +22,7 @@ t.test('export as CSV, NDJSON and JSON: the same rows, the filters, the export a
     // A user agent is the caller's to choose, and a CSV cell of its own.
     await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: 'Renamed' }, headers: { 'user-agent': '=HYPERLINK("http://evil.example","click")' } })
     const viewer = await register(api, 'viewer@a.example')
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
+    await joinOrg(api, orgId, viewer, ['viewer'])
     await settled(api.runtime)
 
     const ndjson = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=ndjson`)

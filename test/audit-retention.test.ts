@@ -10,6 +10,7 @@ import { openTestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
+import { joinOrg } from './helpers/invitations.ts'
 import { rebuildProjection } from '../src/projections/rebuild.ts'
 import { auditProjection } from '../src/projections/audit/projection.ts'
 
@@ -32,7 +33,7 @@ t.test('retention: read and set within the plan, owners only', async (t) => {
     t.match((await api.call('GET', `/v1/orgs/${orgId}/audit-retention`)).json(), { days: 365, setting: null })
 
     const admin = await register(api, 'admin@a.example')
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
+    await joinOrg(api, orgId, admin, ['admin'])
     problem(t, await api.call('PUT', `/v1/orgs/${orgId}/audit-retention`, { token: admin.token, body: { days: 30 } }), 403, 'auth.forbidden')
     t.equal((await api.call('GET', `/v1/orgs/${orgId}/audit-retention`, { token: admin.token })).statusCode, 200)
     problem(t, await api.call('PUT', `/v1/orgs/${orgId}/audit-retention`, { body: { days: 'forever' } }), 400, 'http.validation')

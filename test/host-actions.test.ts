@@ -13,6 +13,7 @@ import { useHostActions } from '../src/domain/rbac/permissions.ts'
 import { openTestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
+import { joinOrg } from './helpers/invitations.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'ledgerline-permissions-'))
 const file = (name: string, text: string): string => {
@@ -82,8 +83,8 @@ t.test('host actions end to end: catalogue, built-in roles, conditional custom r
 
     const clerk = await register(api, 'clerk@a.example')
     const admin = await register(api, 'admin@a.example')
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: clerk.userId, roles: ['viewer'] } })
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
+    await joinOrg(api, orgId, clerk, ['viewer'])
+    await joinOrg(api, orgId, admin, ['admin'])
     // "May edit invoices under 1,000 EUR that they created, from the office network."
     const created = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Invoice clerk', grants: [
       { actions: ['invoice:update'], resource: 'invoice', effect: 'allow', when: { and: [

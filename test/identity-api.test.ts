@@ -17,6 +17,7 @@ import { userStreamId } from '../src/domain/identity/user.ts'
 import { forEachDatabase, openTestDatabase } from './helpers/databases.ts'
 import { openTestApp } from './helpers/app.ts'
 import { problem, register } from './helpers/http.ts'
+import { joinOrg } from './helpers/invitations.ts'
 import { lastWritten, settled, untilVisible } from './helpers/assertions.ts'
 
 t.test('sign-up, login, session and logout', async (t) => {
@@ -128,8 +129,8 @@ t.test('organizations: create, read your write, rename, settings, plan by owners
     problem(t, await api.call('PATCH', `/v1/orgs/${orgId}`, { body: {} }), 400, 'http.validation')
 
     const admin = await register(api, 'admin@northwind.example')
-    const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { email: 'ADMIN@northwind.example', roles: ['admin'] } })
-    t.equal(added.statusCode, 201, added.body)
+    const added = await joinOrg(api, orgId, admin, ['admin'])
+    t.match(added, { orgId, userId: admin.userId, roles: ['admin'] })
     problem(t, await api.call('PUT', `/v1/orgs/${orgId}/plan`, { token: admin.token, body: { plan: 'enterprise' } }), 403, 'auth.forbidden')
     const plan = await api.call('PUT', `/v1/orgs/${orgId}/plan`, { body: { plan: 'enterprise' } })
     t.equal(plan.statusCode, 200)
@@ -152,21 +153,20 @@ t.test('X-Consistent-With: malformed is 400, unreachable is 504', async (t) => {
   })
 })
 
-t.test('members: add, list in pages, roles, removal, and who may do what', async (t) => {
+t.test('members: join by invitation, list in pages, roles, removal, and who may do what', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
     const users = []
     for (let i = 0; i < 7; i++) users.push(await register(api, `user${i}@a.example`))
     let position = ''
-    for (const [i, user] of users.entries()) {
-      const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: user.userId, roles: [i === 0 ? 'admin' : i === 1 ? 'viewer' : 'member'] } })
-      t.equal(added.statusCode, 201, added.body)
-      position = added.json().position
-    }
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: users[2]!.userId, roles: ['member'] } }), 409, 'org.member_exists')
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { email: 'nobody@a.example', roles: ['member'] } }), 404, 'identity.user_not_found')
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: users[3]!.userId, email: 'x@a.example', roles: ['member'] } }), 400, 'http.validation')
+    for (const [i, user] of users.entries()) position = (await joinOrg(api, orgId, user, [i === 0 ? 'admin' : i === 1 ? 'viewer' : 'member'])).position
+    // Adding directly is gone (issue 13.6): POST …/members invites, the same answer whether the address has an account or not.
+    const again = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { email: 'user2@a.example', roles: ['member'] } })
+    t.equal(again.statusCode, 202, again.body)
+    problem(t, await api.call('POST', `/v1/invitations/${again.json().token}/accept`, { token: users[2]!.token }), 409, 'org.member_exists')
+    t.equal((await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { email: 'nobody@a.example', roles: ['member'] } })).statusCode, 202, 'an unknown address: the same 202')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: users[3]!.userId, roles: ['member'] } }), 400, 'org.add_requires_invitation')
 
     const seen: string[] = []
     let cursor: string | null = null
@@ -187,7 +187,7 @@ t.test('members: add, list in pages, roles, removal, and who may do what', async
     problem(t, await api.call('GET', `/v1/orgs/${orgId}/members?cursor=bm9wZQ`), 400, 'http.invalid_cursor')
 
     const [admin, viewer, member] = users as [typeof users[0], typeof users[0], typeof users[0]]
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { token: viewer.token, body: { userId: users[6]!.userId, roles: ['member'] } }), 403, 'auth.forbidden')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { token: viewer.token, body: { email: 'user6@a.example', roles: ['member'] } }), 403, 'auth.forbidden')
     problem(t, await api.call('PUT', `/v1/orgs/${orgId}/members/${member.userId}/roles/owner`, { token: admin.token }), 403, 'auth.forbidden')
     problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${api.owner.userId}`, { token: admin.token }), 403, 'auth.forbidden')
     const granted = await api.call('PUT', `/v1/orgs/${orgId}/members/${member.userId}/roles/admin`, { token: admin.token })
@@ -207,7 +207,7 @@ t.test('members: add, list in pages, roles, removal, and who may do what', async
 
     const invited = await api.call('POST', `/v1/orgs/${orgId}/invitations`, { token: admin.token, body: { email: 'newcomer@a.example', roles: ['member'] } })
     t.equal(invited.statusCode, 201)
-    t.match(invited.json(), { inviteId: /^inv_/ })
+    t.match(invited.json(), { inviteId: /^inv_/, token: /^llinv_/, status: 'pending' })
   })
 })
 
@@ -253,7 +253,7 @@ t.test('platform admins disable and enable users; the last owner cannot be disab
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const member = await register(api, 'member@a.example')
-    await api.call('POST', `/v1/orgs/${api.owner.orgId}/members`, { body: { userId: member.userId, roles: ['member'] } })
+    await joinOrg(api, api.owner.orgId, member, ['member'])
     problem(t, await api.call('POST', `/v1/admin/users/${member.userId}/disable`), 403, 'auth.forbidden')
 
     const staff = await api.newOwner('staff@platform.example')
@@ -357,8 +357,8 @@ t.test('only owners touch owners, even when the role changes between the check a
     const { orgId } = api.owner
     const admin = await register(api, 'admin@a.example')
     const target = await register(api, 'target@a.example')
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: target.userId, roles: ['member'] } })
+    await joinOrg(api, orgId, admin, ['admin'])
+    await joinOrg(api, orgId, target, ['member'])
     // The owner makes the target an owner; the admin's removal, checked on the aggregate, is refused.
     t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${target.userId}/roles/owner`)).statusCode, 200)
     problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${target.userId}`, { token: admin.token }), 403, 'auth.forbidden')
@@ -389,7 +389,7 @@ t.test('an Idempotency-Key reused after its 24 h retention is a new command, not
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const member = await register(api, 'daily@a.example')
-    await api.call('POST', `/v1/orgs/${api.owner.orgId}/members`, { body: { userId: member.userId, roles: ['member'] } })
+    await joinOrg(api, api.owner.orgId, member, ['member'])
     const headers = { 'idempotency-key': 'daily-job-1' }
     const assigned = await api.call('PUT', `/v1/orgs/${api.owner.orgId}/members/${member.userId}/roles/admin`, { headers })
     t.equal(assigned.statusCode, 200)
@@ -415,7 +415,7 @@ t.test('GET /v1/permissions lists the catalogue and the built-in roles; routes n
     problem(t, await api.call('GET', '/v1/permissions', { token: null }), 401, 'auth.unauthenticated')
 
     const viewer = await register(api, 'viewer@a.example')
-    await api.call('POST', `/v1/orgs/${api.owner.orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
+    await joinOrg(api, api.owner.orgId, viewer, ['viewer'])
     const refused = await api.call('POST', `/v1/orgs/${api.owner.orgId}/invitations`, { token: viewer.token, body: { email: 'x@a.example', roles: ['member'] } })
     problem(t, refused, 403, 'auth.forbidden')
     t.equal(refused.json().action, 'member:invite', 'the problem names the action')
@@ -427,8 +427,8 @@ t.test('authz/check decides a batch with can(), authz/explain says why; for memb
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
     const viewer = await register(api, 'viewer@a.example')
-    const added = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
-    const consistent = { 'x-consistent-with': added.json().position }
+    const added = await joinOrg(api, orgId, viewer, ['viewer'])
+    const consistent = { 'x-consistent-with': added.position }
     const checks = [
       { action: 'billing:update', resource: { type: 'organization', id: orgId } },
       { userId: viewer.userId, action: 'member:read', resource: { type: 'organization' } },
@@ -454,9 +454,9 @@ t.test('custom roles end to end: create with a condition, assign, take effect at
     const { orgId } = api.owner
     const viewer = await register(api, 'viewer@a.example')
     const admin = await register(api, 'admin@a.example')
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: viewer.userId, roles: ['viewer'] } })
-    const last = await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: admin.userId, roles: ['admin'] } })
-    const consistent = { 'x-consistent-with': last.json().position }
+    await joinOrg(api, orgId, viewer, ['viewer'])
+    const last = await joinOrg(api, orgId, admin, ['admin'])
+    const consistent = { 'x-consistent-with': last.position }
     const invite = () => api.call('POST', `/v1/orgs/${orgId}/invitations`, { token: viewer.token, body: { email: `new${Math.random()}@a.example`, roles: ['viewer'] }, headers: consistent })
     problem(t, await invite(), 403, 'auth.forbidden')
 

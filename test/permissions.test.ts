@@ -12,9 +12,10 @@
  */
 import type { InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
-import { createToken, registerUser } from '../src/application/identity/commands.ts'
+import { addMember, createToken, registerUser } from '../src/application/identity/commands.ts'
 import { approveImpersonation, requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
+import type { BuiltInRole } from '../src/domain/identity/events.ts'
 import { BUILT_IN_ROLE_GRANTS, CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { formatPosition, parsePosition } from '../src/eventstore/position.ts'
 import type { SqlClient } from '../src/sql/client.ts'
@@ -43,6 +44,8 @@ interface Fixtures {
   /** Impersonation: a member anyone may impersonate, an admin (critical: break-glass), and sessions for the routes that act on one. */
   critic: string
   sessions: { pendingApprove: string, pendingDeny: string, pendingRevoke: string, approvedStart: string, pendingStop: string }
+  /** A pending invitation, to revoke. */
+  invitation: string
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown }
@@ -57,8 +60,10 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'PATCH /v1/orgs/:orgId': () => ({ body: { name: 'Renamed', settings: { theme: 'dark' } } }),
   'PUT /v1/orgs/:orgId/plan': () => ({ body: { plan: 'enterprise' } }),
   'GET /v1/orgs/:orgId/members': () => ({ query: 'limit=10' }),
-  'POST /v1/orgs/:orgId/members': (f) => ({ body: { userId: f.outsider, roles: ['viewer'] } }),
+  'POST /v1/orgs/:orgId/members': () => ({ body: { email: 'outsider@example.com', roles: ['viewer'] } }),
   'POST /v1/orgs/:orgId/invitations': () => ({ body: { email: 'invitee@example.com', roles: ['viewer'] } }),
+  'GET /v1/orgs/:orgId/invitations': () => ({ query: 'status=pending&limit=5' }),
+  'DELETE /v1/orgs/:orgId/invitations/:inviteId': (f) => ({ params: { inviteId: f.invitation } }),
   'DELETE /v1/orgs/:orgId/members/:userId': (f) => ({ params: { userId: f.leaver } }),
   'PUT /v1/orgs/:orgId/members/:userId/roles/:role': (f) => ({ params: { userId: f.assignee, role: f.scratchRole } }),
   'DELETE /v1/orgs/:orgId/members/:userId/roles/:role': (f) => ({ params: { userId: f.unassignee, role: 'viewer' } }),
@@ -146,9 +151,11 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     const { userId } = await registerUser(api.runtime.identity, systemCommand('permissions-test'), { email: `${name}@example.com`, displayName: name })
     return { userId, ...await createToken(api.runtime.identity, systemCommand('permissions-test'), userId, { name, kind: 'api' }) }
   }
-  const member = async (name: string, roles: string[]): Promise<string> => {
+  // Members join by invitation over HTTP; here they are added directly, a fixture.
+  const add = (userId: string, roles: BuiltInRole[]) => addMember(api.runtime.identity, { ...systemCommand('permissions-test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId, roles })
+  const member = async (name: string, roles: BuiltInRole[]): Promise<string> => {
     const { userId } = await user(name)
-    await asOwner('POST', '/members', { userId, roles })
+    await add(userId, roles)
     return userId
   }
   const role = async (name: string, grants: unknown[]): Promise<string> => (await asOwner('POST', '/roles', { name, grants })).roleId!
@@ -156,7 +163,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   const holder = async (name: string, grants: unknown[]): Promise<Person> => {
     const roleId = await role(name, grants)
     const held = await user(name)
-    await asOwner('POST', '/members', { userId: held.userId, roles: ['viewer'] })
+    await add(held.userId, ['viewer'])
     await asOwner('PUT', `/members/${held.userId}/roles/${roleId}`)
     await asOwner('DELETE', `/members/${held.userId}/roles/viewer`)
     return held
@@ -172,6 +179,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     scratchRole: await role('Scratch', []),
     doomedRole: await role('Doomed', []),
     critic: await member('critic', ['admin']),
+    invitation: (await asOwner('POST', '/invitations', { email: 'fixture@example.com', roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
@@ -272,12 +280,11 @@ t.test('each org route enforces the permission it declares', async (t) => {
 
     await t.test('a member who may assign roles or add members cannot give a built-in role that allows more than they hold', async (t) => {
       const assigner = w.members.get('role:assign')!.only
-      const adder = w.members.get('member:add')!.only
       const inviter = w.members.get('member:invite')!.only
-      const { userId: newcomer } = await registerUser(w.api.runtime.identity, systemCommand('permissions-test'), { email: 'newcomer@example.com', displayName: 'newcomer' })
+      await registerUser(w.api.runtime.identity, systemCommand('permissions-test'), { email: 'newcomer@example.com', displayName: 'newcomer' })
       const refusals = [
         await w.api.call('PUT', `/v1/orgs/${w.fixtures.orgId}/members/${assigner.userId}/roles/admin`, { token: assigner.token }),
-        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/members`, { token: adder.token, body: { userId: newcomer, roles: ['admin'] } }),
+        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/members`, { token: inviter.token, body: { email: 'newcomer@example.com', roles: ['admin'] } }),
         await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/invitations`, { token: inviter.token, body: { email: 'boss@example.com', roles: ['member'] } })
       ]
       for (const response of refusals) t.match({ status: response.statusCode, ...response.json() }, { status: 403, code: 'rbac.escalation' }, response.body)

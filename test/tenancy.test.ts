@@ -12,6 +12,7 @@ import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { addMember, bootstrap, registerUser } from '../src/application/identity/commands.ts'
+import { createInvitation, invitationServices } from '../src/application/identity/invitations.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
@@ -43,8 +44,10 @@ const FILL: Record<string, Fill> = {
   'PATCH /v1/orgs/:orgId': { body: () => ({ name: 'Taken over', settings: { hijacked: true } }) },
   'PUT /v1/orgs/:orgId/plan': { body: () => ({ plan: 'enterprise' }) },
   'GET /v1/orgs/:orgId/members': { query: { limit: '10' } },
-  'POST /v1/orgs/:orgId/members': { body: (context) => ({ userId: context.callerId, roles: ['owner'] }) },
+  'POST /v1/orgs/:orgId/members': { body: () => ({ email: 'intruder@example.com', roles: ['owner'] }) },
   'POST /v1/orgs/:orgId/invitations': { body: () => ({ email: 'intruder@example.com', roles: ['owner'] }) },
+  'GET /v1/orgs/:orgId/invitations': { query: { status: 'pending', limit: '10' } },
+  'DELETE /v1/orgs/:orgId/invitations/:inviteId': {},
   'DELETE /v1/orgs/:orgId/members/:userId': {},
   'PUT /v1/orgs/:orgId/members/:userId/roles/:role': {},
   'DELETE /v1/orgs/:orgId/members/:userId/roles/:role': {},
@@ -82,8 +85,12 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   userId: (context) => [context.ownerId, context.memberId, context.callerId],
   role: () => [...BUILT_IN_ROLES],
   roleId: () => ['role_doesnotexist'],
-  sessionId: (context) => [SESSIONS.get(context.orgId) ?? 'imp_doesnotexist0000']
+  sessionId: (context) => [SESSIONS.get(context.orgId) ?? 'imp_doesnotexist0000'],
+  inviteId: (context) => [INVITES.get(context.orgId) ?? 'inv_doesnotexist0000']
 }
+
+/** Each organization's pending invitation, by organization. */
+const INVITES = new Map<string, string>()
 
 /** Each organization's impersonation session (a break-glass request by its owner), by organization. */
 const SESSIONS = new Map<string, string>()
@@ -149,6 +156,7 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
     const member = await registerUser(services, systemCommand('tenancy-test'), { email: `member-${name}@example.com`, displayName: `Member ${name}` })
     const asOwner = { ...systemCommand('tenancy-test'), actor: { type: 'user' as const, id: owner.userId } }
     await addMember(services, asOwner, owner.orgId, { userId: member.userId, roles: ['admin'] })
+    INVITES.set(owner.orgId, (await createInvitation(invitationServices(runtime), { ...asOwner, commandId: randomUUID() }, owner.orgId, { email: `invitee-${name}@example.com`, roles: ['member'] })).inviteId)
     const requested = await requestImpersonation(runtime.impersonation, { ...asOwner, commandId: randomUUID() }, owner.orgId,
       { userId: owner.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
     SESSIONS.set(owner.orgId, requested.sessionId)

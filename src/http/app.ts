@@ -33,6 +33,7 @@ import { auditVerifyRoutes } from './routes/audit-verify.ts'
 import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
+import { platformAuditRoutes } from './routes/platform-audit.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
 import { requestValidatorCompiler } from './validation.ts'
@@ -112,6 +113,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(organizationRoutes, { runtime })
     await scope.register(memberRoutes, { runtime })
     await scope.register(userAdminRoutes, { runtime })
+    await scope.register(platformAuditRoutes, { runtime })
     await scope.register(permissionRoutes)
     await scope.register(authzRoutes, { runtime })
     await scope.register(roleRoutes, { runtime })

@@ -259,12 +259,6 @@ export async function addMember (
   return { userId, ...result }
 }
 
-export async function inviteMember (services: IdentityServices, metadata: CommandMetadata, orgId: string, input: { email: string, roles: BuiltInRole[] }): Promise<Written & { inviteId: string }> {
-  const inviteId = idFor(metadata.commandId, 'inv')
-  const result = await changeOrganization(services, metadata, orgId, { type: 'InviteMember', data: { inviteId, email: normalizeEmail(input.email), roles: input.roles } })
-  return { inviteId, ...result }
-}
-
 const BootstrapInput = z.object({
   email: z.email('must be an e-mail address').max(254),
   orgName: z.string().trim().min(1, 'must not be empty').max(200),

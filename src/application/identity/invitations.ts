@@ -11,6 +11,7 @@
  * link to the host's own page) is the host application's job.
  */
 import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import { fold } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { LedgerlineError } from '../../domain/errors.ts'
@@ -121,14 +122,23 @@ export async function revokeInvitation (
   return written(position)
 }
 
-/** The organization of the invitation a token names; a token of an invitation just created may be ahead of the read model. */
+/**
+ * How long a token naming no invitation waits for the read model. An
+ * invitation made an instant ago may not be there yet, nor even visible to
+ * readers (PostgreSQL shows the log only below the oldest open transaction).
+ */
+const LOCATE_PATIENCE_MS = 1000
+
+/** The organization of the invitation a token names. */
 async function locate (services: InvitationServices, token: string): Promise<{ inviteId: string, orgId: string }> {
   const inviteId = inviteIdOf(token)
   if (inviteId === undefined) throw new InvitationNotFound()
+  const deadline = Date.now() + LOCATE_PATIENCE_MS
   let orgId = await organizationOfInvitation(services.sql, inviteId)
-  if (orgId === undefined) {
+  for (let pause = 10; orgId === undefined && Date.now() < deadline; pause = Math.min(pause * 2, 200)) {
     await services.waitForInvitations()
     orgId = await organizationOfInvitation(services.sql, inviteId)
+    if (orgId === undefined) await delay(pause)
   }
   if (orgId === undefined) throw new InvitationNotFound()
   return { inviteId, orgId }

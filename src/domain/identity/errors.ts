@@ -23,3 +23,4 @@ export class InvitationAlreadyAccepted extends domainError('invitation.already_a
 export class InvitationWrongAddress extends domainError('invitation.wrong_address', 403, 'the invitation was sent to another e-mail address: sign in with that address') {}
 export class MemberAddNeedsInvitation extends domainError('org.add_requires_invitation', 400,
   'members join by accepting an invitation: send { email, roles } (here or to POST /v1/orgs/{orgId}/invitations); adding by user id is no longer possible') {}
+export class InvitationAlreadyExists extends domainError('invitation.exists', 409, 'an invitation with this id exists') {}

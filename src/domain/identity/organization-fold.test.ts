@@ -99,7 +99,7 @@ t.test('an organization of 1,000 roles, 10,000 members and 10,000 invitations fo
   if (state.status !== 'active') return t.fail('not active')
   t.equal(Object.keys(state.roles).length, 900)
   t.equal(Object.keys(state.members).length, 1 + 10_000 - 500)
-  t.equal(Object.keys(state.invites).length, 10_000)
+  t.equal(Object.keys(state.invitations).length, 10_000)
   t.same(state.members.u5, ['r5', 'viewer'])
   t.same(state.members.u5000, ['viewer'])
   t.notOk(Object.hasOwn(state.members, 'u9999'))

@@ -5,11 +5,12 @@
  */
 import { Draft, setOwn, type Decider } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
-import { Forbidden, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
+import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
 import { decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
+import { decideInvitation, evolveInvitation, invitationCreated, type Invitation, type InvitationCommand } from './invitation.ts'
 
 export type OrgState =
   | { status: 'none' }
@@ -23,7 +24,8 @@ export type OrgState =
     members: Record<string, string[]>
     /** Custom roles by id. */
     roles: Record<string, CustomRole>
-    invites: Record<string, { email: string, roles: BuiltInRole[] }>
+    /** Invitations by id, whatever their status (src/domain/identity/invitation.ts). */
+    invitations: Record<string, Invitation>
     /** Days of audit log kept, when the organization set it; null: its plan's default (src/domain/audit/retention.ts). */
     auditRetentionDays: number | null
     /** Platform support may impersonate members (on unless an owner turned it off). */
@@ -39,7 +41,7 @@ export type OrgCommand =
   | { type: 'ChangeSettings', data: { settings: Record<string, string | number | boolean | null> } }
   | { type: 'SetAuditRetention', data: { days: number | null } }
   | { type: 'SetSupportAccess', data: { enabled: boolean } }
-  | { type: 'InviteMember', data: { inviteId: string, email: string, roles: BuiltInRole[] } }
+  | InvitationCommand
   | { type: 'AddMember', data: { userId: string, roles: BuiltInRole[] } }
   | { type: 'RemoveMember', data: { userId: string } }
   | { type: 'AssignRole', data: { userId: string, role: BuiltInRole } }
@@ -82,7 +84,7 @@ function requireOwnerActor (state: Active, actor: Actor): void {
   if (roles !== undefined && !roles.includes('owner')) throw new Forbidden('only an owner can grant, revoke or remove the owner role', { requiredRoles: ['owner'] })
 }
 
-function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Array<OrgEvent | RbacEvent> {
+function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: Date): Array<OrgEvent | RbacEvent> {
   switch (command.type) {
     case 'CreateOrganization':
       throw new OrgAlreadyExists(undefined, { orgId: state.orgId })
@@ -98,9 +100,14 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor): Arra
     case 'ChangeSettings':
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
+      if (Object.hasOwn(state.invitations, command.data.inviteId)) throw new InvitationAlreadyExists(undefined, { inviteId: command.data.inviteId })
       if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
       requireBuiltInRolesHeld(state, actor, command.data.roles)
-      return [{ type: 'org.member.invited', data: { ...command.data, roles: uniqueSorted(command.data.roles) } }]
+      return [invitationCreated(command.data, actor, uniqueSorted(command.data.roles))]
+    case 'AcceptInvitation':
+    case 'RevokeInvitation':
+    case 'ExpireInvitation':
+      return decideInvitation(command, state, now)
     case 'AddMember':
       if (rolesOf(state, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
       if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
@@ -147,8 +154,8 @@ function uniqueSorted<T extends string> (values: readonly T[]): T[] {
 export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgState> = {
   initialState: () => ({ status: 'none' }),
 
-  decide (command, state, { actor }) {
-    if (state.status === 'active') return decideOnActive(command, state, actor)
+  decide (command, state, { actor, now }) {
+    if (state.status === 'active') return decideOnActive(command, state, actor, now)
     if (command.type !== 'CreateOrganization') throw new OrgNotFound()
     const { orgId, name, plan = 'free', ownerId } = command.data
     return [
@@ -176,7 +183,7 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
  */
 function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | RbacEvent): OrgState {
   if (event.type === 'org.organization.created') {
-    return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invites: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
+    return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
   }
   if (state.status !== 'active') return state
   if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent, draft)
@@ -197,10 +204,16 @@ function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | Rb
       for (const [key, value] of Object.entries(event.data.settings)) setOwn(writable.settings, key, value)
       break
     }
-    case 'org.member.invited': {
+    case 'org.member.invited':
+    case 'org.invitation.created':
+    case 'org.invitation.accepted':
+    case 'org.invitation.revoked':
+    case 'org.invitation.expired': {
+      const invitation = evolveInvitation(Object.hasOwn(state.invitations, event.data.inviteId) ? state.invitations[event.data.inviteId] : undefined, event)
+      if (invitation === undefined) return state
       const writable = next()
-      writable.invites = draft.own(writable.invites)
-      setOwn(writable.invites, event.data.inviteId, { email: event.data.email, roles: event.data.roles })
+      writable.invitations = draft.own(writable.invitations)
+      setOwn(writable.invitations, event.data.inviteId, invitation)
       break
     }
     case 'org.member.added': setOwn(members(), event.data.userId, uniqueSorted(event.data.roles)); break

@@ -128,7 +128,7 @@ t.test('giving a built-in role is giving its actions: add, invite, assign', asyn
   const given = [...base, assigner, { type: 'rbac.role.assigned', data: { roleId: 'role_assigner', userId: 'mel' } } as RbacEvent]
   org.given(given).when({ type: 'AssignRole', data: { userId: 'mel', role: 'admin' } }, as('mel')).thenThrows(t, 'rbac.escalation', 'not admin to oneself')
   org.given(given).when({ type: 'AddMember', data: { userId: 'zoe', roles: ['admin'] } }, as('mel')).thenThrows(t, 'rbac.escalation')
-  org.given(given).when({ type: 'InviteMember', data: { inviteId: 'inv1', email: 'zoe@example.com', roles: ['admin'] } }, as('mel')).thenThrows(t, 'rbac.escalation')
+  org.given(given).when({ type: 'InviteMember', data: { inviteId: 'inv1', email: 'zoe@example.com', roles: ['admin'], tokenHash: 'a'.repeat(64), expiresAt: '2026-01-08T00:00:00.000Z' } }, as('mel')).thenThrows(t, 'rbac.escalation')
   org.given(given).when({ type: 'AddMember', data: { userId: 'zoe', roles: ['viewer'] } }, as('mel'))
     .then(t, [{ type: 'org.member.added', data: { userId: 'zoe', roles: ['viewer'] } }], 'a member holds what a viewer holds')
   org.given(given).when({ type: 'AssignRole', data: { userId: 'mel', role: 'admin' } }, as('ada'))
@@ -412,6 +412,6 @@ t.test('a refused member:add names the roles being given and the actions they ho
   const admin = refused({ type: 'AddMember', data: { userId: 'zoe', roles: ['admin'] } }) as { message: string, details: { actions: string[] } }
   t.match(admin, { code: 'rbac.escalation', message: /^you cannot give the role admin: it allows what you may not do yourself \((\S+, ){4}\S+ and \d+ more\)$/, details: { roles: ['admin'] } })
   t.ok(admin.details.actions.includes('member:remove') && !admin.details.actions.includes('member:add'), 'the actions are those mel lacks')
-  t.match(refused({ type: 'InviteMember', data: { inviteId: 'inv_1', email: 'zoe@example.com', roles: ['admin', 'viewer'] } }), { message: /^you cannot give the roles admin, viewer: they allow/, details: { roles: ['admin', 'viewer'] } })
+  t.match(refused({ type: 'InviteMember', data: { inviteId: 'inv_1', email: 'zoe@example.com', roles: ['admin', 'viewer'], tokenHash: 'a'.repeat(64), expiresAt: '2026-01-08T00:00:00.000Z' } }), { message: /^you cannot give the roles admin, viewer: they allow/, details: { roles: ['admin', 'viewer'] } })
   t.equal(BLOCKED_ACTIONS.get('member:add'), 'adding members', 'while impersonating, the refusal says what was refused')
 })

@@ -8,6 +8,7 @@ import { openTestApp } from '../../../test/helpers/app.ts'
 import { settled } from '../../../test/helpers/assertions.ts'
 import { forEachDatabase } from '../../../test/helpers/databases.ts'
 import { register } from '../../../test/helpers/http.ts'
+import { joinOrg } from '../../../test/helpers/invitations.ts'
 import { createRegistry } from '../../domain/events.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import { rebuildProjection } from '../rebuild.ts'
@@ -44,7 +45,7 @@ t.test('every event becomes an audit row with actor, target, diff and request fa
     const headers = { 'user-agent': 'audit-test/1.0' }
     const ada = await register(api, 'ada@a.example')
     await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: 'Acme Agency', settings: { locale: 'fr-FR' } }, headers })
-    await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: ada.userId, roles: ['viewer'] }, headers })
+    await joinOrg(api, orgId, ada, ['viewer'])
     await api.call('PUT', `/v1/orgs/${orgId}/members/${ada.userId}/roles/admin`, { headers })
     const role = (await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Clerk', grants: [{ actions: ['member:read'], resource: '*', effect: 'allow' }] }, headers })).json()
     await api.call('PUT', `/v1/orgs/${orgId}/roles/${role.roleId}/grants`, { body: { grants: [{ actions: ['member:read', 'role:read'], resource: '*', effect: 'allow' }] }, headers })
