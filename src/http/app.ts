@@ -23,6 +23,7 @@ import { authRoutes, publicAuthRoutes } from './routes/auth.ts'
 import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
 import { impersonationRoutes } from './routes/impersonation.ts'
+import { invitationRoutes } from './routes/invitations.ts'
 import { memberRoutes } from './routes/members.ts'
 import { organizationRoutes } from './routes/organizations.ts'
 import { accessRoutes, roleRoutes, roleTestRoutes } from './routes/roles.ts'
@@ -102,6 +103,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { runtime })
   await app.register(publicAuthRoutes, { runtime })
+  // Authenticates itself when a bearer token is sent: a new user accepts without one.
+  await app.register(invitationRoutes, { runtime })
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticator(runtime))
     // The idempotency claim comes first, so it covers the whole request, waiting included.
