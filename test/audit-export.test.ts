@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import t from 'tap'
 import { openTestApp } from './helpers/app.ts'
 import { cli } from './helpers/cli.ts'
@@ -102,12 +103,14 @@ t.test('ledgerline audit export writes the log to a file with progress; audit re
 /** A response read to its end over a real socket: `complete` is false when the transfer was cut. */
 function download (url: string, token: string): Promise<{ status: number, contentType: string, body: string, complete: boolean }> {
   return new Promise((resolve, reject) => {
+    let responded = false
     get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      responded = true
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('error', () => {}) // a cut transfer: `complete` says so
       res.on('close', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), body: Buffer.concat(chunks).toString('utf8'), complete: res.complete }))
-    }).on('error', reject)
+    }).on('error', (error) => { if (!responded) reject(error) }) // after the head, a reset is a cut transfer
   })
 }
 
@@ -155,6 +158,11 @@ t.test('an export that fails after its headers does not look complete: NDJSON en
     t.ok(json.body.startsWith('[') && !json.body.trimEnd().endsWith(']'), 'and the array is never closed')
     t.throws(() => JSON.parse(json.body), 'what arrived does not parse')
 
+    // HTTP/1.0 has no chunked encoding: the body runs to the close, so only a reset tells a cut file from a whole one.
+    const old = await http10(address, `/v1/orgs/${orgId}/audit-events/export?format=csv&action=test.*`, token)
+    t.notMatch(old.head, /transfer-encoding: chunked/i, 'no chunked encoding to cut')
+    t.equal(old.ending, 'reset', 'HTTP/1.0 CSV: the connection is reset, not closed as if the file were whole')
+
     const ndjson = await download(url('ndjson'), token)
     t.ok(ndjson.complete, 'NDJSON: the transfer ends normally…')
     const lines = ndjson.body.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -171,3 +179,16 @@ t.test('an export that fails after its headers does not look complete: NDJSON en
     }
   })
 })
+
+/** A raw HTTP/1.0 GET: the head, and whether the connection ended with a clean close or a reset. */
+function http10 (address: string, path: string, token: string): Promise<{ head: string, ending: 'close' | 'reset' }> {
+  const { hostname, port } = new URL(address)
+  return new Promise((resolve) => {
+    let received = ''
+    let ending: 'close' | 'reset' = 'close'
+    const socket = connect(Number(port), hostname, () => socket.write(`GET ${path} HTTP/1.0\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`))
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+    socket.on('error', (error: NodeJS.ErrnoException) => { if (error.code === 'ECONNRESET') ending = 'reset' })
+    socket.on('close', () => resolve({ head: received.slice(0, received.indexOf('\r\n\r\n')), ending }))
+  })
+}

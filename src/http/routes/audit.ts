@@ -11,8 +11,10 @@
  * An export checks its query and reads its first rows before it sends its
  * headers, so bad input or a failing read is a problem+json answer. Should a
  * later read fail, the file must not look complete: NDJSON ends with one
- * line `{"error":{…}}`; CSV and JSON are cut (the chunked transfer ends
- * without its last chunk, which clients report as an incomplete download).
+ * line `{"error":{…}}`; CSV and JSON are cut: the chunked transfer ends
+ * without its last chunk, and an HTTP/1.0 connection (no chunks: the body
+ * runs to the close) is reset, so that client or proxy sees an error rather
+ * than an end of file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -124,7 +126,7 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
  * The export after its first piece, with its failure rule: NDJSON ends with
  * an error line (and then ends normally); CSV and JSON rethrow, and Fastify
  * destroys a response whose stream fails after its headers, so the transfer
- * is cut short.
+ * is cut short (an HTTP/1.0 connection is reset first).
  */
 async function * rest (request: FastifyRequest, format: ExportFormat, first: IteratorResult<string>, pieces: AsyncGenerator<string>): AsyncGenerator<string> {
   try {
@@ -133,7 +135,11 @@ async function * rest (request: FastifyRequest, format: ExportFormat, first: Ite
     for await (const piece of { [Symbol.asyncIterator]: () => pieces }) yield piece
   } catch (error) {
     request.log.error({ err: error }, 'audit export failed after its headers were sent')
-    if (format !== 'ndjson') throw error
+    if (format !== 'ndjson') {
+      // HTTP/1.0 has no chunked encoding, so a clean close would end the file as if it were whole: reset instead.
+      if (request.raw.httpVersion === '1.0') request.raw.socket?.resetAndDestroy()
+      throw error
+    }
     yield exportErrorLine(request.id)
   } finally {
     // A client that went away stops the reads too.
