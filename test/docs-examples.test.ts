@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { CONDITION_EXAMPLES } from '../src/domain/rbac/condition-examples.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { openTestApp } from './helpers/app.ts'
 
@@ -89,6 +90,14 @@ t.test('the example matcher', async (t) => {
     { line: 2, code: 'curl x\n', expected: { a: 1 } },
     { line: 9, code: 'echo\n' }
   ])
+})
+
+t.test('docs/roles.md shows every operator\'s example exactly as the tests run it', async (t) => {
+  const page = readFileSync(new URL('../docs/roles.md', import.meta.url), 'utf8')
+  for (const example of CONDITION_EXAMPLES) {
+    t.ok(page.includes(`| \`${example.operator}\` |`), `${example.operator} has a row`)
+    t.ok(page.includes(`\`${JSON.stringify(example.condition)}\``), `${example.operator}: ${JSON.stringify(example.condition)}`)
+  }
 })
 
 const PAGES = ['docs/api.md'].filter((page) => existsSync(new URL(`../${page}`, import.meta.url)))
