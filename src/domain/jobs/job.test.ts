@@ -95,16 +95,16 @@ t.test('the holder renews its lease before the expiry, never past the timeout; n
 })
 
 t.test('only the holder of the current attempt\'s lease reports its outcome', async (t) => {
-  job.given(running).when(succeed('n1', 1), at(3)).then(t, [{ type: 'job.attempt.succeeded', data: { node: 'n1', attempt: 1, finishedAt: iso(3) } }])
+  job.given(running).when(succeed('n1', 1), at(3)).then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }])
   job.given(running).when(succeed('n2', 1), at(3)).thenThrows(t, 'job.lease_lost', 'not another node')
   job.given(running).when(succeed('n1', 2), at(3)).thenThrows(t, 'job.lease_lost', 'not for another attempt')
   const takenOver = [...running, failed(1, 'n1', 30, 30, 'job.lease_lost', 'lost'), started(2, 'n2', 30)]
   job.given(takenOver).when(succeed('n1', 1), at(31)).thenThrows(t, 'job.lease_lost', 'a late report after a takeover')
   job.given(takenOver).when(fail('n1', 1), at(31)).thenThrows(t, 'job.lease_lost', 'a late failure after a takeover')
-  job.given(running).when(succeed('n1', 1), at(40)).then(t, [{ type: 'job.attempt.succeeded', data: { node: 'n1', attempt: 1, finishedAt: iso(40) } }],
+  job.given(running).when(succeed('n1', 1), at(40)).then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(40) } }],
     'after the expiry but before any takeover, the work is done: it is taken')
   job.given([...running, failed(1, 'n1', 3, 5)]).when(fail('n1', 1), at(4)).thenThrows(t, 'job.lease_lost', 'an attempt reported twice')
-  job.given([...running, { type: 'job.attempt.succeeded', data: { node: 'n1', attempt: 1, finishedAt: iso(3) } }]).when(succeed('n1', 1), at(4)).thenThrows(t, 'job.closed')
+  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }]).when(succeed('n1', 1), at(4)).thenThrows(t, 'job.closed')
 })
 
 t.test('a failure waits a jittered backoff for the next attempt; the last one, or a do-not-retry, makes the job dead', async (t) => {
@@ -140,7 +140,7 @@ t.test('a manual retry makes the job due now with at least one more attempt; att
   job.given([...running, failed(1, 'n1', 2, 6)]).when(retry, at(3)).then(t, [retried(3, 3)], 'failed and waiting: due now')
   job.given([scheduled()]).when(retry, at(1)).thenThrows(t, 'job.not_retryable', 'a job that never ran')
   job.given(running).when(retry, at(1)).thenThrows(t, 'job.not_retryable', 'a running job')
-  job.given([...running, { type: 'job.attempt.succeeded', data: { node: 'n1', attempt: 1, finishedAt: iso(3) } }]).when(retry, at(4)).thenThrows(t, 'job.not_retryable', 'a job that succeeded')
+  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }]).when(retry, at(4)).thenThrows(t, 'job.not_retryable', 'a job that succeeded')
 })
 
 t.test('a command on a job never scheduled is refused', async (t) => {

@@ -205,7 +205,7 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
       case 'RenewLease': return renew(state, command.data, now)
       case 'SucceedAttempt':
         held(state, command.data.node, command.data.attempt)
-        return [{ type: 'job.attempt.succeeded', data: { ...command.data, finishedAt: now.toISOString() } }]
+        return [{ type: 'job.attempt.succeeded', data: { attempt: command.data.attempt, node: command.data.node, finishedAt: now.toISOString() } }]
       case 'FailAttempt': return fail(state, command.data, now)
       case 'CancelJob': return cancel(state, command.data, now)
       case 'RetryJob': return retry(state, command.data.by, now)
