@@ -87,7 +87,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       liveIntervalMs: config.liveReadIntervalMs
     })
     metrics.observeProjections(runner)
-    const policies = new PolicySnapshots(store)
+    const states = stateCache()
+    const policies = new PolicySnapshots(store, states)
     const directory = new IdentityDirectory({
       store, sql, runner, policies, logger: logger.child({ component: 'directory' }), waitMs: config.consistencyTimeoutMs, liveIntervalMs: config.liveReadIntervalMs
     })
@@ -100,7 +101,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       directory,
       sessionTtlMs: config.sessionTtlMs,
       queue: new StreamQueue(),
-      states: stateCache(),
+      states,
       policies,
       waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
     }

@@ -128,6 +128,24 @@ async function load<Event extends DomainEvent, State> (
 }
 
 /**
+ * A stream's state now, for a read: the cached state caught up with the
+ * events appended since (usually none: one indexed query that returns no
+ * rows), or the whole stream folded on a miss. The result is cached unless
+ * a newer state already is. It is shared: never change it.
+ */
+export async function readState<Event extends DomainEvent, State> (
+  store: EventStore, decider: Pick<Decider<unknown, Event, State>, 'evolve' | 'evolveAll' | 'initialState'>, streamId: string, cache?: StateCache
+): Promise<{ readonly state: State, readonly version: bigint }> {
+  const cached = cache?.get(streamId)
+  const read = await store.readStream(streamId, cached === undefined ? undefined : { fromVersion: cached.version })
+  if (cached !== undefined && read.length === 0) return { state: cached.state as State, version: cached.version }
+  const state = evolveMany(decider, (cached?.state ?? decider.initialState()) as State, read.map((event) => toDomainEvent(event) as Event))
+  const version = (cached?.version ?? 0n) + BigInt(read.length)
+  if (cache !== undefined && version > 0n && (cache.get(streamId)?.version ?? -1n) < version) cache.set(streamId, { version, state })
+  return { state, version }
+}
+
+/**
  * Loads and folds the stream, decides, and appends with the expected version.
  * A conflict is retried (at most 3 times, with jittered backoff) against the
  * fresh state. A command id already in the stream returns its first outcome.

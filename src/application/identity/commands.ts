@@ -6,7 +6,7 @@
  */
 import { z } from 'zod'
 import type { Decider, DomainEvent } from '../../domain/decider.ts'
-import { fold, handleCommand, type HandleOptions, type StateCache } from '../../domain/decider.ts'
+import { fold, handleCommand, readState, type HandleOptions, type StateCache } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
 import { emailDecider, emailStreamId, normalizeEmail } from '../../domain/identity/email.ts'
@@ -20,7 +20,6 @@ import type { EventStore, LogPosition, RecordedEvent } from '../../eventstore/ty
 import { soleOwnerships, tokensOf } from '../../projections/identity/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { GrantData } from '../../domain/rbac/events.ts'
-import { holders } from '../../domain/rbac/roles.ts'
 import { recordSignIn, recordSignInFailure } from '../audit/access.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
 import type { IdentityDirectory } from './directory.ts'
@@ -226,9 +225,12 @@ export async function changeOrganization (services: IdentityServices, metadata: 
   return written(position)
 }
 
-/** An organization's state, folded from its stream: for reads that must be current. */
+/**
+ * An organization's state as its stream is now, for reads that must be current: the commands' cached state
+ * caught up with what was appended since, not a fold of the whole stream per request. Shared: never change it.
+ */
 export async function organizationState (services: IdentityServices, orgId: string): Promise<OrgState> {
-  return stateOf(services.store, organizationDecider, orgStreamId(orgId))
+  return (await readState(services.store, organizationDecider, orgStreamId(orgId), services.states)).state
 }
 
 /** Rename and/or settings in one request; each is its own command, with its own derived id. */
@@ -295,11 +297,27 @@ export async function bootstrap (
   return { token, orgId, userId }
 }
 
-/** An organization's custom roles, from its stream. */
-export async function customRoles (services: IdentityServices, orgId: string): Promise<Array<{ roleId: string, name: string, description: string, grants: readonly GrantData[], holders: string[] }>> {
-  const state = await stateOf(services.store, organizationDecider, orgStreamId(orgId))
+export interface CustomRoleView { roleId: string, name: string, description: string, grants: readonly GrantData[], holders: string[] }
+
+/** Views already built, per state (states are never changed, so a view holds as long as its state is current). */
+const roleViews = new WeakMap<OrgState, CustomRoleView[]>()
+
+/** An organization's custom roles with their holders, by name, as its stream is now. Shared: never change it. */
+export async function customRoles (services: IdentityServices, orgId: string): Promise<readonly CustomRoleView[]> {
+  const state = await organizationState(services, orgId)
   if (state.status !== 'active') return []
-  return Object.entries(state.roles).map(([roleId, role]) => ({ roleId, ...role, holders: holders(state, roleId) })).sort((a, b) => a.name.localeCompare(b.name) || a.roleId.localeCompare(b.roleId))
+  let view = roleViews.get(state)
+  if (view === undefined) roleViews.set(state, view = customRolesOf(state))
+  return view
+}
+
+/** One pass over the members, not one per role: an organization may have thousands of both. */
+function customRolesOf (state: Extract<OrgState, { status: 'active' }>): CustomRoleView[] {
+  const held = new Map<string, string[]>(Object.keys(state.roles).map((roleId) => [roleId, []]))
+  for (const [userId, roles] of Object.entries(state.members)) for (const roleId of roles) held.get(roleId)?.push(userId)
+  return Object.entries(state.roles)
+    .map(([roleId, role]) => ({ roleId, ...role, holders: held.get(roleId)!.sort() }))
+    .sort((a, b) => a.name.localeCompare(b.name) || a.roleId.localeCompare(b.roleId))
 }
 
 /** Creates a custom role; its id derives from the command id. */

@@ -7,7 +7,7 @@
  * and sees the new members. Checks about other members (`authz/check`) read
  * their roles here, with no query per request.
  */
-import { fold } from '../../domain/decider.ts'
+import { readState, type StateCache } from '../../domain/decider.ts'
 import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
 import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
@@ -42,7 +42,8 @@ export class PolicySnapshots {
   /** The policy of organizations without custom roles: the built-in roles alone. */
   readonly #builtInPolicy = new Policy(this.#builtIn)
 
-  constructor (private readonly store: EventStore) {}
+  /** `states`: the commands' folded states, so a snapshot reads only what was appended since (not the whole stream). */
+  constructor (private readonly store: EventStore, private readonly states?: StateCache) {}
 
   async policyOf (orgId: string): Promise<Policy> {
     return (await this.snapshotOf(orgId)).policy
@@ -52,7 +53,7 @@ export class PolicySnapshots {
     const cached = this.#cache.get(orgId)
     if (cached !== undefined) return cached
     const epoch = this.#epoch
-    const state = fold(organizationDecider, await this.store.readStream(orgStreamId(orgId)) as never[])
+    const { state } = await readState(this.store, organizationDecider, orgStreamId(orgId), this.states)
     const active = state.status === 'active'
     const custom = active ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
     const members = active ? state.members : {}

@@ -7,14 +7,15 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { changeOrganization, createRole, customRoles, updateRole } from '../../application/identity/commands.ts'
+import { changeOrganization, createRole, updateRole } from '../../application/identity/commands.ts'
 import { testPolicy } from '../../application/rbac/cases.ts'
 import { PolicyCases } from '../../domain/rbac/cases.ts'
 import { GrantsInput as Grants, parseGrants as grants, RoleId } from '../../domain/rbac/events.ts'
-import { ACTION_NAME, BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import { ACTION_NAME } from '../../domain/rbac/permissions.ts'
 import { holdersOf } from '../../projections/rbac/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata } from '../plugins/auth.ts'
+import { roleListBody } from '../role-list.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
 
@@ -29,12 +30,11 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 
   api.get('/v1/orgs/:orgId/roles', {
     schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, 'x-permission': 'role:read', params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { orgId } = request.params
     await authorize(runtime, request, orgId)
-    const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, description: 'built-in role', builtIn: true, grants: [{ actions: [...actions], resource: '*', effect: 'allow' as const }] }))
-    const custom = (await customRoles(runtime.identity, orgId)).map((role) => ({ ...role, builtIn: false, grants: role.grants.map((g) => ({ ...g, actions: [...g.actions] })) }))
-    return { items: [...builtIn, ...custom] }
+    // Serialized once per organization state (src/http/role-list.ts): thousands of roles and holders are not rebuilt per request.
+    return reply.type('application/json; charset=utf-8').send(await roleListBody(runtime.identity, orgId) as never)
   })
 
   api.post('/v1/orgs/:orgId/roles', {
