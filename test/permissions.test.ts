@@ -44,6 +44,12 @@ interface Fixtures {
   /** Impersonation: a member anyone may impersonate, an admin (critical: break-glass), and sessions for the routes that act on one. */
   critic: string
   sessions: { pendingApprove: string, pendingDeny: string, pendingRevoke: string, approvedStart: string, pendingStop: string }
+  /**
+   * One open session or pending request per impersonator: the request route is walked by a holder of
+   * `impersonation:start` of its own, since the usual one holds the approved request that the start and stop
+   * routes walk (start, then stop, in the order the document lists them).
+   */
+  requester?: Person
   /** A pending invitation, to revoke. */
   invitation: string
 }
@@ -190,7 +196,10 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
       only: await holder(`only-${slug}`, [allow([action, ...(GIVES_VIEWER.has(action) ? BUILT_IN_ROLE_GRANTS.viewer : [])])])
     })
   }
-  fixtures.sessions = await impersonationSessions(api, fixtures, members.get('impersonation:start')!.only.userId)
+  fixtures.requester = await holder('requests-impersonation', [allow(['impersonation:start'])])
+  // Each pending request has a requester of its own: the owner and two holders of impersonation:start among the others.
+  const requesters = [api.owner.userId, members.get('member:read')!.allBut.userId, members.get('role:read')!.allBut.userId]
+  fixtures.sessions = await impersonationSessions(api, fixtures, members.get('impersonation:start')!.only.userId, requesters)
   last = formatPosition(await lastWritten(api.runtime.sql))
   const conditional = await holder('conditional', [
     allow(['member:read'], { eq: [{ ref: 'context.mfa' }, true] }),
@@ -202,21 +211,26 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   return { api, routes, fixtures, members, conditional }
 }
 
-/** Break-glass requests on the critical admin: by the owner, waiting; by the start holder, waiting or approved by the owner. */
-async function impersonationSessions (api: TestApp, fixtures: Fixtures, starter: string): Promise<Fixtures['sessions']> {
+/** Break-glass requests on the critical admin, one per requester: three waiting; the start holder's approved by the owner, to start then stop. */
+async function impersonationSessions (api: TestApp, fixtures: Fixtures, starter: string, requesters: readonly string[]): Promise<Fixtures['sessions']> {
   const as = (userId: string) => ({ ...systemCommand('permissions-test'), actor: { type: 'user' as const, id: userId } })
   const request = async (userId: string): Promise<string> => (await requestImpersonation(api.runtime.impersonation, as(userId), fixtures.orgId,
     { userId, impersonating: false, via: 'member' }, { targetUserId: fixtures.critic, reason: 'a fixture of the permission walk', ticket: 'SUP-1' })).sessionId
   const approvedStart = await request(starter)
   await approveImpersonation(api.runtime.impersonation, as(api.owner.userId), fixtures.orgId, approvedStart, { userId: api.owner.userId, via: 'member' })
-  const owner = api.owner.userId
-  return { pendingApprove: await request(owner), pendingDeny: await request(owner), pendingRevoke: await request(owner), approvedStart, pendingStop: await request(starter) }
+  const [approve, deny, revoke] = requesters
+  return { pendingApprove: await request(approve!), pendingDeny: await request(deny!), pendingRevoke: await request(revoke!), approvedStart, pendingStop: approvedStart }
 }
 
-/** Where the log stands: the visible head, and every event row (also ones an older transaction elsewhere still hides). */
-async function logState (w: World): Promise<{ head: string, events: number }> {
-  const { rows } = await w.api.runtime.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')
-  return { head: formatPosition(await w.api.runtime.store.headPosition()), events: rows[0]!.n }
+/**
+ * What the log holds besides the records of refusals (a refused sensitive action is itself audited, as
+ * `authz.access.denied`): the count of other event rows (also ones an older transaction elsewhere still hides),
+ * and the last of them.
+ */
+async function logState (w: World): Promise<{ last: string | null, events: number }> {
+  const { rows } = await w.api.runtime.sql.query<{ n: number, last: string | null }>(
+    "SELECT count(*)::int AS n, max(global_position)::text AS last FROM events WHERE type <> 'authz.access.denied'")
+  return { last: rows[0]!.last, events: rows[0]!.n }
 }
 
 /** A refusal by `authorize`: 403 auth.forbidden naming `action` (HEAD: the status and the problem type only), and nothing written. */
@@ -263,7 +277,8 @@ t.test('each org route enforces the permission it declares', async (t) => {
       const action = declared(route)
       if (action === undefined) continue // the declarations test above fails for it
       await t.test(`${routeKey(route)} (${action})`, async (t) => {
-        const { allBut, only } = w.members.get(action)!
+        const { allBut, only: holder } = w.members.get(action)!
+        const only = routeKey(route) === 'POST /v1/orgs/:orgId/impersonations' ? w.fixtures.requester! : holder
         await assertRefused(t, w, injection(route, w.fixtures, allBut.token), action, 'every action but it')
         await assertThrough(t, w, injection(route, w.fixtures, only.token), 'just it')
       })
