@@ -45,7 +45,9 @@ export function membersCommand (program: Command): void {
     .argument('<inviteId>', 'the invitation')
     .requiredOption('--reason <text>', 'why: kept in the audit log')
     .option('--json', 'print {"inviteId", "position"}')
-    .action(async (orgId: string, inviteId: string, options: { reason: string, json?: boolean }) => {
+    .action(async (orgId: string, inviteId: string, _options: unknown, command: Command) => {
+      // `--json` is also the listing's option: after `revoke`, commander may hand it to either.
+      const options = command.optsWithGlobals<{ reason: string, json?: boolean }>()
       const { position } = await withRuntime(async (runtime) =>
         revokeInvitation(invitationServices(runtime), { ...systemCommand('cli'), orgId }, orgId, inviteId, options.reason.slice(0, 500)))
       if (options.json === true) print(toJson({ inviteId, position }))
