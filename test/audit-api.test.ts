@@ -33,9 +33,11 @@ t.test('the audit log shows what was done, by whom, to what; filtered and paged 
 
     await t.test('the rename and the new member are there, newest first, with actor, target, diff and request facts', async (t) => {
       const { items } = await get('')
-      t.same(items.slice(0, 2).map((item) => item.action), ['org.member.added', 'org.organization.renamed'])
-      t.match(items[0], { actorId: ownerId, actorLabel: email, targetType: 'member', targetId: bob.userId, diff: { roles: { before: null, after: ['viewer'] } } })
-      t.match(items[1], {
+      // Bob joined by accepting the owner's invitation: the acceptance and the membership are his.
+      t.same(items.slice(0, 4).map((item) => item.action), ['org.member.added', 'org.invitation.accepted', 'org.invitation.created', 'org.organization.renamed'])
+      t.match(items[0], { actorId: bob.userId, targetType: 'member', targetId: bob.userId, diff: { roles: { before: null, after: ['viewer'] } } })
+      t.match(items[2], { actorId: ownerId, actorLabel: email, targetType: 'invitation', diff: { email: { after: 'bob@a.example' }, roles: { after: ['viewer'] } } })
+      t.match(items[3], {
         actorType: 'user', actorId: ownerId, actorLabel: email, targetType: 'organization', targetId: orgId,
         diff: { name: { after: 'Acme Renamed' } }, ip: '127.0.0.1', userAgent: 'audit-test/1', traceId: renameTrace, position: renamed.json().position
       })
@@ -49,7 +51,7 @@ t.test('the audit log shows what was done, by whom, to what; filtered and paged 
       t.same((await get('?action=rbac.*')).items, [], 'no RBAC event yet')
       t.same((await get(`?targetType=organization&targetId=${orgId}&actorId=${ownerId}`)).items.map((item) => item.action), ['org.organization.renamed', 'org.organization.created'])
       t.same((await get(`?traceId=${renameTrace}`)).items.map((item) => item.action), ['org.organization.renamed'])
-      t.same((await get('?ip=127.0.0.1&sort=asc&action=org.*')).items.map((item) => item.action), ['org.organization.renamed', 'org.member.added'])
+      t.same((await get('?ip=127.0.0.1&sort=asc&action=org.*')).items.map((item) => item.action), ['org.organization.renamed', 'org.invitation.created', 'org.invitation.accepted', 'org.member.added'])
       t.same((await get(`?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).items, [], 'nothing from the future')
       t.same((await get(`?to=${encodeURIComponent('2000-01-01T00:00:00Z')}`)).items, [], 'nothing before 2000')
     })
