@@ -3,12 +3,12 @@
  * HTTP, SIGTERM, and a restart on the same data directory.
  */
 import { generateKeyPairSync } from 'node:crypto'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { spawnServer as spawnServerProcess, startServer, type ServerProcess } from './helpers/server-process.ts'
 import { z } from 'zod'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
@@ -16,43 +16,23 @@ import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
 import { openSqlClient } from '../src/sql/client.ts'
 import { migrate } from '../src/sql/migrate.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-interface Server { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
+type Server = ServerProcess
 
 /** Production refuses to start without the key that signs audit digests, or with /metrics open; a test gives it a key and a metrics token. */
 const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 const METRICS_TOKEN = 'server-test-metrics-token-0123'
 
+function environment (dataDir: string, nodeEnv: string, env: Record<string, string>): Record<string, string> {
+  return { LEDGERLINE_DATA_DIR: dataDir, NODE_ENV: nodeEnv, ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}), ...env }
+}
+
 function spawnServer (dataDir: string, nodeEnv: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '', LEDGERLINE_DATA_DIR: dataDir, PORT: '0', NODE_ENV: nodeEnv,
-      ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
-      ...env
-    }
-  })
+  return spawnServerProcess(environment(dataDir, nodeEnv, env))
 }
 
 function start (dataDir: string, nodeEnv = 'development', env: Record<string, string> = {}): Promise<Server> {
-  const child = spawnServer(dataDir, nodeEnv, env)
-  let output = ''
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start:\n${output}`)) }, 60_000)
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString()
-      const match = /Ledgerline listening on (http:\/\/[^"\s]+)/.exec(output)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, address: match[1]!, exited, output: () => output })
-      }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)) })
-  })
+  return startServer(environment(dataDir, nodeEnv, env))
 }
 
 t.test('npm start serves health on the embedded store, stops on SIGTERM and keeps its data across restarts', async (t) => {

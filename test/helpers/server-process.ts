@@ -6,9 +6,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 export interface ServerProcess { child: ChildProcess, address: string, exited: Promise<number | null>, output: () => string }
 
-/** Starts `src/main.ts` with only `env` (and PATH); resolves once it listens, rejects if it exits first. */
+/** `src/main.ts` as a process with only `env` (and PATH, and PORT 0 unless given). */
+export function spawnServer (env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
+}
+
+/** Starts the server with `env`; resolves once it listens, rejects if it exits first. */
 export function startServer (env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
+  const child = spawnServer(env)
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
