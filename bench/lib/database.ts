@@ -59,9 +59,11 @@ export interface BenchStorage {
 
 /**
  * A bench database on DATABASE_URL's server; without DATABASE_URL, on the
- * default server, or PGlite in a temporary directory when nothing listens there.
+ * default server, or PGlite in a temporary directory when nothing listens
+ * there (or when `pglite` asks for it).
  */
-export async function openBenchStorage (prefix: string, databaseUrl: string | undefined): Promise<BenchStorage> {
+export async function openBenchStorage (prefix: string, databaseUrl: string | undefined, options: { pglite?: boolean } = {}): Promise<BenchStorage> {
+  if (options.pglite === true) return pgliteStorage(prefix, 'asked for')
   try {
     const db = await createBenchDatabase(databaseUrl || DEFAULT_SERVER_URL, prefix)
     const where = `${db.version}, database ${redact(db.url)}`
@@ -69,8 +71,12 @@ export async function openBenchStorage (prefix: string, databaseUrl: string | un
   } catch (error) {
     if (databaseUrl || !isUnreachable(error)) throw error
   }
+  return pgliteStorage(prefix, `no PostgreSQL server at ${DEFAULT_SERVER_URL}`)
+}
+
+async function pgliteStorage (prefix: string, why: string): Promise<BenchStorage> {
   const dir = await mkdtemp(join(tmpdir(), `${prefix}_`))
-  const version = `PGlite ${packageVersion('@electric-sql/pglite')} (no PostgreSQL server at ${DEFAULT_SERVER_URL})`
+  const version = `PGlite ${packageVersion('@electric-sql/pglite')} (${why})`
   const where = `${version}, data directory ${dir}`
   // DATABASE_URL empty: the server must not take it from the environment it inherits.
   return { env: { DATABASE_URL: '', LEDGERLINE_DATA_DIR: dir }, version, where, release: async (keep) => keep ? kept(where) : rm(dir, { recursive: true, force: true }) }

@@ -4,7 +4,7 @@
  * and its peer, the bare Fastify hello-world of hello-server.ts. A group stops
  * them all, on the way out or on Ctrl-C, and shows what they wrote.
  */
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -29,7 +29,9 @@ const STOP_TIMEOUT_MS = 15_000
 export function startLedgerline (storage: Readonly<Record<string, string>>, nodeArgs: readonly string[] = []): Promise<Server> {
   // Production refuses to start without a key to sign audit digests: one for this run.
   const AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-  return startServer('ledgerline', 'src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', AUDIT_SIGNING_KEY, ...storage }, '/healthz', nodeArgs)
+  // Nor with /metrics open on the API port: a token nobody scrapes with.
+  const METRICS_TOKEN = randomBytes(24).toString('hex')
+  return startServer('ledgerline', 'src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', AUDIT_SIGNING_KEY, METRICS_TOKEN, ...storage }, '/healthz', nodeArgs)
 }
 
 /** The peer: GET /hello → `{"hello":"world"}`. */

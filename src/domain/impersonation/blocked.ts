@@ -43,6 +43,8 @@ export const BLOCKED_ACTIONS: ReadonlyMap<string, string> = new Map([
 export const ALLOWED_OUTSIDE_ORGS: ReadonlySet<string> = new Set([
   'GET /v1/session',
   'HEAD /v1/session',
+  'GET /v1/orgs',
+  'HEAD /v1/orgs',
   'POST /v1/impersonation/stop',
   'POST /v1/auth/logout',
   'GET /v1/permissions',

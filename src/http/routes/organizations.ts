@@ -1,6 +1,6 @@
 /**
- * Organizations: create (the caller becomes owner), read, rename and
- * settings (owners and admins), plan (owners).
+ * Organizations: create (the caller becomes owner), list yours, read, rename
+ * and settings (owners and admins), plan (owners).
  */
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -10,6 +10,8 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { organization } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { cursorCodec } from '../cursor.ts'
+import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, DisplayName, Id, Plan, Position, Written, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
 
@@ -24,6 +26,11 @@ const OrganizationView = z.object({
   roles: z.array(z.string()).describe('your roles in this organization')
 })
 
+const MembershipItem = z.object({ orgId: Id, name: z.string(), plan: Plan, roles: z.array(z.string()).describe('your roles in this organization') })
+
+/** Your organizations, by id. */
+const orgCursor = cursorCodec('orgs.1', z.object({ orgId: Id }).strict())
+
 export async function organizationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
@@ -36,6 +43,28 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
   }, async (request, reply) => {
     const created = await createOrganization(runtime.identity, commandMetadata(request), principalOf(request).userId, request.body)
     return reply.code(201).send(created)
+  })
+
+  api.get('/v1/orgs', {
+    schema: {
+      tags: ['organizations'],
+      summary: 'Your organizations, a page at a time (ordered by id), with your roles in each; while impersonating, only the session\'s organization',
+      security: BEARER,
+      querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
+      response: { 200: z.object({ items: z.array(MembershipItem), nextCursor: z.string().nullable() }), ...problems }
+    }
+  }, async (request) => {
+    const { limit, cursor } = request.query
+    const after = cursor === undefined ? undefined : orgCursor.decode(cursor).orgId
+    const principal = principalOf(request)
+    const session = principal.impersonation
+    // The directory's memberships honour X-Consistent-With (a new organization of yours is listed once it is visible).
+    const all = await runtime.identity.directory.membershipsOf(principal.userId, request.consistentWith)
+    const mine = all
+      .filter((membership) => (session === undefined || membership.orgId === session.orgId) && (after === undefined || membership.orgId > after))
+      .sort((a, b) => (a.orgId < b.orgId ? -1 : a.orgId > b.orgId ? 1 : 0))
+    const page = mine.slice(0, limit).map(({ orgId, name, plan, roles }) => ({ orgId, name, plan: plan as z.infer<typeof Plan>, roles }))
+    return { items: page, nextCursor: mine.length > limit ? orgCursor.encode({ orgId: page.at(-1)!.orgId }) : null }
   })
 
   api.get('/v1/orgs/:orgId', {
