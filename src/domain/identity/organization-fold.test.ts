@@ -25,6 +25,12 @@ const event: fc.Arbitrary<Event> = fc.oneof(
   fc.record({ type: fc.constant('org.organization.support_access_set' as const), data: fc.record({ enabled: fc.boolean() }) }),
   fc.record({ type: fc.constant('org.organization.settings_changed' as const), data: fc.record({ settings: fc.dictionary(id, fc.oneof(fc.integer(), fc.constant(null))) }) }),
   fc.record({ type: fc.constant('org.member.invited' as const), data: fc.record({ inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) }) }),
+  fc.record({
+    type: fc.constant('org.invitation.created' as const),
+    data: fc.record({ inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.constant(['member' as const]), invitedBy: fc.constant({ type: 'user' as const, id: 'ann' }), tokenHash: fc.constant('a'.repeat(64)), expiresAt: fc.constant('2030-01-01T00:00:00.000Z') })
+  }),
+  fc.record({ type: fc.constant('org.invitation.accepted' as const), data: fc.record({ inviteId: id, userId: id }) }),
+  fc.record({ type: fc.constant('org.invitation.revoked' as const), data: fc.record({ inviteId: id }) }),
   fc.record({ type: fc.constant('org.member.added' as const), data: fc.record({ userId: id, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) }) }),
   fc.record({ type: fc.constant('org.member.removed' as const), data: fc.record({ userId: id }) }),
   fc.record({ type: fc.constant('org.member.role_assigned' as const), data: fc.record({ userId: id, role }) }),
