@@ -184,7 +184,7 @@ export async function registerAndAccept (
   let email: string
   try {
     const invitation = requirePending(state, inviteId, hashToken(token), metadata.now)
-    requireInviterStillMay(state, invitation)
+    requireInviterStillMay(state, invitation, `invitation:${inviteId}`)
     email = invitation.email
   } catch (error) {
     if (error instanceof InvitationExpired) await recordExpiry(services, metadata, orgId, inviteId)

@@ -17,7 +17,7 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { Actor } from '../envelope.ts'
-import { Escalation, requireBuiltInRolesHeld, type RolesState } from '../rbac/roles.ts'
+import { Escalation, requireBuiltInRolesHeld, requireMemberRolesChange, type RolesState } from '../rbac/roles.ts'
 import { InvitationAlreadyAccepted, InvitationExpired, InvitationNotFound, InvitationRevoked, InvitationWrongAddress, MemberAlreadyExists } from './errors.ts'
 import type { BuiltInRole, OrgEvent } from './events.ts'
 
@@ -74,11 +74,13 @@ export function requirePending (state: InvitationsState, inviteId: string, token
 
 /**
  * The inviter must still be able to give the roles: a member, an owner for
- * the owner role, holding what the other roles allow (the no-escalation rule
- * of src/domain/rbac/roles.ts). Invitations by the CLI or the system are the
- * application's to authorize, as everywhere.
+ * the owner role, holding what the other roles allow, and under no deny the
+ * newcomer would escape (the rules of src/domain/rbac/roles.ts). `newcomer`
+ * is the accepting user, or a stand-in before their account exists.
+ * Invitations by the CLI or the system are the application's to authorize,
+ * as everywhere.
  */
-export function requireInviterStillMay (state: InvitationsState, invitation: Invitation): void {
+export function requireInviterStillMay (state: InvitationsState, invitation: Invitation, newcomer: string): void {
   const inviter = invitation.invitedBy
   if (inviter === null || inviter.type !== 'user') return
   const held = own(state.members, inviter.id)
@@ -86,6 +88,7 @@ export function requireInviterStillMay (state: InvitationsState, invitation: Inv
   if (held === undefined) throw new Escalation(refused, { roles: invitation.roles })
   if (invitation.roles.includes('owner') && !held.includes('owner')) throw new Escalation(refused, { roles: invitation.roles })
   requireBuiltInRolesHeld(state, inviter, invitation.roles)
+  requireMemberRolesChange(state, inviter, newcomer, [...invitation.roles].sort())
 }
 
 function invitation (state: InvitationsState, inviteId: string): Invitation {
@@ -106,7 +109,7 @@ export function decideInvitation (command: Exclude<InvitationCommand, { type: 'I
       const accepted = requirePending(state, inviteId, command.data.tokenHash, now)
       if (accepted.email !== command.data.email) throw new InvitationWrongAddress()
       if (own(state.members, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
-      requireInviterStillMay(state, accepted)
+      requireInviterStillMay(state, accepted, command.data.userId)
       return [
         { type: 'org.invitation.accepted', data: { inviteId, userId: command.data.userId } },
         { type: 'org.member.added', data: { userId: command.data.userId, roles: accepted.roles } }

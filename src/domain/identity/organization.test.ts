@@ -108,3 +108,39 @@ t.test('a refused command leaves the state as it was, and every decided event fi
   }), { numRuns: 300 })
   t.pass('300 random sequences: no refusal changed the state; every event validated')
 })
+
+// ── giving roles to newcomers (found in review) ────────────────────────────
+
+/** ann owns the organization and holds a role denying member:remove; bob is an admin. */
+const annUnderDeny = [
+  ...created,
+  { type: 'org.member.added', data: { userId: 'bob', roles: ['admin'] } },
+  { type: 'rbac.role.created', data: { roleId: 'role_keep', name: 'Keep', description: '', grants: [{ actions: ['member:remove'], resource: '*', effect: 'deny' }] } },
+  { type: 'rbac.role.assigned', data: { roleId: 'role_keep', userId: 'ann' } }
+] as Array<OrgEvent | RbacEvent>
+const as = (id: string): typeof TEST_CONTEXT => ({ ...TEST_CONTEXT, actor: { type: 'user', id } })
+const invite = (roles: Array<'owner' | 'admin' | 'viewer'>) => ({ type: 'InviteMember' as const, data: { inviteId: 'inv_1', email: 'alt@example.com', roles, tokenHash: 'a'.repeat(64), expiresAt: '2026-01-08T00:00:00.000Z' } })
+
+t.test('an owner under a deny cannot add, invite or let in an owner who is not under it', async (t) => {
+  org.given(annUnderDeny).when({ type: 'AddMember', data: { userId: 'alt', roles: ['owner'] } }, as('ann'))
+    .thenThrows(t, 'rbac.escalation', 'adding an owner would lift her deny of member:remove for the newcomer')
+  org.given(annUnderDeny).when(invite(['owner']), as('ann')).thenThrows(t, 'rbac.escalation', 'inviting one likewise')
+  org.given(annUnderDeny).when({ type: 'AddMember', data: { userId: 'alt', roles: ['viewer'] } }, as('ann'))
+    .then(t, [{ type: 'org.member.added', data: { userId: 'alt', roles: ['viewer'] } }], 'a role that gives nothing she is denied is fine')
+  // Invited before the deny: the acceptance checks again, against the inviter as she is now.
+  const invitedEarlier = [...created, ...organizationDecider.decide(invite(['owner']), fold(organizationDecider, created), as('ann'))]
+  const thenDenied = [...invitedEarlier, ...annUnderDeny.slice(created.length)] as Array<OrgEvent | RbacEvent>
+  const accept = { type: 'AcceptInvitation' as const, data: { inviteId: 'inv_1', tokenHash: 'a'.repeat(64), userId: 'alt', email: 'alt@example.com' } }
+  org.given(invitedEarlier).when(accept, as('alt')).then(t, [
+    { type: 'org.invitation.accepted', data: { inviteId: 'inv_1', userId: 'alt' } },
+    { type: 'org.member.added', data: { userId: 'alt', roles: ['owner'] } }
+  ], 'accepted while the inviter may still give it')
+  org.given(thenDenied).when(accept, as('alt')).thenThrows(t, 'rbac.escalation', 'refused once she is under a deny the newcomer would escape')
+})
+
+t.test('a user who is no longer a member changes nothing, whatever a lagging read model let through', async (t) => {
+  const bobLeft = [...annUnderDeny, { type: 'org.member.removed', data: { userId: 'bob' } }] as Array<OrgEvent | RbacEvent>
+  org.given(bobLeft).when({ type: 'AddMember', data: { userId: 'alt', roles: ['member'] } }, as('bob')).thenThrows(t, 'auth.forbidden')
+  org.given(bobLeft).when({ type: 'AssignRole', data: { userId: 'ann', role: 'admin' } }, as('bob')).thenThrows(t, 'auth.forbidden')
+  org.given(bobLeft).when({ type: 'SetRoleGrants', data: { roleId: 'role_keep', grants: [] } }, as('bob')).thenThrows(t, 'auth.forbidden')
+})

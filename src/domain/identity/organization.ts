@@ -8,7 +8,7 @@ import type { Actor } from '../envelope.ts'
 import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
-import { decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
+import { actingMember, decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 import { decideInvitation, evolveInvitation, invitationCreated, type Invitation, type InvitationCommand } from './invitation.ts'
 
@@ -75,13 +75,26 @@ function member (state: Active, userId: string): string[] {
 /**
  * Only owners grant, revoke or remove the owner role. Checked here, against
  * the state the append's expected version protects, so a race with a role
- * change cannot let an admin through. Actors who are not members (the CLI,
- * system work) are the application's to authorize.
+ * change cannot let an admin through. Actors who are not users (the CLI,
+ * system work) are the application's to authorize; a user who is not a
+ * member is refused (actingMember).
  */
 function requireOwnerActor (state: Active, actor: Actor): void {
-  if (actor.type !== 'user') return
-  const roles = rolesOf(state, actor.id)
+  const roles = actingMember(state, actor)
   if (roles !== undefined && !roles.includes('owner')) throw new Forbidden('only an owner can grant, revoke or remove the owner role', { requiredRoles: ['owner'] })
+}
+
+/**
+ * Giving built-in roles to someone who is not a member yet (adding, inviting,
+ * accepting an invitation): the rule for each role (only owners give owner;
+ * nobody gives what they may not do), and no widening, so an owner under a
+ * deny cannot make an owner who is not under it. `newcomer` is the member to
+ * be, or a stand-in that no member has for an invitation.
+ */
+export function requireMayGiveRoles (state: Active, actor: Actor, newcomer: string, roles: readonly BuiltInRole[]): void {
+  if (roles.includes('owner')) requireOwnerActor(state, actor)
+  requireBuiltInRolesHeld(state, actor, roles)
+  requireMemberRolesChange(state, actor, newcomer, uniqueSorted(roles))
 }
 
 function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: Date): Array<OrgEvent | RbacEvent> {
@@ -101,8 +114,7 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: 
       return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
     case 'InviteMember':
       if (Object.hasOwn(state.invitations, command.data.inviteId)) throw new InvitationAlreadyExists(undefined, { inviteId: command.data.inviteId })
-      if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
-      requireBuiltInRolesHeld(state, actor, command.data.roles)
+      requireMayGiveRoles(state, actor, `invitation:${command.data.inviteId}`, command.data.roles)
       return [invitationCreated(command.data, actor, uniqueSorted(command.data.roles))]
     case 'AcceptInvitation':
     case 'RevokeInvitation':
@@ -110,8 +122,7 @@ function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: 
       return decideInvitation(command, state, now)
     case 'AddMember':
       if (rolesOf(state, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
-      if (command.data.roles.includes('owner')) requireOwnerActor(state, actor)
-      requireBuiltInRolesHeld(state, actor, command.data.roles)
+      requireMayGiveRoles(state, actor, command.data.userId, command.data.roles)
       return [{ type: 'org.member.added', data: { userId: command.data.userId, roles: uniqueSorted(command.data.roles) } }]
     case 'RemoveMember':
       if (member(state, command.data.userId).includes('owner')) requireOwnerActor(state, actor)

@@ -28,7 +28,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { Draft, setOwn } from '../decider.ts'
 import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
-import { MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
+import { Forbidden, MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
 import type { GrantData, RbacEvent } from './events.ts'
 import { BUILT_IN_ROLE_GRANTS, UnknownAction, actionDefinition, expandActionPattern, isKnownActionPattern } from './permissions.ts'
 
@@ -145,9 +145,16 @@ function actionsBeyond (state: RolesState, actorRoles: readonly string[], given:
   return missing
 }
 
-/** The member whose command it is, or undefined for actors the application authorizes (the CLI, system work, non-members). */
-function actingMember (state: RolesState, actor: Actor): readonly string[] | undefined {
-  return actor.type === 'user' ? own(state.members, actor.id) : undefined
+/**
+ * The roles of the member whose command it is, or undefined for actors the application authorizes (the CLI,
+ * system work). A user who is not a member is refused: the HTTP layer authorized them from a read model that can
+ * lag a removal on another node, and this state is the one the append's expected version protects.
+ */
+export function actingMember (state: RolesState, actor: Actor): readonly string[] | undefined {
+  if (actor.type !== 'user') return undefined
+  const roles = own(state.members, actor.id)
+  if (roles === undefined) throw new Forbidden('you are not a member of this organization', { userId: actor.id })
+  return roles
 }
 
 /**
