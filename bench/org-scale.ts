@@ -25,6 +25,11 @@
  *                      on the fresh organization
  *   session-under-load-p95
  *                      GET /v1/session from one more client during that load
+ *   server-ms-per-read-under-load
+ *                      how long the server's event loop was busy during that
+ *                      load, per request served (event-loop utilization):
+ *                      what each read costs the server, whatever else runs
+ *                      on the machine
  *   cold-read          the first GET …/audit-retention after the server
  *                      started: nothing cached, the whole stream is read and
  *                      folded (what a snapshot would shorten)
@@ -217,6 +222,8 @@ interface Delays {
   readonly windows: number
   /** The longest garbage-collection pause. */
   readonly maxGc: number
+  /** Milliseconds the server's event loop was busy. */
+  readonly busyMs: number
 }
 
 /** What the server reported of its event loop while `work` ran. */
@@ -226,17 +233,25 @@ async function loopDelayDuring (server: Server, work: () => Promise<void>): Prom
   await work()
   await new Promise((resolve) => setTimeout(resolve, 300))
   const reports = server.output().split('\n').filter((line) => line.startsWith('LOOP_DELAY '))
-    .map((line) => JSON.parse(line.slice('LOOP_DELAY '.length)) as { maxMs: number, gcMaxMs: number })
+    .map((line) => JSON.parse(line.slice('LOOP_DELAY '.length)) as { maxMs: number, gcMaxMs: number, busyMs: number })
   if (reports.length === 0) throw new Error('the server reported no event-loop delay (is bench/lib/loop-delay.mjs loaded?)')
   return {
     maxDelay: Math.max(...reports.map((r) => r.maxMs)),
     over50: reports.filter((r) => r.maxMs > 50).length,
     windows: reports.length,
-    maxGc: Math.max(...reports.map((r) => r.gcMaxMs))
+    maxGc: Math.max(...reports.map((r) => r.gcMaxMs)),
+    busyMs: reports.reduce((total, r) => total + r.busyMs, 0)
   }
 }
 
-interface Load extends Delays { readonly readP95: number, readonly sessionP95: number, readonly reads: number }
+interface Load extends Delays {
+  readonly readP95: number
+  readonly sessionP95: number
+  /** Reads per second. */
+  readonly reads: number
+  /** The server's busy time per request served (reads and sessions), ms. */
+  readonly busyPerRequest: number
+}
 
 /** `clients` clients reading the organization's roles and members for the load's seconds, one more reading the session. */
 async function readLoad (server: Server, token: string, org: Org): Promise<Load> {
@@ -252,10 +267,17 @@ async function readLoad (server: Server, token: string, org: Org): Promise<Load>
     readSamples = reads.samples
     sessionSamples = sessions.samples
   })
-  const load = { ...delays, readP95: percentile(readSamples, 95), sessionP95: percentile(sessionSamples, 95), reads: readSamples.length / config.loadSeconds }
+  const load = {
+    ...delays,
+    readP95: percentile(readSamples, 95),
+    sessionP95: percentile(sessionSamples, 95),
+    reads: readSamples.length / config.loadSeconds,
+    busyPerRequest: delays.busyMs / (readSamples.length + sessionSamples.length)
+  }
   log(`  ${config.clients} clients on ${org.orgId}: ${load.reads.toFixed(0)} reads/s, read p95 ${load.readP95.toFixed(1)} ms, ` +
     `GET /v1/session p95 ${load.sessionP95.toFixed(1)} ms, longest event-loop delay ${load.maxDelay.toFixed(1)} ms ` +
-    `(over 50 ms in ${load.over50} of ${load.windows} reports of 200 ms), longest GC pause ${load.maxGc.toFixed(1)} ms`)
+    `(over 50 ms in ${load.over50} of ${load.windows} reports of 200 ms), longest GC pause ${load.maxGc.toFixed(1)} ms, ` +
+    `server busy ${load.busyPerRequest.toFixed(2)} ms per request`)
   return load
 }
 
@@ -299,6 +321,7 @@ async function main (): Promise<void> {
       latency({ name: 'command-p95', metric: 'ms', value: command, peer: peer(commandPeer), targets: { value: '<= 25' } }),
       latency({ name: 'role-command-p95', metric: 'ms', value: roleCommand, peer: peer(roleCommandPeer), targets: { value: '<= 25' } }),
       latency({ name: 'loop-delay-max', metric: 'ms', value: loaded.maxDelay, peer: peer(quiet.maxDelay), targets: { value: '<= 50' } }),
+      latency({ name: 'server-ms-per-read-under-load', metric: 'ms', value: loaded.busyPerRequest, peer: peer(quiet.busyPerRequest) }),
       latency({ name: 'cold-read', metric: 'ms', value: coldLarge, peer: peer(coldFresh) }),
       latency({ name: 'reads-under-load-p95', metric: 'ms', value: loaded.readP95, peer: peer(quiet.readP95) }),
       latency({ name: 'session-under-load-p95', metric: 'ms', value: loaded.sessionP95, peer: peer(quiet.sessionP95) })
