@@ -16,7 +16,6 @@
 import { fold } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
-import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
 import {
   AlreadyStarted, BreakGlassRequired, ImpersonatorBusy, NestedImpersonation, SelfImpersonation, SessionNotFound, SupportAccessDisabled,
@@ -29,7 +28,7 @@ import { formatPosition, maxPosition } from '../../eventstore/position.ts'
 import type { LogPosition } from '../../eventstore/types.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
 import { activeSessionsOf, openSessions } from '../../projections/impersonation/queries.ts'
-import { execute, type IdentityServices, type Written } from '../identity/commands.ts'
+import { execute, organizationState, type IdentityServices, type Written } from '../identity/commands.ts'
 import { idFor, issueImpersonationToken } from '../identity/secrets.ts'
 import { judgeReservation, reserveImpersonator } from './reservation.ts'
 
@@ -107,7 +106,7 @@ export interface Started extends Written {
 async function requestFacts (
   services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, targetUserId: string, sessionId: string
 ): Promise<{ facts: RequestFacts, released: string | undefined }> {
-  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(orgId)) as never[])
+  const org = await organizationState(services, orgId)
   if (org.status !== 'active') throw new OrgNotFound()
   const target = fold(userDecider, await services.store.readStream(userStreamId(targetUserId)) as never[])
   const judged = await judgeReservation(services, impersonator.userId, sessionId, metadata.now)

@@ -17,9 +17,8 @@
  * write it write it once.
  */
 import type { Logger } from 'pino'
-import { fold } from '../../domain/decider.ts'
 import { systemCommand, uuidV5 } from '../../domain/envelope.ts'
-import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { organizationState } from '../identity/commands.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
 import { lostStanding } from '../../domain/impersonation/standing.ts'
 import { actionsHeld } from '../../domain/rbac/roles.ts'
@@ -33,7 +32,7 @@ export const RECHECK_EVENT_TYPES = [...ORG_CHANGES, ...USER_CHANGES]
 
 /** Why the session can no longer go on, judged without a request: any grant of the impersonator's that could allow it counts. */
 async function lost (services: ImpersonationServices, session: OpenSession): Promise<RevocationReason | undefined> {
-  const org = fold(organizationDecider, await services.store.readStream(orgStreamId(session.orgId)) as never[])
+  const org = await organizationState(services, session.orgId)
   if (org.status !== 'active') return 'target_unavailable'
   const [impersonator, target] = await Promise.all([services.directory.userOf(session.impersonatorId), services.directory.userOf(session.targetUserId)])
   return lostStanding({
