@@ -111,7 +111,7 @@ export interface Config {
    */
   readonly auditSigningKey: KeyObject | undefined
   /**
-   * Who may read /metrics (src/ops/metrics-access.ts): a bearer token, and/or
+   * Who may read /metrics (src/ops/lib/metrics-access.ts): a bearer token, and/or
    * a listener of its own (`port`, on `host`) instead of the API's. Production
    * refuses to start with neither.
    */

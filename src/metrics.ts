@@ -9,7 +9,7 @@
  * thousands of series per metric. What the per-organization alerts need
  * (one organization denied too often, one changing roles en masse) is
  * counted here per organization over a sliding window, in memory and
- * bounded (src/ops/sliding-window.ts), and exported as aggregate gauges:
+ * bounded (src/ops/lib/sliding-window.ts), and exported as aggregate gauges:
  * the highest count of one organization, and how many are over the
  * threshold. Which organization it is, the server's warn log line says when
  * it crosses, and the audit log answers (runbooks/authorization.md, rbac.md).
@@ -18,7 +18,7 @@
  */
 import { DENIAL_REASONS } from './domain/impersonation/events.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { SlidingWindowCounts } from './ops/sliding-window.ts'
+import { SlidingWindowCounts } from './ops/lib/sliding-window.ts'
 import type { ProjectionLag, ProjectionStatus } from './projections/runner.ts'
 
 export const OTHER = 'other'

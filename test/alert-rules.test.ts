@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
-import { DEFAULT_RULES_FILE, REPO_ROOT, loadAlertRules } from '../src/ops/alert-rules.ts'
+import { DEFAULT_RULES_FILE, REPO_ROOT, loadAlertRules } from '../src/ops/lib/alert-rules.ts'
 
 const PROMETHEUS_DIR = join(REPO_ROOT, 'infra', 'prometheus')
 const TEST_FILES = readdirSync(PROMETHEUS_DIR).filter((name) => name.endsWith('.test.yml')).sort().map((name) => join(PROMETHEUS_DIR, name))

@@ -9,10 +9,10 @@
  * drills read /metrics with it, given as --metrics-token or METRICS_TOKEN.
  */
 import t from 'tap'
-import { THRESHOLDS } from '../src/application/ops/drills.ts'
+import { THRESHOLDS } from '../src/ops/drills.ts'
 import { ORG_WINDOWS } from '../src/metrics.ts'
-import { loadAlertRules } from '../src/ops/alert-rules.ts'
-import { parseMetrics, valueOf } from '../src/ops/prometheus-text.ts'
+import { loadAlertRules } from '../src/ops/lib/alert-rules.ts'
+import { parseMetrics, valueOf } from '../src/ops/lib/prometheus-text.ts'
 import { openTestApp } from './helpers/app.ts'
 import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'

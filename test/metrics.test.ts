@@ -22,7 +22,7 @@ import { settled } from './helpers/assertions.ts'
 import { openTestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { register } from './helpers/http.ts'
-import { parseMetrics, valueOf, type Sample } from '../src/ops/prometheus-text.ts'
+import { parseMetrics, valueOf, type Sample } from '../src/ops/lib/prometheus-text.ts'
 
 const has = (samples: readonly Sample[], name: string, labels: Record<string, string> = {}): boolean =>
   samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))

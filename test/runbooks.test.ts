@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { Command } from 'commander'
 import t from 'tap'
 import { buildProgram } from '../src/cli/main.ts'
-import { DEFAULT_RUNBOOKS_DIR, REPO_ROOT, checkAlertRules, runbookFileOf } from '../src/ops/alert-rules.ts'
+import { DEFAULT_RUNBOOKS_DIR, REPO_ROOT, checkAlertRules, runbookFileOf } from '../src/ops/lib/alert-rules.ts'
 
 /** The sections every scenario of a runbook has, in this order (TEMPLATE.md). */
 const SECTIONS = ['Symptom', 'Alert(s)', 'Impact', 'Diagnosis', 'Mitigation', 'Verification', 'Escalation']

@@ -1,7 +1,7 @@
 /**
  * The metrics listener: with METRICS_PORT set, /metrics (and
  * /metrics/organizations) leave the API's port for this one, on METRICS_HOST,
- * which a network policy keeps private (src/ops/metrics-access.ts). Nothing
+ * which a network policy keeps private (src/ops/lib/metrics-access.ts). Nothing
  * else is served here.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'

@@ -1,12 +1,12 @@
 /**
  * `ledgerline drill <scenario>`: drives a running instance into an incident
  * so its alert's metric crosses the threshold, then runs the runbook's
- * verification step (src/application/ops/drills.ts). Exits 1 when the metric
+ * verification step (src/ops/drills.ts). Exits 1 when the metric
  * did not cross or the verification failed.
  */
 import type { Command } from 'commander'
 import { loadConfig } from '../../config.ts'
-import { runDrill, SCENARIOS, type DrillReport, type Scenario } from '../../application/ops/drills.ts'
+import { runDrill, SCENARIOS, type DrillReport, type Scenario } from '../../ops/drills.ts'
 import { openSqlClient, type SqlClient } from '../../sql/client.ts'
 import { print, toJson } from '../context.ts'
 

@@ -1,10 +1,10 @@
 /**
  * `ledgerline preflight`: the checks an on-call engineer runs before a
- * deployment takes traffic (src/application/ops/preflight.ts); a table, or
+ * deployment takes traffic (src/ops/preflight.ts); a table, or
  * `--json` for scripts; exits 1 when a check fails (warnings do not).
  */
 import type { Command } from 'commander'
-import { runPreflight, type Check, type PreflightReport } from '../../application/ops/preflight.ts'
+import { runPreflight, type Check, type PreflightReport } from '../../ops/preflight.ts'
 import { ConfigError, loadConfig } from '../../config.ts'
 import { cliLogger, print, toJson } from '../context.ts'
 import { callerPath, fail } from '../io.ts'

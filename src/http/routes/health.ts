@@ -1,14 +1,14 @@
 /**
  * /healthz: the process answers. /readyz: the databases answer and every
  * projection is within the lag threshold. /metrics: Prometheus text, with
- * the same readiness checks as gauges, guarded as src/ops/metrics-access.ts
+ * the same readiness checks as gauges, guarded as src/ops/lib/metrics-access.ts
  * says (a bearer token, and/or a listener of its own: then not served here).
  * /metrics/organizations: which organizations the per-organization alert
  * gauges are about, on this instance (the metrics carry no organization id).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ORG_WINDOWS } from '../../metrics.ts'
-import { bearerMatches } from '../../ops/metrics-access.ts'
+import { bearerMatches } from '../../ops/lib/metrics-access.ts'
 import type { ProjectionLag } from '../../projections/runner.ts'
 import type { Runtime } from '../../runtime.ts'
 import { sendProblem, titleFor } from '../plugins/errors.ts'

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 
 /** The repository's root, found from this file (src/ops/), not from the working directory. */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const DEFAULT_RULES_FILE = join(REPO_ROOT, 'infra', 'prometheus', 'alerts.yml')
 export const DEFAULT_RUNBOOKS_DIR = join(REPO_ROOT, 'runbooks')
 

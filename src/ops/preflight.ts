@@ -14,19 +14,19 @@ import { createPublicKey } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { Logger } from 'pino'
-import { describeStorage, type Config } from '../../config.ts'
-import { MIN_RETENTION_DAYS, PLATFORM_RETENTION_DAYS, RETENTION_DAYS, retentionDays } from '../../domain/audit/retention.ts'
-import type { Plan } from '../../domain/identity/events.ts'
-import { formatPosition } from '../../eventstore/position.ts'
-import type { EventStore } from '../../eventstore/types.ts'
-import { checkAlertRules, DEFAULT_RULES_FILE, REPO_ROOT } from '../../ops/alert-rules.ts'
-import { metricsExposure, metricsOpenProblem } from '../../ops/metrics-access.ts'
-import type { ProjectionRunner } from '../../projections/runner.ts'
-import { openRuntime, type Runtime } from '../../runtime.ts'
-import { openSqlClient, type SqlClient } from '../../sql/client.ts'
-import { loadMigrations, type Migration } from '../../sql/migrate.ts'
-import { DEVELOPMENT_KEY_FILE, keyIdOf } from '../audit/signing-key.ts'
-import { verifyAuditLog, type Mismatch, type VerifyDeps } from '../audit/verify.ts'
+import { DEVELOPMENT_KEY_FILE, keyIdOf } from '../application/audit/signing-key.ts'
+import { verifyAuditLog, type Mismatch, type VerifyDeps } from '../application/audit/verify.ts'
+import { describeStorage, type Config } from '../config.ts'
+import { MIN_RETENTION_DAYS, PLATFORM_RETENTION_DAYS, RETENTION_DAYS, retentionDays } from '../domain/audit/retention.ts'
+import type { Plan } from '../domain/identity/events.ts'
+import { formatPosition } from '../eventstore/position.ts'
+import type { EventStore } from '../eventstore/types.ts'
+import { checkAlertRules, DEFAULT_RULES_FILE, REPO_ROOT } from './lib/alert-rules.ts'
+import { metricsExposure, metricsOpenProblem } from './lib/metrics-access.ts'
+import type { ProjectionRunner } from '../projections/runner.ts'
+import { openRuntime, type Runtime } from '../runtime.ts'
+import { openSqlClient, type SqlClient } from '../sql/client.ts'
+import { loadMigrations, type Migration } from '../sql/migrate.ts'
 
 export type Severity = 'fail' | 'warn'
 
@@ -390,7 +390,7 @@ export interface AlertCheckOptions {
   readonly timeoutMs: number
 }
 
-/** The alert rules (src/ops/alert-rules.ts, and `promtool check rules` when it is on PATH) and their runbooks. */
+/** The alert rules (src/ops/lib/alert-rules.ts, and `promtool check rules` when it is on PATH) and their runbooks. */
 export function checkAlerts (options: AlertCheckOptions): Check[] {
   const rulesFile = options.rulesFile ?? DEFAULT_RULES_FILE
   const shown = relative(REPO_ROOT, rulesFile).startsWith('..') ? rulesFile : relative(REPO_ROOT, rulesFile)

@@ -16,9 +16,9 @@
  * (infra/prometheus/alerts.yml; test/drills.test.ts checks they agree).
  */
 import { randomBytes } from 'node:crypto'
-import { ORG_WINDOWS } from '../../metrics.ts'
-import type { SqlClient } from '../../sql/client.ts'
-import { parseMetrics, valueOf } from '../../ops/prometheus-text.ts'
+import { ORG_WINDOWS } from '../metrics.ts'
+import type { SqlClient } from '../sql/client.ts'
+import { parseMetrics, valueOf } from './lib/prometheus-text.ts'
 
 export const THRESHOLDS = {
   /** LedgerlineAuthzDenialBurst: denials in one organization over 5 minutes, on one instance. */

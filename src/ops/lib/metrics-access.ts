@@ -13,7 +13,7 @@
  * Development and tests keep /metrics open on the API port, as before.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { ConfigError, type Config } from '../config.ts'
+import { ConfigError, type Config } from '../../config.ts'
 
 /** Where /metrics is served, and whether it asks for the token. */
 export interface MetricsExposure {
