@@ -5,8 +5,8 @@
  */
 import type { Actor, CommandMetadata } from './envelope.ts'
 import { metadataFor } from './envelope.ts'
-import { StreamNotFound, WrongExpectedVersion } from './errors.ts'
-import type { EventStore, LogPosition, RecordedEvent } from '../eventstore/types.ts'
+import { StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts'
+import type { AppendResult, EventStore, LogPosition, NewEvent, RecordedEvent } from '../eventstore/types.ts'
 
 /** What a decider emits: the store adds ids, metadata and positions. */
 export interface DomainEvent<Type extends string = string, Data = unknown> {
@@ -36,14 +36,34 @@ export interface Decider<Command, Event extends DomainEvent, State> {
 }
 
 /** Applies `events` to `state` without changing it: through `evolveAll` when the decider has one. */
-export function evolveMany<Event extends DomainEvent, State> (decider: Pick<Decider<unknown, Event, State>, 'evolve' | 'evolveAll'>, state: State, events: Iterable<Event>): State {
+export function evolveMany<Event extends DomainEvent, State> (decider: Pick<Folder<Event, State>, 'evolve' | 'evolveAll'>, state: State, events: Iterable<Event>): State {
   if (decider.evolveAll !== undefined) return decider.evolveAll(state, events)
   for (const event of events) state = decider.evolve(state, event)
   return state
 }
 
-export function fold<Event extends DomainEvent, State> (decider: Pick<Decider<unknown, Event, State>, 'evolve' | 'evolveAll' | 'initialState'>, events: Iterable<Event>): State {
+/** What a fold needs of a decider. */
+export type Folder<Event extends DomainEvent, State> = Pick<Decider<unknown, Event, State>, 'evolve' | 'evolveAll' | 'initialState'>
+
+export function fold<Event extends DomainEvent, State> (decider: Folder<Event, State>, events: Iterable<Event>): State {
   return evolveMany(decider, decider.initialState(), events)
+}
+
+/**
+ * Folds events as the store recorded them. The store appends only events the
+ * registry's schema for their type accepts, so a stream's events are its
+ * decider's: this is the one place that says so to the type checker.
+ */
+export function foldRecorded<Event extends DomainEvent, State> (decider: Folder<Event, State>, events: Iterable<RecordedEvent>): State {
+  return fold(decider, events as Iterable<DomainEvent> as Iterable<Event>)
+}
+
+/** The one read `aggregate` needs of the store. */
+export type StreamReader = Pick<EventStore, 'readStream'>
+
+/** A stream's state: the whole stream read and folded, uncached (for a read outside any command, e.g. a check before one). */
+export async function aggregate<Event extends DomainEvent, State> (reader: StreamReader, decider: Folder<Event, State>, streamId: string): Promise<State> {
+  return foldRecorded(decider, await reader.readStream(streamId))
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] }
@@ -134,7 +154,7 @@ async function load<Event extends DomainEvent, State> (
  * a newer state already is. It is shared: never change it.
  */
 export async function readState<Event extends DomainEvent, State> (
-  store: EventStore, decider: Pick<Decider<unknown, Event, State>, 'evolve' | 'evolveAll' | 'initialState'>, streamId: string, cache?: StateCache
+  store: EventStore, decider: Folder<Event, State>, streamId: string, cache?: StateCache
 ): Promise<{ readonly state: State, readonly version: bigint }> {
   const cached = cache?.get(streamId)
   const read = await store.readStream(streamId, cached === undefined ? undefined : { fromVersion: cached.version })
@@ -163,49 +183,123 @@ export async function handleCommand<Command, Event extends DomainEvent, State> (
   metadata: CommandMetadata,
   options: HandleOptions = {}
 ): Promise<CommandResult<Event, State>> {
-  const maxRetries = options.maxRetries ?? 3
-  let cache = options.cache
-  let optimistic = cache !== undefined
-  for (let attempt = 0; ; attempt++) {
-    const loaded = await load(store, decider as Decider<unknown, Event, State>, streamId, metadata.commandId, cache, optimistic)
-    const { state, version, earlier } = loaded
-    if (version === 0n && options.mustExist === true) throw new StreamNotFound(streamId)
-    if (earlier.length > 0) {
-      if (!loaded.complete) { cache = undefined; attempt--; continue }
-      return { streamId, events: earlier.map(toDomainEvent) as Event[], state, version, position: earlier.at(-1)!.position, replayed: true }
-    }
-    let decided: Event[]
-    try {
-      decided = decider.decide(command, state, { now: metadata.now, actor: metadata.actor })
-    } catch (error) {
-      // A refusal may be this very command, already applied before the cached state: look again at the whole stream.
-      if (!loaded.complete) { cache = undefined; attempt--; continue }
-      throw error
-    }
-    if (decided.length === 0) {
-      // "Nothing to do" is only an answer about the whole stream: the cached state may be stale, or
-      // this may be a retry of a command applied before it, whose first outcome is the answer.
-      if (!loaded.complete) { cache = undefined; attempt--; continue }
-      options.cache?.set(streamId, { version, state })
-      return { streamId, events: [], state, version, position: undefined, replayed: false }
-    }
-    try {
-      const result = await store.append(streamId, decided.map((event, index) => {
-        const eventMetadata = metadataFor(metadata, index)
-        return { id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }
-      }), { expectedVersion: version })
-      // A twin of this command (same id) got there first: answer with what it wrote.
-      if (result.replayed === true) { cache = undefined; continue }
-      const next = evolveMany(decider, state, decided)
-      options.cache?.set(streamId, { version: result.nextExpectedVersion, state: next })
-      return { streamId, events: decided, state: next, version: result.nextExpectedVersion, position: result.position, replayed: false }
-    } catch (error) {
-      // The cached state was not the latest: read what it missed, at once (this is not a race lost to a writer).
-      if (error instanceof WrongExpectedVersion && optimistic) { optimistic = false; attempt--; continue }
-      if (!(error instanceof WrongExpectedVersion) || attempt >= maxRetries) throw error
-      await jitteredBackoff(attempt)
-    }
+  const run: Run<Command, Event, State> = { store, decider, streamId, command, metadata, options }
+  let tries: Tries = { cache: options.cache, optimistic: options.cache !== undefined, attempt: 0 }
+  for (;;) {
+    const outcome = await tryOnce(run, tries)
+    if ('result' in outcome) return outcome.result
+    tries = await nextTry(tries, outcome.retry)
   }
+}
+
+/** One command being handled: what every try reads, decides and appends with. */
+interface Run<Command, Event extends DomainEvent, State> {
+  readonly store: EventStore
+  readonly decider: Decider<Command, Event, State>
+  readonly streamId: string
+  readonly command: Command
+  readonly metadata: CommandMetadata
+  readonly options: HandleOptions
+}
+
+/** How the next try reads the stream, and how many counted retries came before it. */
+interface Tries {
+  /** Undefined once the whole stream must be read. */
+  readonly cache: StateCache | undefined
+  /** Decide on the cached state without reading (until the store says it was stale). */
+  readonly optimistic: boolean
+  /** Counted retries so far: the backoff grows with it, and it is capped by `maxRetries`. */
+  readonly attempt: number
+}
+
+/**
+ * Why a try ended without an answer:
+ * - `reread`: the answer depends on older events than the cached state: read the whole stream (not counted);
+ * - `stale`: the cached state was not the latest: read what it missed, at once (not counted: no race was lost);
+ * - `replayed`: a twin of this command (same id) got there first: read the whole stream for what it wrote;
+ * - `conflict`: a concurrent writer won the race: back off, then decide again on the fresh state.
+ */
+type Retry = 'reread' | 'stale' | 'replayed' | 'conflict'
+
+type Outcome<Event extends DomainEvent, State> = { readonly result: CommandResult<Event, State> } | { readonly retry: Retry }
+
+async function tryOnce<Command, Event extends DomainEvent, State> (run: Run<Command, Event, State>, tries: Tries): Promise<Outcome<Event, State>> {
+  const { store, decider, streamId, metadata, options } = run
+  const loaded = await load(store, decider as Decider<unknown, Event, State>, streamId, metadata.commandId, tries.cache, tries.optimistic)
+  if (loaded.version === 0n && options.mustExist === true) throw new StreamNotFound(streamId)
+  if (loaded.earlier.length > 0) return replayOf(run, loaded)
+  const decided = decideOn(run, loaded)
+  if (decided === undefined) return { retry: 'reread' }
+  if (decided.length === 0) return nothingToDo(run, loaded)
+  return appendDecided(run, loaded, decided, tries)
+}
+
+/** This command's events are already in the stream: its first outcome, once the whole stream was read. */
+function replayOf<Event extends DomainEvent, State> (run: Run<unknown, Event, State>, loaded: Loaded<State>): Outcome<Event, State> {
+  if (!loaded.complete) return { retry: 'reread' }
+  const { state, version, earlier } = loaded
+  return { result: { streamId: run.streamId, events: earlier.map(toDomainEvent) as Event[], state, version, position: earlier.at(-1)!.position, replayed: true } }
+}
+
+/** The decided events; undefined when a refusal must be checked against the whole stream first. */
+function decideOn<Command, Event extends DomainEvent, State> (run: Run<Command, Event, State>, loaded: Loaded<State>): Event[] | undefined {
+  try {
+    return run.decider.decide(run.command, loaded.state, { now: run.metadata.now, actor: run.metadata.actor })
+  } catch (error) {
+    // A refusal may be this very command, already applied before the cached state: look again at the whole stream.
+    if (!loaded.complete) return undefined
+    throw error
+  }
+}
+
+/**
+ * "Nothing to do" is only an answer about the whole stream: the cached state may be stale, or
+ * this may be a retry of a command applied before it, whose first outcome is the answer.
+ */
+function nothingToDo<Event extends DomainEvent, State> (run: Run<unknown, Event, State>, loaded: Loaded<State>): Outcome<Event, State> {
+  if (!loaded.complete) return { retry: 'reread' }
+  const { state, version } = loaded
+  run.options.cache?.set(run.streamId, { version, state })
+  return { result: { streamId: run.streamId, events: [], state, version, position: undefined, replayed: false } }
+}
+
+/** Appends the decided events at the version the state was read at; a lost race is a retry while retries remain. */
+async function appendDecided<Command, Event extends DomainEvent, State> (
+  run: Run<Command, Event, State>, loaded: Loaded<State>, decided: Event[], tries: Tries
+): Promise<Outcome<Event, State>> {
+  const { store, decider, streamId, metadata, options } = run
+  let appended: AppendResult
+  try {
+    appended = await store.append(streamId, toNewEvents(decided, metadata), { expectedVersion: loaded.version })
+  } catch (error) {
+    if (!(error instanceof WrongExpectedVersion)) throw error
+    if (tries.optimistic) return { retry: 'stale' }
+    if (tries.attempt >= (options.maxRetries ?? 3)) throw error
+    return { retry: 'conflict' }
+  }
+  if (appended.replayed === true) return { retry: 'replayed' }
+  const state = evolveMany(decider, loaded.state, decided)
+  options.cache?.set(streamId, { version: appended.nextExpectedVersion, state })
+  return { result: { streamId, events: decided, state, version: appended.nextExpectedVersion, position: appended.position, replayed: false } }
+}
+
+/** How the next try reads: the whole stream after `reread` and `replayed`; counted retries back off first. */
+async function nextTry (tries: Tries, retry: Retry): Promise<Tries> {
+  switch (retry) {
+    case 'reread': return { ...tries, cache: undefined }
+    case 'stale': return { ...tries, optimistic: false }
+    case 'replayed': return { ...tries, cache: undefined, attempt: tries.attempt + 1 }
+    case 'conflict':
+      await jitteredBackoff(tries.attempt)
+      return { ...tries, attempt: tries.attempt + 1 }
+  }
+}
+
+function toNewEvents (decided: readonly DomainEvent[], metadata: CommandMetadata): NewEvent[] {
+  return decided.map((event, index) => {
+    const eventMetadata = metadataFor(metadata, index)
+    return { id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }
+  })
 }
 
 function toDomainEvent (event: RecordedEvent): DomainEvent {

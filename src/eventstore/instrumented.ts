@@ -6,7 +6,8 @@
  * unaware of metrics.
  */
 import { performance } from 'node:perf_hooks'
-import { EventTooLarge, InvalidEventData, InvalidStreamId, StoreUnavailable, UnknownEventType, WrongExpectedVersion } from '../domain/errors.ts'
+import { InvalidEventData, UnknownEventType } from '../domain/errors.ts'
+import { EventTooLarge, InvalidStreamId, StoreUnavailable, WrongExpectedVersion } from './errors.ts'
 import type { AppendReason, Metrics } from '../metrics.ts'
 import type { EventStore, NewEvent } from './types.ts'
 

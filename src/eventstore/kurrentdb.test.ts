@@ -6,7 +6,7 @@
 import t from 'tap'
 import { pageSize } from './validation.ts'
 import { StreamNotFoundError, UnavailableError, UnknownError } from '@kurrent/kurrentdb-client'
-import { DuplicateEventId, StoreUnavailable } from '../domain/errors.ts'
+import { DuplicateEventId, StoreUnavailable } from './errors.ts'
 import {
   IDEMPOTENCY_WINDOW, actualVersion, earlierAppend, isConnectionFailure, matchesFilter, serializedByKey,
   serverFilter, settlePage, toLogPosition, toReadPosition, toStreamState, typeRegex

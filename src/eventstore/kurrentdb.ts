@@ -19,7 +19,8 @@ import type {
   ReadStreamOptions as ClientReadStreamOptions
 } from '@kurrent/kurrentdb-client'
 import type { EventMetadata } from '../domain/envelope.ts'
-import { DuplicateEventId, EventTooLarge, LedgerlineError, StoreUnavailable, WrongExpectedVersion } from '../domain/errors.ts'
+import { LedgerlineError } from '../domain/errors.ts'
+import { DuplicateEventId, EventTooLarge, StoreUnavailable, WrongExpectedVersion } from './errors.ts'
 import type { EventRegistry } from '../domain/registry.ts'
 import { comparePositions, maxPosition } from './position.ts'
 import { catchUpSubscription } from './subscription.ts'

@@ -3,7 +3,7 @@
  * the append function are in sql/migrations/001_event_store.sql.
  */
 import type { EventMetadata } from '../domain/envelope.ts'
-import { AppendOrderConflict, DuplicateEventId, StoreUnavailable, WrongExpectedVersion } from '../domain/errors.ts'
+import { AppendOrderConflict, DuplicateEventId, StoreUnavailable, WrongExpectedVersion } from './errors.ts'
 import type { EventRegistry } from '../domain/registry.ts'
 import type { SqlClient, SqlExecutor } from '../sql/client.ts'
 import { maxPosition } from './position.ts'

@@ -3,7 +3,8 @@
  * rejects the whole append.
  */
 import { EventMetadataSchema } from '../domain/envelope.ts'
-import { EventTooLarge, InvalidEventData, InvalidStreamId } from '../domain/errors.ts'
+import { InvalidEventData } from '../domain/errors.ts'
+import { EventTooLarge, InvalidStreamId } from './errors.ts'
 import type { EventRegistry } from '../domain/registry.ts'
 import type { NewEvent } from './types.ts'
 

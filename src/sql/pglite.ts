@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { DataDirInUse } from '../domain/errors.ts'
+import { DataDirInUse } from '../eventstore/errors.ts'
 import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
 
 /**

@@ -5,8 +5,7 @@
  * from the command id, so a retried command lands on the same streams.
  */
 import { z } from 'zod'
-import type { Decider, DomainEvent } from '../../domain/decider.ts'
-import { fold, handleCommand, readState, type HandleOptions, type StateCache } from '../../domain/decider.ts'
+import { aggregate, foldRecorded, readState } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
 import { emailDecider, emailStreamId, normalizeEmail } from '../../domain/identity/email.ts'
@@ -15,75 +14,31 @@ import { BUILT_IN_ROLES, type BuiltInRole, type Plan } from '../../domain/identi
 import { organizationDecider, orgStreamId, type OrgCommand, type OrgState } from '../../domain/identity/organization.ts'
 import { tokenDecider, tokenStreamId } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserCommand } from '../../domain/identity/user.ts'
-import { formatPosition } from '../../eventstore/position.ts'
-import type { EventStore, LogPosition, RecordedEvent } from '../../eventstore/types.ts'
+import type { EventStore, RecordedEvent } from '../../eventstore/types.ts'
 import { soleOwnerships, tokensOf } from '../../projections/identity/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { GrantData } from '../../domain/rbac/events.ts'
 import { recordSignIn, recordSignInFailure } from '../audit/access.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
+import { execute, written, type CommandServices, type Written } from '../commands.ts'
 import type { IdentityDirectory } from './directory.ts'
 import { hashPassword, idFor, issueToken, verifyPassword } from './secrets.ts'
 
-export interface IdentityServices {
-  readonly store: EventStore
+export interface IdentityServices extends CommandServices {
   readonly sql: SqlClient
   readonly directory: IdentityDirectory
   /** Lifetime of a session token from password login. */
   readonly sessionTtlMs: number
-  readonly queue: StreamQueue
-  /** Folded states of recently used streams: commands read only what was appended since. */
-  readonly states: StateCache
   /** Resolves once the identity read model has caught up with the log as it is now. */
   waitForReadModels(): Promise<void>
   /** Each organization's compiled policy (built-in and custom roles). */
   readonly policies: PolicySnapshots
 }
 
-/** What every command answers: where its last event landed (undefined when it changed nothing). */
-export interface Written {
-  readonly position: string | null
-}
-
-/**
- * Commands on one stream queue behind each other in this process, so they do
- * not race to the same version and retry; other processes are still
- * serialized by the store's expected-version check.
- */
-export class StreamQueue {
-  readonly #tails = new Map<string, Promise<unknown>>()
-
-  async run<T> (streamId: string, work: () => Promise<T>): Promise<T> {
-    const run = (this.#tails.get(streamId) ?? Promise.resolve()).catch(() => {}).then(work)
-    this.#tails.set(streamId, run)
-    try {
-      return await run
-    } finally {
-      if (this.#tails.get(streamId) === run) this.#tails.delete(streamId)
-    }
-  }
-}
-
-/** Runs one command through the decider kernel, in its stream's queue, and tells the directory what changed. */
-export async function execute<C, E extends DomainEvent, S> (
-  services: IdentityServices, decider: Decider<C, E, S>, streamId: string, command: C, metadata: CommandMetadata, options?: HandleOptions
-): Promise<{ state: S, position: LogPosition | undefined }> {
-  const result = await services.queue.run(streamId, () => handleCommand(services.store, decider, streamId, command, metadata, { ...options, cache: services.states }))
-  for (const event of result.events) services.directory.observe(streamId, event, result.position)
-  return { state: result.state, position: result.position }
-}
-
-/** Reads and folds a stream outside any command: for checks before one. */
-async function stateOf<C, E extends DomainEvent, S> (store: EventStore, decider: Decider<C, E, S>, streamId: string): Promise<S> {
-  return fold(decider, await store.readStream(streamId) as unknown as E[])
-}
-
 /** The metadata of the `step`-th command a use case issues: its own id, derived, so a retry repeats it exactly. */
 function step (metadata: CommandMetadata, name: string): CommandMetadata {
   return { ...metadata, commandId: uuidV5(`${metadata.commandId}/${name}`) }
 }
-
-const written = (position: LogPosition | undefined): Written => ({ position: position === undefined ? null : formatPosition(position) })
 
 export interface RegisterInput {
   readonly email: string
@@ -156,7 +111,7 @@ export async function createToken (
 
 /** Revokes one of `userId`'s tokens; someone else's token is not found. */
 export async function revokeToken (services: IdentityServices, metadata: CommandMetadata, userId: string, tokenId: string, reason?: string): Promise<Written> {
-  const state = await stateOf(services.store, tokenDecider, tokenStreamId(tokenId))
+  const state = await aggregate(services.store, tokenDecider, tokenStreamId(tokenId))
   if (state.status === 'none' || state.token.userId !== userId) throw new TokenNotFound()
   const { position } = await execute(services, tokenDecider, tokenStreamId(tokenId), { type: 'RevokeToken', data: reason === undefined ? {} : { reason } }, metadata)
   return written(position)
@@ -179,7 +134,7 @@ export async function login (services: IdentityServices, metadata: CommandMetada
   const userId = await userIdByEmail(services.store, email)
   const events = userId === undefined ? [] : await services.store.readStream(userStreamId(userId))
   const ok = await verifyPassword(input.password, storedPasswordHash(events))
-  const user = fold(userDecider, events as never[])
+  const user = foldRecorded(userDecider, events)
   if (!ok || userId === undefined || user.status !== 'active') {
     const failure = { email, reason: ok && user.status === 'disabled' ? 'disabled' as const : 'invalid_credentials' as const, ...(userId === undefined ? {} : { userId }) }
     await recordSignInFailure(services, metadata, failure)
@@ -254,7 +209,7 @@ export async function addMember (
 ): Promise<Written & { userId: string }> {
   const userId = input.userId ?? (input.email === undefined ? undefined : await userIdByEmail(services.store, input.email))
   if (userId === undefined) throw new UserNotFound()
-  const state = await stateOf(services.store, userDecider, userStreamId(userId))
+  const state = await aggregate(services.store, userDecider, userStreamId(userId))
   if (state.status === 'none') throw new UserNotFound()
   if (state.status === 'disabled') throw new UserDisabled()
   const result = await changeOrganization(services, metadata, orgId, { type: 'AddMember', data: { userId, roles: input.roles } })

@@ -21,7 +21,7 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
-import { fold, type DomainEvent } from '../../domain/decider.ts'
+import { aggregate, foldRecorded, type DomainEvent } from '../../domain/decider.ts'
 import { tokenDecider, tokenStreamId, type TokenState } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserState } from '../../domain/identity/user.ts'
 import { comparePositions, maxPosition } from '../../eventstore/position.ts'
@@ -239,7 +239,7 @@ export class IdentityDirectory {
    */
   async #impersonation (token: string, sessionId: string, now: number): Promise<Principal | undefined> {
     const session = this.#sessions.get(sessionId, now) ?? await this.#load(this.#sessions, sessionId, async () => {
-      const state = fold(sessionDecider, await this.#options.store.readStream(sessionStreamId(sessionId)) as never[])
+      const state = await aggregate(this.#options.store, sessionDecider, sessionStreamId(sessionId))
       return state.status === 'active' ? state : { status: 'none' as const }
     }, now)
     if (session === undefined || Date.parse(session.expiresAt) <= now) return undefined
@@ -281,7 +281,7 @@ export class IdentityDirectory {
   async impersonationEnd (token: string, now = Date.now()): Promise<SessionEnd | undefined> {
     const sessionId = impersonationSessionOf(token)
     if (sessionId === undefined) return undefined
-    const state = fold(sessionDecider, await this.#options.store.readStream(sessionStreamId(sessionId)) as never[])
+    const state = await aggregate(this.#options.store, sessionDecider, sessionStreamId(sessionId))
     const tokenHash = state.status === 'active' || state.status === 'ended' ? state.tokenHash : null
     if (tokenHash === null || !timingSafeEqual(tokenDigest(token), Buffer.from(tokenHash, 'hex'))) return undefined
     return endOf(state, new Date(now))
@@ -329,7 +329,7 @@ export class IdentityDirectory {
       const events = await this.#options.store.readStream(tokenStreamId(tokenId))
       const created = events[0]?.metadata.ip
       if (events.length > 0 && this.#addresses.get(tokenId) === undefined) this.#addresses.set(tokenId, new Set(created === undefined ? [] : [created]))
-      return fold(tokenDecider, events as never[])
+      return foldRecorded(tokenDecider, events)
     }, now)
   }
 
@@ -352,7 +352,7 @@ export class IdentityDirectory {
   }
 
   #user (userId: string, now: number): Promise<UserEntry | undefined> {
-    return this.#load(this.#users, userId, async () => fold(userDecider, await this.#options.store.readStream(userStreamId(userId)) as never[]), now)
+    return this.#load(this.#users, userId, () => aggregate(this.#options.store, userDecider, userStreamId(userId)), now)
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import { fold } from '../../domain/decider.ts'
+import { aggregate } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { LedgerlineError } from '../../domain/errors.ts'
 import { normalizeEmail } from '../../domain/identity/email.ts'
@@ -21,11 +21,10 @@ import type { BuiltInRole } from '../../domain/identity/events.ts'
 import { requireInviterStillMay, requirePending, type InvitationCommand } from '../../domain/identity/invitation.ts'
 import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
-import { formatPosition } from '../../eventstore/position.ts'
-import type { LogPosition } from '../../eventstore/types.ts'
 import { invitationsPage, organizationOfInvitation, type InvitationCursor, type InvitationStatusFilter, type InvitationView } from '../../projections/identity/invitation-queries.ts'
 import type { Runtime } from '../../runtime.ts'
-import { createToken, execute, organizationState, registerUser, type CreatedToken, type IdentityServices, type Written } from './commands.ts'
+import { execute, written, type Written } from '../commands.ts'
+import { createToken, organizationState, registerUser, type CreatedToken, type IdentityServices } from './commands.ts'
 import { hashToken, idFor } from './secrets.ts'
 
 export interface InvitationServices extends IdentityServices {
@@ -58,7 +57,6 @@ export function inviteIdOf (token: string): string | undefined {
   return key === undefined ? undefined : `inv_${key}`
 }
 
-const written = (position: LogPosition | undefined): Written => ({ position: position === undefined ? null : formatPosition(position) })
 const step = (metadata: CommandMetadata, name: string): CommandMetadata => ({ ...metadata, commandId: uuidV5(`${metadata.commandId}/${name}`) })
 
 export interface CreatedInvitation extends Written {
@@ -153,7 +151,7 @@ export interface AcceptedInvitation extends Written {
 /** The signed-in user accepts: their address must be the invited one. */
 export async function acceptInvitation (services: InvitationServices, metadata: CommandMetadata, token: string, userId: string): Promise<AcceptedInvitation> {
   const { inviteId, orgId } = await locate(services, token)
-  const user = fold(userDecider, await services.store.readStream(userStreamId(userId)) as never[])
+  const user = await aggregate(services.store, userDecider, userStreamId(userId))
   if (user.status === 'none') throw new UserNotFound()
   return accept(services, metadata, { orgId, inviteId, token, userId, email: user.email })
 }

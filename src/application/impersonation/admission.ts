@@ -26,7 +26,7 @@ import { ForbiddenWhileImpersonating } from '../../domain/impersonation/errors.t
 import { sessionDecider, sessionEnded, sessionStreamId } from '../../domain/impersonation/session.ts'
 import { lostStanding } from '../../domain/impersonation/standing.ts'
 import type { ImpersonationContext, Principal } from '../identity/directory.ts'
-import { execute } from '../identity/commands.ts'
+import { execute } from '../commands.ts'
 import { revokeImpersonation, type ImpersonationServices, type RevocationReason } from './commands.ts'
 
 export interface ImpersonatedRequest {

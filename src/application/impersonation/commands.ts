@@ -13,7 +13,7 @@
  * Reasons: `reason` is what a person says (the request's, a denial's, a
  * revocation's); `code` is a revocation's stable code.
  */
-import { fold } from '../../domain/decider.ts'
+import { aggregate } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
@@ -24,11 +24,11 @@ import {
 import type { DenialReason, ImpersonationVia } from '../../domain/impersonation/events.ts'
 import { sessionDecider, sessionStreamId, type RequestFacts, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
-import { formatPosition, maxPosition } from '../../eventstore/position.ts'
-import type { LogPosition } from '../../eventstore/types.ts'
+import { maxPosition } from '../../eventstore/position.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
 import { activeSessionsOf, openSessions } from '../../projections/impersonation/queries.ts'
-import { execute, organizationState, type IdentityServices, type Written } from '../identity/commands.ts'
+import { execute, written, type Written } from '../commands.ts'
+import { organizationState, type IdentityServices } from '../identity/commands.ts'
 import { idFor, issueImpersonationToken } from '../identity/secrets.ts'
 import { judgeReservation, reserveImpersonator } from './reservation.ts'
 
@@ -50,15 +50,13 @@ const DENIALS: Record<DenialReason, () => Error> = {
   rejected_by_approver: () => new SessionNotFound()
 }
 
-const written = (position: LogPosition | undefined): Written => ({ position: position === undefined ? null : formatPosition(position) })
-
 async function sessionCommand (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, orgId: string, command: SessionCommand) {
   return execute(services, sessionDecider, sessionStreamId(sessionId), command, { ...metadata, orgId })
 }
 
 /** The session's state, which must belong to `orgId` (another organization's session is not found). */
 export async function sessionState (services: ImpersonationServices, sessionId: string, orgId?: string): Promise<Exclude<SessionState, { status: 'none' | 'denied' }>> {
-  const state = fold(sessionDecider, await services.store.readStream(sessionStreamId(sessionId)) as never[])
+  const state = await aggregate(services.store, sessionDecider, sessionStreamId(sessionId))
   if (state.status === 'none' || state.status === 'denied' || (orgId !== undefined && state.request.orgId !== orgId)) throw new SessionNotFound()
   return state
 }
@@ -108,7 +106,7 @@ async function requestFacts (
 ): Promise<{ facts: RequestFacts, released: string | undefined }> {
   const org = await organizationState(services, orgId)
   if (org.status !== 'active') throw new OrgNotFound()
-  const target = fold(userDecider, await services.store.readStream(userStreamId(targetUserId)) as never[])
+  const target = await aggregate(services.store, userDecider, userStreamId(targetUserId))
   const judged = await judgeReservation(services, impersonator.userId, sessionId, metadata.now)
   const targetIsMember = Object.hasOwn(org.members, targetUserId)
   const facts = {

@@ -4,12 +4,13 @@
  * not to a read model, so what one node wrote a moment ago is what another
  * sees.
  */
-import { fold } from '../../domain/decider.ts'
+import { aggregate } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { ImpersonatorBusy } from '../../domain/impersonation/errors.ts'
 import { holds, reservationDecider, reservationStreamId } from '../../domain/impersonation/reservation.ts'
 import { sessionDecider, sessionStreamId } from '../../domain/impersonation/session.ts'
-import { execute, type IdentityServices } from '../identity/commands.ts'
+import { execute } from '../commands.ts'
+import type { IdentityServices } from '../identity/commands.ts'
 
 export interface Judged {
   /** Another session of the impersonator's is open: the reservation is taken. */
@@ -22,10 +23,10 @@ export interface Judged {
 
 /** Whether the impersonator's reservation is held, at `now`, by a session other than `sessionId`. */
 export async function judgeReservation (services: IdentityServices, impersonatorId: string, sessionId: string, now: Date): Promise<Judged> {
-  const reservation = fold(reservationDecider, await services.store.readStream(reservationStreamId(impersonatorId)) as never[])
+  const reservation = await aggregate(services.store, reservationDecider, reservationStreamId(impersonatorId))
   if (reservation.status === 'free') return { busy: false, never: true }
   if (reservation.sessionId === sessionId) return { busy: false, never: false }
-  const holder = fold(sessionDecider, await services.store.readStream(sessionStreamId(reservation.sessionId)) as never[])
+  const holder = await aggregate(services.store, sessionDecider, sessionStreamId(reservation.sessionId))
   if (holds(holder, reservation.reservedAt, now)) return { busy: true, never: false }
   return { busy: false, released: reservation.sessionId, never: false }
 }
