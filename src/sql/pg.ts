@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { quoteIdent, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './client.ts'
+import { quoteIdent, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './types.ts'
 
 /** The `pg` driver: a Pool, plus one dedicated connection for LISTEN. */
 export async function openPgClient (connectionString: string, max: number): Promise<SqlClient> {

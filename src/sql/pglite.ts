@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { DataDirInUse } from '../eventstore/errors.ts'
-import type { Lease, QueryResult, SqlClient, SqlTransaction } from './client.ts'
+import type { Lease, QueryResult, SqlClient, SqlTransaction } from './types.ts'
 
 /**
  * The embedded driver. PGlite is one PostgreSQL backend in WebAssembly: one
