@@ -77,3 +77,78 @@ export function catchUpSubscription (store: EventStore, from: LogPosition, optio
     }
   }
 }
+
+/** Waits `ms`, or less when `signal` aborts first. */
+export function pause (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done (): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+}
+
+/** The wait after the `failures`-th failure in a row: 500 ms doubling, at most 30 s. */
+export function backoffMs (failures: number): number {
+  return Math.min(30_000, 250 * 2 ** Math.min(failures, 7))
+}
+
+export interface RetryOptions {
+  readonly signal: AbortSignal
+  /** Told of each failure (not of one the abort caused), before the wait. */
+  readonly onFailure: (error: unknown, failures: number) => void
+  /** The wait after the `failures`-th failure in a row (default `backoffMs`). */
+  readonly delayMs?: (failures: number) => number
+}
+
+/**
+ * Runs `attempt` again and again until `signal` aborts: a return runs it
+ * again at once, a failure is reported and runs it again after a delay that
+ * grows with the failures in a row. The loop every consumer of the log
+ * shares, checkpointed (projections, reactors) or not (the directory).
+ */
+export async function retryUntilAborted (attempt: () => Promise<void>, options: RetryOptions): Promise<void> {
+  const { signal, onFailure, delayMs = backoffMs } = options
+  let failures = 0
+  while (!signal.aborted) {
+    try {
+      await attempt()
+      failures = 0
+    } catch (error) {
+      if (signal.aborted) return
+      failures++
+      onFailure(error, failures)
+      await pause(delayMs(failures), signal)
+    }
+  }
+}
+
+export interface FollowOptions extends Omit<SubscribeOptions, 'signal'>, RetryOptions {}
+
+/**
+ * Follows the log from `from` for as long as `signal` is not aborted, handing
+ * each batch to `handle` in order. A failure (of the store or of `handle`)
+ * is reported, and the log is followed again, after the delay, from the
+ * position of the last batch handled. Resolves once aborted.
+ */
+export async function followLog (
+  store: Pick<EventStore, 'subscribe'>, from: LogPosition, options: FollowOptions, handle: (batch: SubscriptionBatch) => void | Promise<void>
+): Promise<void> {
+  const { onFailure, delayMs, ...subscribe } = options
+  let position = from
+  await retryUntilAborted(async () => {
+    const subscription = store.subscribe(position, subscribe)
+    try {
+      for await (const batch of subscription) {
+        await handle(batch)
+        position = batch.position
+      }
+    } finally {
+      await subscription.close()
+    }
+  }, { signal: options.signal, onFailure, delayMs })
+}
