@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { auditCursor, cursorCodec, InvalidCursor, securityLogCursor } from './cursor.ts'
+import { auditCursor, cursorCodec, InvalidCursor, securityLogCursor } from '../domain/cursor.ts'
 import { canonicalTimestamp, instantKey, pageLimit, pgBigint, pgText, pgTimestamp } from './query.ts'
 import { z } from 'zod'
 

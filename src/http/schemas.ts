@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { BUILT_IN_ROLES, PLANS } from '../domain/identity/events.ts'
 
-export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'an id: 1 to 64 letters, digits, _ or -')
+export { Id } from '../domain/values.ts'
 export const Email = z.email().max(254)
 export const DisplayName = z.string().trim().min(1).max(200)
 export const Password = z.string().min(10, 'at least 10 characters').max(256)

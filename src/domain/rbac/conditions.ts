@@ -30,7 +30,7 @@
  * and shares no code with the compiler: the tests hold each against the other.
  */
 import { z } from 'zod'
-import { LedgerlineError } from '../errors.ts'
+import { domainError } from '../errors.ts'
 import { ipInCidr, parseCidr, type Cidr } from './ip.ts'
 import { hhmm, minutesOfDay, withinDay } from './time.ts'
 
@@ -121,11 +121,11 @@ export const ConditionSchema: z.ZodType<Condition> = z.lazy(() => z.union([
     'or an operand of a type the operator does not name, makes the operator false (and not of it true).'
 }) as z.ZodType<Condition>
 
-export class InvalidCondition extends LedgerlineError {
-  readonly code = 'rbac.invalid_condition'
-  readonly status = 400
+const issueText = (issue: { path: string, message: string }): string => `${issue.path === '' ? '(root)' : issue.path}: ${issue.message}`
+
+export class InvalidCondition extends domainError('rbac.invalid_condition', 400, 'invalid condition') {
   constructor (issues: ReadonlyArray<{ path: string, message: string }>) {
-    super(`invalid condition: ${issues.slice(0, 5).map((issue) => `${issue.path === '' ? '(root)' : issue.path}: ${issue.message}`).join('; ')}`, { errors: issues.slice(0, 20) })
+    super(`invalid condition: ${issues.slice(0, 5).map(issueText).join('; ')}`, { errors: issues.slice(0, 20) })
   }
 }
 

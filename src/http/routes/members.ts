@@ -17,9 +17,9 @@ import { INVITATION_STATUSES } from '../../projections/identity/invitation-queri
 import { membersPage } from '../../projections/identity/queries.ts'
 import { RoleId } from '../../domain/rbac/events.ts'
 import type { Runtime } from '../../runtime.ts'
-import { cursorCodec, memberCursor } from '../cursor.ts'
+import { invitationCursor, memberCursor } from '../../domain/cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
-import { cursorParam, pageLimit, pgTimestamp } from '../query.ts'
+import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Email, Id, Position, Role, Roles, Written, problems } from '../schemas.ts'
 import { authorize, membershipOf } from '../tenancy.ts'
 
@@ -41,7 +41,6 @@ const InvitationView = z.object({
 })
 
 /** Invitations, newest first: the last one's creation time and id. */
-const invitationCursor = cursorCodec('invitations.1', z.object({ createdAt: pgTimestamp, inviteId: Id }).strict())
 
 const MemberView = z.object({ userId: Id, email: z.string(), displayName: z.string(), status: z.string(), roles: z.array(z.string()), joinedAt: z.string() })
 

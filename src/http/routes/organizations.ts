@@ -10,7 +10,7 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { organization } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
-import { cursorCodec } from '../cursor.ts'
+import { orgCursor } from '../../domain/cursor.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, DisplayName, Id, Plan, Position, Written, problems } from '../schemas.ts'
 import { authorize } from '../tenancy.ts'
@@ -29,7 +29,6 @@ const OrganizationView = z.object({
 const MembershipItem = z.object({ orgId: Id, name: z.string(), plan: Plan, roles: z.array(z.string()).describe('your roles in this organization') })
 
 /** Your organizations, by id. */
-const orgCursor = cursorCodec('orgs.1', z.object({ orgId: Id }).strict())
 
 export async function organizationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()

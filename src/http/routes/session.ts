@@ -11,7 +11,7 @@ import { changePassword, createToken, revokeToken } from '../../application/iden
 import { securityLog } from '../../projections/audit/security-log.ts'
 import { tokensOf } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
-import { securityLogCursor } from '../cursor.ts'
+import { securityLogCursor } from '../../domain/cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, DisplayName, Id, Password, Position, Written, problems } from '../schemas.ts'

@@ -10,6 +10,7 @@
  * share a time, and `seq` keeps them in log order — from the partial index
  * `audit_events_user`.
  */
+import type { CursorKey, securityLogCursor } from '../../domain/cursor.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
 
 export const SECURITY_LOG_ACTIONS = [
@@ -37,12 +38,8 @@ export interface SecurityLogEntry {
 /** Who on the staff did it: support's steps are shown as support's. */
 const STAFF_FIELDS = new Set(['impersonatorId', 'revokedBy', 'stoppedBy', 'approverId', 'deniedBy'])
 
-/** Where a page starts: after this entry (its keyset), checked by the caller (src/http/cursor.ts). */
-export interface SecurityLogKey {
-  readonly occurredAt: string
-  readonly seq: string
-  readonly id: string
-}
+/** Where a page starts: after this entry (its keyset), as its cursor decodes (src/domain/cursor.ts). */
+export type SecurityLogKey = CursorKey<typeof securityLogCursor>
 
 interface Row {
   id: string, seq_text: string, occurred_at: Date | string, action: string, org_id: string | null, actor_id: string, actor_label: string | null,

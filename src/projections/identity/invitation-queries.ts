@@ -2,6 +2,7 @@
  * Reads of the invitations read model. A pending invitation past its expiry
  * reads as `expired` at once, before a use records its `expired` event.
  */
+import type { CursorKey, invitationCursor } from '../../domain/cursor.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
 
 export const INVITATION_STATUSES = ['pending', 'accepted', 'revoked', 'expired'] as const
@@ -22,8 +23,8 @@ export interface InvitationView {
   readonly reason: string | null
 }
 
-/** Where a page ends: the last row's creation time and id (newest first). */
-export interface InvitationCursor { readonly createdAt: string, readonly inviteId: string }
+/** Where a page ends: the last row's creation time and id (newest first), as its cursor decodes. */
+export type InvitationCursor = CursorKey<typeof invitationCursor>
 
 interface Row {
   invite_id: string, email: string, roles: string[], status: string, invited_by: string, created_at: Date | string,

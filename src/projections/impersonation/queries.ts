@@ -2,6 +2,7 @@
  * Reads of the impersonation read model. A session whose time is up shows as
  * `expired` at once, before the sweep records its `expired` event.
  */
+import type { CursorKey, impersonationCursor } from '../../domain/cursor.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
 import { APPROVAL_WINDOW_MINUTES } from '../../domain/impersonation/session.ts'
 
@@ -88,7 +89,7 @@ export interface SessionQuery {
   readonly status?: StatusFilter
   readonly limit?: number
   /** Keyset cursor: sessions requested before this one (newest first). */
-  readonly after?: { readonly requestedAt: string, readonly sessionId: string }
+  readonly after?: CursorKey<typeof impersonationCursor>
   readonly now?: Date
 }
 

@@ -1,21 +1,18 @@
 /**
- * Keyset cursors, one codec for every list: a cursor is base64url of the
- * JSON `[kind, key]`, where `kind` names the list (and its version) and
- * `key` is where the next page starts. Decoding checks everything a client
- * could have changed (alphabet, padding, UTF-8, JSON, kind, and the key
- * against the list's zod schema, built from src/http/query.ts) before any
- * SQL sees it; whatever fails is one error, InvalidCursor.
+ * Keyset cursors: one codec and one error for every list, and every list's
+ * cursor declared here. A cursor is base64url of the JSON `[kind, key]`,
+ * where `kind` names the list (and its version) and `key` is where the next
+ * page starts. Decoding checks everything a client could have changed
+ * (alphabet, padding, UTF-8, JSON, kind, and the key against the list's zod
+ * schema) before any SQL sees it; whatever fails is one error, InvalidCursor
+ * (`http.invalid_cursor`, 400). The read models take the decoded keys
+ * (`CursorKey<typeof …>`); the routes encode and decode.
  */
 import { z } from 'zod'
-import { LedgerlineError } from '../domain/errors.ts'
-import { pgBigint, pgTimestamp, uuid } from './query.ts'
-import { Id } from './schemas.ts'
+import { domainError } from './errors.ts'
+import { Id, pgBigint, pgTimestamp, uuid } from './values.ts'
 
-export class InvalidCursor extends LedgerlineError {
-  readonly code = 'http.invalid_cursor'
-  readonly status = 400
-  constructor (detail = 'cursor is not one this API returned') { super(detail) }
-}
+export class InvalidCursor extends domainError('http.invalid_cursor', 400, 'cursor is not one this API returned') {}
 
 /** Far more than any key needs: a longer cursor was not ours. */
 const MAX_CURSOR = 512
@@ -27,6 +24,9 @@ export interface CursorCodec<Input, Key> {
   /** The key; throws InvalidCursor for anything `encode` did not write. */
   decode(cursor: string): Key
 }
+
+/** The key a codec's cursors decode to. */
+export type CursorKey<C> = C extends CursorCodec<unknown, infer Key> ? Key : never
 
 function parseJson (cursor: string): unknown {
   if (cursor.length > MAX_CURSOR || !BASE64URL.test(cursor)) throw new InvalidCursor()
@@ -64,3 +64,9 @@ export const impersonationCursor = cursorCodec('impersonations.1', z.object({ re
 
 /** Members, by user id. */
 export const memberCursor = cursorCodec('members.1', z.object({ userId: Id }).strict())
+
+/** An organization's invitations, newest first: the last one's creation time and id. */
+export const invitationCursor = cursorCodec('invitations.1', z.object({ createdAt: pgTimestamp, inviteId: Id }).strict())
+
+/** The caller's organizations, by organization id. */
+export const orgCursor = cursorCodec('orgs.1', z.object({ orgId: Id }).strict())
