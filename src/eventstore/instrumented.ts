@@ -50,27 +50,24 @@ const ROLE_CHANGES = new Set(['org.member.role_assigned', 'org.member.role_unass
 /** Data fields read here only, so a loose view of it; the registry validated it before the append. */
 type Data = Record<string, unknown> | undefined
 
+/** What each impersonation session event counts (a Map: event types are caller input until the registry checked them). */
+const SESSION_COUNTS = new Map<string, (metrics: Metrics, data: Data) => void>([
+  ['impersonation.session.requested', (metrics, data) => { if (data?.breakGlass === true) metrics.breakGlass('requested') }],
+  ['impersonation.session.approved', (metrics) => { metrics.breakGlass('approved') }],
+  ['impersonation.session.started', (metrics, data) => {
+    metrics.impersonationStarted(data?.via === 'support' || data?.via === 'member' ? data.via : 'other', data?.critical === true)
+    if (data?.breakGlass === true) metrics.breakGlass('started')
+  }],
+  ['impersonation.session.denied', (metrics, data) => {
+    metrics.impersonationDenied(typeof data?.reason === 'string' && data.reason.length <= 64 ? data.reason : 'other')
+  }]
+])
+
 function countEvent (metrics: Metrics, streamId: string, event: NewEvent): void {
   const type = event.type
   if (type.startsWith('rbac.role.') || ROLE_CHANGES.has(type)) {
     metrics.roleChanged(event.metadata.orgId ?? (streamId.startsWith('org-') ? streamId.slice(4) : 'unknown'))
     return
   }
-  if (!type.startsWith('impersonation.session.')) return
-  const data = event.data as Data
-  switch (type) {
-    case 'impersonation.session.requested':
-      if (data?.breakGlass === true) metrics.breakGlass('requested')
-      break
-    case 'impersonation.session.approved':
-      metrics.breakGlass('approved')
-      break
-    case 'impersonation.session.started':
-      metrics.impersonationStarted(data?.via === 'support' || data?.via === 'member' ? data.via : 'other', data?.critical === true)
-      if (data?.breakGlass === true) metrics.breakGlass('started')
-      break
-    case 'impersonation.session.denied':
-      metrics.impersonationDenied(typeof data?.reason === 'string' && data.reason.length <= 64 ? data.reason : 'other')
-      break
-  }
+  SESSION_COUNTS.get(type)?.(metrics, event.data as Data)
 }

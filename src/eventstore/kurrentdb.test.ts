@@ -7,11 +7,11 @@ import t from 'tap'
 import { pageSize } from './validation.ts'
 import { StreamNotFoundError, UnavailableError, UnknownError } from '@kurrent/kurrentdb-client'
 import { DuplicateEventId, StoreUnavailable } from './errors.ts'
-import {
-  IDEMPOTENCY_WINDOW, actualVersion, earlierAppend, isConnectionFailure, matchesFilter, serializedByKey,
-  serverFilter, settlePage, toLogPosition, toReadPosition, toStreamState, typeRegex
-} from './kurrentdb.ts'
-import type { StoredEvent } from './kurrentdb.ts'
+import { IDEMPOTENCY_WINDOW, earlierAppend, serializedByKey } from './kurrentdb/appending.ts'
+import { isConnectionFailure } from './kurrentdb/connection.ts'
+import { actualVersion, toLogPosition, toReadPosition, toStreamState } from './kurrentdb/mapping.ts'
+import type { StoredEvent } from './kurrentdb/mapping.ts'
+import { matchesFilter, serverFilter, settlePage, typeRegex } from './kurrentdb/reading.ts'
 import { START } from './types.ts'
 import type { LogPosition } from './types.ts'
 
