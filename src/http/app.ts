@@ -13,6 +13,7 @@ import { derivedSecret } from '../application/audit/signing-key.ts'
 import { assertMetricsProtected } from '../ops/lib/metrics-access.ts'
 import type { Runtime } from '../runtime.ts'
 import { authenticator } from './plugins/auth.ts'
+import { authorization } from './plugins/authorization.ts'
 import { consistency } from './plugins/consistency.ts'
 import { denialsPlugin } from './plugins/denials.ts'
 import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.ts'
@@ -111,6 +112,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     idempotency(scope, runtime.sql, () => derivedSecret(runtime.config, 'idempotency-seal', runtime.logger))
     const waitForConsistency = consistency(runtime)
     scope.addHook('onRoute', (route) => appendRouteHook(route, 'preHandler', waitForConsistency))
+    // Each organization route's declared x-permission, after the wait: the membership read honours X-Consistent-With.
+    authorization(scope, runtime)
     await scope.register(authRoutes, { runtime })
     await scope.register(sessionRoutes, { runtime })
     await scope.register(organizationRoutes, { runtime })

@@ -38,6 +38,11 @@ declare module 'fastify' {
 export async function authorize (runtime: Runtime, request: FastifyRequest, orgId: string): Promise<MembershipView> {
   const action = request.routeOptions.schema?.['x-permission']
   if (action === undefined) throw new Error(`${request.method} ${request.routeOptions.url} authorizes but declares no x-permission`)
+  return authorizeAction(runtime, request, orgId, action)
+}
+
+/** `authorize` for an action known beforehand: the authorization preHandler (src/http/plugins/authorization.ts) resolves it once per route. */
+export async function authorizeAction (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<MembershipView> {
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
   // Policies may treat an impersonated request differently (a grant that denies under `context.impersonating`).

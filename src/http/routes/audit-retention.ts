@@ -12,7 +12,6 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata } from '../plugins/auth.ts'
 import { BEARER, Id, Written, problems } from '../schemas.ts'
-import { authorize } from '../tenancy.ts'
 
 const OrgParams = z.object({ orgId: Id })
 const RetentionView = z.object({
@@ -31,7 +30,6 @@ export async function auditRetentionRoutes (app: FastifyInstance, { runtime }: {
     schema: { tags: ['audit'], summary: 'How long the audit log is kept, and what the plan allows', security: BEARER, 'x-permission': 'audit:read', params: OrgParams, response: { 200: RetentionView, ...problems } }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const state = await organizationState(runtime.identity, orgId)
     if (state.status !== 'active') throw new OrgNotFound()
     return retentionView(state.plan, state.auditRetentionDays)
@@ -47,7 +45,6 @@ export async function auditRetentionRoutes (app: FastifyInstance, { runtime }: {
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetAuditRetention', data: { days: request.body.days } })
   })
 }

@@ -15,7 +15,6 @@ import { verifyAuditLog } from '../../application/audit/verify.ts'
 import { domainError } from '../../domain/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
-import { authorize } from '../tenancy.ts'
 
 class VerifyBusy extends domainError('audit.verify_busy', 429, 'an audit verification is already running on this server; retry shortly') {}
 
@@ -45,7 +44,6 @@ export async function auditVerifyRoutes (app: FastifyInstance, { runtime }: { ru
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     if (running) {
       void reply.header('retry-after', '30')
       throw new VerifyBusy()

@@ -107,6 +107,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
       tags: ['impersonation'],
       summary: 'Starts impersonating a member (201 with the token), or asks a second approver first when the member is an owner or another critical account (202, break-glass: ticket required, at most 15 minutes)',
       security: BEARER, 'x-permission': 'impersonation:start', params: OrgParams,
+      'x-authorizes-itself': 'holders of the action, or platform support staff where support access is on',
       body: z.object({
         targetUserId: Id,
         reason: Reason,
@@ -130,6 +131,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     schema: {
       tags: ['impersonation'], summary: 'Impersonation sessions of the organization, newest first: active, pending, ended, or all', security: BEARER,
       'x-permission': 'impersonation:read', params: OrgParams,
+      'x-authorizes-itself': 'holders of the action, or a platform admin',
       querystring: z.object({
         status: z.enum(['active', 'pending', 'ended', 'all']).default('all'),
         limit: pageLimit(200, 50),
@@ -152,7 +154,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.get('/v1/orgs/:orgId/impersonations/:sessionId', {
     schema: {
       tags: ['impersonation'], summary: 'One session (its requester may read it too, e.g. to see whether it was approved)', security: BEARER,
-      'x-permission': 'impersonation:read', params: SessionParams, response: { 200: SessionView, ...problems }
+      'x-permission': 'impersonation:read', params: SessionParams, response: { 200: SessionView, ...problems },
+      'x-authorizes-itself': 'holders of the action, a platform admin, or the session\'s requester'
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
@@ -169,7 +172,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/approve', {
     schema: {
       tags: ['impersonation'], summary: 'Approves a break-glass request (someone other than the requester; a platform admin may approve a support session)', security: BEARER,
-      'x-permission': 'impersonation:approve', params: SessionParams, response: { 200: Written, ...problems }
+      'x-permission': 'impersonation:approve', params: SessionParams, response: { 200: Written, ...problems },
+      'x-authorizes-itself': 'holders of the action, or a platform admin for a support session'
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
@@ -180,6 +184,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/deny', {
     schema: {
       tags: ['impersonation'], summary: 'Turns a break-glass request down', security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams,
+      'x-authorizes-itself': 'holders of the action, or a platform admin for a support session',
       body: Why,
       response: { 200: Written, ...problems }
     }
@@ -192,7 +197,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/start', {
     schema: {
       tags: ['impersonation'], summary: 'The requester starts an approved break-glass session; the token is in this response only', security: BEARER,
-      'x-permission': 'impersonation:start', params: SessionParams, response: { 201: Started, ...problems }
+      'x-permission': 'impersonation:start', params: SessionParams, response: { 201: Started, ...problems },
+      'x-authorizes-itself': 'holders of the action, or platform support staff where support access is on'
     }
   }, async (request, reply) => {
     const { orgId, sessionId } = request.params
@@ -205,7 +211,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/stop', {
     schema: {
       tags: ['impersonation'], summary: 'The impersonator ends their session (or withdraws their request)', security: BEARER,
-      'x-permission': 'impersonation:start', params: SessionParams, response: { 200: Written, ...problems }
+      'x-permission': 'impersonation:start', params: SessionParams, response: { 200: Written, ...problems },
+      'x-authorizes-itself': 'the impersonator stops their own session; anyone else is refused, after the action is checked'
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
@@ -224,6 +231,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     schema: {
       tags: ['impersonation'], summary: 'Ends someone\'s session now (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
       'x-permission': 'impersonation:revoke', params: SessionParams,
+      'x-authorizes-itself': 'holders of the action, or a platform admin',
       body: Why,
       response: { 200: Written, ...problems }
     }
@@ -238,6 +246,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     schema: {
       tags: ['impersonation'], summary: 'Ends every open session in the organization (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
       'x-permission': 'impersonation:revoke', params: OrgParams,
+      'x-authorizes-itself': 'holders of the action, or a platform admin',
       body: Why,
       response: { 200: z.object({ revoked: z.array(Id) }), ...problems }
     }
@@ -255,7 +264,6 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const state = await organizationState(runtime.identity, orgId)
     if (state.status !== 'active') throw new OrgNotFound()
     return { enabled: state.supportAccess }
@@ -269,7 +277,6 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return setSupportAccess(services, commandMetadata(request, orgId), orgId, request.body.enabled)
   })
 

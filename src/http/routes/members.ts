@@ -57,7 +57,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     const { orgId } = request.params
     const { limit, cursor } = request.query
     const after = cursor === undefined ? undefined : memberCursor.decode(cursor).userId
-    await authorize(runtime, request, orgId)
     const items = await membersPage(runtime.sql, orgId, limit + 1, after)
     const more = items.length > limit
     const page = more ? items.slice(0, limit) : items
@@ -75,7 +74,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { userId, email, roles } = request.body
     if (userId !== undefined || email === undefined) throw new MemberAddNeedsInvitation()
     const created = await createInvitation(invitationServices(runtime), commandMetadata(request, orgId), orgId, { email, roles })
@@ -92,7 +90,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return reply.code(201).send(await createInvitation(invitationServices(runtime), commandMetadata(request, orgId), orgId, request.body))
   })
 
@@ -109,7 +106,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { status, limit, cursor } = request.query
     const after = cursor === undefined ? undefined : invitationCursor.decode(cursor)
     const items = await listInvitations(invitationServices(runtime), orgId, { limit: limit + 1, now: new Date(), ...(status === undefined ? {} : { status }), ...(after === undefined ? {} : { after }) })
@@ -126,12 +122,15 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     }
   }, async (request) => {
     const { orgId, inviteId } = request.params
-    await authorize(runtime, request, orgId)
     return revokeInvitation(invitationServices(runtime), commandMetadata(request, orgId), orgId, inviteId, request.body?.reason)
   })
 
   api.delete('/v1/orgs/:orgId/members/:userId', {
-    schema: { tags: ['members'], summary: 'Removes a member (an owner: owners only); anyone may remove themselves, to leave', security: BEARER, 'x-permission': 'member:remove', params: MemberParams, response: { 200: Written, ...problems } }
+    schema: {
+      tags: ['members'], summary: 'Removes a member (an owner: owners only); anyone may remove themselves, to leave', security: BEARER, 'x-permission': 'member:remove',
+      'x-authorizes-itself': 'leaving takes membership alone: the action is checked only when the member removed is someone else',
+      params: MemberParams, response: { 200: Written, ...problems }
+    }
   }, async (request) => {
     const { orgId, userId } = request.params
     // Leaving takes membership only. Removing an owner takes an owner: the organization's aggregate checks it, against its latest state.
@@ -144,7 +143,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     schema: { tags: ['members'], summary: 'Assigns a built-in or custom role (the owner role: owners only; a custom role: only one whose actions you hold)', security: BEARER, 'x-permission': 'role:assign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
-    await authorize(runtime, request, orgId)
     return assignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)
   })
 
@@ -152,7 +150,6 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     schema: { tags: ['members'], summary: 'Unassigns a built-in or custom role (the owner role: owners only)', security: BEARER, 'x-permission': 'role:unassign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
-    await authorize(runtime, request, orgId)
     return unassignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)
   })
 }

@@ -10,10 +10,10 @@ import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { organization } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { authorizedMembership } from '../plugins/authorization.ts'
 import { orgCursor } from '../../domain/cursor.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, DisplayName, Id, Plan, Position, Written, problems } from '../schemas.ts'
-import { authorize } from '../tenancy.ts'
 
 const OrgParams = z.object({ orgId: Id })
 const SettingValue = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])
@@ -70,7 +70,7 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
     schema: { tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, 'x-permission': 'org:read', params: OrgParams, response: { 200: OrganizationView, ...problems } }
   }, async (request) => {
     const { orgId } = request.params
-    const membership = await authorize(runtime, request, orgId)
+    const membership = authorizedMembership(request)
     const view = await organization(runtime.sql, orgId)
     if (view === undefined) throw new OrgNotFound()
     return { ...view, plan: view.plan as z.infer<typeof Plan>, roles: membership.roles }
@@ -85,7 +85,6 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return updateOrganization(runtime.identity, commandMetadata(request, orgId), orgId, request.body)
   })
 
@@ -96,7 +95,6 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'ChangePlan', data: { plan: request.body.plan } })
   })
 }

@@ -17,7 +17,6 @@ import type { Runtime } from '../../runtime.ts'
 import { commandMetadata } from '../plugins/auth.ts'
 import { roleListBody } from '../role-list.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
-import { authorize } from '../tenancy.ts'
 
 
 const OrgParams = z.object({ orgId: Id })
@@ -32,7 +31,6 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
     schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, 'x-permission': 'role:read', params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     // Serialized once per organization state (src/http/role-list.ts): thousands of roles and holders are not rebuilt per request.
     return reply.type('application/json; charset=utf-8').send(await roleListBody(runtime.identity, orgId) as never)
   })
@@ -45,7 +43,6 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { name, description, grants: input } = request.body
     const created = await createRole(runtime.identity, commandMetadata(request, orgId), orgId, { name, grants: grants(input), ...(description === undefined ? {} : { description }) })
     return reply.code(201).send(created)
@@ -60,7 +57,6 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId)
     return updateRole(runtime.identity, commandMetadata(request, orgId), orgId, roleId, request.body)
   })
 
@@ -71,7 +67,6 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetRoleGrants', data: { roleId, grants: grants(request.body.grants) } })
   })
 
@@ -79,7 +74,6 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
     schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, 'x-permission': 'role:delete', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId)
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'DeleteRole', data: { roleId } })
   })
 }
@@ -100,7 +94,6 @@ export async function accessRoutes (app: FastifyInstance, { runtime }: { runtime
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     return { action: request.query.action, holders: await holdersOf(runtime.sql, orgId, request.query.action) }
   })
 }
@@ -115,7 +108,6 @@ export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runti
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    await authorize(runtime, request, orgId)
     return testPolicy(runtime.identity.policies, orgId, request.body.cases, roleId)
   })
 }
