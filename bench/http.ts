@@ -15,7 +15,10 @@
  *                       respond): every request adds a different user, the
  *                       organizations taken in turn
  *
- * with p50/p99 latencies of each. Every measured run follows a warm-up run of
+ * with p50/p99 latencies of each, and the server's CPU time per request
+ * (user + system of its process, from /proc/<pid>/stat, read around each
+ * measured run): `session-read-cpu` against the hello-world's, and
+ * `command-add-member-cpu`. Every measured run follows a warm-up run of
  * the same load that is not counted. Only 2xx responses count; more than 1%
  * of anything else (or socket errors) fails the run. Results go to
  * bench/results/http.json (DESIGN.md §9).
@@ -29,6 +32,7 @@
  *   BENCH_ORGS          --orgs            organizations the owner owns, where members are added (100)
  *   BENCH_USERS         --users           users registered to add (3,000 per second of add-member load)
  *   BENCH_SESSION_ORGS  --session-orgs    memberships of the user whose session is read (3)
+ *   BENCH_ROUNDS        --rounds          alternating rounds of session-read, hello then ours (1)
  *   BENCH_ONLY          --only            all | read | command (all); the results file then holds only those
  *   BENCH_SERVER_NODE_ARGS                extra node flags for the Ledgerline server,
  *                                         e.g. "--cpu-prof --cpu-prof-dir=.scratch/prof"
@@ -46,7 +50,7 @@ import {
   formatReport, latency, machineInfo, measure, missedTargets, newReport, packageVersion, throughput, writeReport, type BenchResult
 } from './lib/results.ts'
 import { createBenchDatabase, DEFAULT_SERVER_URL, redact } from './lib/database.ts'
-import { compete, run, versusResults, type LoadPlan, type Target } from './lib/load.ts'
+import { compete, CPU_METRIC, cpuPerRequest, run, versusResults, type LoadPlan, type Target } from './lib/load.ts'
 import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
 import { awaitCaughtUp, HELLO_BODY, serverNodeArgs, startHello, startLedgerline, withServers, type Server } from './lib/server.ts'
@@ -61,6 +65,7 @@ interface Config {
   orgs: number
   users: number
   sessionOrgs: number
+  rounds: number
   only: 'all' | 'read' | 'command'
   serverNodeArgs: string[]
   keepDatabase: boolean
@@ -76,6 +81,7 @@ const OPTIONS = {
   orgs: { type: 'string', env: 'BENCH_ORGS', fallback: '100' },
   users: { type: 'string', env: 'BENCH_USERS', fallback: '' },
   'session-orgs': { type: 'string', env: 'BENCH_SESSION_ORGS', fallback: '3' },
+  rounds: { type: 'string', env: 'BENCH_ROUNDS', fallback: '1' },
   only: { type: 'string', env: 'BENCH_ONLY', fallback: 'all' },
   'keep-db': { type: 'boolean', env: 'BENCH_KEEP_DB', fallback: '' }
 } as const
@@ -97,6 +103,7 @@ function config (): Config {
     orgs,
     users: get('users') === '' ? Math.ceil(USERS_PER_SECOND * (seconds + warmupSeconds)) : Math.round(num('users')),
     sessionOrgs,
+    rounds: Math.max(1, Math.round(num('rounds'))),
     only,
     serverNodeArgs: serverNodeArgs(),
     keepDatabase: ['1', 'true'].includes(get('keep-db'))
@@ -163,10 +170,10 @@ async function setUp (cfg: Config, databaseUrl: string): Promise<Fixture> {
 
 async function sessionRead (cfg: Config, hello: Server, ledgerline: Server, fixture: Fixture): Promise<BenchResult[]> {
   log(`session-read: GET /v1/session (${cfg.sessionOrgs} memberships) vs GET /hello, ${cfg.connections} connections`)
-  const plan: LoadPlan = { connections: cfg.connections, seconds: cfg.seconds, warmupSeconds: cfg.warmupSeconds, rounds: 1 }
+  const plan: LoadPlan = { connections: cfg.connections, seconds: cfg.seconds, warmupSeconds: cfg.warmupSeconds, rounds: cfg.rounds }
   const [peer, ours] = await compete(plan, [
-    { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY } },
-    { label: 'session', target: { url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` } } }
+    { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY }, server: hello },
+    { label: 'session', target: { url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` } }, server: ledgerline }
   ])
   return versusResults('session-read', 'fastify-hello-world', ours!, peer!, { ratio: '>= 0.6' })
 }
@@ -193,13 +200,15 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
     }]
   }
   const warm = await run(`warm-up add-member (${cfg.warmupSeconds} s)`, cfg.connections, cfg.warmupSeconds, target)
-  const ours = await run(`add-member (${cfg.seconds} s)`, cfg.connections, cfg.seconds, target)
+  const ours = await run(`add-member (${cfg.seconds} s)`, cfg.connections, cfg.seconds, target, ledgerline)
   if (sent > userIds.length) log(`  note: ${sent} requests for ${userIds.length} users: some users were added to a second organization (raise --users)`)
   await checkAppended(databaseUrl, warm.ok + ours.ok + cfg.sessionOrgs)
+  const cpu = cpuPerRequest(ours)
   return [
     throughput({ name: 'command-add-member', metric: 'req/s', value: ours.rate, targets: { value: '>= 1500' } }),
     latency({ name: 'command-add-member-p50', metric: 'ms', value: ours.p50 }),
-    latency({ name: 'command-add-member-p99', metric: 'ms', value: ours.p99 })
+    latency({ name: 'command-add-member-p99', metric: 'ms', value: ours.p99 }),
+    ...cpu === undefined ? [] : [latency({ name: 'command-add-member-cpu', metric: CPU_METRIC, value: cpu })]
   ]
 }
 
@@ -216,6 +225,9 @@ async function checkAppended (databaseUrl: string, atLeast: number): Promise<voi
     await client.end()
   }
 }
+
+const CPU_NOTE = `${CPU_METRIC}: utime + stime of the server's process (from /proc/<pid>/stat) over a measured run, ÷ the requests it answered; ` +
+  'the load generator runs in another process, so on a 2-core machine this ratio holds where req/s follows what the load generator leaves'
 
 // ── main ───────────────────────────────────────────────────────────────────
 
@@ -243,8 +255,9 @@ async function main (): Promise<void> {
     ]
   })
   const versions = { fastify: packageVersion('fastify'), autocannon: packageVersion('autocannon') }
-  const load = `${cfg.connections} connections, ${cfg.seconds} s per run after ${cfg.warmupSeconds} s of warm-up`
-  const report = newReport('http', 'npm run bench:http', machineInfo(db.version, { ...versions, load }), results)
+  const rounds = cfg.rounds === 1 ? '' : `, ${cfg.rounds} alternating rounds of session-read`
+  const load = `${cfg.connections} connections, ${cfg.seconds} s per run after ${cfg.warmupSeconds} s of warm-up${rounds}`
+  const report = { ...newReport('http', 'npm run bench:http', machineInfo(db.version, { ...versions, load }), results), notes: [CPU_NOTE] }
   const file = writeReport(report)
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)

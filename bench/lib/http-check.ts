@@ -25,9 +25,9 @@ import type { GrantData } from '../../src/domain/rbac/events.ts'
 import { formatPosition } from '../../src/eventstore/position.ts'
 import { openRuntime } from '../../src/runtime.ts'
 import { openBenchStorage } from './database.ts'
-import { compete, versusResults, type LoadPlan } from './load.ts'
+import { compete, CPU_METRIC, cpuPerRequest, versusResults, type Load, type LoadPlan } from './load.ts'
 import { log } from './log.ts'
-import { throughput, type BenchResult } from './results.ts'
+import { latency, throughput, type BenchResult } from './results.ts'
 import { awaitCaughtUp, HELLO_BODY, startHello, startLedgerline, withServers, type Server } from './server.ts'
 
 export interface HttpCheckOptions extends LoadPlan {
@@ -152,6 +152,13 @@ export async function httpCheck (options: HttpCheckOptions): Promise<HttpCheck> 
   return { ...measured, database: storage.version }
 }
 
+/** `http-check-vs-hello-cpu`: the server's CPU time per request against the hello-world's for GET /hello. */
+function cpuVersusHello (ours: Load, hello: Load): BenchResult[] {
+  const [oursCpu, helloCpu] = [cpuPerRequest(ours), cpuPerRequest(hello)]
+  if (oursCpu === undefined || helloCpu === undefined) return []
+  return [latency({ name: 'http-check-vs-hello-cpu', metric: CPU_METRIC, value: oursCpu, peer: { name: PEER, value: helloCpu } })]
+}
+
 /** The batch checked once, then GET /hello, the bare POST /checks and ours in turn. */
 async function measureChecks (options: LoadPlan, ledgerline: Server, hello: Server, fixture: Fixture): Promise<Omit<HttpCheck, 'database'>> {
   const path = `/v1/orgs/${fixture.orgId}/authz/check`
@@ -162,16 +169,18 @@ async function measureChecks (options: LoadPlan, ledgerline: Server, hello: Serv
   log(`  POST ${path} (${checks.length} checks, ${body.length} bytes) vs GET /hello and POST /checks, ${options.connections} connections, ` +
     `${options.rounds} round(s) of ${options.seconds} s each after ${options.warmupSeconds} s of warm-up`)
   const [hi, post, ours] = await compete(options, [
-    { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY } },
-    { label: 'bare POST /checks', target: { url: `${hello.url}/checks`, method: 'POST', headers, body, expectBody: JSON.stringify({ results: checks.map(() => ({ allowed: true })) }) } },
-    { label: 'authz/check', target: { url: ledgerline.url + path, method: 'POST', headers, body, expectBody } }
+    { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY }, server: hello },
+    { label: 'bare POST /checks', target: { url: `${hello.url}/checks`, method: 'POST', headers, body, expectBody: JSON.stringify({ results: checks.map(() => ({ allowed: true })) }) }, server: hello },
+    { label: 'authz/check', target: { url: ledgerline.url + path, method: 'POST', headers, body, expectBody }, server: ledgerline }
   ])
   const results = [
     ...versusResults('http-check', POST_PEER, ours!, post!, { ratio: '>= 0.6' }),
-    throughput({ name: 'http-check-vs-hello', metric: 'req/s', value: ours!.rate, peer: { name: PEER, value: hi!.rate } })
+    throughput({ name: 'http-check-vs-hello', metric: 'req/s', value: ours!.rate, peer: { name: PEER, value: hi!.rate } }),
+    ...cpuVersusHello(ours!, hi!)
   ]
   const note = `http-check: the owner POSTs ${checks.length} checks (${body.length} bytes) about a member holding \`member\` and ${ROLES.length} custom roles ` +
     `of conditional grants, every response checked against the expected decisions; ${options.connections} connections, ${options.rounds} alternating ` +
-    `round(s) of ${options.seconds} s per contender after ${options.warmupSeconds} s of warm-up each; peer: ${POST_PEER}; http-check-vs-hello: ours against ${PEER}`
+    `round(s) of ${options.seconds} s per contender after ${options.warmupSeconds} s of warm-up each; peer: ${POST_PEER}; http-check-vs-hello: ours against ${PEER}; ` +
+    `${CPU_METRIC}: utime + stime of each server's process (from /proc/<pid>/stat) over its measured runs, ÷ the requests it answered`
   return { results, note }
 }

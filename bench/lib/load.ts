@@ -4,9 +4,15 @@
  * connections and duration). Only 2xx responses count; more than 1% of
  * anything else (or socket errors) fails the run, and so does a single 2xx
  * whose body is not the one expected.
+ *
+ * When the server under load is named, its CPU time (user + system, from
+ * /proc/<pid>/stat) is read before and after each measured run: the server's
+ * CPU time per request holds on a small machine where the load generator
+ * takes its share of the cores, req/s less so.
  */
 import autocannon from 'autocannon'
 import { log } from './log.ts'
+import type { CpuTime, Server } from './server.ts'
 import { latency, percentile, throughput, type BenchResult, type Targets } from './results.ts'
 
 export interface Load {
@@ -21,6 +27,16 @@ export interface Load {
   readonly seconds: number
   /** Of every 2xx response, in ms. */
   readonly latencies: readonly number[]
+  /** The server's CPU time during the run (user + system), in ms; undefined when not measured. */
+  readonly serverCpuMs: number | undefined
+  /** The system (kernel) part of serverCpuMs. */
+  readonly serverSystemMs: number | undefined
+}
+
+/** The server's CPU time per answered request (2xx or not), in µs; undefined when not measured. */
+export function cpuPerRequest (load: Load): number | undefined {
+  const answered = load.ok + load.non2xx
+  return load.serverCpuMs === undefined || answered === 0 ? undefined : load.serverCpuMs * 1000 / answered
 }
 
 /** What every run of a comparison shares. */
@@ -48,7 +64,8 @@ function loadOptions (connections: number, seconds: number): Pick<autocannon.Opt
  * are those of the 2xx responses, from autocannon's `response` events: its own
  * histogram counts whole milliseconds, too coarse for a hello-world.
  */
-export async function run (label: string, connections: number, seconds: number, target: Target): Promise<Load> {
+export async function run (label: string, connections: number, seconds: number, target: Target, server?: Server): Promise<Load> {
+  const cpuBefore = server?.cpuMs()
   // The promise autocannon returns is also its instance (an EventEmitter).
   const instance = autocannon({ ...target, ...loadOptions(connections, seconds) }) as unknown as autocannon.Instance & Promise<autocannon.Result>
   const latencies: number[] = []
@@ -56,6 +73,7 @@ export async function run (label: string, connections: number, seconds: number, 
     if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
   })
   const result = await instance
+  const cpuAfter = server?.cpuMs()
   // With expectBody, every non-2xx answer is a mismatch too: the rest are 2xx with another body.
   const wrongBodies = target.expectBody === undefined ? 0 : Math.max(0, result.mismatches - result.non2xx)
   const ok = result['2xx'] - wrongBodies
@@ -68,11 +86,14 @@ export async function run (label: string, connections: number, seconds: number, 
     non2xx: result.non2xx,
     errors: result.errors,
     seconds: result.duration,
-    latencies
+    latencies,
+    ...cpuUsed(cpuBefore, cpuAfter)
   }
+  const cpu = cpuPerRequest(load)
   const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${code}×${stat.count ?? 0}`).join(' ')
   log(`  ${label}: ${Math.round(load.rate).toLocaleString('en-US')} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms; ` +
-    `${ok.toLocaleString('en-US')} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) [${codes}]`)
+    `${ok.toLocaleString('en-US')} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) [${codes}]` +
+    (cpu === undefined ? '' : `; server CPU ${cpu.toFixed(1)} µs per request (${(100 * load.serverSystemMs! / load.serverCpuMs!).toFixed(0)}% system)`))
   if (wrongBodies > 0) throw new Error(`${label}: ${wrongBodies} 2xx answers did not have the expected body ${target.expectBody}`)
   if (ok === 0 || failed > MAX_ERROR_SHARE * (ok + failed)) {
     throw new Error(`${label}: ${failed} of ${ok + failed} requests failed (status codes: ${codes || 'none'}, socket errors: ${result.errors}); ` +
@@ -81,9 +102,16 @@ export async function run (label: string, connections: number, seconds: number, 
   return load
 }
 
+function cpuUsed (before: CpuTime | undefined, after: CpuTime | undefined): Pick<Load, 'serverCpuMs' | 'serverSystemMs'> {
+  if (before === undefined || after === undefined) return { serverCpuMs: undefined, serverSystemMs: undefined }
+  return { serverCpuMs: after.user + after.system - before.user - before.system, serverSystemMs: after.system - before.system }
+}
+
 export interface Contender {
   readonly label: string
   readonly target: Target
+  /** The server answering `target`, whose CPU time is read around each measured run. */
+  readonly server?: Server
 }
 
 /**
@@ -96,17 +124,29 @@ export async function compete (plan: LoadPlan, contenders: readonly Contender[])
   const runs = contenders.map((): Load[] => [])
   for (let round = 1; round <= rounds; round++) {
     const of = rounds === 1 ? '' : `, round ${round}/${rounds}`
-    for (const [i, c] of contenders.entries()) runs[i]!.push(await run(`${c.label} (${seconds} s${of})`, connections, seconds, c.target))
+    for (const [i, c] of contenders.entries()) runs[i]!.push(await run(`${c.label} (${seconds} s${of})`, connections, seconds, c.target, c.server))
   }
   return runs.map(combine)
 }
 
-/** `name` in req/s against the peer's, then `name-p50` and `name-p99` in ms against the peer's. */
+/** The metric of the `-cpu` results. */
+export const CPU_METRIC = 'µs server CPU per request'
+
+/**
+ * `name` in req/s against the peer's, then `name-p50` and `name-p99` in ms
+ * against the peer's, then (when both servers' CPU time was read) `name-cpu`:
+ * the server's CPU time per request against the peer's, ratio peer ÷ ours,
+ * under the same targets as the req/s.
+ */
 export function versusResults (name: string, peerName: string, ours: Load, peer: Load, targets: Targets): BenchResult[] {
+  const [oursCpu, peerCpu] = [cpuPerRequest(ours), cpuPerRequest(peer)]
   return [
     throughput({ name, metric: 'req/s', value: ours.rate, peer: { name: peerName, value: peer.rate }, targets }),
     latency({ name: `${name}-p50`, metric: 'ms', value: ours.p50, peer: { name: peerName, value: peer.p50 } }),
-    latency({ name: `${name}-p99`, metric: 'ms', value: ours.p99, peer: { name: peerName, value: peer.p99 } })
+    latency({ name: `${name}-p99`, metric: 'ms', value: ours.p99, peer: { name: peerName, value: peer.p99 } }),
+    ...oursCpu === undefined || peerCpu === undefined
+      ? []
+      : [latency({ name: `${name}-cpu`, metric: CPU_METRIC, value: oursCpu, peer: { name: peerName, value: peerCpu }, targets })]
   ]
 }
 
@@ -123,6 +163,8 @@ function combine (loads: readonly Load[]): Load {
     non2xx: total((load) => load.non2xx),
     errors: total((load) => load.errors),
     seconds,
-    latencies
+    latencies,
+    serverCpuMs: loads.some((load) => load.serverCpuMs === undefined) ? undefined : total((load) => load.serverCpuMs!),
+    serverSystemMs: loads.some((load) => load.serverSystemMs === undefined) ? undefined : total((load) => load.serverSystemMs!)
   }
 }

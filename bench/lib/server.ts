@@ -5,7 +5,8 @@
  * them all, on the way out or on Ctrl-C, and shows what they wrote.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { log } from './log.ts'
@@ -15,6 +16,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export interface Server {
   readonly name: string
   readonly url: string
+  /** CPU time the server's process has used so far, in ms, from /proc/<pid>/stat; undefined where there is no /proc. */
+  cpuMs (): CpuTime | undefined
   /** What the process wrote to stdout and stderr since started or cleared (the last 64 KiB). */
   output (): string
   clearOutput (): void
@@ -100,6 +103,44 @@ export async function awaitCaughtUp (server: Server, token: string, head: string
   }
 }
 
+let clockTicks: number | undefined
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat's times (100 on Linux almost everywhere). */
+function ticksPerSecond (): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      clockTicks = 100
+    }
+  }
+  return clockTicks
+}
+
+export interface CpuTime {
+  /** In user space (utime), ms. */
+  readonly user: number
+  /** In the kernel on the process's behalf (stime), ms: system calls, the sockets' loopback traffic. */
+  readonly system: number
+}
+
+/**
+ * utime and stime of a process, in ms: fields 14 and 15 of /proc/<pid>/stat,
+ * counted after the command name, which is in parentheses and may hold spaces.
+ */
+export function processCpu (pid: number): CpuTime | undefined {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  const ms = 1000 / ticksPerSecond()
+  return { user: Number(fields[11]) * ms, system: Number(fields[12]) * ms }
+}
+
 /** A port nothing listens on right now. */
 async function freePort (): Promise<number> {
   const server = createServer()
@@ -128,6 +169,7 @@ async function startServer (name: string, script: string, env: Record<string, st
   const server: Server = {
     name,
     url,
+    cpuMs: () => child.pid === undefined ? undefined : processCpu(child.pid),
     output: () => output,
     clearOutput: () => { output = '' },
     async stop () {

@@ -113,11 +113,8 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
   }
   app.decorateRequest('idempotencyClaim', null)
 
-  const claim = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const header = request.headers['idempotency-key']
-    if (header === undefined || request.principal === null) return undefined
+  const claim = async (request: FastifyRequest, reply: FastifyReply, header: string | string[], scope: string): Promise<FastifyReply | undefined> => {
     if (typeof header !== 'string' || !KEY.test(header)) throw new InvalidIdempotencyKey()
-    const scope = request.principal.userId
     const keyHash = digest('ledgerline-idempotency-row', scope, header).toString('hex')
     const requestHash = digest(request.method, request.url, canonical(request.body ?? null)).toString('hex')
     const claimId = randomUUID()
@@ -153,9 +150,7 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
     return reply.code(row.status_code!).type(kept.type).header('idempotent-replayed', 'true').send(kept.body)
   }
 
-  const keep = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
-    const held = request.idempotencyClaim
-    if (held === null) return payload
+  const keep = async (request: FastifyRequest, reply: FastifyReply, payload: unknown, held: Claim): Promise<unknown> => {
     request.idempotencyClaim = null
     // Not kept: failures (the retry must run again) and answers that a retry could change (a lost race, a rate limit).
     if (reply.statusCode >= 500 || TRANSIENT.has(reply.statusCode) || typeof payload !== 'string') {
@@ -168,12 +163,25 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
     return payload
   }
 
-  // Only commands get the hooks: reads pay nothing for them.
+  // Callback hooks: a request without a key (most) goes through both without a promise.
+  function claimKey (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+    const header = request.headers['idempotency-key']
+    if (header === undefined || request.principal === null) return done()
+    // A replay has sent the kept response: the request ends there, without done().
+    claim(request, reply, header, request.principal.userId).then((replayed) => { if (replayed === undefined) done() }, done)
+  }
+  function keepResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void): void {
+    const held = request.idempotencyClaim
+    if (held === null) return done(null, payload)
+    keep(request, reply, payload, held).then((kept) => done(null, kept), done)
+  }
+
+  // Decided once per route, when it is registered: only commands get the hooks, reads pay nothing for them.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     if (!methods.some((method) => MUTATING.has(method))) return
-    appendRouteHook(route, 'preHandler', claim)
-    appendRouteHook(route, 'onSend', keep)
+    appendRouteHook(route, 'preHandler', claimKey)
+    appendRouteHook(route, 'onSend', keepResponse)
   })
 }
 

@@ -25,10 +25,51 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
     runtime.logger.warn({ alert: kind === 'denials' ? 'LedgerlineAuthzDenialBurst' : 'LedgerlineMassRoleChanges', orgId, count, windowSeconds: windowMs / 1000 },
       `organization ${orgId} is over the threshold of ${what}: ${count} in ${windowMs / 60_000} minutes`)
   })
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) })
-    httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+  const labels = new RouteLabels()
+  // A callback hook, and the label objects made once per route, method and status rather than per request.
+  app.addHook('onResponse', function countResponse (request, reply, done) {
+    const route = labels.of(request.method, request.routeOptions.url)
+    httpRequests.inc(route.withStatus(reply.statusCode))
+    httpDuration.observe(route.labels, reply.elapsedTime / 1000)
     done()
   })
 }, { name: 'metrics' })
+
+/** The labels of one route and method, and of each status it answered. */
+class Route {
+  readonly labels: { readonly method: string, readonly route: string }
+  readonly #byStatus = new Map<number, { readonly method: string, readonly route: string, readonly status: string }>()
+
+  constructor (method: string, route: string) {
+    this.labels = { method, route }
+  }
+
+  withStatus (status: number): { readonly method: string, readonly route: string, readonly status: string } {
+    let labels = this.#byStatus.get(status)
+    if (labels === undefined) {
+      labels = { ...this.labels, status: String(status) }
+      this.#byStatus.set(status, labels)
+    }
+    return labels
+  }
+}
+
+/** Label sets by route (its pattern, or `unmatched`) and method: as many as the routes, methods and statuses, not requests. */
+class RouteLabels {
+  readonly #routes = new Map<string, Map<string, Route>>()
+
+  of (method: string, url: string | undefined): Route {
+    const route = url ?? 'unmatched'
+    let methods = this.#routes.get(route)
+    if (methods === undefined) {
+      methods = new Map()
+      this.#routes.set(route, methods)
+    }
+    let labels = methods.get(method)
+    if (labels === undefined) {
+      labels = new Route(method, route)
+      methods.set(method, labels)
+    }
+    return labels
+  }
+}
