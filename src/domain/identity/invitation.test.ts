@@ -122,6 +122,27 @@ const command: fc.Arbitrary<[OrgCommand, number]> = fc.tuple(fc.oneof(
   { weight: 2, arbitrary: fc.record({ type: fc.constant('RemoveMember' as const), data: fc.record({ userId: person.map((p) => p.userId) }) }) }
 ), fc.integer({ min: 0, max: WEEK / 8 }))
 
+type Created = Extract<OrgEvent, { type: 'org.invitation.created' }>
+const createdOf = (all: readonly OrgEvent[], inviteId: string): Created | undefined =>
+  all.findLast((e): e is Created => e.type === 'org.invitation.created' && e.data.inviteId === inviteId)
+
+/** An acceptance is of an invitation made, accepted once, by the invited address, before it expired. */
+function acceptedAsInvited (event: OrgEvent | RbacEvent, all: readonly OrgEvent[], acceptedOnce: Set<string>, ms: number): boolean {
+  if (event.type !== 'org.invitation.accepted') return true
+  const made = createdOf(all, event.data.inviteId)
+  if (made?.type !== 'org.invitation.created' || acceptedOnce.has(event.data.inviteId)) return false
+  if (people.find((p) => p.userId === event.data.userId)?.email !== made.data.email || ms >= WEEK) return false
+  acceptedOnce.add(event.data.inviteId)
+  return true
+}
+
+/** The member an acceptance adds holds the invitation's roles. */
+function addedAsInvited (event: OrgEvent | RbacEvent, c: OrgCommand, all: readonly OrgEvent[]): boolean {
+  if (event.type !== 'org.member.added' || c.type !== 'AcceptInvitation') return true
+  const made = createdOf(all, c.data.inviteId)
+  return made?.type === 'org.invitation.created' && JSON.stringify(made.data.roles) === JSON.stringify(event.data.roles)
+}
+
 t.test('random sequences: an invitation is accepted at most once, for its address, with its roles, before it expired', async (t) => {
   const registry = new EventRegistry(identityEvents)
   fc.assert(fc.property(fc.array(command, { minLength: 10, maxLength: 40, size: 'max' }), (steps) => {
@@ -140,16 +161,7 @@ t.test('random sequences: an invitation is accepted at most once, for its addres
       }
       for (const event of events) {
         registry.validate(event.type, event.data)
-        if (event.type === 'org.invitation.accepted') {
-          const made = all.findLast((e) => e.type === 'org.invitation.created' && e.data.inviteId === event.data.inviteId)
-          if (made?.type !== 'org.invitation.created' || acceptedOnce.has(event.data.inviteId)) return false
-          if (people.find((p) => p.userId === event.data.userId)?.email !== made.data.email || ms >= WEEK) return false
-          acceptedOnce.add(event.data.inviteId)
-        }
-        if (event.type === 'org.member.added' && c.type === 'AcceptInvitation') {
-          const made = all.findLast((e) => e.type === 'org.invitation.created' && e.data.inviteId === c.data.inviteId)
-          if (made?.type !== 'org.invitation.created' || JSON.stringify(made.data.roles) !== JSON.stringify(event.data.roles)) return false
-        }
+        if (!acceptedAsInvited(event, all, acceptedOnce, ms) || !addedAsInvited(event, c, all)) return false
         state = organizationDecider.evolve(state, event)
         all.push(event as OrgEvent)
       }

@@ -4,6 +4,7 @@
  * and every member holds at least one role.
  */
 import { Draft, setOwn, type Decider } from '../decider.ts'
+import { handlerOf } from '../dispatch.ts'
 import type { Actor } from '../envelope.ts'
 import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
@@ -97,61 +98,85 @@ export function requireMayGiveRoles (state: Active, actor: Actor, newcomer: stri
   requireMemberRolesChange(state, actor, newcomer, uniqueSorted(roles))
 }
 
-function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: Date): Array<OrgEvent | RbacEvent> {
-  switch (command.type) {
-    case 'CreateOrganization':
-      throw new OrgAlreadyExists(undefined, { orgId: state.orgId })
-    case 'RenameOrganization':
-      return command.data.name === state.name ? [] : [{ type: 'org.organization.renamed', data: { name: command.data.name } }]
-    case 'ChangePlan':
-      return command.data.plan === state.plan ? [] : [{ type: 'org.organization.plan_changed', data: { plan: command.data.plan } }]
-    case 'SetAuditRetention':
-      requireRetentionAllowed(state.plan, command.data.days)
-      return command.data.days === state.auditRetentionDays ? [] : [{ type: 'org.organization.audit_retention_set', data: { days: command.data.days } }]
-    case 'SetSupportAccess':
-      return command.data.enabled === state.supportAccess ? [] : [{ type: 'org.organization.support_access_set', data: command.data }]
-    case 'ChangeSettings':
-      return [{ type: 'org.organization.settings_changed', data: { settings: command.data.settings } }]
-    case 'InviteMember':
-      if (Object.hasOwn(state.invitations, command.data.inviteId)) throw new InvitationAlreadyExists(undefined, { inviteId: command.data.inviteId })
-      requireMayGiveRoles(state, actor, `invitation:${command.data.inviteId}`, command.data.roles)
-      return [invitationCreated(command.data, actor, uniqueSorted(command.data.roles))]
-    case 'AcceptInvitation':
-    case 'RevokeInvitation':
-    case 'ExpireInvitation':
-      return decideInvitation(command, state, now)
-    case 'AddMember':
-      if (rolesOf(state, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
-      requireMayGiveRoles(state, actor, command.data.userId, command.data.roles)
-      return [{ type: 'org.member.added', data: { userId: command.data.userId, roles: uniqueSorted(command.data.roles) } }]
-    case 'RemoveMember':
-      if (member(state, command.data.userId).includes('owner')) requireOwnerActor(state, actor)
-      if (isLastOwner(state, command.data.userId)) throw new LastOwner()
-      return [{ type: 'org.member.removed', data: { userId: command.data.userId } }]
-    case 'AssignRole':
-      if (command.data.role === 'owner') requireOwnerActor(state, actor)
-      requireBuiltInRolesHeld(state, actor, [command.data.role])
-      requireMemberRolesChange(state, actor, command.data.userId, uniqueSorted([...member(state, command.data.userId), command.data.role]))
-      return member(state, command.data.userId).includes(command.data.role) ? [] : [{ type: 'org.member.role_assigned', data: command.data }]
-    case 'CreateRole':
-    case 'RenameRole':
-    case 'DescribeRole':
-    case 'SetRoleGrants':
-    case 'DeleteRole':
-    case 'AssignCustomRole':
-    case 'UnassignCustomRole':
-      return decideRole(command, state, actor)
-    case 'UnassignRole': {
-      if (command.data.role === 'owner') requireOwnerActor(state, actor)
-      const roles = member(state, command.data.userId)
-      if (!roles.includes(command.data.role)) return []
-      if (command.data.role === 'owner' && isLastOwner(state, command.data.userId)) throw new LastOwner()
-      if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: command.data.userId })
-      requireMemberRolesChange(state, actor, command.data.userId, roles.filter((r) => r !== command.data.role))
-      return [{ type: 'org.member.role_unassigned', data: command.data }]
-    }
-  }
-  return unreachable(command)
+/** What a command on an active organization decides from. */
+interface OnActive { readonly state: Active, readonly actor: Actor, readonly now: Date }
+
+type Decided = Array<OrgEvent | RbacEvent>
+type CommandOf<T extends OrgCommand['type']> = Extract<OrgCommand, { type: T }>
+
+/** A change that is none when the state already has it. */
+const unlessSame = <E>(same: boolean, event: E): E[] => (same ? [] : [event])
+
+function decideAddMember ({ data }: CommandOf<'AddMember'>, { state, actor }: OnActive): Decided {
+  if (rolesOf(state, data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: data.userId })
+  requireMayGiveRoles(state, actor, data.userId, data.roles)
+  return [{ type: 'org.member.added', data: { userId: data.userId, roles: uniqueSorted(data.roles) } }]
+}
+
+function decideRemoveMember ({ data }: CommandOf<'RemoveMember'>, { state, actor }: OnActive): Decided {
+  if (member(state, data.userId).includes('owner')) requireOwnerActor(state, actor)
+  if (isLastOwner(state, data.userId)) throw new LastOwner()
+  return [{ type: 'org.member.removed', data: { userId: data.userId } }]
+}
+
+function decideAssignRole ({ data }: CommandOf<'AssignRole'>, { state, actor }: OnActive): Decided {
+  if (data.role === 'owner') requireOwnerActor(state, actor)
+  requireBuiltInRolesHeld(state, actor, [data.role])
+  requireMemberRolesChange(state, actor, data.userId, uniqueSorted([...member(state, data.userId), data.role]))
+  return unlessSame(member(state, data.userId).includes(data.role), { type: 'org.member.role_assigned', data })
+}
+
+function decideUnassignRole ({ data }: CommandOf<'UnassignRole'>, { state, actor }: OnActive): Decided {
+  if (data.role === 'owner') requireOwnerActor(state, actor)
+  const roles = member(state, data.userId)
+  if (!roles.includes(data.role)) return []
+  if (data.role === 'owner' && isLastOwner(state, data.userId)) throw new LastOwner()
+  if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: data.userId })
+  requireMemberRolesChange(state, actor, data.userId, roles.filter((r) => r !== data.role))
+  return [{ type: 'org.member.role_unassigned', data }]
+}
+
+function decideInviteMember ({ data }: CommandOf<'InviteMember'>, { state, actor }: OnActive): Decided {
+  if (Object.hasOwn(state.invitations, data.inviteId)) throw new InvitationAlreadyExists(undefined, { inviteId: data.inviteId })
+  requireMayGiveRoles(state, actor, `invitation:${data.inviteId}`, data.roles)
+  return [invitationCreated(data, actor, uniqueSorted(data.roles))]
+}
+
+const onInvitation = (command: Parameters<typeof decideInvitation>[0], { state, now }: OnActive): Decided => decideInvitation(command, state, now)
+const onRole = (command: RoleCommand, { state, actor }: OnActive): Decided => decideRole(command, state, actor)
+
+/** Each command on an active organization, by type. */
+const ON_ACTIVE: { readonly [T in OrgCommand['type']]: (command: CommandOf<T>, context: OnActive) => Decided } = {
+  CreateOrganization: (_, { state }) => { throw new OrgAlreadyExists(undefined, { orgId: state.orgId }) },
+  RenameOrganization: ({ data }, { state }) => unlessSame(data.name === state.name, { type: 'org.organization.renamed', data: { name: data.name } }),
+  ChangePlan: ({ data }, { state }) => unlessSame(data.plan === state.plan, { type: 'org.organization.plan_changed', data: { plan: data.plan } }),
+  SetAuditRetention: ({ data }, { state }) => {
+    requireRetentionAllowed(state.plan, data.days)
+    return unlessSame(data.days === state.auditRetentionDays, { type: 'org.organization.audit_retention_set', data: { days: data.days } })
+  },
+  SetSupportAccess: ({ data }, { state }) => unlessSame(data.enabled === state.supportAccess, { type: 'org.organization.support_access_set', data }),
+  ChangeSettings: ({ data }) => [{ type: 'org.organization.settings_changed', data: { settings: data.settings } }],
+  InviteMember: decideInviteMember,
+  AcceptInvitation: onInvitation,
+  RevokeInvitation: onInvitation,
+  ExpireInvitation: onInvitation,
+  AddMember: decideAddMember,
+  RemoveMember: decideRemoveMember,
+  AssignRole: decideAssignRole,
+  UnassignRole: decideUnassignRole,
+  CreateRole: onRole,
+  RenameRole: onRole,
+  DescribeRole: onRole,
+  SetRoleGrants: onRole,
+  DeleteRole: onRole,
+  AssignCustomRole: onRole,
+  UnassignCustomRole: onRole
+}
+
+function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: Date): Decided {
+  const handler = handlerOf<(command: OrgCommand, context: OnActive) => Decided>(ON_ACTIVE as never, command.type)
+  if (handler === undefined) return unreachable(command as never)
+  return handler(command, { state, actor, now })
 }
 
 function unreachable (value: never): never {
@@ -193,49 +218,78 @@ export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgS
  * member's role list, a role, an invitation) are replaced, never changed.
  */
 function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | RbacEvent): OrgState {
-  if (event.type === 'org.organization.created') {
-    return { status: 'active', orgId: event.data.orgId, name: event.data.name, plan: event.data.plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
-  }
+  if (event.type === 'org.organization.created') return created(event.data)
   if (state.status !== 'active') return state
   if (event.type.startsWith('rbac.role.')) return evolveRoles(state, event as RbacEvent, draft)
-  const next = (): Active => draft.own(state)
-  const members = (): Active['members'] => {
-    const writable = next()
-    writable.members = draft.own(writable.members)
-    return writable.members
+  const handler = handlerOf<(event: OrgEvent, evolving: Evolving) => Active>(ON_EVENT as never, event.type)
+  return handler === undefined ? state : handler(event as OrgEvent, { draft, state })
+}
+
+function created (data: EventOf<'org.organization.created'>['data']): Active {
+  const { orgId, name, plan } = data
+  return { status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
+}
+
+/** An event being folded into an active organization, through its draft. */
+interface Evolving { readonly draft: Draft, readonly state: Active }
+type EventOf<T extends OrgEvent['type']> = Extract<OrgEvent, { type: T }>
+type InvitationEventType = 'org.member.invited' | `org.invitation.${'created' | 'accepted' | 'revoked' | 'expired'}`
+
+/** The state, copied once per draft, to change in place. */
+const writable = ({ draft, state }: Evolving): Active => draft.own(state)
+
+/** Changes the state's writable copy, and answers it. */
+function change (evolving: Evolving, apply: (state: Active) => void): Active {
+  const next = writable(evolving)
+  apply(next)
+  return next
+}
+
+/** Changes the members map of the state's writable copy, and answers the state. */
+function changeMembers (evolving: Evolving, apply: (members: Active['members']) => void): Active {
+  return change(evolving, (next) => {
+    next.members = evolving.draft.own(next.members)
+    apply(next.members)
+  })
+}
+
+function evolveSettings ({ data }: EventOf<'org.organization.settings_changed'>, evolving: Evolving): Active {
+  return change(evolving, (next) => {
+    next.settings = evolving.draft.own(next.settings)
+    for (const [key, value] of Object.entries(data.settings)) setOwn(next.settings, key, value)
+  })
+}
+
+function evolveInvitations (event: EventOf<InvitationEventType>, evolving: Evolving): Active {
+  const { state } = evolving
+  const invitation = evolveInvitation(Object.hasOwn(state.invitations, event.data.inviteId) ? state.invitations[event.data.inviteId] : undefined, event)
+  if (invitation === undefined) return state
+  return change(evolving, (next) => {
+    next.invitations = evolving.draft.own(next.invitations)
+    setOwn(next.invitations, event.data.inviteId, invitation)
+  })
+}
+
+/** Each event on an active organization, by type (its creation and role events are folded apart). */
+const ON_EVENT: { readonly [T in Exclude<OrgEvent['type'], 'org.organization.created'>]: (event: EventOf<T>, evolving: Evolving) => Active } = {
+  'org.organization.renamed': ({ data }, evolving) => change(evolving, (next) => { next.name = data.name }),
+  'org.organization.plan_changed': ({ data }, evolving) => change(evolving, (next) => { next.plan = data.plan }),
+  'org.organization.audit_retention_set': ({ data }, evolving) => change(evolving, (next) => { next.auditRetentionDays = data.days }),
+  'org.organization.support_access_set': ({ data }, evolving) => change(evolving, (next) => { next.supportAccess = data.enabled }),
+  'org.organization.settings_changed': evolveSettings,
+  'org.member.invited': evolveInvitations,
+  'org.invitation.created': evolveInvitations,
+  'org.invitation.accepted': evolveInvitations,
+  'org.invitation.revoked': evolveInvitations,
+  'org.invitation.expired': evolveInvitations,
+  'org.member.added': ({ data }, evolving) => changeMembers(evolving, (members) => setOwn(members, data.userId, uniqueSorted(data.roles))),
+  'org.member.removed': ({ data }, evolving) => changeMembers(evolving, (members) => { delete members[data.userId] }),
+  'org.member.role_assigned': ({ data }, evolving) => {
+    const roles = uniqueSorted([...(rolesOf(evolving.state, data.userId) ?? []), data.role])
+    return changeMembers(evolving, (members) => setOwn(members, data.userId, roles))
+  },
+  'org.member.role_unassigned': ({ data }, evolving) => {
+    const roles = (rolesOf(evolving.state, data.userId) ?? []).filter((r) => r !== data.role)
+    return changeMembers(evolving, (members) => setOwn(members, data.userId, roles))
   }
-  switch (event.type) {
-    case 'org.organization.renamed': next().name = event.data.name; break
-    case 'org.organization.plan_changed': next().plan = event.data.plan; break
-    case 'org.organization.audit_retention_set': next().auditRetentionDays = event.data.days; break
-    case 'org.organization.support_access_set': next().supportAccess = event.data.enabled; break
-    case 'org.organization.settings_changed': {
-      const writable = next()
-      writable.settings = draft.own(writable.settings)
-      for (const [key, value] of Object.entries(event.data.settings)) setOwn(writable.settings, key, value)
-      break
-    }
-    case 'org.member.invited':
-    case 'org.invitation.created':
-    case 'org.invitation.accepted':
-    case 'org.invitation.revoked':
-    case 'org.invitation.expired': {
-      const invitation = evolveInvitation(Object.hasOwn(state.invitations, event.data.inviteId) ? state.invitations[event.data.inviteId] : undefined, event)
-      if (invitation === undefined) return state
-      const writable = next()
-      writable.invitations = draft.own(writable.invitations)
-      setOwn(writable.invitations, event.data.inviteId, invitation)
-      break
-    }
-    case 'org.member.added': setOwn(members(), event.data.userId, uniqueSorted(event.data.roles)); break
-    case 'org.member.removed': delete members()[event.data.userId]; break
-    case 'org.member.role_assigned':
-      setOwn(members(), event.data.userId, uniqueSorted([...(rolesOf(state, event.data.userId) ?? []), event.data.role]))
-      break
-    case 'org.member.role_unassigned':
-      setOwn(members(), event.data.userId, (rolesOf(state, event.data.userId) ?? []).filter((r) => r !== event.data.role))
-      break
-    default: return state
-  }
-  return draft.own(state)
 }

@@ -31,6 +31,7 @@
  * in the command as facts the application looked up: `decide` stays pure.
  */
 import type { Decider } from '../decider.ts'
+import { handlerOf } from '../dispatch.ts'
 import {
   AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound, TargetApproval
 } from './errors.ts'
@@ -156,42 +157,65 @@ const lapsed = (request: SessionRequest, now: Date): boolean => now.getTime() >=
 
 type Live = Extract<SessionState, { status: 'pending' | 'approved' | 'active' }>
 
-function decideOnLive (command: SessionCommand, state: Live, now: Date): ImpersonationEvent[] {
-  switch (command.type) {
-    case 'RequestImpersonation':
-      return []
-    case 'ApproveImpersonation':
-      if (command.data.approverId === state.request.impersonatorId) throw new SelfApproval()
-      if (command.data.approverId === state.request.targetUserId) throw new TargetApproval()
-      if (state.status === 'approved') return []
-      if (state.status !== 'pending' || lapsed(state.request, now)) throw new NotPending()
-      return [{ type: 'impersonation.session.approved', data: { approverId: command.data.approverId, via: command.data.approverVia } }]
-    case 'DenyImpersonation':
-      if (command.data.deniedBy === state.request.impersonatorId) throw new SelfApproval('withdraw your own request by stopping it')
-      if (state.status === 'active' || lapsed(state.request, now)) throw new NotPending()
-      return [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: command.data.deniedBy, ...(command.data.note === undefined ? {} : { note: command.data.note }) } }]
-    case 'StartImpersonation':
-      if (command.data.startedBy !== state.request.impersonatorId) throw new NotImpersonator()
-      if (state.status === 'active') throw new AlreadyStarted()
-      if (state.status === 'pending') throw new ApprovalRequired()
-      if (lapsed(state.request, now)) throw new SessionEnded('the approved request was not started within 30 minutes', { reason: 'expired' })
-      return [started(command.data.tokenHash, now, state.request.durationMinutes, state.request)]
-    case 'RecordAction':
-      if (state.status !== 'active') throw new SessionEnded('the impersonation session has not started')
-      if (now.getTime() >= Date.parse(state.expiresAt)) throw sessionEnded({ reason: 'expired', code: null })
-      return [{ type: 'impersonation.session.action_recorded', data: command.data }]
-    case 'StopImpersonation':
-      if (command.data.stoppedBy !== state.request.impersonatorId) throw new NotImpersonator()
-      return [{ type: 'impersonation.session.stopped', data: command.data }]
-    case 'RevokeImpersonation':
-      return [{ type: 'impersonation.session.revoked', data: command.data }]
-    case 'ExpireImpersonation':
-      if (state.status === 'active') {
-        return now.getTime() >= Date.parse(state.expiresAt) ? [{ type: 'impersonation.session.expired', data: { at: state.expiresAt, stage: 'active' } }] : []
-      }
-      return lapsed(state.request, now) ? [{ type: 'impersonation.session.expired', data: { at: minutes(state.request.requestedAt, APPROVAL_WINDOW_MINUTES), stage: 'pending' } }] : []
+type CommandOf<T extends SessionCommand['type']> = Extract<SessionCommand, { type: T }>
+type LiveHandler<T extends SessionCommand['type']> = (command: CommandOf<T>, state: Live, now: Date) => ImpersonationEvent[]
+
+function approve ({ data }: CommandOf<'ApproveImpersonation'>, state: Live, now: Date): ImpersonationEvent[] {
+  if (data.approverId === state.request.impersonatorId) throw new SelfApproval()
+  if (data.approverId === state.request.targetUserId) throw new TargetApproval()
+  if (state.status === 'approved') return []
+  if (state.status !== 'pending' || lapsed(state.request, now)) throw new NotPending()
+  return [{ type: 'impersonation.session.approved', data: { approverId: data.approverId, via: data.approverVia } }]
+}
+
+function deny ({ data }: CommandOf<'DenyImpersonation'>, state: Live, now: Date): ImpersonationEvent[] {
+  if (data.deniedBy === state.request.impersonatorId) throw new SelfApproval('withdraw your own request by stopping it')
+  if (state.status === 'active' || lapsed(state.request, now)) throw new NotPending()
+  const note = data.note === undefined ? {} : { note: data.note }
+  return [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: data.deniedBy, ...note } }]
+}
+
+function start ({ data }: CommandOf<'StartImpersonation'>, state: Live, now: Date): ImpersonationEvent[] {
+  if (data.startedBy !== state.request.impersonatorId) throw new NotImpersonator()
+  if (state.status === 'active') throw new AlreadyStarted()
+  if (state.status === 'pending') throw new ApprovalRequired()
+  if (lapsed(state.request, now)) throw new SessionEnded('the approved request was not started within 30 minutes', { reason: 'expired' })
+  return [started(data.tokenHash, now, state.request.durationMinutes, state.request)]
+}
+
+function recordAction ({ data }: CommandOf<'RecordAction'>, state: Live, now: Date): ImpersonationEvent[] {
+  if (state.status !== 'active') throw new SessionEnded('the impersonation session has not started')
+  if (now.getTime() >= Date.parse(state.expiresAt)) throw sessionEnded({ reason: 'expired', code: null })
+  return [{ type: 'impersonation.session.action_recorded', data }]
+}
+
+function expire (_: CommandOf<'ExpireImpersonation'>, state: Live, now: Date): ImpersonationEvent[] {
+  if (state.status === 'active') {
+    return now.getTime() >= Date.parse(state.expiresAt) ? [{ type: 'impersonation.session.expired', data: { at: state.expiresAt, stage: 'active' } }] : []
   }
-  return unreachable(command)
+  if (!lapsed(state.request, now)) return []
+  return [{ type: 'impersonation.session.expired', data: { at: minutes(state.request.requestedAt, APPROVAL_WINDOW_MINUTES), stage: 'pending' } }]
+}
+
+/** Each command on a live session (pending, approved or active), by type. */
+const ON_LIVE: { readonly [T in SessionCommand['type']]: LiveHandler<T> } = {
+  RequestImpersonation: () => [],
+  ApproveImpersonation: approve,
+  DenyImpersonation: deny,
+  StartImpersonation: start,
+  RecordAction: recordAction,
+  StopImpersonation: ({ data }, state) => {
+    if (data.stoppedBy !== state.request.impersonatorId) throw new NotImpersonator()
+    return [{ type: 'impersonation.session.stopped', data }]
+  },
+  RevokeImpersonation: ({ data }) => [{ type: 'impersonation.session.revoked', data }],
+  ExpireImpersonation: expire
+}
+
+function decideOnLive (command: SessionCommand, state: Live, now: Date): ImpersonationEvent[] {
+  const handler = handlerOf<LiveHandler<SessionCommand['type']>>(ON_LIVE as never, command.type)
+  if (handler === undefined) return unreachable(command as never)
+  return handler(command as never, state, now)
 }
 
 /** An ended session: ending it again changes nothing, anything else is refused. */
@@ -233,36 +257,40 @@ export const sessionDecider: Decider<SessionCommand, ImpersonationEvent, Session
   },
 
   evolve (state, event) {
-    switch (event.type) {
-      case 'impersonation.session.requested':
-        // Only a new session is requested: nothing reopens one.
-        return state.status === 'none' ? { status: 'pending', request: event.data } : state
-      case 'impersonation.session.approved':
-        return state.status === 'pending' ? { status: 'approved', request: state.request, approverId: event.data.approverId } : state
-      case 'impersonation.session.started':
-        if (state.status !== 'pending' && state.status !== 'approved') return state
-        return {
-          status: 'active',
-          request: state.request,
-          approverId: state.status === 'approved' ? state.approverId : null,
-          tokenHash: event.data.tokenHash,
-          startedAt: event.data.startedAt,
-          expiresAt: event.data.expiresAt,
-          actions: 0
-        }
-      case 'impersonation.session.action_recorded':
-        return state.status === 'active' ? { ...state, actions: state.actions + 1 } : state
-      case 'impersonation.session.denied':
-        return state.status === 'none' ? { status: 'denied', reason: event.data.reason } : ended(state, 'denied', event.data.reason)
-      case 'impersonation.session.stopped':
-        return ended(state, 'stopped')
-      case 'impersonation.session.revoked':
-        return ended(state, 'revoked', event.data.reason)
-      case 'impersonation.session.expired':
-        return ended(state, 'expired')
-    }
-    return state
+    const handler = handlerOf<SessionEvolver<ImpersonationEvent['type']>>(ON_EVENT as never, event.type)
+    return handler === undefined ? state : handler(state, event as never)
   }
+}
+
+type EventOf<T extends ImpersonationEvent['type']> = Extract<ImpersonationEvent, { type: T }>
+type SessionEvolver<T extends ImpersonationEvent['type']> = (state: SessionState, event: EventOf<T>) => SessionState
+
+function evolveStarted (state: SessionState, { data }: EventOf<'impersonation.session.started'>): SessionState {
+  if (state.status !== 'pending' && state.status !== 'approved') return state
+  return {
+    status: 'active',
+    request: state.request,
+    approverId: state.status === 'approved' ? state.approverId : null,
+    tokenHash: data.tokenHash,
+    startedAt: data.startedAt,
+    expiresAt: data.expiresAt,
+    actions: 0
+  }
+}
+
+/** Each event on a session, by type. */
+const ON_EVENT: { readonly [T in ImpersonationEvent['type']]: SessionEvolver<T> } = {
+  // Only a new session is requested: nothing reopens one.
+  'impersonation.session.requested': (state, { data }) => (state.status === 'none' ? { status: 'pending', request: data } : state),
+  'impersonation.session.approved': (state, { data }) =>
+    (state.status === 'pending' ? { status: 'approved', request: state.request, approverId: data.approverId } : state),
+  'impersonation.session.started': evolveStarted,
+  'impersonation.session.action_recorded': (state) => (state.status === 'active' ? { ...state, actions: state.actions + 1 } : state),
+  'impersonation.session.denied': (state, { data }) =>
+    (state.status === 'none' ? { status: 'denied', reason: data.reason } : ended(state, 'denied', data.reason)),
+  'impersonation.session.stopped': (state) => ended(state, 'stopped'),
+  'impersonation.session.revoked': (state, { data }) => ended(state, 'revoked', data.reason),
+  'impersonation.session.expired': (state) => ended(state, 'expired')
 }
 
 function ended (state: SessionState, how: Extract<SessionState, { status: 'ended' }>['how'], code: string | null = null): SessionState {

@@ -341,28 +341,40 @@ t.test('attempts are numbered 1, 2, 3… and never above the maximum in force', 
   t.ok(atMaximum > 0, `${RUNS} random sequences; ${atMaximum} reached their last allowed attempt, none went past it`)
 })
 
+/** The attempt running now, by whom, and whether its outcome was reported. */
+interface HeldAttempt { attempt: number, node: string, ended: boolean }
+
+/** A report or heartbeat from a node without the current lease records nothing and is refused; true when it was one. */
+function refusedUnlessHolder (step: Step): boolean {
+  const { command } = step
+  if (command.type !== 'SucceedAttempt' && command.type !== 'FailAttempt' && command.type !== 'RenewLease') return false
+  const holder = step.before.status === 'running' && step.before.node === command.data.node && step.before.attempts === command.data.attempt
+  if (holder) return false
+  const what = `${command.type} by ${command.data.node} for attempt ${command.data.attempt}`
+  assert.equal(step.events.length, 0, `${what} was recorded while ${JSON.stringify(step.before)}`)
+  assert.ok(step.refused === 'job.lease_lost' || step.refused === 'job.closed', `refused with ${step.refused}`)
+  return true
+}
+
+/** Follows the attempt held after `event`, asserting that only its holder renews it or reports its outcome, once. */
+function heldBy (current: HeldAttempt | undefined, event: JobEvent): HeldAttempt | undefined {
+  if (event.type === 'job.attempt.started') return { attempt: event.data.attempt, node: event.data.node, ended: false }
+  const byHolder = event.type === 'job.lease.renewed' || event.type === 'job.attempt.succeeded' ||
+    (event.type === 'job.attempt.failed' && event.data.code !== 'job.lease_lost')
+  if (!byHolder) return current
+  assert.ok(current !== undefined && !current.ended && current.attempt === event.data.attempt && current.node === event.data.node, `${event.type} not by the holder`)
+  if (event.type !== 'job.lease.renewed') current.ended = true
+  return current
+}
+
 t.test('only the holder of the current attempt\'s lease renews it or reports its outcome, once', async (t) => {
   let refused = 0
   fc.assert(fc.property(scenario, (commands) => {
     const { steps } = play(commands)
-    let current: { attempt: number, node: string, ended: boolean } | undefined
+    let current: HeldAttempt | undefined
     for (const step of steps) {
-      const { command } = step
-      if (command.type === 'SucceedAttempt' || command.type === 'FailAttempt' || command.type === 'RenewLease') {
-        const holder = step.before.status === 'running' && step.before.node === command.data.node && step.before.attempts === command.data.attempt
-        if (!holder) {
-          assert.equal(step.events.length, 0, `${command.type} by ${command.data.node} for attempt ${command.data.attempt} was recorded while ${JSON.stringify(step.before)}`)
-          assert.ok(step.refused === 'job.lease_lost' || step.refused === 'job.closed', `refused with ${step.refused}`)
-          refused++
-        }
-      }
-      for (const event of step.events) {
-        if (event.type === 'job.attempt.started') current = { attempt: event.data.attempt, node: event.data.node, ended: false }
-        if (event.type === 'job.lease.renewed' || event.type === 'job.attempt.succeeded' || (event.type === 'job.attempt.failed' && event.data.code !== 'job.lease_lost')) {
-          assert.ok(current !== undefined && !current.ended && current.attempt === event.data.attempt && current.node === event.data.node, `${event.type} not by the holder`)
-          if (event.type !== 'job.lease.renewed') current.ended = true
-        }
-      }
+      if (refusedUnlessHolder(step)) refused++
+      for (const event of step.events) current = heldBy(current, event)
     }
   }), { numRuns: RUNS })
   t.ok(refused > 0, `${RUNS} random sequences; ${refused} reports or heartbeats from a node without the lease, every one refused`)

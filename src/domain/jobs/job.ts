@@ -51,6 +51,7 @@
  * `random` in FailAttempt: `decide` stays pure and replays exactly.
  */
 import type { Decider } from '../decider.ts'
+import { handlerOf } from '../dispatch.ts'
 import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, type BackoffPolicy } from './backoff.ts'
 import { JobClosed, JobLeased, JobNotDue, JobNotFound, JobNotRetryable, LeaseLost } from './errors.ts'
 import type { JobEvent, KeyMode } from './events.ts'
@@ -214,39 +215,57 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
   },
 
   evolve (state, event) {
-    switch (event.type) {
-      case 'job.scheduled':
-        return state.status === 'none' ? { status: 'waiting', job: event.data, attempts: 0, maxAttempts: event.data.maxAttempts, runAt: event.data.runAt, lastError: null } : state
-      case 'job.attempt.started':
-        if (state.status !== 'waiting') return state
-        return {
-          status: 'running', job: state.job, attempts: event.data.attempt, maxAttempts: state.maxAttempts, node: event.data.node,
-          startedAt: event.data.startedAt, leaseUntil: event.data.leaseUntil, lastError: state.lastError
-        }
-      case 'job.lease.renewed':
-        return state.status === 'running' ? { ...state, leaseUntil: event.data.leaseUntil } : state
-      case 'job.attempt.succeeded':
-        return state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state
-      case 'job.attempt.failed': {
-        if (state.status !== 'running') return state
-        const { job, attempts, maxAttempts } = state
-        return { status: 'waiting', job, attempts, maxAttempts, runAt: event.data.retryAt ?? event.data.failedAt, lastError: { code: event.data.code, message: event.data.message } }
-      }
-      case 'job.dead':
-        if (state.status !== 'waiting' && state.status !== 'running') return state
-        return { status: 'dead', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError }
-      case 'job.cancelled':
-        if (state.status !== 'waiting' && state.status !== 'running') return state
-        return {
-          status: 'cancelled', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError,
-          leaseUntil: state.status === 'running' ? state.leaseUntil : null
-        }
-      case 'job.retried':
-        if (state.status !== 'dead' && state.status !== 'cancelled' && state.status !== 'waiting') return state
-        return { status: 'waiting', job: state.job, attempts: state.attempts, maxAttempts: event.data.maxAttempts, runAt: event.data.runAt, lastError: state.lastError }
-    }
-    return state
+    const handler = handlerOf<JobEvolver<JobEvent['type']>>(ON_EVENT as never, event.type)
+    return handler === undefined ? state : handler(state, event as never)
   }
+}
+
+type EventOf<T extends JobEvent['type']> = Extract<JobEvent, { type: T }>
+type JobEvolver<T extends JobEvent['type']> = (state: JobState, event: EventOf<T>) => JobState
+
+function attemptStarted (state: JobState, { data }: EventOf<'job.attempt.started'>): JobState {
+  if (state.status !== 'waiting') return state
+  return {
+    status: 'running', job: state.job, attempts: data.attempt, maxAttempts: state.maxAttempts, node: data.node,
+    startedAt: data.startedAt, leaseUntil: data.leaseUntil, lastError: state.lastError
+  }
+}
+
+function attemptFailed (state: JobState, { data }: EventOf<'job.attempt.failed'>): JobState {
+  if (state.status !== 'running') return state
+  const { job, attempts, maxAttempts } = state
+  return { status: 'waiting', job, attempts, maxAttempts, runAt: data.retryAt ?? data.failedAt, lastError: { code: data.code, message: data.message } }
+}
+
+function dead (state: JobState): JobState {
+  if (state.status !== 'waiting' && state.status !== 'running') return state
+  return { status: 'dead', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError }
+}
+
+function cancelled (state: JobState): JobState {
+  if (state.status !== 'waiting' && state.status !== 'running') return state
+  return {
+    status: 'cancelled', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError,
+    leaseUntil: state.status === 'running' ? state.leaseUntil : null
+  }
+}
+
+function retried (state: JobState, { data }: EventOf<'job.retried'>): JobState {
+  if (state.status !== 'dead' && state.status !== 'cancelled' && state.status !== 'waiting') return state
+  return { status: 'waiting', job: state.job, attempts: state.attempts, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError: state.lastError }
+}
+
+/** Each event on a job, by type. */
+const ON_EVENT: { readonly [T in JobEvent['type']]: JobEvolver<T> } = {
+  'job.scheduled': (state, { data }) =>
+    (state.status === 'none' ? { status: 'waiting', job: data, attempts: 0, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError: null } : state),
+  'job.attempt.started': attemptStarted,
+  'job.lease.renewed': (state, { data }) => (state.status === 'running' ? { ...state, leaseUntil: data.leaseUntil } : state),
+  'job.attempt.succeeded': (state) => (state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state),
+  'job.attempt.failed': attemptFailed,
+  'job.dead': dead,
+  'job.cancelled': cancelled,
+  'job.retried': retried
 }
 
 /** Whether this job still holds its key: it is pending (waiting to run or to retry), not running nor ended. */

@@ -360,6 +360,12 @@ export function allHold (clauses: Clauses, start: number, end: number, principal
 function holds (clauses: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
   const op = clauses[at] as number
   const left = read(clauses[at + LEFT_FROM] as number, clauses[at + LEFT], principal, resource, context)
+  if (op < EQ) return holdsOne(op, left, clauses, at, principal, resource, context)
+  return holdsTwo(op, left, read(clauses[at + RIGHT_FROM] as number, clauses[at + RIGHT], principal, resource, context))
+}
+
+/** A clause on one operand, or one whose other side was fixed when it was compiled (ops below EQ). */
+function holdsOne (op: number, left: unknown, clauses: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
   switch (op) {
     case EQ_SCALAR: return left === clauses[at + RIGHT]
     case NE_SCALAR: return left !== clauses[at + RIGHT] && isValue(left)
@@ -367,35 +373,47 @@ function holds (clauses: Clauses, at: number, principal: Principal, resource: Re
     case IN_SET: return (clauses[at + ARG] as Set<unknown>).has(left)
     case EXISTS: return left !== undefined && left !== null
     case IP_IN_CIDR: return typeof left === 'string' && ipInCidr(left, clauses[at + ARG] as Cidr)
-    case TIME_BETWEEN: {
-      const window = clauses[at + ARG] as TimeWindow
-      const minutes = minutesOfDay(left, window.zone)
-      return minutes !== undefined && withinDay(minutes, window.start, window.end)
-    }
-    case OR: {
-      const branches = clauses[at + ARG] as Clauses[]
-      for (const branch of branches) if (allHold(branch, 0, branch.length, principal, resource, context)) return true
-      return false
-    }
-    case NOT: {
+    case TIME_BETWEEN: return inTimeWindow(left, clauses[at + ARG] as TimeWindow)
+    case OR: return anyBranchHolds(clauses[at + ARG] as Clauses[], principal, resource, context)
+    default: { // NOT
       const inner = clauses[at + ARG] as Clauses
       return !allHold(inner, 0, inner.length, principal, resource, context)
     }
   }
-  const right = read(clauses[at + RIGHT_FROM] as number, clauses[at + RIGHT], principal, resource, context)
+}
+
+function inTimeWindow (left: unknown, window: TimeWindow): boolean {
+  const minutes = minutesOfDay(left, window.zone)
+  return minutes !== undefined && withinDay(minutes, window.start, window.end)
+}
+
+function anyBranchHolds (branches: Clauses[], principal: Principal, resource: Resource, context: Context): boolean {
+  for (const branch of branches) if (allHold(branch, 0, branch.length, principal, resource, context)) return true
+  return false
+}
+
+/** A clause comparing two operands read at check time (ops from EQ). */
+function holdsTwo (op: number, left: unknown, right: unknown): boolean {
   switch (op) {
     case EQ: return equal(left, right)
-    case NE: return isValue(left) && isValue(right) && !equal(left, right)
-    case LT: { const o = order(left, right); return o !== undefined && o < 0 }
-    case LTE: { const o = order(left, right); return o !== undefined && o <= 0 }
-    case GT: { const o = order(left, right); return o !== undefined && o > 0 }
-    case GTE: { const o = order(left, right); return o !== undefined && o >= 0 }
-    case IN: return Array.isArray(right) && right.some((item) => equal(item, left))
-    case NIN: return Array.isArray(right) && isValue(left) && !right.some((item) => equal(item, left))
+    case NE: return notEqual(left, right)
+    // A comparison with NaN (values that have no order) is false.
+    case LT: return orderOrNaN(left, right) < 0
+    case LTE: return orderOrNaN(left, right) <= 0
+    case GT: return orderOrNaN(left, right) > 0
+    case GTE: return orderOrNaN(left, right) >= 0
+    case IN: return isIn(left, right)
+    case NIN: return isNotIn(left, right)
     case CONTAINS: return contains(left, right)
-    default: return typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
+    default: return startsWith(left, right)
   }
 }
+
+const notEqual = (left: unknown, right: unknown): boolean => isValue(left) && isValue(right) && !equal(left, right)
+const isIn = (left: unknown, right: unknown): boolean => Array.isArray(right) && right.some((item) => equal(item, left))
+const isNotIn = (left: unknown, right: unknown): boolean => Array.isArray(right) && isValue(left) && !right.some((item) => equal(item, left))
+const startsWith = (left: unknown, right: unknown): boolean => typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
+const orderOrNaN = (left: unknown, right: unknown): number => order(left, right) ?? Number.NaN
 
 /** A string, a finite number, a boolean, null, or a list of values: what eq, ne, in, nin and contains compare. */
 function isValue (value: unknown): boolean {

@@ -5,6 +5,7 @@
  * the tests that hold the compiled clause programs against it catch a
  * mistake in either. `explain` uses it to say which clause failed.
  */
+import { handlerOf } from '../dispatch.ts'
 import type { Condition, EvaluationInput, Operand } from './conditions.ts'
 
 // ── references ─────────────────────────────────────────────────────────────
@@ -140,21 +141,33 @@ export interface Evaluation {
   readonly failed?: string
 }
 
-function binary (op: string, a: unknown, b: unknown): boolean {
+/** Whether `a` is ordered before, with or after `b` as `test` asks; false for values without an order. */
+function ordered (a: unknown, b: unknown, test: (order: number) => boolean): boolean {
   const order = compare(a, b)
-  switch (op) {
-    case 'eq': return same(a, b)
-    case 'ne': return isValue(a) && isValue(b) && !same(a, b)
-    case 'lt': return order !== undefined && order < 0
-    case 'lte': return order !== undefined && order <= 0
-    case 'gt': return order !== undefined && order > 0
-    case 'gte': return order !== undefined && order >= 0
-    case 'in': return Array.isArray(b) && b.some((item) => same(item, a))
-    case 'nin': return Array.isArray(b) && isValue(a) && !b.some((item) => same(item, a))
-    case 'contains': return Array.isArray(a) ? a.some((item) => same(item, b)) : typeof a === 'string' && typeof b === 'string' && a.includes(b)
-    case 'startsWith': return typeof a === 'string' && typeof b === 'string' && a.startsWith(b)
-    default: throw new Error(`unknown operator ${op}`)
-  }
+  return order !== undefined && test(order)
+}
+
+const includes = (a: unknown, b: unknown): boolean =>
+  (Array.isArray(a) ? a.some((item) => same(item, b)) : typeof a === 'string' && typeof b === 'string' && a.includes(b))
+
+/** The binary operators, by name. */
+const BINARY: Readonly<Record<string, (a: unknown, b: unknown) => boolean>> = {
+  eq: (a, b) => same(a, b),
+  ne: (a, b) => isValue(a) && isValue(b) && !same(a, b),
+  lt: (a, b) => ordered(a, b, (order) => order < 0),
+  lte: (a, b) => ordered(a, b, (order) => order <= 0),
+  gt: (a, b) => ordered(a, b, (order) => order > 0),
+  gte: (a, b) => ordered(a, b, (order) => order >= 0),
+  in: (a, b) => Array.isArray(b) && b.some((item) => same(item, a)),
+  nin: (a, b) => Array.isArray(b) && isValue(a) && !b.some((item) => same(item, a)),
+  contains: includes,
+  startsWith: (a, b) => typeof a === 'string' && typeof b === 'string' && a.startsWith(b)
+}
+
+function binary (op: string, a: unknown, b: unknown): boolean {
+  const test = handlerOf(BINARY, op)
+  if (test === undefined) throw new Error(`unknown operator ${op}`)
+  return test(a, b)
 }
 
 export function evaluate (condition: Condition, input: EvaluationInput, path = ''): Evaluation {

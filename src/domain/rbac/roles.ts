@@ -26,6 +26,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import { Draft, setOwn } from '../decider.ts'
+import { handlerOf } from '../dispatch.ts'
 import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { Forbidden, MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
@@ -258,57 +259,81 @@ export function holders (state: RolesState, roleId: string): string[] {
   return Object.entries(state.members).filter(([, roles]) => roles.includes(roleId)).map(([userId]) => userId).sort()
 }
 
+type RoleCommandOf<T extends RoleCommand['type']> = Extract<RoleCommand, { type: T }>
+type RoleHandler<T extends RoleCommand['type']> = (command: RoleCommandOf<T>, state: RolesState, actor: Actor) => RbacEvent[]
+
+function createRole ({ data }: RoleCommandOf<'CreateRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+  const { roleId, name, description = '', grants } = data
+  if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
+  requireNameFree(state, name, roleId)
+  requireKnownActions(grants)
+  requireNoEscalation(state, actor, grants)
+  return [{ type: 'rbac.role.created', data: { roleId, name: name.trim(), description, grants } }]
+}
+
+function renameRole ({ data }: RoleCommandOf<'RenameRole'>, state: RolesState): RbacEvent[] {
+  const { roleId, name } = data
+  if (role(state, roleId).name === name.trim()) return []
+  requireNameFree(state, name, roleId)
+  return [{ type: 'rbac.role.renamed', data: { roleId, name: name.trim() } }]
+}
+
+function setRoleGrants ({ data }: RoleCommandOf<'SetRoleGrants'>, state: RolesState, actor: Actor): RbacEvent[] {
+  const { roleId, grants } = data
+  const current = role(state, roleId)
+  requireKnownActions(grants)
+  requireNoEscalation(state, actor, grants)
+  requireNoWidening(state, { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }, actor, holders(state, roleId))
+  return [{ type: 'rbac.role.grants_set', data }]
+}
+
+function deleteRole ({ data }: RoleCommandOf<'DeleteRole'>, state: RolesState): RbacEvent[] {
+  role(state, data.roleId)
+  const holding = holders(state, data.roleId)
+  if (holding.length > 0) throw new RoleInUse(undefined, { roleId: data.roleId, holders: holding })
+  return [{ type: 'rbac.role.deleted', data }]
+}
+
+/** The roles of a member; MemberNotFound for anyone else. */
+function memberRoles (state: RolesState, userId: string): readonly string[] {
+  const roles = own(state.members, userId)
+  if (roles === undefined) throw new MemberNotFound(undefined, { userId })
+  return roles
+}
+
+function assignCustomRole ({ data }: RoleCommandOf<'AssignCustomRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+  const granted = role(state, data.roleId)
+  const roles = memberRoles(state, data.userId)
+  requireNoEscalation(state, actor, granted.grants)
+  if (roles.includes(data.roleId)) return []
+  requireMemberRolesChange(state, actor, data.userId, [...roles, data.roleId].sort())
+  return [{ type: 'rbac.role.assigned', data }]
+}
+
+function unassignCustomRole ({ data }: RoleCommandOf<'UnassignCustomRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+  role(state, data.roleId)
+  const roles = memberRoles(state, data.userId)
+  if (!roles.includes(data.roleId)) return []
+  if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: data.userId })
+  requireMemberRolesChange(state, actor, data.userId, roles.filter((roleId) => roleId !== data.roleId))
+  return [{ type: 'rbac.role.unassigned', data }]
+}
+
+/** Each role command, by type. */
+const ON_ROLE_COMMAND: { readonly [T in RoleCommand['type']]: RoleHandler<T> } = {
+  CreateRole: createRole,
+  RenameRole: renameRole,
+  DescribeRole: ({ data }, state) => (role(state, data.roleId).description === data.description ? [] : [{ type: 'rbac.role.described', data }]),
+  SetRoleGrants: setRoleGrants,
+  DeleteRole: deleteRole,
+  AssignCustomRole: assignCustomRole,
+  UnassignCustomRole: unassignCustomRole
+}
+
 export function decideRole (command: RoleCommand, state: RolesState, actor: Actor): RbacEvent[] {
-  switch (command.type) {
-    case 'CreateRole': {
-      const { roleId, name, description = '', grants } = command.data
-      if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
-      requireNameFree(state, name, roleId)
-      requireKnownActions(grants)
-      requireNoEscalation(state, actor, grants)
-      return [{ type: 'rbac.role.created', data: { roleId, name: name.trim(), description, grants } }]
-    }
-    case 'RenameRole': {
-      const { roleId, name } = command.data
-      if (role(state, roleId).name === name.trim()) return []
-      requireNameFree(state, name, roleId)
-      return [{ type: 'rbac.role.renamed', data: { roleId, name: name.trim() } }]
-    }
-    case 'DescribeRole':
-      return role(state, command.data.roleId).description === command.data.description ? [] : [{ type: 'rbac.role.described', data: command.data }]
-    case 'SetRoleGrants': {
-      const { roleId, grants } = command.data
-      const current = role(state, roleId)
-      requireKnownActions(grants)
-      requireNoEscalation(state, actor, grants)
-      requireNoWidening(state, { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }, actor, holders(state, roleId))
-      return [{ type: 'rbac.role.grants_set', data: command.data }]
-    }
-    case 'DeleteRole': {
-      role(state, command.data.roleId)
-      const holding = holders(state, command.data.roleId)
-      if (holding.length > 0) throw new RoleInUse(undefined, { roleId: command.data.roleId, holders: holding })
-      return [{ type: 'rbac.role.deleted', data: command.data }]
-    }
-    case 'AssignCustomRole': {
-      const granted = role(state, command.data.roleId)
-      const roles = own(state.members, command.data.userId)
-      if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
-      requireNoEscalation(state, actor, granted.grants)
-      if (roles.includes(command.data.roleId)) return []
-      requireMemberRolesChange(state, actor, command.data.userId, [...roles, command.data.roleId].sort())
-      return [{ type: 'rbac.role.assigned', data: command.data }]
-    }
-    case 'UnassignCustomRole': {
-      role(state, command.data.roleId)
-      const roles = own(state.members, command.data.userId)
-      if (roles === undefined) throw new MemberNotFound(undefined, { userId: command.data.userId })
-      if (!roles.includes(command.data.roleId)) return []
-      if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: command.data.userId })
-      requireMemberRolesChange(state, actor, command.data.userId, roles.filter((roleId) => roleId !== command.data.roleId))
-      return [{ type: 'rbac.role.unassigned', data: command.data }]
-    }
-  }
+  const handler = handlerOf<RoleHandler<RoleCommand['type']>>(ON_ROLE_COMMAND as never, command.type)
+  if (handler === undefined) throw new Error(`unhandled command ${JSON.stringify(command)}`)
+  return handler(command as never, state, actor)
 }
 
 /**

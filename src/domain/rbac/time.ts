@@ -20,15 +20,27 @@ function daysIn (year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
+/** A real calendar day and a time of day within it. */
+function realDateTime (year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour <= 23 && minute <= 59 && second <= 59
+}
+
+/** The offset's minutes east of UTC (0 for `Z`), or undefined for hours past 23 or minutes past 59. */
+function offsetMinutes (sign: string | undefined, hours: string | undefined, minutes: string | undefined): number | undefined {
+  if (sign === undefined) return 0
+  if (Number(hours) > 23 || Number(minutes) > 59) return undefined
+  return (sign === '-' ? -1 : 1) * (Number(hours) * 60 + Number(minutes))
+}
+
 /** Epoch milliseconds of an ISO 8601 date-time with an offset, or undefined. */
 function isoInstant (text: string): number | undefined {
   const m = ISO.exec(text)
   if (m === null) return undefined
   const [year, month, day, hour, minute] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])]
   const second = m[6] === undefined ? 0 : Number(m[6])
-  const offset = m[8] === undefined ? 0 : (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]))
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined
-  if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return undefined
+  if (!realDateTime(year, month, day, hour, minute, second)) return undefined
+  const offset = offsetMinutes(m[8], m[9], m[10])
+  if (offset === undefined) return undefined
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'))
   return Date.UTC(year + 400, month - 1, day, hour, minute, second, ms) - FOUR_CENTURIES_MS - offset * 60_000
 }
