@@ -54,11 +54,19 @@ async function sessionCommand (services: ImpersonationServices, metadata: Comman
   return execute(services, sessionDecider, sessionStreamId(sessionId), command, { ...metadata, orgId })
 }
 
-/** The session's state, which must belong to `orgId` (another organization's session is not found). */
-export async function sessionState (services: ImpersonationServices, sessionId: string, orgId?: string): Promise<Exclude<SessionState, { status: 'none' | 'denied' }>> {
-  const state = await aggregate(services.store, sessionDecider, sessionStreamId(sessionId))
+/** A session that was requested and not refused: what a caller may act on. */
+export type OpenedSession = Exclude<SessionState, { status: 'none' | 'denied' }>
+
+/** The state of a session that belongs to `orgId` (another organization's session, one never requested or one refused, is not found). */
+export function openedIn (state: SessionState, orgId?: string): OpenedSession {
   if (state.status === 'none' || state.status === 'denied' || (orgId !== undefined && state.request.orgId !== orgId)) throw new SessionNotFound()
   return state
+}
+
+/** The session's state, which must belong to `orgId` (another organization's session is not found). */
+export async function sessionState (services: ImpersonationServices, sessionId: string, orgId?: string): Promise<OpenedSession> {
+  const state = await aggregate(services.store, sessionDecider, sessionStreamId(sessionId))
+  return openedIn(state, orgId)
 }
 
 /**
@@ -168,27 +176,33 @@ function activeToken (state: SessionState, issued: { token: string, hash: string
   return { status: 'active', token: issued.token, expiresAt: state.expiresAt }
 }
 
-/** A second person approves a break-glass request; the requester then starts it. */
+/**
+ * A second person approves a break-glass request; the requester then starts it. `known`: the session's state the caller
+ * read already (through `openedIn` with `orgId`), so it is not read again; the decider decides on the stream all the same.
+ */
 export async function approveImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, approver: { userId: string, via: 'member' | 'platform' }
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, approver: { userId: string, via: 'member' | 'platform' },
+  known?: OpenedSession
 ): Promise<Written> {
-  await sessionState(services, sessionId, orgId)
+  if (known === undefined) await sessionState(services, sessionId, orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'ApproveImpersonation', data: { approverId: approver.userId, approverVia: approver.via } })
   return written(position)
 }
 
 /** Turns a break-glass request down; `reason`, the approver's words, is kept with the denial. */
 export async function denyImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, reason?: string
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, reason?: string, known?: OpenedSession
 ): Promise<Written> {
-  await sessionState(services, sessionId, orgId)
+  if (known === undefined) await sessionState(services, sessionId, orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'DenyImpersonation', data: { deniedBy, ...(reason === undefined ? {} : { note: reason }) } })
   return written(position)
 }
 
 /** The requester starts an approved break-glass session and receives its token. */
-export async function startApproved (services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, userId: string): Promise<Started> {
-  const before = await sessionState(services, sessionId, orgId)
+export async function startApproved (
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, userId: string, known?: OpenedSession
+): Promise<Started> {
+  const before = known ?? await sessionState(services, sessionId, orgId)
   if (before.status === 'approved' && before.request.impersonatorId === userId) {
     // Its request holds the reservation already (one made before reservations existed takes it now).
     const judged = await judgeReservation(services, userId, sessionId, metadata.now)
@@ -200,8 +214,10 @@ export async function startApproved (services: ImpersonationServices, metadata: 
 }
 
 /** The impersonator ends their session (with their own token or the session's). */
-export async function stopImpersonation (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, stoppedBy: string, orgId?: string): Promise<Written> {
-  const state = await sessionState(services, sessionId, orgId)
+export async function stopImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, stoppedBy: string, orgId?: string, known?: OpenedSession
+): Promise<Written> {
+  const state = known ?? await sessionState(services, sessionId, orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, { type: 'StopImpersonation', data: { stoppedBy } })
   return written(position)
 }
@@ -216,9 +232,10 @@ export interface Revocation {
 
 /** Ends someone's session: an owner or holder of `impersonation:revoke`, a platform admin, or the system when a re-check fails. */
 export async function revokeImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: Revocation & { orgId?: string } = {}
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: Revocation & { orgId?: string } = {},
+  known?: OpenedSession
 ): Promise<Written> {
-  const state = await sessionState(services, sessionId, options.orgId)
+  const state = known ?? await sessionState(services, sessionId, options.orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, {
     type: 'RevokeImpersonation',
     data: { revokedBy, reason: options.code ?? 'revoked', ...(options.reason === undefined ? {} : { note: options.reason }) }

@@ -4,8 +4,16 @@
  * the organization now, rather than at each one's next request.
  */
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
-import { changeOrganization } from '../identity/commands.ts'
+import { OrgNotFound } from '../../domain/identity/errors.ts'
+import { changeOrganization, organizationState } from '../identity/commands.ts'
 import { revokeAll, type ImpersonationServices } from './commands.ts'
+
+/** Whether support access is on in the organization (which must exist, and not be closed). */
+export async function supportAccessOf (services: ImpersonationServices, orgId: string): Promise<{ enabled: boolean }> {
+  const state = await organizationState(services, orgId)
+  if (state.status !== 'active') throw new OrgNotFound()
+  return { enabled: state.supportAccess }
+}
 
 export async function setSupportAccess (
   services: ImpersonationServices, metadata: CommandMetadata, orgId: string, enabled: boolean

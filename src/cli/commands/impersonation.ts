@@ -1,14 +1,16 @@
 /**
  * `ledgerline impersonation list | revoke | support-access`: what on-call
  * needs when an impersonation must stop now (runbooks/impersonation.md).
- * The CLI acts as the system (`cli`), like every command here; each revocation
- * and each change of support access is an event in the audit log.
+ * The CLI acts as the system (`cli`), like every command here, through the
+ * routes' use cases (src/application/impersonation/use-cases.ts); each
+ * revocation and each change of support access is an event in the audit log.
  */
 import type { Command } from 'commander'
-import { revokeAll, revokeImpersonation, sessionsCaughtUp } from '../../application/impersonation/commands.ts'
+import { systemCaller } from '../../application/impersonation/access.ts'
 import { setSupportAccess } from '../../application/impersonation/support-access.ts'
+import { listSessions, revokeSession, revokeSessions } from '../../application/impersonation/use-cases.ts'
 import { systemCommand } from '../../domain/envelope.ts'
-import { sessions, type SessionView, type StatusFilter } from '../../projections/impersonation/queries.ts'
+import type { SessionView, StatusFilter } from '../../projections/impersonation/queries.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 
 const STATUSES = ['active', 'pending', 'ended', 'all']
@@ -30,10 +32,9 @@ export function impersonationCommand (program: Command): void {
     .option('--json', 'print {"items": [...]}')
     .action(async (options: { org?: string, status: string, limit: number, json?: boolean }) => {
       if (!STATUSES.includes(options.status)) group.error(`--status must be one of ${STATUSES.join(', ')}`, { exitCode: 2 })
-      const items = await withRuntime(async (runtime) => {
-        await sessionsCaughtUp(runtime.impersonation)
-        return sessions(runtime.sql, { status: options.status as StatusFilter, limit: options.limit, ...(options.org === undefined ? {} : { orgId: options.org }) })
-      }, { runProjections: true })
+      const listing = { status: options.status as StatusFilter, limit: options.limit, current: true }
+      const { items } = await withRuntime(async (runtime) =>
+        listSessions(runtime.impersonation, systemCommand('cli'), systemCaller('cli', options.org), listing), { runProjections: true })
       if (options.json === true) print(toJson({ items }))
       else print(items.length === 0 ? 'no sessions' : items.map(line).join('\n'))
     })
@@ -50,12 +51,9 @@ export function impersonationCommand (program: Command): void {
       if (options.org !== undefined && options.all !== true) group.error('--org goes with --all', { exitCode: 2 })
       const reason = options.reason.slice(0, 500)
       const revoked = await withRuntime(async (runtime) => {
-        const metadata = systemCommand('cli')
-        if (sessionId !== undefined) {
-          const { position } = await revokeImpersonation(runtime.impersonation, metadata, sessionId, 'cli', { reason })
-          return position === null ? [] : [sessionId]
-        }
-        return (await revokeAll(runtime.impersonation, metadata, 'cli', options.org === undefined ? {} : { orgId: options.org }, { reason })).revoked
+        if (sessionId === undefined) return (await revokeSessions(runtime.impersonation, systemCommand('cli'), systemCaller('cli', options.org), reason)).revoked
+        const { position } = await revokeSession(runtime.impersonation, systemCommand('cli'), systemCaller('cli'), sessionId, reason)
+        return position === null ? [] : [sessionId]
       }, { runProjections: true })
       if (options.json === true) print(toJson({ revoked }))
       else print(revoked.length === 0 ? 'nothing to revoke: no open session' : `revoked ${revoked.length}: ${revoked.join(', ')}`)

@@ -1,7 +1,9 @@
 /**
  * Impersonation: start (or request, for a critical target), approve or deny
  * a break-glass request, start an approved one, stop, revoke, list; support
- * access per organization. Who may do what:
+ * access per organization. Each route calls one use case
+ * (src/application/impersonation/use-cases.ts); who may do what
+ * (src/application/impersonation/access.ts and the session's decider):
  *
  * - start: holders of `impersonation:start` in the organization (for its
  *   members), or platform support staff when support access is on; at most
@@ -25,17 +27,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { recordSensitiveRead } from '../../application/audit/access.ts'
-import { organizationState } from '../../application/identity/commands.ts'
+import type { PersonCaller } from '../../application/impersonation/access.ts'
+import { setSupportAccess, supportAccessOf } from '../../application/impersonation/support-access.ts'
 import {
-  approveImpersonation, denyImpersonation, requestImpersonation, revokeAll, revokeImpersonation, sessionsCaughtUp, sessionState, startApproved, stopImpersonation
-} from '../../application/impersonation/commands.ts'
-import { setSupportAccess } from '../../application/impersonation/support-access.ts'
-import { Forbidden, OrgNotFound } from '../../domain/identity/errors.ts'
-import { NotImpersonating, NotImpersonator, SessionNotFound } from '../../domain/impersonation/errors.ts'
+  approveSession, denySession, listSessions, readSession, revokeSession, revokeSessions, startApprovedSession, startImpersonation, stopCurrentSession, stopSession
+} from '../../application/impersonation/use-cases.ts'
 import { Reason, Ticket } from '../../domain/impersonation/events.ts'
 import { MAX_MINUTES } from '../../domain/impersonation/session.ts'
-import { session, sessions } from '../../projections/impersonation/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { impersonationCursor } from '../../domain/cursor.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
@@ -80,21 +78,12 @@ export const SessionView = z.object({
 })
 
 /**
- * The route's action through the caller's roles, or, failing that, the
- * platform flag that stands in for it. Staff who are not members still get
- * 404 for an organization that does not exist.
+ * The caller as the use cases take it (src/application/impersonation/access.ts):
+ * the principal, in the path's organization, and their roles' say on the
+ * route's declared action there.
  */
-async function authorizeOrStaff (runtime: Runtime, request: FastifyRequest, orgId: string, staff: 'platformSupport' | 'platformAdmin'): Promise<'member' | 'staff'> {
-  try {
-    await authorize(runtime, request, orgId)
-    return 'member'
-  } catch (error) {
-    if (!(error instanceof OrgNotFound || error instanceof Forbidden)) throw error
-    const principal = principalOf(request)
-    if (!principal[staff] || principal.impersonation !== undefined) throw error
-    if ((await organizationState(runtime.identity, orgId)).status !== 'active') throw new OrgNotFound()
-    return 'staff'
-  }
+function callerOf (runtime: Runtime, request: FastifyRequest, orgId: string): PersonCaller {
+  return { ...principalOf(request), kind: 'person', orgId, authorize: () => authorize(runtime, request, orgId) }
 }
 
 export async function impersonationRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
@@ -118,12 +107,9 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    const principal = principalOf(request)
-    const via = await authorizeOrStaff(runtime, request, orgId, 'platformSupport') === 'member' ? 'member' : 'support'
+    const caller = callerOf(runtime, request, orgId)
     // Each request, refused or not, is an event: a person needs a few a minute, not a flood.
-    starts.hit(reply, [`user:${principal.userId}`])
-    const started = await requestImpersonation(services, commandMetadata(request, orgId), orgId,
-      { userId: principal.userId, impersonating: principal.impersonation !== undefined, via }, request.body)
+    const started = await startImpersonation(services, commandMetadata(request, orgId), caller, request.body, () => starts.hit(reply, [`user:${caller.userId}`]))
     return reply.code(started.status === 'active' ? 201 : 202).send(started)
   })
 
@@ -143,12 +129,9 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     const { orgId } = request.params
     const { status, limit, cursor } = request.query
     const after = cursor === undefined ? undefined : impersonationCursor.decode(cursor)
-    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    await recordSensitiveRead(runtime.identity, commandMetadata(request, orgId), { orgId, action: 'impersonation:read', resource: 'impersonation_session' })
-    const items = await sessions(runtime.sql, { orgId, status, limit: limit + 1, ...(after === undefined ? {} : { after }) })
-    const page = items.slice(0, limit)
-    const last = page.at(-1)
-    return { items: page, nextCursor: items.length > limit && last !== undefined ? impersonationCursor.encode({ requestedAt: last.requestedAt, sessionId: last.sessionId }) : null }
+    const { items, next } = await listSessions(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId),
+      { status, limit, ...(after === undefined ? {} : { after }) })
+    return { items, nextCursor: next === undefined ? null : impersonationCursor.encode(next) }
   })
 
   api.get('/v1/orgs/:orgId/impersonations/:sessionId', {
@@ -159,14 +142,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
-    const state = await sessionState(services, sessionId, orgId).catch(() => undefined)
-    if (state?.request.impersonatorId !== principalOf(request).userId) await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    await recordSensitiveRead(runtime.identity, commandMetadata(request, orgId), { orgId, action: 'impersonation:read', resource: `impersonation_session/${sessionId}` })
-    // Current as of this request: a requester polls it to see their approval arrive.
-    await sessionsCaughtUp(services)
-    const view = await session(runtime.sql, sessionId)
-    if (view === undefined || view.orgId !== orgId) throw new SessionNotFound()
-    return view
+    return readSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId)
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/approve', {
@@ -177,8 +153,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
-    const via = await approverVia(runtime, request, orgId, sessionId)
-    return approveImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, { userId: principalOf(request).userId, via })
+    return approveSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId)
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/deny', {
@@ -190,8 +165,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
-    await approverVia(runtime, request, orgId, sessionId)
-    return denyImpersonation(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId, reasonOf(request.body))
+    return denySession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId, reasonOf(request.body))
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/start', {
@@ -202,9 +176,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request, reply) => {
     const { orgId, sessionId } = request.params
-    // Whoever may start impersonations here; that they asked for this one is the session's to check.
-    await authorizeOrStaff(runtime, request, orgId, 'platformSupport')
-    const started = await startApproved(services, commandMetadata(request, orgId), orgId, sessionId, principalOf(request).userId)
+    const started = await startApprovedSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId)
     return reply.code(201).send(started)
   })
 
@@ -216,15 +188,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
-    const principal = principalOf(request)
-    const state = await sessionState(services, sessionId, orgId).catch(() => undefined)
-    if (state?.request.impersonatorId !== principal.userId) {
-      // Not theirs: a member without the action learns nothing more than 403; one with it, that only the impersonator stops.
-      await authorizeOrStaff(runtime, request, orgId, 'platformSupport')
-      if (state === undefined) throw new SessionNotFound()
-      throw new NotImpersonator()
-    }
-    return stopImpersonation(services, commandMetadata(request, orgId), sessionId, principal.userId, orgId)
+    return stopSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId)
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/revoke', {
@@ -237,9 +201,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId, sessionId } = request.params
-    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    const reason = reasonOf(request.body)
-    return revokeImpersonation(services, commandMetadata(request, orgId), sessionId, principalOf(request).userId, { orgId, ...(reason === undefined ? {} : { reason }) })
+    return revokeSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId, reasonOf(request.body))
   })
 
   api.post('/v1/orgs/:orgId/impersonations/revoke-all', {
@@ -252,9 +214,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     }
   }, async (request) => {
     const { orgId } = request.params
-    await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-    const reason = reasonOf(request.body)
-    return revokeAll(services, commandMetadata(request, orgId), principalOf(request).userId, { orgId }, reason === undefined ? {} : { reason })
+    return revokeSessions(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), reasonOf(request.body))
   })
 
   api.get('/v1/orgs/:orgId/support-access', {
@@ -263,10 +223,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
       params: OrgParams, response: { 200: z.object({ enabled: z.boolean() }), ...problems }
     }
   }, async (request) => {
-    const { orgId } = request.params
-    const state = await organizationState(runtime.identity, orgId)
-    if (state.status !== 'active') throw new OrgNotFound()
-    return { enabled: state.supportAccess }
+    return supportAccessOf(services, request.params.orgId)
   })
 
   api.put('/v1/orgs/:orgId/support-access', {
@@ -286,17 +243,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
-    const session = principalOf(request).impersonation
-    if (session === undefined) throw new NotImpersonating()
-    return stopImpersonation(services, commandMetadata(request, session.orgId), session.sessionId, session.impersonatorId)
+    const { impersonation } = principalOf(request)
+    return stopCurrentSession(services, commandMetadata(request, impersonation?.orgId), impersonation)
   })
-}
-
-/** An approver acts through `impersonation:approve`, or as a platform admin for a support session. */
-async function approverVia (runtime: Runtime, request: FastifyRequest, orgId: string, sessionId: string): Promise<'member' | 'platform'> {
-  const state = await sessionState(runtime.impersonation, sessionId, orgId).catch(() => undefined)
-  const via = await authorizeOrStaff(runtime, request, orgId, 'platformAdmin')
-  if (state === undefined) throw new SessionNotFound()
-  if (via === 'staff' && state.request.via !== 'support') throw new Forbidden('a platform admin approves support sessions only', { action: 'impersonation:approve' })
-  return via === 'member' ? 'member' : 'platform'
 }
