@@ -3,7 +3,8 @@ import type { Config } from './config.ts'
 
 /** Paths never logged: credentials and tokens, wherever they appear. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["idempotency-key"]', 'res.headers["set-cookie"]',
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["idempotency-key"]',
+  'res.headers["set-cookie"]',
   '*.password', '*.currentPassword', '*.newPassword', '*.passwordHash', '*.token', '*.secret', '*.apiKey', 'password', 'token', 'secret'
 ]
 
@@ -16,7 +17,8 @@ interface LoggedRequest { method: string, url: string, host?: string, ip?: strin
 
 /** Fastify's request serializer, with the URL redacted (Fastify takes a logger's own serializers over its defaults). */
 export const serializers = {
-  req: (req: LoggedRequest) => ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort })
+  req: (req: LoggedRequest) =>
+    ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort })
 }
 
 export function createLogger (config: Pick<Config, 'logLevel' | 'env'>, destination?: DestinationStream): Logger {

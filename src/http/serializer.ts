@@ -28,7 +28,8 @@ function simplifyNullable (schema: unknown): unknown {
   const out: JsonSchema = {}
   for (const [key, value] of Object.entries(schema)) out[key] = simplifyNullable(value)
   const anyOf = out.anyOf as JsonSchema[] | undefined
-  if (Array.isArray(anyOf) && anyOf.length === 2 && anyOf.every((branch) => Object.keys(branch).length === 1 && typeof branch.type === 'string')) {
+  const typeOnly = (branch: JsonSchema): boolean => Object.keys(branch).length === 1 && typeof branch.type === 'string'
+  if (Array.isArray(anyOf) && anyOf.length === 2 && anyOf.every(typeOnly)) {
     const types = anyOf.map((branch) => branch.type as string)
     if (types.includes('null')) {
       delete out.anyOf

@@ -43,7 +43,9 @@ const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 
 export function authenticator (runtime: Runtime) {
-  const accept = (request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, done: (error?: Error) => void, token?: string): void => {
+  const accept = (
+    request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, done: (error?: Error) => void, token?: string
+  ): void => {
     if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="ledgerline"')
       if (token === undefined || !token.startsWith('lli_')) return done(new Unauthenticated())
@@ -55,15 +57,17 @@ export function authenticator (runtime: Runtime) {
     const ip = request.ip.slice(0, 64)
     const previousIpCount = ip === '' ? undefined : runtime.identity.directory.noteAddress(principal.token.id, ip)
     if (previousIpCount !== undefined) {
-      recordTokenUsedFromNewIp(runtime.identity, commandMetadata(request), { tokenId: principal.token.id, userId: principal.userId, ip, previousIpCount })
-        .catch((error: unknown) => request.log.error({ err: error, tokenId: principal.token.id }, 'a token used from a new address could not be written to the audit log'))
+      const use = { tokenId: principal.token.id, userId: principal.userId, ip, previousIpCount }
+      recordTokenUsedFromNewIp(runtime.identity, commandMetadata(request), use).catch((error: unknown) =>
+        request.log.error({ err: error, tokenId: principal.token.id }, 'a token used from a new address could not be written to the audit log'))
     }
     done()
   }
   /** An impersonation token: its own checks, and every request recorded in the session (src/application/impersonation/admission.ts). */
   const admit = (request: FastifyRequest, reply: FastifyReply, principal: Impersonated, done: (error?: Error) => void): void => {
     const session = principal.impersonation
-    reply.header('impersonation', `session="${session.sessionId}", impersonator="${session.impersonatorId}", expires="${session.expiresAt}"`)
+    reply.header('impersonation',
+      `session="${session.sessionId}", impersonator="${session.impersonatorId}", expires="${session.expiresAt}"`)
     const schema = request.routeOptions.schema
     const orgId = (request.params as Record<string, unknown> | undefined)?.orgId
     admitImpersonated(runtime.impersonation, principal, {

@@ -24,13 +24,15 @@ export function recordDenial (request: FastifyRequest, denial: Omit<Denial, 'met
 export const denialsPlugin = fp(async (app: FastifyInstance, { runtime, windowMs }: { runtime: Runtime, windowMs?: number }) => {
   const log = new DenialLog(runtime.identity, {
     ...(windowMs === undefined ? {} : { windowMs }),
-    onError: (error, denial) => runtime.logger.error({ err: error, orgId: denial.orgId, action: denial.action }, 'a refused action could not be written to the audit log')
+    onError: (error, denial) =>
+      runtime.logger.error({ err: error, orgId: denial.orgId, action: denial.action }, 'a refused action could not be written to the audit log')
   })
   app.decorate('deniedAccess', log)
   app.addHook('onError', (request, _reply, error, done) => {
     const orgId = (request.params as { orgId?: unknown } | undefined)?.orgId
     const action = request.routeOptions.schema?.['x-permission']
-    if ((error as { code?: unknown }).code === 'rbac.escalation' && typeof orgId === 'string' && action !== undefined && request.principal !== null) {
+    const escalation = (error as { code?: unknown }).code === 'rbac.escalation'
+    if (escalation && typeof orgId === 'string' && action !== undefined && request.principal !== null) {
       recordDenial(request, { orgId, action, resource: `organization/${orgId}`, reason: 'escalation' })
     }
     done()

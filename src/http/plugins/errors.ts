@@ -25,8 +25,9 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, probl
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
-  422: 'Unprocessable Content', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
   504: 'Gateway Timeout'
 }
 
@@ -56,7 +57,8 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
       code: 'http.validation',
       detail: 'the request does not match the schema',
       // `in` says which part of the request: querystring, params, body or headers.
-      errors: fastifyError.validation.slice(0, 20).map((issue) => ({ in: fastifyError.validationContext, path: issue.instancePath, message: issue.message }))
+      errors: fastifyError.validation.slice(0, 20)
+        .map((issue) => ({ in: fastifyError.validationContext, path: issue.instancePath, message: issue.message }))
     }
   }
   const status = fastifyError.statusCode
@@ -78,7 +80,9 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
     const problem = toProblem(error)
     // What a client causes (a 4xx, a wait it asked for) is no server error: no client can fill the error log.
     if (problem.status < 500) request.log.info({ code: problem.code }, 'request rejected')
-    else if ((error as { clientCaused?: unknown }).clientCaused === true) request.log.warn({ code: problem.code }, 'request failed on what the client asked for')
+    else if ((error as { clientCaused?: unknown }).clientCaused === true) {
+      request.log.warn({ code: problem.code }, 'request failed on what the client asked for')
+    }
     else request.log.error({ err: error }, 'request failed')
     return sendProblem(request, reply, problem)
   })
@@ -104,5 +108,6 @@ export function clientErrorHandler (error: Error & { code?: string }, socket: Du
     ? [431, 'http.headers_too_large']
     : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'http.request_timeout'] : [400, 'http.malformed_request']
   const body = JSON.stringify({ type: 'about:blank', title: titleFor(status), status, code, detail: 'the request could not be parsed as HTTP/1.1' })
-  socket.end(`HTTP/1.1 ${status} ${titleFor(status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  const head = `HTTP/1.1 ${status} ${titleFor(status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}`
+  socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -20,7 +20,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { LedgerlineError } from '../../domain/errors.ts'
+import { domainError } from '../../domain/errors.ts'
 import { uuidV5 } from '../../domain/envelope.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import { appendRouteHook } from '../hooks.ts'
@@ -33,26 +33,13 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /** Answers a retry may not get again: a concurrency conflict, a rate limit. */
 const TRANSIENT = new Set([409, 429])
 
-class InvalidIdempotencyKey extends LedgerlineError {
-  readonly code = 'idempotency.invalid_key'
-  readonly status = 400
-  constructor () { super('Idempotency-Key must be 1 to 255 visible ASCII characters') }
-}
-class IdempotencyKeyReused extends LedgerlineError {
-  readonly code = 'idempotency.key_reused'
-  readonly status = 422
-  constructor () { super('this Idempotency-Key was used for a different request') }
-}
-class IdempotencyResponseUnreadable extends LedgerlineError {
-  readonly code = 'idempotency.response_unreadable'
-  readonly status = 409
-  constructor () { super('the response kept for this Idempotency-Key was sealed under a server secret that has since changed; it cannot be replayed') }
-}
-class IdempotencyInFlight extends LedgerlineError {
-  readonly code = 'idempotency.in_flight'
-  readonly status = 409
-  constructor () { super('a request with this Idempotency-Key is still being processed; retry shortly') }
-}
+class InvalidIdempotencyKey extends domainError('idempotency.invalid_key', 400,
+  'Idempotency-Key must be 1 to 255 visible ASCII characters') {}
+class IdempotencyKeyReused extends domainError('idempotency.key_reused', 422, 'this Idempotency-Key was used for a different request') {}
+class IdempotencyResponseUnreadable extends domainError('idempotency.response_unreadable', 409,
+  'the response kept for this Idempotency-Key was sealed under a server secret that has since changed; it cannot be replayed') {}
+class IdempotencyInFlight extends domainError('idempotency.in_flight', 409,
+  'a request with this Idempotency-Key is still being processed; retry shortly') {}
 
 interface Claim { keyHash: string, claimId: string, sealKey: Buffer }
 
@@ -68,9 +55,7 @@ function digest (...parts: string[]): Buffer {
   return hash.digest()
 }
 
-class BodyTooDeep extends LedgerlineError {
-  readonly code = 'http.body_too_deep'
-  readonly status = 400
+class BodyTooDeep extends domainError('http.body_too_deep', 400, 'request bodies nest too deeply') {
   constructor () { super(`request bodies nest at most ${MAX_DEPTH} levels`) }
 }
 
@@ -81,7 +66,8 @@ function canonical (value: unknown, depth = 0): string {
   if (depth > MAX_DEPTH) throw new BodyTooDeep()
   if (Array.isArray(value)) return `[${value.map((item) => canonical(item, depth + 1)).join(',')}]`
   if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key], depth + 1)}`).join(',')}}`
+    const member = (key: string): string => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key], depth + 1)}`
+    return `{${Object.keys(value).sort().map(member).join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }
@@ -113,19 +99,24 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
   }
   app.decorateRequest('idempotencyClaim', null)
 
-  const claim = async (request: FastifyRequest, reply: FastifyReply, header: string | string[], scope: string): Promise<FastifyReply | undefined> => {
+  const claim = async (
+    request: FastifyRequest, reply: FastifyReply, header: string | string[], scope: string
+  ): Promise<FastifyReply | undefined> => {
     if (typeof header !== 'string' || !KEY.test(header)) throw new InvalidIdempotencyKey()
     const keyHash = digest('ledgerline-idempotency-row', scope, header).toString('hex')
     const requestHash = digest(request.method, request.url, canonical(request.body ?? null)).toString('hex')
     const claimId = randomUUID()
     // A row past its retention is reclaimed as new; an abandoned claim of the same request is taken over (same command id).
     const claimed = await sql.query<{ created_at: Date | string }>(
-      `INSERT INTO idempotency_keys (key_hash, request_hash, state, claim_id, locked_until) VALUES ($1, $2, 'in_flight', $5, now() + $3 * interval '1 millisecond')
+      `INSERT INTO idempotency_keys (key_hash, request_hash, state, claim_id, locked_until)
+       VALUES ($1, $2, 'in_flight', $5, now() + $3 * interval '1 millisecond')
        ON CONFLICT (key_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash, state = 'in_flight', claim_id = EXCLUDED.claim_id,
          locked_until = EXCLUDED.locked_until, status_code = NULL, sealed_response = NULL,
-         created_at = CASE WHEN idempotency_keys.created_at < now() - $4 * interval '1 millisecond' THEN now() ELSE idempotency_keys.created_at END
+         created_at = CASE WHEN idempotency_keys.created_at < now() - $4 * interval '1 millisecond'
+           THEN now() ELSE idempotency_keys.created_at END
        WHERE idempotency_keys.created_at < now() - $4 * interval '1 millisecond'
-          OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until < now() AND idempotency_keys.request_hash = EXCLUDED.request_hash)
+          OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until < now()
+              AND idempotency_keys.request_hash = EXCLUDED.request_hash)
        RETURNING created_at`, [keyHash, requestHash, CLAIM_MS, RETENTION_MS, claimId])
     const held = { keyHash, claimId, sealKey: sealKeyOf(scope, header) }
     if (claimed.rows.length > 0) {
@@ -135,7 +126,8 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
       return undefined
     }
     const { rows } = await sql.query<Row>(
-      `SELECT request_hash, state, locked_until > now() AS claim_live, status_code, sealed_response FROM idempotency_keys WHERE key_hash = $1`, [keyHash])
+      `SELECT request_hash, state, locked_until > now() AS claim_live, status_code, sealed_response
+       FROM idempotency_keys WHERE key_hash = $1`, [keyHash])
     const row = rows[0]
     if (row === undefined) throw new IdempotencyInFlight() // expired and removed between the two statements: retry
     if (row.request_hash !== requestHash) throw new IdempotencyKeyReused()
@@ -158,7 +150,8 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
       return payload
     }
     const type = String(reply.getHeader('content-type') ?? 'application/json')
-    await sql.query(`UPDATE idempotency_keys SET state = 'done', status_code = $3, sealed_response = $4 WHERE key_hash = $1 AND claim_id = $2`,
+    await sql.query(`UPDATE idempotency_keys SET state = 'done', status_code = $3, sealed_response = $4
+                     WHERE key_hash = $1 AND claim_id = $2`,
       [held.keyHash, held.claimId, reply.statusCode, seal(held.sealKey, JSON.stringify({ type, body: payload }))])
     return payload
   }
@@ -170,7 +163,8 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
     // A replay has sent the kept response: the request ends there, without done().
     claim(request, reply, header, request.principal.userId).then((replayed) => { if (replayed === undefined) done() }, done)
   }
-  function keepResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void): void {
+  type OnSendDone = (error: Error | null, payload?: unknown) => void
+  function keepResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone): void {
     const held = request.idempotencyClaim
     if (held === null) return done(null, payload)
     keep(request, reply, payload, held).then((kept) => done(null, kept), done)
@@ -188,6 +182,7 @@ export function idempotency (app: FastifyInstance, sql: SqlClient, secret: () =>
 /** Deletes kept responses older than the retention; the server calls it every few minutes. */
 export async function purgeIdempotencyKeys (sql: SqlClient): Promise<number> {
   const { rows } = await sql.query<{ n: string }>(
-    `WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 millisecond' RETURNING 1) SELECT count(*)::text AS n FROM gone`, [RETENTION_MS])
+    `WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 millisecond' RETURNING 1)
+     SELECT count(*)::text AS n FROM gone`, [RETENTION_MS])
   return Number(rows[0]!.n)
 }

@@ -22,7 +22,8 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
   app.decorate('metrics', registry)
   runtime.metrics.onOrgBurst(({ kind, orgId, count, windowMs }) => {
     const what = kind === 'denials' ? 'authorization denials' : 'role changes'
-    runtime.logger.warn({ alert: kind === 'denials' ? 'LedgerlineAuthzDenialBurst' : 'LedgerlineMassRoleChanges', orgId, count, windowSeconds: windowMs / 1000 },
+    const alert = kind === 'denials' ? 'LedgerlineAuthzDenialBurst' : 'LedgerlineMassRoleChanges'
+    runtime.logger.warn({ alert, orgId, count, windowSeconds: windowMs / 1000 },
       `organization ${orgId} is over the threshold of ${what}: ${count} in ${windowMs / 60_000} minutes`)
   })
   const labels = new RouteLabels()

@@ -65,7 +65,9 @@ class RequestLogger {
  * its own gets its child at once (none has one today); every other request
  * a RequestLogger.
  */
-export function requestLoggerFactory (logger: FastifyBaseLogger, bindings: Bindings, options: { level?: string, serializers?: unknown }): FastifyBaseLogger {
+export function requestLoggerFactory (
+  logger: FastifyBaseLogger, bindings: Bindings, options: { level?: string, serializers?: unknown }
+): FastifyBaseLogger {
   if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options as object)
   return new RequestLogger(logger, bindings) as unknown as FastifyBaseLogger
 }
