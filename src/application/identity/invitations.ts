@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import { aggregate } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
-import { LedgerlineError } from '../../domain/errors.ts'
+import { domainError } from '../../domain/errors.ts'
 import { normalizeEmail } from '../../domain/identity/email.ts'
 import { EmailTaken, InvitationExpired, InvitationNotFound, UserNotFound } from '../../domain/identity/errors.ts'
 import type { BuiltInRole } from '../../domain/identity/events.ts'
@@ -43,11 +43,8 @@ export function invitationServices (runtime: Runtime): InvitationServices {
 }
 
 /** A retried create (same command id) whose first answer is gone: the token it showed then cannot be shown again. */
-export class InvitationTokenShown extends LedgerlineError {
-  readonly code = 'invitation.token_shown'
-  readonly status = 409
-  constructor () { super('this request already created an invitation, and its token was shown then; revoke it and invite again') }
-}
+export class InvitationTokenShown extends domainError('invitation.token_shown', 409,
+  'this request already created an invitation, and its token was shown then; revoke it and invite again') {}
 
 const TOKEN_PATTERN = /^llinv_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$/
 

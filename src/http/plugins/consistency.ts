@@ -4,7 +4,7 @@
  * the log up to there, or answers 504 `projection.timeout`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { LedgerlineError, ProjectionTimeout } from '../../domain/errors.ts'
+import { domainError, ProjectionTimeout } from '../../domain/errors.ts'
 import { parsePosition } from '../../eventstore/position.ts'
 import type { LogPosition } from '../../eventstore/types.ts'
 import type { Runtime } from '../../runtime.ts'
@@ -15,13 +15,8 @@ declare module 'fastify' {
   }
 }
 
-export class InvalidConsistencyPosition extends LedgerlineError {
-  readonly code = 'http.invalid_consistency_position'
-  readonly status = 400
-  constructor () {
-    super('X-Consistent-With must be a position as commands return it: <major>.<minor>')
-  }
-}
+export class InvalidConsistencyPosition extends domainError('http.invalid_consistency_position', 400,
+  'X-Consistent-With must be a position as commands return it: <major>.<minor>') {}
 
 /**
  * The same 504 `projection.timeout`, caused by the client: it chose the

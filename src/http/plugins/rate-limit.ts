@@ -6,11 +6,9 @@
  * against two keys, and the e-mail key is only known after the body is parsed.
  */
 import type { FastifyReply } from 'fastify'
-import { LedgerlineError } from '../../domain/errors.ts'
+import { domainError } from '../../domain/errors.ts'
 
-export class RateLimited extends LedgerlineError {
-  readonly code = 'http.rate_limited'
-  readonly status = 429
+export class RateLimited extends domainError('http.rate_limited', 429, 'too many attempts; retry later') {
   constructor (retryAfterSeconds: number) {
     super(`too many attempts; retry in ${retryAfterSeconds} s`, { retryAfterSeconds })
   }
