@@ -6,7 +6,8 @@
  * id and the event type: a retried command logs once, and one request may
  * record several different facts.
  *
- * The audit query and export routes call `recordAuditAccess`; a route that
+ * Audit searches (`searchAuditLog`) and exports (`recordExport`, in export.ts)
+ * record themselves through `recordAuditAccess`; a route that
  * reads something the catalogue marks sensitive calls `recordSensitiveRead`.
  * Call them before answering: a read whose trace cannot be written then fails
  * instead of going unlogged.
@@ -15,6 +16,8 @@ import { createHash } from 'node:crypto'
 import { metadataFor, uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import type { AuditOnlyEvent } from '../../domain/audit/events.ts'
 import type { EventStore, LogPosition } from '../../eventstore/types.ts'
+import { auditPage, type AuditFilters, type AuditPage, type AuditSort } from '../../projections/audit/queries.ts'
+import type { SqlExecutor } from '../../sql/client.ts'
 
 /** What recording needs: IdentityServices and the runtime both qualify. */
 export interface AuditServices {
@@ -34,7 +37,7 @@ export async function append (services: AuditServices, streamId: string, metadat
   return result.position
 }
 
-type FilterValue = string | number | boolean | null | Date | undefined
+export type FilterValue = string | number | boolean | null | Date | undefined
 
 /** Filters as a route parsed them: unset ones are left out, dates written as ISO 8601. */
 function filtersOf (filters: Readonly<Record<string, FilterValue>>): Record<string, string | number | boolean | null> {
@@ -56,6 +59,19 @@ export async function recordAuditAccess (services: AuditServices, metadata: Comm
     ? { type: access.type, data: { orgId: access.orgId, filters } }
     : { type: access.type, data: { orgId: access.orgId, format: access.format, filters, ...(access.rows === undefined ? {} : { rows: access.rows }) } }
   return append(services, accessStreamId(access.orgId), { ...metadata, orgId: access.orgId }, event)
+}
+
+/**
+ * A page of an organization's audit log, the search recorded once, at its first page (no `after`): following its
+ * cursor is the same search. The page is read first, so a search that fails is not recorded.
+ */
+export async function searchAuditLog (
+  services: AuditServices & { readonly sql: SqlExecutor }, metadata: CommandMetadata, orgId: string,
+  filters: AuditFilters & Readonly<Record<string, FilterValue>>, page: { sort: AuditSort, limit: number, after: string | undefined }
+): Promise<AuditPage> {
+  const found = await auditPage(services.sql, orgId, filters, page)
+  if (page.after === undefined) await recordAuditAccess(services, metadata, { type: 'audit.log.searched', orgId, filters })
+  return found
 }
 
 /** Records a platform admin's search of the platform's log, in their own `access-<userId>`. */

@@ -5,11 +5,18 @@
  * `ledgerline audit export` both stream these chunks. The first piece comes
  * after the first read, so a caller that waits for it knows the read works
  * before it commits to an answer.
+ *
+ * Both start one through `recordExport`: the export is recorded in the log
+ * (`audit.log.exported`) before a row is read, so an export whose trace
+ * cannot be written fails instead of going unlogged.
  */
+import type { CommandMetadata } from '../../domain/envelope.ts'
+import type { LogPosition } from '../../eventstore/types.ts'
 import type { Metrics } from '../../metrics.ts'
 import { csvLine } from '../../projections/audit/csv.ts'
 import { auditRows, type AuditFilters, type AuditRow } from '../../projections/audit/queries.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
+import { recordAuditAccess, type AuditServices, type FilterValue } from './access.ts'
 
 export type ExportFormat = 'csv' | 'ndjson' | 'json'
 
@@ -27,10 +34,12 @@ export const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
   json: 'application/json; charset=utf-8'
 }
 
+type ExportMetrics = Pick<Metrics, 'auditExportStarted' | 'auditRowsExported'>
+
 /** The export's text in pieces; `onRows` hears how many rows each piece held, and `metrics` counts the export and its rows as they go. */
 export async function * exportAudit (
   sql: SqlExecutor, orgId: string, filters: AuditFilters, format: ExportFormat, onRows: (rows: number) => void = () => {},
-  metrics?: Pick<Metrics, 'auditExportStarted' | 'auditRowsExported'>
+  metrics?: ExportMetrics
 ): AsyncGenerator<string> {
   metrics?.auditExportStarted(format)
   // The opening (CSV's header line, JSON's bracket) goes with the first rows, or alone when there are none.
@@ -53,6 +62,32 @@ export async function * exportAudit (
   }
   if (format === 'json') yield `${opening}]\n`
   else if (opening !== '') yield opening
+}
+
+/** What an export needs: the runtime qualifies. */
+export interface ExportServices extends AuditServices {
+  readonly sql: SqlExecutor
+  readonly metrics?: ExportMetrics
+}
+
+export interface ExportRequest {
+  readonly orgId: string
+  readonly format: ExportFormat
+  readonly filters: AuditFilters & Readonly<Record<string, FilterValue>>
+}
+
+/** An export whose record is in the log: where the record landed, and the rows, read only when asked for. */
+export interface RecordedExport {
+  readonly position: LogPosition
+  /** The export's text in pieces (see exportAudit); `onRows` hears how many rows each piece held. */
+  pieces (onRows?: (rows: number) => void): AsyncGenerator<string>
+}
+
+/** Records the export of `request` (`audit.log.exported`, by whoever `metadata` names), then hands its rows over. */
+export async function recordExport (services: ExportServices, metadata: CommandMetadata, request: ExportRequest): Promise<RecordedExport> {
+  const { orgId, format, filters } = request
+  const position = await recordAuditAccess(services, metadata, { type: 'audit.log.exported', orgId, format, filters })
+  return { position, pieces: (onRows) => exportAudit(services.sql, orgId, filters, format, onRows, services.metrics) }
 }
 
 /**

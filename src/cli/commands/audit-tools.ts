@@ -11,8 +11,7 @@ import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import type { Writable } from 'node:stream'
 import type { Command } from 'commander'
-import { recordAuditAccess } from '../../application/audit/access.ts'
-import { exportAudit, type ExportFormat } from '../../application/audit/export.ts'
+import { recordExport, type ExportFormat } from '../../application/audit/export.ts'
 import { systemCommand } from '../../domain/envelope.ts'
 import { InvalidInput, domainError } from '../../domain/errors.ts'
 import { auditCount, type AuditFilters } from '../../projections/audit/queries.ts'
@@ -105,12 +104,13 @@ export function auditExportCommand (audit: Command): void {
       const format = options.format as ExportFormat
       const filters = filtersOf(options)
       await withRuntime(async (runtime) => {
-        await recordAuditAccess(runtime.identity, { ...systemCommand('cli:audit:export'), orgId: options.org }, { type: 'audit.log.exported', orgId: options.org, format, filters })
+        const exported = await recordExport(runtime, { ...systemCommand('cli:audit:export'), orgId: options.org }, { orgId: options.org, format, filters })
+        // The export holds its own record: the read model is waited for after it was written.
         await caughtUp(runtime)
         const bar = rowsProgress(await auditCount(runtime.sql, options.org, filters))
         const out = options.out === undefined ? io().stdout : createWriteStream(callerPath(options.out))
         try {
-          for await (const text of exportAudit(runtime.sql, options.org, filters, format, bar.add, runtime.metrics)) await write(out, text)
+          for await (const text of exported.pieces(bar.add)) await write(out, text)
         } finally {
           bar.stop()
           if (options.out !== undefined) {

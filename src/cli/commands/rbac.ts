@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { assignRole, changeOrganization, createRole, customRoles, unassignRole } from '../../application/identity/commands.ts'
+import { assignRole, changeOrganization, createRole, unassignRole } from '../../application/identity/commands.ts'
 import { systemCommand } from '../../domain/envelope.ts'
 import { InvalidInput } from '../../domain/errors.ts'
 import { testPolicy } from '../../application/rbac/cases.ts'
+import { listRoles, type RoleListing } from '../../application/rbac/role-list.ts'
 import { PolicyCases, type CaseResult } from '../../domain/rbac/cases.ts'
 import { GrantsInput, parseGrants, type GrantData } from '../../domain/rbac/events.ts'
-import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
 import { holdersOf } from '../../projections/rbac/queries.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 
@@ -31,6 +31,22 @@ const cli = (what: string) => systemCommand(`cli:rbac:${what}`)
 
 const grantText = (grant: GrantData): string =>
   `${grant.effect} ${grant.actions.join(', ')} on ${grant.resource}${grant.when === undefined ? '' : ` when ${JSON.stringify(grant.when)}`}`
+
+/** A role in `rbac roles --json`: a built-in one by its actions. */
+function roleJson (role: RoleListing): unknown {
+  if (role.builtIn) return { roleId: role.roleId, name: role.name, builtIn: true, actions: role.actions }
+  const { roleId, name, description, grants, holders } = role
+  return { roleId, name, description, grants, holders, builtIn: false }
+}
+
+function roleText (role: RoleListing): string {
+  if (role.builtIn) return `${role.roleId} (built-in): ${role.actions.length} actions`
+  return [
+    `${role.roleId} ${role.name}${role.description === '' ? '' : ` — ${role.description}`}`,
+    ...role.grants.map((grant, index) => `  #${index} ${grantText(grant)}`),
+    `  held by: ${role.holders.length === 0 ? 'nobody' : role.holders.join(', ')}`
+  ].join('\n')
+}
 
 function describe (result: CaseResult): string {
   if (result.passed) return `  ✓ ${result.name}`
@@ -70,18 +86,9 @@ export function rbacCommand (program: Command): void {
     .option('--json', 'print {"items": [...]}')
     .action(async (options: Options) => {
       await withRuntime(async (runtime) => {
-        const custom = await customRoles(runtime.identity, options.org)
-        if (options.json === true) {
-          const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, builtIn: true, actions }))
-          print(toJson({ items: [...builtIn, ...custom.map((role) => ({ ...role, builtIn: false }))] }))
-          return
-        }
-        for (const [roleId, actions] of Object.entries(BUILT_IN_ROLE_GRANTS)) print(`${roleId} (built-in): ${actions.length} actions`)
-        for (const role of custom) {
-          print(`${role.roleId} ${role.name}${role.description === '' ? '' : ` — ${role.description}`}`)
-          role.grants.forEach((grant, index) => print(`  #${index} ${grantText(grant)}`))
-          print(`  held by: ${role.holders.length === 0 ? 'nobody' : role.holders.join(', ')}`)
-        }
+        const roles = await listRoles(runtime.identity, options.org)
+        if (options.json === true) print(toJson({ items: roles.map(roleJson) }))
+        else for (const role of roles) print(roleText(role))
       })
     })
 

@@ -6,7 +6,7 @@
  * with the same filters, as CSV, NDJSON or JSON, streamed.
  *
  * Reading the log is itself logged: a search (its first page) and an export
- * each append an audit-only event before they answer.
+ * each append an audit-only event before they answer (src/application/audit/).
  *
  * An export checks its query and reads its first rows before it sends its
  * headers, so bad input or a failing read is a problem+json answer. Should a
@@ -20,15 +20,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { Readable } from 'node:stream'
-import { recordAuditAccess } from '../../application/audit/access.ts'
-import { EXPORT_CONTENT_TYPES, exportAudit, exportErrorLine, exportFileName, type ExportFormat } from '../../application/audit/export.ts'
-import { AUDIT_PAGE_LIMIT, auditPage, type AuditPage, type AuditSort } from '../../projections/audit/queries.ts'
+import { searchAuditLog } from '../../application/audit/access.ts'
+import { EXPORT_CONTENT_TYPES, exportErrorLine, exportFileName, recordExport, type ExportFormat } from '../../application/audit/export.ts'
+import { AUDIT_PAGE_LIMIT, type AuditPage, type AuditSort } from '../../projections/audit/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { auditCursor, InvalidCursor } from '../../domain/cursor.ts'
 import { commandMetadata } from '../plugins/auth.ts'
 import { cursorParam, instantKey, pageLimit, pgText, pgTimestamp } from '../query.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
-import { authorize } from '../tenancy.ts'
 
 const OrgParams = z.object({ orgId: Id })
 const Text = pgText(200)
@@ -92,11 +91,7 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
     const { orgId } = request.params
     const { sort, limit, cursor, ...filters } = request.query
     const after = cursorAfter(cursor, sort)
-    await authorize(runtime, request, orgId)
-    const page = await auditPage(runtime.sql, orgId, filters, { sort, limit, after })
-    // A search is logged once, at its first page; following its cursor is the same search.
-    if (cursor === undefined) await recordAuditAccess(runtime.identity, commandMetadata(request, orgId), { type: 'audit.log.searched', orgId, filters })
-    return pageAnswer(page, sort)
+    return pageAnswer(await searchAuditLog(runtime, commandMetadata(request, orgId), orgId, filters, { sort, limit, after }), sort)
   })
 
   api.get('/v1/orgs/:orgId/audit-events/export', {
@@ -108,10 +103,8 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
     }
   }, async (request, reply) => {
     const { orgId } = request.params
-    await authorize(runtime, request, orgId)
     const { format, ...filters } = request.query
-    await recordAuditAccess(runtime.identity, commandMetadata(request, orgId), { type: 'audit.log.exported', orgId, format, filters })
-    const pieces = exportAudit(runtime.sql, orgId, filters, format, undefined, runtime.metrics)
+    const pieces = (await recordExport(runtime, commandMetadata(request, orgId), { orgId, format, filters })).pieces()
     // The first rows are read before anything is sent: until then a failure is an ordinary problem+json answer.
     const first = await pieces.next()
     reply.header('content-type', EXPORT_CONTENT_TYPES[format])
