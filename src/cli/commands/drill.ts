@@ -5,9 +5,9 @@
  * did not cross or the verification failed.
  */
 import type { Command } from 'commander'
+import { withDatabase } from '../../application/database.ts'
 import { loadConfig } from '../../config.ts'
 import { runDrill, SCENARIOS, type DrillReport, type Scenario } from '../../ops/drills.ts'
-import { openSqlClient, type SqlClient } from '../../sql/client.ts'
 import { print, toJson } from '../context.ts'
 
 interface Options { url?: string, token: string, metricsUrl?: string, metricsToken?: string, maxWait: number, json?: boolean }
@@ -40,22 +40,16 @@ export function drillCommand (program: Command): void {
       const metricsToken = options.metricsToken ?? config.metrics.token
       // Only the drills that change the database open it; PGlite is the server's alone.
       const needsDatabase = scenario === 'tampered-audit-row' || scenario === 'stalled-projection'
-      let sql: SqlClient | undefined
-      if (needsDatabase && config.databaseUrl !== undefined) sql = await openSqlClient({ databaseUrl: config.databaseUrl, poolSize: 2 })
-      try {
-        const report = await runDrill(scenario as Scenario, {
-          baseUrl,
-          token: options.token,
-          ...(metricsUrl === undefined ? {} : { metricsUrl }),
-          ...(metricsToken === undefined ? {} : { metricsToken }),
-          maxWaitMs: options.maxWait * 1000,
-          ...(sql === undefined ? {} : { sql }),
-          log: (line) => process.stderr.write(`${line}\n`)
-        })
-        print(options.json === true ? toJson(report) : describe(report))
-        if (!report.crossed || !report.verification.ok) process.exitCode = 1
-      } finally {
-        await sql?.close()
-      }
+      const report = await withDatabase(needsDatabase ? config.databaseUrl : undefined, async (sql) => runDrill(scenario as Scenario, {
+        baseUrl,
+        token: options.token,
+        ...(metricsUrl === undefined ? {} : { metricsUrl }),
+        ...(metricsToken === undefined ? {} : { metricsToken }),
+        maxWaitMs: options.maxWait * 1000,
+        ...(sql === undefined ? {} : { sql }),
+        log: (line) => process.stderr.write(`${line}\n`)
+      }))
+      print(options.json === true ? toJson(report) : describe(report))
+      if (!report.crossed || !report.verification.ok) process.exitCode = 1
     })
 }

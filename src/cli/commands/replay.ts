@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
-import { formatPosition } from '../../eventstore/position.ts'
+import { replayProjection, type ReplayProgress } from '../../application/event-log.ts'
 import { PROJECTION_NAMES } from '../../projections/index.ts'
-import { rebuildProjection, type RebuildProgress } from '../../projections/rebuild.ts'
 import { print, toJson, withRuntime } from '../context.ts'
 import { progress } from '../progress.ts'
 
@@ -16,11 +15,10 @@ export function replayCommand (program: Command): void {
       if (!PROJECTION_NAMES.includes(name)) {
         program.error(`unknown projection ${name}; known: ${PROJECTION_NAMES.join(', ')}`, { exitCode: 2 })
       }
-      const result = await withRuntime(async ({ sql, store, projections }) => {
-        const projection = projections.find((p) => p.name === name)!
+      const result = await withRuntime(async (runtime) => {
         const progress = progressReporter()
         try {
-          return await rebuildProjection({ sql, store, projection, batchSize: options.batchSize, onProgress: progress.update })
+          return await replayProjection(runtime, name, { batchSize: options.batchSize, onProgress: progress.update })
         } finally {
           progress.stop()
         }
@@ -31,14 +29,14 @@ export function replayCommand (program: Command): void {
 }
 
 /** Events applied, events/s and ETA; the plain line also names the position reached. */
-function progressReporter (): { update: (p: RebuildProgress) => void, stop: () => void } {
+function progressReporter (): { update: (p: ReplayProgress) => void, stop: () => void } {
   const shown = progress('replay [{bar}] {percentage}% | {applied} events | {rate} events/s | ETA {eta_formatted}', 1000, { applied: 0, rate: 0 },
     (value, { applied, rate, eta, position }: { applied: number, rate: number, eta?: number, position?: string }) =>
       `replay ${Math.round(value / 10)}% ${applied} events ${rate} events/s ETA ${eta ?? '?'} s at ${position ?? ''}`)
   return {
     update (p) {
       const eta = p.eventsPerSecond > 0 && p.fraction > 0 ? Math.round((p.eventsApplied / p.fraction - p.eventsApplied) / p.eventsPerSecond) : undefined
-      shown.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate: Math.round(p.eventsPerSecond), eta, position: formatPosition(p.position) })
+      shown.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate: Math.round(p.eventsPerSecond), eta, position: p.position })
     },
     stop: () => shown.stop()
   }
