@@ -134,7 +134,8 @@ async function setUp (cfg: Config, databaseUrl: string): Promise<Fixture> {
     pino({ level: 'warn' }))
   try {
     const services = runtime.identity
-    const owner = await bootstrap(services, systemCommand('bench-http'), { email: 'owner@bench.example', orgName: 'Bench Org 0', displayName: 'Bench Owner' })
+    const owner = await bootstrap(services, systemCommand('bench-http'),
+      { email: 'owner@bench.example', orgName: 'Bench Org 0', displayName: 'Bench Owner' })
     const as = (userId: string): CommandMetadata => ({ ...systemCommand('bench-http'), actor: { type: 'user', id: userId } })
 
     const orgIds = [owner.orgId]
@@ -149,9 +150,12 @@ async function setUp (cfg: Config, databaseUrl: string): Promise<Fixture> {
     let next = 0
     await measure({ concurrency: SETUP_CONCURRENCY, ops: cfg.users }, async () => {
       const n = next++
-      const { userId } = await registerUser(services, systemCommand('bench-http'), { email: `user${n}@bench.example`, displayName: `Bench User ${n}` })
+      const user = { email: `user${n}@bench.example`, displayName: `Bench User ${n}` }
+      const { userId } = await registerUser(services, systemCommand('bench-http'), user)
       userIds.push(userId)
-      if (userIds.length % 10_000 === 0) log(`  registered ${userIds.length.toLocaleString('en-US')} of ${cfg.users.toLocaleString('en-US')} users`)
+      if (userIds.length % 10_000 === 0) {
+        log(`  registered ${userIds.length.toLocaleString('en-US')} of ${cfg.users.toLocaleString('en-US')} users`)
+      }
     })
     log(`  registered ${userIds.length.toLocaleString('en-US')} users in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 
@@ -173,14 +177,19 @@ async function sessionRead (cfg: Config, hello: Server, ledgerline: Server, fixt
   const plan: LoadPlan = { connections: cfg.connections, seconds: cfg.seconds, warmupSeconds: cfg.warmupSeconds, rounds: cfg.rounds }
   const [peer, ours] = await compete(plan, [
     { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY }, server: hello },
-    { label: 'session', target: { url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` } }, server: ledgerline }
+    {
+      label: 'session',
+      target: { url: `${ledgerline.url}/v1/session`, headers: { authorization: `Bearer ${fixture.readerToken}` } },
+      server: ledgerline
+    }
   ])
   return versusResults('session-read', 'fastify-hello-world', ours!, peer!, { ratio: '>= 0.6' })
 }
 
 async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixture, databaseUrl: string): Promise<BenchResult[]> {
   const { orgIds, userIds } = fixture
-  log(`command-add-member: POST /v1/orgs/:orgId/members over ${orgIds.length} organizations, ${userIds.length.toLocaleString('en-US')} users, ${cfg.connections} connections`)
+  log(`command-add-member: POST /v1/orgs/:orgId/members over ${orgIds.length} organizations, ` +
+    `${userIds.length.toLocaleString('en-US')} users, ${cfg.connections} connections`)
   // Request n adds user n to organization n mod orgs. Past the last user, they
   // are added again, each to the next organization along: (user, org) pairs
   // stay distinct for orgs × users requests.
@@ -195,13 +204,16 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
         const user = n % userIds.length
         const orgId = orgIds[(user + Math.floor(n / userIds.length)) % orgIds.length]!
         // The route invites (members join by accepting): one invitation per request, to the user's address.
-        return { ...request, path: `/v1/orgs/${orgId}/members`, body: JSON.stringify({ email: `${userIds[user]}@bench.example`, roles: ['member'] }) }
+        const body = JSON.stringify({ email: `${userIds[user]}@bench.example`, roles: ['member'] })
+        return { ...request, path: `/v1/orgs/${orgId}/members`, body }
       }
     }]
   }
   const warm = await run(`warm-up add-member (${cfg.warmupSeconds} s)`, cfg.connections, cfg.warmupSeconds, target)
   const ours = await run(`add-member (${cfg.seconds} s)`, cfg.connections, cfg.seconds, target, ledgerline)
-  if (sent > userIds.length) log(`  note: ${sent} requests for ${userIds.length} users: some users were added to a second organization (raise --users)`)
+  if (sent > userIds.length) {
+    log(`  note: ${sent} requests for ${userIds.length} users: some users were added to a second organization (raise --users)`)
+  }
   await checkAppended(databaseUrl, warm.ok + ours.ok + cfg.sessionOrgs)
   const cpu = cpuPerRequest(ours)
   return [
@@ -220,13 +232,15 @@ async function checkAppended (databaseUrl: string, atLeast: number): Promise<voi
     const { rows } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM events WHERE type = 'org.member.added'")
     const appended = Number(rows[0]!.n)
     if (appended < atLeast) throw new Error(`${atLeast} org.member.added events expected, ${appended} in the log`)
-    log(`  ${appended.toLocaleString('en-US')} org.member.added events in the log (${atLeast.toLocaleString('en-US')} answered 2xx, set-up included)`)
+    const answered = atLeast.toLocaleString('en-US')
+    log(`  ${appended.toLocaleString('en-US')} org.member.added events in the log (${answered} answered 2xx, set-up included)`)
   } finally {
     await client.end()
   }
 }
 
-const CPU_NOTE = `${CPU_METRIC}: utime + stime of the server's process (from /proc/<pid>/stat) over a measured run, ÷ the requests it answered; ` +
+const CPU_NOTE = `${CPU_METRIC}: utime + stime of the server's process (from /proc/<pid>/stat) over a measured run, ` +
+  '÷ the requests it answered; ' +
   'the load generator runs in another process, so on a 2-core machine this ratio holds where req/s follows what the load generator leaves'
 
 // ── main ───────────────────────────────────────────────────────────────────
@@ -242,7 +256,8 @@ async function main (): Promise<void> {
     else await db.drop()
   }
   const results = await withServers(release, async (start) => {
-    log(`set-up: an owner, ${cfg.orgs} organizations, ${cfg.users.toLocaleString('en-US')} users, a session reader in ${cfg.sessionOrgs} of them`)
+    const users = cfg.users.toLocaleString('en-US')
+    log(`set-up: an owner, ${cfg.orgs} organizations, ${users} users, a session reader in ${cfg.sessionOrgs} of them`)
     const fixture = await setUp(cfg, db.url)
     const ledgerline = await start(startLedgerline({ DATABASE_URL: db.url }, cfg.serverNodeArgs))
     const hello = await start(startHello())

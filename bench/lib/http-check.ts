@@ -110,10 +110,12 @@ async function setUp (storage: Readonly<Record<string, string>>): Promise<Fixtur
   const runtime = await openRuntime(loadConfig({ NODE_ENV: 'production', ...storage }), pino({ level: 'warn' }))
   try {
     const services = runtime.identity
-    const owner = await bootstrap(services, systemCommand('bench-authz'), { email: 'owner@bench.example', orgName: 'Bench Org', displayName: 'Bench Owner' })
+    const owner = await bootstrap(services, systemCommand('bench-authz'),
+      { email: 'owner@bench.example', orgName: 'Bench Org', displayName: 'Bench Owner' })
     // A command id of its own for each command: ids of new aggregates derive from it.
     const asOwner = (): CommandMetadata => ({ ...systemCommand('bench-authz'), actor: { type: 'user', id: owner.userId } })
-    const { userId: memberId } = await registerUser(services, systemCommand('bench-authz'), { email: 'member@bench.example', displayName: 'Bench Member' })
+    const member = { email: 'member@bench.example', displayName: 'Bench Member' }
+    const { userId: memberId } = await registerUser(services, systemCommand('bench-authz'), member)
     await addMember(services, asOwner(), owner.orgId, { userId: memberId, roles: ['member'] })
     for (const role of ROLES) {
       const { roleId } = await createRole(services, asOwner(), owner.orgId, role)
@@ -126,13 +128,16 @@ async function setUp (storage: Readonly<Record<string, string>>): Promise<Fixtur
 }
 
 /** Sends the batch once and checks every decision; answers the body every timed response must repeat. */
-async function sampleAnswer (server: Server, path: string, headers: Record<string, string>, checks: readonly Check[], body: string): Promise<string> {
+async function sampleAnswer (
+  server: Server, path: string, headers: Record<string, string>, checks: readonly Check[], body: string
+): Promise<string> {
   const response = await fetch(server.url + path, { method: 'POST', headers, body })
   const text = await response.text()
   if (response.status !== 200) throw new Error(`POST ${path} answered ${response.status}: ${text}`)
   const got = (JSON.parse(text) as { results: Array<{ allowed: boolean }> }).results.map((r) => r.allowed)
   const expected = checks.map((check) => check.allowed)
-  const wrong = expected.flatMap((allowed, i) => got[i] === allowed ? [] : [`check ${i} (${checks[i]!.action}): ${String(got[i])}, ${allowed} expected`])
+  const wrong = expected.flatMap((allowed, i) =>
+    got[i] === allowed ? [] : [`check ${i} (${checks[i]!.action}): ${String(got[i])}, ${allowed} expected`])
   if (got.length !== expected.length || wrong.length > 0) throw new Error(`POST ${path} decided otherwise: ${wrong.join('; ') || text}`)
   log(`  sample answer checked: ${expected.filter(Boolean).length} of ${expected.length} allowed, as expected`)
   return text
@@ -152,6 +157,11 @@ export async function httpCheck (options: HttpCheckOptions): Promise<HttpCheck> 
   return { ...measured, database: storage.version }
 }
 
+/** What the bare route answers for every check. */
+function allowedOnly (): { allowed: true } {
+  return { allowed: true }
+}
+
 /** `http-check-vs-hello-cpu`: the server's CPU time per request against the hello-world's for GET /hello. */
 function cpuVersusHello (ours: Load, hello: Load): BenchResult[] {
   const [oursCpu, helloCpu] = [cpuPerRequest(ours), cpuPerRequest(hello)]
@@ -160,17 +170,25 @@ function cpuVersusHello (ours: Load, hello: Load): BenchResult[] {
 }
 
 /** The batch checked once, then GET /hello, the bare POST /checks and ours in turn. */
-async function measureChecks (options: LoadPlan, ledgerline: Server, hello: Server, fixture: Fixture): Promise<Omit<HttpCheck, 'database'>> {
+async function measureChecks (
+  options: LoadPlan, ledgerline: Server, hello: Server, fixture: Fixture
+): Promise<Omit<HttpCheck, 'database'>> {
   const path = `/v1/orgs/${fixture.orgId}/authz/check`
   const checks = batch(fixture.memberId)
-  const body = JSON.stringify({ checks: checks.map(({ action, resource, context }) => ({ userId: fixture.memberId, action, resource, context })) })
+  const asked = checks.map(({ action, resource, context }) => ({ userId: fixture.memberId, action, resource, context }))
+  const body = JSON.stringify({ checks: asked })
   const headers = { authorization: `Bearer ${fixture.ownerToken}`, 'content-type': 'application/json' }
   const expectBody = await sampleAnswer(ledgerline, path, { ...headers, 'x-consistent-with': fixture.head }, checks, body)
-  log(`  POST ${path} (${checks.length} checks, ${body.length} bytes) vs GET /hello and POST /checks, ${options.connections} connections, ` +
+  log(`  POST ${path} (${checks.length} checks, ${body.length} bytes) vs GET /hello and POST /checks, ` +
+    `${options.connections} connections, ` +
     `${options.rounds} round(s) of ${options.seconds} s each after ${options.warmupSeconds} s of warm-up`)
   const [hi, post, ours] = await compete(options, [
     { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY }, server: hello },
-    { label: 'bare POST /checks', target: { url: `${hello.url}/checks`, method: 'POST', headers, body, expectBody: JSON.stringify({ results: checks.map(() => ({ allowed: true })) }) }, server: hello },
+    {
+      label: 'bare POST /checks',
+      target: { url: `${hello.url}/checks`, method: 'POST', headers, body, expectBody: JSON.stringify({ results: checks.map(allowedOnly) }) },
+      server: hello
+    },
     { label: 'authz/check', target: { url: ledgerline.url + path, method: 'POST', headers, body, expectBody }, server: ledgerline }
   ])
   const results = [
@@ -178,9 +196,10 @@ async function measureChecks (options: LoadPlan, ledgerline: Server, hello: Serv
     throughput({ name: 'http-check-vs-hello', metric: 'req/s', value: ours!.rate, peer: { name: PEER, value: hi!.rate } }),
     ...cpuVersusHello(ours!, hi!)
   ]
-  const note = `http-check: the owner POSTs ${checks.length} checks (${body.length} bytes) about a member holding \`member\` and ${ROLES.length} custom roles ` +
-    `of conditional grants, every response checked against the expected decisions; ${options.connections} connections, ${options.rounds} alternating ` +
-    `round(s) of ${options.seconds} s per contender after ${options.warmupSeconds} s of warm-up each; peer: ${POST_PEER}; http-check-vs-hello: ours against ${PEER}; ` +
+  const note = `http-check: the owner POSTs ${checks.length} checks (${body.length} bytes) about a member holding \`member\` ` +
+    `and ${ROLES.length} custom roles of conditional grants, every response checked against the expected decisions; ` +
+    `${options.connections} connections, ${options.rounds} alternating round(s) of ${options.seconds} s per contender ` +
+    `after ${options.warmupSeconds} s of warm-up each; peer: ${POST_PEER}; http-check-vs-hello: ours against ${PEER}; ` +
     `${CPU_METRIC}: utime + stime of each server's process (from /proc/<pid>/stat) over its measured runs, ÷ the requests it answered`
   return { results, note }
 }

@@ -49,13 +49,15 @@ export interface LoadPlan {
 }
 
 /** A request to load a server with: url, and method, headers, body, expectBody as autocannon takes them. */
-export type Target = Omit<autocannon.Options, 'connections' | 'duration' | 'pipelining' | 'timeout'>
+export type Target = Omit<autocannon.Options, keyof Shared>
 
 /** Fails the bench when more than this share of a run's requests did not answer 2xx. */
 const MAX_ERROR_SHARE = 0.01
 
 /** The settings every run shares. */
-function loadOptions (connections: number, seconds: number): Pick<autocannon.Options, 'connections' | 'duration' | 'pipelining' | 'timeout'> {
+type Shared = Pick<autocannon.Options, 'connections' | 'duration' | 'pipelining' | 'timeout'>
+
+function loadOptions (connections: number, seconds: number): Shared {
   return { connections, duration: seconds, pipelining: 1, timeout: 10 }
 }
 
@@ -67,7 +69,8 @@ function loadOptions (connections: number, seconds: number): Pick<autocannon.Opt
 export async function run (label: string, connections: number, seconds: number, target: Target, server?: Server): Promise<Load> {
   const cpuBefore = server?.cpuMs()
   // The promise autocannon returns is also its instance (an EventEmitter).
-  const instance = autocannon({ ...target, ...loadOptions(connections, seconds) }) as unknown as autocannon.Instance & Promise<autocannon.Result>
+  type Running = autocannon.Instance & Promise<autocannon.Result>
+  const instance = autocannon({ ...target, ...loadOptions(connections, seconds) }) as unknown as Running
   const latencies: number[] = []
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
@@ -93,13 +96,19 @@ export async function run (label: string, connections: number, seconds: number, 
   const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${code}×${stat.count ?? 0}`).join(' ')
   log(`  ${label}: ${Math.round(load.rate).toLocaleString('en-US')} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms; ` +
     `${ok.toLocaleString('en-US')} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) [${codes}]` +
-    (cpu === undefined ? '' : `; server CPU ${cpu.toFixed(1)} µs per request (${(100 * load.serverSystemMs! / load.serverCpuMs!).toFixed(0)}% system)`))
+    (cpu === undefined ? '' : `; server CPU ${cpu.toFixed(1)} µs per request (${systemShare(load)} system)`))
   if (wrongBodies > 0) throw new Error(`${label}: ${wrongBodies} 2xx answers did not have the expected body ${target.expectBody}`)
   if (ok === 0 || failed > MAX_ERROR_SHARE * (ok + failed)) {
-    throw new Error(`${label}: ${failed} of ${ok + failed} requests failed (status codes: ${codes || 'none'}, socket errors: ${result.errors}); ` +
+    throw new Error(`${label}: ${failed} of ${ok + failed} requests failed ` +
+      `(status codes: ${codes || 'none'}, socket errors: ${result.errors}); ` +
       'a benchmark of errors is not a benchmark')
   }
   return load
+}
+
+/** The kernel's share of the server's CPU time, e.g. `23%`. */
+function systemShare (load: Load): string {
+  return `${(100 * load.serverSystemMs! / load.serverCpuMs!).toFixed(0)}%`
 }
 
 function cpuUsed (before: CpuTime | undefined, after: CpuTime | undefined): Pick<Load, 'serverCpuMs' | 'serverSystemMs'> {
@@ -124,7 +133,9 @@ export async function compete (plan: LoadPlan, contenders: readonly Contender[])
   const runs = contenders.map((): Load[] => [])
   for (let round = 1; round <= rounds; round++) {
     const of = rounds === 1 ? '' : `, round ${round}/${rounds}`
-    for (const [i, c] of contenders.entries()) runs[i]!.push(await run(`${c.label} (${seconds} s${of})`, connections, seconds, c.target, c.server))
+    for (const [i, c] of contenders.entries()) {
+      runs[i]!.push(await run(`${c.label} (${seconds} s${of})`, connections, seconds, c.target, c.server))
+    }
   }
   return runs.map(combine)
 }

@@ -34,7 +34,8 @@ export function startLedgerline (storage: Readonly<Record<string, string>>, node
   const AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   // Nor with /metrics open on the API port: a token nobody scrapes with.
   const METRICS_TOKEN = randomBytes(24).toString('hex')
-  return startServer('ledgerline', 'src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', AUDIT_SIGNING_KEY, METRICS_TOKEN, ...storage }, '/healthz', nodeArgs)
+  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', KURRENTDB_URL: '', AUDIT_SIGNING_KEY, METRICS_TOKEN, ...storage }
+  return startServer('ledgerline', 'src/main.ts', env, '/healthz', nodeArgs)
 }
 
 /** The peer: GET /hello → `{"hello":"world"}`. */
@@ -57,7 +58,9 @@ export function serverNodeArgs (): string[] {
  * Runs `work` with a group of servers; on the way out, or on SIGINT, shows
  * what each wrote, stops them all and then calls `release` (the database).
  */
-export async function withServers<T> (release: () => Promise<void>, work: (start: (server: Promise<Server>) => Promise<Server>) => Promise<T>): Promise<T> {
+export async function withServers<T> (
+  release: () => Promise<void>, work: (start: (server: Promise<Server>) => Promise<Server>) => Promise<T>
+): Promise<T> {
   const servers: Server[] = []
   const cleanUp = async (): Promise<void> => {
     await Promise.all(servers.map((server) => server.stop()))
@@ -94,12 +97,16 @@ export async function awaitCaughtUp (server: Server, token: string, head: string
     const response = await fetch(`${server.url}/v1/session`, { headers: { authorization: `Bearer ${token}`, 'x-consistent-with': head } })
     if (response.status === 200) {
       const body = await response.json() as { memberships: unknown[] }
-      if (body.memberships.length !== memberships) throw new Error(`expected ${memberships} memberships, the server answered ${body.memberships.length}`)
+      if (body.memberships.length !== memberships) {
+        throw new Error(`expected ${memberships} memberships, the server answered ${body.memberships.length}`)
+      }
       log(`  read models caught up with ${head} in ${((performance.now() - started) / 1000).toFixed(1)} s`)
       server.clearOutput()
       return
     }
-    if (response.status !== 504 || Date.now() > deadline) throw new Error(`GET /v1/session answered ${response.status}: ${await response.text()}`)
+    if (response.status !== 504 || Date.now() > deadline) {
+      throw new Error(`GET /v1/session answered ${response.status}: ${await response.text()}`)
+    }
   }
 }
 
@@ -152,7 +159,9 @@ async function freePort (): Promise<number> {
 }
 
 /** Starts `node [nodeArgs] --import tsx <script>` and waits until GET `probe` answers 200. */
-async function startServer (name: string, script: string, env: Record<string, string>, probe: string, nodeArgs: readonly string[] = []): Promise<Server> {
+async function startServer (
+  name: string, script: string, env: Record<string, string>, probe: string, nodeArgs: readonly string[] = []
+): Promise<Server> {
   const port = await freePort()
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: ROOT,
@@ -164,7 +173,10 @@ async function startServer (name: string, script: string, env: Record<string, st
   child.stdout.on('data', keep)
   child.stderr.on('data', keep)
   let exitCode: number | null | undefined
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exitCode = code ?? (signal === null ? null : 128); resolve() }))
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+    exitCode = code ?? (signal === null ? null : 128)
+    resolve()
+  }))
   const url = `http://127.0.0.1:${port}`
   const server: Server = {
     name,

@@ -7,7 +7,7 @@
  */
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
 import { derivedSecret } from '../application/audit/signing-key.ts'
 import { assertMetricsProtected } from '../ops/lib/metrics-access.ts'
@@ -19,7 +19,8 @@ import { denialsPlugin } from './plugins/denials.ts'
 import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.ts'
 import { idempotency } from './plugins/idempotency.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
-import { traceIdOf, tracePlugin } from './plugins/trace.ts'
+import { RequestLogController, requestLoggerFactory } from './plugins/request-log.ts'
+import { authenticateIn, traceIdOf, tracePlugin } from './plugins/trace.ts'
 import { authRoutes, publicAuthRoutes } from './routes/auth.ts'
 import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -60,7 +61,10 @@ export function serverTimeouts (timeouts: Runtime['config']['httpTimeouts']) {
     requestTimeout: timeouts.requestMs,
     connectionTimeout: timeouts.connectionMs,
     keepAliveTimeout: timeouts.keepAliveMs,
-    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeouts.headersMs / 4))) }
+    http: {
+      headersTimeout: timeouts.headersMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeouts.headersMs / 4)))
+    }
   }
 }
 
@@ -69,7 +73,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     genReqId: traceIdOf,
-    logController: new LogController({ requestIdLogLabel: 'traceId' }),
+    // No request logging work at a level that is not enabled (src/http/plugins/request-log.ts).
+    childLoggerFactory: requestLoggerFactory,
+    logController: new RequestLogController({ requestIdLogLabel: 'traceId' }),
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
@@ -92,8 +98,14 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Ledgerline API', version: '0.1.0', description: 'Governance backend: identity, tenancy, roles, audit. Errors are RFC 9457 problem+json with a stable `code`.' },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API or session token: ll_<id>_<secret>' } } }
+      info: {
+        title: 'Ledgerline API',
+        version: '0.1.0',
+        description: 'Governance backend: identity, tenancy, roles, audit. Errors are RFC 9457 problem+json with a stable `code`.'
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API or session token: ll_<id>_<secret>' } }
+      }
     },
     transform: jsonSchemaTransform,
     // Schemas registered with an id (the recursive Condition grammar) become components.
@@ -107,7 +119,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   // Authenticates itself when a bearer token is sent: a new user accepts without one.
   await app.register(invitationRoutes, { runtime })
   await app.register(async (scope) => {
-    scope.addHook('onRequest', authenticator(runtime))
+    // Authentication runs in the one onRequest step, after the trace context (src/http/plugins/trace.ts).
+    authenticateIn(scope, authenticator(runtime))
     // The idempotency claim comes first, so it covers the whole request, waiting included.
     idempotency(scope, runtime.sql, () => derivedSecret(runtime.config, 'idempotency-seal', runtime.logger))
     const waitForConsistency = consistency(runtime)
