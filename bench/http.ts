@@ -14,7 +14,7 @@
  *   command-add-member  POST /v1/orgs/:orgId/members (auth, decide, append,
  *                       respond): every request invites a different user's
  *                       address, the organizations taken in turn (members join
- *                       by accepting; each answer is an org.member.invited)
+ *                       by accepting; each answer is an org.invitation.created)
  *
  * with p50/p99 latencies of each, and the server's CPU time per request
  * (user + system of its process, from /proc/<pid>/stat, read around each
@@ -228,17 +228,17 @@ async function commandAddMember (cfg: Config, ledgerline: Server, fixture: Fixtu
 /**
  * Every 2xx answer wrote its event (more may have landed: requests in flight
  * when a run stopped). The route invites: members join by accepting, so each
- * answer is an `org.member.invited` in the organization's stream.
+ * answer is an `org.invitation.created`.
  */
 async function checkAppended (databaseUrl: string, atLeast: number): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
   try {
-    const { rows } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM events WHERE type = 'org.member.invited'")
+    const { rows } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM events WHERE type = 'org.invitation.created'")
     const appended = Number(rows[0]!.n)
-    if (appended < atLeast) throw new Error(`${atLeast} org.member.invited events expected, ${appended} in the log`)
+    if (appended < atLeast) throw new Error(`${atLeast} org.invitation.created events expected, ${appended} in the log`)
     const answered = atLeast.toLocaleString('en-US')
-    log(`  ${appended.toLocaleString('en-US')} org.member.invited events in the log (${answered} answered 2xx)`)
+    log(`  ${appended.toLocaleString('en-US')} org.invitation.created events in the log (${answered} answered 2xx)`)
   } finally {
     await client.end()
   }
