@@ -19,6 +19,7 @@
 import { DENIAL_REASONS } from './domain/impersonation/events.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { SlidingWindowCounts } from './ops/lib/sliding-window.ts'
+import type { ReactorLag, ReactorStatus } from './application/reactors/runner.ts'
 import type { ProjectionLag, ProjectionStatus } from './projections/runner.ts'
 
 export const OTHER = 'other'
@@ -42,6 +43,11 @@ export interface OrgBurst { readonly kind: OrgWindow, readonly orgId: string, re
 export interface ProjectionSource {
   status(): readonly ProjectionStatus[]
   lag(): Promise<readonly ProjectionLag[]>
+}
+/** What the reactor gauges read: the reactor runner, attached once it exists. */
+export interface ReactorSource {
+  status(): readonly ReactorStatus[]
+  lag(): Promise<readonly ReactorLag[]>
 }
 /** One /readyz check, as the readiness gauges read it. */
 export interface ReadinessCheck { readonly name: string, readonly ok: boolean }
@@ -72,40 +78,54 @@ type Inc = (value?: number) => void
 
 export class Metrics {
   readonly registry = new Registry()
-  readonly httpRequests = counter(this.registry, 'ledgerline_http_requests_total', 'HTTP requests by route and status', ['method', 'route', 'status'])
+  readonly httpRequests = counter(this.registry, 'ledgerline_http_requests_total', 'HTTP requests by route and status',
+    ['method', 'route', 'status'])
   readonly httpDuration = new Histogram({
     name: 'ledgerline_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry]
   })
 
   readonly #appendDuration = new Histogram({
-    name: 'ledgerline_eventstore_append_duration_seconds', help: 'Event store appends by outcome (ok, conflict, error)', labelNames: ['outcome'],
+    name: 'ledgerline_eventstore_append_duration_seconds',
+    help: 'Event store appends by outcome (ok, conflict, error)',
+    labelNames: ['outcome'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry]
   })
 
-  readonly #appendErrors = counter(this.registry, 'ledgerline_eventstore_append_errors_total', 'Failed appends by reason (conflict, unavailable, invalid, other)', ['reason'])
+  readonly #appendErrors = counter(this.registry, 'ledgerline_eventstore_append_errors_total',
+    'Failed appends by reason (conflict, unavailable, invalid, other)', ['reason'])
   readonly #authz = counter(this.registry, 'ledgerline_authz_decisions_total', 'can() decisions by outcome (allow, deny)', ['outcome'])
   // Children built once: authorize runs on every organization request.
   readonly #allow: Inc = this.#authz.labels({ outcome: 'allow' }).inc
   readonly #deny: Inc = this.#authz.labels({ outcome: 'deny' }).inc
-  readonly #roleChanges = new Counter({ name: 'ledgerline_rbac_role_changes_total', help: 'Role and membership changes written', registers: [this.registry] })
+  readonly #roleChanges = new Counter({
+    name: 'ledgerline_rbac_role_changes_total', help: 'Role and membership changes written', registers: [this.registry]
+  })
   readonly #windows: Record<OrgWindow, SlidingWindowCounts>
   #onBurst: ((burst: OrgBurst) => void) | undefined
 
-  readonly #impersonationStarts = counter(this.registry, 'ledgerline_impersonation_starts_total', 'Impersonation sessions started', ['via', 'critical'])
-  readonly #impersonationDenials = counter(this.registry, 'ledgerline_impersonation_denials_total', 'Impersonation requests refused, by reason', ['reason'])
+  readonly #impersonationStarts = counter(this.registry, 'ledgerline_impersonation_starts_total', 'Impersonation sessions started',
+    ['via', 'critical'])
+  readonly #impersonationDenials = counter(this.registry, 'ledgerline_impersonation_denials_total',
+    'Impersonation requests refused, by reason', ['reason'])
   readonly #denialReasons = new BoundedLabels<Inc>(DENIAL_REASON_LIMIT, (reason) => this.#impersonationDenials.labels({ reason }).inc)
-  readonly #breakGlass = counter(this.registry, 'ledgerline_impersonation_break_glass_total', 'Break-glass impersonations by stage (requested, approved, started)', ['stage'])
+  readonly #breakGlass = counter(this.registry, 'ledgerline_impersonation_break_glass_total',
+    'Break-glass impersonations by stage (requested, approved, started)', ['stage'])
   readonly #exports = counter(this.registry, 'ledgerline_audit_exports_total', 'Audit exports begun, by format', ['format'])
   readonly #exportRows = counter(this.registry, 'ledgerline_audit_export_rows_total', 'Audit rows exported, by format', ['format'])
-  readonly #verifyFailures = counter(this.registry, 'ledgerline_audit_verify_failures_total', 'Audit verifications that found a mismatch', ['scope'])
-  readonly #verifyRuns = counter(this.registry, 'ledgerline_audit_verify_runs_total', 'Audit verifications by scope and result', ['scope', 'result'])
+  readonly #verifyFailures = counter(this.registry, 'ledgerline_audit_verify_failures_total',
+    'Audit verifications that found a mismatch', ['scope'])
+  readonly #verifyRuns = counter(this.registry, 'ledgerline_audit_verify_runs_total', 'Audit verifications by scope and result',
+    ['scope', 'result'])
 
   #projections: ProjectionSource | undefined
+  #reactors: ReactorSource | undefined
   #readiness: (() => Promise<readonly ReadinessCheck[]>) | undefined
 
   /** The projections' lag, measured once per scrape and shared by the lag gauges and readiness. */
-  readonly projectionLag = perScrape(async (): Promise<readonly ProjectionLag[]> => this.#projections === undefined ? [] : this.#projections.lag())
+  readonly projectionLag = perScrape(async (): Promise<readonly ProjectionLag[]> => this.#projections?.lag() ?? [])
+  /** The reactors' lag, measured once per scrape and shared by the lag gauges and readiness. */
+  readonly reactorLag = perScrape(async (): Promise<readonly ReactorLag[]> => this.#reactors?.lag() ?? [])
   readonly #ready = perScrape(async (): Promise<readonly ReadinessCheck[] | undefined> => this.#readiness?.())
 
   /** `now` is the clock of the per-organization windows (tests move it). */
@@ -117,11 +137,15 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry })
     windowGauges(this.registry, this.#windows.denials, ORG_WINDOWS.denials.threshold,
       ['ledgerline_authz_max_org_denials_5m', 'The most authorization denials one organization had on this instance in the last 5 minutes'],
-      ['ledgerline_authz_denial_burst_orgs', `Organizations with more than ${ORG_WINDOWS.denials.threshold} denials on this instance in the last 5 minutes`])
+      ['ledgerline_authz_denial_burst_orgs',
+        `Organizations with more than ${ORG_WINDOWS.denials.threshold} denials on this instance in the last 5 minutes`])
     windowGauges(this.registry, this.#windows.roleChanges, ORG_WINDOWS.roleChanges.threshold,
-      ['ledgerline_rbac_max_org_role_changes_10m', 'The most role and membership changes one organization had on this instance in the last 10 minutes'],
-      ['ledgerline_rbac_mass_role_change_orgs', `Organizations with more than ${ORG_WINDOWS.roleChanges.threshold} role changes on this instance in the last 10 minutes`])
-    projectionGauges(this.registry, () => this.#projections?.status() ?? [], this.projectionLag)
+      ['ledgerline_rbac_max_org_role_changes_10m',
+        'The most role and membership changes one organization had on this instance in the last 10 minutes'],
+      ['ledgerline_rbac_mass_role_change_orgs',
+        `Organizations with more than ${ORG_WINDOWS.roleChanges.threshold} role changes on this instance in the last 10 minutes`])
+    consumerGauges(this.registry, PROJECTION_METRICS, () => (this.#projections?.status() ?? []).map(projectionSample), this.projectionLag)
+    consumerGauges(this.registry, REACTOR_METRICS, () => (this.#reactors?.status() ?? []).map(reactorSample), this.reactorLag)
     readinessGauges(this.registry, this.#ready)
     this.#exportKnownSeriesAtZero()
   }
@@ -151,6 +175,8 @@ export class Metrics {
 
   /** The projection gauges read this runner from now on. */
   observeProjections (source: ProjectionSource): void { this.#projections = source }
+  /** The reactor gauges read this runner from now on. */
+  observeReactors (source: ReactorSource): void { this.#reactors = source }
   /** The readiness gauges ask this when scraped: the function /readyz answers with. */
   observeReadiness (readiness: () => Promise<readonly ReadinessCheck[]>): void { this.#readiness = readiness }
 
@@ -189,7 +215,9 @@ export class Metrics {
     const { threshold, windowMs } = ORG_WINDOWS[kind]
     if (total > threshold && total - count <= threshold) this.#onBurst?.({ kind, orgId, count: total, windowMs })
   }
-  impersonationStarted (via: string, critical: boolean): void { this.#impersonationStarts.inc({ via, critical: critical ? 'true' : 'false' }) }
+  impersonationStarted (via: string, critical: boolean): void {
+    this.#impersonationStarts.inc({ via, critical: critical ? 'true' : 'false' })
+  }
   impersonationDenied (reason: string): void { this.#denialReasons.get(reason)() }
   breakGlass (stage: BreakGlassStage): void { this.#breakGlass.inc({ stage }) }
   auditExportStarted (format: string): void { this.#exports.inc({ format }) }
@@ -217,43 +245,85 @@ function perScrape<T> (measure: () => Promise<T>): () => Promise<T> {
   }
 }
 
-function projectionGauges (registry: Registry, status: () => readonly ProjectionStatus[], lag: () => Promise<readonly ProjectionLag[]>): void {
-  const fromStatus = (name: string, help: string, value: (s: ProjectionStatus) => number | undefined): void => {
+/** What the gauges of a checkpointed consumer (a projection, a reactor) read of its status. */
+interface ConsumerSample {
+  readonly name: string
+  readonly count: number
+  readonly eventsPerSecond: number
+  readonly leader: boolean
+  readonly lastBatchAt: Date | undefined
+  readonly running: boolean
+  readonly errors: number
+}
+
+/** The names and help texts of one kind of consumer's metrics: `ledgerline_<kind>_…{<kind>}`. */
+interface ConsumerMetrics {
+  readonly kind: 'projection' | 'reactor'
+  readonly count: readonly [string, string]
+  readonly throughput: string
+  readonly errors: string
+}
+
+const PROJECTION_METRICS: ConsumerMetrics = {
+  kind: 'projection',
+  count: ['events_applied_total', 'Events applied by the projection (this generation)'],
+  throughput: 'Events applied per second, smoothed over a minute',
+  errors: 'Failures of the projection on this instance (each is retried)'
+}
+
+const REACTOR_METRICS: ConsumerMetrics = {
+  kind: 'reactor',
+  count: ['events_handled_total', 'Events handled by the reactor since its checkpoint was made'],
+  throughput: 'Events handled per second on this instance, smoothed over a minute',
+  errors: 'Failed batches of the reactor on this instance (each is retried)'
+}
+
+function projectionSample (s: ProjectionStatus): ConsumerSample { return { ...s, count: s.eventsApplied } }
+function reactorSample (s: ReactorStatus): ConsumerSample { return { ...s, count: s.eventsHandled } }
+
+function consumerGauges (
+  registry: Registry, metrics: ConsumerMetrics, status: () => readonly ConsumerSample[], lag: () => Promise<readonly ProjectionLag[]>
+): void {
+  const { kind } = metrics
+  const fromStatus = (name: string, help: string, value: (s: ConsumerSample) => number | undefined): void => {
     new Gauge({
-      name, help, labelNames: ['projection'], registers: [registry],
+      name: `ledgerline_${kind}_${name}`, help, labelNames: [kind], registers: [registry],
       collect () {
         for (const s of status()) {
           const v = value(s)
-          if (v !== undefined) this.set({ projection: s.name }, v)
+          if (v !== undefined) this.set({ [kind]: s.name }, v)
         }
       }
     })
   }
-  fromStatus('ledgerline_projection_events_applied_total', 'Events applied by the projection (this generation)', (s) => s.eventsApplied)
-  fromStatus('ledgerline_projection_throughput_events_per_second', 'Events applied per second, smoothed over a minute', (s) => s.eventsPerSecond)
-  fromStatus('ledgerline_projection_leader', '1 when this instance runs the projection', (s) => s.leader ? 1 : 0)
-  fromStatus('ledgerline_projection_last_batch_timestamp_seconds', 'When the projection last applied a batch on this instance', (s) => s.lastBatchAt === undefined ? undefined : s.lastBatchAt.getTime() / 1000)
-  fromStatus('ledgerline_projection_running', '1 while the projection\'s worker loop runs on this instance (leading or standing by)', (s) => s.running ? 1 : 0)
+  fromStatus(metrics.count[0], metrics.count[1], (s) => s.count)
+  fromStatus('throughput_events_per_second', metrics.throughput, (s) => s.eventsPerSecond)
+  fromStatus('leader', `1 when this instance runs the ${kind}`, (s) => s.leader ? 1 : 0)
+  fromStatus('last_batch_timestamp_seconds', `When the ${kind} last applied a batch on this instance`,
+    (s) => s.lastBatchAt === undefined ? undefined : s.lastBatchAt.getTime() / 1000)
+  fromStatus('running', `1 while the ${kind}'s worker loop runs on this instance (leading or standing by)`, (s) => s.running ? 1 : 0)
   new Counter({
-    name: 'ledgerline_projection_errors_total', help: 'Failures of the projection on this instance (each is retried)', labelNames: ['projection'], registers: [registry],
+    name: `ledgerline_${kind}_errors_total`, help: metrics.errors, labelNames: [kind], registers: [registry],
     // The runner keeps the count; reset-then-inc exports it as a counter.
     collect () {
       this.reset()
-      for (const s of status()) this.inc({ projection: s.name }, s.errors)
+      for (const s of status()) this.inc({ [kind]: s.name }, s.errors)
     }
   })
   const fromLag = (name: string, help: string, value: (l: ProjectionLag) => number): void => {
     new Gauge({
-      name, help, labelNames: ['projection'], registers: [registry],
-      async collect () { for (const l of await lag().catch(() => [])) this.set({ projection: l.name }, value(l)) }
+      name: `ledgerline_${kind}_${name}`, help, labelNames: [kind], registers: [registry],
+      async collect () { for (const l of await lag().catch(() => [])) this.set({ [kind]: l.name }, value(l)) }
     })
   }
-  fromLag('ledgerline_projection_lag_events', 'Events in the log after the checkpoint (counted up to 1000)', (l) => l.events)
-  fromLag('ledgerline_projection_lag_seconds', 'Age of the oldest event after the checkpoint', (l) => l.seconds)
+  fromLag('lag_events', 'Events in the log after the checkpoint (counted up to 1000)', (l) => l.events)
+  fromLag('lag_seconds', 'Age of the oldest event after the checkpoint', (l) => l.seconds)
 }
 
 /** The highest count of one organization over the window, and how many organizations are over the threshold: no organization label. */
-function windowGauges (registry: Registry, counts: SlidingWindowCounts, threshold: number, max: [string, string], over: [string, string]): void {
+function windowGauges (
+  registry: Registry, counts: SlidingWindowCounts, threshold: number, max: [string, string], over: [string, string]
+): void {
   // A pass over at most ORG_WINDOW_LIMIT organizations per gauge and scrape: microseconds, no cache needed.
   new Gauge({ name: max[0], help: max[1], registers: [registry], collect () { this.set(counts.summary(threshold).max) } })
   new Gauge({ name: over[0], help: over[1], registers: [registry], collect () { this.set(counts.summary(threshold).over) } })
@@ -269,7 +339,10 @@ function readinessGauges (registry: Registry, checks: () => Promise<readonly Rea
     }
   })
   new Gauge({
-    name: 'ledgerline_readiness_check', help: '1 when the /readyz check passes (database, event_store, projections)', labelNames: ['check'], registers: [registry],
+    name: 'ledgerline_readiness_check',
+    help: '1 when the /readyz check passes (database, event_store, projections, reactors)',
+    labelNames: ['check'],
+    registers: [registry],
     async collect () { for (const check of await checks().catch(() => undefined) ?? []) this.set({ check: check.name }, check.ok ? 1 : 0) }
   })
 }

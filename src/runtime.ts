@@ -12,6 +12,8 @@ import { IdentityDirectory } from './application/identity/directory.ts'
 import type { ImpersonationServices } from './application/impersonation/commands.ts'
 import { ImpersonationExpiry } from './application/impersonation/expiry.ts'
 import { ImpersonationRecheck } from './application/impersonation/recheck.ts'
+import type { Reactor } from './application/reactors/reactor.ts'
+import { ReactorRunner, type ReactorControl } from './application/reactors/runner.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
 import { StreamQueue } from './application/commands.ts'
 import type { IdentityServices } from './application/identity/commands.ts'
@@ -49,8 +51,10 @@ export interface Runtime {
   readonly impersonation: ImpersonationServices
   /** Writes the expiry of impersonation sessions whose time is up, every 15 s while projections run. */
   readonly impersonationExpiry: ImpersonationExpiry
-  /** Ends open sessions when a role, membership or user change takes away what allowed them, while projections run. */
-  readonly impersonationRecheck: ImpersonationRecheck
+  /** The reactors: checkpointed consumers of the log that do side effects and record them as events, while projections run. */
+  readonly reactors: ReactorRunner
+  /** The reactor that ends open sessions when a role, membership or user change takes away what allowed them. */
+  readonly impersonationRecheck: ReactorControl
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -60,6 +64,8 @@ export interface RuntimeOptions {
   /** Start the projection runner now (the server does; most CLI commands do not). */
   readonly runProjections?: boolean
   readonly projections?: readonly Projection[]
+  /** Reactors beyond the application's (tests). */
+  readonly extraReactors?: readonly Reactor[]
   /** Event types beyond the application's (tests). */
   readonly extraEvents?: readonly EventDefinition[]
   /** An SQL client the caller owns (tests); otherwise one is opened from the config. */
@@ -70,7 +76,9 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
   // First: the catalogue decides what grants are valid and what the RBAC read model holds.
   useHostActions(config.hostActions)
   const ownsSql = options.sql === undefined
-  const sql = options.sql ?? await openSqlClient({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
+  const sql = options.sql ?? await openSqlClient({
+    databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize
+  })
   try {
     const applied = await migrate(sql)
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations')
@@ -91,7 +99,13 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const states = stateCache()
     const policies = new PolicySnapshots(store, states)
     const directory = new IdentityDirectory({
-      store, sql, runner, policies, logger: logger.child({ component: 'directory' }), waitMs: config.consistencyTimeoutMs, liveIntervalMs: config.liveReadIntervalMs
+      store,
+      sql,
+      runner,
+      policies,
+      logger: logger.child({ component: 'directory' }),
+      waitMs: config.consistencyTimeoutMs,
+      liveIntervalMs: config.liveReadIntervalMs
     })
     const auditRetention = new AuditRetention({ sql, store, logger: logger.child({ component: 'audit-retention' }) })
     const auditDigests = new AuditDigester({ sql, store, runner, config, logger: logger.child({ component: 'audit-digests' }) })
@@ -108,7 +122,17 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     }
     const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
     const impersonationExpiry = new ImpersonationExpiry(impersonation, logger.child({ component: 'impersonation-expiry' }))
-    const impersonationRecheck = new ImpersonationRecheck(impersonation, logger.child({ component: 'impersonation-recheck' }), config.liveReadIntervalMs)
+    const recheck = new ImpersonationRecheck(impersonation, logger.child({ component: 'impersonation-recheck' }))
+    const reactors = new ReactorRunner({
+      sql,
+      store,
+      reactors: [recheck, ...options.extraReactors ?? []],
+      logger: logger.child({ component: 'reactors' }),
+      batchSize: config.projectionBatchSize,
+      liveIntervalMs: config.liveReadIntervalMs
+    })
+    metrics.observeReactors(reactors)
+    const impersonationRecheck = reactors.control(recheck.name)
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -117,7 +141,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       auditRetention.start()
       auditChainCheck.start()
       impersonationExpiry.start()
-      await impersonationRecheck.start()
+      reactors.start()
     }
     return {
       config,
@@ -133,10 +157,11 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       identity,
       impersonation,
       impersonationExpiry,
+      reactors,
       impersonationRecheck,
       metrics,
       async close () {
-        impersonationRecheck.stop()
+        await reactors.stop()
         await impersonationExpiry.stop()
         await auditRetention.stop()
         await auditDigests.stop()

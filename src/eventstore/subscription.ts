@@ -106,25 +106,24 @@ export interface RetryOptions {
 }
 
 /**
- * Runs `attempt` again and again until `signal` aborts: a return runs it
- * again at once, a failure is reported and runs it again after a delay that
- * grows with the failures in a row. The loop every consumer of the log
- * shares, checkpointed (projections, reactors) or not (the directory).
+ * Runs `attempt` until it succeeds, and answers what it answers; undefined
+ * once `signal` aborts. A failure is reported, and `attempt` runs again
+ * after a delay that grows with the failures in a row. The retry every
+ * consumer of the log shares, checkpointed (projections and reactors, while
+ * they hold their lock) or not (the directory).
  */
-export async function retryUntilAborted (attempt: () => Promise<void>, options: RetryOptions): Promise<void> {
+export async function retrying<T> (attempt: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
   const { signal, onFailure, delayMs = backoffMs } = options
-  let failures = 0
-  while (!signal.aborted) {
+  for (let failures = 1; !signal.aborted; failures++) {
     try {
-      await attempt()
-      failures = 0
+      return await attempt()
     } catch (error) {
-      if (signal.aborted) return
-      failures++
+      if (signal.aborted) return undefined
       onFailure(error, failures)
       await pause(delayMs(failures), signal)
     }
   }
+  return undefined
 }
 
 export interface FollowOptions extends Omit<SubscribeOptions, 'signal'>, RetryOptions {}
@@ -136,19 +135,22 @@ export interface FollowOptions extends Omit<SubscribeOptions, 'signal'>, RetryOp
  * position of the last batch handled. Resolves once aborted.
  */
 export async function followLog (
-  store: Pick<EventStore, 'subscribe'>, from: LogPosition, options: FollowOptions, handle: (batch: SubscriptionBatch) => void | Promise<void>
+  store: Pick<EventStore, 'subscribe'>, from: LogPosition, options: FollowOptions,
+  handle: (batch: SubscriptionBatch) => void | Promise<void>
 ): Promise<void> {
   const { onFailure, delayMs, ...subscribe } = options
   let position = from
-  await retryUntilAborted(async () => {
-    const subscription = store.subscribe(position, subscribe)
-    try {
-      for await (const batch of subscription) {
-        await handle(batch)
-        position = batch.position
+  while (!options.signal.aborted) {
+    await retrying(async () => {
+      const subscription = store.subscribe(position, subscribe)
+      try {
+        for await (const batch of subscription) {
+          await handle(batch)
+          position = batch.position
+        }
+      } finally {
+        await subscription.close()
       }
-    } finally {
-      await subscription.close()
-    }
-  }, { signal: options.signal, onFailure, delayMs })
+    }, { signal: options.signal, onFailure, delayMs })
+  }
 }

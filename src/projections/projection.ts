@@ -35,7 +35,9 @@ const NAME = /^[a-z][a-z0-9_]{0,39}$/
 
 export function assertProjection (projection: Projection): void {
   if (!NAME.test(projection.name)) throw new Error(`projection name ${projection.name} must match ${NAME}`)
-  if (!Number.isInteger(projection.version) || projection.version < 1) throw new Error(`projection ${projection.name}: version must be a positive integer`)
+  if (!Number.isInteger(projection.version) || projection.version < 1) {
+    throw new Error(`projection ${projection.name}: version must be a positive integer`)
+  }
   for (const table of projection.tables) {
     if (!NAME.test(table)) throw new Error(`projection ${projection.name}: table ${table} must match ${NAME}`)
   }

@@ -7,12 +7,13 @@
 import type { Logger } from 'pino'
 import { ProjectionTimeout } from '../domain/errors.ts'
 import { comparePositions, formatPosition } from '../eventstore/position.ts'
-import type { EventStore, LogPosition, SubscriptionBatch } from '../eventstore/types.ts'
-import type { SqlClient } from '../sql/client.ts'
+import type { LogPosition, SubscriptionBatch } from '../eventstore/types.ts'
 import { assertProjection, type Projection } from './projection.ts'
 import { rebuildProjection } from './rebuild.ts'
 import { applyTo, readState, writeState, type ProjectionState } from './state.ts'
-import { CheckpointWorker, checkpointLag, type CheckpointLag, type CheckpointedConsumer, type WorkerOptions, type WorkerStatus } from './worker.ts'
+import {
+  CheckpointWorker, checkpointAfter, checkpointLag, type CheckpointLag, type CheckpointedConsumer, type WorkerOptions, type WorkerStatus
+} from './worker.ts'
 
 /** How long a batch waits for a lock before it fails and is retried. */
 const BATCH_LOCK_TIMEOUT_MS = 5000
@@ -123,7 +124,7 @@ class ProjectionConsumer implements CheckpointedConsumer {
   }
 
   async advance (expected: ProjectionState, batch: SubscriptionBatch): Promise<ProjectionState | undefined> {
-    const next: ProjectionState = { ...expected, position: batch.position, eventsApplied: expected.eventsApplied + BigInt(batch.events.length) }
+    const next = checkpointAfter(expected, batch)
     return this.options.sql.transaction(async (tx) => {
       // A batch that waits on a lock must not wait for long: once it has written, its transaction id holds
       // back what every reader of the log sees (DESIGN §3). It fails instead, and is retried.
@@ -131,9 +132,9 @@ class ProjectionConsumer implements CheckpointedConsumer {
       // Applied first, checked after: the checkpoint row is locked (which takes a transaction id) only at the end.
       await applyTo(tx, this.projection, expected.generation, batch.events)
       const current = await readState(tx, this.projection.name, true)
-      if (current === undefined || current.generation !== expected.generation || comparePositions(current.position, expected.position) !== 0) {
-        throw new BatchSuperseded()
-      }
+      const moved = current === undefined || current.generation !== expected.generation
+        || comparePositions(current.position, expected.position) !== 0
+      if (moved) throw new BatchSuperseded()
       await writeState(tx, next)
       return next
     }).catch((error: unknown) => {

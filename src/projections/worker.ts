@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino'
 import { comparePositions } from '../eventstore/position.ts'
-import { pause, retryUntilAborted } from '../eventstore/subscription.ts'
+import { pause, retrying } from '../eventstore/subscription.ts'
 import { START, type EventStore, type LogPosition, type SubscriptionBatch } from '../eventstore/types.ts'
 import { lockKey, type Lease, type SqlClient } from '../sql/client.ts'
 import { readState, type ProjectionState } from './state.ts'
@@ -30,8 +30,11 @@ export interface CheckpointedConsumer {
   readonly failureMessage: string
   /** The state to follow the log from, read (or built) while this instance holds the lock. */
   prepare(signal: AbortSignal): Promise<ProjectionState>
-  /** Handles a batch and moves the checkpoint past it; answers the new state, or undefined when another writer moved it first. */
-  advance(state: ProjectionState, batch: SubscriptionBatch): Promise<ProjectionState | undefined>
+  /**
+   * Handles a batch and moves the checkpoint past it; answers the new state, or undefined when another writer moved
+   * it first. `signal` aborts when the worker stops.
+   */
+  advance(state: ProjectionState, batch: SubscriptionBatch, signal: AbortSignal): Promise<ProjectionState | undefined>
 }
 
 export interface WorkerOptions {
@@ -69,6 +72,11 @@ export interface CheckpointLag {
 }
 
 const LAG_CAP = 1000
+
+/** The checkpoint once `batch` is applied or handled. */
+export function checkpointAfter (state: ProjectionState, batch: SubscriptionBatch): ProjectionState {
+  return { ...state, position: batch.position, eventsApplied: state.eventsApplied + BigInt(batch.events.length) }
+}
 
 /** How far a checkpoint is behind the log, as of the checkpoint row (so every instance, leader or not, reports the same). */
 export async function checkpointLag (sql: SqlClient, store: EventStore, name: string, checkpoint: string): Promise<CheckpointLag> {
@@ -114,14 +122,15 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
     if (this.#loop !== undefined && !this.#stopping) return
     this.#stopping = false
     this.#abort = new AbortController()
-    this.#loop = retryUntilAborted(() => this.#turn(), { signal: this.#abort.signal, onFailure: (error) => this.#failed(error) })
+    this.#loop = this.#run(this.#abort.signal)
   }
 
   async stop (): Promise<void> {
     this.#stopping = true
     this.#abort.abort()
-    await this.#loop
-    this.#loop = undefined
+    const loop = this.#loop
+    await loop
+    if (this.#loop === loop) this.#loop = undefined
   }
 
   status (): WorkerStatus {
@@ -141,7 +150,9 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
   async reach (position: LogPosition, deadline: number): Promise<boolean> {
     for (;;) {
       const current = this.#leader ? this.#state : await readState(this.#options.sql, this.consumer.checkpoint)
-      if (current !== undefined && current.version === this.consumer.version && comparePositions(current.position, position) >= 0) return true
+      const reached = current !== undefined && current.version === this.consumer.version
+        && comparePositions(current.position, position) >= 0
+      if (reached) return true
       const left = deadline - Date.now()
       if (left <= 0) return false
       await new Promise<void>((resolve) => {
@@ -152,13 +163,20 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
     }
   }
 
-  /** One turn: lead while the lock is held, or stand by for a while. */
-  async #turn (): Promise<void> {
+  async #run (signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) await this.#turn(signal)
+  }
+
+  /**
+   * One turn: stand by for a while, or lead while the lock is held. A failed batch is retried with backoff, the
+   * lock kept meanwhile (the leader stays the leader, and the alerts on a leader that applies nothing can see it).
+   */
+  async #turn (signal: AbortSignal): Promise<void> {
     const lease = await this.#options.sql.tryLock(lockKey(this.consumer.lock)).catch(() => null)
-    if (lease === null) return pause(this.#options.standbyRetryMs ?? 2000, this.#abort.signal)
+    if (lease === null) return pause(this.#options.standbyRetryMs ?? 2000, signal)
     try {
       this.#leader = true
-      await this.#lead(lease)
+      await retrying(async () => { if (lease.held) await this.#lead(lease) }, { signal, onFailure: (error) => this.#failed(error) })
     } finally {
       this.#leader = false
       await lease.release()
@@ -185,7 +203,7 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
       for await (const batch of subscription) {
         if (this.#stopping || !lease.held) return
         if (batch.events.length === 0 && comparePositions(batch.position, state.position) === 0) continue
-        const next = await this.consumer.advance(state, batch)
+        const next = await this.consumer.advance(state, batch, this.#abort.signal)
         if (next === undefined) return // superseded: start again from the state as it is now
         state = next
         this.#record(batch.events.length)

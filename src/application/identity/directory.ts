@@ -25,6 +25,7 @@ import { aggregate, foldRecorded, type DomainEvent } from '../../domain/decider.
 import { tokenDecider, tokenStreamId, type TokenState } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserState } from '../../domain/identity/user.ts'
 import { comparePositions, maxPosition } from '../../eventstore/position.ts'
+import { followLog } from '../../eventstore/subscription.ts'
 import { START, type EventStore, type LogPosition, type RecordedEvent } from '../../eventstore/types.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
 import { membershipsOf, type MembershipView } from '../../projections/identity/queries.ts'
@@ -153,24 +154,19 @@ export class IdentityDirectory {
     this.#abort?.abort()
   }
 
+  /** The shared follow-and-retry loop (eventstore/subscription.ts); a failure forgets every entry, then follows again in 1 s. */
   async #follow (from: LogPosition, signal: AbortSignal): Promise<void> {
-    let position = from
-    while (!signal.aborted) {
-      try {
-        for await (const batch of this.#options.store.subscribe(position, { types: DIRECTORY_EVENT_TYPES, signal, liveIntervalMs: this.#options.liveIntervalMs ?? 0 })) {
-          for (const event of batch.events) this.observe(event.streamId, event, event.position)
-          position = batch.position
-        }
-      } catch (error) {
-        if (signal.aborted) return
-        this.#options.logger.warn({ err: error }, 'directory subscription failed; following again in 1 s')
-        this.#tokens.clear()
-        this.#users.clear()
-        this.#sessions.clear()
-        this.#memberships.clear()
-        await new Promise((resolve) => setTimeout(resolve, 1000))
-      }
+    const onFailure = (error: unknown): void => {
+      this.#options.logger.warn({ err: error }, 'directory subscription failed; following again in 1 s')
+      this.#tokens.clear()
+      this.#users.clear()
+      this.#sessions.clear()
+      this.#memberships.clear()
     }
+    const options = { types: DIRECTORY_EVENT_TYPES, signal, liveIntervalMs: this.#options.liveIntervalMs ?? 0, onFailure, delayMs: () => 1000 }
+    await followLog(this.#options.store, from, options, (batch) => {
+      for (const event of batch.events) this.observe(event.streamId, event, event.position)
+    })
   }
 
   /** Drops what `event` makes stale. Called for events seen on the log and for this node's own commands. */

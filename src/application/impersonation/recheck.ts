@@ -12,21 +12,27 @@
  *
  * Conditions of grants (an address, a time of day) belong to a request and
  * are judged by admission on each one; this reactor asks only whether any
- * grant could still allow it. Every node runs it; a revocation's command id
- * derives from the session and the event that ended it, so nodes racing to
- * write it write it once.
+ * grant could still allow it. It is a checkpointed reactor
+ * (application/reactors/): one node at a time runs it, from where it last
+ * stopped, so a change made while every node was down is judged at the next
+ * start. A revocation's command id derives from the session and the event
+ * that ended it, so a batch judged twice (a crash before its checkpoint)
+ * writes it once.
  */
 import type { Logger } from 'pino'
-import { systemCommand, uuidV5 } from '../../domain/envelope.ts'
 import { organizationState } from '../identity/commands.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
 import { lostStanding } from '../../domain/impersonation/standing.ts'
 import { actionsHeld } from '../../domain/rbac/roles.ts'
 import type { RecordedEvent } from '../../eventstore/types.ts'
 import { openSessions, type OpenSession } from '../../projections/impersonation/queries.ts'
+import { outcomeCommand, type Reactor, type ReactorContext } from '../reactors/reactor.ts'
 import { revokeImpersonation, sessionsCaughtUp, type ImpersonationServices, type RevocationReason } from './commands.ts'
 
-const ORG_CHANGES = ['org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned', 'rbac.role.grants_set', 'rbac.role.deleted']
+const ORG_CHANGES = [
+  'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned',
+  'rbac.role.assigned', 'rbac.role.unassigned', 'rbac.role.grants_set', 'rbac.role.deleted'
+]
 const USER_CHANGES = ['identity.user.disabled', 'identity.user.staff_flags_set']
 export const RECHECK_EVENT_TYPES = [...ORG_CHANGES, ...USER_CHANGES]
 
@@ -34,49 +40,34 @@ export const RECHECK_EVENT_TYPES = [...ORG_CHANGES, ...USER_CHANGES]
 async function lost (services: ImpersonationServices, session: OpenSession): Promise<RevocationReason | undefined> {
   const org = await organizationState(services, session.orgId)
   if (org.status !== 'active') return 'target_unavailable'
-  const [impersonator, target] = await Promise.all([services.directory.userOf(session.impersonatorId), services.directory.userOf(session.targetUserId)])
+  const [impersonator, target] = await Promise.all([
+    services.directory.userOf(session.impersonatorId), services.directory.userOf(session.targetUserId)
+  ])
+  const member = (userId: string): boolean => Object.hasOwn(org.members, userId)
   return lostStanding({
-    targetUsable: target?.status === 'active' && !target.platformAdmin && !target.platformSupport && Object.hasOwn(org.members, session.targetUserId),
+    targetUsable: target?.status === 'active' && !target.platformAdmin && !target.platformSupport && member(session.targetUserId),
     targetCritical: isCritical(org, session.targetUserId),
     breakGlass: session.breakGlass,
     impersonatorActive: impersonator?.status === 'active',
     via: session.via,
     impersonatorSupport: impersonator?.platformSupport === true,
     supportAccess: org.supportAccess,
-    mayStart: () => actionsHeld(org, Object.hasOwn(org.members, session.impersonatorId) ? org.members[session.impersonatorId]! : []).has('impersonation:start')
+    mayStart: () => actionsHeld(org, member(session.impersonatorId) ? org.members[session.impersonatorId]! : []).has('impersonation:start')
   })
 }
 
-export class ImpersonationRecheck {
-  #abort: AbortController | undefined
+/** The system actor its revocations are recorded as, and the prefix of their command ids. */
+const ACTOR = 'impersonation-recheck'
 
-  constructor (private readonly services: ImpersonationServices, private readonly logger: Logger, private readonly liveIntervalMs = 0) {}
+export class ImpersonationRecheck implements Reactor {
+  readonly name = 'impersonation_recheck'
+  readonly eventTypes = RECHECK_EVENT_TYPES
+  readonly actor = ACTOR
 
-  async start (): Promise<void> {
-    const abort = new AbortController()
-    this.#abort = abort
-    const from = await this.services.store.headPosition()
-    void this.#follow(from, abort.signal)
-  }
+  constructor (private readonly services: ImpersonationServices, private readonly logger: Logger) {}
 
-  stop (): void {
-    this.#abort?.abort()
-  }
-
-  async #follow (from: Awaited<ReturnType<ImpersonationServices['store']['headPosition']>>, signal: AbortSignal): Promise<void> {
-    let position = from
-    while (!signal.aborted) {
-      try {
-        for await (const batch of this.services.store.subscribe(position, { types: RECHECK_EVENT_TYPES, signal, liveIntervalMs: this.liveIntervalMs })) {
-          await this.judge(batch.events)
-          position = batch.position
-        }
-      } catch (error) {
-        if (signal.aborted) return
-        this.logger.warn({ err: error }, 'impersonation re-check failed; following again in 1 s')
-        await new Promise((resolve) => setTimeout(resolve, 1000))
-      }
-    }
+  async handle (events: readonly RecordedEvent[], context: ReactorContext): Promise<void> {
+    await this.judge(events, context)
   }
 
   /**
@@ -84,7 +75,7 @@ export class ImpersonationRecheck {
    * (several events about one organization or person read its sessions
    * once), and revokes those that may not go on; answers their ids.
    */
-  async judge (events: readonly RecordedEvent[]): Promise<string[]> {
+  async judge (events: readonly RecordedEvent[], context?: Pick<ReactorContext, 'outcome'>): Promise<string[]> {
     if (events.length === 0) return []
     // The latest event about each organization or person is the cause its revocations name.
     const causes = new Map<string, RecordedEvent>()
@@ -99,12 +90,15 @@ export class ImpersonationRecheck {
         judged.add(session.sessionId)
         const reason = await lost(this.services, session)
         if (reason === undefined) continue
-        const metadata = { ...systemCommand('impersonation-recheck'), commandId: uuidV5(`impersonation-recheck/${session.sessionId}/${cause.id}`), causationId: cause.id }
+        const metadata = context?.outcome(cause, session.sessionId) ?? outcomeCommand(ACTOR, cause, session.sessionId)
         const { position } = await revokeImpersonation(this.services, metadata, session.sessionId, 'system', { code: reason })
         if (position !== null) revoked.push(session.sessionId)
       }
     }
-    if (revoked.length > 0) this.logger.info({ sessions: revoked, causes: [...new Set(events.map((e) => e.type))] }, 'impersonation sessions ended: what allowed them is gone')
+    if (revoked.length > 0) {
+      const causes = [...new Set(events.map((e) => e.type))]
+      this.logger.info({ sessions: revoked, causes }, 'impersonation sessions ended: what allowed them is gone')
+    }
     return revoked
   }
 }

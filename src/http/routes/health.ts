@@ -1,6 +1,6 @@
 /**
  * /healthz: the process answers. /readyz: the databases answer and every
- * projection is within the lag threshold. /metrics: Prometheus text, with
+ * projection and every reactor is within the lag threshold. /metrics: Prometheus text, with
  * the same readiness checks as gauges, guarded as src/ops/lib/metrics-access.ts
  * says (a bearer token, and/or a listener of its own: then not served here).
  * /metrics/organizations: which organizations the per-organization alert
@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ORG_WINDOWS } from '../../metrics.ts'
 import { bearerMatches } from '../../ops/lib/metrics-access.ts'
-import type { ProjectionLag } from '../../projections/runner.ts'
+import type { CheckpointLag } from '../../projections/worker.ts'
 import type { Runtime } from '../../runtime.ts'
 import { sendProblem, titleFor } from '../plugins/errors.ts'
 
@@ -17,7 +17,8 @@ export interface Check { name: string, ok: boolean, detail?: string }
 
 export async function healthRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   // A scrape shares the lag measurement of the projection gauges instead of taking a second one.
-  runtime.metrics.observeReadiness(() => readiness(runtime, runtime.metrics.projectionLag))
+  const measured: LagMeasures = { projections: runtime.metrics.projectionLag, reactors: runtime.metrics.reactorLag }
+  runtime.metrics.observeReadiness(() => readiness(runtime, measured))
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
@@ -40,7 +41,10 @@ export async function metricsRoutes (app: FastifyInstance, { runtime }: { runtim
   const guard = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
     if (token === undefined || bearerMatches(token, request.headers.authorization)) return done()
     void sendProblem(request, reply.header('www-authenticate', 'Bearer realm="metrics"'), {
-      status: 401, title: titleFor(401), code: 'auth.metrics_token_required', detail: 'the metrics need the bearer token the server was given as METRICS_TOKEN'
+      status: 401,
+      title: titleFor(401),
+      code: 'auth.metrics_token_required',
+      detail: 'the metrics need the bearer token the server was given as METRICS_TOKEN'
     })
   }
   const { registry } = runtime.metrics
@@ -55,9 +59,16 @@ export async function metricsRoutes (app: FastifyInstance, { runtime }: { runtim
   })
 }
 
-/** The checks /readyz answers with and `ledgerline_ready` reports; `measureLag` measures the projections'. */
+/** How the readiness checks measure the lag of projections and of reactors (default: ask their runners). */
+export interface LagMeasures {
+  readonly projections: () => Promise<readonly CheckpointLag[]>
+  readonly reactors: () => Promise<readonly CheckpointLag[]>
+}
+
+/** The checks /readyz answers with and `ledgerline_ready` reports. */
 export async function readiness (
-  runtime: Pick<Runtime, 'sql' | 'store' | 'runner' | 'config'>, measureLag: () => Promise<readonly ProjectionLag[]> = () => runtime.runner.lag()
+  runtime: Pick<Runtime, 'sql' | 'store' | 'runner' | 'reactors' | 'config'>,
+  measure: LagMeasures = { projections: () => runtime.runner.lag(), reactors: () => runtime.reactors.lag() }
 ): Promise<Check[]> {
   const checks: Check[] = []
   const attempt = async (name: string, fn: () => Promise<string | undefined>): Promise<void> => {
@@ -68,11 +79,20 @@ export async function readiness (
       checks.push({ name, ok: false, detail: (error as Error).message })
     }
   }
+  type Lags = () => Promise<readonly CheckpointLag[]>
+  const behind = async (lags: Lags, errorOf: (name: string) => string | undefined): Promise<string | undefined> => {
+    const lagging = (await lags()).filter((lag) => lag.seconds > runtime.config.readyMaxLagSeconds)
+    if (lagging.length === 0) return undefined
+    return lagging.map((lag) => `${lag.name} is ${Math.round(lag.seconds)} s behind${failing(errorOf(lag.name))}`).join('; ')
+  }
   await attempt('database', async () => { await runtime.sql.query('SELECT 1'); return undefined })
   await attempt('event_store', async () => { await runtime.store.headPosition(); return undefined })
-  await attempt('projections', async () => {
-    const lagging = (await measureLag()).filter((lag) => lag.seconds > runtime.config.readyMaxLagSeconds)
-    return lagging.length === 0 ? undefined : lagging.map((lag) => `${lag.name} is ${Math.round(lag.seconds)} s behind`).join('; ')
-  })
+  await attempt('projections', () => behind(measure.projections, () => undefined))
+  await attempt('reactors', () => behind(measure.reactors, (name) => runtime.reactors.status().find((s) => s.name === name)?.lastError))
   return checks
+}
+
+/** A reactor's last error, when it lags because its batches fail. */
+function failing (error: string | undefined): string {
+  return error === undefined ? '' : ` (failing: ${error})`
 }
