@@ -18,7 +18,7 @@ import { systemCommand } from '../src/domain/envelope.ts'
 import { sessionStreamId } from '../src/domain/impersonation/session.ts'
 import type { EventStore } from '../src/eventstore/types.ts'
 import { settled } from './helpers/assertions.ts'
-import { openTestApp, type TestApp } from './helpers/app.ts'
+import { openTestApp, type CallOptions, type TestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { register } from './helpers/http.ts'
 
@@ -81,10 +81,15 @@ forEachDatabase(t, async (t: Test, db) => {
   }
   /** Ada asks to impersonate the owner (break-glass: pending until someone approves). */
   const requested = async (): Promise<string> => {
-    const response = await api.call('POST', url, { token: ada.token, body: { targetUserId: api.owner.userId, reason: REASON, ticket: 'SUP-9' } })
+    const body = { targetUserId: api.owner.userId, reason: REASON, ticket: 'SUP-9' }
+    const response = await api.call('POST', url, { token: ada.token, body })
     t.equal(response.statusCode, 202, response.body)
     return response.json().sessionId
   }
+
+  /** Posts `…/:sessionId/<verb>`, counting the reads of the session's stream it made. */
+  const counted = (sessionId: string, verb: string, options: CallOptions) =>
+    readsOf(reads, sessionStreamId(sessionId), () => api.call('POST', `${url}/${sessionId}/${verb}`, options))
 
   for (const cache of ['cached', 'evicted'] as const) {
     await t.test(`over HTTP, the session's state ${cache}: one read each`, async (t) => {
@@ -92,13 +97,13 @@ forEachDatabase(t, async (t: Test, db) => {
 
       const stopped = await started()
       cold(stopped)
-      const stop = await readsOf(reads, sessionStreamId(stopped), () => api.call('POST', `${url}/${stopped}/stop`, { token: ada.token }))
+      const stop = await counted(stopped, 'stop', { token: ada.token })
       t.equal(stop.response.statusCode, 200, stop.response.body)
       t.equal(stop.reads, 1, `stop read the session stream ${stop.reads} time(s)`)
 
       const approved = await requested()
       cold(approved)
-      const approve = await readsOf(reads, sessionStreamId(approved), () => api.call('POST', `${url}/${approved}/approve`, { token: ben.token }))
+      const approve = await counted(approved, 'approve', { token: ben.token })
       t.equal(approve.response.statusCode, 200, approve.response.body)
       t.equal(approve.reads, 1, `approve read the session stream ${approve.reads} time(s)`)
       // Withdrawn by its requester, which frees Ada for the next session.
@@ -106,13 +111,13 @@ forEachDatabase(t, async (t: Test, db) => {
 
       const denied = await requested()
       cold(denied)
-      const deny = await readsOf(reads, sessionStreamId(denied), () => api.call('POST', `${url}/${denied}/deny`, { token: ben.token, body: { reason: 'not now' } }))
+      const deny = await counted(denied, 'deny', { token: ben.token, body: { reason: 'not now' } })
       t.equal(deny.response.statusCode, 200, deny.response.body)
       t.equal(deny.reads, 1, `deny read the session stream ${deny.reads} time(s)`)
 
       const revoked = await started()
       cold(revoked)
-      const revoke = await readsOf(reads, sessionStreamId(revoked), () => api.call('POST', `${url}/${revoked}/revoke`, { body: { reason: 'done' } }))
+      const revoke = await counted(revoked, 'revoke', { body: { reason: 'done' } })
       t.equal(revoke.response.statusCode, 200, revoke.response.body)
       t.equal(revoke.reads, 1, `revoke read the session stream ${revoke.reads} time(s)`)
 

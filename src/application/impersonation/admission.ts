@@ -42,7 +42,9 @@ export interface ImpersonatedRequest {
 }
 
 /** Why the session may not go on, judged with this request's facts (its address and time for the impersonator's grant). */
-async function lostRight (services: ImpersonationServices, session: ImpersonationContext, targetUserId: string, ip: string, now: Date): Promise<RevocationReason | undefined> {
+async function lostRight (
+  services: ImpersonationServices, session: ImpersonationContext, targetUserId: string, ip: string, now: Date
+): Promise<RevocationReason | undefined> {
   const impersonator = await services.directory.userOf(session.impersonatorId, now.getTime())
   const snapshot = await services.policies.snapshotOf(session.orgId)
   return lostStanding({
@@ -68,7 +70,8 @@ export async function admitImpersonated (
   const session = principal.impersonation
   const lost = await lostRight(services, session, principal.userId, request.ip, metadata.now)
   if (lost !== undefined) {
-    await revokeImpersonation(services, { ...systemCommand('impersonation-recheck', metadata.now), traceId: metadata.traceId }, session.sessionId, 'system', { code: lost })
+    const recheck = { ...systemCommand('impersonation-recheck', metadata.now), traceId: metadata.traceId }
+    await revokeImpersonation(services, recheck, session.sessionId, 'system', { code: lost })
     throw sessionEnded({ reason: 'revoked', code: lost })
   }
   // Another organization is out of the session's reach: recorded as refused, answered as not found.
@@ -76,10 +79,14 @@ export async function admitImpersonated (
   const blocked = elsewhere ? 'another organization' : blockedWhileImpersonating(request.method, request.route, request.action)
   await execute(services, sessionDecider, sessionStreamId(session.sessionId), {
     type: 'RecordAction',
-    data: { method: request.method, route: request.route.slice(0, 300), ...(request.action === undefined ? {} : { action: request.action }), outcome: blocked === undefined ? 'allowed' : 'blocked' }
+    data: {
+      method: request.method, route: request.route.slice(0, 300), ...(request.action === undefined ? {} : { action: request.action }),
+      outcome: blocked === undefined ? 'allowed' : 'blocked'
+    }
   }, { ...metadata, orgId: session.orgId })
   if (elsewhere) throw new OrgNotFound()
   if (blocked !== undefined) {
-    throw new ForbiddenWhileImpersonating(`${blocked} is not allowed while impersonating`, { ...(request.action === undefined ? {} : { action: request.action }), route: `${request.method} ${request.route}` })
+    const details = { ...(request.action === undefined ? {} : { action: request.action }), route: `${request.method} ${request.route}` }
+    throw new ForbiddenWhileImpersonating(`${blocked} is not allowed while impersonating`, details)
   }
 }

@@ -22,7 +22,9 @@ import {
   TargetDisabled, TargetIsStaff, TargetNotMember
 } from '../../domain/impersonation/errors.ts'
 import type { DenialReason, ImpersonationVia } from '../../domain/impersonation/events.ts'
-import { sessionDecider, sessionStreamId, type RequestFacts, type SessionCommand, type SessionState } from '../../domain/impersonation/session.ts'
+import {
+  sessionDecider, sessionStreamId, type RequestFacts, type SessionCommand, type SessionState
+} from '../../domain/impersonation/session.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
 import { maxPosition } from '../../eventstore/position.ts'
 import type { ProjectionRunner } from '../../projections/runner.ts'
@@ -50,7 +52,9 @@ const DENIALS: Record<DenialReason, () => Error> = {
   rejected_by_approver: () => new SessionNotFound()
 }
 
-async function sessionCommand (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, orgId: string, command: SessionCommand) {
+async function sessionCommand (
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, orgId: string, command: SessionCommand
+) {
   return execute(services, sessionDecider, sessionStreamId(sessionId), command, { ...metadata, orgId })
 }
 
@@ -59,7 +63,8 @@ export type OpenedSession = Exclude<SessionState, { status: 'none' | 'denied' }>
 
 /** The state of a session that belongs to `orgId` (another organization's session, one never requested or one refused, is not found). */
 export function openedIn (state: SessionState, orgId?: string): OpenedSession {
-  if (state.status === 'none' || state.status === 'denied' || (orgId !== undefined && state.request.orgId !== orgId)) throw new SessionNotFound()
+  if (state.status === 'none' || state.status === 'denied') throw new SessionNotFound()
+  if (orgId !== undefined && state.request.orgId !== orgId) throw new SessionNotFound()
   return state
 }
 
@@ -110,7 +115,8 @@ export interface Started extends Written {
 
 /** What the guards decide a request on, as the streams say now; and the reservation holder found over, if any. */
 async function requestFacts (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, targetUserId: string, sessionId: string
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, impersonator: Impersonator, targetUserId: string,
+  sessionId: string
 ): Promise<{ facts: RequestFacts, released: string | undefined }> {
   const org = await organizationState(services, orgId)
   if (org.status !== 'active') throw new OrgNotFound()
@@ -156,7 +162,8 @@ export async function requestImpersonation (
     }
   }
   // A request the guards let through takes the reservation before its session is written; one that lost it is refused as busy.
-  const lost = opensSession(command, metadata) && !await reserveImpersonator(services, metadata, impersonator.userId, { sessionId, orgId }, released)
+  const lost = opensSession(command, metadata) &&
+    !await reserveImpersonator(services, metadata, impersonator.userId, { sessionId, orgId }, released)
   const decided = lost ? { ...command, data: { ...command.data, facts: { ...facts, impersonatorBusy: true } } } : command
   const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, decided)
   if (state.status === 'denied') throw DENIALS[state.reason]()
@@ -164,15 +171,22 @@ export async function requestImpersonation (
   return { sessionId, ...activeToken(state, issued), ...written(position) }
 }
 
-/** Whether the request would open a session (the decider asked on a new stream; its refusals, such as a duration over the cap, are thrown). */
+/**
+ * Whether the request would open a session (the decider asked on a new
+ * stream; its refusals, such as a duration over the cap, are thrown).
+ */
 function opensSession (command: SessionCommand, metadata: CommandMetadata): boolean {
   return sessionDecider.decide(command, sessionDecider.initialState(), { now: metadata.now, actor: metadata.actor })
     .some((event) => event.type === 'impersonation.session.requested')
 }
 
 /** The token of a session this call started; a retried call whose session an earlier attempt started cannot show it again. */
-function activeToken (state: SessionState, issued: { token: string, hash: string }): { status: 'active', token: string, expiresAt: string } {
-  if (state.status !== 'active' || state.tokenHash !== issued.hash) throw new AlreadyStarted('this session was started by an earlier attempt; its token was shown once')
+function activeToken (
+  state: SessionState, issued: { token: string, hash: string }
+): { status: 'active', token: string, expiresAt: string } {
+  if (state.status !== 'active' || state.tokenHash !== issued.hash) {
+    throw new AlreadyStarted('this session was started by an earlier attempt; its token was shown once')
+  }
   return { status: 'active', token: issued.token, expiresAt: state.expiresAt }
 }
 
@@ -181,20 +195,23 @@ function activeToken (state: SessionState, issued: { token: string, hash: string
  * read already (through `openedIn` with `orgId`), so it is not read again; the decider decides on the stream all the same.
  */
 export async function approveImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, approver: { userId: string, via: 'member' | 'platform' },
-  known?: OpenedSession
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string,
+  approver: { userId: string, via: 'member' | 'platform' }, known?: OpenedSession
 ): Promise<Written> {
   if (known === undefined) await sessionState(services, sessionId, orgId)
-  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'ApproveImpersonation', data: { approverId: approver.userId, approverVia: approver.via } })
+  const command = { type: 'ApproveImpersonation', data: { approverId: approver.userId, approverVia: approver.via } } as const
+  const { position } = await sessionCommand(services, metadata, sessionId, orgId, command)
   return written(position)
 }
 
 /** Turns a break-glass request down; `reason`, the approver's words, is kept with the denial. */
 export async function denyImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, reason?: string, known?: OpenedSession
+  services: ImpersonationServices, metadata: CommandMetadata, orgId: string, sessionId: string, deniedBy: string, reason?: string,
+  known?: OpenedSession
 ): Promise<Written> {
   if (known === undefined) await sessionState(services, sessionId, orgId)
-  const { position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'DenyImpersonation', data: { deniedBy, ...(reason === undefined ? {} : { note: reason }) } })
+  const command = { type: 'DenyImpersonation', data: { deniedBy, ...(reason === undefined ? {} : { note: reason }) } } as const
+  const { position } = await sessionCommand(services, metadata, sessionId, orgId, command)
   return written(position)
 }
 
@@ -206,10 +223,12 @@ export async function startApproved (
   if (before.status === 'approved' && before.request.impersonatorId === userId) {
     // Its request holds the reservation already (one made before reservations existed takes it now).
     const judged = await judgeReservation(services, userId, sessionId, metadata.now)
-    if (judged.busy || !await reserveImpersonator(services, metadata, userId, { sessionId, orgId }, judged.released)) throw new ImpersonatorBusy()
+    const reserved = !judged.busy && await reserveImpersonator(services, metadata, userId, { sessionId, orgId }, judged.released)
+    if (!reserved) throw new ImpersonatorBusy()
   }
   const issued = issueImpersonationToken(sessionId)
-  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, { type: 'StartImpersonation', data: { startedBy: userId, tokenHash: issued.hash } })
+  const command = { type: 'StartImpersonation', data: { startedBy: userId, tokenHash: issued.hash } } as const
+  const { state, position } = await sessionCommand(services, metadata, sessionId, orgId, command)
   return { sessionId, ...activeToken(state, issued), ...written(position) }
 }
 
@@ -218,7 +237,8 @@ export async function stopImpersonation (
   services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, stoppedBy: string, orgId?: string, known?: OpenedSession
 ): Promise<Written> {
   const state = known ?? await sessionState(services, sessionId, orgId)
-  const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, { type: 'StopImpersonation', data: { stoppedBy } })
+  const command = { type: 'StopImpersonation', data: { stoppedBy } } as const
+  const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, command)
   return written(position)
 }
 
@@ -232,8 +252,8 @@ export interface Revocation {
 
 /** Ends someone's session: an owner or holder of `impersonation:revoke`, a platform admin, or the system when a re-check fails. */
 export async function revokeImpersonation (
-  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string, options: Revocation & { orgId?: string } = {},
-  known?: OpenedSession
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string, revokedBy: string,
+  options: Revocation & { orgId?: string } = {}, known?: OpenedSession
 ): Promise<Written> {
   const state = known ?? await sessionState(services, sessionId, options.orgId)
   const { position } = await sessionCommand(services, metadata, sessionId, state.request.orgId, {
@@ -245,23 +265,27 @@ export async function revokeImpersonation (
 
 /** Revokes every open session (of one organization, of one kind): the "stop everything" of the runbook. */
 export async function revokeAll (
-  services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia }, options: Revocation = {}
+  services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia },
+  options: Revocation = {}
 ): Promise<{ revoked: string[] }> {
   await sessionsCaughtUp(services)
   const revoked: string[] = []
   for (const { sessionId } of await openSessions(services.sql, filter)) {
-    const result = await revokeImpersonation(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/${sessionId}`) }, sessionId, revokedBy, options)
+    const each = { ...metadata, commandId: uuidV5(`${metadata.commandId}/${sessionId}`) }
+    const result = await revokeImpersonation(services, each, sessionId, revokedBy, options)
     if (result.position !== null) revoked.push(sessionId)
   }
   return { revoked }
 }
 
 /** Records the end of a session whose time is up (the sweep, or the first request after it). */
-export async function expireImpersonation (services: ImpersonationServices, metadata: CommandMetadata, sessionId: string): Promise<Written> {
+export async function expireImpersonation (
+  services: ImpersonationServices, metadata: CommandMetadata, sessionId: string
+): Promise<Written> {
   const state = await sessionState(services, sessionId)
   if (state.status === 'ended') return { position: null }
   // One id per session: every node and every retry that notices the expiry writes it once.
-  const { position } = await sessionCommand(services, { ...metadata, commandId: uuidV5(`impersonation-expiry/${sessionId}`) }, sessionId, state.request.orgId,
-    { type: 'ExpireImpersonation', data: {} })
+  const once = { ...metadata, commandId: uuidV5(`impersonation-expiry/${sessionId}`) }
+  const { position } = await sessionCommand(services, once, sessionId, state.request.orgId, { type: 'ExpireImpersonation', data: {} })
   return written(position)
 }

@@ -37,7 +37,8 @@ export async function judgeReservation (services: IdentityServices, impersonator
  * this node or another).
  */
 export async function reserveImpersonator (
-  services: IdentityServices, metadata: CommandMetadata, impersonatorId: string, session: { sessionId: string, orgId: string }, released: string | undefined
+  services: IdentityServices, metadata: CommandMetadata, impersonatorId: string, session: { sessionId: string, orgId: string },
+  released: string | undefined
 ): Promise<boolean> {
   try {
     await execute(services, reservationDecider, reservationStreamId(impersonatorId), {

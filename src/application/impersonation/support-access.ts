@@ -20,7 +20,8 @@ export async function setSupportAccess (
 ): Promise<{ position: string | null, revoked: string[] }> {
   const result = await changeOrganization(services, metadata, orgId, { type: 'SetSupportAccess', data: { enabled } })
   if (enabled) return { ...result, revoked: [] }
-  const { revoked } = await revokeAll(services, { ...metadata, commandId: uuidV5(`${metadata.commandId}/revoke-support`) }, metadata.actor.id,
+  const revocations = { ...metadata, commandId: uuidV5(`${metadata.commandId}/revoke-support`) }
+  const { revoked } = await revokeAll(services, revocations, metadata.actor.id,
     { orgId, via: 'support' }, { code: 'support_access_disabled' })
   return { ...result, revoked }
 }

@@ -18,7 +18,8 @@ const STATUSES = ['active', 'pending', 'ended', 'all']
 function line (s: SessionView): string {
   const until = s.endedAt ?? s.expiresAt ?? '-'
   const glass = s.breakGlass ? ` break-glass ${s.ticket ?? ''}` : ''
-  return `${s.sessionId}  ${s.status.padEnd(8)} ${s.orgId}  ${s.impersonatorId} -> ${s.targetUserId}  via ${s.via}${glass}  ${s.requestedAt} .. ${until}  ${s.actions} actions  "${s.reason}"`
+  const who = `${s.impersonatorId} -> ${s.targetUserId}  via ${s.via}${glass}`
+  return `${s.sessionId}  ${s.status.padEnd(8)} ${s.orgId}  ${who}  ${s.requestedAt} .. ${until}  ${s.actions} actions  "${s.reason}"`
 }
 
 export function impersonationCommand (program: Command): void {
@@ -51,8 +52,11 @@ export function impersonationCommand (program: Command): void {
       if (options.org !== undefined && options.all !== true) group.error('--org goes with --all', { exitCode: 2 })
       const reason = options.reason.slice(0, 500)
       const revoked = await withRuntime(async (runtime) => {
-        if (sessionId === undefined) return (await revokeSessions(runtime.impersonation, systemCommand('cli'), systemCaller('cli', options.org), reason)).revoked
-        const { position } = await revokeSession(runtime.impersonation, systemCommand('cli'), systemCaller('cli'), sessionId, reason)
+        const services = runtime.impersonation
+        if (sessionId === undefined) {
+          return (await revokeSessions(services, systemCommand('cli'), systemCaller('cli', options.org), reason)).revoked
+        }
+        const { position } = await revokeSession(services, systemCommand('cli'), systemCaller('cli'), sessionId, reason)
         return position === null ? [] : [sessionId]
       }, { runProjections: true })
       if (options.json === true) print(toJson({ revoked }))
@@ -67,7 +71,8 @@ export function impersonationCommand (program: Command): void {
     .action(async (orgId: string, state: string, options: { json?: boolean }) => {
       if (state !== 'on' && state !== 'off') group.error('the state is on or off', { exitCode: 2 })
       const enabled = state === 'on'
-      const result = await withRuntime(async (runtime) => setSupportAccess(runtime.impersonation, { ...systemCommand('cli'), orgId }, orgId, enabled), { runProjections: true })
+      const result = await withRuntime(async (runtime) =>
+        setSupportAccess(runtime.impersonation, { ...systemCommand('cli'), orgId }, orgId, enabled), { runProjections: true })
       if (options.json === true) print(toJson({ enabled, ...result }))
       else print(`support access ${state} for ${orgId}${result.revoked.length === 0 ? '' : `; revoked ${result.revoked.join(', ')}`}`)
     })

@@ -19,15 +19,14 @@ const MAX_ATTRIBUTES = 50
 const MAX_CHECKS = 100
 
 const scalar = (value: unknown): boolean =>
-  value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && value.length <= MAX_STRING)
+  value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ||
+  (typeof value === 'string' && value.length <= MAX_STRING)
 const attribute = (value: unknown): boolean => scalar(value) || (Array.isArray(value) && value.length <= MAX_LIST && value.every(scalar))
 
-const Attribute = z.unknown().refine(attribute, `a string (at most ${MAX_STRING} characters), a number, a boolean, null, or a list of at most ${MAX_LIST} of them`).meta({
-  anyOf: [
-    { type: 'string', maxLength: MAX_STRING }, { type: 'number' }, { type: 'boolean' }, { type: 'null' },
-    { type: 'array', maxItems: MAX_LIST, items: { anyOf: [{ type: 'string', maxLength: MAX_STRING }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }] } }
-  ]
-})
+const SCALARS = [{ type: 'string', maxLength: MAX_STRING }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }]
+const Attribute = z.unknown()
+  .refine(attribute, `a string (at most ${MAX_STRING} characters), a number, a boolean, null, or a list of at most ${MAX_LIST} of them`)
+  .meta({ anyOf: [...SCALARS, { type: 'array', maxItems: MAX_LIST, items: { anyOf: SCALARS } }] })
 const ACTION = /^[a-z][a-z0-9_]{0,63}:[a-z*][a-z0-9_]{0,63}$/
 const IsoTime = z.iso.datetime({ offset: true })
 

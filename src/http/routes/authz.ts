@@ -19,7 +19,9 @@ const Decision = z.object({
   allowed: z.boolean(),
   reason: z.enum(['allowed', 'denied', 'no_matching_grant']),
   deciding: z.array(z.object({ roleId: z.string(), grant: z.number().int(), effect: z.enum(['allow', 'deny']) })),
-  failedConditions: z.array(z.object({ roleId: z.string(), grant: z.number().int(), effect: z.enum(['allow', 'deny']), clause: z.string() }))
+  failedConditions: z.array(z.object({
+    roleId: z.string(), grant: z.number().int(), effect: z.enum(['allow', 'deny']), clause: z.string()
+  }))
 })
 const OrgParams = z.object({ orgId: Id })
 
@@ -34,7 +36,9 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
 
   api.post('/v1/orgs/:orgId/authz/check', {
     schema: {
-      tags: ['authorization'], summary: 'Decides up to 100 checks with can() (authz:check); an action outside the catalogue is a 400 naming the check', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
+      tags: ['authorization'],
+      summary: 'Decides up to 100 checks with can() (authz:check); an action outside the catalogue is a 400 naming the check',
+      security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
       body: CheckBody,
       response: { 200: z.object({ results: z.array(z.object({ allowed: z.boolean() })) }), ...problems }
     },
@@ -49,7 +53,8 @@ export async function authzRoutes (app: FastifyInstance, { runtime }: { runtime:
 
   api.post('/v1/orgs/:orgId/authz/explain', {
     schema: {
-      tags: ['authorization'], summary: 'Explains one check: the deciding grant, its role, the condition that failed (authz:check)', security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
+      tags: ['authorization'], summary: 'Explains one check: the deciding grant, its role, the condition that failed (authz:check)',
+      security: BEARER, 'x-permission': 'authz:check', params: OrgParams,
       body: Check, response: { 200: Decision, ...problems }
     }
   }, async (request) => {

@@ -30,7 +30,8 @@ import { z } from 'zod'
 import type { PersonCaller } from '../../application/impersonation/access.ts'
 import { setSupportAccess, supportAccessOf } from '../../application/impersonation/support-access.ts'
 import {
-  approveSession, denySession, listSessions, readSession, revokeSession, revokeSessions, startApprovedSession, startImpersonation, stopCurrentSession, stopSession
+  approveSession, denySession, listSessions, readSession, revokeSession, revokeSessions, startApprovedSession, startImpersonation,
+  stopCurrentSession, stopSession
 } from '../../application/impersonation/use-cases.ts'
 import { Reason, Ticket } from '../../domain/impersonation/events.ts'
 import { MAX_MINUTES } from '../../domain/impersonation/session.ts'
@@ -56,8 +57,11 @@ const SessionParams = z.object({ orgId: Id, sessionId: Id })
  */
 const Why = z.object({
   reason: z.string().trim().max(500).optional().describe('why, in your words; kept with the event in the audit log'),
-  note: z.string().trim().max(500).optional().meta({ deprecated: true, description: 'deprecated: the former name of `reason`, accepted for one release' })
-}).strict().refine((body) => body.reason === undefined || body.note === undefined, { message: 'give reason only (note is its former name)' }).optional()
+  note: z.string().trim().max(500).optional()
+    .meta({ deprecated: true, description: 'deprecated: the former name of `reason`, accepted for one release' })
+}).strict()
+  .refine((body) => body.reason === undefined || body.note === undefined, { message: 'give reason only (note is its former name)' })
+  .optional()
 const reasonOf = (body: z.infer<typeof Why>): string | undefined => body?.reason ?? body?.note
 
 const Started = z.object({
@@ -94,14 +98,16 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   api.post('/v1/orgs/:orgId/impersonations', {
     schema: {
       tags: ['impersonation'],
-      summary: 'Starts impersonating a member (201 with the token), or asks a second approver first when the member is an owner or another critical account (202, break-glass: ticket required, at most 15 minutes)',
+      summary: 'Starts impersonating a member (201 with the token), or asks a second approver first when the member is an owner ' +
+        'or another critical account (202, break-glass: ticket required, at most 15 minutes)',
       security: BEARER, 'x-permission': 'impersonation:start', params: OrgParams,
       'x-authorizes-itself': 'holders of the action, or platform support staff where support access is on',
       body: z.object({
         targetUserId: Id,
         reason: Reason,
         ticket: Ticket.optional().describe('a support ticket reference; required to impersonate a critical account'),
-        durationMinutes: z.number().int().min(1).max(MAX_MINUTES).optional().describe('default 30 (15 for break-glass); at most 60 (15); never extended')
+        durationMinutes: z.number().int().min(1).max(MAX_MINUTES).optional()
+          .describe('default 30 (15 for break-glass); at most 60 (15); never extended')
       }).strict(),
       response: { 201: Started, 202: Started, ...problems }
     }
@@ -109,14 +115,15 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     const { orgId } = request.params
     const caller = callerOf(runtime, request, orgId)
     // Each request, refused or not, is an event: a person needs a few a minute, not a flood.
-    const started = await startImpersonation(services, commandMetadata(request, orgId), caller, request.body, () => starts.hit(reply, [`user:${caller.userId}`]))
+    const admitted = (): void => starts.hit(reply, [`user:${caller.userId}`])
+    const started = await startImpersonation(services, commandMetadata(request, orgId), caller, request.body, admitted)
     return reply.code(started.status === 'active' ? 201 : 202).send(started)
   })
 
   api.get('/v1/orgs/:orgId/impersonations', {
     schema: {
-      tags: ['impersonation'], summary: 'Impersonation sessions of the organization, newest first: active, pending, ended, or all', security: BEARER,
-      'x-permission': 'impersonation:read', params: OrgParams,
+      tags: ['impersonation'], summary: 'Impersonation sessions of the organization, newest first: active, pending, ended, or all',
+      security: BEARER, 'x-permission': 'impersonation:read', params: OrgParams,
       'x-authorizes-itself': 'holders of the action, or a platform admin',
       querystring: z.object({
         status: z.enum(['active', 'pending', 'ended', 'all']).default('all'),
@@ -136,8 +143,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.get('/v1/orgs/:orgId/impersonations/:sessionId', {
     schema: {
-      tags: ['impersonation'], summary: 'One session (its requester may read it too, e.g. to see whether it was approved)', security: BEARER,
-      'x-permission': 'impersonation:read', params: SessionParams, response: { 200: SessionView, ...problems },
+      tags: ['impersonation'], summary: 'One session (its requester may read it too, e.g. to see whether it was approved)',
+      security: BEARER, 'x-permission': 'impersonation:read', params: SessionParams, response: { 200: SessionView, ...problems },
       'x-authorizes-itself': 'holders of the action, a platform admin, or the session\'s requester'
     }
   }, async (request) => {
@@ -147,8 +154,9 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/approve', {
     schema: {
-      tags: ['impersonation'], summary: 'Approves a break-glass request (someone other than the requester; a platform admin may approve a support session)', security: BEARER,
-      'x-permission': 'impersonation:approve', params: SessionParams, response: { 200: Written, ...problems },
+      tags: ['impersonation'],
+      summary: 'Approves a break-glass request (someone other than the requester; a platform admin may approve a support session)',
+      security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams, response: { 200: Written, ...problems },
       'x-authorizes-itself': 'holders of the action, or a platform admin for a support session'
     }
   }, async (request) => {
@@ -158,7 +166,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/deny', {
     schema: {
-      tags: ['impersonation'], summary: 'Turns a break-glass request down', security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams,
+      tags: ['impersonation'], summary: 'Turns a break-glass request down',
+      security: BEARER, 'x-permission': 'impersonation:approve', params: SessionParams,
       'x-authorizes-itself': 'holders of the action, or a platform admin for a support session',
       body: Why,
       response: { 200: Written, ...problems }
@@ -170,8 +179,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/start', {
     schema: {
-      tags: ['impersonation'], summary: 'The requester starts an approved break-glass session; the token is in this response only', security: BEARER,
-      'x-permission': 'impersonation:start', params: SessionParams, response: { 201: Started, ...problems },
+      tags: ['impersonation'], summary: 'The requester starts an approved break-glass session; the token is in this response only',
+      security: BEARER, 'x-permission': 'impersonation:start', params: SessionParams, response: { 201: Started, ...problems },
       'x-authorizes-itself': 'holders of the action, or platform support staff where support access is on'
     }
   }, async (request, reply) => {
@@ -193,8 +202,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/revoke', {
     schema: {
-      tags: ['impersonation'], summary: 'Ends someone\'s session now (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
-      'x-permission': 'impersonation:revoke', params: SessionParams,
+      tags: ['impersonation'], summary: 'Ends someone\'s session now (owners, holders of impersonation:revoke, platform admins)',
+      security: BEARER, 'x-permission': 'impersonation:revoke', params: SessionParams,
       'x-authorizes-itself': 'holders of the action, or a platform admin',
       body: Why,
       response: { 200: Written, ...problems }
@@ -206,8 +215,9 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.post('/v1/orgs/:orgId/impersonations/revoke-all', {
     schema: {
-      tags: ['impersonation'], summary: 'Ends every open session in the organization (owners, holders of impersonation:revoke, platform admins)', security: BEARER,
-      'x-permission': 'impersonation:revoke', params: OrgParams,
+      tags: ['impersonation'],
+      summary: 'Ends every open session in the organization (owners, holders of impersonation:revoke, platform admins)',
+      security: BEARER, 'x-permission': 'impersonation:revoke', params: OrgParams,
       'x-authorizes-itself': 'holders of the action, or a platform admin',
       body: Why,
       response: { 200: z.object({ revoked: z.array(Id) }), ...problems }
@@ -219,7 +229,8 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.get('/v1/orgs/:orgId/support-access', {
     schema: {
-      tags: ['impersonation'], summary: 'Whether platform support may impersonate members of the organization', security: BEARER, 'x-permission': 'org:read',
+      tags: ['impersonation'], summary: 'Whether platform support may impersonate members of the organization',
+      security: BEARER, 'x-permission': 'org:read',
       params: OrgParams, response: { 200: z.object({ enabled: z.boolean() }), ...problems }
     }
   }, async (request) => {
@@ -228,8 +239,9 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
 
   api.put('/v1/orgs/:orgId/support-access', {
     schema: {
-      tags: ['impersonation'], summary: 'Turns support impersonation on or off (owners); off ends every support session in the organization at once', security: BEARER,
-      'x-permission': 'impersonation:configure', params: OrgParams, body: z.object({ enabled: z.boolean() }).strict(),
+      tags: ['impersonation'],
+      summary: 'Turns support impersonation on or off (owners); off ends every support session in the organization at once',
+      security: BEARER, 'x-permission': 'impersonation:configure', params: OrgParams, body: z.object({ enabled: z.boolean() }).strict(),
       response: { 200: z.object({ position: Position, revoked: z.array(Id) }), ...problems }
     }
   }, async (request) => {
