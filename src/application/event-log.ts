@@ -49,7 +49,10 @@ export interface EventLine {
 
 /** Hands each event from `options.from` on to `onEvent`, in log order; live while `follow`. */
 export async function tailEvents (store: EventStore, options: TailOptions, onEvent: (event: EventLine) => void): Promise<void> {
-  const filter = { ...(options.types === undefined ? {} : { types: options.types }), ...(options.streamPrefix === undefined ? {} : { streamPrefix: options.streamPrefix }) }
+  const filter = {
+    ...(options.types === undefined ? {} : { types: options.types }),
+    ...(options.streamPrefix === undefined ? {} : { streamPrefix: options.streamPrefix })
+  }
   const subscription = store.subscribe(await startingPoint(store, options.from), { ...filter, signal: options.signal })
   try {
     for await (const batch of subscription) {
@@ -86,12 +89,13 @@ export interface LogStats {
 /** Streams and events per category (from the stream catalogue), events per type, and the head of the log. */
 export async function logStats ({ sql, store }: { sql: SqlClient, store: EventStore }): Promise<LogStats> {
   const catalogue = (await readState(sql, 'stream_catalogue'))?.position
+  const perType = 'SELECT type, count(*)::int AS events FROM events GROUP BY type ORDER BY type'
   return {
     head: formatPosition(await store.headPosition()),
     catalogue: catalogue === undefined ? undefined : formatPosition(catalogue),
     categories: await categoryStats(sql).catch(() => []),
     types: store.kind === 'postgres'
-      ? (await sql.query<{ type: string, events: number }>('SELECT type, count(*)::int AS events FROM events GROUP BY type ORDER BY type')).rows
+      ? (await sql.query<{ type: string, events: number }>(perType)).rows
       : undefined
   }
 }
@@ -106,5 +110,6 @@ export async function replayProjection (
   const projection = runtime.projections.find((p) => p.name === name)
   if (projection === undefined) throw new RangeError(`unknown projection ${name}`)
   const { sql, store } = runtime
-  return rebuildProjection({ sql, store, projection, batchSize: options.batchSize, onProgress: (p) => options.onProgress({ ...p, position: formatPosition(p.position) }) })
+  const onProgress = (p: RebuildProgress): void => options.onProgress({ ...p, position: formatPosition(p.position) })
+  return rebuildProjection({ sql, store, projection, batchSize: options.batchSize, onProgress })
 }

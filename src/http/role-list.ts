@@ -20,6 +20,9 @@ export async function roleListBody (services: IdentityServices, orgId: string): 
 /** A role as the API shows it: a custom role with its holders. */
 function roleView (role: RoleListing): unknown {
   const { roleId, name, description, builtIn } = role
-  const grants = role.grants.map(({ actions, resource, effect, when }) => ({ actions, resource, effect, ...(when === undefined ? {} : { when }) }))
-  return role.builtIn ? { roleId, name, description, builtIn, grants } : { roleId, name, description, builtIn, grants, holders: role.holders }
+  const grants = role.grants.map(({ actions, resource, effect, when }) => ({
+    actions, resource, effect, ...(when === undefined ? {} : { when })
+  }))
+  if (role.builtIn) return { roleId, name, description, builtIn, grants }
+  return { roleId, name, description, builtIn, grants, holders: role.holders }
 }

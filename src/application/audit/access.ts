@@ -28,12 +28,16 @@ export interface AuditServices {
 export const accessStreamId = (id: string): string => `access-${id}`
 
 /** The stream of failed sign-ins on an address no user holds: hashed, as `email-…` streams are. */
-export const unknownAddressStreamId = (normalizedEmail: string): string => accessStreamId(createHash('sha256').update(normalizedEmail).digest('hex'))
+export const unknownAddressStreamId = (normalizedEmail: string): string =>
+  accessStreamId(createHash('sha256').update(normalizedEmail).digest('hex'))
 
 /** Appends one audit-only event to `streamId` (src/application/audit/denials.ts coalesces into it too). */
-export async function append (services: AuditServices, streamId: string, metadata: CommandMetadata, event: AuditOnlyEvent): Promise<LogPosition> {
+export async function append (
+  services: AuditServices, streamId: string, metadata: CommandMetadata, event: AuditOnlyEvent
+): Promise<LogPosition> {
   const eventMetadata = metadataFor({ ...metadata, commandId: uuidV5(`${metadata.commandId}/${event.type}`) }, 0)
-  const result = await services.store.append(streamId, [{ id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }], { expectedVersion: 'any' })
+  const recorded = { id: eventMetadata.eventId, type: event.type, data: event.data, metadata: eventMetadata }
+  const result = await services.store.append(streamId, [recorded], { expectedVersion: 'any' })
   return result.position
 }
 
@@ -50,14 +54,20 @@ function filtersOf (filters: Readonly<Record<string, FilterValue>>): Record<stri
 
 export type AuditAccess =
   | { readonly type: 'audit.log.searched', readonly orgId: string, readonly filters: Readonly<Record<string, FilterValue>> }
-  | { readonly type: 'audit.log.exported', readonly orgId: string, readonly format: 'csv' | 'ndjson' | 'json', readonly filters: Readonly<Record<string, FilterValue>>, readonly rows?: number }
+  | {
+    readonly type: 'audit.log.exported', readonly orgId: string, readonly format: 'csv' | 'ndjson' | 'json',
+    readonly filters: Readonly<Record<string, FilterValue>>, readonly rows?: number
+  }
 
 /** Records a search or an export of an organization's audit log, in `access-<orgId>`. */
 export async function recordAuditAccess (services: AuditServices, metadata: CommandMetadata, access: AuditAccess): Promise<LogPosition> {
   const filters = filtersOf(access.filters)
   const event: AuditOnlyEvent = access.type === 'audit.log.searched'
     ? { type: access.type, data: { orgId: access.orgId, filters } }
-    : { type: access.type, data: { orgId: access.orgId, format: access.format, filters, ...(access.rows === undefined ? {} : { rows: access.rows }) } }
+    : {
+        type: access.type,
+        data: { orgId: access.orgId, format: access.format, filters, ...(access.rows === undefined ? {} : { rows: access.rows }) }
+      }
   return append(services, accessStreamId(access.orgId), { ...metadata, orgId: access.orgId }, event)
 }
 
@@ -75,22 +85,32 @@ export async function searchAuditLog (
 }
 
 /** Records a platform admin's search of the platform's log, in their own `access-<userId>`. */
-export async function recordPlatformLogSearch (services: AuditServices, metadata: CommandMetadata, filters: Readonly<Record<string, FilterValue>>): Promise<LogPosition> {
-  return append(services, accessStreamId(metadata.actor.id), metadata, { type: 'audit.platform_log.searched', data: { filters: filtersOf(filters) } })
+export async function recordPlatformLogSearch (
+  services: AuditServices, metadata: CommandMetadata, filters: Readonly<Record<string, FilterValue>>
+): Promise<LogPosition> {
+  const event: AuditOnlyEvent = { type: 'audit.platform_log.searched', data: { filters: filtersOf(filters) } }
+  return append(services, accessStreamId(metadata.actor.id), metadata, event)
 }
 
 /** Records a read of something sensitive: `action` from the catalogue, `resource` as `<type>` or `<type>/<id>`. */
-export async function recordSensitiveRead (services: AuditServices, metadata: CommandMetadata, read: { orgId: string, action: string, resource: string }): Promise<LogPosition> {
-  return append(services, accessStreamId(read.orgId), { ...metadata, orgId: read.orgId }, { type: 'audit.record.sensitive_read', data: read })
+export async function recordSensitiveRead (
+  services: AuditServices, metadata: CommandMetadata, read: { orgId: string, action: string, resource: string }
+): Promise<LogPosition> {
+  const event: AuditOnlyEvent = { type: 'audit.record.sensitive_read', data: read }
+  return append(services, accessStreamId(read.orgId), { ...metadata, orgId: read.orgId }, event)
 }
 
-export async function recordSignIn (services: AuditServices, metadata: CommandMetadata, signIn: { userId: string, tokenId: string }): Promise<LogPosition> {
-  return append(services, accessStreamId(signIn.userId), metadata, { type: 'identity.session.signed_in', data: { ...signIn, method: 'password' } })
+export async function recordSignIn (
+  services: AuditServices, metadata: CommandMetadata, signIn: { userId: string, tokenId: string }
+): Promise<LogPosition> {
+  const event: AuditOnlyEvent = { type: 'identity.session.signed_in', data: { ...signIn, method: 'password' } }
+  return append(services, accessStreamId(signIn.userId), metadata, event)
 }
 
 /** A refused sign-in: in the user's stream when the address is theirs, else in the address's own. */
 export async function recordSignInFailure (
-  services: AuditServices, metadata: CommandMetadata, failure: { email: string, userId?: string, reason: 'invalid_credentials' | 'disabled' }
+  services: AuditServices, metadata: CommandMetadata,
+  failure: { email: string, userId?: string, reason: 'invalid_credentials' | 'disabled' }
 ): Promise<LogPosition> {
   const streamId = failure.userId === undefined ? unknownAddressStreamId(failure.email) : accessStreamId(failure.userId)
   return append(services, streamId, metadata, { type: 'identity.session.sign_in_failed', data: failure })

@@ -41,6 +41,7 @@ export async function listRoles (services: IdentityServices, orgId: string): Pro
 /** Read per list, not once: the runtime may add the host's actions to the built-in roles when it opens. */
 function builtInRoles (): BuiltInRoleListing[] {
   return Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({
-    roleId, name: roleId, description: 'built-in role', builtIn: true, actions, grants: [{ actions: [...actions], resource: '*', effect: 'allow' }]
+    roleId, name: roleId, description: 'built-in role', builtIn: true, actions,
+    grants: [{ actions: [...actions], resource: '*', effect: 'allow' }]
   }))
 }

@@ -45,7 +45,8 @@ class PurgeRunning extends domainError('audit.purge_running', 409, 'another proc
 function instantOption (name: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   const canonical = canonicalTimestamp(value)
-  if (canonical === undefined) throw new InvalidInput([{ path: name, message: 'a date (2026-01-31) or an ISO time (2026-01-31T00:00:00Z), between years 1 and 9999' }])
+  const message = 'a date (2026-01-31) or an ISO time (2026-01-31T00:00:00Z), between years 1 and 9999'
+  if (canonical === undefined) throw new InvalidInput([{ path: name, message }])
   return canonical
 }
 
@@ -100,11 +101,14 @@ export function auditExportCommand (audit: Command): void {
     .option('--from <time>', 'occurred at or after (ISO time)')
     .option('--to <time>', 'occurred before (ISO time)')
     .action(async (options: Options) => {
-      if (!(FORMATS as readonly string[]).includes(options.format)) throw new InvalidInput([{ path: '--format', message: 'csv, ndjson or json' }])
+      if (!(FORMATS as readonly string[]).includes(options.format)) {
+        throw new InvalidInput([{ path: '--format', message: 'csv, ndjson or json' }])
+      }
       const format = options.format as ExportFormat
       const filters = filtersOf(options)
       await withRuntime(async (runtime) => {
-        const exported = await recordExport(runtime, { ...systemCommand('cli:audit:export'), orgId: options.org }, { orgId: options.org, format, filters })
+        const metadata = { ...systemCommand('cli:audit:export'), orgId: options.org }
+        const exported = await recordExport(runtime, metadata, { orgId: options.org, format, filters })
         // The export holds its own record: the read model is waited for after it was written.
         await caughtUp(runtime)
         const bar = rowsProgress(await auditCount(runtime.sql, options.org, filters))
@@ -146,16 +150,24 @@ export function auditRetentionCommand (audit: Command): void {
     .option('--default', 'go back to the plan\'s default')
     .option('--json', 'print {"days", "setting", "plan", "default", "min", "max"}')
     .action(async (options: { org: string, days?: number, default?: boolean, json?: boolean }) => {
-      if (options.days !== undefined && options.default === true) throw new InvalidInput([{ path: '--days', message: 'give --days or --default, not both' }])
-      if (options.days !== undefined && !Number.isInteger(options.days)) throw new InvalidInput([{ path: '--days', message: 'a whole number of days' }])
+      if (options.days !== undefined && options.default === true) {
+        throw new InvalidInput([{ path: '--days', message: 'give --days or --default, not both' }])
+      }
+      if (options.days !== undefined && !Number.isInteger(options.days)) {
+        throw new InvalidInput([{ path: '--days', message: 'a whole number of days' }])
+      }
       await withRuntime(async (runtime) => {
         if (options.days !== undefined || options.default === true) {
-          await changeOrganization(runtime.identity, { ...systemCommand('cli:audit:retention'), orgId: options.org }, options.org, { type: 'SetAuditRetention', data: { days: options.days ?? null } })
+          const metadata = { ...systemCommand('cli:audit:retention'), orgId: options.org }
+          const change = { type: 'SetAuditRetention', data: { days: options.days ?? null } } as const
+          await changeOrganization(runtime.identity, metadata, options.org, change)
         }
         const state = await organizationState(runtime.identity, options.org)
         if (state.status !== 'active') throw new OrgNotFound()
         const view = retentionView(state.plan, state.auditRetentionDays)
-        print(options.json === true ? toJson(view) : `${options.org}: ${view.days} days kept (${view.setting === null ? `the ${view.plan} plan's default` : `set to ${view.setting}`}; the plan allows ${view.min} to ${view.max})`)
+        const setting = view.setting === null ? `the ${view.plan} plan's default` : `set to ${view.setting}`
+        const text = `${options.org}: ${view.days} days kept (${setting}; the plan allows ${view.min} to ${view.max})`
+        print(options.json === true ? toJson(view) : text)
       })
     })
 }

@@ -15,7 +15,8 @@ interface Options { url?: string, token: string, metricsUrl?: string, metricsTok
 function describe (r: DrillReport): string {
   const labels = Object.entries(r.labels).map(([k, v]) => `${k}="${v}"`).join(',')
   return [
-    `${r.scenario} in ${r.orgId}: ${r.metric}{${labels}} ${r.before} → ${r.peak} (alert ${r.alert} above ${r.threshold}): ${r.crossed ? 'crossed' : 'NOT crossed'}`,
+    `${r.scenario} in ${r.orgId}: ${r.metric}{${labels}} ${r.before} → ${r.peak} (alert ${r.alert} above ${r.threshold}): ` +
+      (r.crossed ? 'crossed' : 'NOT crossed'),
     `runbook ${r.runbook}`,
     `verification: ${r.verification.step}: ${r.verification.ok ? 'ok' : 'FAILED'} (${r.verification.detail})`
   ].join('\n')
@@ -27,16 +28,20 @@ export function drillCommand (program: Command): void {
     .argument('<scenario>', SCENARIOS.join(' | '))
     .requiredOption('--token <token>', 'an API token of the instance (the drill organization is created with it)')
     .option('--url <url>', 'the instance (default: http://HOST:PORT from the configuration)')
-    .option('--metrics-url <url>', 'where the instance serves /metrics (default: --url, or http://METRICS_HOST:METRICS_PORT when METRICS_PORT is set)')
+    .option('--metrics-url <url>',
+      'where the instance serves /metrics (default: --url, or http://METRICS_HOST:METRICS_PORT when METRICS_PORT is set)')
     .option('--metrics-token <token>', 'the instance\'s METRICS_TOKEN (default: METRICS_TOKEN from the environment)')
     .option('--max-wait <seconds>', 'stalled-projection: how long to wait for the lag to cross', (v) => Number.parseFloat(v), 120)
     .option('--json', 'print the report as JSON')
     .action(async (scenario: string, options: Options) => {
-      if (!(SCENARIOS as readonly string[]).includes(scenario)) program.error(`unknown scenario ${scenario}: one of ${SCENARIOS.join(', ')}`, { exitCode: 2 })
+      if (!(SCENARIOS as readonly string[]).includes(scenario)) {
+        program.error(`unknown scenario ${scenario}: one of ${SCENARIOS.join(', ')}`, { exitCode: 2 })
+      }
       const config = loadConfig()
       const local = (host: string): string => host === '0.0.0.0' ? '127.0.0.1' : host
       const baseUrl = options.url ?? `http://${local(config.host)}:${config.port}`
-      const metricsUrl = options.metricsUrl ?? (config.metrics.port === undefined ? undefined : `http://${local(config.metrics.host)}:${config.metrics.port}`)
+      const configured = config.metrics.port === undefined ? undefined : `http://${local(config.metrics.host)}:${config.metrics.port}`
+      const metricsUrl = options.metricsUrl ?? configured
       const metricsToken = options.metricsToken ?? config.metrics.token
       // Only the drills that change the database open it; PGlite is the server's alone.
       const needsDatabase = scenario === 'tampered-audit-row' || scenario === 'stalled-projection'

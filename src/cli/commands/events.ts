@@ -32,7 +32,9 @@ export function eventsCommand (program: Command): void {
       if (options.json === true) return print(toJson(stats))
       print(`log head: ${stats.head}; catalogue at ${stats.catalogue ?? 'not built yet'}`)
       print('category'.padEnd(24) + 'streams'.padStart(10) + 'events'.padStart(12) + '  last event')
-      for (const c of stats.categories) print(c.category.padEnd(24) + String(c.streams).padStart(10) + String(c.events).padStart(12) + `  ${c.lastEventAt.toISOString()}`)
+      for (const c of stats.categories) {
+        print(c.category.padEnd(24) + String(c.streams).padStart(10) + String(c.events).padStart(12) + `  ${c.lastEventAt.toISOString()}`)
+      }
       if (stats.types !== undefined) {
         print('\ntype'.padEnd(49) + 'events'.padStart(12))
         for (const t of stats.types) print(t.type.padEnd(48) + String(t.events).padStart(12))

@@ -24,19 +24,26 @@ export function replayCommand (program: Command): void {
         }
       })
       if (options.json === true) print(toJson({ projection: name, ...result }))
-      else print(`rebuilt ${name}: generation ${result.generation}, ${result.eventsApplied} events in ${result.seconds.toFixed(1)} s (${Math.round(result.eventsApplied / Math.max(result.seconds, 0.001))} events/s)`)
+      else {
+        const rate = Math.round(result.eventsApplied / Math.max(result.seconds, 0.001))
+        const seconds = result.seconds.toFixed(1)
+        print(`rebuilt ${name}: generation ${result.generation}, ${result.eventsApplied} events in ${seconds} s (${rate} events/s)`)
+      }
     })
 }
 
 /** Events applied, events/s and ETA; the plain line also names the position reached. */
 function progressReporter (): { update: (p: ReplayProgress) => void, stop: () => void } {
-  const shown = progress('replay [{bar}] {percentage}% | {applied} events | {rate} events/s | ETA {eta_formatted}', 1000, { applied: 0, rate: 0 },
+  const bar = 'replay [{bar}] {percentage}% | {applied} events | {rate} events/s | ETA {eta_formatted}'
+  const shown = progress(bar, 1000, { applied: 0, rate: 0 },
     (value, { applied, rate, eta, position }: { applied: number, rate: number, eta?: number, position?: string }) =>
       `replay ${Math.round(value / 10)}% ${applied} events ${rate} events/s ETA ${eta ?? '?'} s at ${position ?? ''}`)
   return {
     update (p) {
-      const eta = p.eventsPerSecond > 0 && p.fraction > 0 ? Math.round((p.eventsApplied / p.fraction - p.eventsApplied) / p.eventsPerSecond) : undefined
-      shown.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate: Math.round(p.eventsPerSecond), eta, position: p.position })
+      const left = p.eventsApplied / p.fraction - p.eventsApplied
+      const eta = p.eventsPerSecond > 0 && p.fraction > 0 ? Math.round(left / p.eventsPerSecond) : undefined
+      const rate = Math.round(p.eventsPerSecond)
+      shown.update(Math.round(p.fraction * 1000), { applied: p.eventsApplied, rate, eta, position: p.position })
     },
     stop: () => shown.stop()
   }
