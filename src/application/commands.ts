@@ -30,7 +30,9 @@ export interface Written {
   readonly position: string | null
 }
 
-export const written = (position: LogPosition | undefined): Written => ({ position: position === undefined ? null : formatPosition(position) })
+export function written (position: LogPosition | undefined): Written {
+  return { position: position === undefined ? null : formatPosition(position) }
+}
 
 /**
  * Commands on one stream queue behind each other in this process, so they do

@@ -96,20 +96,22 @@ function requireAmount (amount: number, field: string): number {
   return amount
 }
 
+function openAccount (command: Extract<AccountCommand, { type: 'open' }>, state: AccountState, context: DecisionContext): AccountEvent[] {
+  if (state.status !== 'none') throw new AccountAlreadyOpen()
+  if (command.owner.trim() === '') throw new InvalidAccountCommand('owner')
+  const initial = command.initialDeposit === undefined ? 0 : command.initialDeposit
+  if (initial !== 0) requireAmount(initial, 'initialDeposit')
+  if (initial > CAP) throw new BalanceCapExceeded(0, initial)
+  const opened: AccountEvent = { type: 'account.opened', data: { owner: command.owner, openedAt: context.now.toISOString() } }
+  return initial === 0 ? [opened] : [opened, { type: 'account.deposited', data: { amount: initial } }]
+}
+
 const account: Decider<AccountCommand, AccountEvent, AccountState> = {
   initialState: () => ({ status: 'none' }),
 
   decide (command, state, context) {
     switch (command.type) {
-      case 'open': {
-        if (state.status !== 'none') throw new AccountAlreadyOpen()
-        if (command.owner.trim() === '') throw new InvalidAccountCommand('owner')
-        const initial = command.initialDeposit === undefined ? 0 : command.initialDeposit
-        if (initial !== 0) requireAmount(initial, 'initialDeposit')
-        if (initial > CAP) throw new BalanceCapExceeded(0, initial)
-        const opened: AccountEvent = { type: 'account.opened', data: { owner: command.owner, openedAt: context.now.toISOString() } }
-        return initial === 0 ? [opened] : [opened, { type: 'account.deposited', data: { amount: initial } }]
-      }
+      case 'open': return openAccount(command, state, context)
       case 'deposit': {
         if (state.status !== 'open') throw new AccountNotOpen(state.status)
         const amount = requireAmount(command.amount, 'amount')

@@ -36,7 +36,9 @@ export interface Decider<Command, Event extends DomainEvent, State> {
 }
 
 /** Applies `events` to `state` without changing it: through `evolveAll` when the decider has one. */
-export function evolveMany<Event extends DomainEvent, State> (decider: Pick<Folder<Event, State>, 'evolve' | 'evolveAll'>, state: State, events: Iterable<Event>): State {
+export function evolveMany<Event extends DomainEvent, State> (
+  decider: Pick<Folder<Event, State>, 'evolve' | 'evolveAll'>, state: State, events: Iterable<Event>
+): State {
   if (decider.evolveAll !== undefined) return decider.evolveAll(state, events)
   for (const event of events) state = decider.evolve(state, event)
   return state
@@ -62,7 +64,9 @@ export function foldRecorded<Event extends DomainEvent, State> (decider: Folder<
 export type StreamReader = Pick<EventStore, 'readStream'>
 
 /** A stream's state: the whole stream read and folded, uncached (for a read outside any command, e.g. a check before one). */
-export async function aggregate<Event extends DomainEvent, State> (reader: StreamReader, decider: Folder<Event, State>, streamId: string): Promise<State> {
+export async function aggregate<Event extends DomainEvent, State> (
+  reader: StreamReader, decider: Folder<Event, State>, streamId: string
+): Promise<State> {
   return foldRecorded(decider, await reader.readStream(streamId))
 }
 
@@ -136,7 +140,8 @@ interface Loaded<State> {
 }
 
 async function load<Event extends DomainEvent, State> (
-  store: EventStore, decider: Decider<unknown, Event, State>, streamId: string, commandId: string, cache: StateCache | undefined, optimistic: boolean
+  store: EventStore, decider: Decider<unknown, Event, State>, streamId: string, commandId: string,
+  cache: StateCache | undefined, optimistic: boolean
 ): Promise<Loaded<State>> {
   const cached = cache?.get(streamId)
   // Trust the cached state without reading: the append's expected version says whether it was the latest.
@@ -223,7 +228,9 @@ type Retry = 'reread' | 'stale' | 'replayed' | 'conflict'
 
 type Outcome<Event extends DomainEvent, State> = { readonly result: CommandResult<Event, State> } | { readonly retry: Retry }
 
-async function tryOnce<Command, Event extends DomainEvent, State> (run: Run<Command, Event, State>, tries: Tries): Promise<Outcome<Event, State>> {
+async function tryOnce<Command, Event extends DomainEvent, State> (
+  run: Run<Command, Event, State>, tries: Tries
+): Promise<Outcome<Event, State>> {
   const { store, decider, streamId, metadata, options } = run
   const loaded = await load(store, decider as Decider<unknown, Event, State>, streamId, metadata.commandId, tries.cache, tries.optimistic)
   if (loaded.version === 0n && options.mustExist === true) throw new StreamNotFound(streamId)
@@ -238,7 +245,8 @@ async function tryOnce<Command, Event extends DomainEvent, State> (run: Run<Comm
 function replayOf<Event extends DomainEvent, State> (run: Run<unknown, Event, State>, loaded: Loaded<State>): Outcome<Event, State> {
   if (!loaded.complete) return { retry: 'reread' }
   const { state, version, earlier } = loaded
-  return { result: { streamId: run.streamId, events: earlier.map(toDomainEvent) as Event[], state, version, position: earlier.at(-1)!.position, replayed: true } }
+  const events = earlier.map(toDomainEvent) as Event[]
+  return { result: { streamId: run.streamId, events, state, version, position: earlier.at(-1)!.position, replayed: true } }
 }
 
 /** The decided events; undefined when a refusal must be checked against the whole stream first. */
@@ -280,7 +288,8 @@ async function appendDecided<Command, Event extends DomainEvent, State> (
   if (appended.replayed === true) return { retry: 'replayed' }
   const state = evolveMany(decider, loaded.state, decided)
   options.cache?.set(streamId, { version: appended.nextExpectedVersion, state })
-  return { result: { streamId, events: decided, state, version: appended.nextExpectedVersion, position: appended.position, replayed: false } }
+  const version = appended.nextExpectedVersion
+  return { result: { streamId, events: decided, state, version, position: appended.position, replayed: false } }
 }
 
 /** How the next try reads: the whole stream after `reread` and `replayed`; counted retries back off first. */

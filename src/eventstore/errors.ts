@@ -62,7 +62,8 @@ export class DataDirInUse extends LedgerlineError {
   readonly code = 'store.data_dir_in_use'
   readonly status = 503
   constructor (dataDir: string, pid: number) {
-    super(`the embedded database at ${dataDir} is in use by process ${pid}; stop it first, or point DATABASE_URL at a PostgreSQL server to share one database`)
+    super(`the embedded database at ${dataDir} is in use by process ${pid}; stop it first, ` +
+      'or point DATABASE_URL at a PostgreSQL server to share one database')
   }
 }
 

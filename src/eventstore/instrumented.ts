@@ -40,7 +40,8 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
 function reasonOf (error: unknown): AppendReason {
   if (error instanceof WrongExpectedVersion) return 'conflict'
   if (error instanceof StoreUnavailable) return 'unavailable'
-  if (error instanceof InvalidEventData || error instanceof UnknownEventType || error instanceof EventTooLarge || error instanceof InvalidStreamId) return 'invalid'
+  const invalid = [InvalidEventData, UnknownEventType, EventTooLarge, InvalidStreamId]
+  if (invalid.some((type) => error instanceof type)) return 'invalid'
   return 'other'
 }
 

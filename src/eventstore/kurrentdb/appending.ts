@@ -68,7 +68,9 @@ export function earlierAppend (streamId: string, ids: readonly string[], recent:
 }
 
 function translateAppendError (error: unknown, streamId: string, expected: ExpectedVersion, prepared: readonly PreparedEvent[]): unknown {
-  if (error instanceof WrongExpectedVersionError) return new WrongExpectedVersion(streamId, String(expected), actualVersion(error.actualState))
+  if (error instanceof WrongExpectedVersionError) {
+    return new WrongExpectedVersion(streamId, String(expected), actualVersion(error.actualState))
+  }
   if (error instanceof MaxAppendSizeExceededError) return tooLarge(prepared, error.maxAppendSize)
   return error
 }

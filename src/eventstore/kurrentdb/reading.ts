@@ -103,7 +103,9 @@ export interface PageInput<E extends { position: LogPosition }> {
  * the head was taken, nothing up to the head was left unseen: resuming from
  * the head moves a filtered reader past events it skipped, never past one it wants.
  */
-export function settlePage<E extends { position: LogPosition }> (page: PageInput<E>): { events: E[], position: LogPosition, isEnd: boolean } {
+export function settlePage<E extends { position: LogPosition }> (
+  page: PageInput<E>
+): { events: E[], position: LogPosition, isEnd: boolean } {
   if (page.matched.length > page.limit) {
     const events = page.matched.slice(0, page.limit)
     return { events, position: events.at(-1)!.position, isEnd: false }
