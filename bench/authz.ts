@@ -248,41 +248,61 @@ function specRoles (random: Random): SpecRole[] {
   }))
 }
 
-/** Attributes under which every clause holds (or undefined when they cannot all hold); the rest at random. */
-function attributesFor (random: Random, clauses: readonly Clause[], principalId: string, others: readonly string[], id: string): Attributes | undefined {
-  let low = 0
-  let high = Infinity
-  let owner = false
-  let region: string | undefined
-  let statuses: readonly string[] = STATUSES
-  for (const clause of clauses) {
-    switch (clause.kind) {
-      case 'amount':
-        if (clause.op === 'gte') low = Math.max(low, clause.bound)
-        else high = Math.min(high, clause.op === 'lt' ? clause.bound : clause.bound + 1)
-        break
-      case 'owner': owner = true; break
-      case 'region':
-        if (region !== undefined && region !== clause.region) return undefined
-        region = clause.region
-        break
-      case 'status': statuses = statuses.filter((s) => clause.statuses.includes(s)); break
-    }
+interface Constraints {
+  low: number
+  high: number
+  owner: boolean
+  region: string | undefined
+  statuses: readonly string[]
+}
+
+/** Narrows `c` by one clause; false when no resource can meet it and the ones before. */
+function constrain (c: Constraints, clause: Clause): boolean {
+  switch (clause.kind) {
+    case 'amount':
+      if (clause.op === 'gte') c.low = Math.max(c.low, clause.bound)
+      else c.high = Math.min(c.high, clause.op === 'lt' ? clause.bound : clause.bound + 1)
+      return true
+    case 'owner': c.owner = true; return true
+    case 'region':
+      if (c.region !== undefined && c.region !== clause.region) return false
+      c.region = clause.region
+      return true
+    case 'status': c.statuses = c.statuses.filter((s) => clause.statuses.includes(s)); return true
   }
-  if (low >= high || statuses.length === 0) return undefined
-  // Unconstrained amounts spread from 100 to 100,000 on a log scale, so every bound is crossed, and
-  // land on a bound now and then; constrained ones on an edge of their range now and then (< against <=).
+}
+
+/** What the clauses ask of a resource together, or undefined when no resource meets them all. */
+function constraintsOf (clauses: readonly Clause[]): Constraints | undefined {
+  const c: Constraints = { low: 0, high: Infinity, owner: false, region: undefined, statuses: STATUSES }
+  for (const clause of clauses) if (!constrain(c, clause)) return undefined
+  return c.low >= c.high || c.statuses.length === 0 ? undefined : c
+}
+
+/**
+ * Unconstrained amounts spread from 100 to 100,000 on a log scale, so every bound is crossed, and
+ * land on a bound now and then; constrained ones on an edge of their range now and then (< against <=).
+ */
+function amountWithin (random: Random, low: number, high: number): number {
   const edge = random() < 0.25
-  const amount = low === 0 && high === Infinity
-    ? edge ? pick(random, AMOUNT_BOUNDS) : Math.floor(10 ** (2 + 3 * random()))
-    : edge ? (high === Infinity || (low > 0 && random() < 0.5) ? low : high - 1)
-      : low + Math.floor(random() * ((high === Infinity ? Math.max(low * 10, 100_000) : high) - low))
+  if (low === 0 && high === Infinity) return edge ? pick(random, AMOUNT_BOUNDS) : Math.floor(10 ** (2 + 3 * random()))
+  if (edge) return high === Infinity || (low > 0 && random() < 0.5) ? low : high - 1
+  return low + Math.floor(random() * ((high === Infinity ? Math.max(low * 10, 100_000) : high) - low))
+}
+
+/** Attributes under which every clause holds (or undefined when they cannot all hold); the rest at random. */
+function attributesFor (
+  random: Random, clauses: readonly Clause[], principalId: string, others: readonly string[], id: string
+): Attributes | undefined {
+  const c = constraintsOf(clauses)
+  if (c === undefined) return undefined
+  const amount = amountWithin(random, c.low, c.high)
   return {
     id,
     amount,
-    createdBy: owner || random() < 0.3 ? principalId : pick(random, others),
-    region: region ?? pick(random, REGIONS),
-    status: pick(random, statuses)
+    createdBy: c.owner || random() < 0.3 ? principalId : pick(random, others),
+    region: c.region ?? pick(random, REGIONS),
+    status: pick(random, c.statuses)
   }
 }
 

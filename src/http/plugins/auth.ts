@@ -58,8 +58,9 @@ export function authenticator (runtime: Runtime) {
     const previousIpCount = ip === '' ? undefined : runtime.identity.directory.noteAddress(principal.token.id, ip)
     if (previousIpCount !== undefined) {
       const use = { tokenId: principal.token.id, userId: principal.userId, ip, previousIpCount }
-      recordTokenUsedFromNewIp(runtime.identity, commandMetadata(request), use).catch((error: unknown) =>
-        request.log.error({ err: error, tokenId: principal.token.id }, 'a token used from a new address could not be written to the audit log'))
+      const unwritten = 'a token used from a new address could not be written to the audit log'
+      recordTokenUsedFromNewIp(runtime.identity, commandMetadata(request), use)
+        .catch((error: unknown) => request.log.error({ err: error, tokenId: principal.token.id }, unwritten))
     }
     done()
   }

@@ -25,7 +25,8 @@ export const denialsPlugin = fp(async (app: FastifyInstance, { runtime, windowMs
   const log = new DenialLog(runtime.identity, {
     ...(windowMs === undefined ? {} : { windowMs }),
     onError: (error, denial) =>
-      runtime.logger.error({ err: error, orgId: denial.orgId, action: denial.action }, 'a refused action could not be written to the audit log')
+      runtime.logger.error({ err: error, orgId: denial.orgId, action: denial.action },
+        'a refused action could not be written to the audit log')
   })
   app.decorate('deniedAccess', log)
   app.addHook('onError', (request, _reply, error, done) => {

@@ -107,7 +107,8 @@ export function clientErrorHandler (error: Error & { code?: string }, socket: Du
   const [status, code] = error.code === 'HPE_HEADER_OVERFLOW'
     ? [431, 'http.headers_too_large']
     : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'http.request_timeout'] : [400, 'http.malformed_request']
-  const body = JSON.stringify({ type: 'about:blank', title: titleFor(status), status, code, detail: 'the request could not be parsed as HTTP/1.1' })
-  const head = `HTTP/1.1 ${status} ${titleFor(status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}`
-  socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`)
+  const detail = 'the request could not be parsed as HTTP/1.1'
+  const body = JSON.stringify({ type: 'about:blank', title: titleFor(status), status, code, detail })
+  const headers = `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close`
+  socket.end(`HTTP/1.1 ${status} ${titleFor(status)}\r\n${headers}\r\n\r\n${body}`)
 }
