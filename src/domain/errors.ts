@@ -49,7 +49,8 @@ export class InvalidEventData extends domainError('store.invalid_event_data', 40
 }
 
 /** A read asked for a position the projections did not reach in time. */
-export class ProjectionTimeout extends domainError('projection.timeout', 504, 'read models did not reach the position in time; retry the read') {
+export class ProjectionTimeout extends domainError('projection.timeout', 504,
+  'read models did not reach the position in time; retry the read') {
   constructor (readonly position: string, readonly timeoutMs: number) {
     super(`read models did not reach position ${position} within ${timeoutMs} ms; retry the read`, { position, timeoutMs })
   }

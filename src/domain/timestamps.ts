@@ -21,10 +21,13 @@ const FIRST = utc(1, 1, 1, 0, 0, 0)
 const LAST = utc(9999, 12, 31, 23, 59, 59)
 
 /** The fields of a date and time as numbers; those left out are 0. */
-interface Fields { readonly year: number, readonly month: number, readonly day: number, readonly hour: number, readonly minute: number, readonly second: number }
+interface Fields {
+  readonly year: number, readonly month: number, readonly day: number, readonly hour: number, readonly minute: number, readonly second: number
+}
 
 function fieldsOf (match: RegExpExecArray): Fields {
-  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((part) => (part === undefined ? undefined : Number(part)))
+  const numbers = match.slice(1, 7).map((part) => (part === undefined ? undefined : Number(part)))
+  const [year, month, day, hour = 0, minute = 0, second = 0] = numbers
   return { year: year!, month: month!, day: day!, hour, minute, second }
 }
 

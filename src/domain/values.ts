@@ -18,14 +18,16 @@ export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'an id: 1 to 64 lett
 export const pgTimestamp = z.string().max(40).transform((text, context) => {
   const canonical = canonicalTimestamp(text)
   if (canonical === undefined) {
-    context.addIssue({ code: 'custom', message: 'a date (2026-03-01, midnight UTC) or an ISO 8601 time with Z or an offset, between years 0001 and 9999' })
+    const message = 'a date (2026-03-01, midnight UTC) or an ISO 8601 time with Z or an offset, between years 0001 and 9999'
+    context.addIssue({ code: 'custom', message })
     return z.NEVER
   }
   return canonical
 })
 
 /** A uuid in its canonical 8-4-4-4-12 hexadecimal form (the uuid column's syntax). */
-export const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'a uuid').transform((text) => text.toLowerCase())
+export const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'a uuid')
+  .transform((text) => text.toLowerCase())
 
 const BIGINT_MAX = '9223372036854775807'
 
@@ -35,4 +37,5 @@ const BIGINT_MAX = '9223372036854775807'
  * pattern failed, so it must not parse what may not be digits.
  */
 export const pgBigint = z.string().regex(/^(0|[1-9]\d{0,18})$/, 'a whole number')
-  .refine((digits) => digits.length < BIGINT_MAX.length || (digits.length === BIGINT_MAX.length && digits <= BIGINT_MAX), 'beyond the bigint range')
+  .refine((digits) => digits.length < BIGINT_MAX.length || (digits.length === BIGINT_MAX.length && digits <= BIGINT_MAX),
+    'beyond the bigint range')

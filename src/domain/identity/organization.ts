@@ -142,19 +142,23 @@ function decideInviteMember ({ data }: CommandOf<'InviteMember'>, { state, actor
   return [invitationCreated(data, actor, uniqueSorted(data.roles))]
 }
 
-const onInvitation = (command: Parameters<typeof decideInvitation>[0], { state, now }: OnActive): Decided => decideInvitation(command, state, now)
+const onInvitation = (command: Parameters<typeof decideInvitation>[0], { state, now }: OnActive): Decided =>
+  decideInvitation(command, state, now)
 const onRole = (command: RoleCommand, { state, actor }: OnActive): Decided => decideRole(command, state, actor)
 
 /** Each command on an active organization, by type. */
 const ON_ACTIVE: { readonly [T in OrgCommand['type']]: (command: CommandOf<T>, context: OnActive) => Decided } = {
   CreateOrganization: (_, { state }) => { throw new OrgAlreadyExists(undefined, { orgId: state.orgId }) },
-  RenameOrganization: ({ data }, { state }) => unlessSame(data.name === state.name, { type: 'org.organization.renamed', data: { name: data.name } }),
-  ChangePlan: ({ data }, { state }) => unlessSame(data.plan === state.plan, { type: 'org.organization.plan_changed', data: { plan: data.plan } }),
+  RenameOrganization: ({ data }, { state }) =>
+    unlessSame(data.name === state.name, { type: 'org.organization.renamed', data: { name: data.name } }),
+  ChangePlan: ({ data }, { state }) =>
+    unlessSame(data.plan === state.plan, { type: 'org.organization.plan_changed', data: { plan: data.plan } }),
   SetAuditRetention: ({ data }, { state }) => {
     requireRetentionAllowed(state.plan, data.days)
     return unlessSame(data.days === state.auditRetentionDays, { type: 'org.organization.audit_retention_set', data: { days: data.days } })
   },
-  SetSupportAccess: ({ data }, { state }) => unlessSame(data.enabled === state.supportAccess, { type: 'org.organization.support_access_set', data }),
+  SetSupportAccess: ({ data }, { state }) =>
+    unlessSame(data.enabled === state.supportAccess, { type: 'org.organization.support_access_set', data }),
   ChangeSettings: ({ data }) => [{ type: 'org.organization.settings_changed', data: { settings: data.settings } }],
   InviteMember: decideInviteMember,
   AcceptInvitation: onInvitation,
@@ -227,7 +231,9 @@ function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | Rb
 
 function created (data: EventOf<'org.organization.created'>['data']): Active {
   const { orgId, name, plan } = data
-  return { status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true }
+  return {
+    status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true
+  }
 }
 
 /** An event being folded into an active organization, through its draft. */
@@ -262,7 +268,8 @@ function evolveSettings ({ data }: EventOf<'org.organization.settings_changed'>,
 
 function evolveInvitations (event: EventOf<InvitationEventType>, evolving: Evolving): Active {
   const { state } = evolving
-  const invitation = evolveInvitation(Object.hasOwn(state.invitations, event.data.inviteId) ? state.invitations[event.data.inviteId] : undefined, event)
+  const { inviteId } = event.data
+  const invitation = evolveInvitation(Object.hasOwn(state.invitations, inviteId) ? state.invitations[inviteId] : undefined, event)
   if (invitation === undefined) return state
   return change(evolving, (next) => {
     next.invitations = evolving.draft.own(next.invitations)
@@ -271,7 +278,9 @@ function evolveInvitations (event: EventOf<InvitationEventType>, evolving: Evolv
 }
 
 /** Each event on an active organization, by type (its creation and role events are folded apart). */
-const ON_EVENT: { readonly [T in Exclude<OrgEvent['type'], 'org.organization.created'>]: (event: EventOf<T>, evolving: Evolving) => Active } = {
+type Evolver<T extends OrgEvent['type']> = (event: EventOf<T>, evolving: Evolving) => Active
+
+const ON_EVENT: { readonly [T in Exclude<OrgEvent['type'], 'org.organization.created'>]: Evolver<T> } = {
   'org.organization.renamed': ({ data }, evolving) => change(evolving, (next) => { next.name = data.name }),
   'org.organization.plan_changed': ({ data }, evolving) => change(evolving, (next) => { next.plan = data.plan }),
   'org.organization.audit_retention_set': ({ data }, evolving) => change(evolving, (next) => { next.auditRetentionDays = data.days }),

@@ -191,10 +191,13 @@ function recordAction ({ data }: CommandOf<'RecordAction'>, state: Live, now: Da
 
 function expire (_: CommandOf<'ExpireImpersonation'>, state: Live, now: Date): ImpersonationEvent[] {
   if (state.status === 'active') {
-    return now.getTime() >= Date.parse(state.expiresAt) ? [{ type: 'impersonation.session.expired', data: { at: state.expiresAt, stage: 'active' } }] : []
+    const due = now.getTime() >= Date.parse(state.expiresAt)
+    if (!due) return []
+    return [{ type: 'impersonation.session.expired', data: { at: state.expiresAt, stage: 'active' } }]
   }
   if (!lapsed(state.request, now)) return []
-  return [{ type: 'impersonation.session.expired', data: { at: minutes(state.request.requestedAt, APPROVAL_WINDOW_MINUTES), stage: 'pending' } }]
+  const at = minutes(state.request.requestedAt, APPROVAL_WINDOW_MINUTES)
+  return [{ type: 'impersonation.session.expired', data: { at, stage: 'pending' } }]
 }
 
 /** Each command on a live session (pending, approved or active), by type. */

@@ -362,7 +362,9 @@ function heldBy (current: HeldAttempt | undefined, event: JobEvent): HeldAttempt
   const byHolder = event.type === 'job.lease.renewed' || event.type === 'job.attempt.succeeded' ||
     (event.type === 'job.attempt.failed' && event.data.code !== 'job.lease_lost')
   if (!byHolder) return current
-  assert.ok(current !== undefined && !current.ended && current.attempt === event.data.attempt && current.node === event.data.node, `${event.type} not by the holder`)
+  const holds = current !== undefined && !current.ended && current.attempt === event.data.attempt && current.node === event.data.node
+  assert.ok(holds, `${event.type} not by the holder`)
+  if (current === undefined) return current
   if (event.type !== 'job.lease.renewed') current.ended = true
   return current
 }

@@ -234,7 +234,8 @@ function attemptStarted (state: JobState, { data }: EventOf<'job.attempt.started
 function attemptFailed (state: JobState, { data }: EventOf<'job.attempt.failed'>): JobState {
   if (state.status !== 'running') return state
   const { job, attempts, maxAttempts } = state
-  return { status: 'waiting', job, attempts, maxAttempts, runAt: data.retryAt ?? data.failedAt, lastError: { code: data.code, message: data.message } }
+  const lastError = { code: data.code, message: data.message }
+  return { status: 'waiting', job, attempts, maxAttempts, runAt: data.retryAt ?? data.failedAt, lastError }
 }
 
 function dead (state: JobState): JobState {
@@ -252,16 +253,20 @@ function cancelled (state: JobState): JobState {
 
 function retried (state: JobState, { data }: EventOf<'job.retried'>): JobState {
   if (state.status !== 'dead' && state.status !== 'cancelled' && state.status !== 'waiting') return state
-  return { status: 'waiting', job: state.job, attempts: state.attempts, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError: state.lastError }
+  const { job, attempts, lastError } = state
+  return { status: 'waiting', job, attempts, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError }
 }
 
 /** Each event on a job, by type. */
 const ON_EVENT: { readonly [T in JobEvent['type']]: JobEvolver<T> } = {
   'job.scheduled': (state, { data }) =>
-    (state.status === 'none' ? { status: 'waiting', job: data, attempts: 0, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError: null } : state),
+    (state.status === 'none'
+      ? { status: 'waiting', job: data, attempts: 0, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError: null }
+      : state),
   'job.attempt.started': attemptStarted,
   'job.lease.renewed': (state, { data }) => (state.status === 'running' ? { ...state, leaseUntil: data.leaseUntil } : state),
-  'job.attempt.succeeded': (state) => (state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state),
+  'job.attempt.succeeded': (state) =>
+    (state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state),
   'job.attempt.failed': attemptFailed,
   'job.dead': dead,
   'job.cancelled': cancelled,

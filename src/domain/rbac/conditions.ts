@@ -365,7 +365,9 @@ function holds (clauses: Clauses, at: number, principal: Principal, resource: Re
 }
 
 /** A clause on one operand, or one whose other side was fixed when it was compiled (ops below EQ). */
-function holdsOne (op: number, left: unknown, clauses: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
+function holdsOne (
+  op: number, left: unknown, clauses: Clauses, at: number, principal: Principal, resource: Resource, context: Context
+): boolean {
   switch (op) {
     case EQ_SCALAR: return left === clauses[at + RIGHT]
     case NE_SCALAR: return left !== clauses[at + RIGHT] && isValue(left)
@@ -411,8 +413,10 @@ function holdsTwo (op: number, left: unknown, right: unknown): boolean {
 
 const notEqual = (left: unknown, right: unknown): boolean => isValue(left) && isValue(right) && !equal(left, right)
 const isIn = (left: unknown, right: unknown): boolean => Array.isArray(right) && right.some((item) => equal(item, left))
-const isNotIn = (left: unknown, right: unknown): boolean => Array.isArray(right) && isValue(left) && !right.some((item) => equal(item, left))
-const startsWith = (left: unknown, right: unknown): boolean => typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
+const isNotIn = (left: unknown, right: unknown): boolean =>
+  Array.isArray(right) && isValue(left) && !right.some((item) => equal(item, left))
+const startsWith = (left: unknown, right: unknown): boolean =>
+  typeof left === 'string' && typeof right === 'string' && left.startsWith(right)
 const orderOrNaN = (left: unknown, right: unknown): number => order(left, right) ?? Number.NaN
 
 /** A string, a finite number, a boolean, null, or a list of values: what eq, ne, in, nin and contains compare. */

@@ -283,7 +283,8 @@ function setRoleGrants ({ data }: RoleCommandOf<'SetRoleGrants'>, state: RolesSt
   const current = role(state, roleId)
   requireKnownActions(grants)
   requireNoEscalation(state, actor, grants)
-  requireNoWidening(state, { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }, actor, holders(state, roleId))
+  const after = { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }
+  requireNoWidening(state, after, actor, holders(state, roleId))
   return [{ type: 'rbac.role.grants_set', data }]
 }
 
@@ -323,7 +324,8 @@ function unassignCustomRole ({ data }: RoleCommandOf<'UnassignCustomRole'>, stat
 const ON_ROLE_COMMAND: { readonly [T in RoleCommand['type']]: RoleHandler<T> } = {
   CreateRole: createRole,
   RenameRole: renameRole,
-  DescribeRole: ({ data }, state) => (role(state, data.roleId).description === data.description ? [] : [{ type: 'rbac.role.described', data }]),
+  DescribeRole: ({ data }, state) =>
+    (role(state, data.roleId).description === data.description ? [] : [{ type: 'rbac.role.described', data }]),
   SetRoleGrants: setRoleGrants,
   DeleteRole: deleteRole,
   AssignCustomRole: assignCustomRole,
