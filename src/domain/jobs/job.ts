@@ -66,7 +66,11 @@ export interface Failure { readonly code: string, readonly message: string }
 /** `attempts`: how many attempts have started; the current one while running. */
 export type JobState =
   | { status: 'none' }
-  | { status: 'waiting', job: Job, attempts: number, maxAttempts: number, runAt: string, lastError: Failure | null }
+  | {
+    status: 'waiting', job: Job, attempts: number, maxAttempts: number, runAt: string, lastError: Failure | null,
+    /** After a retry of a cancelled job: the lease its interrupted attempt may still hold (a second cancel must keep it). */
+    heldUntil?: string | null
+  }
   | { status: 'running', job: Job, attempts: number, maxAttempts: number, node: string, startedAt: string, leaseUntil: string, lastError: Failure | null }
   | { status: 'succeeded', job: Job, attempts: number }
   | { status: 'dead', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null }
@@ -181,7 +185,8 @@ function cancel (state: JobState, data: Extract<JobCommand, { type: 'CancelJob' 
 function retry (state: JobState, by: string, now: Date): JobEvent[] {
   const failedAndWaiting = state.status === 'waiting' && state.lastError !== null
   if (state.status !== 'dead' && state.status !== 'cancelled' && !failedAndWaiting) throw new JobNotRetryable(undefined, { status: state.status })
-  const runAt = state.status === 'cancelled' && state.leaseUntil !== null ? later(now.toISOString(), state.leaseUntil) : now.toISOString()
+  const held = state.status === 'cancelled' ? state.leaseUntil : state.status === 'waiting' ? (state.heldUntil ?? null) : null
+  const runAt = held !== null ? later(now.toISOString(), held) : now.toISOString()
   return [{ type: 'job.retried', data: { by, runAt, maxAttempts: Math.max(state.maxAttempts, state.attempts + 1), at: now.toISOString() } }]
 }
 
@@ -247,14 +252,15 @@ function cancelled (state: JobState): JobState {
   if (state.status !== 'waiting' && state.status !== 'running') return state
   return {
     status: 'cancelled', job: state.job, attempts: state.attempts, maxAttempts: state.maxAttempts, lastError: state.lastError,
-    leaseUntil: state.status === 'running' ? state.leaseUntil : null
+    leaseUntil: state.status === 'running' ? state.leaseUntil : (state.heldUntil ?? null)
   }
 }
 
 function retried (state: JobState, { data }: EventOf<'job.retried'>): JobState {
   if (state.status !== 'dead' && state.status !== 'cancelled' && state.status !== 'waiting') return state
   const { job, attempts, lastError } = state
-  return { status: 'waiting', job, attempts, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError }
+  const heldUntil = state.status === 'cancelled' ? state.leaseUntil : state.status === 'waiting' ? (state.heldUntil ?? null) : null
+  return { status: 'waiting', job, attempts, maxAttempts: data.maxAttempts, runAt: data.runAt, lastError, heldUntil }
 }
 
 /** Each event on a job, by type. */
