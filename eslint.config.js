@@ -17,6 +17,39 @@ export default tseslint.config(
     }
   },
   {
+    // Layering (docs/architecture.md, Layout): the domain does no I/O; entry points reach the store through the application layer.
+    files: ['src/domain/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/application/**', '**/http/**', '**/cli/**', '**/sql/**', '**/projections/**', '**/ops/**', '**/runtime.ts',
+            'pg', '@electric-sql/pglite', 'fastify', '@kurrent/*', 'node:fs', 'node:fs/*', 'node:net', 'node:child_process'],
+          message: 'The domain imports no I/O: time and lookups arrive as arguments.'
+        }]
+      }]
+    }
+  },
+  {
+    files: ['src/http/**/*.ts', 'src/cli/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{
+          // The log position codec is the wire format of X-Consistent-With and --from: pure, no I/O.
+          group: ['**/eventstore/**', '!**/eventstore/position.ts', '**/sql/**', 'pg', '@electric-sql/pglite', '@kurrent/*'],
+          allowTypeImports: true,
+          message: 'Entry points reach the store through the application layer.'
+        }]
+      }]
+    }
+  },
+  {
+    // A complexity cap for the code that ships (tests: four table-driven checks are still above it).
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { complexity: ['error', 15] }
+  },
+  {
     // The launcher reads DATABASE_URL and LEDGERLINE_DATA_DIR to find a running server before any TypeScript loads.
     files: ['src/config.ts', 'bin/ledgerline.js', 'bench/**', 'src/**/*.test.ts', 'test/**'],
     rules: { 'no-restricted-properties': 'off' }
