@@ -5,14 +5,14 @@
  * checkpoint commit in one transaction.
  */
 import type { Logger } from 'pino'
-import { ProjectionTimeout } from '../domain/errors.ts'
-import { comparePositions, formatPosition } from '../eventstore/position.ts'
+import { comparePositions } from '../eventstore/position.ts'
 import type { LogPosition, SubscriptionBatch } from '../eventstore/types.ts'
 import { assertProjection, type Projection } from './projection.ts'
 import { rebuildProjection } from './rebuild.ts'
 import { applyTo, readState, writeState, type ProjectionState } from './state.ts'
 import {
-  CheckpointWorker, checkpointAfter, checkpointLag, type CheckpointLag, type CheckpointedConsumer, type WorkerOptions, type WorkerStatus
+  CheckpointWorker, checkpointAfter, checkpointLag, waitForWorkers,
+  type CheckpointLag, type CheckpointedConsumer, type WorkerOptions, type WorkerStatus
 } from './worker.ts'
 
 /** How long a batch waits for a lock before it fails and is retried. */
@@ -73,10 +73,7 @@ export class ProjectionRunner {
 
   /** Resolves when every projection (or those named) has processed the log up to `position`. */
   async waitFor (position: LogPosition, timeoutMs: number, names?: readonly string[]): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    const workers = names === undefined ? this.#workers : this.#workers.filter((w) => names.includes(w.consumer.name))
-    const reached = await Promise.all(workers.map((worker) => worker.reach(position, deadline)))
-    if (reached.includes(false)) throw new ProjectionTimeout(formatPosition(position), timeoutMs)
+    await waitForWorkers(this.#workers, position, timeoutMs, names)
   }
 
   async lag (): Promise<ProjectionLag[]> {

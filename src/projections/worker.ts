@@ -8,7 +8,8 @@
  * rows of the `projections` table (state.ts).
  */
 import type { Logger } from 'pino'
-import { comparePositions } from '../eventstore/position.ts'
+import { ProjectionTimeout } from '../domain/errors.ts'
+import { comparePositions, formatPosition } from '../eventstore/position.ts'
 import { pause, retrying } from '../eventstore/subscription.ts'
 import { START, type EventStore, type LogPosition, type SubscriptionBatch } from '../eventstore/types.ts'
 import { lockKey, type Lease, type SqlClient } from '../sql/client.ts'
@@ -227,4 +228,14 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
     this.#lastBatchAt = now
     this.#lastError = undefined
   }
+}
+
+/** Resolves when every worker (or those named) has handled the log up to `position`; fails with ProjectionTimeout at the deadline. */
+export async function waitForWorkers (
+  workers: readonly CheckpointWorker[], position: LogPosition, timeoutMs: number, names?: readonly string[]
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  const chosen = names === undefined ? workers : workers.filter((w) => names.includes(w.consumer.name))
+  const reached = await Promise.all(chosen.map((worker) => worker.reach(position, deadline)))
+  if (reached.includes(false)) throw new ProjectionTimeout(formatPosition(position), timeoutMs)
 }

@@ -15,12 +15,11 @@
  * checkpoint moves after the batch is handled, so a crash in between hands
  * the batch over again (reactor.ts: outcomes are written once all the same).
  */
-import { ProjectionTimeout } from '../../domain/errors.ts'
-import { comparePositions, formatPosition } from '../../eventstore/position.ts'
+import { comparePositions } from '../../eventstore/position.ts'
 import { START, type LogPosition, type SubscriptionBatch } from '../../eventstore/types.ts'
 import { readState, writeState, type ProjectionState } from '../../projections/state.ts'
 import {
-  CheckpointWorker, checkpointAfter, checkpointLag, type CheckpointLag, type CheckpointedConsumer, type WorkerOptions
+  CheckpointWorker, checkpointAfter, checkpointLag, waitForWorkers, type CheckpointLag, type CheckpointedConsumer, type WorkerOptions
 } from '../../projections/worker.ts'
 import { assertReactor, outcomeCommand, reactorCheckpoint, type Reactor, type ReactorContext } from './reactor.ts'
 
@@ -98,10 +97,7 @@ export class ReactorRunner {
 
   /** Resolves when every reactor (or those named) has handled the log up to `position`. */
   async waitFor (position: LogPosition, timeoutMs: number, names?: readonly string[]): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    const workers = names === undefined ? this.#workers : this.#workers.filter((w) => names.includes(w.consumer.name))
-    const reached = await Promise.all(workers.map((worker) => worker.reach(position, deadline)))
-    if (reached.includes(false)) throw new ProjectionTimeout(formatPosition(position), timeoutMs)
+    await waitForWorkers(this.#workers, position, timeoutMs, names)
   }
 
   async lag (): Promise<ReactorLag[]> {
