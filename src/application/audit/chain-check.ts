@@ -62,7 +62,8 @@ export async function checkStoredChain (deps: ChainCheckDeps, orgId: string | nu
 
 async function checkInSnapshot (tx: SqlExecutor, orgId: string | null, publicKey: KeyObject): Promise<ChainCheck> {
   const chain = chainOf(orgId)
-  const { rows: heads } = await tx.query<{ seq: string, hash: string }>('SELECT seq::text AS seq, hash FROM audit_chains WHERE chain = $1', [chain])
+  const { rows: heads } = await tx.query<{ seq: string, hash: string }>(
+    'SELECT seq::text AS seq, hash FROM audit_chains WHERE chain = $1', [chain])
   const hashes = new Map<number, string>()
   let previous: { seq: number, hash: string } | undefined
   let rowsChecked = 0
@@ -71,19 +72,25 @@ async function checkInSnapshot (tx: SqlExecutor, orgId: string | null, publicKey
   for await (const chunk of auditRows(tx, orgId, {}, 'asc')) {
     for (const row of chunk) {
       rowsChecked++
-      if (previous !== undefined && (row.seq !== previous.seq + 1 || row.prevHash !== previous.hash)) found(row.seq, `does not follow row ${previous.seq}`)
+      if (previous !== undefined && (row.seq !== previous.seq + 1 || row.prevHash !== previous.hash)) {
+        found(row.seq, `does not follow row ${previous.seq}`)
+      }
       if (chainHash(row.prevHash, row) !== row.hash) found(row.seq, 'its columns do not give its hash')
       hashes.set(row.seq, row.hash)
       previous = { seq: row.seq, hash: row.hash }
     }
   }
   const head = heads[0]
-  if (head !== undefined && previous !== undefined && (Number(head.seq) !== previous.seq || head.hash !== previous.hash)) found(previous.seq, `the chain's head is row ${head.seq}, not the last row stored`)
+  if (head !== undefined && previous !== undefined && (Number(head.seq) !== previous.seq || head.hash !== previous.hash)) {
+    found(previous.seq, `the chain's head is row ${head.seq}, not the last row stored`)
+  }
   const digests = await listDigests(tx, chain)
   for (const digest of digests.reverse()) {
     if (!signatureHolds(publicKey, digest)) found(digest.lastSeq, `the digest of ${digest.day} is not signed by this deployment's key`)
     const stored = hashes.get(digest.lastSeq)
-    if (stored !== undefined && stored !== digest.lastHash) found(digest.lastSeq, `the digest of ${digest.day} signed another hash for this row`)
+    if (stored !== undefined && stored !== digest.lastHash) {
+      found(digest.lastSeq, `the digest of ${digest.day} signed another hash for this row`)
+    }
   }
   return { orgId, ok: problem === null, rowsChecked, digestsChecked: digests.length, problem }
 }
@@ -119,7 +126,8 @@ export class AuditChainCheck {
     try {
       const reports = await checkStoredChains(this.deps)
       for (const report of reports.filter((r) => !r.ok)) {
-        this.deps.logger.error({ orgId: report.orgId, seq: report.problem?.seq, problem: report.problem?.what }, 'an audit chain does not hold: see runbooks/audit.md#audit-verification-failed')
+        this.deps.logger.error({ orgId: report.orgId, seq: report.problem?.seq, problem: report.problem?.what },
+          'an audit chain does not hold: see runbooks/audit.md#audit-verification-failed')
       }
       return reports
     } catch (error) {

@@ -119,7 +119,9 @@ export class DenialLog {
   #close (key: string, window: Window): void {
     this.#windows.delete(key)
     // A coalesced row stands for several requests: a fact of its own, under a command id of its own.
-    if (window.count > 0) this.#write(window.denial, { ...window.metadata, commandId: randomUUID() }, window.count, window.firstAt, window.lastAt)
+    if (window.count > 0) {
+      this.#write(window.denial, { ...window.metadata, commandId: randomUUID() }, window.count, window.firstAt, window.lastAt)
+    }
   }
 
   #write (denial: Denial, metadata: CommandMetadata, count: number, firstAt: number, lastAt: number): void {

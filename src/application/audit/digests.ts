@@ -89,13 +89,14 @@ export async function digestCompleteDays (sql: SqlClient, key: SigningKey, now: 
   if (days.length === 0) return []
   const signedAt = now.toISOString()
   const digests = days.map((d) => signDigest(key, {
-    orgId: d.chain === '' ? null : d.chain, day: d.day, firstSeq: Number(d.first_seq), lastSeq: Number(d.last_seq), lastHash: d.last_hash, rows: Number(d.rows), signedAt
+    orgId: d.chain === '' ? null : d.chain, day: d.day, firstSeq: Number(d.first_seq), lastSeq: Number(d.last_seq), lastHash: d.last_hash,
+    rows: Number(d.rows), signedAt
   }))
   const { rows: written } = await sql.query<{ chain: string, day: string }>(
     `INSERT INTO audit_digests (chain, day, first_seq, last_seq, last_hash, rows, key_id, signature, created_at)
      SELECT coalesce(r."orgId", ''), r."day", r."firstSeq", r."lastSeq", r."lastHash", r."rows", r."keyId", r."signature", r."signedAt"
-       FROM jsonb_to_recordset($1::jsonb) AS r("orgId" text, "day" date, "firstSeq" bigint, "lastSeq" bigint, "lastHash" text, "rows" bigint,
-         "keyId" text, "signature" text, "signedAt" timestamptz)
+       FROM jsonb_to_recordset($1::jsonb) AS r("orgId" text, "day" date, "firstSeq" bigint, "lastSeq" bigint, "lastHash" text,
+         "rows" bigint, "keyId" text, "signature" text, "signedAt" timestamptz)
      ON CONFLICT (chain, day) DO NOTHING
      RETURNING chain, to_char(day, 'YYYY-MM-DD') AS day`,
     [JSON.stringify(digests)])
@@ -103,14 +104,19 @@ export async function digestCompleteDays (sql: SqlClient, key: SigningKey, now: 
   return digests.filter((d) => stored.has(`${d.orgId ?? ''}/${d.day}`))
 }
 
-interface DigestRow { chain: string, day: string, first_seq: string, last_seq: string, last_hash: string, rows: string, key_id: string, signature: string, created_at: Date | string }
+interface DigestRow {
+  chain: string, day: string, first_seq: string, last_seq: string, last_hash: string, rows: string, key_id: string, signature: string,
+  created_at: Date | string
+}
 
 /** A chain's digests, newest day first: those before `before` (a day), at most `limit` (all without it). */
-export async function listDigests (sql: SqlExecutor, chain: string, page: { before?: string, limit?: number } = {}): Promise<AuditDigest[]> {
+export async function listDigests (
+  sql: SqlExecutor, chain: string, page: { before?: string, limit?: number } = {}
+): Promise<AuditDigest[]> {
   // d.day is the date column; a bare `day` in ORDER BY would name the text alias.
   const { rows } = await sql.query<DigestRow>(
-    `SELECT chain, to_char(day, 'YYYY-MM-DD') AS day, first_seq::text AS first_seq, last_seq::text AS last_seq, last_hash, rows::text AS rows,
-            key_id, signature, created_at
+    `SELECT chain, to_char(day, 'YYYY-MM-DD') AS day, first_seq::text AS first_seq, last_seq::text AS last_seq, last_hash,
+            rows::text AS rows, key_id, signature, created_at
        FROM audit_digests d WHERE d.chain = $1 AND ($2::date IS NULL OR d.day < $2::date)
       ORDER BY d.day DESC LIMIT $3`,
     [chain, page.before ?? null, page.limit ?? null])

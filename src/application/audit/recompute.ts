@@ -27,7 +27,9 @@ export interface RecomputedChain {
 const PAGE = 5000
 
 /** Recomputes the chain of `orgId` (null: the platform's) from the log's start through `through`. */
-export async function recomputeChain (store: EventStore, orgId: string | null, through: LogPosition, onPage?: (eventsRead: number) => void): Promise<RecomputedChain> {
+export async function recomputeChain (
+  store: EventStore, orgId: string | null, through: LogPosition, onPage?: (eventsRead: number) => void
+): Promise<RecomputedChain> {
   const chain = chainOf(orgId)
   const state = new Map<string, StateValue>()
   const working = {

@@ -48,11 +48,20 @@ export async function purgeExpired (deps: { sql: SqlClient, store: EventStore },
     const first = Number(span.first)
     const throughSeq = (span.kept === null ? Number(span.head) + 1 : Number(span.kept)) - 1
     if (throughSeq < first) continue
-    const { rows: [last] } = await sql.query<{ hash: string }>("SELECT hash FROM audit_events WHERE coalesce(org_id, '') = $1 AND seq = $2", [chain, throughSeq])
+    const { rows: [last] } = await sql.query<{ hash: string }>(
+      "SELECT hash FROM audit_events WHERE coalesce(org_id, '') = $1 AND seq = $2", [chain, throughSeq])
     if (last === undefined) continue
-    const command = { ...systemCommand('audit-retention', now), commandId: uuidV5(`audit-purge/${chain}/${throughSeq}`), ...(orgId === null ? {} : { orgId }) }
-    const data = { orgId, throughSeq, throughHash: last.hash, before: before.toISOString(), retentionDays: keep, rows: throughSeq - first + 1 }
-    const result = await store.append(auditStreamId(orgId), [{ id: metadataFor(command, 0).eventId, type: 'audit.log.purged', data, metadata: metadataFor(command, 0) }])
+    const command = {
+      ...systemCommand('audit-retention', now),
+      commandId: uuidV5(`audit-purge/${chain}/${throughSeq}`),
+      ...(orgId === null ? {} : { orgId })
+    }
+    const data = {
+      orgId, throughSeq, throughHash: last.hash, before: before.toISOString(), retentionDays: keep, rows: throughSeq - first + 1
+    }
+    const result = await store.append(auditStreamId(orgId), [
+      { id: metadataFor(command, 0).eventId, type: 'audit.log.purged', data, metadata: metadataFor(command, 0) }
+    ])
     purges.push({ orgId, throughSeq, rows: data.rows, position: result.position })
   }
   return purges
@@ -82,7 +91,9 @@ export class AuditRetention {
     if (lease === null) return undefined
     try {
       const purges = await purgeExpired(this.deps, now)
-      for (const purge of purges) this.deps.logger.info({ orgId: purge.orgId, throughSeq: purge.throughSeq, rows: purge.rows }, 'audit rows past retention purged')
+      for (const purge of purges) {
+        this.deps.logger.info({ orgId: purge.orgId, throughSeq: purge.throughSeq, rows: purge.rows }, 'audit rows past retention purged')
+      }
       return purges
     } finally {
       await lease.release()

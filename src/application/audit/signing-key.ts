@@ -84,7 +84,8 @@ function developmentKey (config: Config, logger: Logger | undefined): KeyObject 
   }
   if (config.databaseUrl !== undefined) {
     // Instances sharing a database but not a data directory would each sign with a key of their own.
-    logger?.warn({ path }, 'audit digests are signed with a development key from the data directory: every instance on this database must share it, or set AUDIT_SIGNING_KEY')
+    logger?.warn({ path }, 'audit digests are signed with a development key from the data directory: ' +
+      'every instance on this database must share it, or set AUDIT_SIGNING_KEY')
   }
   return createPrivateKey(readFileSync(path, 'utf8'))
 }

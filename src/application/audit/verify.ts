@@ -59,17 +59,18 @@ export interface VerifyReport {
 }
 
 interface StoredRow {
-  id: string, org_id: string | null, seq: string, occurred_at: string, action: string, actor_type: string, actor_id: string, actor_label: string | null,
-  impersonator_id: string | null, target_type: string | null, target_id: string | null, diff: unknown, ip: string | null, user_agent: string | null,
-  trace_id: string | null, request_id: string | null, position: string, prev_hash: string, hash: string
+  id: string, org_id: string | null, seq: string, occurred_at: string, action: string, actor_type: string, actor_id: string,
+  actor_label: string | null, impersonator_id: string | null, target_type: string | null, target_id: string | null, diff: unknown,
+  ip: string | null, user_agent: string | null, trace_id: string | null, request_id: string | null, position: string, prev_hash: string,
+  hash: string
 }
 
 /** Stored columns and the recomputed fields they hold, in the order they are compared. */
 const COLUMNS: ReadonlyArray<readonly [keyof StoredRow, keyof ChainedRow]> = [
   ['id', 'id'], ['org_id', 'orgId'], ['seq', 'seq'], ['occurred_at', 'occurredAt'], ['action', 'action'], ['actor_type', 'actorType'],
   ['actor_id', 'actorId'], ['actor_label', 'actorLabel'], ['impersonator_id', 'impersonatorId'], ['target_type', 'targetType'],
-  ['target_id', 'targetId'], ['diff', 'diff'], ['ip', 'ip'], ['user_agent', 'userAgent'], ['trace_id', 'traceId'], ['request_id', 'requestId'],
-  ['position', 'position'], ['prev_hash', 'prevHash'], ['hash', 'hash']
+  ['target_id', 'targetId'], ['diff', 'diff'], ['ip', 'ip'], ['user_agent', 'userAgent'], ['trace_id', 'traceId'],
+  ['request_id', 'requestId'], ['position', 'position'], ['prev_hash', 'prevHash'], ['hash', 'hash']
 ]
 
 export interface VerifyDeps {
@@ -81,7 +82,9 @@ export interface VerifyDeps {
 }
 
 /** Verifies the audit chain of `orgId` (null: the platform's); `onProgress` hears the events read so far. */
-export async function verifyAuditLog (deps: VerifyDeps, orgId: string | null, onProgress?: (eventsRead: number) => void): Promise<VerifyReport> {
+export async function verifyAuditLog (
+  deps: VerifyDeps, orgId: string | null, onProgress?: (eventsRead: number) => void
+): Promise<VerifyReport> {
   const key = signingKeyOf(deps.config)
   const stored = await storedChain(deps.sql, chainOf(orgId))
   const recomputed = await recomputeChain(deps.store, orgId, stored.through, onProgress)
@@ -110,7 +113,8 @@ async function storedChain (sql: SqlClient, chain: string): Promise<{ through: L
     if (state === undefined) return { through: START, rows: [], digests }
     // Ordered by e.seq, the bigint: a bare `seq` names the text alias, which sorts 1, 10, 100, 11, 2…
     const { rows } = await tx.query<StoredRow>(
-      `SELECT e.id::text AS id, e.org_id, e.seq::text AS seq, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+      `SELECT e.id::text AS id, e.org_id, e.seq::text AS seq,
+              to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
               e.action, e.actor_type, e.actor_id, e.actor_label, e.impersonator_id, e.target_type, e.target_id, e.diff, e.ip, e.user_agent,
               e.trace_id, e.request_id, e.position, e.prev_hash, e.hash
          FROM audit_events e WHERE coalesce(e.org_id, '') = $1 ORDER BY e.seq`, [chain])
@@ -129,7 +133,9 @@ function storedValue (row: StoredRow, column: keyof StoredRow): unknown {
 function compareRow (want: ChainedRow, have: StoredRow): Mismatch | undefined {
   for (const [column, field] of COLUMNS) {
     const found = storedValue(have, column)
-    if (canonicalJson(found) !== canonicalJson(want[field])) return { kind: 'row', seq: want.seq, eventId: want.id, column, expected: want[field], found }
+    if (canonicalJson(found) !== canonicalJson(want[field])) {
+      return { kind: 'row', seq: want.seq, eventId: want.id, column, expected: want[field], found }
+    }
   }
   return undefined
 }
@@ -161,7 +167,8 @@ const dayOf = (row: ChainedRow): string => row.occurredAt.slice(0, 10)
 /** The first digest, in day order, whose key, signature or facts do not hold against the recomputed chain. */
 function firstDigestMismatch (rows: readonly ChainedRow[], digests: readonly AuditDigest[], key: SigningKey): Mismatch | undefined {
   for (const digest of digests) {
-    const at = (column: string, expected: unknown, found: unknown): Mismatch => ({ kind: 'digest', seq: digest.lastSeq, day: digest.day, column, expected, found })
+    const at = (column: string, expected: unknown, found: unknown): Mismatch =>
+      ({ kind: 'digest', seq: digest.lastSeq, day: digest.day, column, expected, found })
     if (digest.keyId !== key.keyId) return at('key_id', key.keyId, digest.keyId)
     if (!signatureHolds(key.publicKey, digest)) return at('signature', 'a valid Ed25519 signature', digest.signature)
     const last = rows[digest.lastSeq - 1]
