@@ -54,7 +54,8 @@ export interface ControlServer {
 export async function serveCliCalls (runtime: Runtime, dataDir: string, logger: Logger): Promise<ControlServer | undefined> {
   const path = controlSocketPath(dataDir)
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    logger.warn({ path }, 'the data directory\'s path is too long for a Unix socket: CLI calls cannot reach this server; stop it to use the CLI')
+    logger.warn({ path },
+      'the data directory\'s path is too long for a Unix socket: CLI calls cannot reach this server; stop it to use the CLI')
     return undefined
   }
   // Only this process may hold the data directory (src/sql/pglite.ts), so a socket left here is a dead server's.
@@ -123,7 +124,9 @@ function frames (socket: Socket, kind: 'out' | 'err', isTTY: boolean): Writable 
   return Object.assign(stream, { isTTY })
 }
 
-async function answer (socket: Socket, call: z.infer<typeof Call>, runtime: Runtime, logger: Logger, calls: Set<AbortController>): Promise<void> {
+async function answer (
+  socket: Socket, call: z.infer<typeof Call>, runtime: Runtime, logger: Logger, calls: Set<AbortController>
+): Promise<void> {
   const controller = new AbortController()
   calls.add(controller)
   socket.once('close', () => controller.abort())

@@ -11,7 +11,9 @@ export interface Progress<P extends object> {
 }
 
 /** `format` is the bar's (cli-progress tokens, `{name}` for payload fields); `line` writes one plain line. */
-export function progress<P extends object> (format: string, total: number, initial: P, line: (value: number, payload: P) => string): Progress<P> {
+export function progress<P extends object> (
+  format: string, total: number, initial: P, line: (value: number, payload: P) => string
+): Progress<P> {
   const { stderr } = io()
   if (stderr.isTTY === true) {
     const bar = new SingleBar({ stream: stderr as NodeJS.WriteStream, format, hideCursor: true })

@@ -12,7 +12,8 @@ import { print, toJson, withRuntime } from '../context.ts'
 
 function line (i: InvitationView): string {
   const ended = i.endedAt === null ? `expires ${i.expiresAt}` : `${i.status} ${i.endedAt}${i.endedBy === null ? '' : ` by ${i.endedBy}`}`
-  return `${i.inviteId}  ${i.status.padEnd(8)} ${i.email}  ${i.roles.join(',')}  invited by ${i.invitedBy} ${i.createdAt}  ${ended}${i.reason === null ? '' : `  "${i.reason}"`}`
+  return `${i.inviteId}  ${i.status.padEnd(8)} ${i.email}  ${i.roles.join(',')}  invited by ${i.invitedBy} ${i.createdAt}  ` +
+    `${ended}${i.reason === null ? '' : `  "${i.reason}"`}`
 }
 
 export function membersCommand (program: Command): void {
@@ -33,7 +34,9 @@ export function membersCommand (program: Command): void {
       const items = await withRuntime(async (runtime) => {
         const services = invitationServices(runtime)
         await services.waitForInvitations()
-        return listInvitations(services, orgId, { limit: options.limit, now: new Date(), ...(status === undefined ? {} : { status: status as InvitationStatusFilter }) })
+        return listInvitations(services, orgId, {
+          limit: options.limit, now: new Date(), ...(status === undefined ? {} : { status: status as InvitationStatusFilter })
+        })
       }, { runProjections: true })
       if (options.json === true) print(toJson({ items }))
       else print(items.length === 0 ? 'no invitations' : items.map(line).join('\n'))

@@ -35,7 +35,13 @@ async function preflight (options: Options): Promise<PreflightReport> {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     // An invalid configuration is a finding like the others, not a crash.
-    return { ok: false, checks: [{ name: 'config.valid', ok: false, severity: 'fail', detail: error.message.replace(/^invalid configuration:\s*/, '').replace(/\s*\n\s*/g, '; ') }] }
+    return {
+      ok: false,
+      checks: [{
+        name: 'config.valid', ok: false, severity: 'fail',
+        detail: error.message.replace(/^invalid configuration:\s*/, '').replace(/\s*\n\s*/g, '; ')
+      }]
+    }
   }
   return runPreflight(config, {
     production: options.production === true,
@@ -49,7 +55,8 @@ async function preflight (options: Options): Promise<PreflightReport> {
 
 export function preflightCommand (program: Command): void {
   program.command('preflight')
-    .description('check configuration, database, migrations, event store, projections, audit chains, retention and alert rules before a deployment takes traffic; exits 1 when a check fails')
+    .description('check configuration, database, migrations, event store, projections, audit chains, retention and alert rules ' +
+      'before a deployment takes traffic; exits 1 when a check fails')
     .option('--production', 'judge the configuration as production whatever NODE_ENV says (and require NODE_ENV=production)')
     .option('--json', 'print {"ok", "checks": [{"name", "ok", "severity", "detail"}]}')
     .option('--rules <file>', 'the Prometheus alert rules (default infra/prometheus/alerts.yml)')
