@@ -72,6 +72,7 @@ export class StoredEventUnreadable extends domainError('store.event_unreadable',
 /** Input to an application function that its schema refuses (the HTTP layer validates earlier; the CLI arrives here). */
 export class InvalidInput extends domainError('validation.invalid_input', 400, 'invalid input') {
   constructor (issues: ReadonlyArray<{ path: string, message: string }>) {
-    super(`invalid input: ${issues.map((issue) => `${issue.path === '' ? '(input)' : issue.path}: ${issue.message}`).join('; ')}`, { errors: issues })
+    super(`invalid input: ${issues.map((issue) => `${issue.path === '' ? '(input)' : issue.path}: ${issue.message}`).join('; ')}`,
+      { errors: issues })
   }
 }

@@ -9,7 +9,9 @@ import { impersonationEvents } from './impersonation/events.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
-export const eventDefinitions: readonly EventDefinition[] = [...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents]
+export const eventDefinitions: readonly EventDefinition[] = [
+  ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents
+]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
   return new EventRegistry([...eventDefinitions, ...extra])

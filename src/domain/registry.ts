@@ -35,7 +35,9 @@ export class EventRegistry {
       throw new Error(`event type ${definition.type} is registered twice`)
     }
     const version = definition.version ?? 1
-    if (!Number.isInteger(version) || version < 1) throw new Error(`event type ${definition.type}: version must be a positive integer, not ${version}`)
+    if (!Number.isInteger(version) || version < 1) {
+      throw new Error(`event type ${definition.type}: version must be a positive integer, not ${version}`)
+    }
     for (let v = 1; v < version; v++) {
       if (definition.upcasters?.[v] === undefined) {
         throw new Error(`event type ${definition.type} v${version} lacks an upcaster from v${v}`)

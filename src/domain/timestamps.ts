@@ -22,7 +22,8 @@ const LAST = utc(9999, 12, 31, 23, 59, 59)
 
 /** The fields of a date and time as numbers; those left out are 0. */
 interface Fields {
-  readonly year: number, readonly month: number, readonly day: number, readonly hour: number, readonly minute: number, readonly second: number
+  readonly year: number, readonly month: number, readonly day: number,
+  readonly hour: number, readonly minute: number, readonly second: number
 }
 
 function fieldsOf (match: RegExpExecArray): Fields {

@@ -120,9 +120,11 @@ export const accessDenied = defineEvent({
   }).strict()
 })
 
-export const auditEvents = [signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, platformLogSearched, auditLogExported, sensitiveRead, accessDenied]
+export const auditEvents = [
+  signedIn, signInFailed, tokenUsedFromNewIp, auditLogSearched, platformLogSearched, auditLogExported, sensitiveRead, accessDenied
+]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 /** An audit-only event as the application appends it. */
-export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched | typeof platformLogSearched | typeof auditLogExported | typeof sensitiveRead
-  | typeof accessDenied>
+export type AuditOnlyEvent = DataOf<typeof signedIn | typeof signInFailed | typeof tokenUsedFromNewIp | typeof auditLogSearched
+  | typeof platformLogSearched | typeof auditLogExported | typeof sensitiveRead | typeof accessDenied>

@@ -32,7 +32,8 @@ export const RETENTION_DAYS: Readonly<Record<Plan, { readonly default: number, r
 export const MIN_RETENTION_DAYS = 7
 export const PLATFORM_RETENTION_DAYS = 365
 
-export class RetentionOutOfRange extends domainError('audit.retention_out_of_range', 400, 'the retention must be within what the plan allows') {}
+export class RetentionOutOfRange extends domainError('audit.retention_out_of_range', 400,
+  'the retention must be within what the plan allows') {}
 
 /** The retention in force: the organization's setting capped by its plan, or the plan's default. */
 export function retentionDays (plan: Plan, setting: number | null | undefined): number {
@@ -41,7 +42,9 @@ export function retentionDays (plan: Plan, setting: number | null | undefined): 
 }
 
 /** What is in force and what the plan allows, as the API and the CLI show it. */
-export function retentionView (plan: Plan, setting: number | null): { days: number, setting: number | null, plan: Plan, default: number, min: number, max: number } {
+export function retentionView (
+  plan: Plan, setting: number | null
+): { days: number, setting: number | null, plan: Plan, default: number, min: number, max: number } {
   const limits = RETENTION_DAYS[plan]
   return { days: retentionDays(plan, setting), setting, plan, default: limits.default, min: MIN_RETENTION_DAYS, max: limits.max }
 }
@@ -50,7 +53,9 @@ export function retentionView (plan: Plan, setting: number | null): { days: numb
 export function requireRetentionAllowed (plan: Plan, days: number | null): void {
   if (days === null) return
   const { max } = RETENTION_DAYS[plan]
-  if (!Number.isInteger(days) || days < MIN_RETENTION_DAYS || days > max) throw new RetentionOutOfRange(undefined, { days, min: MIN_RETENTION_DAYS, max, plan })
+  if (!Number.isInteger(days) || days < MIN_RETENTION_DAYS || days > max) {
+    throw new RetentionOutOfRange(undefined, { days, min: MIN_RETENTION_DAYS, max, plan })
+  }
 }
 
 /** The stream of an audit log's purges: `audit-<orgId>`, or `audit-platform` for the platform's log. */

@@ -55,6 +55,8 @@ const ORG_ROUTE = /^\/v1\/orgs\/:orgId(\/|$)/
 
 /** Why the route is refused while impersonating, or undefined when it is allowed. */
 export function blockedWhileImpersonating (method: string, url: string, action: string | undefined): string | undefined {
-  if (!ORG_ROUTE.test(url)) return ALLOWED_OUTSIDE_ORGS.has(`${method} ${url}`) ? undefined : 'acting outside the organization of the session'
+  if (!ORG_ROUTE.test(url)) {
+    return ALLOWED_OUTSIDE_ORGS.has(`${method} ${url}`) ? undefined : 'acting outside the organization of the session'
+  }
   return action === undefined ? undefined : BLOCKED_ACTIONS.get(action)
 }

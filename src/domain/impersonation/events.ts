@@ -36,7 +36,9 @@ export const DENIAL_REASONS = [
 export type DenialReason = typeof DENIAL_REASONS[number]
 
 /** How an impersonation ended before it expired. */
-export const REVOCATION_REASONS = ['revoked', 'impersonator_lost_permission', 'target_unavailable', 'target_became_critical', 'support_access_disabled'] as const
+export const REVOCATION_REASONS = [
+  'revoked', 'impersonator_lost_permission', 'target_unavailable', 'target_became_critical', 'support_access_disabled'
+] as const
 
 export const Reason = z.string().trim().min(10, 'say why, in at least 10 characters').max(500)
 export const Ticket = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._:#/-]{1,99}$/, 'a ticket reference such as SUP-1234')
@@ -149,7 +151,8 @@ export const impersonatorReserved = defineEvent({
 })
 
 export const impersonationEvents = [
-  sessionRequested, sessionApproved, sessionStarted, actionRecorded, sessionStopped, sessionExpired, sessionRevoked, sessionDenied, impersonatorReserved
+  sessionRequested, sessionApproved, sessionStarted, actionRecorded, sessionStopped, sessionExpired, sessionRevoked, sessionDenied,
+  impersonatorReserved
 ]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never

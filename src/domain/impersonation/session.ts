@@ -33,7 +33,8 @@
 import type { Decider } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
 import {
-  AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound, TargetApproval
+  AlreadyStarted, ApprovalRequired, DurationExceedsCap, NotImpersonator, NotPending, SelfApproval, SessionEnded, SessionNotFound,
+  TargetApproval
 } from './errors.ts'
 import type { DenialReason, ImpersonationEvent, ImpersonationVia, REVOCATION_REASONS } from './events.ts'
 
@@ -76,9 +77,13 @@ export type SessionState =
   | { status: 'denied', reason: DenialReason }
   | { status: 'pending', request: SessionRequest }
   | { status: 'approved', request: SessionRequest, approverId: string }
-  | { status: 'active', request: SessionRequest, approverId: string | null, tokenHash: string, startedAt: string, expiresAt: string, actions: number }
   | {
-    status: 'ended', request: SessionRequest, how: 'stopped' | 'expired' | 'revoked' | 'denied', startedAt: string | null, expiresAt: string | null,
+    status: 'active', request: SessionRequest, approverId: string | null, tokenHash: string, startedAt: string, expiresAt: string,
+    actions: number
+  }
+  | {
+    status: 'ended', request: SessionRequest, how: 'stopped' | 'expired' | 'revoked' | 'denied', startedAt: string | null,
+    expiresAt: string | null,
     /** The code of a revocation or a denial (REVOCATION_REASONS, DENIAL_REASONS); null for a stop or an expiry. */
     code: string | null,
     /** The token of a session that had started: an ended session's token is told it ended, not that it is unknown. */
@@ -88,7 +93,8 @@ export type SessionState =
 export type SessionCommand =
   | {
     type: 'RequestImpersonation'
-    data: Omit<SessionRequest, 'critical' | 'breakGlass' | 'requestedAt' | 'durationMinutes'> & { durationMinutes?: number, tokenHash: string, facts: RequestFacts }
+    data: Omit<SessionRequest, 'critical' | 'breakGlass' | 'requestedAt' | 'durationMinutes'>
+      & { durationMinutes?: number, tokenHash: string, facts: RequestFacts }
   }
   | { type: 'ApproveImpersonation', data: { approverId: string, approverVia: 'member' | 'platform' } }
   | { type: 'DenyImpersonation', data: { deniedBy: string, note?: string } }
@@ -136,7 +142,8 @@ function request (command: Extract<SessionCommand, { type: 'RequestImpersonation
   const cap = breakGlass ? BREAK_GLASS_MAX_MINUTES : MAX_MINUTES
   const duration = durationMinutes ?? Math.min(DEFAULT_MINUTES, cap)
   if (!Number.isInteger(duration) || duration < 1 || duration > cap) {
-    throw new DurationExceedsCap(`${breakGlass ? 'a break-glass impersonation' : 'an impersonation'} lasts 1 to ${cap} minutes`, { maxMinutes: cap })
+    throw new DurationExceedsCap(`${breakGlass ? 'a break-glass impersonation' : 'an impersonation'} lasts 1 to ${cap} minutes`,
+      { maxMinutes: cap })
   }
   const requested: ImpersonationEvent = {
     type: 'impersonation.session.requested',
@@ -146,14 +153,20 @@ function request (command: Extract<SessionCommand, { type: 'RequestImpersonation
   return [requested, started(tokenHash, now, duration, requested.data)]
 }
 
-function started (tokenHash: string, now: Date, duration: number, asked: Pick<SessionRequest, 'via' | 'critical' | 'breakGlass'>): ImpersonationEvent {
+function started (
+  tokenHash: string, now: Date, duration: number, asked: Pick<SessionRequest, 'via' | 'critical' | 'breakGlass'>
+): ImpersonationEvent {
   return {
     type: 'impersonation.session.started',
-    data: { tokenHash, startedAt: now.toISOString(), expiresAt: minutes(now, duration), via: asked.via, critical: asked.critical, breakGlass: asked.breakGlass }
+    data: {
+      tokenHash, startedAt: now.toISOString(), expiresAt: minutes(now, duration),
+      via: asked.via, critical: asked.critical, breakGlass: asked.breakGlass
+    }
   }
 }
 
-const lapsed = (request: SessionRequest, now: Date): boolean => now.getTime() >= Date.parse(minutes(request.requestedAt, APPROVAL_WINDOW_MINUTES))
+const lapsed = (request: SessionRequest, now: Date): boolean =>
+  now.getTime() >= Date.parse(minutes(request.requestedAt, APPROVAL_WINDOW_MINUTES))
 
 type Live = Extract<SessionState, { status: 'pending' | 'approved' | 'active' }>
 
@@ -329,5 +342,6 @@ export function endOf (state: SessionState, now: Date): SessionEnd | undefined {
 /** The 401 an ended session's token gets: `impersonation.ended`, saying how (and why, for a revocation). */
 export function sessionEnded (end: SessionEnd): SessionEnded {
   const why = end.code === null ? end.reason : `${end.reason} (${end.code.replaceAll('_', ' ')})`
-  return new SessionEnded(`the impersonation session has ended: ${why}`, { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) })
+  return new SessionEnded(`the impersonation session has ended: ${why}`,
+    { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) })
 }
