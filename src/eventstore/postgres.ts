@@ -67,7 +67,9 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     for (const listener of listeners) listener()
   }
 
-  async function appendOn (executor: SqlExecutor, streamId: string, events: readonly NewEvent[], options: AppendOptions = {}, savepoints = false): Promise<AppendResult> {
+  async function appendOn (
+    executor: SqlExecutor, streamId: string, events: readonly NewEvent[], options: AppendOptions = {}, savepoints = false
+  ): Promise<AppendResult> {
     const prepared = prepareAppend(registry, streamId, events)
     const expected = options.expectedVersion ?? 'any'
     const params = [streamId, expectedKind(expected), typeof expected === 'bigint' ? expected.toString() : null, batchJson(prepared)]
@@ -177,7 +179,9 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
   return store
 }
 
-function readAllQuery (from: LogPosition, options: ReadAllOptions, limit: number): { text: string, params: unknown[], filtered: boolean, name: string, window: number } {
+function readAllQuery (
+  from: LogPosition, options: ReadAllOptions, limit: number
+): { text: string, params: unknown[], filtered: boolean, name: string, window: number } {
   const params: unknown[] = [from.major.toString(), from.minor.toString(), limit]
   const conditions: string[] = []
   if (options.types !== undefined) {
@@ -253,7 +257,9 @@ async function currentVersion (executor: SqlExecutor, streamId: string): Promise
  * is a replay, answered with the first append's result; some of them is
  * DuplicateEventId; none is a WrongExpectedVersion with the actual version.
  */
-async function earlierOrConflict (executor: SqlExecutor, streamId: string, ids: readonly string[], expected: ExpectedVersion): Promise<AppendResult> {
+async function earlierOrConflict (
+  executor: SqlExecutor, streamId: string, ids: readonly string[], expected: ExpectedVersion
+): Promise<AppendResult> {
   const { rows } = await executor.query<{ found: number, any_id: string | null, v: string | null, t: string | null, p: string | null }>(
     `SELECT count(*)::int AS found, min(event_id::text) AS any_id,
             max(stream_version)::text AS v,

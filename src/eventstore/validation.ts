@@ -83,7 +83,9 @@ export function prepareAppend (registry: EventRegistry, streamId: string, events
     // PostgreSQL's jsonb cannot hold them; refuse here rather than fail mid-append.
     for (const [part, text] of [['data', serializedData], ['metadata', serializedMetadata]] as const) {
       if (text.includes('\\u') && UNSTORABLE_ESCAPE.test(text)) {
-        throw new InvalidEventData(event.type, [{ path: `${index}.${part}`, message: 'text must not contain U+0000 or a lone UTF-16 surrogate' }])
+        throw new InvalidEventData(event.type, [
+          { path: `${index}.${part}`, message: 'text must not contain U+0000 or a lone UTF-16 surrogate' }
+        ])
       }
     }
     const bytes = Buffer.byteLength(serializedData) + Buffer.byteLength(serializedMetadata)
