@@ -73,7 +73,9 @@ export async function openPgClient (connectionString: string, max: number): Prom
     }
   }
 
-  const run = async <Row>(executor: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> => {
+  const run = async <Row>(
+    executor: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], options?: QueryOptions
+  ): Promise<QueryResult<Row>> => {
     const values = params as unknown[] | undefined
     const result = await executor.query(options?.name === undefined ? { text, values } : { name: options.name, text, values })
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 }
