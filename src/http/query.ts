@@ -20,7 +20,9 @@ export const pgText = (max = 200): z.ZodString => z.string().min(1).max(max).ref
 export { canonicalTimestamp, pgBigint, pgTimestamp, uuid }
 
 /** A page size from the query string: digits only, 1 to `max`, `fallback` when not given. */
-export const pageLimit = (max: number, fallback: number): z.ZodDefault<z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber>> =>
+export const pageLimit = (
+  max: number, fallback: number
+): z.ZodDefault<z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber>> =>
   z.string().regex(/^\d{1,9}$/, 'a whole number').transform(Number).pipe(z.number().int().min(1).max(max))
     .default(fallback).describe(`page size, 1 to ${max} (${fallback} when not given)`)
 

@@ -14,7 +14,8 @@ export const Plan = z.enum(PLANS)
 export const Roles = z.array(Role).min(1).max(BUILT_IN_ROLES.length)
 
 /** Where a command's last event landed, `major.minor`; null when it changed nothing. Send it back as X-Consistent-With. */
-export const Position = z.string().nullable().describe('log position of the command\'s last event (null when nothing changed); send it as X-Consistent-With to read your write')
+export const Position = z.string().nullable()
+  .describe('log position of the command\'s last event (null when nothing changed); send it as X-Consistent-With to read your write')
 export const Written = z.object({ position: Position })
 
 export const Problem = z.looseObject({

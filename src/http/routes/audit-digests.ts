@@ -23,7 +23,8 @@ const DigestView = z.object({
   signedAt: z.string(),
   keyId: z.string(),
   signature: z.string().describe('base64 Ed25519 signature of signedText'),
-  signedText: z.string().describe('the canonical JSON that was signed: {day, firstSeq, lastHash, lastSeq, orgId, rows, signedAt}, keys sorted, no spaces')
+  signedText: z.string()
+    .describe('the canonical JSON that was signed: {day, firstSeq, lastHash, lastSeq, orgId, rows, signedAt}, keys sorted, no spaces')
 })
 
 export async function auditDigestRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {

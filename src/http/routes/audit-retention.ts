@@ -27,7 +27,10 @@ export async function auditRetentionRoutes (app: FastifyInstance, { runtime }: {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get('/v1/orgs/:orgId/audit-retention', {
-    schema: { tags: ['audit'], summary: 'How long the audit log is kept, and what the plan allows', security: BEARER, 'x-permission': 'audit:read', params: OrgParams, response: { 200: RetentionView, ...problems } }
+    schema: {
+      tags: ['audit'], summary: 'How long the audit log is kept, and what the plan allows', security: BEARER, 'x-permission': 'audit:read',
+      params: OrgParams, response: { 200: RetentionView, ...problems }
+    }
   }, async (request) => {
     const { orgId } = request.params
     const state = await organizationState(runtime.identity, orgId)
@@ -38,13 +41,15 @@ export async function auditRetentionRoutes (app: FastifyInstance, { runtime }: {
   api.put('/v1/orgs/:orgId/audit-retention', {
     schema: {
       tags: ['audit'],
-      summary: 'Sets how long the audit log is kept, in days within what the plan allows; null goes back to the plan\'s default (audit:configure, owners only)',
+      summary: 'Sets how long the audit log is kept, in days within what the plan allows; ' +
+        'null goes back to the plan\'s default (audit:configure, owners only)',
       security: BEARER, 'x-permission': 'audit:configure', params: OrgParams,
       body: z.object({ days: z.number().int().positive().max(10_000).nullable() }).strict(),
       response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetAuditRetention', data: { days: request.body.days } })
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId,
+      { type: 'SetAuditRetention', data: { days: request.body.days } })
   })
 }

@@ -43,7 +43,8 @@ const Filters = z.object({
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
   traceId: Text.optional(),
   from: pgTimestamp.optional().describe('occurred at or after: a date (midnight UTC) or an ISO 8601 time with Z or an offset'),
-  to: pgTimestamp.optional().describe('occurred before: a date (midnight UTC, the start of that day: to=2026-03-02 ends with March 1) or an ISO 8601 time')
+  to: pgTimestamp.optional()
+    .describe('occurred before: a date (midnight UTC, the start of that day: to=2026-03-02 ends with March 1) or an ISO 8601 time')
 })
 const fromBeforeTo = (query: { from?: string | undefined, to?: string | undefined }): boolean =>
   query.from === undefined || query.to === undefined || instantKey(query.from) < instantKey(query.to)
@@ -83,8 +84,8 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
 
   api.get('/v1/orgs/:orgId/audit-events', {
     schema: {
-      tags: ['audit'], summary: 'The organization\'s audit log, filtered, a page at a time (audit:read)', security: BEARER, 'x-permission': 'audit:read',
-      params: OrgParams, querystring: AuditQuery,
+      tags: ['audit'], summary: 'The organization\'s audit log, filtered, a page at a time (audit:read)', security: BEARER,
+      'x-permission': 'audit:read', params: OrgParams, querystring: AuditQuery,
       response: { 200: z.object({ items: z.array(AuditEventView), nextCursor: z.string().nullable() }), ...problems }
     }
   }, async (request) => {
@@ -97,7 +98,8 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
   api.get('/v1/orgs/:orgId/audit-events/export', {
     schema: {
       tags: ['audit'],
-      summary: 'Exports the organization\'s audit log in log order, as CSV (cells a spreadsheet would run neutralized), NDJSON or a JSON array, streamed (audit:export)',
+      summary: 'Exports the organization\'s audit log in log order, as CSV (cells a spreadsheet would run neutralized), ' +
+        'NDJSON or a JSON array, streamed (audit:export)',
       security: BEARER, 'x-permission': 'audit:export', params: OrgParams, querystring: ExportQuery,
       response: { 200: z.string().describe('the rows, in the format asked for'), ...problems }
     }
@@ -121,7 +123,9 @@ export async function auditRoutes (app: FastifyInstance, { runtime }: { runtime:
  * destroys a response whose stream fails after its headers, so the transfer
  * is cut short (an HTTP/1.0 connection is reset first).
  */
-async function * rest (request: FastifyRequest, format: ExportFormat, first: IteratorResult<string>, pieces: AsyncGenerator<string>): AsyncGenerator<string> {
+async function * rest (
+  request: FastifyRequest, format: ExportFormat, first: IteratorResult<string>, pieces: AsyncGenerator<string>
+): AsyncGenerator<string> {
   try {
     if (first.done === true) return
     yield first.value

@@ -36,10 +36,12 @@ export async function publicAuthRoutes (app: FastifyInstance, { runtime }: { run
     limiter.hit(reply, [`ip:${request.ip}`, `email:${normalizeEmail(request.body.email)}`])
     const metadata = commandMetadata(request)
     const { userId } = await registerUser(runtime.identity, metadata, request.body)
-    const session = await createToken(runtime.identity, { ...metadata, commandId: crypto.randomUUID(), actor: { type: 'user', id: userId } }, userId, {
-      name: 'sign-up', kind: 'session', expiresAt: new Date(metadata.now.getTime() + runtime.identity.sessionTtlMs)
+    const session = await createToken(runtime.identity,
+      { ...metadata, commandId: crypto.randomUUID(), actor: { type: 'user', id: userId } }, userId,
+      { name: 'sign-up', kind: 'session', expiresAt: new Date(metadata.now.getTime() + runtime.identity.sessionTtlMs) })
+    return reply.code(201).send({
+      userId, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position
     })
-    return reply.code(201).send({ userId, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position })
   })
 
   api.post('/v1/auth/login', {
@@ -52,18 +54,24 @@ export async function publicAuthRoutes (app: FastifyInstance, { runtime }: { run
   }, async (request, reply) => {
     limiter.hit(reply, [`ip:${request.ip}`, `email:${normalizeEmail(request.body.email)}`])
     const session = await login(runtime.identity, commandMetadata(request), request.body)
-    return { userId: session.userId, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position }
+    return {
+      userId: session.userId, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position
+    }
   })
 }
 
 export async function authRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/auth/logout', {
-    schema: { tags: ['auth'], summary: 'Revokes the token this request was made with', security: BEARER, response: { 200: Written, ...problems } }
+    schema: {
+      tags: ['auth'], summary: 'Revokes the token this request was made with', security: BEARER, response: { 200: Written, ...problems }
+    }
   }, async (request) => {
     const principal = principalOf(request)
     const session = principal.impersonation
     // Logging out of an impersonation ends it.
-    if (session !== undefined) return stopImpersonation(runtime.impersonation, commandMetadata(request, session.orgId), session.sessionId, session.impersonatorId)
+    if (session !== undefined) {
+      return stopImpersonation(runtime.impersonation, commandMetadata(request, session.orgId), session.sessionId, session.impersonatorId)
+    }
     return revokeToken(runtime.identity, commandMetadata(request), principal.userId, principal.token.id, 'logout')
   })
 }

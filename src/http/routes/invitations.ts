@@ -39,7 +39,8 @@ export async function invitationRoutes (app: FastifyInstance, { runtime }: { run
     },
     schema: {
       tags: ['members'],
-      summary: 'Accepts an invitation: signed in with the invited address, or, without a bearer token, creating that account with { displayName, password }',
+      summary: 'Accepts an invitation: signed in with the invited address, or, without a bearer token, ' +
+        'creating that account with { displayName, password }',
       // Either signed in, or not at all.
       security: [{}, ...BEARER],
       params: z.object({ token: z.string().min(1).max(200) }),
@@ -50,12 +51,18 @@ export async function invitationRoutes (app: FastifyInstance, { runtime }: { run
     const { token } = request.params
     const services = invitationServices(runtime)
     if (request.principal !== null) {
-      if (request.body != null) throw new InvalidInput([{ path: '', message: 'signed in, send no body: displayName and password are for a new account' }])
+      if (request.body != null) {
+        throw new InvalidInput([{ path: '', message: 'signed in, send no body: displayName and password are for a new account' }])
+      }
       return acceptInvitation(services, commandMetadata(request), token, request.principal.userId)
     }
-    if (request.body == null) throw new Unauthenticated('sign in with the invited address, or send { displayName, password } to create that account')
+    if (request.body == null) {
+      throw new Unauthenticated('sign in with the invited address, or send { displayName, password } to create that account')
+    }
     limiter.hit(reply, [`ip:${request.ip}`])
     const { session, ...accepted } = await registerAndAccept(services, commandMetadata(request), token, request.body)
-    return reply.code(201).send({ ...accepted, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position })
+    return reply.code(201).send({
+      ...accepted, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position
+    })
   })
 }

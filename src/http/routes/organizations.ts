@@ -26,7 +26,9 @@ const OrganizationView = z.object({
   roles: z.array(z.string()).describe('your roles in this organization')
 })
 
-const MembershipItem = z.object({ orgId: Id, name: z.string(), plan: Plan, roles: z.array(z.string()).describe('your roles in this organization') })
+const MembershipItem = z.object({
+  orgId: Id, name: z.string(), plan: Plan, roles: z.array(z.string()).describe('your roles in this organization')
+})
 
 /** Your organizations, by id. */
 
@@ -47,7 +49,8 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
   api.get('/v1/orgs', {
     schema: {
       tags: ['organizations'],
-      summary: 'Your organizations, a page at a time (ordered by id), with your roles in each; while impersonating, only the session\'s organization',
+      summary: 'Your organizations, a page at a time (ordered by id), with your roles in each; ' +
+        'while impersonating, only the session\'s organization',
       security: BEARER,
       querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
       response: { 200: z.object({ items: z.array(MembershipItem), nextCursor: z.string().nullable() }), ...problems }
@@ -60,14 +63,18 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
     // The directory's memberships honour X-Consistent-With (a new organization of yours is listed once it is visible).
     const all = await runtime.identity.directory.membershipsOf(principal.userId, request.consistentWith)
     const mine = all
-      .filter((membership) => (session === undefined || membership.orgId === session.orgId) && (after === undefined || membership.orgId > after))
+      .filter((membership) =>
+        (session === undefined || membership.orgId === session.orgId) && (after === undefined || membership.orgId > after))
       .sort((a, b) => (a.orgId < b.orgId ? -1 : a.orgId > b.orgId ? 1 : 0))
     const page = mine.slice(0, limit).map(({ orgId, name, plan, roles }) => ({ orgId, name, plan: plan as z.infer<typeof Plan>, roles }))
     return { items: page, nextCursor: mine.length > limit ? orgCursor.encode({ orgId: page.at(-1)!.orgId }) : null }
   })
 
   api.get('/v1/orgs/:orgId', {
-    schema: { tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, 'x-permission': 'org:read', params: OrgParams, response: { 200: OrganizationView, ...problems } }
+    schema: {
+      tags: ['organizations'], summary: 'An organization you are a member of', security: BEARER, 'x-permission': 'org:read',
+      params: OrgParams, response: { 200: OrganizationView, ...problems }
+    }
   }, async (request) => {
     const { orgId } = request.params
     const membership = authorizedMembership(request)
@@ -78,7 +85,8 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
 
   api.patch('/v1/orgs/:orgId', {
     schema: {
-      tags: ['organizations'], summary: 'Renames the organization and/or changes settings (org:update)', security: BEARER, 'x-permission': 'org:update', params: OrgParams,
+      tags: ['organizations'], summary: 'Renames the organization and/or changes settings (org:update)', security: BEARER,
+      'x-permission': 'org:update', params: OrgParams,
       body: z.object({ name: DisplayName.optional(), settings: Settings.optional() }).strict()
         .refine((body) => body.name !== undefined || body.settings !== undefined, 'give name, settings or both'),
       response: { 200: Written, ...problems }
@@ -90,11 +98,13 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
 
   api.put('/v1/orgs/:orgId/plan', {
     schema: {
-      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER, 'x-permission': 'billing:update', params: OrgParams,
+      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER,
+      'x-permission': 'billing:update', params: OrgParams,
       body: z.object({ plan: Plan }).strict(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'ChangePlan', data: { plan: request.body.plan } })
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId,
+      { type: 'ChangePlan', data: { plan: request.body.plan } })
   })
 }

@@ -31,12 +31,14 @@ const SessionView = z.object({
     startedAt: z.string(),
     expiresAt: z.string()
   }).nullable().describe('the impersonation this request is made in: show a banner for as long as it is not null'),
-  act: z.object({ sub: Id }).nullable().describe('RFC 8693 actor: who really acts for the user (the impersonator), null when the user acts themselves')
+  act: z.object({ sub: Id }).nullable()
+    .describe('RFC 8693 actor: who really acts for the user (the impersonator), null when the user acts themselves')
 })
 
 const SecurityLogEntry = z.object({
-  id: z.string(), seq: z.number().int(), occurredAt: z.string(), action: z.string(), orgId: z.string().nullable(), actor: z.string(), impersonatorId: z.string().nullable(),
-  ip: z.string().nullable(), userAgent: z.string().nullable(), details: z.record(z.string(), z.unknown())
+  id: z.string(), seq: z.number().int(), occurredAt: z.string(), action: z.string(), orgId: z.string().nullable(), actor: z.string(),
+  impersonatorId: z.string().nullable(), ip: z.string().nullable(), userAgent: z.string().nullable(),
+  details: z.record(z.string(), z.unknown())
 })
 
 const TokenView = z.object({
@@ -48,7 +50,10 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get('/v1/session', {
-    schema: { tags: ['session'], summary: 'Who is calling: user, token, memberships, impersonation', security: BEARER, response: { 200: SessionView, ...problems } }
+    schema: {
+      tags: ['session'], summary: 'Who is calling: user, token, memberships, impersonation', security: BEARER,
+      response: { 200: SessionView, ...problems }
+    }
   }, async (request) => {
     const principal = principalOf(request)
     const session = principal.impersonation
@@ -71,7 +76,9 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
         : {
             sessionId: session.sessionId,
             orgId: session.orgId,
-            impersonator: { userId: session.impersonatorId, email: impersonator?.email ?? null, displayName: impersonator?.displayName ?? null },
+            impersonator: {
+              userId: session.impersonatorId, email: impersonator?.email ?? null, displayName: impersonator?.displayName ?? null
+            },
             via: session.via,
             reason: session.reason,
             ticket: session.ticket,
@@ -85,7 +92,8 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
   api.get('/v1/me/security-log', {
     schema: {
       tags: ['session'],
-      summary: 'What happened to your account, newest first: sign-ins, failed sign-ins, new addresses, password and status changes, impersonations of you',
+      summary: 'What happened to your account, newest first: sign-ins, failed sign-ins, new addresses, password and status changes, ' +
+        'impersonations of you',
       security: BEARER,
       querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
       response: { 200: z.object({ items: z.array(SecurityLogEntry), nextCursor: z.string().nullable() }), ...problems }
@@ -93,10 +101,16 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
   }, async (request) => {
     const { limit, cursor } = request.query
     const after = cursor === undefined ? undefined : securityLogCursor.decode(cursor)
-    const items = await securityLog(runtime.sql, principalOf(request).userId, { limit: limit + 1, ...(after === undefined ? {} : { after }) })
+    const items = await securityLog(runtime.sql, principalOf(request).userId,
+      { limit: limit + 1, ...(after === undefined ? {} : { after }) })
     const page = items.slice(0, limit)
     const last = page.at(-1)
-    return { items: page, nextCursor: items.length > limit && last !== undefined ? securityLogCursor.encode({ occurredAt: last.occurredAt, seq: String(last.seq), id: last.id }) : null }
+    return {
+      items: page,
+      nextCursor: items.length > limit && last !== undefined
+        ? securityLogCursor.encode({ occurredAt: last.occurredAt, seq: String(last.seq), id: last.id })
+        : null
+    }
   })
 
   api.put('/v1/me/password', {
@@ -109,11 +123,15 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
     }
   }, async (request) => {
     const principal = principalOf(request)
-    return changePassword(runtime.identity, commandMetadata(request), principal.userId, { ...request.body, keepTokenId: principal.token.id })
+    return changePassword(runtime.identity, commandMetadata(request), principal.userId,
+      { ...request.body, keepTokenId: principal.token.id })
   })
 
   api.get('/v1/tokens', {
-    schema: { tags: ['tokens'], summary: 'Your API and session tokens (never the secrets)', security: BEARER, response: { 200: z.object({ items: z.array(TokenView) }), ...problems } }
+    schema: {
+      tags: ['tokens'], summary: 'Your API and session tokens (never the secrets)', security: BEARER,
+      response: { 200: z.object({ items: z.array(TokenView) }), ...problems }
+    }
   }, async (request) => ({ items: await tokensOf(runtime.sql, principalOf(request).userId) }))
 
   api.post('/v1/tokens', {
@@ -125,7 +143,10 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
         name: DisplayName,
         expiresInDays: z.number().int().min(1).max(3650).optional().describe('omit for a token that does not expire')
       }).strict(),
-      response: { 201: z.object({ token: z.string(), tokenId: z.string(), prefix: z.string(), expiresAt: z.string().nullable(), position: Position }), ...problems }
+      response: {
+        201: z.object({ token: z.string(), tokenId: z.string(), prefix: z.string(), expiresAt: z.string().nullable(), position: Position }),
+        ...problems
+      }
     }
   }, async (request, reply) => {
     const metadata = commandMetadata(request)
@@ -139,6 +160,9 @@ export async function sessionRoutes (app: FastifyInstance, { runtime }: { runtim
   })
 
   api.delete('/v1/tokens/:tokenId', {
-    schema: { tags: ['tokens'], summary: 'Revokes one of your tokens', security: BEARER, params: z.object({ tokenId: Id }), response: { 200: Written, ...problems } }
+    schema: {
+      tags: ['tokens'], summary: 'Revokes one of your tokens', security: BEARER, params: z.object({ tokenId: Id }),
+      response: { 200: Written, ...problems }
+    }
   }, async (request) => revokeToken(runtime.identity, commandMetadata(request), principalOf(request).userId, request.params.tokenId))
 }

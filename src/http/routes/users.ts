@@ -25,7 +25,8 @@ export async function userAdminRoutes (app: FastifyInstance, { runtime }: { runt
 
   api.post('/v1/admin/users/:userId/disable', {
     schema: {
-      tags: ['platform admin'], summary: 'Disables a user (refused for the last owner of an organization)', security: BEARER, params: UserParams,
+      tags: ['platform admin'], summary: 'Disables a user (refused for the last owner of an organization)',
+      security: BEARER, params: UserParams,
       body: z.object({ reason: z.string().max(500).optional() }).strict().nullish(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
@@ -34,7 +35,10 @@ export async function userAdminRoutes (app: FastifyInstance, { runtime }: { runt
   })
 
   api.post('/v1/admin/users/:userId/enable', {
-    schema: { tags: ['platform admin'], summary: 'Enables a disabled user', security: BEARER, params: UserParams, response: { 200: Written, ...problems } }
+    schema: {
+      tags: ['platform admin'], summary: 'Enables a disabled user', security: BEARER, params: UserParams,
+      response: { 200: Written, ...problems }
+    }
   }, async (request) => {
     requirePlatformAdmin(request)
     return changeUser(runtime.identity, commandMetadata(request), request.params.userId, { type: 'EnableUser', data: {} })
