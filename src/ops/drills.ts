@@ -73,7 +73,9 @@ export class DrillFailed extends Error {
 
 interface Api {
   /** `token: null` sends none. */
-  call(method: string, path: string, options?: { token?: string | null, body?: unknown, headers?: Record<string, string> }): Promise<{ status: number, body: unknown }>
+  call(
+    method: string, path: string, options?: { token?: string | null, body?: unknown, headers?: Record<string, string> }
+  ): Promise<{ status: number, body: unknown }>
   metric(name: string, labels?: Record<string, string>): Promise<number>
   /** The organization's count in a per-organization window, from /metrics/organizations. */
   orgCount(kind: 'denials' | 'roleChanges', orgId: string): Promise<number>
@@ -83,8 +85,11 @@ function api (options: DrillOptions): Api {
   const base = options.baseUrl.replace(/\/$/, '')
   const metricsBase = (options.metricsUrl ?? options.baseUrl).replace(/\/$/, '')
   const metrics = async (path: string): Promise<Response> => {
-    const response = await fetch(`${metricsBase}${path}`, options.metricsToken === undefined ? {} : { headers: { authorization: `Bearer ${options.metricsToken}` } })
-    if (response.status === 401) throw new DrillFailed(`GET ${path} answered 401: give the instance's METRICS_TOKEN (--metrics-token or the environment)`)
+    const response = await fetch(`${metricsBase}${path}`,
+      options.metricsToken === undefined ? {} : { headers: { authorization: `Bearer ${options.metricsToken}` } })
+    if (response.status === 401) {
+      throw new DrillFailed(`GET ${path} answered 401: give the instance's METRICS_TOKEN (--metrics-token or the environment)`)
+    }
     if (!response.ok) throw new DrillFailed(`GET ${path} answered ${response.status}`)
     return response
   }
@@ -106,16 +111,21 @@ function api (options: DrillOptions): Api {
       return valueOf(parseMetrics(await (await metrics('/metrics')).text()), name, labels)
     },
     async orgCount (kind, orgId) {
-      const windows = await (await metrics('/metrics/organizations')).json() as Record<string, { organizations: Array<{ orgId: string, count: number }> }>
+      const windows = await (await metrics('/metrics/organizations')).json() as
+        Record<string, { organizations: Array<{ orgId: string, count: number }> }>
       return windows[kind]?.organizations.find((o) => o.orgId === orgId)?.count ?? 0
     }
   }
 }
 
 /** The answer's body once its status is the one expected; `T` names the documented fields the drill reads. */
-async function expect<T = Record<string, unknown>> (call: Promise<{ status: number, body: unknown }>, status: number, what: string): Promise<T> {
+async function expect<T = Record<string, unknown>> (
+  call: Promise<{ status: number, body: unknown }>, status: number, what: string
+): Promise<T> {
   const response = await call
-  if (response.status !== status) throw new DrillFailed(`${what}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)?.slice(0, 300)}`)
+  if (response.status !== status) {
+    throw new DrillFailed(`${what}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)?.slice(0, 300)}`)
+  }
   return response.body as T
 }
 
@@ -125,13 +135,18 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** A drill organization owned by the token's user, and a way to bring people into it. */
 async function drillOrg (http: Api, scenario: Scenario) {
-  const { orgId, position } = await expect<{ orgId: string, position: string }>(http.call('POST', '/v1/orgs', { body: { name: `Drill ${scenario} ${new Date().toISOString()}` } }), 201, 'create the drill organization')
+  const { orgId, position } = await expect<{ orgId: string, position: string }>(
+    http.call('POST', '/v1/orgs', { body: { name: `Drill ${scenario} ${new Date().toISOString()}` } }),
+    201, 'create the drill organization')
   // Members join by invitation: the drill invites a new address and accepts, creating the account.
   const person = async (role: string): Promise<{ userId: string, token: string }> => {
     const email = `drill-${randomBytes(6).toString('hex')}@drill.invalid`
-    const invited = await expect<{ token: string }>(http.call('POST', `/v1/orgs/${orgId}/invitations`, { body: { email, roles: [role] } }), 201, `invite a drill ${role}`)
+    const invited = await expect<{ token: string }>(
+      http.call('POST', `/v1/orgs/${orgId}/invitations`, { body: { email, roles: [role] } }), 201, `invite a drill ${role}`)
     const body = { password: randomBytes(18).toString('base64url'), displayName: `drill ${role}` }
-    const joined = await expect<{ userId: string, token: string }>(http.call('POST', `/v1/invitations/${encodeURIComponent(invited.token)}/accept`, { token: null, body }), 201, `accept as a drill ${role}`)
+    const joined = await expect<{ userId: string, token: string }>(
+      http.call('POST', `/v1/invitations/${encodeURIComponent(invited.token)}/accept`, { token: null, body }),
+      201, `accept as a drill ${role}`)
     return { userId: joined.userId, token: joined.token }
   }
   return { orgId, position, person }
@@ -146,7 +161,8 @@ async function denialBurst (http: Api, options: DrillOptions): Promise<DrillRepo
   const { orgId, person } = await drillOrg(http, 'denial-burst')
   const viewer = await person('viewer')
   const name = 'ledgerline_authz_max_org_denials_5m'
-  const denied = () => expect(http.call('GET', `/v1/orgs/${orgId}/audit-events`, { token: viewer.token }), 403, 'a viewer reading the audit log')
+  const denied = () =>
+    expect(http.call('GET', `/v1/orgs/${orgId}/audit-events`, { token: viewer.token }), 403, 'a viewer reading the audit log')
   const before = await http.metric(name)
   for (let i = 0; i <= THRESHOLDS.denialBurst; i++) await denied()
   const peak = await http.metric(name)
@@ -158,7 +174,8 @@ async function denialBurst (http: Api, options: DrillOptions): Promise<DrillRepo
   const after = await http.orgCount('denials', orgId)
   return {
     scenario: 'denial-burst', orgId, alert: 'LedgerlineAuthzDenialBurst', runbook: 'runbooks/authorization.md#denial-burst',
-    metric: name, labels: {}, threshold: THRESHOLDS.denialBurst, before, peak, crossed: peak > THRESHOLDS.denialBurst && own > THRESHOLDS.denialBurst,
+    metric: name, labels: {}, threshold: THRESHOLDS.denialBurst, before, peak,
+    crossed: peak > THRESHOLDS.denialBurst && own > THRESHOLDS.denialBurst,
     verification: {
       step: 'the member is removed; their next request is 404 and the organization\'s denials (GET /metrics/organizations) stop rising',
       ok: after === own,
@@ -177,37 +194,51 @@ async function breakGlass (http: Api): Promise<DrillReport> {
   const labels = { stage: 'started' }
   const before = await http.metric(name, labels)
   const requested = await expect<{ sessionId: string }>(http.call('POST', `/v1/orgs/${orgId}/impersonations`, {
-    token: requester.token, body: { targetUserId: target.userId, reason: 'break-glass drill: checking the alert and runbook', ticket: `DRILL-${Date.now()}` }
+    token: requester.token,
+    body: { targetUserId: target.userId, reason: 'break-glass drill: checking the alert and runbook', ticket: `DRILL-${Date.now()}` }
   }), 202, 'request break-glass')
   const url = `/v1/orgs/${orgId}/impersonations/${requested.sessionId}`
   await expect(http.call('POST', `${url}/approve`, { token: approver.token }), 200, 'approve by a second person')
-  const started = await expect<{ token: string }>(http.call('POST', `${url}/start`, { token: requester.token }), 201, 'start the approved session')
+  const started = await expect<{ token: string }>(
+    http.call('POST', `${url}/start`, { token: requester.token }), 201, 'start the approved session')
   await expect(http.call('GET', '/v1/session', { token: started.token }), 200, 'act as the critical account')
   const peak = await http.metric(name, labels)
-  const stopped = await expect<{ position: string }>(http.call('POST', '/v1/impersonation/stop', { token: started.token }), 200, 'stop the session')
-  const active = await expect<{ items: unknown[] }>(http.call('GET', `/v1/orgs/${orgId}/impersonations?status=active`, { headers: { 'x-consistent-with': stopped.position } }), 200, 'list active sessions')
+  const stopped = await expect<{ position: string }>(
+    http.call('POST', '/v1/impersonation/stop', { token: started.token }), 200, 'stop the session')
+  const active = await expect<{ items: unknown[] }>(
+    http.call('GET', `/v1/orgs/${orgId}/impersonations?status=active`, { headers: { 'x-consistent-with': stopped.position } }),
+    200, 'list active sessions')
   return {
     scenario: 'break-glass', orgId, alert: 'LedgerlineBreakGlassStarted', runbook: 'runbooks/impersonation.md#break-glass-used',
     metric: name, labels, threshold: THRESHOLDS.breakGlass, before, peak, crossed: peak - before > THRESHOLDS.breakGlass,
-    verification: { step: 'ledgerline impersonation list --org <orgId> --status active is empty', ok: active.items.length === 0, detail: `${active.items.length} active sessions` }
+    verification: {
+      step: 'ledgerline impersonation list --org <orgId> --status active is empty',
+      ok: active.items.length === 0,
+      detail: `${active.items.length} active sessions`
+    }
   }
 }
 
 function needSql (options: DrillOptions, scenario: Scenario): SqlClient {
-  if (options.sql === undefined) throw new DrillFailed(`${scenario} changes the instance's database: run it with the instance's DATABASE_URL`)
+  if (options.sql === undefined) {
+    throw new DrillFailed(`${scenario} changes the instance's database: run it with the instance's DATABASE_URL`)
+  }
   return options.sql
 }
 
 async function tamperedAuditRow (http: Api, options: DrillOptions): Promise<DrillReport> {
   const sql = needSql(options, 'tampered-audit-row')
   const { orgId, position } = await drillOrg(http, 'tampered-audit-row')
-  const page = await expect<{ items: Array<{ seq: number }> }>(http.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1`, { headers: { 'x-consistent-with': position } }), 200, 'read the drill organization\'s log')
+  const page = await expect<{ items: Array<{ seq: number }> }>(
+    http.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1`, { headers: { 'x-consistent-with': position } }),
+    200, 'read the drill organization\'s log')
   const seq = page.items[0]?.seq
   if (seq === undefined) throw new DrillFailed('the drill organization has no audit row yet')
   const name = 'ledgerline_audit_verify_failures_total'
   const labels = { scope: 'org' }
   const before = await http.metric(name, labels)
-  const { rows } = await sql.query<{ actor_label: string | null }>('SELECT actor_label FROM audit_events WHERE org_id = $1 AND seq = $2', [orgId, seq])
+  const { rows } = await sql.query<{ actor_label: string | null }>(
+    'SELECT actor_label FROM audit_events WHERE org_id = $1 AND seq = $2', [orgId, seq])
   await sql.query("UPDATE audit_events SET actor_label = 'tampered by a drill' WHERE org_id = $1 AND seq = $2", [orgId, seq])
   let report: Verified
   try {
@@ -221,8 +252,13 @@ async function tamperedAuditRow (http: Api, options: DrillOptions): Promise<Dril
   const again = await expect<Verified>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 200, 'verify the restored log')
   return {
     scenario: 'tampered-audit-row', orgId, alert: 'LedgerlineAuditVerifyFailed', runbook: 'runbooks/audit.md#audit-verification-failed',
-    metric: name, labels, threshold: THRESHOLDS.auditVerifyFailures, before, peak, crossed: !report.ok && peak - before > THRESHOLDS.auditVerifyFailures,
-    verification: { step: 'ledgerline audit verify --org <orgId> matches the event log', ok: again.ok, detail: again.ok ? `verified through ${again.through}` : JSON.stringify(again.mismatch) }
+    metric: name, labels, threshold: THRESHOLDS.auditVerifyFailures, before, peak,
+    crossed: !report.ok && peak - before > THRESHOLDS.auditVerifyFailures,
+    verification: {
+      step: 'ledgerline audit verify --org <orgId> matches the event log',
+      ok: again.ok,
+      detail: again.ok ? `verified through ${again.through}` : JSON.stringify(again.mismatch)
+    }
   }
 }
 
@@ -255,7 +291,8 @@ async function stalledProjection (http: Api, options: DrillOptions): Promise<Dri
     await holding
     const deadline = Date.now() + (options.maxWaitMs ?? 120_000)
     for (let i = 0; peak <= THRESHOLDS.projectionLagSeconds && Date.now() < deadline; i++) {
-      await expect(http.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: `Drill stalled-projection ${i}` } }), 200, 'write while the projection is held')
+      await expect(http.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: `Drill stalled-projection ${i}` } }),
+        200, 'write while the projection is held')
       await sleep(1000)
       peak = Math.max(peak, await http.metric(name, labels))
     }
@@ -275,7 +312,11 @@ async function stalledProjection (http: Api, options: DrillOptions): Promise<Dri
   return {
     scenario: 'stalled-projection', orgId, alert: 'LedgerlineProjectionLagHigh', runbook: 'runbooks/projections.md#projection-lag',
     metric: name, labels, threshold: THRESHOLDS.projectionLagSeconds, before, peak, crossed: peak > THRESHOLDS.projectionLagSeconds,
-    verification: { step: 'the lag is back under the threshold and /readyz answers 200', ok: lag <= THRESHOLDS.projectionLagSeconds && ready === 200, detail: `lag ${lag.toFixed(1)} s, /readyz ${ready}` }
+    verification: {
+      step: 'the lag is back under the threshold and /readyz answers 200',
+      ok: lag <= THRESHOLDS.projectionLagSeconds && ready === 200,
+      detail: `lag ${lag.toFixed(1)} s, /readyz ${ready}`
+    }
   }
 }
 

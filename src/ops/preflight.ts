@@ -122,12 +122,15 @@ export function configChecks (config: Config, options: ConfigCheckOptions): Chec
     nodeEnvCheck(config, options.production),
     signingKeyCheck(config, severity),
     config.databaseUrl === undefined
-      ? problem('config.database_url', severity, 'DATABASE_URL is unset: the embedded PGlite database serves one process only, not a production deployment')
+      ? problem('config.database_url', severity,
+        'DATABASE_URL is unset: the embedded PGlite database serves one process only, not a production deployment')
       : pass('config.database_url', describeStorage(config)),
     secretsCheck(config, severity, options.weakPasswords),
     tlsCheck(config, severity),
     config.trustProxy === true
-      ? problem('config.trust_proxy', severity, 'TRUST_PROXY=true believes every X-Forwarded-For hop, so clients choose their own address (login rate limits, audit ip): give the number of proxies or their addresses')
+      ? problem('config.trust_proxy', severity,
+        'TRUST_PROXY=true believes every X-Forwarded-For hop, so clients choose their own address (login rate limits, audit ip): ' +
+        'give the number of proxies or their addresses')
       : pass('config.trust_proxy', `TRUST_PROXY ${config.trustProxy === false ? 'off' : 'names the proxies to believe'}`),
     config.logLevel === 'debug' || config.logLevel === 'trace'
       ? problem('config.log_level', 'warn', `LOG_LEVEL=${config.logLevel} logs request and event payloads`)
@@ -141,20 +144,26 @@ function metricsCheck (config: Config, severity: Severity): Check {
   const open = metricsOpenProblem(config)
   if (open !== undefined) return problem('config.metrics', severity, open)
   const { listener, tokenRequired } = metricsExposure(config)
-  const where = listener === 'separate' ? `on its own listener (METRICS_HOST ${config.metrics.host}, METRICS_PORT ${config.metrics.port})` : 'on the API port'
+  const where = listener === 'separate'
+    ? `on its own listener (METRICS_HOST ${config.metrics.host}, METRICS_PORT ${config.metrics.port})`
+    : 'on the API port'
   return pass('config.metrics', `/metrics ${where}${tokenRequired ? ', METRICS_TOKEN required' : ', no token'}`)
 }
 
 function nodeEnvCheck (config: Config, production: boolean): Check {
   if (config.env === 'production') return pass('config.node_env', 'NODE_ENV=production')
-  if (production) return problem('config.node_env', 'fail', `NODE_ENV=${config.env}: a production deployment must run with NODE_ENV=production`)
-  return problem('config.node_env', 'warn', `NODE_ENV=${config.env}: judged as ${config.env}; production rules only warn (run with --production)`)
+  if (production) {
+    return problem('config.node_env', 'fail', `NODE_ENV=${config.env}: a production deployment must run with NODE_ENV=production`)
+  }
+  return problem('config.node_env', 'warn',
+    `NODE_ENV=${config.env}: judged as ${config.env}; production rules only warn (run with --production)`)
 }
 
 function signingKeyCheck (config: Config, severity: Severity): Check {
   if (config.auditSigningKey === undefined) {
     return problem('config.audit_signing_key', severity,
-      'AUDIT_SIGNING_KEY is not set (a development key generated under LEDGERLINE_DATA_DIR does not count): production signs audit digests only with a configured Ed25519 key')
+      'AUDIT_SIGNING_KEY is not set (a development key generated under LEDGERLINE_DATA_DIR does not count): ' +
+      'production signs audit digests only with a configured Ed25519 key')
   }
   return pass('config.audit_signing_key', `AUDIT_SIGNING_KEY set (key id ${keyIdOf(createPublicKey(config.auditSigningKey))})`)
 }
@@ -174,7 +183,8 @@ function secretsCheck (config: Config, severity: Severity, weak: ReadonlySet<str
   }
   if (problems.length > 0) return problem('config.secrets', severity, problems.join('; '))
   const checked = urlsOf(config).map(([variable]) => variable)
-  return pass('config.secrets', checked.length === 0 ? 'no service URL carries credentials' : `${checked.join(' and ')}: no default or example password`)
+  return pass('config.secrets',
+    checked.length === 0 ? 'no service URL carries credentials' : `${checked.join(' and ')}: no default or example password`)
 }
 
 const TLS_MODES = ['require', 'verify-ca', 'verify-full']
@@ -187,8 +197,9 @@ function tlsCheck (config: Config, severity: Severity): Check {
     const remote = hosts.filter((host) => !isLocalHost(host))
     const mode = params.get('sslmode')
     if (remote.length === 0) notes.push('DATABASE_URL is local: TLS not required')
-    else if (mode === null || !TLS_MODES.includes(mode)) problems.push(`DATABASE_URL points at ${remote.join(', ')} without sslmode=require, verify-ca or verify-full`)
-    else notes.push(`DATABASE_URL sslmode=${mode}`)
+    else if (mode === null || !TLS_MODES.includes(mode)) {
+      problems.push(`DATABASE_URL points at ${remote.join(', ')} without sslmode=require, verify-ca or verify-full`)
+    } else notes.push(`DATABASE_URL sslmode=${mode}`)
   }
   if (config.kurrentDbUrl !== undefined) {
     const { hosts, params } = parseServiceUrl(config.kurrentDbUrl)
@@ -205,7 +216,9 @@ function tlsCheck (config: Config, severity: Severity): Check {
 /** Every password the configuration holds replaced, so no detail can leak one (driver errors, hosts). */
 function redacted (checks: readonly Check[], config: Config): Check[] {
   const secrets = urlsOf(config).map(([, url]) => parseServiceUrl(url).password).filter((password) => password.length >= 3)
-  return checks.map((check) => ({ ...check, detail: secrets.reduce((detail, secret) => detail.replaceAll(secret, '[redacted]'), check.detail) }))
+  return checks.map((check) => ({
+    ...check, detail: secrets.reduce((detail, secret) => detail.replaceAll(secret, '[redacted]'), check.detail)
+  }))
 }
 
 // ---- 2.–5. Database, event store, projections, audit -----------------------------------------
@@ -244,16 +257,21 @@ export async function checkMigrations (sql: SqlClient, migrations: readonly Migr
   const known = new Set(migrations.map((m) => m.version))
   const problems = [
     ...migrations.filter((m) => !byVersion.has(m.version)).map((m) => `${m.name} not applied`),
-    ...migrations.filter((m) => byVersion.has(m.version) && byVersion.get(m.version) !== m.name).map((m) => `${m.version} applied as ${byVersion.get(m.version)}, this release has ${m.name}`),
-    ...applied.filter((row) => !known.has(Number(row.version))).map((row) => `${row.name} applied but unknown to this release (a newer one migrated this database)`)
+    ...migrations.filter((m) => byVersion.has(m.version) && byVersion.get(m.version) !== m.name)
+      .map((m) => `${m.version} applied as ${byVersion.get(m.version)}, this release has ${m.name}`),
+    ...applied.filter((row) => !known.has(Number(row.version)))
+      .map((row) => `${row.name} applied but unknown to this release (a newer one migrated this database)`)
   ]
-  if (problems.length > 0) return problem('database.migrations', 'fail', `${listed(problems)} (preflight applies nothing: run \`ledgerline migrate\`)`)
+  if (problems.length > 0) {
+    return problem('database.migrations', 'fail', `${listed(problems)} (preflight applies nothing: run \`ledgerline migrate\`)`)
+  }
   return pass('database.migrations', `all ${migrations.length} migrations applied, through ${migrations.at(-1)?.name ?? 'none'}`)
 }
 
 export async function checkEventStore (store: EventStore, config: Config, timeoutMs: number): Promise<Check> {
   const head = await bounded(store.headPosition(), timeoutMs, 'reading the head of the event log')
-  return pass('event_store.reachable', `${config.kurrentDbUrl === undefined ? 'PostgreSQL' : 'KurrentDB'} event store, log head at ${formatPosition(head)}`)
+  return pass('event_store.reachable',
+    `${config.kurrentDbUrl === undefined ? 'PostgreSQL' : 'KurrentDB'} event store, log head at ${formatPosition(head)}`)
 }
 
 /** As /readyz judges it: the oldest event a projection has not processed is at most READY_MAX_LAG_SECONDS old. */
@@ -327,14 +345,17 @@ export async function checkAuditChains (deps: VerifyDeps, options: AuditCheckOpt
   const unverified = left.length === 0 ? '' : `; not verified within ${options.budgetMs / 1000} s: ${listed(left)}`
   if (bad.length > 0) return problem('audit.chain_verified', 'fail', `${listed(bad)}${unverified}`)
   if (left.length > 0) return problem('audit.chain_verified', 'warn', `${verified} chains verified${unverified}`)
-  return pass('audit.chain_verified', `${verified} chains with recent or undigested rows verified against the event log (the platform's and ${verified - 1} organizations)`)
+  return pass('audit.chain_verified', `${verified} chains with recent or undigested rows verified against the event log ` +
+    `(the platform's and ${verified - 1} organizations)`)
 }
 
 /** Why the audit chains cannot be verified with this configuration, if they cannot, without generating a key. */
 function auditKeyProblem (config: Config, production: boolean): string | undefined {
   if (config.auditSigningKey !== undefined) return undefined
   if (production || config.env === 'production') return 'AUDIT_SIGNING_KEY is not set, so digests cannot be checked'
-  if (config.env === 'development' && !existsSync(join(config.dataDir, DEVELOPMENT_KEY_FILE))) return 'no AUDIT_SIGNING_KEY and no development key file'
+  if (config.env === 'development' && !existsSync(join(config.dataDir, DEVELOPMENT_KEY_FILE))) {
+    return 'no AUDIT_SIGNING_KEY and no development key file'
+  }
   return undefined
 }
 
@@ -362,11 +383,13 @@ export async function checkRetention (sql: SqlClient, now: Date, graceMs = RETEN
   if (table?.present !== true) return pass('audit.retention_configured', 'the audit log is not built yet: nothing is kept, nothing is due')
   const { rows } = await sql.query<RetentionRow>(
     `SELECT c.chain, s.value->>'plan' AS plan, s.value->>'auditRetentionDays' AS days,
-            (SELECT extract(epoch FROM e.occurred_at)::float8 FROM audit_events e WHERE coalesce(e.org_id, '') = c.chain ORDER BY e.seq LIMIT 1) AS oldest
+            (SELECT extract(epoch FROM e.occurred_at)::float8 FROM audit_events e
+              WHERE coalesce(e.org_id, '') = c.chain ORDER BY e.seq LIMIT 1) AS oldest
        FROM audit_chains c LEFT JOIN audit_state s ON s.key = 'org:' || c.chain ORDER BY c.chain`)
   const problems = rows.flatMap((row) => retentionProblems(row, now, graceMs))
   if (problems.length > 0) return problem('audit.retention_configured', 'fail', `${listed(problems)} (runbooks/audit-retention.md)`)
-  return pass('audit.retention_configured', `${rows.length} audit chains within their plans' retention, none past it by more than ${graceMs / 3_600_000} h`)
+  return pass('audit.retention_configured',
+    `${rows.length} audit chains within their plans' retention, none past it by more than ${graceMs / 3_600_000} h`)
 }
 
 function retentionProblems (row: RetentionRow, now: Date, graceMs: number): string[] {
@@ -394,7 +417,9 @@ export interface AlertCheckOptions {
 export function checkAlerts (options: AlertCheckOptions): Check[] {
   const rulesFile = options.rulesFile ?? DEFAULT_RULES_FILE
   const shown = relative(REPO_ROOT, rulesFile).startsWith('..') ? rulesFile : relative(REPO_ROOT, rulesFile)
-  const { alerts, problems } = checkAlertRules({ rulesFile, ...(options.runbooksDir === undefined ? {} : { runbooksDir: options.runbooksDir }) })
+  const { alerts, problems } = checkAlertRules({
+    rulesFile, ...(options.runbooksDir === undefined ? {} : { runbooksDir: options.runbooksDir })
+  })
   // Every problem about a runbook says "runbook"; the others are about the rules themselves.
   const runbook = problems.filter((p) => /runbook/i.test(p))
   const rules = problems.filter((p) => !/runbook/i.test(p))
@@ -438,7 +463,9 @@ export interface PreflightOptions {
   readonly now?: Date
 }
 
-const AFTER_DATABASE = ['database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified', 'audit.retention_configured']
+const AFTER_DATABASE = [
+  'database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified', 'audit.retention_configured'
+]
 
 export async function runPreflight (config: Config, options: PreflightOptions): Promise<PreflightReport> {
   const checks = [
@@ -453,19 +480,27 @@ export async function runPreflight (config: Config, options: PreflightOptions): 
 async function storageChecks (config: Config, options: PreflightOptions): Promise<Check[]> {
   if (config.databaseUrl === undefined) {
     const severity = options.production || config.env === 'production' ? 'fail' : 'warn'
-    return skipped(['database.reachable', ...AFTER_DATABASE], 'DATABASE_URL is unset, and the embedded PGlite directory is not opened (a second process on it is unsafe)', severity)
+    return skipped(['database.reachable', ...AFTER_DATABASE],
+      'DATABASE_URL is unset, and the embedded PGlite directory is not opened (a second process on it is unsafe)', severity)
   }
   let sql: SqlClient
   try {
-    sql = await bounded(openSqlClient({ databaseUrl: config.databaseUrl, poolSize: 3 }), options.timeoutMs, 'connecting', (late) => late.close())
+    sql = await bounded(openSqlClient({ databaseUrl: config.databaseUrl, poolSize: 3 }), options.timeoutMs, 'connecting',
+      (late) => late.close())
   } catch (error) {
-    return [problem('database.reachable', 'fail', `${describeStorage(config)}: ${(error as Error).message}`), ...skipped(AFTER_DATABASE, 'the database is unreachable')]
+    return [
+      problem('database.reachable', 'fail', `${describeStorage(config)}: ${(error as Error).message}`),
+      ...skipped(AFTER_DATABASE, 'the database is unreachable')
+    ]
   }
   try {
-    const { rows: [server] } = await bounded(sql.query<{ version: string }>("SELECT current_setting('server_version') AS version"), options.timeoutMs, 'a query')
+    const { rows: [server] } = await bounded(sql.query<{ version: string }>("SELECT current_setting('server_version') AS version"),
+      options.timeoutMs, 'a query')
     const reachable = pass('database.reachable', `PostgreSQL ${server?.version ?? '?'}: ${describeStorage(config)}`)
-    const migrations = await guarded('database.migrations', () => bounded(checkMigrations(sql), options.timeoutMs, 'reading schema_migrations'))
-    const retention = await guarded('audit.retention_configured', () => bounded(checkRetention(sql, options.now ?? new Date()), options.timeoutMs, 'reading the audit chains'))
+    const migrations = await guarded('database.migrations',
+      () => bounded(checkMigrations(sql), options.timeoutMs, 'reading schema_migrations'))
+    const retention = await guarded('audit.retention_configured',
+      () => bounded(checkRetention(sql, options.now ?? new Date()), options.timeoutMs, 'reading the audit chains'))
     const runtimeChecks = migrations.ok
       ? await runtimeDependent(config, sql, options)
       : skipped(AFTER_DATABASE.slice(1, 4), 'migrations are pending, and opening the runtime would apply them')
@@ -481,7 +516,8 @@ async function runtimeDependent (config: Config, sql: SqlClient, options: Prefli
   const names = AFTER_DATABASE.slice(1, 4)
   let runtime: Runtime
   try {
-    runtime = await bounded(openRuntime(config, options.logger, { sql, runProjections: false }), timeoutMs, 'opening the runtime', (late) => late.close())
+    runtime = await bounded(openRuntime(config, options.logger, { sql, runProjections: false }), timeoutMs, 'opening the runtime',
+      (late) => late.close())
   } catch (error) {
     return [problem('event_store.reachable', 'fail', (error as Error).message), ...skipped(names.slice(1), 'the runtime did not open')]
   }
@@ -492,7 +528,8 @@ async function runtimeDependent (config: Config, sql: SqlClient, options: Prefli
     const keyProblem = auditKeyProblem(config, options.production)
     const audit = keyProblem !== undefined
       ? problem('audit.chain_verified', options.production || config.env === 'production' ? 'fail' : 'warn', `not checked: ${keyProblem}`)
-      : await guarded('audit.chain_verified', () => checkAuditChains(runtime, { now: options.now ?? new Date(), budgetMs: options.auditBudgetMs }))
+      : await guarded('audit.chain_verified',
+        () => checkAuditChains(runtime, { now: options.now ?? new Date(), budgetMs: options.auditBudgetMs }))
     return [store, projections, audit]
   } finally {
     await runtime.close()

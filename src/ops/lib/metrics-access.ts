@@ -29,7 +29,8 @@ export function metricsExposure (config: Pick<Config, 'metrics'>): MetricsExposu
 export function metricsOpenProblem (config: Pick<Config, 'metrics'>): string | undefined {
   const exposure = metricsExposure(config)
   if (exposure.tokenRequired || exposure.listener === 'separate') return undefined
-  return '/metrics is open on the API port: set METRICS_TOKEN (scrapers send it as a bearer token) or METRICS_PORT (a listener of its own, on METRICS_HOST)'
+  return '/metrics is open on the API port: set METRICS_TOKEN (scrapers send it as a bearer token) ' +
+    'or METRICS_PORT (a listener of its own, on METRICS_HOST)'
 }
 
 /** Production refuses to serve /metrics open (src/http/app.ts builds nothing then). */
