@@ -62,7 +62,9 @@ const ORG_FIELDS = ['name', 'plan']
 const ROLE_FIELDS = ['name', 'description', 'grants']
 
 /** A change to one state entry, diffed on `fields`. */
-function update (state: WorkingState, key: string, change: (before: StateValue | undefined) => StateValue | undefined, fields: readonly string[]): Facts['diff'] {
+function update (
+  state: WorkingState, key: string, change: (before: StateValue | undefined) => StateValue | undefined, fields: readonly string[]
+): Facts['diff'] {
   const before = state.get(key)
   const after = change(before)
   state.set(key, after)
@@ -71,12 +73,18 @@ function update (state: WorkingState, key: string, change: (before: StateValue |
 
 const onUser = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined): Describer => ({
   keys: (e) => [userKey(streamIdOf(e))],
-  describe: (e, d, state) => ({ orgId: null, targetType: 'user', targetId: streamIdOf(e), diff: update(state, userKey(streamIdOf(e)), (before) => change(before, d), USER_FIELDS) })
+  describe: (e, d, state) => ({
+    orgId: null, targetType: 'user', targetId: streamIdOf(e),
+    diff: update(state, userKey(streamIdOf(e)), (before) => change(before, d), USER_FIELDS)
+  })
 })
 
 const onOrg = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined, fields = ORG_FIELDS): Describer => ({
   keys: (e) => [orgKey(orgOf(e))],
-  describe: (e, d, state) => ({ orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e), diff: update(state, orgKey(orgOf(e)), (before) => change(before, d), fields) })
+  describe: (e, d, state) => ({
+    orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e),
+    diff: update(state, orgKey(orgOf(e)), (before) => change(before, d), fields)
+  })
 })
 
 /** Member events: the member's roles before and after. */
@@ -95,12 +103,18 @@ const onMember = (change: (roles: readonly string[] | undefined, data: Data) => 
 
 const onRole = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined): Describer => ({
   keys: (e, d) => [roleKey(orgOf(e), d.roleId)],
-  describe: (e, d, state) => ({ orgId: orgOf(e), targetType: 'role', targetId: String(d.roleId), diff: update(state, roleKey(orgOf(e), d.roleId), (before) => change(before, d), ROLE_FIELDS) })
+  describe: (e, d, state) => ({
+    orgId: orgOf(e), targetType: 'role', targetId: String(d.roleId),
+    diff: update(state, roleKey(orgOf(e), d.roleId), (before) => change(before, d), ROLE_FIELDS)
+  })
 })
 
 const onToken = (change: (before: StateValue | undefined, data: Data) => StateValue | undefined, fields: readonly string[]): Describer => ({
   keys: (e) => [tokenKey(streamIdOf(e))],
-  describe: (e, d, state) => ({ orgId: null, targetType: 'token', targetId: streamIdOf(e), diff: update(state, tokenKey(streamIdOf(e)), (before) => change(before, d), fields) })
+  describe: (e, d, state) => ({
+    orgId: null, targetType: 'token', targetId: streamIdOf(e),
+    diff: update(state, tokenKey(streamIdOf(e)), (before) => change(before, d), fields)
+  })
 })
 
 /** Audit-only events (src/domain/audit/events.ts) change no state: their diff is the facts they record, as `after` values. */
@@ -141,7 +155,9 @@ const onSession = (fields: readonly string[]): Describer => ({
     const diff: Record<string, { after: unknown }> = { sessionId: { after: sessionId }, via: { after: session?.via ?? null } }
     for (const field of fields) if (d[field] !== undefined) diff[field] = { after: d[field] }
     const orgId = typeof session?.orgId === 'string' ? session.orgId : null
-    if (d.reason === 'target_not_member') return { orgId, targetType: 'impersonation_session', targetId: sessionId, diff: { ...diff, targetUserId: { after: d.targetUserId } } }
+    if (d.reason === 'target_not_member') {
+      return { orgId, targetType: 'impersonation_session', targetId: sessionId, diff: { ...diff, targetUserId: { after: d.targetUserId } } }
+    }
     return { orgId, targetType: 'user', targetId: typeof session?.targetUserId === 'string' ? session.targetUserId : null, diff }
   }
 })
@@ -153,21 +169,28 @@ const resourceTarget = (resource: string): [string, string | null] => {
 }
 
 export const DESCRIBERS: Readonly<Record<string, Describer>> = {
-  'identity.user.registered': onUser((_, d) => ({ email: d.email, displayName: d.displayName, status: 'active', platformAdmin: false, platformSupport: false })),
+  'identity.user.registered': onUser((_, d) => ({
+    email: d.email, displayName: d.displayName, status: 'active', platformAdmin: false, platformSupport: false
+  })),
   'identity.user.password_set': {
     keys: () => [],
     describe: (e) => ({ orgId: null, targetType: 'user', targetId: streamIdOf(e), diff: { password: { after: 'changed' } } })
   },
   'identity.user.disabled': onUser((before) => ({ ...before, status: 'disabled' })),
   'identity.user.enabled': onUser((before) => ({ ...before, status: 'active' })),
-  'identity.user.staff_flags_set': onUser((before, d) => ({ ...before, platformAdmin: d.platformAdmin, platformSupport: d.platformSupport })),
+  'identity.user.staff_flags_set': onUser((before, d) => ({
+    ...before, platformAdmin: d.platformAdmin, platformSupport: d.platformSupport
+  })),
   'identity.email.reserved': {
     keys: () => [],
     describe: (_e, d) => ({ orgId: null, targetType: 'user', targetId: String(d.userId), diff: { email: { after: d.email } } })
   },
-  'identity.token.created': onToken((_, d) => ({ userId: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, expiresAt: d.expiresAt ?? null, revoked: false }), ['userId', 'kind', 'name', 'prefix', 'expiresAt']),
+  'identity.token.created': onToken(
+    (_, d) => ({ userId: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, expiresAt: d.expiresAt ?? null, revoked: false }),
+    ['userId', 'kind', 'name', 'prefix', 'expiresAt']),
   'identity.token.revoked': onToken((before) => ({ ...before, revoked: true }), ['revoked']),
-  'org.organization.created': onOrg((_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {}, supportAccess: true }), [...ORG_FIELDS, 'ownerId']),
+  'org.organization.created': onOrg(
+    (_, d) => ({ name: d.name, plan: d.plan, ownerId: d.ownerId, settings: {}, supportAccess: true }), [...ORG_FIELDS, 'ownerId']),
   'org.organization.renamed': onOrg((before, d) => ({ ...before, name: d.name })),
   'org.organization.plan_changed': onOrg((before, d) => ({ ...before, plan: d.plan })),
   'org.organization.audit_retention_set': onOrg((before, d) => ({ ...before, auditRetentionDays: d.days }), ['auditRetentionDays']),
@@ -177,7 +200,9 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
       orgId: (d.orgId as string | null) ?? null,
       targetType: 'audit_log',
       targetId: (d.orgId as string | null) ?? 'platform',
-      diff: { throughSeq: { after: d.throughSeq }, rows: { after: d.rows }, before: { after: d.before }, retentionDays: { after: d.retentionDays } }
+      diff: {
+        throughSeq: { after: d.throughSeq }, rows: { after: d.rows }, before: { after: d.before }, retentionDays: { after: d.retentionDays }
+      }
     })
   },
   'org.organization.settings_changed': {
@@ -188,17 +213,27 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
       const settings = { ...was, ...(d.settings as StateValue) }
       state.set(orgKey(orgOf(e)), { ...before, settings })
       const diff = changes(was, settings, Object.keys(d.settings as StateValue).sort())
-      return { orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e), diff: Object.fromEntries(Object.entries(diff ?? {}).map(([k, v]) => [`settings.${k}`, v])) }
+      return {
+        orgId: orgOf(e), targetType: 'organization', targetId: orgOf(e),
+        diff: Object.fromEntries(Object.entries(diff ?? {}).map(([k, v]) => [`settings.${k}`, v]))
+      }
     }
   },
   'org.member.invited': {
     keys: () => [],
-    describe: (e, d) => ({ orgId: orgOf(e), targetType: 'invitation', targetId: String(d.inviteId), diff: { email: { after: d.email }, roles: { after: d.roles } } })
+    describe: (e, d) => ({
+      orgId: orgOf(e), targetType: 'invitation', targetId: String(d.inviteId),
+      diff: { email: { after: d.email }, roles: { after: d.roles } }
+    })
   },
   // The token's hash is left out, like an API token's.
-  'org.invitation.created': onInvitation((d) => ({ email: { after: d.email }, roles: { after: d.roles }, expiresAt: { after: d.expiresAt } })),
+  'org.invitation.created': onInvitation((d) => ({
+    email: { after: d.email }, roles: { after: d.roles }, expiresAt: { after: d.expiresAt }
+  })),
   'org.invitation.accepted': onInvitation((d) => ({ status: { before: 'pending', after: 'accepted' }, userId: { after: d.userId } })),
-  'org.invitation.revoked': onInvitation((d) => ({ status: { before: 'pending', after: 'revoked' }, ...(d.reason === undefined ? {} : { reason: { after: d.reason } }) })),
+  'org.invitation.revoked': onInvitation((d) => ({
+    status: { before: 'pending', after: 'revoked' }, ...(d.reason === undefined ? {} : { reason: { after: d.reason } })
+  })),
   'org.invitation.expired': onInvitation(() => ({ status: { before: 'pending', after: 'expired' } })),
   'org.member.added': onMember((_, d) => d.roles as string[]),
   'org.member.removed': onMember(() => undefined),
@@ -213,13 +248,15 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'rbac.role.deleted': onRole(() => undefined),
   'identity.session.signed_in': onAccess((d) => ['user', String(d.userId)], ['method', 'tokenId']),
   // An address no user holds is the target itself: who tries which addresses is what a security team looks for.
-  'identity.session.sign_in_failed': onAccess((d) => d.userId === undefined ? ['email', String(d.email)] : ['user', String(d.userId)], ['email', 'reason']),
+  'identity.session.sign_in_failed': onAccess(
+    (d) => d.userId === undefined ? ['email', String(d.email)] : ['user', String(d.userId)], ['email', 'reason']),
   'identity.token.used_from_new_ip': onAccess((d) => ['token', String(d.tokenId)], ['ip', 'previousIpCount']),
   'audit.log.searched': onAccess((d) => ['audit_log', String(d.orgId)], ['filters']),
   'audit.platform_log.searched': onAccess(() => ['audit_log', null], ['filters']),
   'audit.log.exported': onAccess((d) => ['audit_log', String(d.orgId)], ['format', 'filters', 'rows']),
   'audit.record.sensitive_read': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource']),
-  'authz.access.denied': onAccess((d) => resourceTarget(String(d.resource)), ['action', 'resource', 'reason', 'count', 'firstAt', 'lastAt']),
+  'authz.access.denied': onAccess((d) => resourceTarget(String(d.resource)),
+    ['action', 'resource', 'reason', 'count', 'firstAt', 'lastAt']),
   'org.organization.support_access_set': onOrg((before, d) => ({ ...before, supportAccess: d.enabled }), ['supportAccess']),
   'impersonation.session.requested': onSession(['impersonatorId', 'via', 'reason', 'ticket', 'durationMinutes', 'critical', 'breakGlass']),
   'impersonation.session.approved': onSession(['approverId', 'via']),

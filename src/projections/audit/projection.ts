@@ -47,7 +47,8 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
   const keys = [...new Set(events.flatMap(stateKeysOf))]
   const state = new Map<string, StateValue | undefined>()
   if (keys.length > 0) {
-    const { rows } = await tx.query<{ key: string, value: StateValue }>('SELECT key, value FROM audit_state WHERE key = ANY ($1::text[])', [keys])
+    const { rows } = await tx.query<{ key: string, value: StateValue }>(
+      'SELECT key, value FROM audit_state WHERE key = ANY ($1::text[])', [keys])
     for (const row of rows) state.set(row.key, row.value)
   }
   const dirty = new Set<string>()
@@ -59,7 +60,8 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
   const described = events.map((event) => ({ event, facts: describe(event, working) }))
   const chains = [...new Set(described.map(({ facts }) => chainOf(facts.orgId)))]
   const heads = new Map<string, { seq: number, hash: string }>()
-  const { rows: known } = await tx.query<{ chain: string, seq: string, hash: string }>('SELECT chain, seq::text AS seq, hash FROM audit_chains WHERE chain = ANY ($1::text[])', [chains])
+  const { rows: known } = await tx.query<{ chain: string, seq: string, hash: string }>(
+    'SELECT chain, seq::text AS seq, hash FROM audit_chains WHERE chain = ANY ($1::text[])', [chains])
   for (const row of known) heads.set(row.chain, { seq: Number(row.seq), hash: row.hash })
 
   const rows = described.map(({ event, facts }) => {
@@ -81,13 +83,15 @@ async function apply (events: readonly RecordedEvent[], tx: SqlTransaction): Pro
          "ip" text, "userAgent" text, "traceId" text, "requestId" text, "position" text, "prevHash" text, "hash" text)`,
     [JSON.stringify(rows)])
   await tx.query(
-    `INSERT INTO audit_chains (chain, seq, hash) SELECT r.chain, r.seq, r.hash FROM jsonb_to_recordset($1::jsonb) AS r(chain text, seq bigint, hash text)
+    `INSERT INTO audit_chains (chain, seq, hash)
+     SELECT r.chain, r.seq, r.hash FROM jsonb_to_recordset($1::jsonb) AS r(chain text, seq bigint, hash text)
      ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash`,
     [JSON.stringify([...heads].map(([chain, head]) => ({ chain, ...head })))])
   // Purges last: they remove rows before them, which this batch may just have written (a rebuild).
   for (const { event, facts } of described) {
     if (event.type !== 'audit.log.purged') continue
-    await tx.query("DELETE FROM audit_events WHERE coalesce(org_id, '') = $1 AND seq <= $2", [chainOf(facts.orgId), (event.data as { throughSeq: number }).throughSeq])
+    await tx.query("DELETE FROM audit_events WHERE coalesce(org_id, '') = $1 AND seq <= $2",
+      [chainOf(facts.orgId), (event.data as { throughSeq: number }).throughSeq])
   }
   const changed = [...dirty].map((key) => ({ key, value: state.get(key) ?? null }))
   if (changed.length > 0) {

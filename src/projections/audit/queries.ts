@@ -37,7 +37,10 @@ export interface AuditRow extends ChainedRow {
 export const AUDIT_PAGE_LIMIT = { default: 50, max: 500 } as const
 
 /** Filters that are plain equalities, with their column. */
-const EQUALS = [['actorId', 'actor_id'], ['targetType', 'target_type'], ['targetId', 'target_id'], ['impersonatorId', 'impersonator_id'], ['ip', 'ip'], ['traceId', 'trace_id']] as const
+const EQUALS = [
+  ['actorId', 'actor_id'], ['targetType', 'target_type'], ['targetId', 'target_id'], ['impersonatorId', 'impersonator_id'], ['ip', 'ip'],
+  ['traceId', 'trace_id']
+] as const
 
 /** The WHERE clauses and their parameters; `$1` is the log. */
 function conditions (orgId: string | null, filters: AuditFilters): { clauses: string[], params: unknown[] } {
@@ -66,13 +69,14 @@ function conditions (orgId: string | null, filters: AuditFilters): { clauses: st
 }
 
 interface Row {
-  id: string, org_id: string | null, seq_text: string, occurred_at: Date | string, action: string, actor_type: string, actor_id: string, actor_label: string | null,
-  impersonator_id: string | null, target_type: string | null, target_id: string | null, diff: unknown, ip: string | null, user_agent: string | null,
-  trace_id: string | null, request_id: string | null, position: string, prev_hash: string, hash: string
+  id: string, org_id: string | null, seq_text: string, occurred_at: Date | string, action: string, actor_type: string, actor_id: string,
+  actor_label: string | null, impersonator_id: string | null, target_type: string | null, target_id: string | null, diff: unknown,
+  ip: string | null, user_agent: string | null, trace_id: string | null, request_id: string | null, position: string, prev_hash: string,
+  hash: string
 }
 
-const COLUMNS = `id, org_id, seq::text AS seq_text, occurred_at, action, actor_type, actor_id, actor_label, impersonator_id, target_type, target_id,
-  diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash`
+const COLUMNS = `id, org_id, seq::text AS seq_text, occurred_at, action, actor_type, actor_id, actor_label, impersonator_id,
+  target_type, target_id, diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash`
 
 const toAuditRow = (row: Row): AuditRow => ({
   id: row.id,
@@ -97,7 +101,9 @@ const toAuditRow = (row: Row): AuditRow => ({
 })
 
 /** Up to `limit` matching rows of the log in `sort` order, after the row numbered `after`. */
-async function rowsAfter (sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: AuditSort, after: string | undefined, limit: number): Promise<AuditRow[]> {
+async function rowsAfter (
+  sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: AuditSort, after: string | undefined, limit: number
+): Promise<AuditRow[]> {
   const { clauses, params } = conditions(orgId, filters)
   if (after !== undefined) {
     params.push(after)
@@ -124,9 +130,13 @@ export interface AuditPage {
 }
 
 /** One page of a log's matching rows, after the row numbered `after`. */
-export async function auditPage (sql: SqlExecutor, orgId: string | null, filters: AuditFilters, options: AuditPageOptions = {}): Promise<AuditPage> {
+export async function auditPage (
+  sql: SqlExecutor, orgId: string | null, filters: AuditFilters, options: AuditPageOptions = {}
+): Promise<AuditPage> {
   const { sort = 'desc', limit = AUDIT_PAGE_LIMIT.default, after } = options
-  if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_LIMIT.max) throw new RangeError(`limit must be an integer from 1 to ${AUDIT_PAGE_LIMIT.max}, not ${limit}`)
+  if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_LIMIT.max) {
+    throw new RangeError(`limit must be an integer from 1 to ${AUDIT_PAGE_LIMIT.max}, not ${limit}`)
+  }
   const rows = await rowsAfter(sql, orgId, filters, sort, after, limit + 1)
   return { items: rows.slice(0, limit), more: rows.length > limit }
 }
@@ -135,7 +145,9 @@ export async function auditPage (sql: SqlExecutor, orgId: string | null, filters
  * Every matching row of a log in `sort` order, `chunkSize` rows at a time
  * (one keyset query each), for exports: memory holds one chunk.
  */
-export async function * auditRows (sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: AuditSort, chunkSize = 1000): AsyncGenerator<AuditRow[]> {
+export async function * auditRows (
+  sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: AuditSort, chunkSize = 1000
+): AsyncGenerator<AuditRow[]> {
   let after: string | undefined
   for (;;) {
     const chunk = await rowsAfter(sql, orgId, filters, sort, after, chunkSize)

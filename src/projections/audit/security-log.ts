@@ -42,11 +42,14 @@ const STAFF_FIELDS = new Set(['impersonatorId', 'revokedBy', 'stoppedBy', 'appro
 export type SecurityLogKey = CursorKey<typeof securityLogCursor>
 
 interface Row {
-  id: string, seq_text: string, occurred_at: Date | string, action: string, org_id: string | null, actor_id: string, actor_label: string | null,
-  impersonator_id: string | null, ip: string | null, user_agent: string | null, diff: Record<string, { after?: unknown }> | null
+  id: string, seq_text: string, occurred_at: Date | string, action: string, org_id: string | null, actor_id: string,
+  actor_label: string | null, impersonator_id: string | null, ip: string | null, user_agent: string | null,
+  diff: Record<string, { after?: unknown }> | null
 }
 
-export async function securityLog (sql: SqlExecutor, userId: string, options: { limit?: number, after?: SecurityLogKey } = {}): Promise<SecurityLogEntry[]> {
+export async function securityLog (
+  sql: SqlExecutor, userId: string, options: { limit?: number, after?: SecurityLogKey } = {}
+): Promise<SecurityLogEntry[]> {
   const params: unknown[] = [userId, SECURITY_LOG_ACTIONS]
   let after = ''
   if (options.after !== undefined) {
@@ -75,7 +78,9 @@ export async function securityLog (sql: SqlExecutor, userId: string, options: { 
       // Addresses and browsers are shown for the user's own steps only.
       ip: own ? row.ip : null,
       userAgent: own ? row.user_agent : null,
-      details: details.via === 'support' ? Object.fromEntries(Object.entries(details).map(([key, value]) => [key, STAFF_FIELDS.has(key) ? null : value])) : details
+      details: details.via === 'support'
+        ? Object.fromEntries(Object.entries(details).map(([key, value]) => [key, STAFF_FIELDS.has(key) ? null : value]))
+        : details
     }
   })
 }
