@@ -22,12 +22,17 @@ t.test('the stored audit chains are checked row by row, link by link, digest by 
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
-    for (const name of ['One', 'Two', 'Three', 'Four']) t.equal((await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name } })).statusCode, 200)
+    for (const name of ['One', 'Two', 'Three', 'Four']) {
+      t.equal((await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name } })).statusCode, 200)
+    }
     await settled(api.runtime)
-    const failures = (): Promise<number> => api.runtime.metrics.registry.getSingleMetric('ledgerline_audit_verify_failures_total')!.get().then((m) => m.values.filter((v) => v.labels.scope === 'org').reduce((n, v) => n + v.value, 0))
+    const failures = (): Promise<number> =>
+      api.runtime.metrics.registry.getSingleMetric('ledgerline_audit_verify_failures_total')!.get()
+      .then((m) => m.values.filter((v) => v.labels.scope === 'org').reduce((n, v) => n + v.value, 0))
 
     const reports = await api.runtime.auditChainCheck.runOnce()
-    t.ok(reports !== undefined && reports.length >= 2 && reports.every((r) => r.ok), 'every chain holds as written (the platform\'s and the organization\'s)')
+    t.ok(reports !== undefined && reports.length >= 2 && reports.every((r) => r.ok),
+      'every chain holds as written (the platform\'s and the organization\'s)')
     const rows = (await collect(sql, orgId))
     t.ok(rows.length >= 5)
     const before = await failures()
@@ -41,8 +46,10 @@ t.test('the stored audit chains are checked row by row, link by link, digest by 
     // Its hash recomputed too: the next row no longer links to it.
     const changed = { ...row, actorLabel: 'someone else' }
     await sql.query('UPDATE audit_events SET hash = $3 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, chainHash(row.prevHash, changed)])
-    t.match(await checkStoredChain(api.runtime, orgId), { ok: false, problem: { seq: row.seq + 1, what: new RegExp(`does not follow row ${row.seq}`) } })
-    await sql.query('UPDATE audit_events SET actor_label = $3, hash = $4 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, row.actorLabel, row.hash])
+    t.match(await checkStoredChain(api.runtime, orgId),
+      { ok: false, problem: { seq: row.seq + 1, what: new RegExp(`does not follow row ${row.seq}`) } })
+    await sql.query('UPDATE audit_events SET actor_label = $3, hash = $4 WHERE org_id = $1 AND seq = $2',
+      [orgId, row.seq, row.actorLabel, row.hash])
     t.ok((await checkStoredChain(api.runtime, orgId)).ok, 'restored')
 
     // The last row removed: the chain's head is a row that is not there.
@@ -63,7 +70,8 @@ t.test('a signed digest that no longer matches the stored chain is found', async
     for (const row of await collect(sql, orgId)) {
       const moved = { ...row, occurredAt: yesterday.toISOString(), prevHash: prev ?? row.prevHash }
       const hash = chainHash(moved.prevHash, moved)
-      await sql.query('UPDATE audit_events SET occurred_at = $3, prev_hash = $4, hash = $5 WHERE org_id = $1 AND seq = $2', [orgId, row.seq, moved.occurredAt, moved.prevHash, hash])
+      await sql.query('UPDATE audit_events SET occurred_at = $3, prev_hash = $4, hash = $5 WHERE org_id = $1 AND seq = $2',
+        [orgId, row.seq, moved.occurredAt, moved.prevHash, hash])
       await sql.query('UPDATE audit_chains SET hash = $2 WHERE chain = $1 AND seq = $3', [orgId, hash, row.seq])
       prev = hash
     }

@@ -34,7 +34,8 @@ function fakeStore (): { services: AuditServices, rows: Row[] } {
 }
 
 const denial = (orgId: string, actor: string, action = 'audit:read'): Denial => ({
-  orgId, action, resource: `organization/${orgId}`, reason: 'forbidden', metadata: { ...systemCommand('test'), actor: { type: 'user', id: actor } }
+  orgId, action, resource: `organization/${orgId}`, reason: 'forbidden',
+  metadata: { ...systemCommand('test'), actor: { type: 'user', id: actor } }
 })
 
 t.test('one refusal is one row with count 1, written at once', async (t) => {
@@ -77,7 +78,8 @@ t.test('keys are organization, actor and action; a window that closed opens a ne
   log.record(denial('org_a', 'u1'))
   await log.flush()
   t.same(rows.map((row) => `${row.orgId}/${row.actor}/${row.action}:${row.count}`).sort(), [
-    'org_a/u1/audit:export:1', 'org_a/u1/audit:read:1', 'org_a/u1/audit:read:1', 'org_a/u1/audit:read:1', 'org_a/u2/audit:read:1', 'org_b/u1/audit:read:1'
+    'org_a/u1/audit:export:1', 'org_a/u1/audit:read:1', 'org_a/u1/audit:read:1', 'org_a/u1/audit:read:1', 'org_a/u2/audit:read:1',
+    'org_b/u1/audit:read:1'
   ])
 })
 
@@ -90,11 +92,13 @@ t.test('open windows are bounded: a new key past the limit closes the oldest, wh
   log.record(denial('org_a', 'u4'))
   t.equal(log.open, 3, 'still 3 open')
   await log.settled()
-  t.same(rows.map((row) => `${row.actor}:${row.count}`), ['u1:1', 'u2:1', 'u3:1', 'u1:1', 'u4:1'], 'u1\'s second refusal was written when its window was closed early')
+  t.same(rows.map((row) => `${row.actor}:${row.count}`), ['u1:1', 'u2:1', 'u3:1', 'u1:1', 'u4:1'],
+    'u1\'s second refusal was written when its window was closed early')
 })
 
 t.test('property: whatever the sequence, counts add up per key and each window writes at most two rows', async () => {
-  const event = fc.record({ org: fc.constantFrom('o1', 'o2'), actor: fc.constantFrom('u1', 'u2', 'u3'), gap: fc.integer({ min: 0, max: 400 }) })
+  const event = fc.record({ org: fc.constantFrom('o1', 'o2'), actor: fc.constantFrom('u1', 'u2', 'u3'),
+    gap: fc.integer({ min: 0, max: 400 }) })
   await fc.assert(fc.asyncProperty(fc.array(event, { maxLength: 300 }), fc.integer({ min: 1, max: 6 }), async (events, maxKeys) => {
     let now = 0
     const { services, rows } = fakeStore()
@@ -114,7 +118,8 @@ t.test('property: whatever the sequence, counts add up per key and each window w
   }), { numRuns: 100 })
 })
 
-async function deniedRows (api: TestApp): Promise<Array<{ actor_id: string, action: string, diff: { action: { after: string }, reason: { after: string }, count: { after: number } } }>> {
+async function deniedRows (api: TestApp): Promise<Array<{ actor_id: string, action: string,
+  diff: { action: { after: string }, reason: { after: string }, count: { after: number } } }>> {
   const written = await api.app.deniedAccess.flush()
   if (written !== undefined) await api.runtime.runner.waitFor(written, 10_000)
   const { rows } = await api.runtime.sql.query<{ actor_id: string, action: string, diff: never }>(
@@ -127,7 +132,8 @@ t.test('through the API: refused sensitive actions and escalations are audit row
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
     const viewer = await register(api, 'viewer@a.example')
-    await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId: viewer.userId, roles: ['viewer'] })
+    await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId,
+      { userId: viewer.userId, roles: ['viewer'] })
 
     await t.test('a refused action that is not sensitive is not logged', async (t) => {
       problem(t, await api.call('PATCH', `/v1/orgs/${orgId}`, { token: viewer.token, body: { name: 'Not yours' } }), 403, 'auth.forbidden')
@@ -155,12 +161,16 @@ t.test('through the API: refused sensitive actions and escalations are audit row
     })
 
     await t.test('a refused escalation is a row with reason escalation', async (t) => {
-      const created = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Deny export', grants: [{ actions: ['audit:export'], resource: '*', effect: 'deny' }] } })
+      const created = await api.call('POST', `/v1/orgs/${orgId}/roles`,
+        { body: { name: 'Deny export', grants: [{ actions: ['audit:export'], resource: '*', effect: 'deny' }] } })
       t.equal(created.statusCode, 201, created.body)
       const admin = await register(api, 'admin@a.example')
-      await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId: admin.userId, roles: ['admin'] })
+      await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId,
+        { userId: admin.userId, roles: ['admin'] })
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${admin.userId}/roles/${created.json().roleId}`)).statusCode, 200)
-      problem(t, await api.call('PUT', `/v1/orgs/${orgId}/roles/${created.json().roleId}/grants`, { token: admin.token, body: { grants: [] } }), 403, 'rbac.escalation')
+      problem(t,
+        await api.call('PUT', `/v1/orgs/${orgId}/roles/${created.json().roleId}/grants`, { token: admin.token, body: { grants: [] } }), 403,
+        'rbac.escalation')
       const rows = (await deniedRows(api)).filter((row) => row.diff.reason.after === 'escalation')
       t.equal(rows.length, 1)
       t.equal(rows[0]!.actor_id, admin.userId)

@@ -37,7 +37,8 @@ t.test('audit-only events reach the audit log with the request facts and no secr
     const api = await openTestApp(t, sql)
     const ada = await register(api, 'ada@a.example')
     const headers = { 'user-agent': 'audit-events-test/1.0' }
-    const login = (email: string, password: string) => api.call('POST', '/v1/auth/login', { token: null, body: { email, password }, headers })
+    const login = (email: string, password: string) =>
+      api.call('POST', '/v1/auth/login', { token: null, body: { email, password }, headers })
 
     await t.test('sign-ins and failed sign-ins say who, how and why; the caller only ever saw 401', async (t) => {
       problem(t, await login('ada@a.example', 'wrong password!'), 401, 'auth.invalid_credentials')
@@ -52,8 +53,12 @@ t.test('audit-only events reach the audit log with the request facts and no secr
       const request = { org_id: null, ip: '127.0.0.1', user_agent: 'audit-events-test/1.0', trace_id: /^[0-9a-f]{32}$/ }
       const anonymous = { ...request, action: 'identity.session.sign_in_failed', actor_type: 'system', actor_id: 'anonymous' }
       t.equal(rows.length, 4)
-      t.match(rows[0], { ...anonymous, target_type: 'user', target_id: ada.userId, diff: { email: { after: 'ada@a.example' }, reason: { after: 'invalid_credentials' } } })
-      t.match(rows[1], { ...anonymous, target_type: 'email', target_id: 'nobody@a.example', diff: { email: { after: 'nobody@a.example' }, reason: { after: 'invalid_credentials' } } })
+      t.match(rows[0],
+        { ...anonymous, target_type: 'user', target_id: ada.userId,
+          diff: { email: { after: 'ada@a.example' }, reason: { after: 'invalid_credentials' } } })
+      t.match(rows[1],
+        { ...anonymous, target_type: 'email', target_id: 'nobody@a.example',
+          diff: { email: { after: 'nobody@a.example' }, reason: { after: 'invalid_credentials' } } })
       t.match(rows[2], {
         ...request,
         action: 'identity.session.signed_in',
@@ -65,9 +70,11 @@ t.test('audit-only events reach the audit log with the request facts and no secr
         diff: { method: { after: 'password' }, tokenId: { after: success.json().tokenId } },
         position: success.json().position
       })
-      t.match(rows[3], { ...anonymous, target_id: ada.userId, diff: { reason: { after: 'disabled' } } }, 'the right password of a disabled user')
+      t.match(rows[3], { ...anonymous, target_id: ada.userId, diff: { reason: { after: 'disabled' } } },
+        'the right password of a disabled user')
 
-      const { rows: events } = await sql.query<{ text: string }>("SELECT data::text || metadata::text AS text FROM events WHERE stream_id LIKE 'access-%'")
+      const { rows: events } = await sql.query<{ text: string }>(
+        "SELECT data::text || metadata::text AS text FROM events WHERE stream_id LIKE 'access-%'")
       t.notOk(events.some((event) => event.text.includes('wrong password!') || event.text.includes(PASSWORD)), 'no password in the events')
       t.notOk(JSON.stringify(rows).includes('wrong password!'), 'nor in the audit rows')
     })
@@ -75,7 +82,8 @@ t.test('audit-only events reach the audit log with the request facts and no secr
     await t.test('a failed sign-in whose record cannot be written is still the same 401', async (t) => {
       const { store } = api.runtime
       const append = store.append
-      store.append = async (streamId, events, options) => streamId.startsWith('access-') ? Promise.reject(new Error('store down')) : append.call(store, streamId, events, options)
+      store.append = async (streamId, events, options) => streamId.startsWith('access-') ? Promise.reject(new Error('store down'))
+        : append.call(store, streamId, events, options)
       t.teardown(() => { store.append = append })
       problem(t, await login('owner@a.example', 'wrong password!'), 401, 'auth.invalid_credentials')
     })
@@ -83,7 +91,8 @@ t.test('audit-only events reach the audit log with the request facts and no secr
     await t.test('a token used from a new address is traced once per address, not once per request', async (t) => {
       const bob = await register(api, 'bob@a.example')
       const tokenId = tokenIdOf(bob.token)!
-      const from = (remoteAddress: string) => api.app.inject({ url: '/v1/session', remoteAddress, headers: { authorization: `Bearer ${bob.token}` } })
+      const from = (remoteAddress: string) =>
+        api.app.inject({ url: '/v1/session', remoteAddress, headers: { authorization: `Bearer ${bob.token}` } })
       for (const address of ['127.0.0.1', '203.0.113.5', '203.0.113.5', '127.0.0.1', '203.0.113.5', '198.51.100.7']) {
         t.equal((await from(address)).statusCode, 200)
       }
@@ -93,12 +102,15 @@ t.test('audit-only events reach the audit log with the request facts and no secr
         { tokenId, userId: bob.userId, ip: '198.51.100.7', previousIpCount: 2 }
       ], 'the address it was created from is known; each other one is reported once')
 
-      const again = await recordTokenUsedFromNewIp(api.runtime.identity, systemCommand('another-node'), { tokenId, userId: bob.userId, ip: '203.0.113.5', previousIpCount: 0 })
+      const again = await recordTokenUsedFromNewIp(api.runtime.identity, systemCommand('another-node'),
+        { tokenId, userId: bob.userId, ip: '203.0.113.5', previousIpCount: 0 })
       t.ok(again, 'another node reporting the same address')
       await settled(api.runtime)
       const rows = await auditRows(sql, "action = 'identity.token.used_from_new_ip' AND target_id = $1", [tokenId])
       t.equal(rows.length, 2, 'adds nothing to the log')
-      t.match(rows[0], { org_id: null, actor_type: 'user', actor_id: bob.userId, target_type: 'token', target_id: tokenId, ip: '203.0.113.5', diff: { ip: { after: '203.0.113.5' } } })
+      t.match(rows[0],
+        { org_id: null, actor_type: 'user', actor_id: bob.userId, target_type: 'token', target_id: tokenId, ip: '203.0.113.5',
+          diff: { ip: { after: '203.0.113.5' } } })
 
       const owner = await auditRows(sql, "action = 'identity.token.used_from_new_ip' AND target_id = $1", [tokenIdOf(api.owner.token)])
       t.same(owner, [], 'a token created without an address takes the first one it is used from as its own')
@@ -106,9 +118,11 @@ t.test('audit-only events reach the audit log with the request facts and no secr
 
     await t.test('searches, exports and sensitive reads are rows of the organization, once per command', async (t) => {
       const { orgId, userId } = api.owner
-      const metadata: CommandMetadata = { ...systemCommand('test'), actor: { type: 'user', id: userId }, ip: '192.0.2.1', userAgent: 'siem/2' }
+      const metadata: CommandMetadata = { ...systemCommand('test'), actor: { type: 'user', id: userId }, ip: '192.0.2.1',
+        userAgent: 'siem/2' }
       const from = new Date('2025-01-01T00:00:00Z')
-      await recordAuditAccess(api.runtime.identity, metadata, { type: 'audit.log.searched', orgId, filters: { action: 'rbac.*', actorId: undefined, limit: 50 } })
+      await recordAuditAccess(api.runtime.identity, metadata,
+        { type: 'audit.log.searched', orgId, filters: { action: 'rbac.*', actorId: undefined, limit: 50 } })
       const access = { type: 'audit.log.exported', orgId, format: 'csv', filters: { from } } as const
       await recordAuditAccess(api.runtime.identity, metadata, access)
       await recordAuditAccess(api.runtime.identity, metadata, access)
@@ -116,12 +130,18 @@ t.test('audit-only events reach the audit log with the request facts and no secr
       await settled(api.runtime)
 
       const rows = await auditRows(sql, "org_id = $1 AND (action LIKE 'audit.%' AND action <> 'audit.log.purged')", [orgId])
-      const facts = { org_id: orgId, actor_type: 'user', actor_id: userId, actor_label: 'owner@a.example', ip: '192.0.2.1', user_agent: 'siem/2' }
+      const facts = { org_id: orgId, actor_type: 'user', actor_id: userId, actor_label: 'owner@a.example', ip: '192.0.2.1',
+        user_agent: 'siem/2' }
       t.equal(rows.length, 3, 'a retried command records once')
-      t.match(rows[0], { ...facts, action: 'audit.log.searched', target_type: 'audit_log', target_id: orgId, diff: { filters: { after: { action: 'rbac.*', limit: 50 } } } })
+      t.match(rows[0],
+        { ...facts, action: 'audit.log.searched', target_type: 'audit_log', target_id: orgId,
+          diff: { filters: { after: { action: 'rbac.*', limit: 50 } } } })
       t.notOk('actorId' in (rows[0]!.diff as { filters: { after: object } }).filters.after, 'unset filters are left out')
-      t.match(rows[1], { ...facts, action: 'audit.log.exported', diff: { format: { after: 'csv' }, filters: { after: { from: from.toISOString() } } } })
-      t.match(rows[2], { ...facts, action: 'audit.record.sensitive_read', target_type: 'invoice', target_id: 'inv_1', diff: { action: { after: 'billing:read' } } })
+      t.match(rows[1],
+        { ...facts, action: 'audit.log.exported', diff: { format: { after: 'csv' }, filters: { after: { from: from.toISOString() } } } })
+      t.match(rows[2],
+        { ...facts, action: 'audit.record.sensitive_read', target_type: 'invoice', target_id: 'inv_1',
+          diff: { action: { after: 'billing:read' } } })
     })
   })
 })

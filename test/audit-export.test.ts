@@ -40,7 +40,8 @@ t.test('export as CSV, NDJSON and JSON: the same rows, the filters, the export a
     const csv = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=csv&action=org.organization.*`)
     t.match(csv.headers['content-type'], /^text\/csv/)
     const lines = csv.body.split('\r\n').filter((line) => line !== '')
-    t.equal(lines[0], 'id,orgId,seq,occurredAt,action,actorType,actorId,actorLabel,impersonatorId,targetType,targetId,diff,ip,userAgent,traceId,requestId,position,prevHash,hash')
+    t.equal(lines[0], 'id,orgId,seq,occurredAt,action,actorType,actorId,actorLabel,impersonatorId,targetType,targetId,diff,' +
+      'ip,userAgent,traceId,requestId,position,prevHash,hash')
     t.equal(lines.length - 1, rows.filter((r) => r.action.startsWith('org.organization.')).length, 'the action filter applies')
     t.notOk(csv.body.split(/,|\r\n/).some((cell) => /^"?[=+\-@\t\r]/.test(cell)), 'no cell a spreadsheet would run')
     t.match(csv.body, /,"'=HYPERLINK\(""http:\/\/evil\.example"",""click""\)",/, 'the formula is kept, neutralized')
@@ -69,7 +70,8 @@ t.test('a search is logged once, at its first page, with its filters', async (t)
     t.ok(first.nextCursor !== null)
     await api.call('GET', `/v1/orgs/${orgId}/audit-events?limit=1&action=org.*&cursor=${first.nextCursor}`)
     await settled(api.runtime)
-    const { rows } = await sql.query<{ diff: unknown, actor_id: string }>("SELECT diff, actor_id FROM audit_events WHERE org_id = $1 AND action = 'audit.log.searched'", [orgId])
+    const { rows } = await sql.query<{ diff: unknown, actor_id: string }>(
+      "SELECT diff, actor_id FROM audit_events WHERE org_id = $1 AND action = 'audit.log.searched'", [orgId])
     t.match(rows, [{ actor_id: api.owner.userId, diff: { filters: { after: { action: 'org.*' } } } }])
     t.equal(rows.length, 1, 'the second page is the same search')
   })
@@ -79,12 +81,14 @@ t.test('ledgerline audit export writes the log to a file with progress; audit re
   const dir = mkdtempSync(join(tmpdir(), 'ledgerline-audit-export-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const env = { LEDGERLINE_DATA_DIR: dir }
-  const { orgId } = JSON.parse((await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)).stdout) as { orgId: string }
+  const { orgId } = JSON.parse(
+    (await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)).stdout) as { orgId: string }
   const out = join(dir, 'audit.ndjson')
   const exported = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--out', out, '--action', 'org.*'], env)
   t.equal(exported.code, 0, exported.stderr)
   t.match(exported.stderr, /export \d+\/\d+ rows/, 'progress on standard error')
-  const rows = readFileSync(out, 'utf8').trim().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { action: string })
+  const rows = readFileSync(out, 'utf8').trim().split('\n').filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { action: string })
   t.ok(rows.every((row) => row.action.startsWith('org.')), `${rows.length} rows, all org.*`)
   const bad = await cli(['audit', 'export', '--org', orgId, '--format', 'xlsx'], env)
   t.equal(bad.code, 1)
@@ -109,7 +113,9 @@ function download (url: string, token: string): Promise<{ status: number, conten
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('error', () => {}) // a cut transfer: `complete` says so
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), body: Buffer.concat(chunks).toString('utf8'), complete: res.complete }))
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']),
+          body: Buffer.concat(chunks).toString('utf8'), complete: res.complete }))
     }).on('error', (error) => { if (!responded) reject(error) }) // after the head, a reset is a cut transfer
   })
 }
@@ -137,11 +143,13 @@ t.test('an export that fails after its headers does not look complete: NDJSON en
     // More rows than one chunk of the export (500), so that it reads twice.
     await sql.query(
       `INSERT INTO audit_events (id, org_id, seq, occurred_at, action, actor_type, actor_id, position, prev_hash, hash)
-       SELECT gen_random_uuid(), $1, 1000000 + g, now(), 'test.row.added', 'system', 'test', '0.0', 'x', 'x' FROM generate_series(1, 600) AS g`, [orgId])
+       SELECT gen_random_uuid(), $1, 1000000 + g, now(), 'test.row.added', 'system', 'test', '0.0', 'x', 'x'
+       FROM generate_series(1, 600) AS g`, [orgId])
     const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
     const url = (format: string): string => `${address}/v1/orgs/${orgId}/audit-events/export?format=${format}&action=test.*`
 
-    const whole = { csv: await download(url('csv'), token), ndjson: await download(url('ndjson'), token), json: await download(url('json'), token) }
+    const whole = { csv: await download(url('csv'), token), ndjson: await download(url('ndjson'), token),
+      json: await download(url('json'), token) }
     t.ok(whole.csv.complete && whole.ndjson.complete && whole.json.complete, 'without a failure every transfer completes')
     t.equal(whole.csv.body.split('\r\n').length - 2, 600, 'CSV: a header line and 600 rows')
     t.equal(whole.ndjson.body.trim().split('\n').length, 600)
@@ -186,7 +194,8 @@ function http10 (address: string, path: string, token: string): Promise<{ head: 
   return new Promise((resolve) => {
     let received = ''
     let ending: 'close' | 'reset' = 'close'
-    const socket = connect(Number(port), hostname, () => socket.write(`GET ${path} HTTP/1.0\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`))
+    const socket = connect(Number(port), hostname, () =>
+      socket.write(`GET ${path} HTTP/1.0\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`))
     socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
     socket.on('error', (error: NodeJS.ErrnoException) => { if (error.code === 'ECONNRESET') ending = 'reset' })
     socket.on('close', () => resolve({ head: received.slice(0, received.indexOf('\r\n\r\n')), ending }))

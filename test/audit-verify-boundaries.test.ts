@@ -33,7 +33,8 @@ async function runtimeOn (t: Test, sql: SqlClient): Promise<Runtime> {
   return runtime
 }
 
-async function rowAt (sql: SqlClient, orgId: string, seq: number): Promise<{ id: string, actor_id: string, prev_hash: string, hash: string }> {
+async function rowAt (sql: SqlClient, orgId: string,
+  seq: number): Promise<{ id: string, actor_id: string, prev_hash: string, hash: string }> {
   const { rows } = await sql.query<{ id: string, actor_id: string, prev_hash: string, hash: string }>(
     'SELECT id::text AS id, actor_id, prev_hash, hash FROM audit_events WHERE org_id = $1 AND seq = $2', [orgId, seq])
   return rows[0]!
@@ -58,14 +59,16 @@ t.test('chains of 1, 9, 10, 11, 100 and 5,000 rows verify untouched and name an 
       const size = orgId === null ? 11 : Number(orgId.slice(6))
       const report = await verifyAuditLog(runtime, orgId)
       t.match(report, { ok: true, mismatch: null, rowsChecked: size, firstStoredSeq: 1 }, `${orgId ?? 'the platform'}: ${size} rows verify`)
-      t.match(await checkStoredChain(runtime, orgId), { ok: true, problem: null, rowsChecked: size }, `${orgId ?? 'the platform'}: the stored chain holds`)
+      t.match(await checkStoredChain(runtime, orgId), { ok: true, problem: null, rowsChecked: size },
+        `${orgId ?? 'the platform'}: the stored chain holds`)
     }
 
     const orgId = 'chain-100'
     const row = await rowAt(sql, orgId, 57)
     await t.test('a stored row altered', async (t) => {
       await sql.query("UPDATE audit_events SET actor_id = 'someone-else' WHERE org_id = $1 AND seq = 57", [orgId])
-      t.match(await verifyAuditLog(runtime, orgId), { ok: false, mismatch: { kind: 'row', seq: 57, eventId: row.id, column: 'actor_id', found: 'someone-else' } })
+      t.match(await verifyAuditLog(runtime, orgId),
+        { ok: false, mismatch: { kind: 'row', seq: 57, eventId: row.id, column: 'actor_id', found: 'someone-else' } })
       t.match(await checkStoredChain(runtime, orgId), { ok: false, problem: { seq: 57, what: /do not give its hash/ } })
       await sql.query('UPDATE audit_events SET actor_id = $2 WHERE org_id = $1 AND seq = 57', [orgId, row.actor_id])
       t.ok((await verifyAuditLog(runtime, orgId)).ok, 'put back, it verifies')
@@ -73,7 +76,8 @@ t.test('chains of 1, 9, 10, 11, 100 and 5,000 rows verify untouched and name an 
 
     await t.test('a stored row altered with its hash recomputed', async (t) => {
       const { rows: [full] } = await sql.query<Record<string, unknown>>(
-        `SELECT id::text AS id, org_id AS "orgId", seq::int AS seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt",
+        `SELECT id::text AS id, org_id AS "orgId", seq::int AS seq, to_char(occurred_at AT TIME ZONE 'UTC', ` +
+          `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt",
                 action, actor_type AS "actorType", actor_id AS "actorId", actor_label AS "actorLabel", impersonator_id AS "impersonatorId",
                 target_type AS "targetType", target_id AS "targetId", diff, ip, user_agent AS "userAgent", trace_id AS "traceId",
                 request_id AS "requestId", position
@@ -88,7 +92,8 @@ t.test('chains of 1, 9, 10, 11, 100 and 5,000 rows verify untouched and name an 
 
     await t.test('an event altered in the store', async (t) => {
       await sql.query(`UPDATE events SET data = jsonb_set(data, '{filters,n}', '999') WHERE event_id = $1`, [row.id])
-      t.match(await verifyAuditLog(runtime, orgId), { ok: false, mismatch: { kind: 'row', seq: 57, eventId: row.id, column: 'diff', expected: { filters: { after: { n: 999 } } } } })
+      t.match(await verifyAuditLog(runtime, orgId),
+        { ok: false, mismatch: { kind: 'row', seq: 57, eventId: row.id, column: 'diff', expected: { filters: { after: { n: 999 } } } } })
       t.ok((await checkStoredChain(runtime, orgId)).ok, 'the stored chain still holds: only the full verification reads the event log')
       await sql.query(`UPDATE events SET data = jsonb_set(data, '{filters,n}', '56') WHERE event_id = $1`, [row.id])
       t.ok((await verifyAuditLog(runtime, orgId)).ok, 'put back, it verifies')
@@ -103,13 +108,15 @@ t.test('chains of 1, 9, 10, 11, 100 and 5,000 rows verify untouched and name an 
 
     await t.test('a row altered deep in the 5,000-row chain', async (t) => {
       await sql.query("UPDATE audit_events SET target_id = 'elsewhere' WHERE org_id = 'chain-5000' AND seq = 4321")
-      t.match(await verifyAuditLog(runtime, 'chain-5000'), { ok: false, mismatch: { kind: 'row', seq: 4321, column: 'target_id', found: 'elsewhere' } })
+      t.match(await verifyAuditLog(runtime, 'chain-5000'),
+        { ok: false, mismatch: { kind: 'row', seq: 4321, column: 'target_id', found: 'elsewhere' } })
       t.match(await checkStoredChain(runtime, 'chain-5000'), { ok: false, problem: { seq: 4321 } })
     })
   })
 })
 
-t.test('POST …/audit-events/verify answers ok for an untouched organization log of more than 10 rows, and names a row altered past it', async (t) => {
+t.test('POST …/audit-events/verify answers ok for an untouched organization log of more than 10 rows, ' +
+  'and names a row altered past it', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
@@ -145,13 +152,17 @@ t.test('property: whatever commands ran, however many, an untouched log verifies
     let run = 0
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 0, maxLength: 30, size: 'max' }), async (steps) => {
       run++
-      const { orgId, userId } = await bootstrap(runtime.identity, systemCommand('property'), { email: `owner-${run}@p.example`, orgName: `Org ${run}` })
+      const { orgId, userId } = await bootstrap(runtime.identity, systemCommand('property'),
+        { email: `owner-${run}@p.example`, orgName: `Org ${run}` })
       for (const [i, s] of steps.entries()) {
         const as = systemCommand('property')
-        if (s.kind === 'rename') await changeOrganization(runtime.identity, as, orgId, { type: 'RenameOrganization', data: { name: s.name.trim() } })
-        if (s.kind === 'settings') await changeOrganization(runtime.identity, as, orgId, { type: 'ChangeSettings', data: { settings: { locale: s.locale } } })
+        if (s.kind === 'rename') await changeOrganization(runtime.identity, as, orgId,
+          { type: 'RenameOrganization', data: { name: s.name.trim() } })
+        if (s.kind === 'settings') await changeOrganization(runtime.identity, as, orgId,
+          { type: 'ChangeSettings', data: { settings: { locale: s.locale } } })
         if (s.kind === 'register') await registerUser(runtime.identity, as, { email: `user-${run}-${i}@p.example`, displayName: 'someone' })
-        if (s.kind === 'search') await recordAuditAccess(runtime.identity, { ...as, orgId }, { type: 'audit.log.searched', orgId, filters: { n: s.n } })
+        if (s.kind === 'search') await recordAuditAccess(runtime.identity, { ...as, orgId },
+          { type: 'audit.log.searched', orgId, filters: { n: s.n } })
         if (s.kind === 'sign-in') await recordSignIn(runtime.identity, as, { userId, tokenId: `token-${run}-${i}` })
       }
       await settled(runtime)
