@@ -46,7 +46,8 @@ withPromtool('every promtool unit test of the alert rules passes', (t) => {
   t.notMatch(output, /FAILED/)
 })
 
-interface AlertCase { eval_time: string, alertname: string, exp_alerts?: Array<{ exp_labels?: Record<string, string>, exp_annotations?: Record<string, string> }> }
+interface AlertCase { eval_time: string, alertname: string,
+  exp_alerts?: Array<{ exp_labels?: Record<string, string>, exp_annotations?: Record<string, string> }> }
 interface UnitTest { name?: string, alert_rule_test?: AlertCase[] }
 
 function unitCases (): Array<AlertCase & { test: string, file: string }> {
@@ -74,5 +75,6 @@ t.test('every alert has a unit test that fires it and one that does not', async 
     }
   }
   const known = new Set(rules.map((rule) => rule.alert))
-  t.same(cases.filter((c) => !known.has(c.alertname)).map((c) => `${c.file} "${c.test}": ${c.alertname}`), [], 'no unit test names an alert that does not exist')
+  t.same(cases.filter((c) => !known.has(c.alertname)).map((c) => `${c.file} "${c.test}": ${c.alertname}`), [],
+    'no unit test names an alert that does not exist')
 })

@@ -26,7 +26,10 @@ function cli (args: string[], env: Record<string, string>, cwd = ROOT): Promise<
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`)) }, 60_000)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`))
+    }, 60_000)
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
   })
 }
@@ -38,7 +41,8 @@ function raw (path: string, text: string): Promise<Array<Record<string, unknown>
     let answer = ''
     socket.on('data', (chunk) => { answer += chunk.toString() })
     socket.on('error', reject)
-    socket.on('close', () => resolve(answer.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)))
+    socket.on('close', () =>
+      resolve(answer.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)))
   })
 }
 
@@ -65,14 +69,17 @@ t.test('beside a running server on the embedded store, CLI calls run in the serv
     const stats = await cli(['events', 'stats', '--json'], env)
     t.equal(stats.code, 0, stats.stderr)
     const parsed = JSON.parse(stats.stdout) as { head: string, types: Array<{ type: string, events: number }> }
-    t.ok(parsed.types.some((row) => row.type === 'org.organization.created'), 'the server\'s first-run organization is in the log the CLI read')
+    t.ok(parsed.types.some((row) => row.type === 'org.organization.created'),
+      'the server\'s first-run organization is in the log the CLI read')
 
     const token = /ll_[A-Za-z0-9_-]+/.exec(server.output())![0]
-    const session = await (await fetch(`${server.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } })).json() as { memberships: Array<{ orgId: string }> }
+    const session = await (await fetch(`${server.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } }))
+      .json() as { memberships: Array<{ orgId: string }> }
     const orgId = session.memberships[0]!.orgId
     const off = await cli(['impersonation', 'support-access', orgId, 'off'], env)
     t.equal(off.code, 0, off.stderr)
-    const access = await (await fetch(`${server.address}/v1/orgs/${orgId}/support-access`, { headers: { authorization: `Bearer ${token}` } })).json() as { enabled: boolean }
+    const access = await (await fetch(`${server.address}/v1/orgs/${orgId}/support-access`,
+      { headers: { authorization: `Bearer ${token}` } })).json() as { enabled: boolean }
     t.equal(access.enabled, false, 'the server reads what the CLI wrote')
 
     const missing = await cli(['audit', 'retention', '--org', 'no-such-org'], env)
@@ -83,7 +90,8 @@ t.test('beside a running server on the embedded store, CLI calls run in the serv
     const yearZero = await cli(['audit', 'export', '--org', orgId, '--from', '0000-01-01'], env)
     t.equal(yearZero.code, 1, 'a time PostgreSQL cannot keep is refused before any SQL')
     t.match(yearZero.stderr, /--from/)
-    const plainDate = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--from', '2000-01-01', '--to', '9999-12-31'], env)
+    const plainDate = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--from', '2000-01-01', '--to', '9999-12-31'],
+      env)
     t.equal(plainDate.code, 0, plainDate.stderr)
     t.ok(plainDate.stdout.split('\n').filter((line) => line !== '').length > 0, 'plain dates select rows')
 
@@ -94,7 +102,8 @@ t.test('beside a running server on the embedded store, CLI calls run in the serv
 
   t.test('an export lands where the caller stands, whole', async (t) => {
     const token = /ll_[A-Za-z0-9_-]+/.exec(server.output())![0]
-    const session = await (await fetch(`${server.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } })).json() as { memberships: Array<{ orgId: string }> }
+    const session = await (await fetch(`${server.address}/v1/session`, { headers: { authorization: `Bearer ${token}` } }))
+      .json() as { memberships: Array<{ orgId: string }> }
     const orgId = session.memberships[0]!.orgId
     const elsewhere = mkdtempSync(join(tmpdir(), 'llc-out-'))
     t.teardown(() => rmSync(elsewhere, { recursive: true, force: true }))
@@ -105,7 +114,8 @@ t.test('beside a running server on the embedded store, CLI calls run in the serv
     for (const row of rows) t.doesNotThrow(() => JSON.parse(row))
     const toStdout = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson'], env)
     t.equal(toStdout.code, 0, toStdout.stderr)
-    t.equal(toStdout.stdout.split('\n').filter((line) => line !== '').length, rows.length + 1, 'the same rows on standard output, and the first export\'s own record')
+    t.equal(toStdout.stdout.split('\n').filter((line) => line !== '').length, rows.length + 1,
+      'the same rows on standard output, and the first export\'s own record')
   })
 
   t.test('concurrent calls keep their own output', async (t) => {

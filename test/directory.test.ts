@@ -42,11 +42,13 @@ t.test('a revocation or a role change on one node reaches the other node\'s dire
 
     const { userId } = await registerUser(a.identity, systemCommand('test'), { email: 'member@a.example', displayName: 'M' })
     await addMember(a.identity, systemCommand('test'), owner.orgId, { userId, roles: ['admin'] })
-    t.same((await a.identity.directory.membershipsOf(userId)).map((m) => m.roles), [['admin']], 'the node that added the member sees it on the next read')
+    t.same((await a.identity.directory.membershipsOf(userId)).map((m) => m.roles), [['admin']],
+      'the node that added the member sees it on the next read')
     await until(async () => (await b.identity.directory.membershipsOf(userId)).length === 1)
     await changeOrganization(a.identity, systemCommand('test'), owner.orgId, { type: 'AssignRole', data: { userId, role: 'viewer' } })
     await changeOrganization(a.identity, systemCommand('test'), owner.orgId, { type: 'UnassignRole', data: { userId, role: 'admin' } })
-    t.same((await a.identity.directory.membershipsOf(userId)).map((m) => m.roles), [['viewer']], 'a demotion applies to the next request on the node that made it')
+    t.same((await a.identity.directory.membershipsOf(userId)).map((m) => m.roles), [['viewer']],
+      'a demotion applies to the next request on the node that made it')
     const demoted = await until(async () => (await b.identity.directory.membershipsOf(userId))[0]?.roles.join() === 'viewer')
     t.pass(`and on node B ${demoted} ms later`)
     await changeOrganization(a.identity, systemCommand('test'), owner.orgId, { type: 'RenameOrganization', data: { name: 'A renamed' } })

@@ -42,13 +42,15 @@ export function mismatch (actual: unknown, expected: unknown, path = '$'): strin
   if (expected === '…') return undefined
   if (typeof expected === 'string' && expected.includes('…') && typeof actual === 'string') {
     const [head, tail] = [expected.slice(0, expected.indexOf('…')), expected.slice(expected.indexOf('…') + 1)]
-    return actual.startsWith(head) && actual.endsWith(tail) && actual.length >= head.length + tail.length ? undefined : `${path}: ${JSON.stringify(actual)} is not ${JSON.stringify(expected)}`
+    return actual.startsWith(head) && actual.endsWith(tail) && actual.length >= head.length + tail.length ? undefined
+      : `${path}: ${JSON.stringify(actual)} is not ${JSON.stringify(expected)}`
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return `${path}: not an array`
     const open = expected.at(-1) === '…'
     const items = open ? expected.slice(0, -1) : expected
-    if (open ? actual.length < items.length : actual.length !== items.length) return `${path}: ${actual.length} items, expected ${open ? 'at least ' : ''}${items.length}`
+    if (open ? actual.length < items.length
+      : actual.length !== items.length) return `${path}: ${actual.length} items, expected ${open ? 'at least ' : ''}${items.length}`
     for (const [i, item] of items.entries()) {
       const found = mismatch(actual[i], item, `${path}[${i}]`)
       if (found !== undefined) return found
@@ -111,11 +113,13 @@ void forEachDatabase(t, async (t, db) => {
       t.ok(examples.length > 0, 'the page has examples')
       const dir = mkdtempSync(join(tmpdir(), 'ledgerline-docs-'))
       t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-      const script = ['set -euo pipefail', ...examples.map((example, i) => `{\n${example.code}\n} > ${join(dir, `${i}.out`)} 2> ${join(dir, `${i}.err`)}`)].join('\n')
+      const script = ['set -euo pipefail',
+        ...examples.map((example, i) => `{\n${example.code}\n} > ${join(dir, `${i}.out`)} 2> ${join(dir, `${i}.err`)}`)].join('\n')
       writeFileSync(join(dir, 'run.sh'), script)
       // The server answers in this process, so the script runs beside it, never blocking it.
       const run = await new Promise<{ status: number | null, stderr: string }>((resolve) => {
-        const child = spawn('bash', [join(dir, 'run.sh')], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, LL: address, TOKEN: owner.token, ORG: owner.orgId } })
+        const child = spawn('bash', [join(dir, 'run.sh')],
+          { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, LL: address, TOKEN: owner.token, ORG: owner.orgId } })
         let stderr = ''
         child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
         const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
@@ -135,7 +139,8 @@ void forEachDatabase(t, async (t, db) => {
           return
         }
         const found = mismatch(actual, example.expected)
-        t.equal(found, undefined, `${page}:${example.line} answers as shown${found === undefined ? '' : `: ${JSON.stringify(actual).slice(0, 600)}`}`)
+        t.equal(found, undefined,
+          `${page}:${example.line} answers as shown${found === undefined ? '' : `: ${JSON.stringify(actual).slice(0, 600)}`}`)
       })
       const ran = examples.filter((_, i) => existsSync(join(dir, `${i}.out`))).length
       t.equal(run.status, 0, `every example ran (${ran} of ${examples.length} started): ${run.stderr}`)

@@ -18,7 +18,8 @@ import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 
 interface Report {
-  scenario: string, orgId: string, metric: string, labels: Record<string, string>, threshold: number, before: number, peak: number, crossed: boolean,
+  scenario: string, orgId: string, metric: string, labels: Record<string, string>, threshold: number, before: number, peak: number,
+  crossed: boolean,
   verification: { ok: boolean, detail: string }
 }
 
@@ -26,7 +27,8 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   const expr = (alert: string): string => loadAlertRules().find((rule) => rule.alert === alert)?.expr ?? ''
   t.match(expr('LedgerlineAuthzDenialBurst'), new RegExp(`^ledgerline_authz_max_org_denials_5m\\s*>\\s*${THRESHOLDS.denialBurst}$`))
   t.match(expr('LedgerlineMassRoleChanges'), new RegExp(`^ledgerline_rbac_max_org_role_changes_10m\\s*>\\s*${THRESHOLDS.massRoleChanges}$`))
-  t.same([ORG_WINDOWS.denials.windowMs, ORG_WINDOWS.roleChanges.windowMs], [5 * 60_000, 10 * 60_000], 'the server\'s windows are the 5m and 10m the gauges are named for')
+  t.same([ORG_WINDOWS.denials.windowMs, ORG_WINDOWS.roleChanges.windowMs], [5 * 60_000, 10 * 60_000],
+    'the server\'s windows are the 5m and 10m the gauges are named for')
   t.match(expr('LedgerlineBreakGlassStarted'), new RegExp(`stage="started".*>\\s*${THRESHOLDS.breakGlass}$`, 's'))
   t.match(expr('LedgerlineAuditVerifyFailed'), new RegExp(`verify_failures_total.*>\\s*${THRESHOLDS.auditVerifyFailures}$`, 's'))
   t.match(expr('LedgerlineProjectionLagHigh'), new RegExp(`lag_seconds.*>\\s*${THRESHOLDS.projectionLagSeconds}$`, 's'))
@@ -38,8 +40,10 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     const api = await openTestApp(t, sql, { METRICS_TOKEN: metricsToken })
     const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
     const env = { NODE_ENV: 'test', ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
-    const scrape = async (path: string): Promise<Response> => fetch(`${address}${path}`, { headers: { authorization: `Bearer ${metricsToken}` } })
-    const metric = async (name: string, labels: Record<string, string>): Promise<number> => valueOf(parseMetrics(await (await scrape('/metrics')).text()), name, labels)
+    const scrape = async (path: string): Promise<Response> =>
+      fetch(`${address}${path}`, { headers: { authorization: `Bearer ${metricsToken}` } })
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
+      valueOf(parseMetrics(await (await scrape('/metrics')).text()), name, labels)
     // The token by flag for denial-burst, from the environment for the others.
     const drill = async (scenario: string): Promise<Report> => {
       const token = scenario === 'denial-burst' ? ['--metrics-token', metricsToken] : []
@@ -55,7 +59,8 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       const now = await metric('ledgerline_authz_max_org_denials_5m', {})
       t.ok(now > THRESHOLDS.denialBurst, `the alert's gauge reads ${now}, above ${THRESHOLDS.denialBurst}`)
       t.ok(await metric('ledgerline_authz_denial_burst_orgs', {}) >= 1, 'an organization is over the threshold')
-      const windows = await (await scrape('/metrics/organizations')).json() as { denials: { organizations: Array<{ orgId: string, count: number }> } }
+      const windows = await (await scrape('/metrics/organizations'))
+        .json() as { denials: { organizations: Array<{ orgId: string, count: number }> } }
       const own = windows.denials.organizations.find((o) => o.orgId === report.orgId)
       t.ok((own?.count ?? 0) > THRESHOLDS.denialBurst, `the server counts ${own?.count} denials in the drill organization`)
       t.ok(report.verification.ok, report.verification.detail)
@@ -76,7 +81,10 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.same(JSON.parse(listed.stdout).items, [], 'runbook: ledgerline impersonation list --status active is empty')
     })
 
-    await t.test('tampered-audit-row', { skip: driver === 'pglite' ? 'the drill changes a stored row: it needs the server\'s database (DATABASE_URL), which PGlite does not share' : false }, async (t) => {
+    await t.test('tampered-audit-row',
+      { skip: driver === 'pglite'
+        ? 'the drill changes a stored row: it needs the server\'s database (DATABASE_URL), which PGlite does not share'
+        : false }, async (t) => {
       const report = await drill('tampered-audit-row')
       t.ok(report.crossed)
       t.ok(await metric('ledgerline_audit_verify_failures_total', { scope: 'org' }) >= 1, 'the server counted the failed verification')
@@ -85,16 +93,21 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.match(verified.stdout, /matches the event log/)
     })
 
-    await t.test('stalled-projection', { skip: driver === 'pglite' ? 'the drill holds a checkpoint row: it needs the server\'s database (DATABASE_URL), which PGlite does not share' : false }, async (t) => {
+    await t.test('stalled-projection',
+      { skip: driver === 'pglite'
+        ? 'the drill holds a checkpoint row: it needs the server\'s database (DATABASE_URL), which PGlite does not share'
+        : false }, async (t) => {
       const report = await drill('stalled-projection')
       t.ok(report.crossed, `lag peaked at ${report.peak} s`)
       t.ok(report.peak > THRESHOLDS.projectionLagSeconds)
-      t.ok(await metric('ledgerline_projection_lag_seconds', { projection: 'audit' }) <= THRESHOLDS.projectionLagSeconds, 'runbook: the lag is back under the threshold')
+      t.ok(await metric('ledgerline_projection_lag_seconds', { projection: 'audit' }) <= THRESHOLDS.projectionLagSeconds,
+        'runbook: the lag is back under the threshold')
       t.equal((await fetch(`${address}/readyz`)).status, 200, 'runbook: /readyz answers 200')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {
-      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken], { NODE_ENV: 'test' })
+      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken],
+        { NODE_ENV: 'test' })
       t.equal(run.code, 1)
       t.match(run.stderr, /DATABASE_URL/)
     })

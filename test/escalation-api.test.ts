@@ -22,7 +22,8 @@ async function createRole (api: TestApp, name: string, grants: unknown[]): Promi
 }
 
 /** A user who joins with `builtIn` and is then given the custom roles, by the owner. */
-async function memberWith (api: TestApp, email: string, builtIn: 'viewer' | 'admin', roleIds: string[]): Promise<{ userId: string, token: string }> {
+async function memberWith (api: TestApp, email: string, builtIn: 'viewer' | 'admin',
+  roleIds: string[]): Promise<{ userId: string, token: string }> {
   const user = await register(api, email)
   await addMember(api.runtime.identity, asOwner(api), api.owner.orgId, { userId: user.userId, roles: [builtIn] })
   for (const roleId of roleIds) {
@@ -32,13 +33,16 @@ async function memberWith (api: TestApp, email: string, builtIn: 'viewer' | 'adm
   return user
 }
 
-const exportAs = (api: TestApp, token: string) => api.call('GET', `/v1/orgs/${api.owner.orgId}/audit-events/export?format=ndjson`, { token })
+const exportAs = (api: TestApp, token: string) =>
+  api.call('GET', `/v1/orgs/${api.owner.orgId}/audit-events/export?format=ndjson`, { token })
 
 t.test('a member denied the export can neither empty the deny\'s role nor unassign it; another owner can', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const { orgId } = api.owner
-    const r1 = await createRole(api, 'R1', [{ actions: ['audit:read', 'audit:export', 'role:read', 'role:update', 'role:unassign', 'member:read'], resource: '*', effect: 'allow' }])
+    const r1 = await createRole(api, 'R1',
+      [{ actions: ['audit:read', 'audit:export', 'role:read', 'role:update', 'role:unassign', 'member:read'], resource: '*',
+        effect: 'allow' }])
     const r2 = await createRole(api, 'R2', [{ actions: ['audit:export'], resource: '*', effect: 'deny' }])
     const u = await memberWith(api, 'u@a.example', 'viewer', [r1, r2])
     problem(t, await exportAs(api, u.token), 403, 'auth.forbidden')
@@ -47,7 +51,8 @@ t.test('a member denied the export can neither empty the deny\'s role nor unassi
     problem(t, edit, 403, 'rbac.escalation')
     t.same(edit.json().actions, ['audit:export'], 'the error names the action the change would open')
     problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${u.userId}/roles/${r2}`, { token: u.token }), 403, 'rbac.escalation')
-    const narrowed = await api.call('PUT', `/v1/orgs/${orgId}/roles/${r2}/grants`, { token: u.token, body: { grants: [{ actions: ['audit:export'], resource: 'invoice', effect: 'deny' }] } })
+    const narrowed = await api.call('PUT', `/v1/orgs/${orgId}/roles/${r2}/grants`,
+      { token: u.token, body: { grants: [{ actions: ['audit:export'], resource: 'invoice', effect: 'deny' }] } })
     problem(t, narrowed, 403, 'rbac.escalation')
     problem(t, await exportAs(api, u.token), 403, 'auth.forbidden')
 
@@ -73,7 +78,8 @@ t.test('an admin under a deny of member:remove cannot edit it away; an owner und
     const edit = await api.call('PUT', `/v1/orgs/${orgId}/roles/${keep}/grants`, { token: admin.token, body: { grants: [] } })
     problem(t, edit, 403, 'rbac.escalation')
     t.same(edit.json().actions, ['member:remove'])
-    problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${admin.userId}/roles/${keep}`, { token: admin.token }), 403, 'rbac.escalation')
+    problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${admin.userId}/roles/${keep}`, { token: admin.token }), 403,
+      'rbac.escalation')
     problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/members/${viewer.userId}`, { token: admin.token }), 403, 'auth.forbidden')
 
     // The owner takes the same deny: now only another owner (or the CLI) lifts it, and the owner makes no owner who could.
@@ -85,6 +91,7 @@ t.test('an admin under a deny of member:remove cannot edit it away; an owner und
     await assignRole(api.runtime.identity, systemCommand('cli:rbac:assign'), orgId, second.userId, 'owner')
     const lifted = await api.call('PUT', `/v1/orgs/${orgId}/roles/${keep}/grants`, { token: second.token, body: { grants: [] } })
     t.equal(lifted.statusCode, 200, lifted.body)
-    t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${viewer.userId}`, { token: admin.token })).statusCode, 200, 'the admin removes members again')
+    t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${viewer.userId}`, { token: admin.token })).statusCode, 200,
+      'the admin removes members again')
   })
 })

@@ -14,7 +14,8 @@ import { forEachDatabase } from './helpers/databases.ts'
 const AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 
 void forEachDatabase(t, async (t, db) => {
-  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'development', AUDIT_SIGNING_KEY }), pino({ level: 'silent' }), { sql: db.sql, runProjections: true })
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'development', AUDIT_SIGNING_KEY }), pino({ level: 'silent' }),
+    { sql: db.sql, runProjections: true })
   t.teardown(() => runtime.close())
   const app = await buildApp(runtime)
   t.teardown(() => app.close())
@@ -31,7 +32,8 @@ void forEachDatabase(t, async (t, db) => {
   // The banner's own command: PUT /v1/me/password with the token and only a new password.
   const command = welcome.lines.join('\n')
   t.match(command, /curl -X PUT -H "Authorization: Bearer ll_\S+" -H 'content-type: application\/json' \\\n {4}-d '\{"newPassword":"<at least 10 characters>"\}' http:\/\/localhost:3000\/v1\/me\/password/)
-  const set = await app.inject({ method: 'PUT', url: '/v1/me/password', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { newPassword: 'demo-password-1' } })
+  const set = await app.inject({ method: 'PUT', url: '/v1/me/password',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { newPassword: 'demo-password-1' } })
   t.equal(set.statusCode, 200, set.body)
   const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: DEMO.email, password: 'demo-password-1' } })
   t.equal(login.statusCode, 200, login.body)

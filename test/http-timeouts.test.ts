@@ -33,7 +33,8 @@ function trickle (port: number, head: string, trickle: string): Promise<Outcome>
     })
     socket.on('data', (chunk) => { response += chunk.toString() })
     socket.on('close', () => finish(true))
-    socket.on('error', (error: NodeJS.ErrnoException) => { if (error.code === 'ECONNRESET' || error.code === 'EPIPE') finish(true); else reject(error) })
+    socket.on('error',
+      (error: NodeJS.ErrnoException) => { if (error.code === 'ECONNRESET' || error.code === 'EPIPE') finish(true); else reject(error) })
   })
 }
 
@@ -52,7 +53,8 @@ t.test('a request that trickles its body or its headers is cut off with 408', as
     t.equal(api.app.server.headersTimeout, 500)
 
     const body = JSON.stringify({ email: 'someone@a.example', password: 'x'.repeat(300) })
-    const head = `POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`
+    const head = `POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`
     const slowBody = await trickle(port, head, body)
     t.ok(slowBody.closed, 'the server closed the connection')
     t.ok(slowBody.sent < body.length, `cut off after ${slowBody.sent} of ${body.length} bytes of body`)

@@ -22,7 +22,8 @@ t.test('health, readiness, metrics and the error model over HTTP', async (t) => 
 
     const ready = await app.inject('/readyz')
     t.equal(ready.statusCode, 200, ready.body)
-    t.same(ready.json().checks.map((c: { name: string, ok: boolean }) => [c.name, c.ok]), [['database', true], ['event_store', true], ['projections', true], ['reactors', true]])
+    t.same(ready.json().checks.map((c: { name: string, ok: boolean }) => [c.name, c.ok]),
+      [['database', true], ['event_store', true], ['projections', true], ['reactors', true]])
 
     const metrics = await app.inject('/metrics')
     t.equal(metrics.statusCode, 200)

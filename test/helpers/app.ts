@@ -29,7 +29,8 @@ export interface CallOptions {
 }
 
 export async function openTestApp (t: Test, sql: SqlClient, env: Record<string, string> = {}): Promise<TestApp> {
-  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', ...env }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), { sql, runProjections: true })
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', ...env }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    { sql, runProjections: true })
   t.teardown(() => runtime.close())
   const app = await buildApp(runtime)
   t.teardown(() => app.close())

@@ -33,7 +33,9 @@ export async function untilVisible (store: EventStore, position: LogPosition): P
  * written so far.
  */
 export async function lastWritten (sql: SqlClient): Promise<LogPosition> {
-  const { rows } = await sql.query<{ t: string, p: string }>('SELECT transaction_id::text AS t, global_position::text AS p FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1')
+  const { rows } = await sql.query<{ t: string, p: string }>(
+    'SELECT transaction_id::text AS t, global_position::text AS p FROM events ' +
+    'ORDER BY transaction_id DESC, global_position DESC LIMIT 1')
   return rows[0] === undefined ? { major: 0n, minor: 0n } : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
 }
 

@@ -11,7 +11,8 @@ const BATCH = 500
  * dated `at(i)` and done by the system actor `actor`. A few appends of BATCH
  * events each, not one per row.
  */
-export async function appendChain (runtime: { store: EventStore }, orgId: string | null, count: number, at: (i: number) => Date, actor = 'boundaries'): Promise<void> {
+export async function appendChain (runtime: { store: EventStore }, orgId: string | null, count: number, at: (i: number) => Date,
+  actor = 'boundaries'): Promise<void> {
   const streamId = accessStreamId(orgId ?? 'boundary-user')
   for (let start = 0; start < count; start += BATCH) {
     const events: NewEvent[] = []
@@ -19,7 +20,8 @@ export async function appendChain (runtime: { store: EventStore }, orgId: string
       const command = { ...systemCommand(actor, at(i)), ...(orgId === null ? {} : { orgId }) }
       const metadata = metadataFor(command, 0)
       events.push(orgId === null
-        ? { id: metadata.eventId, type: 'identity.session.signed_in', data: { userId: 'boundary-user', tokenId: `token-${i}`, method: 'password' }, metadata }
+        ? { id: metadata.eventId, type: 'identity.session.signed_in',
+          data: { userId: 'boundary-user', tokenId: `token-${i}`, method: 'password' }, metadata }
         : { id: metadata.eventId, type: 'audit.log.searched', data: { orgId, filters: { n: i } }, metadata })
     }
     await runtime.store.append(streamId, events, { expectedVersion: 'any' })

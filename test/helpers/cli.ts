@@ -15,7 +15,10 @@ export function cli (args: string[], env: Record<string, string>, timeoutMs = 60
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`)) }, timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`ledgerline ${args.join(' ')} timed out; stderr: ${stderr}`))
+    }, timeoutMs)
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
   })
 }

@@ -8,7 +8,8 @@ export interface ServerProcess { child: ChildProcess, address: string, exited: P
 
 /** `src/main.ts` as a process with only `env` (and PATH, and PORT 0 unless given). */
 export function spawnServer (env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'],
+    { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
 }
 
 /** Starts the server with `env`; resolves once it listens, rejects if it exits first. */
