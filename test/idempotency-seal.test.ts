@@ -55,7 +55,8 @@ t.test('a kept response is sealed under a server secret', async (t) => {
     const app = await buildApp(other)
     t.teardown(() => app.close())
     const { rows: before } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')
-    const refused = await app.inject({ method: 'POST', url: '/v1/tokens', headers: { ...headers, authorization: `Bearer ${api.owner.token}` }, payload: { name: 'kept' } })
+    const refused = await app.inject({ method: 'POST', url: '/v1/tokens',
+      headers: { ...headers, authorization: `Bearer ${api.owner.token}` }, payload: { name: 'kept' } })
     problem(t, refused, 409, 'idempotency.response_unreadable')
     const { rows: after } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')
     t.same(after, before, 'nothing written')

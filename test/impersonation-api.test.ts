@@ -17,7 +17,8 @@ import { problem, register } from './helpers/http.ts'
 /** 401 `impersonation.ended`, saying how the session ended (and, for a revocation, its code). */
 function ended401 (t: Test, response: Parameters<typeof problem>[1], reason: string, cause?: string): void {
   problem(t, response, 401, 'impersonation.ended')
-  t.match(response.json(), { reason, ...(cause === undefined ? {} : { cause }) }, `ended: ${reason}${cause === undefined ? '' : ` (${cause})`}`)
+  t.match(response.json(), { reason, ...(cause === undefined ? {} : { cause }) },
+    `ended: ${reason}${cause === undefined ? '' : ` (${cause})`}`)
   t.match(String(response.headers['www-authenticate']), /^Bearer/)
 }
 
@@ -56,7 +57,8 @@ async function cast (t: Test, api: TestApp): Promise<Cast> {
   t.equal(role.statusCode, 201, role.body)
   const assigned = await api.call('PUT', `/v1/orgs/${orgId}/members/${mia.userId}/roles/${role.json().roleId as string}`)
   t.equal(assigned.statusCode, 200, assigned.body)
-  await changeUser(api.runtime.identity, systemCommand('test'), sam.userId, { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
+  await changeUser(api.runtime.identity, systemCommand('test'), sam.userId,
+    { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
   const other = await api.newOwner('owner@b.example', 'Org B')
   await join(api, other.orgId, mia.userId, ['viewer'])
   await settled(api.runtime)
@@ -69,7 +71,9 @@ async function start (c: Cast, token: string, body: Record<string, unknown>) {
   return c.api.call('POST', `/v1/orgs/${c.orgId}/impersonations`, { token, body: { reason: REASON, ...body } })
 }
 
-async function auditActions (c: Cast, query: string): Promise<Array<{ action: string, actorId: string, impersonatorId: string | null, targetType: string, targetId: string | null, diff: Record<string, { after?: unknown }> | null }>> {
+async function auditActions (c: Cast,
+  query: string): Promise<Array<{ action: string, actorId: string, impersonatorId: string | null, targetType: string,
+    targetId: string | null, diff: Record<string, { after?: unknown }> | null }>> {
   await settled(c.api.runtime)
   const response = await c.api.call('GET', `/v1/orgs/${c.orgId}/audit-events?sort=asc&limit=500&${query}`)
   if (response.statusCode !== 200) throw new Error(response.body)
@@ -106,24 +110,31 @@ t.test('impersonation over HTTP', async (t) => {
         user: { userId: c.mia.userId },
         token: { id: sessionId, kind: 'impersonation', expiresAt },
         act: { sub: c.ada.userId },
-        impersonation: { sessionId, orgId, impersonator: { userId: c.ada.userId, email: 'ada@a.example' }, via: 'member', reason: REASON, breakGlass: false, expiresAt }
+        impersonation: { sessionId, orgId, impersonator: { userId: c.ada.userId, email: 'ada@a.example' }, via: 'member', reason: REASON,
+          breakGlass: false, expiresAt }
       })
       t.same(session.json().memberships.map((m: { orgId: string }) => m.orgId), [orgId], 'only the session\'s organization')
-      t.match(String(session.headers.impersonation), new RegExp(`session="${sessionId}", impersonator="${c.ada.userId}", expires="${expiresAt}"`))
+      t.match(String(session.headers.impersonation),
+        new RegExp(`session="${sessionId}", impersonator="${c.ada.userId}", expires="${expiresAt}"`))
 
       const renamed = await api.call('PATCH', `/v1/orgs/${orgId}`, { token, body: { name: 'Renamed while impersonating' } })
       t.equal(renamed.statusCode, 200, renamed.body)
       t.ok(renamed.headers.impersonation, 'every response carries the header')
       const events = await api.runtime.store.readStream(`org-${orgId}`)
-      t.match(events.at(-1), { type: 'org.organization.renamed', metadata: { actor: { type: 'user', id: c.mia.userId }, impersonatorId: c.ada.userId } })
+      t.match(events.at(-1),
+        { type: 'org.organization.renamed', metadata: { actor: { type: 'user', id: c.mia.userId }, impersonatorId: c.ada.userId } })
 
       problem(t, await api.call('GET', `/v1/orgs/${c.orgB}`, { token }), 404, 'org.not_found')
       problem(t, await api.call('GET', `/v1/orgs/${orgId}`, { token }), 403, 'auth.forbidden')
-      t.equal((await api.call('GET', `/v1/orgs/${orgId}`, { token: c.mia.token })).statusCode, 200, 'the deny holds only under context.impersonating')
-      const checks = { checks: [{ action: 'member:invite', resource: { type: 'organization' } }, { action: 'org:update', resource: { type: 'organization' } }] }
-      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token, body: checks })).json().results, [{ allowed: false }, { allowed: true }],
+      t.equal((await api.call('GET', `/v1/orgs/${orgId}`, { token: c.mia.token })).statusCode, 200,
+        'the deny holds only under context.impersonating')
+      const checks = { checks: [{ action: 'member:invite', resource: { type: 'organization' } },
+        { action: 'org:update', resource: { type: 'organization' } }] }
+      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token, body: checks })).json().results,
+        [{ allowed: false }, { allowed: true }],
         'authz/check answers a blocked action as denied for the impersonated caller')
-      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token: c.mia.token, body: checks })).json().results, [{ allowed: true }, { allowed: true }])
+      t.same((await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { token: c.mia.token, body: checks })).json().results,
+        [{ allowed: true }, { allowed: true }])
       const blocked = [
         await api.call('PUT', '/v1/me/password', { token, body: { newPassword: 'a whole new password' } }),
         await api.call('POST', '/v1/tokens', { token, body: { name: 'keep me' } }),
@@ -153,21 +164,26 @@ t.test('impersonation over HTTP', async (t) => {
         ...Array(12).fill('impersonation.session.action_recorded'),
         'impersonation.session.stopped'
       ])
-      t.match(mine[0], { targetType: 'impersonation_session', targetId: sessionId }, 'the reservation is about the session it was taken for')
+      t.match(mine[0], { targetType: 'impersonation_session', targetId: sessionId },
+        'the reservation is about the session it was taken for')
       t.ok(mine.slice(1).every((row) => row.targetId === c.mia.userId), 'every other row is about the member impersonated')
       t.same(mine.filter((row) => row.action.endsWith('action_recorded')).map((row) => row.diff?.outcome?.after),
         ['allowed', 'allowed', 'blocked', 'allowed', 'allowed', ...Array(6).fill('blocked'), 'allowed'],
-        'session, rename, the other organization (refused as not found), the organization (denied by policy), authz/check, six refusals, the stop')
+        'session, rename, the other organization (refused as not found), the organization (denied by policy), ' +
+        'authz/check, six refusals, the stop')
       const rename = (await auditActions(c, 'action=org.organization.renamed')).at(-1)
       t.match(rename, { actorId: c.mia.userId, impersonatorId: c.ada.userId }, 'the audit log says who did what as whom')
 
       const log = await api.call('GET', '/v1/me/security-log', { token: c.mia.token })
       t.equal(log.statusCode, 200, log.body)
-      const seen = log.json().items.filter((item: { details: { sessionId?: string } }) => item.details.sessionId === sessionId).map((item: { action: string }) => item.action)
-      t.same(seen, ['impersonation.session.stopped', 'impersonation.session.started', 'impersonation.session.requested'], 'the member sees it start and end')
+      const seen = log.json().items.filter((item: { details: { sessionId?: string } }) => item.details.sessionId === sessionId)
+        .map((item: { action: string }) => item.action)
+      t.same(seen, ['impersonation.session.stopped', 'impersonation.session.started', 'impersonation.session.requested'],
+        'the member sees it start and end')
 
       const { rows: everything } = await api.runtime.sql.query<{ row: string }>('SELECT row_to_json(a)::text AS row FROM audit_events a')
-      const leaked = everything.filter(({ row }) => row.includes(token) || row.includes(hashToken(token)) || row.includes(token.slice('lli_'.length + 17)))
+      const leaked = everything.filter(({ row }) => row.includes(token) || row.includes(hashToken(token))
+        || row.includes(token.slice('lli_'.length + 17)))
       t.same(leaked, [], 'neither the token nor its hash is in the audit log')
     })
 
@@ -180,7 +196,8 @@ t.test('impersonation over HTTP', async (t) => {
       const later = Date.parse(expiresAt) + 1
       t.equal(await api.runtime.identity.directory.authenticate(token, later), undefined, 'not a millisecond after its expiry')
       t.equal(await api.runtime.identity.directory.impersonationEnd(token, later - 2), undefined, 'a millisecond before it, not ended')
-      t.same(await api.runtime.identity.directory.impersonationEnd(token, later), { reason: 'expired', code: null }, 'a millisecond after, ended: expired')
+      t.same(await api.runtime.identity.directory.impersonationEnd(token, later), { reason: 'expired', code: null },
+        'a millisecond after, ended: expired')
       await settled(api.runtime)
       t.same(await api.runtime.impersonationExpiry.runOnce(new Date(Date.now())), [], 'nothing due yet')
       t.same(await api.runtime.impersonationExpiry.runOnce(new Date(later)), [sessionId])
@@ -193,7 +210,8 @@ t.test('impersonation over HTTP', async (t) => {
     await t.test('break-glass: an owner needs a ticket and a second approver, for at most 15 minutes', async (t) => {
       const ownerId = api.owner.userId
       problem(t, await start(c, c.ada.token, { targetUserId: ownerId }), 409, 'impersonation.break_glass_required')
-      problem(t, await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-42', durationMinutes: 16 }), 422, 'impersonation.duration_exceeds_cap')
+      problem(t, await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-42', durationMinutes: 16 }), 422,
+        'impersonation.duration_exceeds_cap')
       const requested = await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-42' })
       t.equal(requested.statusCode, 202, requested.body)
       t.match(requested.json(), { status: 'pending', token: null })
@@ -217,23 +235,28 @@ t.test('impersonation over HTTP', async (t) => {
       t.equal((await api.call('POST', `${url}/stop`, { token: c.ada.token })).statusCode, 200, 'stopped with the impersonator\'s own token')
       const rows = (await auditActions(c, 'action=impersonation.*')).filter((row) => row.diff?.sessionId?.after === sessionId)
       t.same(rows.map((row) => row.action), [
-        'impersonation.impersonator.reserved', 'impersonation.session.requested', 'impersonation.session.approved', 'impersonation.session.started',
+        'impersonation.impersonator.reserved', 'impersonation.session.requested', 'impersonation.session.approved',
+        'impersonation.session.started',
         'impersonation.session.action_recorded', 'impersonation.session.stopped'
       ])
       t.match(rows[2], { actorId: c.ben.userId, diff: { approverId: { after: c.ben.userId } } })
       const denied = (await auditActions(c, 'action=impersonation.session.denied')).map((row) => row.diff?.reason?.after)
       t.ok(denied.includes('break_glass_required'), 'the request without a ticket was recorded as denied')
 
-      // Turned down, with the approver's reason; then by the target (who may refuse), with the former field name; each frees Ada for the next.
+      // Turned down, with the approver's reason; then by the target (who may refuse), with the former field name;
+      // each frees Ada for the next.
       const turnedDown: string[] = []
-      for (const [who, body] of [[c.ben.token, { reason: 'no incident open for this owner' }], [api.owner.token, { note: 'I am around: ask me instead' }]] as const) {
+      for (const [who, body] of [[c.ben.token, { reason: 'no incident open for this owner' }],
+        [api.owner.token, { note: 'I am around: ask me instead' }]] as const) {
         const again = await start(c, c.ada.token, { targetUserId: ownerId, ticket: 'SUP-43' })
         t.equal(again.statusCode, 202, again.body)
-        const deny = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${again.json().sessionId as string}/deny`, { token: who, body })
+        const deny = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${again.json().sessionId as string}/deny`,
+          { token: who, body })
         t.equal(deny.statusCode, 200, deny.body)
         turnedDown.push(again.json().sessionId)
       }
-      const refusals = (await auditActions(c, 'action=impersonation.session.denied')).filter((row) => turnedDown.includes(row.diff?.sessionId?.after as string))
+      const refusals = (await auditActions(c, 'action=impersonation.session.denied'))
+        .filter((row) => turnedDown.includes(row.diff?.sessionId?.after as string))
       t.same(refusals.map((row) => [row.actorId, row.diff?.reason?.after, row.diff?.note?.after]), [
         [c.ben.userId, 'rejected_by_approver', 'no incident open for this owner'],
         [ownerId, 'rejected_by_approver', 'I am around: ask me instead']
@@ -262,8 +285,10 @@ t.test('impersonation over HTTP', async (t) => {
       ended401(t, await api.call('GET', '/v1/session', { token }), 'revoked', 'impersonator_lost_permission')
       await api.runtime.impersonationRecheck.start()
       const rows = (await auditActions(c, 'action=impersonation.session.revoked')).map((row) => row.diff)
-      t.match(rows.at(-2), { revokedBy: { after: api.owner.userId }, reason: { after: 'revoked' }, note: { after: 'not agreed with the customer' } })
-      t.match(rows.at(-1), { sessionId: { after: sessionId }, revokedBy: { after: 'system' }, reason: { after: 'impersonator_lost_permission' } })
+      t.match(rows.at(-2),
+        { revokedBy: { after: api.owner.userId }, reason: { after: 'revoked' }, note: { after: 'not agreed with the customer' } })
+      t.match(rows.at(-1),
+        { sessionId: { after: sessionId }, revokedBy: { after: 'system' }, reason: { after: 'impersonator_lost_permission' } })
       problem(t, await start(c, c.ada.token, { targetUserId: c.mia.userId }), 403, 'auth.forbidden')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
 
@@ -286,7 +311,8 @@ t.test('impersonation over HTTP', async (t) => {
       const fifth = await start(c, c.ada.token, { targetUserId: c.mia.userId })
       t.equal(fifth.statusCode, 201, fifth.body)
       t.equal((await api.call('DELETE', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'ada a viewer again')
-      t.match(await ended(c, fifth.json().sessionId), { status: 'revoked', endReason: 'impersonator_lost_permission' }, 'taking the right away ends the session at once')
+      t.match(await ended(c, fifth.json().sessionId), { status: 'revoked', endReason: 'impersonator_lost_permission' },
+        'taking the right away ends the session at once')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
     })
 
@@ -294,8 +320,10 @@ t.test('impersonation over HTTP', async (t) => {
       const started = await start(c, c.sam.token, { targetUserId: c.mia.userId })
       t.equal(started.statusCode, 201, started.body)
       const { token, sessionId } = started.json()
-      t.match((await api.call('GET', '/v1/session', { token })).json(), { impersonation: { via: 'support', impersonator: { userId: c.sam.userId } } })
-      problem(t, await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { token: c.ada.token, body: { enabled: false } }), 403, 'auth.forbidden')
+      t.match((await api.call('GET', '/v1/session', { token })).json(),
+        { impersonation: { via: 'support', impersonator: { userId: c.sam.userId } } })
+      problem(t, await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { token: c.ada.token, body: { enabled: false } }), 403,
+        'auth.forbidden')
       const off = await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: false } })
       t.equal(off.statusCode, 200, off.body)
       t.same(off.json().revoked, [sessionId], 'the open support session ended with it')
@@ -303,17 +331,20 @@ t.test('impersonation over HTTP', async (t) => {
       problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId }), 403, 'impersonation.support_access_disabled')
       problem(t, await start(c, c.sam.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 403, 'impersonation.support_access_disabled')
       await settled(api.runtime)
-      const log = (await api.call('GET', '/v1/me/security-log', { token: c.mia.token })).json().items as Array<{ action: string, actor: string, ip: string | null, details: Record<string, unknown> }>
+      const log = (await api.call('GET', '/v1/me/security-log', { token: c.mia.token }))
+        .json().items as Array<{ action: string, actor: string, ip: string | null, details: Record<string, unknown> }>
       const support = log.filter((item) => item.details.sessionId === sessionId)
       t.ok(support.length >= 3, 'the member sees the support session')
-      t.ok(support.every((item) => item.actor === 'platform support' && item.ip === null && item.details.impersonatorId == null), 'as platform support\'s, without a staff address or name')
+      t.ok(support.every((item) => item.actor === 'platform support' && item.ip === null && item.details.impersonatorId == null),
+        'as platform support\'s, without a staff address or name')
       t.same((await api.call('GET', `/v1/orgs/${orgId}/support-access`)).json(), { enabled: false })
       const changes = await auditActions(c, 'action=org.organization.support_access_set')
       t.match(changes.at(-1), { actorId: api.owner.userId, diff: { supportAccess: { before: true, after: false } } })
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: true } })).statusCode, 200)
       const again = await start(c, c.sam.token, { targetUserId: c.mia.userId })
       t.equal(again.statusCode, 201, again.body)
-      t.equal((await api.call('POST', '/v1/auth/logout', { token: again.json().token })).statusCode, 200, 'logging out of an impersonation stops it')
+      t.equal((await api.call('POST', '/v1/auth/logout', { token: again.json().token })).statusCode, 200,
+        'logging out of an impersonation stops it')
     })
 
     await t.test('guards: yourself, nesting, a disabled user, staff, a non-member, one session at a time', async (t) => {
@@ -322,11 +353,13 @@ t.test('impersonation over HTTP', async (t) => {
       const stranger = await register(api, 'stranger@elsewhere.example')
       problem(t, await start(c, c.ada.token, { targetUserId: stranger.userId }), 404, 'impersonation.target_not_member')
       await settled(api.runtime)
-      const strangerLog = (await api.call('GET', '/v1/me/security-log', { token: stranger.token })).json().items as Array<{ action: string }>
+      const strangerLog = (await api.call('GET', '/v1/me/security-log', { token: stranger.token }))
+        .json().items as Array<{ action: string }>
       t.same(strangerLog.filter((item) => item.action.startsWith('impersonation.')), [], 'nobody writes into a stranger\'s security log')
       const staffer = await register(api, 'staff-member@a.example')
       await join(api, orgId, staffer.userId, ['member'])
-      await changeUser(api.runtime.identity, systemCommand('test'), staffer.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+      await changeUser(api.runtime.identity, systemCommand('test'), staffer.userId,
+        { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
       problem(t, await start(c, c.ada.token, { targetUserId: staffer.userId }), 403, 'impersonation.target_is_staff')
       const leaver = await register(api, 'leaver@a.example')
       await join(api, orgId, leaver.userId, ['member'])
@@ -347,10 +380,14 @@ t.test('impersonation over HTTP', async (t) => {
 
       const rows = await auditActions(c, 'action=impersonation.session.denied')
       const reasons = rows.map((row) => row.diff?.reason?.after)
-      for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy', 'support_access_disabled']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
-      t.match(rows.find((row) => row.diff?.reason?.after === 'impersonator_busy'), { diff: { requestReason: { after: REASON } } }, 'a refusal keeps the requester\'s reason beside its code')
-      const refused = (await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=ended&limit=200`)).json().items as Array<{ status: string, endReason: string, reason: string }>
-      t.match(refused.find((s) => s.endReason === 'impersonator_busy'), { status: 'denied', reason: REASON }, 'and so does the list of sessions')
+      for (const reason of ['self', 'target_not_member', 'target_is_staff', 'target_disabled', 'impersonator_busy',
+        'support_access_disabled']) t.ok(reasons.includes(reason), `${reason} is in the audit log`)
+      t.match(rows.find((row) => row.diff?.reason?.after === 'impersonator_busy'), { diff: { requestReason: { after: REASON } } },
+        'a refusal keeps the requester\'s reason beside its code')
+      const refused = (await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=ended&limit=200`))
+        .json().items as Array<{ status: string, endReason: string, reason: string }>
+      t.match(refused.find((s) => s.endReason === 'impersonator_busy'), { status: 'denied', reason: REASON },
+        'and so does the list of sessions')
     })
 
     await t.test('the organization lists its sessions: active, pending, ended', async (t) => {
@@ -363,13 +400,16 @@ t.test('impersonation over HTTP', async (t) => {
       t.same(await list('active'), [], 'nothing open')
       const ended = await list('ended')
       t.ok(ended.length >= 8, `${ended.length} past sessions and refusals`)
-      t.ok(new Set(ended.map((s) => s.status)).has('revoked') && ended.some((s) => s.status === 'expired') && ended.some((s) => s.status === 'denied'))
+      t.ok(new Set(ended.map((s) => s.status)).has('revoked') && ended.some((s) => s.status === 'expired')
+        && ended.some((s) => s.status === 'denied'))
       problem(t, await api.call('GET', `/v1/orgs/${orgId}/impersonations`, { token: c.sam.token }), 404, 'org.not_found')
       const admin = await register(api, 'platform-admin@ledgerline.example')
-      await changeUser(api.runtime.identity, systemCommand('test'), admin.userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+      await changeUser(api.runtime.identity, systemCommand('test'), admin.userId,
+        { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
       t.equal((await list('all', admin.token)).length, (await list('all')).length, 'platform admins read it too; support staff do not')
       const reads = await auditActions(c, 'action=audit.record.sensitive_read')
-      t.ok(reads.some((row) => row.actorId === admin.userId && row.diff?.action?.after === 'impersonation:read'), 'each read of the sessions is in the audit log')
+      t.ok(reads.some((row) => row.actorId === admin.userId && row.diff?.action?.after === 'impersonation:read'),
+        'each read of the sessions is in the audit log')
       problem(t, await api.call('GET', `/v1/orgs/${orgId}/impersonations`, { token: c.mia.token }), 403, 'auth.forbidden')
       const page = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2`)
       const next = await api.call('GET', `/v1/orgs/${orgId}/impersonations?limit=2&cursor=${page.json().nextCursor as string}`)

@@ -30,7 +30,8 @@ async function place (driver: 'pglite' | 'postgres', t: Test): Promise<Place> {
   const db = await openTestDatabase('postgres')
   t.teardown(db.dispose)
   const env = { NODE_ENV: 'test', DATABASE_URL: db.url! }
-  return { env, open: async () => openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true, sql: await openSqlClient({ databaseUrl: db.url! }) }) }
+  return { env, open: async () =>
+    openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true, sql: await openSqlClient({ databaseUrl: db.url! }) }) }
 }
 
 /** An owner, two members, and two open sessions of one admin and one support agent; answers what the CLI will be asked about. */
@@ -42,10 +43,13 @@ async function seed (runtime: Runtime): Promise<{ orgId: string, memberSession: 
   const agent = await registerUser(runtime.identity, systemCommand('test'), { email: 'agent@support.example', displayName: 'agent' })
   await addMember(runtime.identity, systemCommand('test'), owner.orgId, { userId: admin.userId, roles: ['admin'] })
   await addMember(runtime.identity, systemCommand('test'), owner.orgId, { userId: member.userId, roles: ['member'] })
-  await changeUser(runtime.identity, systemCommand('test'), agent.userId, { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
+  await changeUser(runtime.identity, systemCommand('test'), agent.userId,
+    { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
   const reason = 'helping the customer with an invoice'
-  const first = await requestImpersonation(services, systemCommand('test'), owner.orgId, { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason })
-  const second = await requestImpersonation(services, systemCommand('test'), owner.orgId, { userId: agent.userId, impersonating: false, via: 'support' }, { targetUserId: member.userId, reason })
+  const first = await requestImpersonation(services, systemCommand('test'), owner.orgId,
+    { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason })
+  const second = await requestImpersonation(services, systemCommand('test'), owner.orgId,
+    { userId: agent.userId, impersonating: false, via: 'support' }, { targetUserId: member.userId, reason })
   await settled(runtime)
   return { orgId: owner.orgId, memberSession: first.sessionId, supportSession: second.sessionId }
 }
@@ -74,7 +78,8 @@ t.test('ledgerline impersonation list, revoke and support-access', async (t) => 
       const noReason = await cli(['impersonation', 'revoke', memberSession], env)
       t.not(noReason.code, 0, 'a reason is required')
 
-      const all = await cli(['impersonation', 'revoke', '--all', '--org', orgId, '--reason', 'incident INC-1: all sessions ended', '--json'], env)
+      const all = await cli(['impersonation', 'revoke', '--all', '--org', orgId, '--reason', 'incident INC-1: all sessions ended',
+        '--json'], env)
       t.equal(all.code, 0, all.stderr)
       t.same(JSON.parse(all.stdout), { revoked: [memberSession] })
       const again = await cli(['impersonation', 'revoke', memberSession, '--reason', 'again'], env)
@@ -93,7 +98,8 @@ t.test('ledgerline impersonation list, revoke and support-access', async (t) => 
       }
       await settled(runtime)
       const { rows } = await runtime.sql.query<{ action: string, actor_id: string, diff: Record<string, { after?: unknown }> }>(
-        "SELECT action, actor_id, diff FROM audit_events WHERE org_id = $1 AND action IN ('impersonation.session.revoked', 'org.organization.support_access_set') ORDER BY seq", [orgId])
+        "SELECT action, actor_id, diff FROM audit_events WHERE org_id = $1 " +
+        "AND action IN ('impersonation.session.revoked', 'org.organization.support_access_set') ORDER BY seq", [orgId])
       t.same(rows.map((row) => [row.action, row.actor_id, row.diff.reason?.after ?? row.diff.supportAccess?.after]), [
         ['org.organization.support_access_set', 'cli', false],
         ['impersonation.session.revoked', 'cli', 'support_access_disabled'],

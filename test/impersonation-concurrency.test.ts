@@ -67,12 +67,15 @@ async function onlyOne (t: Test, api: TestApp, outcomes: Outcome[], adaId: strin
 }
 
 const overHttp = (api: TestApp, token: string, targetUserId: string, count: number): Array<Promise<Outcome>> =>
-  Array.from({ length: count }, () => fromHttp(api.call('POST', `/v1/orgs/${api.owner.orgId}/impersonations`, { token, body: { targetUserId, reason: REASON } })))
+  Array.from({ length: count }, () =>
+    fromHttp(api.call('POST', `/v1/orgs/${api.owner.orgId}/impersonations`, { token, body: { targetUserId, reason: REASON } })))
 
 /** Starts through the application function, as the route does (the route also limits each person to 20 a minute). */
-const direct = (api: TestApp, userId: string, targetUserId: string, count: number): Promise<Outcome[]> => Promise.all(Array.from({ length: count }, async () => {
+const direct = (api: TestApp, userId: string, targetUserId: string, count: number): Promise<Outcome[]> =>
+  Promise.all(Array.from({ length: count }, async () => {
   try {
-    const started = await requestImpersonation(api.runtime.impersonation, systemCommand('test'), api.owner.orgId, { userId, impersonating: false, via: 'member' },
+    const started = await requestImpersonation(api.runtime.impersonation, systemCommand('test'), api.owner.orgId,
+      { userId, impersonating: false, via: 'member' },
       { targetUserId, reason: REASON })
     return { status: 201, sessionId: started.sessionId, token: started.token! }
   } catch (error) {
@@ -89,14 +92,16 @@ t.test('one impersonation at a time on one node, under concurrency; the next onc
 
     const first = await onlyOne(t, api, await Promise.all(overHttp(api, ada.token, mia, CONCURRENT)), ada.userId)
     const { rows: denied } = await api.runtime.sql.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM impersonation_sessions WHERE impersonator_id = $1 AND status = 'denied' AND end_reason = 'impersonator_busy' AND reason = $2",
+      "SELECT count(*)::int AS n FROM impersonation_sessions " +
+      "WHERE impersonator_id = $1 AND status = 'denied' AND end_reason = 'impersonator_busy' AND reason = $2",
       [ada.userId, REASON])
     t.equal(denied[0]!.n, CONCURRENT - 1, 'each refusal is recorded, with the requester\'s reason')
 
     t.equal((await api.call('POST', '/v1/impersonation/stop', { token: first.token })).statusCode, 200, 'stopped')
     const second = await onlyOne(t, api, await direct(api, ada.userId, tom, CONCURRENT), ada.userId)
 
-    const revoked = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${second.sessionId}/revoke`, { body: { reason: 'done with it' } })
+    const revoked = await api.call('POST', `/v1/orgs/${orgId}/impersonations/${second.sessionId}/revoke`,
+      { body: { reason: 'done with it' } })
     t.equal(revoked.statusCode, 200, revoked.body)
     const third = await onlyOne(t, api, await direct(api, ada.userId, mia, CONCURRENT), ada.userId)
 
@@ -107,7 +112,8 @@ t.test('one impersonation at a time on one node, under concurrency; the next onc
 
     // Ended by the re-check reactor, without a request: the target is disabled.
     await changeUser(api.runtime.identity, systemCommand('test'), tom, { type: 'DisableUser', data: { lastOwnerOf: [] } })
-    const status = async (): Promise<{ status: string, endReason: string | null }> => (await api.call('GET', `/v1/orgs/${orgId}/impersonations/${fourth.sessionId}`)).json()
+    const status = async (): Promise<{ status: string, endReason: string | null }> =>
+      (await api.call('GET', `/v1/orgs/${orgId}/impersonations/${fourth.sessionId}`)).json()
     for (let i = 0; i < 100 && (await status()).status === 'active'; i++) await new Promise((resolve) => setTimeout(resolve, 50))
     t.match(await status(), { status: 'revoked', endReason: 'target_unavailable' }, 'the reactor ended it')
     const fifth = await onlyOne(t, api, await direct(api, ada.userId, mia, CONCURRENT), ada.userId)
@@ -118,14 +124,17 @@ t.test('one impersonation at a time on one node, under concurrency; the next onc
 t.test('one impersonation at a time across two runtimes on one database', async (t) => {
   await forEachDatabase(t, async (t, { driver, sql, url }) => {
     if (driver === 'pglite') {
-      await t.test('two runtimes', { skip: 'PGlite is embedded in one process: two runtimes cannot share it (this runs on PostgreSQL, with DATABASE_URL)' }, async () => {})
+      await t.test('two runtimes',
+        { skip: 'PGlite is embedded in one process: two runtimes cannot share it (this runs on PostgreSQL, with DATABASE_URL)' },
+        async () => {})
       return
     }
     const a = await openTestApp(t, sql)
     const { ada, mia, tom } = await cast(a)
     const secondSql = await openSqlClient({ databaseUrl: url!, poolSize: 10 })
     t.teardown(() => secondSql.close())
-    const runtimeB = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql: secondSql, runProjections: true })
+    const runtimeB = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }),
+      { sql: secondSql, runProjections: true })
     t.teardown(() => runtimeB.close())
     const appB = await buildApp(runtimeB)
     t.teardown(() => appB.close())
@@ -134,7 +143,8 @@ t.test('one impersonation at a time across two runtimes on one database', async 
       runtime: runtimeB,
       app: appB,
       call: (method, path, options = {}) => appB.inject({
-        method, url: path, headers: { authorization: `Bearer ${options.token ?? a.owner.token}` }, ...(options.body === undefined ? {} : { payload: options.body as object })
+        method, url: path, headers: { authorization: `Bearer ${options.token ?? a.owner.token}` },
+        ...(options.body === undefined ? {} : { payload: options.body as object })
       })
     }
     const bothNodes = async (target: string): Promise<Outcome[]> => {

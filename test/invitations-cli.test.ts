@@ -31,7 +31,8 @@ async function place (driver: 'pglite' | 'postgres', t: Test): Promise<Place> {
   const db = await openTestDatabase('postgres')
   t.teardown(db.dispose)
   const env = { NODE_ENV: 'test', DATABASE_URL: db.url! }
-  return { env, open: async () => openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true, sql: await openSqlClient({ databaseUrl: db.url! }) }) }
+  return { env, open: async () =>
+    openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true, sql: await openSqlClient({ databaseUrl: db.url! }) }) }
 }
 
 t.test('ledgerline members invitations and members invitations revoke', async (t) => {
@@ -43,8 +44,10 @@ t.test('ledgerline members invitations and members invitations revoke', async (t
       const owner = await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@cli.example', orgName: 'CLI Org' })
       const as = { ...systemCommand('test'), actor: { type: 'user' as const, id: owner.userId } }
       const services = invitationServices(runtime)
-      const first = await createInvitation(services, { ...as, commandId: crypto.randomUUID() }, owner.orgId, { email: 'one@cli.example', roles: ['member'] })
-      const second = await createInvitation(services, { ...as, commandId: crypto.randomUUID() }, owner.orgId, { email: 'two@cli.example', roles: ['viewer'] })
+      const first = await createInvitation(services, { ...as, commandId: crypto.randomUUID() }, owner.orgId,
+        { email: 'one@cli.example', roles: ['member'] })
+      const second = await createInvitation(services, { ...as, commandId: crypto.randomUUID() }, owner.orgId,
+        { email: 'two@cli.example', roles: ['viewer'] })
       await settled(runtime)
       // PGlite is one process: the CLI gets the directory to itself.
       if (driver === 'pglite') await runtime.close()
@@ -61,7 +64,8 @@ t.test('ledgerline members invitations and members invitations revoke', async (t
       const badStatus = await cli(['members', 'invitations', owner.orgId, '--status', 'lost'], env)
       t.equal(badStatus.code, 2, badStatus.stderr)
 
-      const revoked = await cli(['members', 'invitations', 'revoke', owner.orgId, first.inviteId, '--reason', 'sent by mistake', '--json'], env)
+      const revoked = await cli(['members', 'invitations', 'revoke', owner.orgId, first.inviteId, '--reason', 'sent by mistake', '--json'],
+        env)
       t.equal(revoked.code, 0, revoked.stderr)
       t.match(JSON.parse(revoked.stdout), { inviteId: first.inviteId, position: /^\d+\.\d+$/ })
       const again = await cli(['members', 'invitations', 'revoke', owner.orgId, first.inviteId, '--reason', 'again'], env)
@@ -79,7 +83,9 @@ t.test('ledgerline members invitations and members invitations revoke', async (t
       const check = driver === 'pglite' ? await open() : runtime
       if (driver === 'pglite') t.teardown(() => check.close())
       const events = await check.store.readStream(orgStreamId(owner.orgId))
-      t.match(events.filter((e) => e.type === 'org.invitation.revoked'), [{ data: { inviteId: first.inviteId, reason: 'sent by mistake' }, metadata: { actor: { type: 'system', id: 'cli' } } }], 'one revocation, by the CLI')
+      t.match(events.filter((e) => e.type === 'org.invitation.revoked'),
+        [{ data: { inviteId: first.inviteId, reason: 'sent by mistake' }, metadata: { actor: { type: 'system', id: 'cli' } } }],
+        'one revocation, by the CLI')
     })
   }
 })

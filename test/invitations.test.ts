@@ -30,7 +30,8 @@ const secretOf = (token: string): string => token.slice('llinv_'.length + 17)
 interface Created { inviteId: string, token: string, email: string, roles: string[], expiresAt: string, position: string }
 
 function helpers (api: TestApp) {
-  const as = (userId: string, now?: Date): CommandMetadata => ({ ...systemCommand('invitations-test', now), actor: { type: 'user', id: userId } })
+  const as = (userId: string, now?: Date): CommandMetadata =>
+    ({ ...systemCommand('invitations-test', now), actor: { type: 'user', id: userId } })
   return {
     as,
     async invite (orgId: string, email: string, roles: string[], token = api.owner.token): Promise<Created> {
@@ -38,14 +39,17 @@ function helpers (api: TestApp) {
       if (response.statusCode !== 201) throw new Error(`invite ${email}: ${response.statusCode} ${response.body}`)
       return response.json()
     },
-    accept: (token: string, bearer: string | null, body?: unknown) => api.call('POST', `/v1/invitations/${token}/accept`, { token: bearer, ...(body === undefined ? {} : { body }) }),
+    accept: (token: string, bearer: string | null, body?: unknown) =>
+      api.call('POST', `/v1/invitations/${token}/accept`, { token: bearer, ...(body === undefined ? {} : { body }) }),
     async list (orgId: string, query = '', position?: string | null) {
-      const response = await api.call('GET', `/v1/orgs/${orgId}/invitations${query}`, position == null ? {} : { headers: { 'x-consistent-with': position } })
+      const response = await api.call('GET', `/v1/orgs/${orgId}/invitations${query}`, position == null ? {}
+        : { headers: { 'x-consistent-with': position } })
       if (response.statusCode !== 200) throw new Error(`list: ${response.statusCode} ${response.body}`)
       return response.json() as { items: Array<Record<string, unknown> & { inviteId: string, status: string }>, nextCursor: string | null }
     },
     async orgEvents (orgId: string) {
-      return (await api.runtime.store.readStream(orgStreamId(orgId))).map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, actor: e.metadata.actor, version: e.streamVersion }))
+      return (await api.runtime.store.readStream(orgStreamId(orgId)))
+        .map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, actor: e.metadata.actor, version: e.streamVersion }))
     }
   }
 }
@@ -71,7 +75,9 @@ t.test('invitations over HTTP', async (t) => {
       t.ok(lasts >= 7 * DAY && lasts <= 7 * DAY + (Date.now() - before), 'it expires after 7 days (INVITATION_TTL_HOURS)')
       const listed = await w.list(orgId, '', created.position)
       t.equal(listed.items.length, 1)
-      t.match(listed.items[0], { inviteId: created.inviteId, email: 'new.person@a.example', roles: ['member'], status: 'pending', invitedBy: api.owner.userId, endedAt: null })
+      t.match(listed.items[0],
+        { inviteId: created.inviteId, email: 'new.person@a.example', roles: ['member'], status: 'pending', invitedBy: api.owner.userId,
+          endedAt: null })
       t.notMatch(JSON.stringify(listed), secretOf(created.token), 'the list never shows the token')
     })
 
@@ -81,12 +87,14 @@ t.test('invitations over HTTP', async (t) => {
       const accepted = await w.accept(created.token, joiner.token)
       t.equal(accepted.statusCode, 200, accepted.body)
       t.match(accepted.json(), { orgId, userId: joiner.userId, roles: ['member', 'viewer'], position: /^\d+\.\d+$/ })
-      const session = await api.call('GET', '/v1/session', { token: joiner.token, headers: { 'x-consistent-with': accepted.json().position } })
+      const session = await api.call('GET', '/v1/session',
+        { token: joiner.token, headers: { 'x-consistent-with': accepted.json().position } })
       t.match(session.json().memberships, [{ orgId, roles: ['member', 'viewer'] }])
       const events = await w.orgEvents(orgId)
       const at = events.findIndex((e) => e.type === 'org.invitation.accepted' && e.data.inviteId === created.inviteId)
       t.match(events.slice(at, at + 2), [
-        { type: 'org.invitation.accepted', data: { inviteId: created.inviteId, userId: joiner.userId }, actor: { type: 'user', id: joiner.userId } },
+        { type: 'org.invitation.accepted', data: { inviteId: created.inviteId, userId: joiner.userId },
+          actor: { type: 'user', id: joiner.userId } },
         { type: 'org.member.added', data: { userId: joiner.userId, roles: ['member', 'viewer'] } }
       ], 'accepted, then added, back to back in the organization\'s stream')
       problem(t, await w.accept(created.token, joiner.token), 409, 'invitation.already_accepted')
@@ -103,20 +111,26 @@ t.test('invitations over HTTP', async (t) => {
       const body = accepted.json()
       t.match(body, { orgId, userId: /^usr_/, roles: ['viewer'], token: /^ll_/, expiresAt: /Z$/ })
       const session = await api.call('GET', '/v1/session', { token: body.token, headers: { 'x-consistent-with': body.position } })
-      t.match(session.json(), { user: { userId: body.userId, email: 'fresh@a.example', displayName: 'Fresh' }, memberships: [{ orgId, roles: ['viewer'] }] })
-      const login = await api.call('POST', '/v1/auth/login', { token: null, body: { email: 'fresh@a.example', password: 'a long enough password' } })
+      t.match(session.json(),
+        { user: { userId: body.userId, email: 'fresh@a.example', displayName: 'Fresh' }, memberships: [{ orgId, roles: ['viewer'] }] })
+      const login = await api.call('POST', '/v1/auth/login',
+        { token: null, body: { email: 'fresh@a.example', password: 'a long enough password' } })
       t.equal(login.statusCode, 200, 'the new account signs in with its password')
-      problem(t, await w.accept(created.token, null, { displayName: 'Again', password: 'a long enough password' }), 409, 'invitation.already_accepted')
-      problem(t, await w.accept(created.token, body.token, { displayName: 'Fresh', password: 'a long enough password' }), 400, 'validation.invalid_input')
+      problem(t, await w.accept(created.token, null, { displayName: 'Again', password: 'a long enough password' }), 409,
+        'invitation.already_accepted')
+      problem(t, await w.accept(created.token, body.token, { displayName: 'Fresh', password: 'a long enough password' }), 400,
+        'validation.invalid_input')
     })
 
-    await t.test('another address is refused and the invitation stays pending; an address with an account cannot register again', async (t) => {
+    await t.test('another address is refused and the invitation stays pending; ' +
+      'an address with an account cannot register again', async (t) => {
       const stranger = await register(api, 'stranger@a.example')
       const created = await w.invite(orgId, 'meant@a.example', ['member'])
       problem(t, await w.accept(created.token, stranger.token), 403, 'invitation.wrong_address')
       t.match((await w.list(orgId, '?status=pending')).items.find((i) => i.inviteId === created.inviteId), { status: 'pending' })
       const forStranger = await w.invite(orgId, 'stranger@a.example', ['member'])
-      problem(t, await w.accept(forStranger.token, null, { displayName: 'Other', password: 'a long enough password' }), 409, 'identity.email_taken')
+      problem(t, await w.accept(forStranger.token, null, { displayName: 'Other', password: 'a long enough password' }), 409,
+        'identity.email_taken')
       t.equal((await w.accept(forStranger.token, stranger.token)).statusCode, 200, 'signed in with that address, it works')
     })
 
@@ -135,8 +149,10 @@ t.test('invitations over HTTP', async (t) => {
       const services = invitationServices(api.runtime)
       const joiner = await register(api, 'late@a.example')
       const now = Date.now()
-      const stale = await createInvitation(services, w.as(api.owner.userId, new Date(now - 7 * DAY - 1)), orgId, { email: 'late@a.example', roles: ['member'] })
-      const fresh = await createInvitation(services, w.as(api.owner.userId, new Date(now - 7 * DAY + 60_000)), orgId, { email: 'late@a.example', roles: ['member'] })
+      const stale = await createInvitation(services, w.as(api.owner.userId, new Date(now - 7 * DAY - 1)), orgId,
+        { email: 'late@a.example', roles: ['member'] })
+      const fresh = await createInvitation(services, w.as(api.owner.userId, new Date(now - 7 * DAY + 60_000)), orgId,
+        { email: 'late@a.example', roles: ['member'] })
       const listed = await w.list(orgId, '?status=expired', stale.position)
       t.ok(listed.items.some((i) => i.inviteId === stale.inviteId), 'past its time, it lists as expired before anyone uses it')
       t.notOk((await w.list(orgId, '?status=pending')).items.some((i) => i.inviteId === stale.inviteId), 'and not as pending')
@@ -145,20 +161,24 @@ t.test('invitations over HTTP', async (t) => {
       problem(t, await w.accept(stale.token, null, { displayName: 'Late', password: 'a long enough password' }), 410, 'invitation.expired')
       problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${stale.inviteId}`), 410, 'invitation.expired')
       const expiries = (await w.orgEvents(orgId)).filter((e) => e.type === 'org.invitation.expired')
-      t.match(expiries, [{ data: { inviteId: stale.inviteId }, actor: { type: 'system', id: 'invitations' } }], 'one expiry event, however often it is used')
+      t.match(expiries, [{ data: { inviteId: stale.inviteId }, actor: { type: 'system', id: 'invitations' } }],
+        'one expiry event, however often it is used')
       t.equal((await w.accept(fresh.token, joiner.token)).statusCode, 200, 'a minute before its end, an invitation still works')
     })
 
     await t.test('a revoked invitation answers 410; revoking twice changes nothing; an accepted one is not revoked', async (t) => {
       const joiner = await register(api, 'revoked@a.example')
       const created = await w.invite(orgId, 'revoked@a.example', ['member'])
-      const revoked = await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`, { body: { reason: 'sent to the wrong team' } })
+      const revoked = await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`,
+        { body: { reason: 'sent to the wrong team' } })
       t.equal(revoked.statusCode, 200, revoked.body)
       t.match(revoked.json(), { position: /^\d+\.\d+$/ })
-      t.same((await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`)).json(), { position: null }, 'again: nothing to do')
+      t.same((await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`)).json(), { position: null },
+        'again: nothing to do')
       problem(t, await w.accept(created.token, joiner.token), 410, 'invitation.revoked')
       problem(t, await w.accept(created.token, null, { displayName: 'R', password: 'a long enough password' }), 410, 'invitation.revoked')
-      t.match((await w.list(orgId, '?status=revoked', revoked.json().position)).items, [{ inviteId: created.inviteId, status: 'revoked', endedBy: api.owner.userId, reason: 'sent to the wrong team' }])
+      t.match((await w.list(orgId, '?status=revoked', revoked.json().position)).items,
+        [{ inviteId: created.inviteId, status: 'revoked', endedBy: api.owner.userId, reason: 'sent to the wrong team' }])
       const other = await w.invite(orgId, 'revoked@a.example', ['member'])
       t.equal((await w.accept(other.token, joiner.token)).statusCode, 200)
       problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${other.inviteId}`), 409, 'invitation.already_accepted')
@@ -172,11 +192,13 @@ t.test('invitations over HTTP', async (t) => {
       t.same(answers.map((a) => a.statusCode).sort(), [200, ...Array(9).fill(409)], answers.map((a) => a.body.slice(0, 80)).join('\n'))
       t.ok(answers.filter((a) => a.statusCode === 409).every((a) => a.json().code === 'invitation.already_accepted'))
       const events = await w.orgEvents(orgId)
-      t.equal(events.filter((e) => e.type === 'org.invitation.accepted' && e.data.inviteId === created.inviteId).length, 1, 'one acceptance')
+      t.equal(events.filter((e) => e.type === 'org.invitation.accepted' && e.data.inviteId === created.inviteId).length, 1,
+        'one acceptance')
       t.equal(events.filter((e) => e.type === 'org.member.added' && e.data.userId === joiner.userId).length, 1, 'one membership')
 
       const open = await w.invite(orgId, 'newracer@a.example', ['viewer'])
-      const registrations = await Promise.all(Array.from({ length: 10 }, (_, i) => w.accept(open.token, null, { displayName: `Racer ${i}`, password: 'a long enough password' })))
+      const registrations = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        w.accept(open.token, null, { displayName: `Racer ${i}`, password: 'a long enough password' })))
       const won = registrations.filter((r) => r.statusCode === 201)
       t.equal(won.length, 1, registrations.map((r) => `${r.statusCode} ${r.body.slice(0, 80)}`).join('\n'))
       t.ok(registrations.filter((r) => r.statusCode !== 201).every((r) => r.statusCode === 409), 'the others are conflicts')
@@ -184,7 +206,8 @@ t.test('invitations over HTTP', async (t) => {
       t.same(accepted.map((e) => e.data.userId), [won[0]!.json().userId], 'the winner is the member')
     })
 
-    await t.test('the inviter\'s right is checked again at acceptance: lost, the accept is refused and the invitation stays pending', async (t) => {
+    await t.test('the inviter\'s right is checked again at acceptance: lost, ' +
+      'the accept is refused and the invitation stays pending', async (t) => {
       const inviter = await register(api, 'inviter@a.example')
       const joined = await w.accept((await w.invite(orgId, 'inviter@a.example', ['admin'])).token, inviter.token)
       t.equal(joined.statusCode, 200, joined.body)
@@ -197,8 +220,10 @@ t.test('invitations over HTTP', async (t) => {
       await demote()
       problem(t, await w.accept(created.token, invitee.token), 403, 'rbac.escalation')
       const other = await w.invite(orgId, 'brandnew@a.example', ['admin'])
-      t.equal((await w.accept(other.token, null, { displayName: 'B', password: 'a long enough password' })).statusCode, 201, 'the owner\'s invitations are unaffected')
-      t.match((await w.list(orgId, '?status=pending')).items.find((i) => i.inviteId === created.inviteId), { status: 'pending' }, 'still pending')
+      t.equal((await w.accept(other.token, null, { displayName: 'B', password: 'a long enough password' })).statusCode, 201,
+        'the owner\'s invitations are unaffected')
+      t.match((await w.list(orgId, '?status=pending')).items.find((i) => i.inviteId === created.inviteId), { status: 'pending' },
+        'still pending')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${inviter.userId}/roles/admin`)).statusCode, 200)
       t.equal((await w.accept(created.token, invitee.token)).statusCode, 200, 'with the right back, the same invitation works')
 
@@ -212,14 +237,18 @@ t.test('invitations over HTTP', async (t) => {
     await t.test('another organization\'s invitation is not found there', async (t) => {
       const other = await api.newOwner('owner@b.example', 'Org B')
       const created = await w.invite(orgId, 'cross@a.example', ['member'])
-      problem(t, await api.call('DELETE', `/v1/orgs/${other.orgId}/invitations/${created.inviteId}`, { token: other.token }), 404, 'invitation.not_found')
-      problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`, { token: other.token }), 404, 'org.not_found')
+      problem(t, await api.call('DELETE', `/v1/orgs/${other.orgId}/invitations/${created.inviteId}`, { token: other.token }), 404,
+        'invitation.not_found')
+      problem(t, await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${created.inviteId}`, { token: other.token }), 404,
+        'org.not_found')
       t.same((await w.list(other.orgId, '', created.position).catch(() => undefined)), undefined, 'A\'s owner cannot list B\'s')
-      const asB = await api.call('GET', `/v1/orgs/${other.orgId}/invitations`, { token: other.token, headers: { 'x-consistent-with': created.position } })
+      const asB = await api.call('GET', `/v1/orgs/${other.orgId}/invitations`,
+        { token: other.token, headers: { 'x-consistent-with': created.position } })
       t.same(asB.json(), { items: [], nextCursor: null }, 'B lists none of A\'s')
     })
 
-    await t.test('POST …/members invites instead of adding, and answers alike for an address with an account and one without', async (t) => {
+    await t.test('POST …/members invites instead of adding, ' +
+      'and answers alike for an address with an account and one without', async (t) => {
       const existing = await register(api, 'exists@a.example')
       const answers = []
       for (const email of ['exists@a.example', 'nobody-here@a.example']) {
@@ -228,15 +257,20 @@ t.test('invitations over HTTP', async (t) => {
         t.equal(response.headers.link, `</v1/orgs/${orgId}/invitations>; rel="successor-version"`)
         answers.push(response)
       }
-      const shape = (body: Record<string, unknown>): unknown => Object.fromEntries(Object.entries(body).map(([k, v]) => [k, k === 'email' ? 'x' : typeof v]))
+      const shape = (body: Record<string, unknown>): unknown =>
+        Object.fromEntries(Object.entries(body).map(([k, v]) => [k, k === 'email' ? 'x' : typeof v]))
       t.same(shape(answers[0]!.json()), shape(answers[1]!.json()), 'the same answer, field for field')
       const invited = []
-      for (const email of ['exists@a.example', 'nobody-here@a.example']) invited.push(await api.call('POST', `/v1/orgs/${orgId}/invitations`, { body: { email, roles: ['member'] } }))
+      for (const email of ['exists@a.example', 'nobody-here@a.example']) invited.push(await api.call('POST',
+        `/v1/orgs/${orgId}/invitations`, { body: { email, roles: ['member'] } }))
       t.same(invited.map((r) => r.statusCode), [201, 201])
       t.same(shape(invited[0]!.json()), shape(invited[1]!.json()))
-      t.notOk((await w.orgEvents(orgId)).some((e) => e.type === 'org.member.added' && e.data.userId === existing.userId), 'the user was not added')
-      problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: existing.userId, roles: ['member'] } }), 400, 'org.add_requires_invitation')
-      problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: 'usr_nobody', roles: ['member'] } }), 400, 'org.add_requires_invitation')
+      t.notOk((await w.orgEvents(orgId)).some((e) => e.type === 'org.member.added' && e.data.userId === existing.userId),
+        'the user was not added')
+      problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: existing.userId, roles: ['member'] } }), 400,
+        'org.add_requires_invitation')
+      problem(t, await api.call('POST', `/v1/orgs/${orgId}/members`, { body: { userId: 'usr_nobody', roles: ['member'] } }), 400,
+        'org.add_requires_invitation')
       t.equal((await w.accept(answers[0]!.json().token, existing.token)).statusCode, 200, 'the user joins by accepting')
     })
   })
@@ -254,7 +288,8 @@ t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', asy
       let position: string | null = null
       for (let i = 0; i < n; i++) {
         const now = new Date()
-        const invitation = await createInvitation(services, w.as(userId, now), orgId, { email: `p${made.length}@pages.example`, roles: ['viewer'] })
+        const invitation = await createInvitation(services, w.as(userId, now), orgId,
+          { email: `p${made.length}@pages.example`, roles: ['viewer'] })
         made.push({ inviteId: invitation.inviteId, at: now.getTime() })
         position = invitation.position
       }
@@ -262,7 +297,8 @@ t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', asy
       return position
     }
     const page = async (query: string, position: string | null) => {
-      const response = await api.call('GET', `/v1/orgs/${orgId}/invitations${query}`, { token: token, headers: position === null ? {} : { 'x-consistent-with': position } })
+      const response = await api.call('GET', `/v1/orgs/${orgId}/invitations${query}`,
+        { token: token, headers: position === null ? {} : { 'x-consistent-with': position } })
       t.equal(response.statusCode, 200, response.body)
       return response.json() as { items: Array<{ inviteId: string }>, nextCursor: string | null }
     }
@@ -297,7 +333,8 @@ t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', asy
       t.same(await walk(limit, position), created, `pages of ${limit}`)
     }), { numRuns: 6 })
     const revoked = created.slice(10, 13)
-    for (const inviteId of revoked) position = (await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${inviteId}`, { token: token })).json().position
+    for (const inviteId of revoked) position = (await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${inviteId}`, { token: token }))
+      .json().position
     t.same((await page('?status=revoked&limit=2', position)).items.map((i) => i.inviteId), revoked.slice(0, 2), 'a status filter pages too')
     t.equal((await page('?status=pending&limit=200', position)).items.length, 200)
     problem(t, await api.call('GET', `/v1/orgs/${orgId}/invitations?cursor=bm9wZQ`, { token: token }), 400, 'http.invalid_cursor')
@@ -311,22 +348,26 @@ t.test('an invitation token is in no event, no audit row and no log line, even a
   await forEachDatabase(t, async (t, { sql }) => {
     const lines: string[] = []
     const sink = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
-    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), createLogger({ logLevel: 'trace', env: 'test' }, sink), { sql, runProjections: true })
+    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), createLogger({ logLevel: 'trace', env: 'test' }, sink),
+      { sql, runProjections: true })
     t.teardown(() => runtime.close())
     const app = await buildApp(runtime)
     t.teardown(() => app.close())
     const owner = await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@quiet.example', orgName: 'Quiet' })
     const call = (method: 'GET' | 'POST' | 'DELETE', url: string, bearer: string | null, payload?: object) =>
-      app.inject({ method, url, headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` }, ...(payload === undefined ? {} : { payload }) })
+      app.inject({ method, url, headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
+        ...(payload === undefined ? {} : { payload }) })
     const tokens: string[] = []
     const invite = async (email: string): Promise<{ token: string, inviteId: string }> => {
       const created = (await call('POST', `/v1/orgs/${owner.orgId}/invitations`, owner.token, { email, roles: ['member'] })).json()
       tokens.push(created.token)
       return created
     }
-    const joiner = (await call('POST', '/v1/auth/register', null, { email: 'joiner@quiet.example', password: 'a long enough password', displayName: 'J' })).json()
+    const joiner = (await call('POST', '/v1/auth/register', null,
+      { email: 'joiner@quiet.example', password: 'a long enough password', displayName: 'J' })).json()
     t.equal((await call('POST', `/v1/invitations/${(await invite('joiner@quiet.example')).token}/accept`, joiner.token)).statusCode, 200)
-    t.equal((await call('POST', `/v1/invitations/${(await invite('new@quiet.example')).token}/accept`, null, { displayName: 'N', password: 'a long enough password' })).statusCode, 201)
+    t.equal((await call('POST', `/v1/invitations/${(await invite('new@quiet.example')).token}/accept`, null,
+      { displayName: 'N', password: 'a long enough password' })).statusCode, 201)
     const revoked = await invite('gone@quiet.example')
     await call('DELETE', `/v1/orgs/${owner.orgId}/invitations/${revoked.inviteId}`, owner.token)
     t.equal((await call('POST', `/v1/invitations/${revoked.token}/accept`, joiner.token)).statusCode, 410)
@@ -342,7 +383,8 @@ t.test('an invitation token is in no event, no audit row and no log line, even a
       const secret = secretOf(token)
       t.notOk(log.includes(secret), 'not in the logs')
       t.notOk(events.some((row) => row.text.includes(secret)), 'not in the events')
-      t.notOk(audit.some((row) => row.text.includes(secret) || row.text.includes(hashToken(token))), 'neither it nor its hash in the audit log')
+      t.notOk(audit.some((row) => row.text.includes(secret) || row.text.includes(hashToken(token))),
+        'neither it nor its hash in the audit log')
     }
   })
 })

@@ -23,16 +23,25 @@ const WARN = 40
 t.test('client-caused failures log below error; the server\'s own at error', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const lines: Line[] = []
-    const stream = new Writable({ write (chunk: Buffer, _encoding, done) { for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text)); done() } })
-    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', CONSISTENCY_TIMEOUT_MS: '200' }), pino({ level: 'info' }, stream), { sql, runProjections: true })
+    const stream = new Writable({
+      write (chunk: Buffer, _encoding, done) {
+        for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text))
+        done()
+      }
+    })
+    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', CONSISTENCY_TIMEOUT_MS: '200' }), pino({ level: 'info' }, stream),
+      { sql, runProjections: true })
     t.teardown(() => runtime.close())
     const app = await buildApp(runtime)
     app.get('/test/boom', async () => { throw new Error('a bug of ours') })
     t.teardown(() => app.close())
     const { token, orgId } = await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@a.example', orgName: 'Org A' })
     const call = async (url: string, headers: Record<string, string> = {}, method: 'GET' | 'PATCH' = 'GET', payload?: object) => {
-      const response = await app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...headers }, ...(payload === undefined ? {} : { payload }) })
-      return { status: response.statusCode, lines: lines.filter((line) => line.traceId === response.headers['traceparent']?.toString().split('-')[1] || line.traceId === response.json<{ traceId?: string }>().traceId) }
+      const response = await app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...headers },
+        ...(payload === undefined ? {} : { payload }) })
+      return { status: response.statusCode,
+        lines: lines.filter((line) => line.traceId === response.headers['traceparent']?.toString().split('-')[1]
+          || line.traceId === response.json<{ traceId?: string }>().traceId) }
     }
 
     const cases: Array<[string, Awaited<ReturnType<typeof call>>, number]> = [
@@ -40,7 +49,8 @@ t.test('client-caused failures log below error; the server\'s own at error', asy
       ['an unknown organization', await call('/v1/orgs/org_nope'), 404],
       ['no token', await call('/v1/session', { authorization: 'Bearer nope' }), 401],
       ['a malformed consistency position', await call('/v1/session', { 'x-consistent-with': 'yesterday' }), 400],
-      ['a made-up consistency position', await call('/v1/session', { 'x-consistent-with': formatPosition({ major: 2n ** 62n, minor: 2n ** 62n }) }), 504]
+      ['a made-up consistency position',
+        await call('/v1/session', { 'x-consistent-with': formatPosition({ major: 2n ** 62n, minor: 2n ** 62n }) }), 504]
     ]
     for (const [what, outcome, status] of cases) {
       t.equal(outcome.status, status, what)

@@ -45,7 +45,8 @@ t.test('with METRICS_TOKEN, /metrics and /metrics/organizations answer only to i
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql, { METRICS_TOKEN: TOKEN })
     for (const url of ['/metrics', '/metrics/organizations']) {
-      for (const [what, headers] of [['no token', {}], ['a wrong token', { authorization: 'Bearer metrics-token-0123456789abcdeX' }], ['an API token', { authorization: `Bearer ${api.owner.token}` }]] as const) {
+      for (const [what, headers] of [['no token', {}], ['a wrong token', { authorization: 'Bearer metrics-token-0123456789abcdeX' }],
+        ['an API token', { authorization: `Bearer ${api.owner.token}` }]] as const) {
         const refused = await api.app.inject({ method: 'GET', url, headers })
         problem(t, refused, 401, 'auth.metrics_token_required')
         t.equal(refused.headers['www-authenticate'], 'Bearer realm="metrics"', `${url}, ${what}`)
@@ -58,19 +59,24 @@ t.test('with METRICS_TOKEN, /metrics and /metrics/organizations answer only to i
 
     // A viewer refused twice: the organization tops the denials window.
     const viewer = await register(api, 'viewer@a.example')
-    await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, api.owner.orgId, { userId: viewer.userId, roles: ['viewer'] })
-    for (let i = 0; i < 2; i++) t.equal((await api.call('PATCH', `/v1/orgs/${api.owner.orgId}`, { token: viewer.token, body: { name: 'x' } })).statusCode, 403)
-    const organizations = await api.app.inject({ method: 'GET', url: '/metrics/organizations', headers: { authorization: `Bearer ${TOKEN}` } })
+    await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, api.owner.orgId,
+      { userId: viewer.userId, roles: ['viewer'] })
+    for (let i = 0; i < 2; i++) t.equal((await api.call('PATCH', `/v1/orgs/${api.owner.orgId}`,
+      { token: viewer.token, body: { name: 'x' } })).statusCode, 403)
+    const organizations = await api.app.inject({ method: 'GET', url: '/metrics/organizations',
+      headers: { authorization: `Bearer ${TOKEN}` } })
     t.equal(organizations.statusCode, 200)
     t.same(organizations.json().denials, { windowMs: 300_000, threshold: 50, organizations: [{ orgId: api.owner.orgId, count: 2 }] })
-    t.same(organizations.json().roleChanges.organizations.map((o: { orgId: string }) => o.orgId), [api.owner.orgId], 'the bootstrap and the new member were role changes')
+    t.same(organizations.json().roleChanges.organizations.map((o: { orgId: string }) => o.orgId), [api.owner.orgId],
+      'the bootstrap and the new member were role changes')
   })
 })
 
 t.test('with METRICS_PORT, /metrics leaves the API port for a listener of its own', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql, { METRICS_PORT: '0', METRICS_TOKEN: TOKEN })
-    problem(t, await api.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } }), 404, 'http.not_found')
+    problem(t, await api.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } }), 404,
+      'http.not_found')
     const listener = await startMetricsListener(api.runtime)
     t.ok(listener)
     t.teardown(() => listener?.app.close())
@@ -85,7 +91,8 @@ t.test('with METRICS_PORT, /metrics leaves the API port for a listener of its ow
 t.test('production refuses to build the server with /metrics open', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const open = async (env: Record<string, string>) => {
-      const runtime = await openRuntime(loadConfig({ NODE_ENV: 'production', AUDIT_SIGNING_KEY: SIGNING_KEY, ...env }), pino({ level: 'silent' }), { sql })
+      const runtime = await openRuntime(loadConfig({ NODE_ENV: 'production', AUDIT_SIGNING_KEY: SIGNING_KEY, ...env }),
+        pino({ level: 'silent' }), { sql })
       t.teardown(() => runtime.close())
       return buildApp(runtime)
     }

@@ -38,11 +38,13 @@ t.test('metrics move for what happens through the API, the store and the audit t
       return parseMetrics(response.body)
     }
     /** How much each named series moved while `act` ran. */
-    const moved = async (act: () => Promise<void>, series: Record<string, [string, Record<string, string>]>): Promise<Record<string, number>> => {
+    const moved = async (act: () => Promise<void>,
+      series: Record<string, [string, Record<string, string>]>): Promise<Record<string, number>> => {
       const before = await scrape()
       await act()
       const after = await scrape()
-      return Object.fromEntries(Object.entries(series).map(([key, [name, labels]]) => [key, valueOf(after, name, labels) - valueOf(before, name, labels)]))
+      return Object.fromEntries(Object.entries(series)
+        .map(([key, [name, labels]]) => [key, valueOf(after, name, labels) - valueOf(before, name, labels)]))
     }
     const decisions = (outcome: 'allow' | 'deny'): [string, Record<string, string>] => ['ledgerline_authz_decisions_total', { outcome }]
     const roleChanges: [string, Record<string, string>] = ['ledgerline_rbac_role_changes_total', {}]
@@ -52,7 +54,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
       await scrape()
       const samples = await scrape() // the first scrape shows in the second
       t.equal(valueOf(samples, 'ledgerline_ready'), 1)
-      for (const check of ['database', 'event_store', 'projections']) t.equal(valueOf(samples, 'ledgerline_readiness_check', { check }), 1, check)
+      for (const check of ['database', 'event_store', 'projections']) t.equal(valueOf(samples, 'ledgerline_readiness_check', { check }), 1,
+        check)
       for (const projection of api.runtime.projections.map((p) => p.name)) {
         t.equal(valueOf(samples, 'ledgerline_projection_running', { projection }), 1, `${projection} runs`)
         t.ok(has(samples, 'ledgerline_projection_errors_total', { projection }), `${projection} has an error counter`)
@@ -69,7 +72,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
 
     await t.test('adding a member is a role change', async (t) => {
       const delta = await moved(async () => {
-        const added = await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId: bob.userId, roles: ['viewer'] })
+        const added = await addMember(api.runtime.identity, { ...systemCommand('test'), actor: { type: 'user', id: api.owner.userId } },
+          orgId, { userId: bob.userId, roles: ['viewer'] })
         consistent = { 'x-consistent-with': String(added.position) }
       }, { allow: decisions('allow'), deny: decisions('deny'), roleChanges })
       t.same(delta, { allow: 0, deny: 0, roleChanges: 1 })
@@ -83,7 +87,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
       t.same(delta, { allow: 0, deny: 1, max: 1 })
       t.equal(api.runtime.metrics.orgCount('denials', orgId), 1)
       const samples = await scrape()
-      t.same(samples.filter((s) => s.labels.org !== undefined || Object.values(s.labels).includes(orgId)).map((s) => s.name), [], 'no series names the organization')
+      t.same(samples.filter((s) => s.labels.org !== undefined || Object.values(s.labels).includes(orgId)).map((s) => s.name), [],
+        'no series names the organization')
     })
 
     await t.test('assigning a role through the API is a role change', async (t) => {
@@ -99,7 +104,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
       const delta = await moved(async () => {
         const checked = await api.call('POST', `/v1/orgs/${orgId}/authz/check`, {
           headers: consistent,
-          body: { checks: [{ action: 'member:read', resource }, { userId: bob.userId, action: 'role:create', resource }, { userId: 'nobody', action: 'member:read', resource }] }
+          body: { checks: [{ action: 'member:read', resource }, { userId: bob.userId, action: 'role:create', resource },
+            { userId: 'nobody', action: 'member:read', resource }] }
         })
         t.equal(checked.statusCode, 200, checked.body)
         t.same(checked.json().results, [{ allowed: true }, { allowed: false }, { allowed: false }])
@@ -110,9 +116,12 @@ t.test('metrics move for what happens through the API, the store and the audit t
     await t.test('an append with a wrong expected version is a conflict, timed; an unknown type is invalid', async (t) => {
       const metadata = { ...metadataFor(systemCommand('test'), 0), orgId }
       const delta = await moved(async () => {
-        await t.rejects(api.runtime.store.append(`org-${orgId}`, [{ id: metadata.eventId, type: 'org.organization.renamed', data: { name: 'Never' }, metadata }], { expectedVersion: 'no_stream' }),
+        await t.rejects(api.runtime.store.append(`org-${orgId}`,
+          [{ id: metadata.eventId, type: 'org.organization.renamed', data: { name: 'Never' }, metadata }],
+          { expectedVersion: 'no_stream' }),
           { code: 'store.wrong_expected_version' })
-        await t.rejects(api.runtime.store.append(`org-${orgId}`, [{ id: metadata.eventId, type: 'test.nothing.happened', data: {}, metadata }]), { code: 'store.unknown_event_type' })
+        await t.rejects(api.runtime.store.append(`org-${orgId}`,
+          [{ id: metadata.eventId, type: 'test.nothing.happened', data: {}, metadata }]), { code: 'store.unknown_event_type' })
       }, {
         conflicts: ['ledgerline_eventstore_append_errors_total', { reason: 'conflict' }],
         invalid: ['ledgerline_eventstore_append_errors_total', { reason: 'invalid' }],
@@ -130,14 +139,17 @@ t.test('metrics move for what happens through the API, the store and the audit t
         const exported = await api.call('GET', `/v1/orgs/${orgId}/audit-events/export?format=ndjson`, { headers: consistent })
         t.equal(exported.statusCode, 200, exported.body.slice(0, 300))
         rows = exported.body.split('\n').filter((line) => line !== '').length
-      }, { exports: ['ledgerline_audit_exports_total', { format: 'ndjson' }], rows: ['ledgerline_audit_export_rows_total', { format: 'ndjson' }] })
+      },
+        { exports: ['ledgerline_audit_exports_total', { format: 'ndjson' }],
+          rows: ['ledgerline_audit_export_rows_total', { format: 'ndjson' }] })
       t.ok(rows > 3, `${rows} rows exported`)
       t.same(delta, { exports: 1, rows })
     })
 
     await t.test('verify runs count by scope and result; a tampered row is a failure', async (t) => {
       await settled(api.runtime)
-      const runs = (scope: string, result: string): [string, Record<string, string>] => ['ledgerline_audit_verify_runs_total', { scope, result }]
+      const runs = (scope: string, result: string): [string, Record<string, string>] =>
+        ['ledgerline_audit_verify_runs_total', { scope, result }]
       const series = {
         orgOk: runs('org', 'ok'), orgFailed: runs('org', 'failed'), platformOk: runs('platform', 'ok'),
         failures: ['ledgerline_audit_verify_failures_total', { scope: 'org' }] as [string, Record<string, string>]
@@ -149,7 +161,8 @@ t.test('metrics move for what happens through the API, the store and the audit t
       t.same(clean, { orgOk: 1, orgFailed: 0, platformOk: 1, failures: 0 })
 
       const tampered = await moved(async () => {
-        const { rowCount } = await api.runtime.sql.query("UPDATE audit_events SET actor_label = 'someone else' WHERE org_id = $1 AND seq = 1", [orgId])
+        const { rowCount } = await api.runtime.sql.query(
+          "UPDATE audit_events SET actor_label = 'someone else' WHERE org_id = $1 AND seq = 1", [orgId])
         t.equal(rowCount, 1)
         const report = await verifyAuditLog(api.runtime, orgId)
         t.match(report, { ok: false, mismatch: { seq: 1, column: 'actor_label' } })
@@ -183,17 +196,20 @@ t.test('impersonation events count starts, denials and break-glass stages when t
     }
     const now = new Date()
     const started = (critical: boolean, via: string) => event('started', {
-      tokenHash: 'a'.repeat(64), startedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 900_000).toISOString(), via, critical, breakGlass: critical
+      tokenHash: 'a'.repeat(64), startedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 900_000).toISOString(), via, critical,
+      breakGlass: critical
     })
     const requested = event('requested', {
-      sessionId: 's1', orgId: 'org_1', impersonatorId: 'u_staff', targetUserId: 'u_owner', via: 'support', reason: 'customer asked for help with billing',
+      sessionId: 's1', orgId: 'org_1', impersonatorId: 'u_staff', targetUserId: 'u_owner', via: 'support',
+      reason: 'customer asked for help with billing',
       ticket: 'SUP-1234', durationMinutes: 15, critical: true, breakGlass: true, requestedAt: now.toISOString()
     })
     const breakGlassSession = [requested, event('approved', { approverId: 'u_second', via: 'platform' }), started(true, 'support')]
     await runtime.store.append('impersonation-s1', breakGlassSession)
     await runtime.store.append('impersonation-s1', breakGlassSession) // a retry: nothing written, nothing counted
     await runtime.store.append('impersonation-s2', [started(false, 'member')])
-    await runtime.store.append('impersonation-s3', [event('denied', { reason: 'target_is_staff', orgId: 'org_1', impersonatorId: 'u_x', targetUserId: 'u_staff', via: 'member' })])
+    await runtime.store.append('impersonation-s3',
+      [event('denied', { reason: 'target_is_staff', orgId: 'org_1', impersonatorId: 'u_x', targetUserId: 'u_staff', via: 'member' })])
     await runtime.store.append('impersonation-s4', [event('denied', { reason: 'self' })])
 
     const samples = parseMetrics(await runtime.metrics.registry.metrics())
@@ -202,7 +218,8 @@ t.test('impersonation events count starts, denials and break-glass stages when t
     t.equal(valueOf(samples, 'ledgerline_impersonation_starts_total'), 2, 'the replayed append counted nothing')
     t.equal(valueOf(samples, 'ledgerline_impersonation_denials_total', { reason: 'target_is_staff' }), 1)
     t.equal(valueOf(samples, 'ledgerline_impersonation_denials_total', { reason: 'self' }), 1)
-    for (const stage of ['requested', 'approved', 'started']) t.equal(valueOf(samples, 'ledgerline_impersonation_break_glass_total', { stage }), 1, stage)
+    for (const stage of ['requested', 'approved', 'started']) t.equal(valueOf(samples, 'ledgerline_impersonation_break_glass_total',
+      { stage }), 1, stage)
   })
 })
 
@@ -223,7 +240,8 @@ t.test('per-organization windows export only aggregates: the highest count and t
   metrics.authzDecision('org_a', false)
   t.equal(await gauge('ledgerline_authz_max_org_denials_5m'), denials.threshold + 2)
   t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 1)
-  t.same(bursts, [{ kind: 'denials', orgId: 'org_a', count: denials.threshold + 1, windowMs: denials.windowMs }], 'told once, when it crossed')
+  t.same(bursts, [{ kind: 'denials', orgId: 'org_a', count: denials.threshold + 1, windowMs: denials.windowMs }],
+    'told once, when it crossed')
   metrics.authzDecision('org_b', true, 500)
   t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 1, 'allows are not denials')
 
@@ -239,7 +257,8 @@ t.test('per-organization windows export only aggregates: the highest count and t
   now += denials.windowMs
   t.equal(await gauge('ledgerline_authz_max_org_denials_5m'), 0, 'the burst slid out of the window')
   t.equal(await gauge('ledgerline_authz_denial_burst_orgs'), 0)
-  t.equal(await gauge('ledgerline_rbac_max_org_role_changes_10m'), roleChanges.threshold + 1, 'the 10-minute window still holds the role changes')
+  t.equal(await gauge('ledgerline_rbac_max_org_role_changes_10m'), roleChanges.threshold + 1,
+    'the 10-minute window still holds the role changes')
 })
 
 t.test('denial reasons from data are bounded: past 50 they share "other"', async (t) => {
@@ -257,7 +276,8 @@ t.test('series whose labels are known in advance are exported at 0 from start-up
     t.ok(has(samples, name, labels), `${name} ${JSON.stringify(labels)}`)
     t.equal(valueOf(samples, name, labels), 0)
   }
-  for (const via of ['support', 'member']) for (const critical of ['true', 'false']) zero('ledgerline_impersonation_starts_total', { via, critical })
+  for (const via of ['support', 'member']) for (const critical of ['true', 'false']) zero('ledgerline_impersonation_starts_total',
+    { via, critical })
   for (const stage of ['requested', 'approved', 'started']) zero('ledgerline_impersonation_break_glass_total', { stage })
   for (const scope of ['org', 'platform']) {
     zero('ledgerline_audit_verify_failures_total', { scope })

@@ -57,7 +57,8 @@ t.test('GET /v1/orgs lists the caller\'s organizations, their plan and the calle
     t.same(theirs.items.map((item) => item.orgId), [other.orgId], 'the other owner sees only theirs')
 
     const { token: loneToken } = await createToken(identity, as(lone.userId), lone.userId, { name: 't', kind: 'api' })
-    t.same((await api.call('GET', '/v1/orgs', { token: loneToken })).json(), { items: [], nextCursor: null }, 'no organization: an empty page')
+    t.same((await api.call('GET', '/v1/orgs', { token: loneToken })).json(), { items: [], nextCursor: null },
+      'no organization: an empty page')
 
     const one = (await api.call('GET', '/v1/orgs?limit=1')).json<Page>()
     t.equal(one.items.length, 1)
@@ -66,7 +67,8 @@ t.test('GET /v1/orgs lists the caller\'s organizations, their plan and the calle
     t.same([...one.items, ...rest.items], mine.items, 'two pages of one')
     t.equal(rest.nextCursor, null)
 
-    for (const [query, code] of [['limit=0', 'http.validation'], ['limit=201', 'http.validation'], ['cursor=nope', 'http.invalid_cursor'], ['cursor=WyJtZW1iZXJzLjEiLHsidXNlcklkIjoieCJ9XQ', 'http.invalid_cursor'], ['x=1', 'http.validation']]) {
+    for (const [query, code] of [['limit=0', 'http.validation'], ['limit=201', 'http.validation'], ['cursor=nope', 'http.invalid_cursor'],
+      ['cursor=WyJtZW1iZXJzLjEiLHsidXNlcklkIjoieCJ9XQ', 'http.invalid_cursor'], ['x=1', 'http.validation']]) {
       const response = await api.call('GET', `/v1/orgs?${query}`)
       t.equal(response.statusCode, 400, `${query}: 400`)
       t.match(response.headers['content-type'], /application\/problem\+json/)
@@ -118,7 +120,8 @@ t.test('GET /v1/orgs honours X-Consistent-With, and an impersonation sees only i
     t.equal(created.statusCode, 201)
     const { orgId, position } = created.json<{ orgId: string, position: string }>()
     const listed = (await api.call('GET', '/v1/orgs', { headers: { 'x-consistent-with': position } })).json<Page>()
-    t.ok(listed.items.some((item) => item.orgId === orgId && item.name === 'Fresh' && item.roles[0] === 'owner'), 'the new organization, read after its position')
+    t.ok(listed.items.some((item) => item.orgId === orgId && item.name === 'Fresh' && item.roles[0] === 'owner'),
+      'the new organization, read after its position')
 
     const identity = api.runtime.identity
     const admin = await registerUser(identity, systemCommand('orgs-list-test'), { email: 'admin@d.example', displayName: 'admin' })
@@ -129,9 +132,11 @@ t.test('GET /v1/orgs honours X-Consistent-With, and an impersonation sees only i
     await addMember(identity, as(api.owner.userId), orgId, { userId: member.userId, roles: ['viewer'] })
     await settled(api.runtime)
     const { token } = await requestImpersonation(api.runtime.impersonation, as(admin.userId), api.owner.orgId,
-      { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason: 'checking what the member sees' })
+      { userId: admin.userId, impersonating: false, via: 'member' },
+      { targetUserId: member.userId, reason: 'checking what the member sees' })
     const seen = await api.call('GET', '/v1/orgs', { token: token! })
     t.equal(seen.statusCode, 200, seen.body)
-    t.same(seen.json<Page>().items.map((item) => [item.orgId, item.roles]), [[api.owner.orgId, ['member']]], 'only the session\'s organization, with the member\'s roles')
+    t.same(seen.json<Page>().items.map((item) => [item.orgId, item.roles]), [[api.owner.orgId, ['member']]],
+      'only the session\'s organization, with the member\'s roles')
   })
 })

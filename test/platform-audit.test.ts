@@ -17,9 +17,11 @@ import { documentedRoutes, routeKey } from './helpers/routes.ts'
 interface Row { seq: number, orgId: string | null, actorId: string, action: string }
 interface Page { items: Row[], nextCursor: string | null }
 
-async function staffApp (t: Test, sql: Parameters<typeof openTestApp>[1]): Promise<{ api: TestApp, admin: { userId: string, token: string } }> {
+async function staffApp (t: Test,
+  sql: Parameters<typeof openTestApp>[1]): Promise<{ api: TestApp, admin: { userId: string, token: string } }> {
   const api = await openTestApp(t, sql)
-  const admin = await bootstrap(api.runtime.identity, systemCommand('platform-audit-test'), { email: 'staff@p.example', orgName: 'Staff', platformAdmin: true })
+  const admin = await bootstrap(api.runtime.identity, systemCommand('platform-audit-test'),
+    { email: 'staff@p.example', orgName: 'Staff', platformAdmin: true })
   await settled(api.runtime)
   return { api, admin: { userId: admin.userId, token: admin.token! } }
 }
@@ -53,14 +55,16 @@ t.test('platform admins page through the platform log: 0, 1, page size ±1 and h
         const pages = await walk(api, admin.token, `actorId=pager-${n}&limit=${LIMIT}&sort=${sort}`)
         const seqs = pages.flatMap((page) => page.items.map((row) => row.seq))
         t.equal(seqs.length, n, `${n} rows, ${sort}: every row once`)
-        t.equal(pages.length, Math.max(1, Math.ceil(n / LIMIT)), `${n} rows, ${sort}: ${pages.length} pages, none empty but a lone first one`)
+        t.equal(pages.length, Math.max(1, Math.ceil(n / LIMIT)),
+          `${n} rows, ${sort}: ${pages.length} pages, none empty but a lone first one`)
         t.same(seqs, [...seqs].sort((a, b) => sort === 'asc' ? a - b : b - a), `${n} rows, ${sort}: in seq order`)
         t.equal(new Set(seqs).size, n)
       }
     }
 
     // identity.*: every row but the searches these walks log themselves.
-    const { rows: [count] } = await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE org_id IS NULL AND action LIKE 'identity.%'")
+    const { rows: [count] } = await sql.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM audit_events WHERE org_id IS NULL AND action LIKE 'identity.%'")
     for (const sort of ['asc', 'desc'] as const) {
       const pages = await walk(api, admin.token, `action=identity.*&limit=50&sort=${sort}`)
       const rows = pages.flatMap((page) => page.items)
@@ -84,7 +88,8 @@ t.test('a search of the platform log is itself in the platform log, once, at its
     await settled(api.runtime)
     const [search, ...more] = (await walk(api, admin.token, 'action=audit.platform_log.searched')).flatMap((page) => page.items)
     t.same(more.map((row) => row.actorId), [], 'one search logged before this one, whatever its pages')
-    t.match(search, { orgId: null, actorId: admin.userId, action: 'audit.platform_log.searched', diff: { filters: { after: { actorId: 'searched' } } } })
+    t.match(search,
+      { orgId: null, actorId: admin.userId, action: 'audit.platform_log.searched', diff: { filters: { after: { actorId: 'searched' } } } })
   })
 })
 
@@ -112,13 +117,15 @@ t.test('only platform admins read the platform log; bad input is a 400 problem; 
 
     // A platform admin impersonating a member still may not read it: the session is for that organization only.
     const { orgId } = api.owner
-    const member = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'), { email: 'member@p.example', displayName: 'member' })
+    const member = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'),
+      { email: 'member@p.example', displayName: 'member' })
     const as = (id: string) => ({ ...systemCommand('platform-audit-test'), actor: { type: 'user' as const, id } })
     await addMember(api.runtime.identity, as(api.owner.userId), orgId, { userId: admin.userId, roles: ['admin'] })
     await addMember(api.runtime.identity, as(api.owner.userId), orgId, { userId: member.userId, roles: ['member'] })
     await settled(api.runtime)
     const { token } = await requestImpersonation(api.runtime.impersonation, as(admin.userId), orgId,
-      { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason: 'checking the platform log is out of reach' })
+      { userId: admin.userId, impersonating: false, via: 'member' },
+      { targetUserId: member.userId, reason: 'checking the platform log is out of reach' })
     const impersonated = await api.call('GET', url, { token: token! })
     t.match({ status: impersonated.statusCode, ...impersonated.json() }, { status: 403, code: 'impersonation.forbidden_action' })
   })
@@ -133,17 +140,22 @@ const PLATFORM_REQUESTS: Record<string, (userId: string) => { url: string, body?
   'GET /v1/platform/audit-events': () => ({ url: '/v1/platform/audit-events?limit=5' }),
   'POST /v1/admin/users/:userId/disable': (userId) => ({ url: `/v1/admin/users/${userId}/disable`, body: { reason: 'walk' } }),
   'POST /v1/admin/users/:userId/enable': (userId) => ({ url: `/v1/admin/users/${userId}/enable` }),
-  'PUT /v1/admin/users/:userId/staff-flags': (userId) => ({ url: `/v1/admin/users/${userId}/staff-flags`, body: { platformAdmin: false, platformSupport: false } })
+  'PUT /v1/admin/users/:userId/staff-flags': (userId) =>
+    ({ url: `/v1/admin/users/${userId}/staff-flags`, body: { platformAdmin: false, platformSupport: false } })
 }
 
 t.test('every platform administration route refuses anyone but a platform admin, with a valid request, and writes nothing', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const { api, admin } = await staffApp(t, sql)
-    const subject = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'), { email: 'subject@p.example', displayName: 'subject' })
-    const routes = (await documentedRoutes<{ tags?: string[] }>(api.app)).filter((route) => route.operation.tags?.includes('platform admin') === true)
-    t.same([...new Set(routes.filter((r) => r.method !== 'HEAD').map(routeKey))].sort(), Object.keys(PLATFORM_REQUESTS).sort(), 'a request for each platform route')
+    const subject = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'),
+      { email: 'subject@p.example', displayName: 'subject' })
+    const routes = (await documentedRoutes<{ tags?: string[] }>(api.app))
+      .filter((route) => route.operation.tags?.includes('platform admin') === true)
+    t.same([...new Set(routes.filter((r) => r.method !== 'HEAD').map(routeKey))].sort(), Object.keys(PLATFORM_REQUESTS).sort(),
+      'a request for each platform route')
     // A token's first use from an address is logged in the background; that is not the route writing.
-    const count = async (): Promise<number> => (await sql.query("SELECT 1 FROM events WHERE type <> 'identity.token.used_from_new_ip'")).rowCount
+    const count = async (): Promise<number> =>
+      (await sql.query("SELECT 1 FROM events WHERE type <> 'identity.token.used_from_new_ip'")).rowCount
     for (const route of routes) {
       const fill = PLATFORM_REQUESTS[routeKey({ ...route, method: route.method === 'HEAD' ? 'GET' : route.method })]!(subject.userId)
       const before = await count()
@@ -151,8 +163,10 @@ t.test('every platform administration route refuses anyone but a platform admin,
       t.equal(refused.statusCode, 403, `${routeKey(route)}: an organization owner is refused`)
       if (route.method !== 'HEAD') t.equal(refused.json().code, 'auth.forbidden')
       t.equal(await count(), before, `${routeKey(route)}: nothing written`)
-      const allowed = await api.call(route.method as 'GET', fill.url, { token: admin.token, ...(fill.body === undefined ? {} : { body: fill.body }) })
-      t.ok(allowed.statusCode >= 200 && allowed.statusCode < 300, `${routeKey(route)}: a platform admin gets through (${allowed.statusCode})`)
+      const allowed = await api.call(route.method as 'GET', fill.url,
+        { token: admin.token, ...(fill.body === undefined ? {} : { body: fill.body }) })
+      t.ok(allowed.statusCode >= 200 && allowed.statusCode < 300,
+        `${routeKey(route)}: a platform admin gets through (${allowed.statusCode})`)
     }
   })
 })

@@ -20,7 +20,8 @@ import { drivers, forEachDatabase, openTestDatabase } from './helpers/databases.
 import { problem, register } from './helpers/http.ts'
 
 const exporter = [{ actions: ['audit:export'], resource: '*', effect: 'allow' as const }]
-const exports = (principal: unknown, expect: 'allow' | 'deny') => ({ principal, action: 'audit:export', resource: { type: 'organization' }, expect })
+const exports = (principal: unknown, expect: 'allow' | 'deny') =>
+  ({ principal, action: 'audit:export', resource: { type: 'organization' }, expect })
 
 t.test('the role test route resolves members, and refuses cases it cannot run', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
@@ -32,9 +33,11 @@ t.test('the role test route resolves members, and refuses cases it cannot run', 
     await assignRole(api.runtime.identity, systemCommand('test'), orgId, uma.userId, roleId)
     const test = (cases: unknown[], role = roleId) => api.call('POST', `/v1/orgs/${orgId}/roles/${role}/test`, { body: { cases } })
 
-    const ran = await test([exports({ id: uma.userId }, 'allow'), exports({ id: api.owner.userId }, 'allow'), exports({ id: 'x', roles: ['viewer'] }, 'deny'), exports(undefined, 'allow')])
+    const ran = await test([exports({ id: uma.userId }, 'allow'), exports({ id: api.owner.userId }, 'allow'),
+      exports({ id: 'x', roles: ['viewer'] }, 'deny'), exports(undefined, 'allow')])
     t.equal(ran.statusCode, 200, ran.body)
-    t.match(ran.json(), { passed: 4, failed: 0 }, 'uma exports through her custom role, the owner as owner, a viewer not; no principal holds the role under test')
+    t.match(ran.json(), { passed: 4, failed: 0 },
+      'uma exports through her custom role, the owner as owner, a viewer not; no principal holds the role under test')
     const viewerOnly = await test([exports({ id: uma.userId }, 'allow')], 'viewer')
     t.match(viewerOnly.json(), { passed: 1 }, 'a member is tested with their own roles, not the role in the path')
 
@@ -77,7 +80,9 @@ for (const driver of drivers()) {
     const dir = mkdtempSync(join(tmpdir(), 'ledgerline-cases-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const file = join(dir, 'cases.json')
-    writeFileSync(file, JSON.stringify({ cases: [{ name: 'uma exports', ...exports({ id: uma }, 'allow') }, { name: 'the owner too', ...exports({ id: userId }, 'allow') }] }))
+    writeFileSync(file,
+      JSON.stringify({ cases: [{ name: 'uma exports', ...exports({ id: uma }, 'allow') },
+        { name: 'the owner too', ...exports({ id: userId }, 'allow') }] }))
     const run = await cli(['rbac', 'test', file, '--org', orgId, '--json'], env)
     t.equal(run.code, 0, run.stderr)
     t.match(JSON.parse(run.stdout), { passed: 2, failed: 0 })

@@ -37,7 +37,8 @@ const named = (report: Report, name: string): Check => {
 
 const failed = (report: Report): string[] => report.checks.filter((c) => !c.ok && c.severity === 'fail').map((c) => c.name)
 
-async function preflight (t: Test, env: Record<string, string>, args: string[] = []): Promise<Report & { code: number | null, stdout: string }> {
+async function preflight (t: Test, env: Record<string, string>,
+  args: string[] = []): Promise<Report & { code: number | null, stdout: string }> {
   const run = await cli(['preflight', '--production', '--json', ...args], env, 90_000)
   let report: Report
   try {
@@ -89,7 +90,8 @@ interface Instance {
  * projections run once. The server's local trust authentication ignores the
  * password; a server asking for one (scram) gets the right one.
  */
-async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: string, orgId: string }) => Promise<void> = async () => {}): Promise<Instance> {
+async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: string, orgId: string }) =>
+  Promise<void> = async () => {}): Promise<Instance> {
   const id = randomBytes(5).toString('hex')
   const role = `ledgerline_pf_${id}`
   const password = randomBytes(18).toString('base64url')
@@ -105,7 +107,8 @@ async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: stri
   url.username = role
   url.password = password
   url.pathname = `/${role}`
-  const env = { NODE_ENV: 'production', DATABASE_URL: url.toString(), AUDIT_SIGNING_KEY: KEY, LOG_LEVEL: 'warn', METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
+  const env = { NODE_ENV: 'production', DATABASE_URL: url.toString(), AUDIT_SIGNING_KEY: KEY, LOG_LEVEL: 'warn',
+    METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
   const open = (): Promise<Runtime> => openRuntime(loadConfig(env), pino({ level: 'silent' }))
   const runtime = await open() // migrates
   let orgId = ''
@@ -117,9 +120,11 @@ async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: stri
     await seed(runtime, owner)
     runtime.runner.start()
     await settled(runtime)
-    t.ok((await digestCompleteDays(runtime.sql, signingKeyOf(runtime.config), new Date())).length > 0, 'a digest is signed over a finished day')
+    t.ok((await digestCompleteDays(runtime.sql, signingKeyOf(runtime.config), new Date())).length > 0,
+      'a digest is signed over a finished day')
     // A row today on the digested chain: preflight verifies that chain, digest included.
-    await changeOrganization(runtime.identity, { ...systemCommand('test'), orgId: old.orgId }, old.orgId, { type: 'RenameOrganization', data: { name: 'Old Co 2' } })
+    await changeOrganization(runtime.identity, { ...systemCommand('test'), orgId: old.orgId }, old.orgId,
+      { type: 'RenameOrganization', data: { name: 'Old Co 2' } })
     await settled(runtime)
   } finally {
     await runtime.close()
@@ -150,7 +155,8 @@ function alertFixture (t: Test): { rules: string, runbooks: string } {
           summary: ${alert}
           runbook_url: https://github.com/example/ledgerline/blob/main/runbooks/service.md#${anchor}
 `
-  writeFileSync(join(dir, 'alerts.yml'), `groups:\n  - name: ledgerline\n    rules:\n${rule('LedgerlineDown', 'service-down')}${rule('LedgerlineErrorsHigh', 'errors-high')}`)
+  writeFileSync(join(dir, 'alerts.yml'),
+    `groups:\n  - name: ledgerline\n    rules:\n${rule('LedgerlineDown', 'service-down')}${rule('LedgerlineErrorsHigh', 'errors-high')}`)
   return { rules: join(dir, 'alerts.yml'), runbooks: join(dir, 'runbooks') }
 }
 
@@ -167,7 +173,8 @@ t.test('configuration checks, without a database', async (t) => {
   const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app:Zq8-strong-9xT@127.0.0.1/app', AUDIT_SIGNING_KEY: KEY, METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
   const checks = (env: Record<string, string>): Check[] => configChecks(loadConfig(env), { production: true, weakPasswords: weak })
   t.same(checks(base).filter((c) => !c.ok), [], 'a production configuration done right passes')
-  const failing = (env: Record<string, string>): string[] => checks({ ...base, ...env }).filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`)
+  const failing = (env: Record<string, string>): string[] =>
+    checks({ ...base, ...env }).filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`)
   t.same(failing({ TRUST_PROXY: 'true' }), ['config.trust_proxy:fail'])
   t.same(failing({ TRUST_PROXY: '1' }), [], 'a number of hops is fine')
   t.same(failing({ LOG_LEVEL: 'debug' }), ['config.log_level:warn'], 'payload logging warns')
@@ -181,10 +188,13 @@ t.test('configuration checks, without a database', async (t) => {
   const metrics = (env: Record<string, string>): Check | undefined => checks({ ...base, ...env }).find((c) => c.name === 'config.metrics')
   t.match(metrics({ METRICS_TOKEN: '' })?.detail, /METRICS_TOKEN.*METRICS_PORT/)
   t.equal(metrics({})?.detail, '/metrics on the API port, METRICS_TOKEN required')
-  t.equal(metrics({ METRICS_PORT: '9464' })?.detail, '/metrics on its own listener (METRICS_HOST 127.0.0.1, METRICS_PORT 9464), METRICS_TOKEN required')
+  t.equal(metrics({ METRICS_PORT: '9464' })?.detail,
+    '/metrics on its own listener (METRICS_HOST 127.0.0.1, METRICS_PORT 9464), METRICS_TOKEN required')
   for (const check of checks(base)) t.notMatch(check.detail, base.METRICS_TOKEN, 'no detail shows the metrics token')
-  const dev = configChecks(loadConfig({ ...base, NODE_ENV: 'development', AUDIT_SIGNING_KEY: '', METRICS_TOKEN: '' }), { production: false, weakPasswords: weak })
-  t.same(dev.filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`), ['config.node_env:warn', 'config.audit_signing_key:warn', 'config.metrics:warn'], 'not judged as production: warnings')
+  const dev = configChecks(loadConfig({ ...base, NODE_ENV: 'development', AUDIT_SIGNING_KEY: '', METRICS_TOKEN: '' }),
+    { production: false, weakPasswords: weak })
+  t.same(dev.filter((c) => !c.ok).map((c) => `${c.name}:${c.severity}`),
+    ['config.node_env:warn', 'config.audit_signing_key:warn', 'config.metrics:warn'], 'not judged as production: warnings')
   for (const check of checks({ ...base, DATABASE_URL: 'postgres://app:changeme@db.example.com/app' })) t.notMatch(check.detail, 'changeme', 'no detail shows the password')
 })
 
@@ -208,8 +218,10 @@ if (SERVER_URL === undefined || SERVER_URL === '') {
       t.equal(report.ok, true)
       t.same(report.checks.filter((c) => !c.ok), [], 'no failure, no warning')
       t.same(report.checks.map((c) => c.name), [
-        'config.node_env', 'config.audit_signing_key', 'config.database_url', 'config.secrets', 'config.tls', 'config.trust_proxy', 'config.log_level', 'config.metrics',
-        'database.reachable', 'database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified', 'audit.retention_configured',
+        'config.node_env', 'config.audit_signing_key', 'config.database_url', 'config.secrets', 'config.tls', 'config.trust_proxy',
+        'config.log_level', 'config.metrics',
+        'database.reachable', 'database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified',
+        'audit.retention_configured',
         'alerts.rules_valid', 'alerts.runbooks_mapped'])
       t.match(named(report, 'audit.chain_verified').detail, /3 chains/, 'the platform\'s and two organizations\' chains')
       t.notMatch(report.stdout, good.password, 'the password is never printed')
@@ -286,7 +298,8 @@ if (SERVER_URL === undefined || SERVER_URL === '') {
 
     t.test('a tampered audit row', async (t) => {
       const db = await instance(t)
-      t.equal((await db.query("UPDATE audit_events SET actor_label = 'someone else' WHERE org_id = $1 AND seq = 2", [db.orgId])).rowCount, 1)
+      t.equal((await db.query("UPDATE audit_events SET actor_label = 'someone else' WHERE org_id = $1 AND seq = 2", [db.orgId])).rowCount,
+        1)
       const check = await failsOn(t, db.env, 'audit.chain_verified', { alone: true })
       t.match(check.detail, `org ${db.orgId}: first bad seq 2 (actor_label)`)
     })

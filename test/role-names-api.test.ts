@@ -8,7 +8,8 @@ t.test('creating or renaming onto a taken name is a 409; another organization ma
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const roles = `/v1/orgs/${api.owner.orgId}/roles`
-    const create = (name: string, token?: string, url = roles) => api.call('POST', url, { body: { name, grants: [] }, ...(token === undefined ? {} : { token }) })
+    const create = (name: string, token?: string, url = roles) =>
+      api.call('POST', url, { body: { name, grants: [] }, ...(token === undefined ? {} : { token }) })
     const first = await create(' Auditors ')
     t.equal(first.statusCode, 201, first.body)
     const taken = await create('AUDITORS')
@@ -18,8 +19,10 @@ t.test('creating or renaming onto a taken name is a 409; another organization ma
     const second = await create('Billing')
     t.equal(second.statusCode, 201)
     problem(t, await api.call('PATCH', `${roles}/${second.json().roleId}`, { body: { name: 'auditors' } }), 409, 'rbac.role_name_taken')
-    t.equal((await api.call('PATCH', `${roles}/${first.json().roleId}`, { body: { name: 'AUDITORS' } })).statusCode, 200, 'a role changes the case of its own name')
-    const listed = (await api.call('GET', roles)).json().items.filter((role: { builtIn: boolean }) => !role.builtIn).map((role: { name: string }) => role.name).sort()
+    t.equal((await api.call('PATCH', `${roles}/${first.json().roleId}`, { body: { name: 'AUDITORS' } })).statusCode, 200,
+      'a role changes the case of its own name')
+    const listed = (await api.call('GET', roles)).json().items.filter((role: { builtIn: boolean }) => !role.builtIn)
+      .map((role: { name: string }) => role.name).sort()
     t.same(listed, ['AUDITORS', 'Billing'])
 
     const other = await api.newOwner('other@b.example', 'Org B')

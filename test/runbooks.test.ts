@@ -99,7 +99,8 @@ function problemOf (args: string[]): string | undefined {
   return undefined
 }
 
-const scripts = Object.keys((JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts)
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts)
 
 t.test('every command a runbook names exists', async (t) => {
   for (const name of [...runbooks, 'TEMPLATE.md']) {

@@ -51,7 +51,8 @@ const FILL: Record<string, Fill> = {
   'DELETE /v1/orgs/:orgId/members/:userId': {},
   'PUT /v1/orgs/:orgId/members/:userId/roles/:role': {},
   'DELETE /v1/orgs/:orgId/members/:userId/roles/:role': {},
-  'POST /v1/orgs/:orgId/authz/check': { body: (context) => ({ checks: [{ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }] }) },
+  'POST /v1/orgs/:orgId/authz/check': { body: (context) =>
+    ({ checks: [{ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }] }) },
   'GET /v1/orgs/:orgId/roles': {},
   'GET /v1/orgs/:orgId/access': { query: { action: 'billing:update' } },
   'GET /v1/orgs/:orgId/audit-retention': {},
@@ -61,12 +62,15 @@ const FILL: Record<string, Fill> = {
   'PATCH /v1/orgs/:orgId/roles/:roleId': { body: () => ({ name: 'Renamed' }) },
   'PUT /v1/orgs/:orgId/roles/:roleId/grants': { body: () => ({ grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] }) },
   'DELETE /v1/orgs/:orgId/roles/:roleId': {},
-  'POST /v1/orgs/:orgId/roles/:roleId/test': { body: () => ({ cases: [{ action: 'billing:update', resource: { type: 'organization' }, expect: 'allow' }] }) },
-  'POST /v1/orgs/:orgId/authz/explain': { body: (context) => ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) },
+  'POST /v1/orgs/:orgId/roles/:roleId/test': { body: () =>
+    ({ cases: [{ action: 'billing:update', resource: { type: 'organization' }, expect: 'allow' }] }) },
+  'POST /v1/orgs/:orgId/authz/explain': { body: (context) =>
+    ({ userId: context.ownerId, action: 'billing:update', resource: { type: 'organization' } }) },
   'GET /v1/orgs/:orgId/audit-events': { query: { action: 'org.*', sort: 'asc', limit: '10' } },
   'GET /v1/orgs/:orgId/audit-events/export': { query: { format: 'csv' } },
   'POST /v1/orgs/:orgId/audit-events/verify': {},
-  'POST /v1/orgs/:orgId/impersonations': { body: (context) => ({ targetUserId: context.memberId, reason: 'taking over another tenant', ticket: 'EVIL-1' }) },
+  'POST /v1/orgs/:orgId/impersonations': { body: (context) =>
+    ({ targetUserId: context.memberId, reason: 'taking over another tenant', ticket: 'EVIL-1' }) },
   'GET /v1/orgs/:orgId/impersonations': { query: { status: 'all' } },
   'GET /v1/orgs/:orgId/impersonations/:sessionId': {},
   'POST /v1/orgs/:orgId/impersonations/:sessionId/approve': {},
@@ -117,7 +121,8 @@ function callsFor (route: OrgRoute, context: Context, token: string, only: Recor
   for (const [, name] of route.url.matchAll(/:(\w+)/g)) {
     const values = PARAMS[name!]
     if (values === undefined) throw new Error(`${key(route)}: no way to fill :${name} in (add it to PARAMS)`)
-    combinations = combinations.flatMap((combination) => (only[name!] ?? values(context)).map((value) => ({ ...combination, [name!]: value })))
+    combinations = combinations.flatMap((combination) =>
+      (only[name!] ?? values(context)).map((value) => ({ ...combination, [name!]: value })))
   }
   const query = fill.query === undefined ? '' : `?${new URLSearchParams(fill.query).toString()}`
   const body = fill.body?.(context)
@@ -153,14 +158,19 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
   const services = runtime.identity
   const people = async (name: string) => {
     const owner = await bootstrap(services, systemCommand('tenancy-test'), { email: `owner-${name}@example.com`, orgName: `Org ${name}` })
-    const member = await registerUser(services, systemCommand('tenancy-test'), { email: `member-${name}@example.com`, displayName: `Member ${name}` })
+    const member = await registerUser(services, systemCommand('tenancy-test'),
+      { email: `member-${name}@example.com`, displayName: `Member ${name}` })
     const asOwner = { ...systemCommand('tenancy-test'), actor: { type: 'user' as const, id: owner.userId } }
     await addMember(services, asOwner, owner.orgId, { userId: member.userId, roles: ['admin'] })
-    INVITES.set(owner.orgId, (await createInvitation(invitationServices(runtime), { ...asOwner, commandId: randomUUID() }, owner.orgId, { email: `invitee-${name}@example.com`, roles: ['member'] })).inviteId)
+    INVITES.set(owner.orgId,
+      (await createInvitation(invitationServices(runtime), { ...asOwner, commandId: randomUUID() }, owner.orgId,
+        { email: `invitee-${name}@example.com`, roles: ['member'] })).inviteId)
     const requested = await requestImpersonation(runtime.impersonation, { ...asOwner, commandId: randomUUID() }, owner.orgId,
-      { userId: owner.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
+      { userId: owner.userId, impersonating: false, via: 'member' },
+      { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
     SESSIONS.set(owner.orgId, requested.sessionId)
-    return { orgId: owner.orgId, ownerId: owner.userId, memberId: member.userId, token: owner.token, position: parsePosition(requested.position!)! }
+    return { orgId: owner.orgId, ownerId: owner.userId, memberId: member.userId, token: owner.token,
+      position: parsePosition(requested.position!)! }
   }
   const a = await people('a')
   const b = await people('b')
@@ -207,9 +217,11 @@ t.test('a principal of another organization gets 404 on every org route, never 4
       t.same(w.routes.map(key).sort(), served, 'the OpenAPI document (with HEAD twins) lists every org route the router serves')
       t.ok(w.routes.length >= 9, `${w.routes.length} org routes`)
       for (const route of w.routes) {
-        t.doesNotThrow(() => callsFor(route, { orgId: a.orgId, ownerId: a.ownerId, memberId: a.memberId, callerId: b.ownerId }, b.token), `${key(route)} can be filled in`)
+        t.doesNotThrow(() => callsFor(route, { orgId: a.orgId, ownerId: a.ownerId, memberId: a.memberId, callerId: b.ownerId }, b.token),
+          `${key(route)} can be filled in`)
       }
-      t.same(Object.keys(FILL).sort(), [...new Set(w.routes.filter((route) => route.method !== 'HEAD').map(key))].sort(), 'FILL has no entry for a route that is gone')
+      t.same(Object.keys(FILL).sort(), [...new Set(w.routes.filter((route) => route.method !== 'HEAD').map(key))].sort(),
+        'FILL has no entry for a route that is gone')
     })
 
     const asB = { orgId: a.orgId, ownerId: a.ownerId, memberId: a.memberId, callerId: b.ownerId }
@@ -272,7 +284,8 @@ t.test('a principal of another organization gets 404 on every org route, never 4
             // Commands act (2xx) or meet a domain rule (409: already a member, a member keeps a role; 403: B may not approve the
             // break-glass request B made); never validation, role or tenancy refusals.
             const domainRule = code === 'impersonation.self_approval'
-            t.ok(response.statusCode < 500 && response.statusCode !== 400 && (response.statusCode !== 403 || domainRule) && code !== 'org.not_found',
+            t.ok(response.statusCode < 500 && response.statusCode !== 400 && (response.statusCode !== 403 || domainRule)
+              && code !== 'org.not_found',
               `B on B: ${call.label} → ${response.statusCode} ${response.body.slice(0, 160)}`)
           }
         }
