@@ -49,12 +49,15 @@ export async function invitationsPage (
       WHERE org_id = $1 AND ${STATUS_CLAUSE}
         AND ($3::timestamptz IS NULL OR (created_at, invite_id) < ($3::timestamptz, $4::text))
       ORDER BY created_at DESC, invite_id DESC LIMIT $6`,
-    [orgId, options.now.toISOString(), options.after?.createdAt ?? null, options.after?.inviteId ?? null, options.status ?? null, options.limit])
+    [orgId, options.now.toISOString(), options.after?.createdAt ?? null, options.after?.inviteId ?? null, options.status ?? null,
+      options.limit])
   return rows.map((row) => ({
     inviteId: row.invite_id,
     email: row.email,
     roles: row.roles,
-    status: (row.status === 'pending' && new Date(row.expires_at).getTime() <= options.now.getTime() ? 'expired' : row.status) as InvitationStatusFilter,
+    status: (row.status === 'pending' && new Date(row.expires_at).getTime() <= options.now.getTime()
+      ? 'expired'
+      : row.status) as InvitationStatusFilter,
     invitedBy: row.invited_by,
     createdAt: iso(row.created_at),
     expiresAt: iso(row.expires_at),

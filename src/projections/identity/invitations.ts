@@ -25,7 +25,8 @@ const handlers: Record<string, Apply> = {
     [d.inviteId, orgId, d.email, d.roles, (d.invitedBy as { id: string }).id, e.metadata.occurredAt, d.expiresAt]),
   // Written before invitations had tokens: nobody can accept one; it shows until the 7 days invitations then lasted are over.
   'org.member.invited': (tx, orgId, d, e) => tx.query(insert,
-    [d.inviteId, orgId, d.email, d.roles, e.metadata.actor.id, e.metadata.occurredAt, new Date(Date.parse(e.metadata.occurredAt) + 7 * 86_400_000).toISOString()]),
+    [d.inviteId, orgId, d.email, d.roles, e.metadata.actor.id, e.metadata.occurredAt,
+      new Date(Date.parse(e.metadata.occurredAt) + 7 * 86_400_000).toISOString()]),
   'org.invitation.accepted': (tx, orgId, d, e) => tx.query(
     `UPDATE invitations SET status = 'accepted', ended_at = $3, ended_by = $4 WHERE invite_id = $1 AND org_id = $2 AND status = 'pending'`,
     [d.inviteId, orgId, e.metadata.occurredAt, d.userId]),

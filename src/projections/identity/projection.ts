@@ -18,9 +18,12 @@ const handlers: Record<string, Apply> = {
     `INSERT INTO users (user_id, email, display_name, status, created_at, updated_at)
      VALUES ($1, $2, $3, 'active', $4, $4) ON CONFLICT (user_id) DO NOTHING`,
     [d.userId, d.email, d.displayName, e.recordedAt]),
-  'identity.user.password_set': (tx, e) => tx.query('UPDATE users SET has_password = true, updated_at = $2 WHERE user_id = $1', [idOf(e), e.recordedAt]),
-  'identity.user.disabled': (tx, e) => tx.query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
-  'identity.user.enabled': (tx, e) => tx.query("UPDATE users SET status = 'active', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
+  'identity.user.password_set': (tx, e) => tx.query(
+    'UPDATE users SET has_password = true, updated_at = $2 WHERE user_id = $1', [idOf(e), e.recordedAt]),
+  'identity.user.disabled': (tx, e) => tx.query(
+    "UPDATE users SET status = 'disabled', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
+  'identity.user.enabled': (tx, e) => tx.query(
+    "UPDATE users SET status = 'active', updated_at = $2 WHERE user_id = $1", [idOf(e), e.recordedAt]),
   'identity.user.staff_flags_set': (tx, e, d) => tx.query(
     'UPDATE users SET platform_admin = $2, platform_support = $3, updated_at = $4 WHERE user_id = $1',
     [idOf(e), d.platformAdmin, d.platformSupport, e.recordedAt]),
@@ -28,10 +31,13 @@ const handlers: Record<string, Apply> = {
     `INSERT INTO organizations (org_id, name, plan, settings, created_at, updated_at)
      VALUES ($1, $2, $3, '{}', $4, $4) ON CONFLICT (org_id) DO NOTHING`,
     [d.orgId, d.name, d.plan, e.recordedAt]),
-  'org.organization.renamed': (tx, e, d) => tx.query('UPDATE organizations SET name = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.name, e.recordedAt]),
-  'org.organization.plan_changed': (tx, e, d) => tx.query('UPDATE organizations SET plan = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.plan, e.recordedAt]),
+  'org.organization.renamed': (tx, e, d) => tx.query(
+    'UPDATE organizations SET name = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.name, e.recordedAt]),
+  'org.organization.plan_changed': (tx, e, d) => tx.query(
+    'UPDATE organizations SET plan = $2, updated_at = $3 WHERE org_id = $1', [idOf(e), d.plan, e.recordedAt]),
   'org.organization.settings_changed': (tx, e, d) => tx.query(
-    'UPDATE organizations SET settings = settings || $2::jsonb, updated_at = $3 WHERE org_id = $1', [idOf(e), JSON.stringify(d.settings), e.recordedAt]),
+    'UPDATE organizations SET settings = settings || $2::jsonb, updated_at = $3 WHERE org_id = $1',
+    [idOf(e), JSON.stringify(d.settings), e.recordedAt]),
   'org.member.added': (tx, e, d) => tx.query(
     `INSERT INTO memberships (org_id, user_id, roles, joined_at) VALUES ($1, $2, $3::text[], $4)
      ON CONFLICT (org_id, user_id) DO UPDATE SET roles = EXCLUDED.roles`,
@@ -51,7 +57,8 @@ const handlers: Record<string, Apply> = {
     `INSERT INTO tokens (token_id, user_id, kind, name, prefix, hash, expires_at, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (token_id) DO NOTHING`,
     [d.tokenId, d.userId, d.kind, d.name, d.prefix, d.hash, d.expiresAt ?? null, e.recordedAt]),
-  'identity.token.revoked': (tx, e) => tx.query('UPDATE tokens SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL', [idOf(e), e.recordedAt])
+  'identity.token.revoked': (tx, e) => tx.query(
+    'UPDATE tokens SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL', [idOf(e), e.recordedAt])
 }
 
 /**
@@ -61,7 +68,9 @@ const handlers: Record<string, Apply> = {
  */
 type ApplyMany = (tx: SqlTransaction, events: readonly RecordedEvent[]) => Promise<unknown>
 
-const rows = (events: readonly RecordedEvent[], row: (event: RecordedEvent, data: Record<string, unknown>) => Record<string, unknown>): string =>
+const rows = (
+  events: readonly RecordedEvent[], row: (event: RecordedEvent, data: Record<string, unknown>) => Record<string, unknown>
+): string =>
   JSON.stringify(events.map((event) => row(event, event.data as Record<string, unknown>)))
 
 const bulk: Record<string, ApplyMany> = {
@@ -70,7 +79,8 @@ const bulk: Record<string, ApplyMany> = {
      SELECT r.org_id, r.user_id, ARRAY(SELECT jsonb_array_elements_text(r.roles)), r.joined_at
        FROM jsonb_to_recordset($1::jsonb) AS r(org_id text, user_id text, roles jsonb, joined_at timestamptz)
      ON CONFLICT (org_id, user_id) DO UPDATE SET roles = EXCLUDED.roles`,
-    [rows(lastPerKey(events, (e) => `${idOf(e)}/${(e.data as { userId: string }).userId}`), (e, d) => ({ org_id: idOf(e), user_id: d.userId, roles: d.roles, joined_at: e.recordedAt }))]),
+    [rows(lastPerKey(events, (e) => `${idOf(e)}/${(e.data as { userId: string }).userId}`),
+      (e, d) => ({ org_id: idOf(e), user_id: d.userId, roles: d.roles, joined_at: e.recordedAt }))]),
   'identity.user.registered': (tx, events) => tx.query(
     `INSERT INTO users (user_id, email, display_name, status, created_at, updated_at)
      SELECT r.user_id, r.email, r.display_name, 'active', r.at, r.at
@@ -80,9 +90,13 @@ const bulk: Record<string, ApplyMany> = {
   'identity.token.created': (tx, events) => tx.query(
     `INSERT INTO tokens (token_id, user_id, kind, name, prefix, hash, expires_at, created_at)
      SELECT r.token_id, r.user_id, r.kind, r.name, r.prefix, r.hash, r.expires_at, r.at
-       FROM jsonb_to_recordset($1::jsonb) AS r(token_id text, user_id text, kind text, name text, prefix text, hash text, expires_at timestamptz, at timestamptz)
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r(token_id text, user_id text, kind text, name text, prefix text, hash text, expires_at timestamptz, at timestamptz)
      ON CONFLICT (token_id) DO NOTHING`,
-    [rows(events, (e, d) => ({ token_id: d.tokenId, user_id: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, hash: d.hash, expires_at: d.expiresAt ?? null, at: e.recordedAt }))])
+    [rows(events, (e, d) => ({
+      token_id: d.tokenId, user_id: d.userId, kind: d.kind, name: d.name, prefix: d.prefix, hash: d.hash,
+      expires_at: d.expiresAt ?? null, at: e.recordedAt
+    }))])
 }
 
 /** The last event per key, in order: one INSERT … ON CONFLICT may touch a row only once. */

@@ -20,14 +20,17 @@ export interface MembershipsAt {
 }
 
 export async function membershipsOf (sql: SqlExecutor, userId: string): Promise<MembershipsAt> {
-  const { rows } = await sql.query<{ org_id: string | null, name: string, plan: string, roles: string[], major: string | null, minor: string | null }>(
+  const { rows } = await sql.query<{
+    org_id: string | null, name: string, plan: string, roles: string[], major: string | null, minor: string | null
+  }>(
     `SELECT m.org_id, o.name, o.plan, m.roles, p.position_major::text AS major, p.position_minor::text AS minor
        FROM (SELECT position_major, position_minor FROM public.projections WHERE name = 'identity') p
        LEFT JOIN (memberships m JOIN organizations o USING (org_id)) ON m.user_id = $1
       ORDER BY o.name, m.org_id`, [userId], { name: 'identity_memberships_of' })
   const first = rows[0]
   const asOf = first?.major == null ? START : { major: BigInt(first.major), minor: BigInt(first.minor!) }
-  const items = rows.filter((row) => row.org_id !== null).map((row) => ({ orgId: row.org_id!, name: row.name, plan: row.plan, roles: row.roles }))
+  const items = rows.filter((row) => row.org_id !== null)
+    .map((row) => ({ orgId: row.org_id!, name: row.name, plan: row.plan, roles: row.roles }))
   return { items, asOf }
 }
 
@@ -42,7 +45,10 @@ export interface OrganizationView {
 }
 
 export async function organization (sql: SqlExecutor, orgId: string): Promise<OrganizationView | undefined> {
-  const { rows } = await sql.query<{ org_id: string, name: string, plan: string, settings: Record<string, unknown>, members: string, created_at: Date | string, updated_at: Date | string }>(
+  const { rows } = await sql.query<{
+    org_id: string, name: string, plan: string, settings: Record<string, unknown>, members: string,
+    created_at: Date | string, updated_at: Date | string
+  }>(
     `SELECT o.org_id, o.name, o.plan, o.settings, o.created_at, o.updated_at,
             (SELECT count(*) FROM memberships m WHERE m.org_id = o.org_id)::text AS members
        FROM organizations o WHERE o.org_id = $1`, [orgId])
@@ -70,7 +76,9 @@ export interface MemberView {
 
 /** One page of members ordered by user id, after `after` (keyset: stable while members come and go). */
 export async function membersPage (sql: SqlExecutor, orgId: string, limit: number, after?: string): Promise<MemberView[]> {
-  const { rows } = await sql.query<{ user_id: string, email: string, display_name: string, status: string, roles: string[], joined_at: Date | string }>(
+  const { rows } = await sql.query<{
+    user_id: string, email: string, display_name: string, status: string, roles: string[], joined_at: Date | string
+  }>(
     `SELECT m.user_id, u.email, u.display_name, u.status, m.roles, m.joined_at
        FROM memberships m JOIN users u USING (user_id)
       WHERE m.org_id = $1 AND ($2::text IS NULL OR m.user_id > $2)
@@ -99,7 +107,10 @@ const iso = (value: Date | string | null): string | null => value === null ? nul
 
 /** A user's tokens, newest first; hashes never leave the table. */
 export async function tokensOf (sql: SqlExecutor, userId: string, limit = 200): Promise<TokenView[]> {
-  const { rows } = await sql.query<{ token_id: string, kind: string, name: string, prefix: string, created_at: Date | string, expires_at: Date | string | null, revoked_at: Date | string | null }>(
+  const { rows } = await sql.query<{
+    token_id: string, kind: string, name: string, prefix: string, created_at: Date | string, expires_at: Date | string | null,
+    revoked_at: Date | string | null
+  }>(
     `SELECT token_id, kind, name, prefix, created_at, expires_at, revoked_at
        FROM tokens WHERE user_id = $1 ORDER BY created_at DESC, token_id LIMIT $2`, [userId, limit])
   return rows.map((row) => ({
