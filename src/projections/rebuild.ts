@@ -10,7 +10,9 @@ import { comparePositions } from '../eventstore/position.ts'
 import { START, type EventStore, type LogPosition, type ReadAllResult } from '../eventstore/types.ts'
 import { lockKey, type SqlClient } from '../sql/client.ts'
 import { assertProjection, typesFilter, type Projection } from './projection.ts'
-import { applyTo, createGeneration, dropGeneration, dropStaleGenerations, exposeGeneration, indexGeneration, readState, writeState } from './state.ts'
+import {
+  applyTo, createGeneration, dropGeneration, dropStaleGenerations, exposeGeneration, indexGeneration, readState, writeState
+} from './state.ts'
 
 export interface RebuildProgress {
   readonly eventsApplied: number
@@ -101,7 +103,9 @@ async function build ({ sql, store, projection, batchSize = 2000, onProgress, si
  * rebuild then catches up and tries again. Returns false to try again, else the
  * generation it replaced (undefined for the first one).
  */
-async function swap (sql: SqlClient, projection: Projection, generation: number, position: LogPosition, applied: number): Promise<number | undefined | false> {
+async function swap (
+  sql: SqlClient, projection: Projection, generation: number, position: LogPosition, applied: number
+): Promise<number | undefined | false> {
   try {
     return await sql.transaction(async (tx) => {
       await tx.exec(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT_MS}ms'`)
@@ -118,7 +122,10 @@ async function swap (sql: SqlClient, projection: Projection, generation: number,
   }
 }
 
-/** The old generation goes in a transaction of its own; if readers still hold it, the next rebuild's createGeneration or this retry later drops it. */
+/**
+ * The old generation goes in a transaction of its own; if readers still hold it, the next rebuild's createGeneration or this retry
+ * later drops it.
+ */
 async function dropQuietly (sql: SqlClient, projection: Projection, generation: number): Promise<void> {
   await sql.transaction(async (tx) => {
     await tx.exec(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT_MS}ms'`)

@@ -37,7 +37,9 @@ function toState (row: StateRow): ProjectionState {
   }
 }
 
-export async function readState (tx: { query: SqlTransaction['query'] }, name: string, forUpdate = false): Promise<ProjectionState | undefined> {
+export async function readState (
+  tx: { query: SqlTransaction['query'] }, name: string, forUpdate = false
+): Promise<ProjectionState | undefined> {
   const { rows } = await tx.query<StateRow>(`${SELECT_STATE} WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`, [name])
   return rows[0] === undefined ? undefined : toState(rows[0])
 }
@@ -87,7 +89,9 @@ export async function dropGeneration (tx: SqlTransaction, projection: Projection
  * projection's own SQL. The path stays set until the transaction ends, so
  * bookkeeping SQL after it names public tables explicitly.
  */
-export async function applyTo (tx: SqlTransaction, projection: Projection, generation: number, events: readonly RecordedEvent[]): Promise<void> {
+export async function applyTo (
+  tx: SqlTransaction, projection: Projection, generation: number, events: readonly RecordedEvent[]
+): Promise<void> {
   if (events.length === 0) return
   await tx.exec(`SET LOCAL search_path TO ${quoteIdent(schemaFor(projection.name, generation))}, public`)
   await projection.apply(events, tx)
@@ -100,6 +104,7 @@ export async function writeState (tx: SqlTransaction, state: ProjectionState): P
      ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, generation = EXCLUDED.generation,
        position_major = EXCLUDED.position_major, position_minor = EXCLUDED.position_minor,
        events_applied = EXCLUDED.events_applied, updated_at = now()`,
-    [state.name, state.version, state.generation, state.position.major.toString(), state.position.minor.toString(), state.eventsApplied.toString()]
+    [state.name, state.version, state.generation, state.position.major.toString(), state.position.minor.toString(),
+      state.eventsApplied.toString()]
   )
 }

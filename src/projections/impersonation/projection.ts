@@ -21,7 +21,8 @@ const handlers: Record<string, Apply> = {
     `INSERT INTO impersonation_sessions (session_id, org_id, impersonator_id, target_user_id, via, reason, ticket, critical, break_glass,
        duration_minutes, status, requested_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11) ON CONFLICT (session_id) DO NOTHING`,
-    [sessionId, d.orgId, d.impersonatorId, d.targetUserId, d.via, d.reason, d.ticket ?? null, d.critical, d.breakGlass, d.durationMinutes, at]),
+    [sessionId, d.orgId, d.impersonatorId, d.targetUserId, d.via, d.reason, d.ticket ?? null, d.critical, d.breakGlass,
+      d.durationMinutes, at]),
   'impersonation.session.approved': (tx, sessionId, d, at) => tx.query(
     "UPDATE impersonation_sessions SET status = 'approved', approved_by = $2, approved_at = $3, updated_at = $3 WHERE session_id = $1",
     [sessionId, d.approverId, at]),
@@ -29,7 +30,8 @@ const handlers: Record<string, Apply> = {
     "UPDATE impersonation_sessions SET status = 'active', started_at = $2, expires_at = $3, updated_at = $4 WHERE session_id = $1",
     [sessionId, d.startedAt, d.expiresAt, at]),
   'impersonation.session.action_recorded': (tx, sessionId, d) => tx.query(
-    `UPDATE impersonation_sessions SET actions = actions + 1, blocked_actions = blocked_actions + (CASE WHEN $2 = 'blocked' THEN 1 ELSE 0 END)
+    `UPDATE impersonation_sessions SET actions = actions + 1,
+            blocked_actions = blocked_actions + (CASE WHEN $2 = 'blocked' THEN 1 ELSE 0 END)
       WHERE session_id = $1`, [sessionId, d.outcome]),
   'impersonation.session.stopped': end('stopped'),
   'impersonation.session.revoked': end('revoked'),

@@ -34,15 +34,17 @@ export type StatusFilter = 'active' | 'pending' | 'ended' | 'all'
 
 interface Row {
   session_id: string, org_id: string, impersonator_id: string, target_user_id: string, via: string, reason: string, ticket: string | null,
-  critical: boolean, break_glass: boolean, duration_minutes: number, status: string, requested_at: Date | string, approved_by: string | null,
-  approved_at: Date | string | null, started_at: Date | string | null, expires_at: Date | string | null, ended_at: Date | string | null,
+  critical: boolean, break_glass: boolean, duration_minutes: number, status: string, requested_at: Date | string,
+  approved_by: string | null, approved_at: Date | string | null, started_at: Date | string | null, expires_at: Date | string | null,
+  ended_at: Date | string | null,
   ended_by: string | null, end_reason: string | null, actions: number, blocked_actions: number
 }
 
 const iso = (value: Date | string | null): string | null => value === null ? null : new Date(value).toISOString()
 
 function viewOf (row: Row, now: Date): SessionView {
-  const lapsed = (row.status === 'pending' || row.status === 'approved') && new Date(row.requested_at).getTime() + APPROVAL_WINDOW_MINUTES * 60_000 <= now.getTime()
+  const lapsed = (row.status === 'pending' || row.status === 'approved') &&
+    new Date(row.requested_at).getTime() + APPROVAL_WINDOW_MINUTES * 60_000 <= now.getTime()
   const timeUp = row.status === 'active' && row.expires_at !== null && new Date(row.expires_at).getTime() <= now.getTime()
   return {
     sessionId: row.session_id,
@@ -74,7 +76,8 @@ const COLUMNS = `session_id, org_id, impersonator_id, target_user_id, via, reaso
 
 /** `active` and `pending` are open sessions still in their time; `ended` is the rest. */
 function statusClause (status: StatusFilter, param: string): string {
-  const inTime = `(status = 'active' AND expires_at > ${param}) OR (status IN ('pending', 'approved') AND requested_at > ${param} - interval '${APPROVAL_WINDOW_MINUTES} minutes')`
+  const inTime = `(status = 'active' AND expires_at > ${param}) OR ` +
+    `(status IN ('pending', 'approved') AND requested_at > ${param} - interval '${APPROVAL_WINDOW_MINUTES} minutes')`
   switch (status) {
     case 'active': return `status = 'active' AND expires_at > ${param}`
     case 'pending': return `status IN ('pending', 'approved') AND requested_at > ${param} - interval '${APPROVAL_WINDOW_MINUTES} minutes'`
@@ -108,7 +111,8 @@ export async function sessions (sql: SqlExecutor, query: SessionQuery = {}): Pro
   }
   params.push(Math.min(Math.max(query.limit ?? 50, 1), 1000))
   const { rows } = await sql.query<Row>(
-    `SELECT ${COLUMNS} FROM impersonation_sessions WHERE ${where.join(' AND ')} ORDER BY requested_at DESC, session_id DESC LIMIT $${params.length}`, params)
+    `SELECT ${COLUMNS} FROM impersonation_sessions WHERE ${where.join(' AND ')}
+      ORDER BY requested_at DESC, session_id DESC LIMIT $${params.length}`, params)
   return rows.map((row) => viewOf(row, now))
 }
 
@@ -120,7 +124,8 @@ export async function session (sql: SqlExecutor, sessionId: string, now = new Da
 /** Sessions `impersonatorId` is impersonating in now: the one-at-a-time guard (a request waiting for approval is not one). */
 export async function activeSessionsOf (sql: SqlExecutor, impersonatorId: string, now = new Date()): Promise<string[]> {
   const { rows } = await sql.query<{ session_id: string }>(
-    `SELECT session_id FROM impersonation_sessions WHERE impersonator_id = $1 AND ended_at IS NULL AND ${statusClause('active', '$2::timestamptz')}`,
+    `SELECT session_id FROM impersonation_sessions
+      WHERE impersonator_id = $1 AND ended_at IS NULL AND ${statusClause('active', '$2::timestamptz')}`,
     [impersonatorId, now])
   return rows.map((row) => row.session_id)
 }
@@ -150,7 +155,9 @@ export interface OpenSession {
  * one person in them (as impersonator or target), or all of them. What
  * "revoke all", support access turned off, and the re-check reactor end.
  */
-export async function openSessions (sql: SqlExecutor, filter: { orgId?: string, via?: string, userId?: string } = {}): Promise<OpenSession[]> {
+export async function openSessions (
+  sql: SqlExecutor, filter: { orgId?: string, via?: string, userId?: string } = {}
+): Promise<OpenSession[]> {
   const params: unknown[] = []
   const where = ['ended_at IS NULL']
   const add = (clause: (param: string) => string, value: string | undefined): void => {
@@ -161,9 +168,13 @@ export async function openSessions (sql: SqlExecutor, filter: { orgId?: string, 
   add((p) => `org_id = ${p}`, filter.orgId)
   add((p) => `via = ${p}`, filter.via)
   add((p) => `(impersonator_id = ${p} OR target_user_id = ${p})`, filter.userId)
-  const { rows } = await sql.query<{ session_id: string, org_id: string, impersonator_id: string, target_user_id: string, via: string, break_glass: boolean }>(
-    `SELECT session_id, org_id, impersonator_id, target_user_id, via, break_glass FROM impersonation_sessions WHERE ${where.join(' AND ')} ORDER BY requested_at`, params)
+  const { rows } = await sql.query<{
+    session_id: string, org_id: string, impersonator_id: string, target_user_id: string, via: string, break_glass: boolean
+  }>(
+    `SELECT session_id, org_id, impersonator_id, target_user_id, via, break_glass
+       FROM impersonation_sessions WHERE ${where.join(' AND ')} ORDER BY requested_at`, params)
   return rows.map((row) => ({
-    sessionId: row.session_id, orgId: row.org_id, impersonatorId: row.impersonator_id, targetUserId: row.target_user_id, via: row.via, breakGlass: row.break_glass
+    sessionId: row.session_id, orgId: row.org_id, impersonatorId: row.impersonator_id, targetUserId: row.target_user_id,
+    via: row.via, breakGlass: row.break_glass
   }))
 }

@@ -29,10 +29,15 @@ export interface StreamEntry {
 }
 
 export async function getStream (sql: SqlExecutor, streamId: string): Promise<StreamEntry | undefined> {
-  const { rows } = await sql.query<{ stream_id: string, category: string, version: string, last_event_at: Date | string, last_event_type: string }>(
+  const { rows } = await sql.query<{
+    stream_id: string, category: string, version: string, last_event_at: Date | string, last_event_type: string
+  }>(
     'SELECT stream_id, category, version::text, last_event_at, last_event_type FROM stream_catalogue WHERE stream_id = $1', [streamId])
   const row = rows[0]
   return row === undefined
     ? undefined
-    : { streamId: row.stream_id, category: row.category, version: Number(row.version), lastEventAt: new Date(row.last_event_at), lastEventType: row.last_event_type }
+    : {
+        streamId: row.stream_id, category: row.category, version: Number(row.version), lastEventAt: new Date(row.last_event_at),
+        lastEventType: row.last_event_type
+      }
 }
