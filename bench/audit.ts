@@ -113,7 +113,9 @@ const RUNNER_BATCH = 2000 // rebuildProjection's default batch size (src/project
 
 interface Projection { ours: Measurement, generation: number, raw: Measurement, readAll: Measurement }
 
-async function rebuild (cfg: Config, sql: SqlClient, store: EventStore, events: number): Promise<{ ours: Measurement, generation: number }> {
+async function rebuild (
+  cfg: Config, sql: SqlClient, store: EventStore, events: number
+): Promise<{ ours: Measurement, generation: number }> {
   log(`projection: rebuildProjection(auditProjection), batches of ${cfg.rebuildBatch ?? RUNNER_BATCH}`)
   let generation = 0
   let reported = 0
@@ -133,7 +135,9 @@ async function rebuild (cfg: Config, sql: SqlClient, store: EventStore, events: 
     return result.eventsApplied
   })
   const { rows } = await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_events')
-  if (Number(rows[0]!.n) !== ours.units || ours.units !== events) throw new Error(`the rebuild wrote ${rows[0]!.n} rows for ${ours.units} events (${events} appended)`)
+  if (Number(rows[0]!.n) !== ours.units || ours.units !== events) {
+    throw new Error(`the rebuild wrote ${rows[0]!.n} rows for ${ours.units} events (${events} appended)`)
+  }
   log(`  ours: ${ours.units.toLocaleString('en-US')} rows in ${ours.seconds.toFixed(1)} s, ${rate(ours)}`)
   return { ours, generation }
 }
@@ -149,19 +153,22 @@ async function rawProjection (url: string): Promise<Measurement> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await client.query(`DROP SCHEMA IF EXISTS bench_raw CASCADE; CREATE SCHEMA bench_raw; SET search_path TO bench_raw, public; ${auditProjection.setup}`)
+    await client.query(`DROP SCHEMA IF EXISTS bench_raw CASCADE; CREATE SCHEMA bench_raw; SET search_path TO bench_raw, public;
+      ${auditProjection.setup}`)
     const raw = await measure({ ops: 1 }, async () => {
       const { rowCount } = await client.query(`
         INSERT INTO bench_raw.audit_events (id, org_id, seq, occurred_at, action, actor_type, actor_id, actor_label, impersonator_id,
           target_type, target_id, diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash)
         SELECT e.event_id, o.org, row_number() OVER (PARTITION BY coalesce(o.org, '') ORDER BY e.transaction_id, e.global_position),
-               (e.metadata->>'occurredAt')::timestamptz, e.type, e.metadata->'actor'->>'type', e.metadata->'actor'->>'id', e.metadata->'actor'->>'id',
+               (e.metadata->>'occurredAt')::timestamptz, e.type, e.metadata->'actor'->>'type', e.metadata->'actor'->>'id',
+               e.metadata->'actor'->>'id',
                e.metadata->>'impersonatorId', split_part(e.stream_id, '-', 1), substr(e.stream_id, strpos(e.stream_id, '-') + 1), e.data,
                e.metadata->>'ip', e.metadata->>'userAgent', e.metadata->>'traceId', e.metadata->>'requestId',
                e.transaction_id::text || '.' || e.global_position::text, repeat('0', 64),
                encode(sha256(convert_to(e.data::text || e.metadata::text, 'UTF8')), 'hex')
           FROM public.events e
-          CROSS JOIN LATERAL (SELECT coalesce(e.metadata->>'orgId', CASE WHEN e.stream_id LIKE 'org-%' THEN substr(e.stream_id, 5) END) AS org) o`)
+          CROSS JOIN LATERAL (SELECT coalesce(e.metadata->>'orgId',
+                                              CASE WHEN e.stream_id LIKE 'org-%' THEN substr(e.stream_id, 5) END) AS org) o`)
       return rowCount ?? 0
     })
     log(`  raw INSERT ... SELECT: ${raw.units.toLocaleString('en-US')} rows in ${raw.seconds.toFixed(1)} s, ${rate(raw)}`)
@@ -196,9 +203,12 @@ interface ExportRun { rows: number, bytes: number, seconds: number, rssBeforeMB:
 const EXPORT_CHILD = fileURLToPath(new URL('./lib/audit-export.ts', import.meta.url))
 
 async function exportRun (mode: 'ours' | 'raw', url: string, orgIds: readonly string[]): Promise<ExportRun> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', EXPORT_CHILD, mode, url, orgIds.join(',')], { maxBuffer: 1024 * 1024 })
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', EXPORT_CHILD, mode, url, orgIds.join(',')],
+    { maxBuffer: 1024 * 1024 })
   const run = JSON.parse(stdout.trim().split('\n').at(-1)!) as ExportRun
-  log(`  ${mode}: ${run.rows.toLocaleString('en-US')} rows, ${(run.bytes / 1024 / 1024).toFixed(0)} MB of CSV in ${run.seconds.toFixed(1)} s, ${Math.round(run.rows / run.seconds).toLocaleString('en-US')} rows/s, RSS ${run.rssBeforeMB.toFixed(0)} MB before, peak ${run.maxRssMB.toFixed(0)} MB`)
+  log(`  ${mode}: ${run.rows.toLocaleString('en-US')} rows, ${(run.bytes / 1024 / 1024).toFixed(0)} MB of CSV ` +
+    `in ${run.seconds.toFixed(1)} s, ${Math.round(run.rows / run.seconds).toLocaleString('en-US')} rows/s, ` +
+    `RSS ${run.rssBeforeMB.toFixed(0)} MB before, peak ${run.maxRssMB.toFixed(0)} MB`)
   return run
 }
 
@@ -229,20 +239,48 @@ function rate (m: Measurement): string {
 function results (projection: Projection, queries: QueryFigures, exports: ExportFigures): BenchResult[] {
   return [
     ...queries.filters.map((q) => latency({
-      name: `query-p95-${q.filter}`, metric: 'ms', value: q.ours, peer: { name: `the same SQL run raw through pg (p95 of ${q.samples} pages)`, value: q.raw }, targets: TARGETS.query
+      name: `query-p95-${q.filter}`, metric: 'ms', value: q.ours,
+      peer: { name: `the same SQL run raw through pg (p95 of ${q.samples} pages)`, value: q.raw }, targets: TARGETS.query
     })),
-    throughput({ name: 'export-csv', metric: 'rows/s', value: rowsPerSecond(exports.ours), peer: { name: 'raw keyset SELECT via pg (array rows, chunks of 1000) written as CSV', value: rowsPerSecond(exports.raw) }, targets: TARGETS.export }),
-    latency({ name: 'export-csv-rss', metric: 'MB', value: peakRss(exports.ours), peer: { name: 'peak RSS of the raw export process', value: peakRss(exports.raw) }, targets: TARGETS.exportRss }),
-    throughput({ name: 'projection', metric: 'events/s', value: projection.ours.rate, peer: { name: `raw INSERT ... SELECT in SQL, same table and indexes, ${projection.raw.units} rows`, value: projection.raw.rate }, targets: TARGETS.projection })
+    throughput({
+      name: 'export-csv', metric: 'rows/s', value: rowsPerSecond(exports.ours),
+      peer: { name: 'raw keyset SELECT via pg (array rows, chunks of 1000) written as CSV', value: rowsPerSecond(exports.raw) },
+      targets: TARGETS.export
+    }),
+    latency({
+      name: 'export-csv-rss', metric: 'MB', value: peakRss(exports.ours),
+      peer: { name: 'peak RSS of the raw export process', value: peakRss(exports.raw) }, targets: TARGETS.exportRss
+    }),
+    throughput({
+      name: 'projection', metric: 'events/s', value: projection.ours.rate,
+      peer: { name: `raw INSERT ... SELECT in SQL, same table and indexes, ${projection.raw.units} rows`, value: projection.raw.rate },
+      targets: TARGETS.projection
+    })
   ]
 }
 
-function notes (cfg: Config, data: { events: number, seconds: number }, projection: Projection, queries: QueryFigures, exports: ExportFigures, loads: number[]): string[] {
+function notes (
+  cfg: Config, data: { events: number, seconds: number }, projection: Projection, queries: QueryFigures, exports: ExportFigures,
+  loads: number[]
+): string[] {
   return [
-    `scale ${cfg.scale}: ${data.events.toLocaleString('en-US')} audit rows over ${cfg.orgs} organizations, every one in an organization's log (the ${cfg.orgs} organizations' sizes differ by one at most); the log was appended through createPostgresEventStore by ${cfg.writers} writers in ${data.seconds.toFixed(0)} s (${Math.round(data.events / data.seconds).toLocaleString('en-US')} events/s).`,
-    `projection: rebuildProjection of auditProjection from the start of the log, batches of ${cfg.rebuildBatch ?? RUNNER_BATCH}, ${projection.ours.seconds.toFixed(1)} s including the swap; a readAll pass alone in the same pages reads ${Math.round(projection.readAll.rate).toLocaleString('en-US')} events/s. The raw peer writes no chain, diff or actor label and keeps no state: an upper bound.`,
-    `queries: newest first, limit 50, organizations and values drawn from random rows; ${queries.describe}. VACUUM ANALYZE ran on audit_events before them. Ours and raw alternate on the same parameters; max ms ours/raw: ${queries.filters.map((q) => `${q.filter} ${q.max.toFixed(1)}/${q.rawMax.toFixed(1)}`).join(', ')}.`,
-    `export: the API exports one organization's log, so every organization was exported in turn (${cfg.orgs} exports, ${data.events.toLocaleString('en-US')} rows in all, CSV to /dev/null), in a child process started for the run; rows/s over ${exports.ours.length} run(s) each; RSS before the first export ${exports.ours[0]!.rssBeforeMB.toFixed(0)} MB (ours) / ${exports.raw[0]!.rssBeforeMB.toFixed(0)} MB (raw), the rest is the export's.`,
+    `scale ${cfg.scale}: ${data.events.toLocaleString('en-US')} audit rows over ${cfg.orgs} organizations, ` +
+      `every one in an organization's log (the ${cfg.orgs} organizations' sizes differ by one at most); ` +
+      `the log was appended through createPostgresEventStore by ${cfg.writers} writers in ${data.seconds.toFixed(0)} s ` +
+      `(${Math.round(data.events / data.seconds).toLocaleString('en-US')} events/s).`,
+    `projection: rebuildProjection of auditProjection from the start of the log, batches of ${cfg.rebuildBatch ?? RUNNER_BATCH}, ` +
+      `${projection.ours.seconds.toFixed(1)} s including the swap; ` +
+      `a readAll pass alone in the same pages reads ${Math.round(projection.readAll.rate).toLocaleString('en-US')} events/s. ` +
+      'The raw peer writes no chain, diff or actor label and keeps no state: an upper bound.',
+    `queries: newest first, limit 50, organizations and values drawn from random rows; ${queries.describe}. ` +
+      'VACUUM ANALYZE ran on audit_events before them. Ours and raw alternate on the same parameters; ' +
+      `max ms ours/raw: ${queries.filters.map((q) => `${q.filter} ${q.max.toFixed(1)}/${q.rawMax.toFixed(1)}`).join(', ')}.`,
+    `export: the API exports one organization's log, so every organization was exported in turn ` +
+      `(${cfg.orgs} exports, ${data.events.toLocaleString('en-US')} rows in all, CSV to /dev/null), ` +
+      `in a child process started for the run; rows/s over ${exports.ours.length} run(s) each; ` +
+      `RSS before the first export ${exports.ours[0]!.rssBeforeMB.toFixed(0)} MB (ours) / ` +
+      `${exports.raw[0]!.rssBeforeMB.toFixed(0)} MB (raw), ` +
+      `the rest is the export's.`,
     `1-min load average ${loads.map((l) => l.toFixed(2)).join(' → ')} (start → end); 2 cores shared with other work on the machine.`
   ]
 }
@@ -262,14 +300,18 @@ async function main (): Promise<void> {
     const store = createPostgresEventStore(sql, createRegistry())
     try {
       await migrate(sql)
-      log(`log: ${cfg.events.toLocaleString('en-US')} events over ${cfg.orgs} organizations, ${cfg.writers} writers, up to ${cfg.batch} events per append`)
-      const data = await appendAuditData(store, { orgs: cfg.orgs, events: cfg.events, writers: cfg.writers, batch: cfg.batch, end: new Date() })
+      log(`log: ${cfg.events.toLocaleString('en-US')} events over ${cfg.orgs} organizations, ${cfg.writers} writers, ` +
+        `up to ${cfg.batch} events per append`)
+      const data = await appendAuditData(store,
+        { orgs: cfg.orgs, events: cfg.events, writers: cfg.writers, batch: cfg.batch, end: new Date() })
       const projection = await measureProjection(cfg, db.url, sql, store, data.events)
       const queries = await measureQueries(sql, db.url, cfg.queries)
       const exports = await measureExport(cfg, db.url, data.orgIds, data.events)
       loads.push(loadavg()[0]!)
       report = {
-        ...newReport('audit', 'npm run bench:audit', machineInfo(db.version, { loadAverage: loads.map((l) => Number(l.toFixed(2))), scale: cfg.scale }), results(projection, queries, exports)),
+        ...newReport('audit', 'npm run bench:audit',
+          machineInfo(db.version, { loadAverage: loads.map((l) => Number(l.toFixed(2))), scale: cfg.scale }),
+          results(projection, queries, exports)),
         notes: notes(cfg, data, projection, queries, exports, loads)
       }
     } finally {

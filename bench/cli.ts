@@ -25,10 +25,13 @@ const BIN = join(ROOT, 'bin', 'ledgerline.js')
 function timed (args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, args,
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    child.on('close', (code) => code === 0 ? resolve(performance.now() - started) : reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`)))
+    child.on('close', (code) => code === 0
+      ? resolve(performance.now() - started)
+      : reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`)))
   })
 }
 
@@ -60,8 +63,13 @@ try {
   log(`alone on the data directory: median ${median(alone).toFixed(0)} ms, p95 ${percentile(alone, 95).toFixed(0)} ms`)
   const peer = { name: 'node -e 0 (a process that does nothing)', value: median(raw) }
   const report = newReport('cli', 'npm run bench:cli', machineInfo('PGlite (embedded)', { runs }), [
-    latency({ name: 'cli-beside-server', metric: 'ms (median, spawn to exit)', value: median(beside), peer, targets: { value: '<= 1500' } }),
-    latency({ name: 'cli-beside-server-p95', metric: 'ms (p95, spawn to exit)', value: percentile(beside, 95), peer, targets: { value: '<= 1500' } }),
+    latency({
+      name: 'cli-beside-server', metric: 'ms (median, spawn to exit)', value: median(beside), peer, targets: { value: '<= 1500' }
+    }),
+    latency({
+      name: 'cli-beside-server-p95', metric: 'ms (p95, spawn to exit)', value: percentile(beside, 95), peer,
+      targets: { value: '<= 1500' }
+    }),
     latency({ name: 'cli-alone', metric: 'ms (median, spawn to exit)', value: median(alone), peer, targets: { value: '<= 1500' } })
   ])
   log(`wrote ${writeReport(report)}`)

@@ -64,7 +64,9 @@ import { openRuntime } from '../src/runtime.ts'
 import { openBenchStorage } from './lib/database.ts'
 import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
-import { formatReport, latency, machineInfo, measure, missedTargets, newReport, percentile, writeReport, type BenchResult } from './lib/results.ts'
+import {
+  formatReport, latency, machineInfo, measure, missedTargets, newReport, percentile, writeReport, type BenchResult
+} from './lib/results.ts'
 import { seededRandom } from './lib/random.ts'
 import { awaitCaughtUp, serverNodeArgs, startLedgerline, withServers, type Server } from './lib/server.ts'
 
@@ -115,7 +117,8 @@ async function appendBatches (store: EventStore, streamId: string, events: Reado
   let version = await store.streamVersion(streamId)
   for (let from = 0; from < events.length; from += BATCH) {
     const command = systemCommand('bench-org-scale')
-    const batch = events.slice(from, from + BATCH).map((event, index) => ({ ...event, id: metadataFor(command, index).eventId, metadata: metadataFor(command, index) }))
+    const batch = events.slice(from, from + BATCH)
+      .map((event, index) => ({ ...event, id: metadataFor(command, index).eventId, metadata: metadataFor(command, index) }))
     version = (await store.append(streamId, batch, { expectedVersion: version })).nextExpectedVersion
   }
 }
@@ -125,7 +128,8 @@ async function setUp (storage: Readonly<Record<string, string>>): Promise<Fixtur
   try {
     const services = runtime.identity
     const started = performance.now()
-    const owner = await bootstrap(services, systemCommand('bench-org-scale'), { email: 'owner@bench.example', orgName: 'Large Org', displayName: 'Bench Owner' })
+    const owner = await bootstrap(services, systemCommand('bench-org-scale'),
+      { email: 'owner@bench.example', orgName: 'Large Org', displayName: 'Bench Owner' })
     const asOwner = (): CommandMetadata => ({ ...systemCommand('bench-org-scale'), actor: { type: 'user', id: owner.userId } })
     const grants = [{ actions: ['audit:read'], resource: '*', effect: 'allow' as const }]
     const fresh = await createOrganization(services, asOwner(), owner.userId, { name: 'Fresh Org' })
@@ -138,23 +142,33 @@ async function setUp (storage: Readonly<Record<string, string>>): Promise<Fixtur
       await Promise.all(userIds.slice(from, from + 50).map((userId) => {
         const command = systemCommand('bench-org-scale')
         const data = { userId, email: `${userId}@bench.example`, displayName: `Member ${userId.slice(-6)}` }
-        return runtime.store.append(userStreamId(userId), [{ id: metadataFor(command, 0).eventId, type: 'identity.user.registered', data, metadata: metadataFor(command, 0) }], { expectedVersion: 'no_stream' })
+        return runtime.store.append(userStreamId(userId),
+          [{ id: metadataFor(command, 0).eventId, type: 'identity.user.registered', data, metadata: metadataFor(command, 0) }],
+          { expectedVersion: 'no_stream' })
       }))
     }
     const roleIds = Array.from({ length: config.roles - 1 }, (_, i) => `role_bench${String(i).padStart(5, '0')}`)
     const hex = (): string => Array.from({ length: 64 }, () => '0123456789abcdef'[Math.floor(random() * 16)]).join('')
     const expiresAt = new Date(Date.now() + 7 * 86_400_000).toISOString()
     await appendBatches(runtime.store, orgStreamId(owner.orgId), [
-      ...roleIds.map((roleId, i) => ({ type: 'rbac.role.created', data: { roleId, name: `Role ${i}`, description: `bench role ${i}`, grants } })),
+      ...roleIds.map((roleId, i) => ({
+        type: 'rbac.role.created', data: { roleId, name: `Role ${i}`, description: `bench role ${i}`, grants }
+      })),
       ...userIds.map((userId) => ({ type: 'org.member.added', data: { userId, roles: ['viewer'] } })),
-      ...userIds.slice(0, HELD).map((userId, i) => ({ type: 'rbac.role.assigned', data: { roleId: i === 0 ? largeRole.roleId : roleIds[i - 1]!, userId } })),
+      ...userIds.slice(0, HELD).map((userId, i) => ({
+        type: 'rbac.role.assigned', data: { roleId: i === 0 ? largeRole.roleId : roleIds[i - 1]!, userId }
+      })),
       ...Array.from({ length: config.invitations }, (_, i) => ({
         type: 'org.invitation.created',
-        data: { inviteId: `inv_bench_${i}`, email: `invitee${i}@bench.example`, roles: ['member'], invitedBy: { type: 'user', id: owner.userId }, tokenHash: hex(), expiresAt }
+        data: {
+          inviteId: `inv_bench_${i}`, email: `invitee${i}@bench.example`, roles: ['member'],
+          invitedBy: { type: 'user', id: owner.userId }, tokenHash: hex(), expiresAt
+        }
       }))
     ])
     const events = config.roles - 1 + config.members + HELD + config.invitations
-    log(`  set up in ${((performance.now() - started) / 1000).toFixed(1)} s: ${config.members} users, ${events} events in the large organization's stream`)
+    log(`  set up in ${((performance.now() - started) / 1000).toFixed(1)} s: ${config.members} users, ` +
+      `${events} events in the large organization's stream`)
     return {
       token: owner.token,
       large: { orgId: owner.orgId, roleId: largeRole.roleId, roles: config.roles, members: config.members + 1, holders: 1 },
@@ -174,7 +188,9 @@ async function setUp (storage: Readonly<Record<string, string>>): Promise<Fixtur
 const checked = new Map<string, string>()
 
 /** One request, its status and (for the lists) its size checked; a read checked once must answer the same. */
-async function call (server: Server, token: string, method: string, path: string, body?: unknown, check?: (json: unknown) => string | undefined): Promise<void> {
+async function call (
+  server: Server, token: string, method: string, path: string, body?: unknown, check?: (json: unknown) => string | undefined
+): Promise<void> {
   const response = await fetch(server.url + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -210,7 +226,8 @@ async function p95 (label: string, request: (index: number) => Promise<void>): P
   for (let i = 0; i < 10; i++) await request(-1 - i)
   const measured = await measure({ ops: config.ops }, (_worker, index) => request(index))
   const value = percentile(measured.samples, 95)
-  log(`  ${label}: p50 ${percentile(measured.samples, 50).toFixed(2)} ms, p95 ${value.toFixed(2)} ms, max ${Math.max(...measured.samples).toFixed(1)} ms`)
+  log(`  ${label}: p50 ${percentile(measured.samples, 50).toFixed(2)} ms, p95 ${value.toFixed(2)} ms, ` +
+    `max ${Math.max(...measured.samples).toFixed(1)} ms`)
   return value
 }
 
@@ -302,12 +319,17 @@ async function main (): Promise<void> {
       return performance.now() - started
     }
     const [coldLarge, coldFresh] = [await cold(large), await cold(fresh)]
-    log(`  first read after start (the whole stream read and folded): ${coldLarge.toFixed(0)} ms on the large organization, ${coldFresh.toFixed(0)} ms on the fresh one`)
+    log(`  first read after start (the whole stream read and folded): ${coldLarge.toFixed(0)} ms on the large organization, ` +
+      `${coldFresh.toFixed(0)} ms on the fresh one`)
 
-    const [roles, rolesPeer] = await both('GET …/roles', (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/roles`, undefined, rolesCheck(org)))
-    const [members, membersPeer] = await both('GET …/members', (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/members?limit=50`, undefined, membersCheck(org)))
-    const [retention, retentionPeer] = await both('GET …/audit-retention', (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/audit-retention`))
-    const [command, commandPeer] = await both('PATCH /v1/orgs/:orgId', (org, i) => call(server, token, 'PATCH', `/v1/orgs/${org.orgId}`, { settings: { benchCounter: i } }))
+    const [roles, rolesPeer] = await both('GET …/roles',
+      (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/roles`, undefined, rolesCheck(org)))
+    const [members, membersPeer] = await both('GET …/members',
+      (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/members?limit=50`, undefined, membersCheck(org)))
+    const [retention, retentionPeer] = await both('GET …/audit-retention',
+      (org) => call(server, token, 'GET', `/v1/orgs/${org.orgId}/audit-retention`))
+    const [command, commandPeer] = await both('PATCH /v1/orgs/:orgId',
+      (org, i) => call(server, token, 'PATCH', `/v1/orgs/${org.orgId}`, { settings: { benchCounter: i } }))
     const [roleCommand, roleCommandPeer] = await both('PATCH …/roles/:roleId', (org, i) =>
       call(server, token, 'PATCH', `/v1/orgs/${org.orgId}/roles/${org.roleId}`, { description: `described ${i}` }))
     checked.clear() // The commands changed what the reads answer.
@@ -327,11 +349,14 @@ async function main (): Promise<void> {
       latency({ name: 'session-under-load-p95', metric: 'ms', value: loaded.sessionP95, peer: peer(quiet.sessionP95) })
     )
     notes.push(
-      `large organization: ${config.roles} custom roles, ${config.members + 1} members (${HELD} holding a custom role), ${config.invitations} invitations, ` +
-      `built through the store; fresh: 1 custom role, 1 member. Sequential measures: ${config.ops} requests each after 10 untimed, one client`,
-      `load: ${config.clients} clients alternating GET …/roles and GET …/members?limit=50 for ${config.loadSeconds} s plus one client on GET /v1/session; ` +
-      `${loaded.reads.toFixed(0)} reads/s on the large organization, ${quiet.reads.toFixed(0)} on the fresh one; event-loop delay from monitorEventLoopDelay ` +
-      `(resolution 5 ms) in the server, loaded only for the bench; reports of 200 ms with a delay over 50 ms: ${loaded.over50} of ${loaded.windows} ` +
+      `large organization: ${config.roles} custom roles, ${config.members + 1} members (${HELD} holding a custom role), ` +
+      `${config.invitations} invitations, built through the store; fresh: 1 custom role, 1 member. ` +
+      `Sequential measures: ${config.ops} requests each after 10 untimed, one client`,
+      `load: ${config.clients} clients alternating GET …/roles and GET …/members?limit=50 for ${config.loadSeconds} s ` +
+      `plus one client on GET /v1/session; ${loaded.reads.toFixed(0)} reads/s on the large organization, ` +
+      `${quiet.reads.toFixed(0)} on the fresh one; event-loop delay from monitorEventLoopDelay ` +
+      `(resolution 5 ms) in the server, loaded only for the bench; ` +
+      `reports of 200 ms with a delay over 50 ms: ${loaded.over50} of ${loaded.windows} ` +
       `(fresh: ${quiet.over50} of ${quiet.windows}); longest GC pause ${loaded.maxGc.toFixed(1)} ms (fresh: ${quiet.maxGc.toFixed(1)} ms)`,
       `load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (the machine may be shared)`
     )

@@ -124,10 +124,14 @@ const registry = new EventRegistry([OrderPlaced])
 const ORG_ID = 'org_7Hq2kLx9'
 
 function orderData (n: number): OrderPlacedData {
-  const lines = Array.from({ length: 1 + (n % 3) }, (_, i) => ({ sku: `SKU-${(n * 7 + i) % 9973}`, quantity: 1 + ((n + i) % 4), unitPrice: 9.99 + ((n * 13 + i) % 500) }))
+  const lines = Array.from({ length: 1 + (n % 3) }, (_, i) => ({
+    sku: `SKU-${(n * 7 + i) % 9973}`, quantity: 1 + ((n + i) % 4), unitPrice: 9.99 + ((n * 13 + i) % 500)
+  }))
   return {
     orderId: crypto.randomUUID(),
-    customer: { id: `cus_${(n % 50_000).toString(36).padStart(6, '0')}`, name: `Customer ${n % 50_000}`, email: `buyer${n % 50_000}@example.com` },
+    customer: {
+      id: `cus_${(n % 50_000).toString(36).padStart(6, '0')}`, name: `Customer ${n % 50_000}`, email: `buyer${n % 50_000}@example.com`
+    },
     lines,
     currency: (['EUR', 'USD', 'GBP'] as const)[n % 3]!,
     total: Math.round(lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0) * 100) / 100,
@@ -178,7 +182,8 @@ function rawAppender (db: SqlExecutor, table: string): Append {
   return async (streamId, events, version) => {
     const params: unknown[] = []
     const rows = events.map((event, i) => {
-      params.push(streamId, (version + BigInt(i + 1)).toString(), event.id, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata))
+      params.push(streamId, (version + BigInt(i + 1)).toString(), event.id, event.type,
+        JSON.stringify(event.data), JSON.stringify(event.metadata))
       const at = i * 6
       return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}, $${at + 6})`
     })
@@ -188,7 +193,8 @@ function rawAppender (db: SqlExecutor, table: string): Append {
 
 function emmettAppender (store: EmmettStore): Append {
   return async (streamId, events, version) => {
-    await store.appendToStream(streamId, events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: e.metadata })),
+    await store.appendToStream(streamId,
+      events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: e.metadata })),
       { expectedStreamVersion: version })
   }
 }
@@ -222,7 +228,9 @@ function writerOp (append: Append, batch: number): (worker: number) => Promise<n
 }
 
 /** Runs each contender for `seconds` per round, round-robin, after a warm-up; returns each one's total. */
-async function inRounds (cfg: Config, contenders: readonly { name: string, op: (worker: number) => Promise<number> }[]): Promise<Map<string, Measurement>> {
+async function inRounds (
+  cfg: Config, contenders: readonly { name: string, op: (worker: number) => Promise<number> }[]
+): Promise<Map<string, Measurement>> {
   const runs = new Map<string, Measurement[]>(contenders.map((c) => [c.name, []]))
   for (const c of contenders) await measure({ concurrency: cfg.writers, seconds: cfg.warmupSeconds }, c.op)
   for (let round = 0; round < cfg.rounds; round++) {
@@ -305,7 +313,9 @@ function rawReadPass (db: SqlExecutor, page: number): () => Promise<number> {
 }
 
 /** Whole-log passes, alternating ours and raw: at least two each, and until each has read for `rounds × roundSeconds`. */
-async function readAllWorkload (cfg: Config, ours: () => Promise<number>, raw: () => Promise<number>): Promise<{ ours: Measurement, raw: Measurement }> {
+async function readAllWorkload (
+  cfg: Config, ours: () => Promise<number>, raw: () => Promise<number>
+): Promise<{ ours: Measurement, raw: Measurement }> {
   log(`readall: whole-log passes, pages of ${cfg.page}`)
   const minSeconds = cfg.rounds * cfg.roundSeconds
   const runs = { ours: [] as Measurement[], raw: [] as Measurement[] }
@@ -374,7 +384,9 @@ async function rawRebuild (db: SqlExecutor): Promise<number> {
 async function rebuildWorkload (cfg: Config, sql: SqlClient, store: EventStore): Promise<{ ours: Measurement, raw: Measurement }> {
   log(`rebuild: projection ${benchOrders.name} from the start of the log`)
   const ours = await measure({ ops: 1 }, async () => {
-    const result = await rebuildProjection({ sql, store, projection: benchOrders, ...(cfg.rebuildBatch === undefined ? {} : { batchSize: cfg.rebuildBatch }) })
+    const result = await rebuildProjection({
+      sql, store, projection: benchOrders, ...(cfg.rebuildBatch === undefined ? {} : { batchSize: cfg.rebuildBatch })
+    })
     return result.eventsApplied
   })
   const { rows } = await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM bench_orders')
@@ -414,12 +426,30 @@ async function runPostgres (cfg: Config, url: string): Promise<BenchResult[]> {
     const single = (name: string): number => appends.single.get(name)!.rate
     const batch = (name: string): number => appends.batch.get(name)!.rate
     return [
-      throughput({ name: 'append-single', metric: 'events/s', value: single('ours'), peer: { name: `raw parameterized INSERT via pg, ${w}`, value: single('raw') }, targets: TARGETS.appendSingle }),
-      throughput({ name: 'append-batch', metric: 'events/s', value: batch('ours'), peer: { name: `raw ${cfg.batch}-row INSERT via pg, ${w}`, value: batch('raw') }, targets: TARGETS.appendBatch }),
-      throughput({ name: 'append-single-vs-emmett', metric: 'events/s', value: single('ours'), peer: { name: `emmett-postgresql appendToStream, 1 event, ${w}`, value: single('emmett') }, targets: TARGETS.vsEmmett }),
-      throughput({ name: 'append-batch-vs-emmett', metric: 'events/s', value: batch('ours'), peer: { name: `emmett-postgresql appendToStream, ${cfg.batch} events, ${w}`, value: batch('emmett') }, targets: TARGETS.vsEmmett }),
-      throughput({ name: 'readall', metric: 'events/s', value: reads.ours.rate, peer: { name: `raw keyset SELECT via pg, pages of ${cfg.page}, JSON parsed`, value: reads.raw.rate }, targets: TARGETS.readall }),
-      throughput({ name: 'rebuild', metric: 'events/s', value: rebuild.ours.rate, peer: { name: `raw INSERT ... SELECT in SQL, ${rebuild.raw.units} rows`, value: rebuild.raw.rate }, targets: TARGETS.rebuild })
+      throughput({
+        name: 'append-single', metric: 'events/s', value: single('ours'),
+        peer: { name: `raw parameterized INSERT via pg, ${w}`, value: single('raw') }, targets: TARGETS.appendSingle
+      }),
+      throughput({
+        name: 'append-batch', metric: 'events/s', value: batch('ours'),
+        peer: { name: `raw ${cfg.batch}-row INSERT via pg, ${w}`, value: batch('raw') }, targets: TARGETS.appendBatch
+      }),
+      throughput({
+        name: 'append-single-vs-emmett', metric: 'events/s', value: single('ours'),
+        peer: { name: `emmett-postgresql appendToStream, 1 event, ${w}`, value: single('emmett') }, targets: TARGETS.vsEmmett
+      }),
+      throughput({
+        name: 'append-batch-vs-emmett', metric: 'events/s', value: batch('ours'),
+        peer: { name: `emmett-postgresql appendToStream, ${cfg.batch} events, ${w}`, value: batch('emmett') }, targets: TARGETS.vsEmmett
+      }),
+      throughput({
+        name: 'readall', metric: 'events/s', value: reads.ours.rate,
+        peer: { name: `raw keyset SELECT via pg, pages of ${cfg.page}, JSON parsed`, value: reads.raw.rate }, targets: TARGETS.readall
+      }),
+      throughput({
+        name: 'rebuild', metric: 'events/s', value: rebuild.ours.rate,
+        peer: { name: `raw INSERT ... SELECT in SQL, ${rebuild.raw.units} rows`, value: rebuild.raw.rate }, targets: TARGETS.rebuild
+      })
     ]
   } finally {
     await store.close()
@@ -467,10 +497,22 @@ async function runPglite (cfg: Config): Promise<{ version: string, results: Benc
     const reads = await readAllWorkload(cfg, readPass(store, cfg.page), rawReadPass(sql, cfg.page))
     const rebuild = await rebuildWorkload(cfg, sql, store)
     const results = [
-      throughput({ name: 'append-single-pglite', metric: 'events/s', value: appends.single.get('ours')!.rate, peer: { name: `raw parameterized INSERT via PGlite, ${w}`, value: appends.single.get('raw')!.rate } }),
-      throughput({ name: 'append-batch-pglite', metric: 'events/s', value: appends.batch.get('ours')!.rate, peer: { name: `raw ${cfg.batch}-row INSERT via PGlite, ${w}`, value: appends.batch.get('raw')!.rate } }),
-      throughput({ name: 'readall-pglite', metric: 'events/s', value: reads.ours.rate, peer: { name: `raw keyset SELECT via PGlite, pages of ${cfg.page}`, value: reads.raw.rate } }),
-      throughput({ name: 'rebuild-pglite', metric: 'events/s', value: rebuild.ours.rate, peer: { name: `raw INSERT ... SELECT in SQL on PGlite, ${rebuild.raw.units} rows`, value: rebuild.raw.rate } })
+      throughput({
+        name: 'append-single-pglite', metric: 'events/s', value: appends.single.get('ours')!.rate,
+        peer: { name: `raw parameterized INSERT via PGlite, ${w}`, value: appends.single.get('raw')!.rate }
+      }),
+      throughput({
+        name: 'append-batch-pglite', metric: 'events/s', value: appends.batch.get('ours')!.rate,
+        peer: { name: `raw ${cfg.batch}-row INSERT via PGlite, ${w}`, value: appends.batch.get('raw')!.rate }
+      }),
+      throughput({
+        name: 'readall-pglite', metric: 'events/s', value: reads.ours.rate,
+        peer: { name: `raw keyset SELECT via PGlite, pages of ${cfg.page}`, value: reads.raw.rate }
+      }),
+      throughput({
+        name: 'rebuild-pglite', metric: 'events/s', value: rebuild.ours.rate,
+        peer: { name: `raw INSERT ... SELECT in SQL on PGlite, ${rebuild.raw.units} rows`, value: rebuild.raw.rate }
+      })
     ]
     return { version: `PGlite (${databaseName(rows[0]!.version)})`, results }
   } finally {
@@ -508,7 +550,8 @@ async function main (): Promise<void> {
     machine.pglite = pglite.version
     results.push(...pglite.results)
   }
-  const report = newReport('store', 'npm run bench:store', machineInfo(machine.database, machine.pglite === undefined ? {} : { pglite: machine.pglite }), results)
+  const report = newReport('store', 'npm run bench:store',
+    machineInfo(machine.database, machine.pglite === undefined ? {} : { pglite: machine.pglite }), results)
   const file = writeReport(report)
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)

@@ -85,7 +85,11 @@ class Generator {
   int (max: number): number { return Math.floor(this.#rnd() * max) }
   word (length: number): string { return Array.from({ length }, () => ALPHABET[this.int(ALPHABET.length)]).join('') }
   serial (): number { return ++this.#n }
-  ip (): string { return this.chance(0.15) ? `2001:db8:${this.int(65536).toString(16)}::${this.int(65536).toString(16)}` : `${this.pick([203, 198, 192])}.${this.int(256)}.${this.int(256)}.${1 + this.int(254)}` }
+  ip (): string {
+    return this.chance(0.15)
+      ? `2001:db8:${this.int(65536).toString(16)}::${this.int(65536).toString(16)}`
+      : `${this.pick([203, 198, 192])}.${this.int(256)}.${this.int(256)}.${1 + this.int(254)}`
+  }
 }
 
 function newOrg (g: Generator, index: number, users: number): Org {
@@ -101,15 +105,22 @@ function newOrg (g: Generator, index: number, users: number): Org {
 }
 
 function grants (g: Generator): unknown[] {
-  return Array.from({ length: 1 + g.int(4) }, () => ({ actions: [g.pick(VERBS)], resource: g.pick(['invoice', 'webhook', 'member', '*']), effect: g.chance(0.85) ? 'allow' : 'deny' }))
+  return Array.from({ length: 1 + g.int(4) }, () => ({
+    actions: [g.pick(VERBS)], resource: g.pick(['invoice', 'webhook', 'member', '*']), effect: g.chance(0.85) ? 'allow' : 'deny'
+  }))
 }
 
 /** The request facts of a command by `user` (or a service, or support staff acting as the user). */
 function by (g: Generator, org: Org): Pick<Command, 'actor' | 'impersonatorId' | 'ip' | 'userAgent' | 'orgId'> {
   const user = g.skewed(org.users)
-  if (g.chance(0.07)) return { actor: { type: 'service', id: 'svc_scim-sync' }, ip: '10.20.0.7', userAgent: 'ledgerline-scim/2.1', orgId: org.id }
+  if (g.chance(0.07)) {
+    return { actor: { type: 'service', id: 'svc_scim-sync' }, ip: '10.20.0.7', userAgent: 'ledgerline-scim/2.1', orgId: org.id }
+  }
   const impersonatorId = g.chance(0.03) ? `usr_support${1 + g.int(3)}` : undefined
-  return { actor: { type: 'user', id: user.id }, ...(impersonatorId === undefined ? {} : { impersonatorId }), ip: g.pick(user.ips), userAgent: user.userAgent, orgId: org.id }
+  return {
+    actor: { type: 'user', id: user.id }, ...(impersonatorId === undefined ? {} : { impersonatorId }), ip: g.pick(user.ips),
+    userAgent: user.userAgent, orgId: org.id
+  }
 }
 
 type Maker = (g: Generator, org: Org) => Command
@@ -123,25 +134,36 @@ const userAccess = (type: string, data: (g: Generator, user: Org['users'][number
   (g, org) => {
     const user = g.skewed(org.users)
     const actor: Actor = actorIsUser ? { type: 'user', id: user.id } : { type: 'system', id: 'sign-in' }
-    return { stream: `access-${user.id}`, actor, ip: g.pick(user.ips), userAgent: user.userAgent, orgId: org.id, events: [{ type, data: data(g, user) }] }
+    return {
+      stream: `access-${user.id}`, actor, ip: g.pick(user.ips), userAgent: user.userAgent, orgId: org.id,
+      events: [{ type, data: data(g, user) }]
+    }
   }
 
 const COMMANDS: ReadonlyArray<readonly [weight: number, make: Maker]> = [
   [24, userAccess('identity.session.signed_in', (g, u) => ({ userId: u.id, tokenId: `tok_${g.word(14)}`, method: 'password' }))],
   [4, userAccess('identity.session.sign_in_failed', (_g, u) => ({ email: u.email, userId: u.id, reason: 'invalid_credentials' }), false)],
-  [3, userAccess('identity.token.used_from_new_ip', (g, u) => ({ tokenId: u.tokenId, userId: u.id, ip: g.ip(), previousIpCount: u.ips.length }))],
-  [20, accessCommand('audit.record.sensitive_read', (g, org) => ({ orgId: org.id, action: g.pick(VERBS), resource: `${g.pick(['invoice', 'member', 'secret'])}/r_${g.int(50_000)}` }))],
-  [6, accessCommand('audit.log.searched', (g, org) => ({ orgId: org.id, filters: g.chance(0.5) ? { action: 'rbac.*' } : { actorId: g.pick(org.users).id } }))],
-  [1, accessCommand('audit.log.exported', (g, org) => ({ orgId: org.id, format: g.pick(['csv', 'ndjson', 'json']), filters: {}, rows: g.int(20_000) }))],
-  [7, orgCommand('org.organization.settings_changed', (g) => ({ settings: g.chance(0.5) ? { 'sso.enforced': g.chance(0.5) } : { 'session.ttlMinutes': 15 * (1 + g.int(16)) } }))],
+  [3, userAccess('identity.token.used_from_new_ip',
+    (g, u) => ({ tokenId: u.tokenId, userId: u.id, ip: g.ip(), previousIpCount: u.ips.length }))],
+  [20, accessCommand('audit.record.sensitive_read', (g, org) => ({
+    orgId: org.id, action: g.pick(VERBS), resource: `${g.pick(['invoice', 'member', 'secret'])}/r_${g.int(50_000)}`
+  }))],
+  [6, accessCommand('audit.log.searched',
+    (g, org) => ({ orgId: org.id, filters: g.chance(0.5) ? { action: 'rbac.*' } : { actorId: g.pick(org.users).id } }))],
+  [1, accessCommand('audit.log.exported',
+    (g, org) => ({ orgId: org.id, format: g.pick(['csv', 'ndjson', 'json']), filters: {}, rows: g.int(20_000) }))],
+  [7, orgCommand('org.organization.settings_changed',
+    (g) => ({ settings: g.chance(0.5) ? { 'sso.enforced': g.chance(0.5) } : { 'session.ttlMinutes': 15 * (1 + g.int(16)) } }))],
   [5, orgCommand('org.member.role_assigned', (g, org) => ({ userId: g.pick(org.users).id, role: g.pick(BUILT_IN) }))],
   [4, orgCommand('org.member.role_unassigned', (g, org) => ({ userId: g.pick(org.users).id, role: g.pick(BUILT_IN) }))],
   [8, orgCommand('rbac.role.assigned', (g, org) => ({ roleId: g.pick(org.roles), userId: g.pick(org.users).id }))],
   [6, orgCommand('rbac.role.unassigned', (g, org) => ({ roleId: g.pick(org.roles), userId: g.pick(org.users).id }))],
   [5, orgCommand('rbac.role.grants_set', (g, org) => ({ roleId: g.pick(org.roles), grants: grants(g) }))],
   [2, orgCommand('rbac.role.renamed', (g, org) => ({ roleId: g.pick(org.roles), name: `Role ${g.word(6)}` }))],
-  [2, orgCommand('rbac.role.described', (g, org) => ({ roleId: g.pick(org.roles), description: `Can ${g.pick(VERBS)} for team ${g.word(5)}` }))],
-  [3, orgCommand('org.member.invited', (g) => ({ inviteId: `inv_${g.word(12)}`, email: `invitee${g.serial()}@partner.example.org`, roles: ['member'] }))],
+  [2, orgCommand('rbac.role.described',
+    (g, org) => ({ roleId: g.pick(org.roles), description: `Can ${g.pick(VERBS)} for team ${g.word(5)}` }))],
+  [3, orgCommand('org.member.invited',
+    (g) => ({ inviteId: `inv_${g.word(12)}`, email: `invitee${g.serial()}@partner.example.org`, roles: ['member'] }))],
   [0.5, orgCommand('org.organization.renamed', (g) => ({ name: `Tenant ${g.word(8)}` }))],
   [0.5, orgCommand('org.organization.plan_changed', (g) => ({ plan: g.pick(['free', 'pro', 'enterprise']) }))]
 ]
@@ -163,10 +185,24 @@ function setUpCommands (g: Generator, org: Org): Command[] {
   const scim: Actor = { type: 'service', id: 'svc_scim-sync' }
   const asOwner = { actor: { type: 'user', id: owner.id } as Actor, ip: owner.ips[0]!, userAgent: owner.userAgent, orgId: org.id }
   return [
-    ...org.users.map((u): Command => ({ stream: `user-${u.id}`, actor: scim, ip: '10.20.0.7', userAgent: 'ledgerline-scim/2.1', orgId: org.id, events: [{ type: 'identity.user.registered', data: { userId: u.id, email: u.email, displayName: `User ${u.email.split('@')[0]}` } }] })),
-    { stream: `org-${org.id}`, ...asOwner, events: [{ type: 'org.organization.created', data: { orgId: org.id, name: `Tenant ${org.id.slice(4)}`, plan: 'pro', ownerId: owner.id } }] },
-    ...org.users.map((u, k): Command => ({ stream: `org-${org.id}`, ...asOwner, events: [{ type: 'org.member.added', data: { userId: u.id, roles: [k === 0 ? 'owner' : g.pick(BUILT_IN)] } }] })),
-    ...org.roles.map((roleId): Command => ({ stream: `org-${org.id}`, ...asOwner, events: [{ type: 'rbac.role.created', data: { roleId, name: `Custom ${roleId}`, description: '', grants: grants(g) } }] }))
+    ...org.users.map((u): Command => ({
+      stream: `user-${u.id}`, actor: scim, ip: '10.20.0.7', userAgent: 'ledgerline-scim/2.1', orgId: org.id,
+      events: [{ type: 'identity.user.registered', data: { userId: u.id, email: u.email, displayName: `User ${u.email.split('@')[0]}` } }]
+    })),
+    {
+      stream: `org-${org.id}`, ...asOwner,
+      events: [{
+        type: 'org.organization.created', data: { orgId: org.id, name: `Tenant ${org.id.slice(4)}`, plan: 'pro', ownerId: owner.id }
+      }]
+    },
+    ...org.users.map((u, k): Command => ({
+      stream: `org-${org.id}`, ...asOwner,
+      events: [{ type: 'org.member.added', data: { userId: u.id, roles: [k === 0 ? 'owner' : g.pick(BUILT_IN)] } }]
+    })),
+    ...org.roles.map((roleId): Command => ({
+      stream: `org-${org.id}`, ...asOwner,
+      events: [{ type: 'rbac.role.created', data: { roleId, name: `Custom ${roleId}`, description: '', grants: grants(g) } }]
+    }))
   ]
 }
 
@@ -180,7 +216,9 @@ function clock (g: Generator, start: number, end: number, count: number): Clock 
 }
 
 /** Appends commands grouped by stream (log order within a stream kept), `batch` events an append at most. */
-async function appendSegment (store: EventStore, commands: readonly Command[], times: Clock, batch: number, versions: Map<string, bigint>): Promise<number> {
+async function appendSegment (
+  store: EventStore, commands: readonly Command[], times: Clock, batch: number, versions: Map<string, bigint>
+): Promise<number> {
   const byStream = new Map<string, Command[]>()
   for (const command of commands) byStream.set(command.stream, [...(byStream.get(command.stream) ?? []), command])
   let appended = 0
@@ -243,7 +281,10 @@ export async function appendAuditData (store: EventStore, plan: AuditDataPlan): 
       const count = perOrg + (i < plan.events - perOrg * plan.orgs ? 1 : 0)
       orgIds[i] = await appendOrg(store, g, i, count, plan)
       done += count
-      if ((i + 1) % Math.max(1, Math.round(plan.orgs / 10)) === 0) log(`  appended ${done.toLocaleString('en-US')} events (${Math.round(done / ((performance.now() - started) / 1000)).toLocaleString('en-US')} events/s)`)
+      if ((i + 1) % Math.max(1, Math.round(plan.orgs / 10)) === 0) {
+        log(`  appended ${done.toLocaleString('en-US')} events ` +
+          `(${Math.round(done / ((performance.now() - started) / 1000)).toLocaleString('en-US')} events/s)`)
+      }
     }
   }
   await Promise.all(Array.from({ length: plan.writers }, (_, w) => writer(w)))

@@ -53,7 +53,8 @@ async function raw (url: string, orgIds: readonly string[], out: WriteStream): P
   let rows = 0
   try {
     for (const orgId of orgIds) {
-      await write(out, 'id,orgId,seq,occurredAt,action,actorType,actorId,actorLabel,impersonatorId,targetType,targetId,diff,ip,userAgent,traceId,requestId,position,prevHash,hash\r\n')
+      await write(out, 'id,orgId,seq,occurredAt,action,actorType,actorId,actorLabel,impersonatorId,targetType,targetId,diff,' +
+        'ip,userAgent,traceId,requestId,position,prevHash,hash\r\n')
       let after = '0'
       for (;;) {
         const result = await client.query<unknown[]>({
@@ -76,7 +77,9 @@ async function raw (url: string, orgIds: readonly string[], out: WriteStream): P
 }
 
 const [mode, url, orgList] = process.argv.slice(2)
-if ((mode !== 'ours' && mode !== 'raw') || url === undefined || orgList === undefined) throw new Error('usage: audit-export.ts <ours|raw> <database url> <org ids>')
+if ((mode !== 'ours' && mode !== 'raw') || url === undefined || orgList === undefined) {
+  throw new Error('usage: audit-export.ts <ours|raw> <database url> <org ids>')
+}
 const out = createWriteStream('/dev/null')
 out.on('error', () => {}) // /dev/null
 const rssBefore = process.memoryUsage().rss / MB
@@ -84,4 +87,6 @@ const started = performance.now()
 const rows = await (mode === 'ours' ? ours : raw)(url, orgList.split(','), out)
 const seconds = (performance.now() - started) / 1000
 await new Promise<void>((resolve) => out.end(() => resolve()))
-console.log(JSON.stringify({ rows, bytes: out.bytesWritten, seconds, rssBeforeMB: rssBefore, maxRssMB: process.resourceUsage().maxRSS / 1024 }))
+console.log(JSON.stringify({
+  rows, bytes: out.bytesWritten, seconds, rssBeforeMB: rssBefore, maxRssMB: process.resourceUsage().maxRSS / 1024
+}))

@@ -23,14 +23,19 @@ const WARMUP = 10
 const DAY_MS = 24 * 3600 * 1000
 const PREFIXES = ['rbac.*', 'org.member.*', 'identity.session.*']
 
-interface Sample { org: string, action: string, actor_id: string, target_type: string | null, target_id: string | null, trace_id: string, occurred_at: Date }
+interface Sample {
+  org: string, action: string, actor_id: string, target_type: string | null, target_id: string | null, trace_id: string, occurred_at: Date
+}
 
 type Filter = 'org-time' | 'org-action' | 'org-actor' | 'org-target' | 'trace'
 const FILTERS: readonly Filter[] = ['org-time', 'org-action', 'org-actor', 'org-target', 'trace']
 
 function filtersFor (filter: Filter, s: Sample, i: number): AuditFilters {
   switch (filter) {
-    case 'org-time': return { from: new Date(s.occurred_at.getTime() - 3.5 * DAY_MS).toISOString(), to: new Date(s.occurred_at.getTime() + 3.5 * DAY_MS).toISOString() }
+    case 'org-time': return {
+      from: new Date(s.occurred_at.getTime() - 3.5 * DAY_MS).toISOString(),
+      to: new Date(s.occurred_at.getTime() + 3.5 * DAY_MS).toISOString()
+    }
     case 'org-action': return { action: i % 2 === 0 ? PREFIXES[(i / 2) % PREFIXES.length]! : s.action }
     case 'org-actor': return { actorId: s.actor_id }
     case 'org-target': return { targetType: s.target_type ?? undefined, targetId: s.target_id ?? undefined }
@@ -56,8 +61,9 @@ function rawSql (org: string, f: AuditFilters, after: string | undefined): { tex
   if (after !== undefined) add((p) => `seq < ${p}`, after)
   values.push(LIMIT + 1)
   return {
-    text: `SELECT id, org_id, seq::text AS seq_text, occurred_at, action, actor_type, actor_id, actor_label, impersonator_id, target_type, target_id,
-  diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash FROM audit_events WHERE ${clauses.join(' AND ')} ORDER BY seq desc LIMIT $${values.length}`,
+    text: `SELECT id, org_id, seq::text AS seq_text, occurred_at, action, actor_type, actor_id, actor_label, impersonator_id,
+  target_type, target_id, diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash FROM audit_events
+  WHERE ${clauses.join(' AND ')} ORDER BY seq desc LIMIT $${values.length}`,
     values
   }
 }
@@ -79,7 +85,8 @@ async function sample (sql: SqlClient, raw: pg.Pool, filter: Filter, s: Sample, 
   let after: string | undefined
   for (let page = 0; page < (i % 2 === 0 ? 1 : 2); page++) {
     if (page === 1 && after === undefined) return
-    const runOurs = (): Promise<[Awaited<ReturnType<typeof auditPage>>, number]> => timed(() => auditPage(sql, s.org, filters, { limit: LIMIT, sort: 'desc', after }))
+    const runOurs = (): Promise<[Awaited<ReturnType<typeof auditPage>>, number]> =>
+      timed(() => auditPage(sql, s.org, filters, { limit: LIMIT, sort: 'desc', after }))
     const runRaw = (): Promise<[pg.QueryResult, number]> => timed(() => raw.query(rawSql(s.org, filters, after)))
     const oursFirst = i % 2 === 0
     const [ours, oursMs] = oursFirst ? await runOurs() : [undefined, 0] as const
@@ -113,12 +120,21 @@ export async function measureQueries (sql: SqlClient, url: string, perFilter: nu
     }
     const filters = FILTERS.map((filter): FilterFigures => {
       const t = timings.get(filter)!
-      const figures = { filter, samples: t.ours.length, ours: percentile(t.ours, 95), raw: percentile(t.raw, 95), max: Math.max(...t.ours), rawMax: Math.max(...t.raw) }
-      log(`  ${filter}: p95 ${figures.ours.toFixed(2)} ms ours, ${figures.raw.toFixed(2)} ms raw (${t.ours.length} pages, ${t.pagesAfterCursor} after a cursor)`)
+      const figures = {
+        filter, samples: t.ours.length, ours: percentile(t.ours, 95), raw: percentile(t.raw, 95),
+        max: Math.max(...t.ours), rawMax: Math.max(...t.raw)
+      }
+      log(`  ${filter}: p95 ${figures.ours.toFixed(2)} ms ours, ${figures.raw.toFixed(2)} ms raw ` +
+        `(${t.ours.length} pages, ${t.pagesAfterCursor} after a cursor)`)
       return figures
     })
     const cursors = FILTERS.map((f) => timings.get(f)!.pagesAfterCursor)
-    return { filters, describe: `${perFilter} samples per filter after ${WARMUP} untimed, each a first page and every other one also the page after its cursor (${cursors.join('/')} such pages for ${FILTERS.join('/')}), in round-robin over the filters` }
+    return {
+      filters,
+      describe: `${perFilter} samples per filter after ${WARMUP} untimed, ` +
+        'each a first page and every other one also the page after its cursor ' +
+        `(${cursors.join('/')} such pages for ${FILTERS.join('/')}), in round-robin over the filters`
+    }
   } finally {
     await raw.end()
   }

@@ -20,13 +20,17 @@ export interface BenchDatabase {
   drop(): Promise<void>
 }
 
-export async function createBenchDatabase (serverUrl: string, prefix: string, options: { synchronousCommit?: string } = {}): Promise<BenchDatabase> {
+export async function createBenchDatabase (
+  serverUrl: string, prefix: string, options: { synchronousCommit?: string } = {}
+): Promise<BenchDatabase> {
   const name = `${prefix}_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${process.pid}`
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()
   try {
     await admin.query(`CREATE DATABASE ${name}`)
-    if (options.synchronousCommit !== undefined) await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = ${pg.escapeLiteral(options.synchronousCommit)}`)
+    if (options.synchronousCommit !== undefined) {
+      await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = ${pg.escapeLiteral(options.synchronousCommit)}`)
+    }
     const { rows } = await admin.query<{ version: string }>('SELECT version()')
     const url = new URL(serverUrl)
     url.pathname = `/${name}`
@@ -62,7 +66,9 @@ export interface BenchStorage {
  * default server, or PGlite in a temporary directory when nothing listens
  * there (or when `pglite` asks for it).
  */
-export async function openBenchStorage (prefix: string, databaseUrl: string | undefined, options: { pglite?: boolean } = {}): Promise<BenchStorage> {
+export async function openBenchStorage (
+  prefix: string, databaseUrl: string | undefined, options: { pglite?: boolean } = {}
+): Promise<BenchStorage> {
   if (options.pglite === true) return pgliteStorage(prefix, 'asked for')
   try {
     const db = await createBenchDatabase(databaseUrl || DEFAULT_SERVER_URL, prefix)
@@ -79,7 +85,10 @@ async function pgliteStorage (prefix: string, why: string): Promise<BenchStorage
   const version = `PGlite ${packageVersion('@electric-sql/pglite')} (${why})`
   const where = `${version}, data directory ${dir}`
   // DATABASE_URL empty: the server must not take it from the environment it inherits.
-  return { env: { DATABASE_URL: '', LEDGERLINE_DATA_DIR: dir }, version, where, release: async (keep) => keep ? kept(where) : rm(dir, { recursive: true, force: true }) }
+  return {
+    env: { DATABASE_URL: '', LEDGERLINE_DATA_DIR: dir }, version, where,
+    release: async (keep) => keep ? kept(where) : rm(dir, { recursive: true, force: true })
+  }
 }
 
 function isUnreachable (error: unknown): boolean {

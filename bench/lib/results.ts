@@ -30,7 +30,9 @@ export interface Measurement {
 }
 
 /** Calls `op(worker, index)` from `concurrency` workers until a bound is reached; `index` counts per worker. */
-export async function measure (options: MeasureOptions, op: (worker: number, index: number) => Promise<number | void>): Promise<Measurement> {
+export async function measure (
+  options: MeasureOptions, op: (worker: number, index: number) => Promise<number | void>
+): Promise<Measurement> {
   if (options.seconds === undefined && options.ops === undefined) throw new Error('measure needs seconds or ops')
   const deadline = options.seconds === undefined ? Infinity : performance.now() + options.seconds * 1000
   const maxOps = options.ops ?? Infinity
@@ -201,7 +203,9 @@ export function databaseName (versionText: string): string {
   return /^PostgreSQL [\d.]+/.exec(versionText)?.[0] ?? versionText
 }
 
-export function newReport (bench: string, command: string, machine: Machine, results: readonly BenchResult[], at = new Date()): BenchReport {
+export function newReport (
+  bench: string, command: string, machine: Machine, results: readonly BenchResult[], at = new Date()
+): BenchReport {
   return { bench, command, at: at.toISOString(), machine, results }
 }
 
@@ -228,7 +232,9 @@ export function formatReport (report: BenchReport): string {
     checkTargets(r).map(formatCheck).join('  ') || '—'
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: string[]): string => cells.map((cell, i) => i === 1 || i === 4 || i === 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)).join('  ').trimEnd()
+  const line = (cells: string[]): string => cells
+    .map((cell, i) => i === 1 || i === 4 || i === 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))
+    .join('  ').trimEnd()
   const machine = Object.entries(report.machine).map(([k, v]) => `${k}=${String(v)}`).join(', ')
   const missed = missedTargets(report).length
   return [
