@@ -23,7 +23,7 @@ import type { EventDefinition, EventRegistry } from './domain/registry.ts'
 import { instrumentedStore } from './eventstore/instrumented.ts'
 import { createPostgresEventStore } from './eventstore/postgres.ts'
 import type { EventStore } from './eventstore/types.ts'
-import { useHostActions } from './domain/rbac/permissions.ts'
+import { catalogueOf, type Catalogue } from './domain/rbac/permissions.ts'
 import { Metrics } from './metrics.ts'
 import { applicationProjections } from './projections/index.ts'
 import type { Projection } from './projections/projection.ts'
@@ -37,6 +37,8 @@ export interface Runtime {
   readonly sql: SqlClient
   readonly store: EventStore
   readonly registry: EventRegistry
+  /** The permission catalogue: Ledgerline's actions and the host's (`config.hostActions`), built once when the runtime opens. */
+  readonly catalogue: Catalogue
   readonly projections: readonly Projection[]
   readonly runner: ProjectionRunner
   /** The audit retention purge: hourly while projections run; `runOnce()` on demand. */
@@ -73,8 +75,8 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime (config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
-  // First: the catalogue decides what grants are valid and what the RBAC read model holds.
-  useHostActions(config.hostActions)
+  // First: the catalogue decides what grants are valid and what the RBAC read model holds; a bad one opens nothing.
+  const catalogue = catalogueOf(config.hostActions)
   const ownsSql = options.sql === undefined
   const sql = options.sql ?? await openSqlClient({
     databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize
@@ -86,7 +88,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const metrics = new Metrics()
     // Measured here, so every append is: HTTP, CLI and reactors alike.
     const store = instrumentedStore(await openEventStore(config, sql, registry), metrics)
-    const projections = options.projections ?? applicationProjections()
+    const projections = options.projections ?? applicationProjections(catalogue)
     const runner = new ProjectionRunner({
       sql,
       store,
@@ -97,7 +99,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     })
     metrics.observeProjections(runner)
     const states = stateCache()
-    const policies = new PolicySnapshots(store, states)
+    const policies = new PolicySnapshots(store, catalogue, states)
     const directory = new IdentityDirectory({
       store,
       sql,
@@ -118,6 +120,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       queue: new StreamQueue(),
       states,
       policies,
+      catalogue,
       waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
     }
     const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
@@ -149,6 +152,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       sql,
       store,
       registry,
+      catalogue,
       projections,
       runner,
       auditRetention,

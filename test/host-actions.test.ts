@@ -7,9 +7,17 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import t from 'tap'
+import { createRole } from '../src/application/identity/commands.ts'
 import { ConfigError, loadConfig } from '../src/config.ts'
-import { useHostActions } from '../src/domain/rbac/permissions.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
+import { organizationDeciderFor } from '../src/domain/identity/organization.ts'
+import { isCritical } from '../src/domain/impersonation/critical.ts'
+import { LEDGERLINE_CATALOGUE, catalogueOf } from '../src/domain/rbac/permissions.ts'
+import { buildApp } from '../src/http/app.ts'
+import { rbacProjection } from '../src/projections/rbac/projection.ts'
+import { openRuntime } from '../src/runtime.ts'
 import { openTestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
@@ -38,8 +46,6 @@ actions:
     ownerOnly: true
 `
 
-t.teardown(() => useHostActions([]))
-
 t.test('PERMISSIONS_FILE: JSON or YAML, strictly validated', async (t) => {
   t.same(loadConfig({ PERMISSIONS_FILE: file('host.yaml', HOST_YAML) }).hostActions.map((a) => a.action), ['invoice:read', 'invoice:update', 'invoice:void', 'payout:approve'])
   t.same(loadConfig({ PERMISSIONS_FILE: file('host.json', JSON.stringify({ actions: [{ action: 'report:read', description: 'read reports' }] })) }).hostActions, [{ action: 'report:read', description: 'read reports' }])
@@ -62,8 +68,11 @@ t.test('PERMISSIONS_FILE: JSON or YAML, strictly validated', async (t) => {
   refused('{', 'broken.json', /not valid JSON/)
   t.throws(() => loadConfig({ PERMISSIONS_FILE: join(dir, 'missing.json') }), /cannot read/)
 
-  t.throws(() => useHostActions([{ action: 'member:promote', description: 'x' }]), /the resource member is Ledgerline's own/)
-  t.throws(() => useHostActions([{ action: 'invoice:read', description: 'x' }, { action: 'invoice:read', description: 'y' }]), /declared twice/)
+  t.throws(() => catalogueOf([{ action: 'member:promote', description: 'x' }]), /the resource member is Ledgerline's own/)
+  const twice = [{ action: 'invoice:read', description: 'x' }, { action: 'invoice:read', description: 'y' }]
+  t.throws(() => catalogueOf(twice), /declared twice/)
+  const malformed = 'host action 0 ("Invoice Read") must read <resource>:<verb> in lower case'
+  t.throws(() => catalogueOf([{ action: 'Invoice Read', description: 'x' }]), { message: malformed })
 })
 
 t.test('host actions end to end: catalogue, built-in roles, conditional custom roles, authz/check, escalation', async (t) => {
@@ -121,5 +130,69 @@ t.test('host actions end to end: catalogue, built-in roles, conditional custom r
     problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Payouts', grants: [{ actions: ['payout:approve'], resource: '*', effect: 'allow' }] } }), 403, 'rbac.escalation')
     t.equal((await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Voids', grants: [{ actions: ['invoice:void'], resource: '*', effect: 'allow' }] } })).statusCode, 201, 'admins delegate what they hold')
     problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Typo', grants: [{ actions: ['invoice:updat'], resource: '*', effect: 'allow' }] } }), 400, 'rbac.unknown_action')
+  })
+})
+
+t.test('catalogues are values: two in one process do not affect each other', async (t) => {
+  const host = catalogueOf([{ action: 'invoice:update', description: 'edit an invoice', builtInRoles: ['member'] }])
+  t.ok(Object.isFrozen(host) && Object.isFrozen(host.actions), 'a catalogue cannot be changed')
+  t.ok(host.builtInRoleGrants.member.includes('invoice:update'))
+  t.notOk(LEDGERLINE_CATALOGUE.builtInRoleGrants.member.includes('invoice:update'), 'making one changed nothing in the other')
+  t.equal(LEDGERLINE_CATALOGUE.definition('invoice:update'), undefined)
+  t.not(rbacProjection(host).version, rbacProjection(LEDGERLINE_CATALOGUE).version)
+
+  const created = [
+    { type: 'org.organization.created' as const, data: { orgId: 'acme', name: 'Acme', plan: 'free' as const, ownerId: 'ann' } },
+    { type: 'org.member.added' as const, data: { userId: 'ann', roles: ['owner' as const] } },
+    { type: 'org.member.added' as const, data: { userId: 'cat', roles: ['member' as const] } }
+  ]
+  const [withHost, without] = [organizationDeciderFor(host), organizationDeciderFor(LEDGERLINE_CATALOGUE)]
+  const state = created.reduce(withHost.evolve, withHost.initialState())
+  const context = { now: new Date('2026-01-01T00:00:00Z'), actor: { type: 'user' as const, id: 'ann' } }
+  const grants = [{ actions: ['invoice:update'], resource: '*', effect: 'allow' as const }]
+  const command = { type: 'CreateRole' as const, data: { roleId: 'role_clerk', name: 'Clerk', grants } }
+  t.equal(withHost.decide(command, state, context).length, 1, 'the host\'s catalogue has the action')
+  const unknown = { code: 'rbac.unknown_action' }
+  t.throws(() => without.decide(command, state, context), unknown, 'Ledgerline\'s alone does not, in the same process')
+  t.equal(withHost.decide(command, state, context).length, 1, 'and deciding over one did not change the other')
+  if (state.status !== 'active') throw new Error('the organization should be active')
+  const sensitive = catalogueOf([{ action: 'invoice:update', description: 'edit an invoice', sensitive: true, builtInRoles: ['member'] }])
+  t.equal(isCritical(sensitive, state, 'cat'), true, 'a member holding a sensitive host action is critical under that catalogue')
+  t.equal(isCritical(host, state, 'cat'), false, 'and not under one where it is not sensitive')
+})
+
+t.test('two runtimes in one process, with and without host actions, each answer from their own catalogue', async (t) => {
+  const permissionsFile = file('two.yaml', HOST_YAML)
+  await forEachDatabase(t, async (t, { sql }) => {
+    const api = await openTestApp(t, sql, { PERMISSIONS_FILE: permissionsFile })
+    // Opened second, without PERMISSIONS_FILE: with module state this would have taken the host's actions from the first.
+    const plain = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql })
+    t.teardown(() => plain.close())
+    const plainApp = await buildApp(plain)
+    t.teardown(() => plainApp.close())
+    const listed = async (inject: typeof plainApp.inject): Promise<string[]> => {
+      const response = await inject({ method: 'GET', url: '/v1/permissions', headers: { authorization: `Bearer ${api.owner.token}` } })
+      return response.json().actions.map((a: { action: string }) => a.action)
+    }
+    const [hosted, own] = [await listed(api.app.inject.bind(api.app)), await listed(plainApp.inject.bind(plainApp))]
+    t.ok(hosted.includes('payout:approve'), 'the first lists the host\'s actions')
+    t.notOk(own.some((action) => action.startsWith('invoice:') || action.startsWith('payout:')), 'the second does not')
+    t.same(own, LEDGERLINE_CATALOGUE.actions.map((d) => d.action))
+    t.notOk(plain.catalogue.builtInRoleGrants.member.includes('invoice:update'))
+    t.ok(api.runtime.catalogue.builtInRoleGrants.member.includes('invoice:update'))
+
+    const grants = [{ actions: ['invoice:update'], resource: '*', effect: 'allow' as const }]
+    const { orgId, userId } = api.owner
+    const asOwner = { ...systemCommand('two-runtimes'), actor: { type: 'user' as const, id: userId } }
+    const refused = createRole(plain.identity, asOwner, orgId, { name: 'Clerk', grants })
+    await t.rejects(refused, { code: 'rbac.unknown_action' }, 'refused by the second')
+    const made = await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Clerk', grants } })
+    t.equal(made.statusCode, 201, made.body)
+    const snapshot = await plain.identity.policies.snapshotOf(orgId)
+    t.equal(snapshot.isCritical(userId), true)
+    const aMember = { id: 'x', roles: ['member'] }
+    t.equal(snapshot.policy.can(aMember, 'invoice:update', { type: 'invoice' }), false, 'the second\'s members hold no host action')
+    const hostSnapshot = await api.runtime.identity.policies.snapshotOf(orgId)
+    t.equal(hostSnapshot.policy.can(aMember, 'invoice:update', { type: 'invoice' }), true, 'the first\'s do')
   })
 })

@@ -12,7 +12,7 @@ import { addMember, registerUser } from '../src/application/identity/commands.ts
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { ALLOWED_OUTSIDE_ORGS, BLOCKED_ACTIONS, blockedWhileImpersonating } from '../src/domain/impersonation/blocked.ts'
-import { CATALOGUE } from '../src/domain/rbac/permissions.ts'
+import { LEDGERLINE_CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { openTestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
@@ -22,7 +22,7 @@ import { documentedRoutes, routeKey, routerRoutes } from './helpers/routes.ts'
 const ENDS_SESSION = new Set(['POST /v1/impersonation/stop', 'POST /v1/auth/logout'])
 
 t.test('the blocked list names real routes and actions, and docs/impersonation.md documents it', async (t) => {
-  const actions = new Set(CATALOGUE.map((definition) => definition.action))
+  const actions = new Set(LEDGERLINE_CATALOGUE.actions.map((definition) => definition.action))
   for (const action of BLOCKED_ACTIONS.keys()) t.ok(actions.has(action), `${action} is a catalogue action`)
   const page = readFileSync(new URL('../docs/impersonation.md', import.meta.url), 'utf8')
   for (const entry of [...BLOCKED_ACTIONS.keys(), ...[...ALLOWED_OUTSIDE_ORGS].filter((route) => !route.startsWith('HEAD '))]) t.ok(page.includes(`\`${entry}\``), `docs/impersonation.md lists ${entry}`)

@@ -10,7 +10,6 @@ import t from 'tap'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { orgStreamId } from '../src/domain/identity/organization.ts'
 import { userStreamId } from '../src/domain/identity/user.ts'
-import { BUILT_IN_ROLE_GRANTS } from '../src/domain/rbac/permissions.ts'
 import type { EventStore } from '../src/eventstore/types.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
@@ -54,7 +53,9 @@ t.test('GET …/roles, …/members and …/audit-retention of an organization gr
     const api = await openTestApp(t, sql)
     const { orgId, userId: ownerId } = api.owner
     const store = api.runtime.store
-    const builtIn: Role[] = Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, name: roleId, description: 'built-in role', builtIn: true, grants: [{ actions: [...actions], resource: '*', effect: 'allow' }] }))
+    const builtIn: Role[] = Object.entries(api.runtime.catalogue.builtInRoleGrants).map(([roleId, actions]) => ({
+      roleId, name: roleId, description: 'built-in role', builtIn: true, grants: [{ actions: [...actions], resource: '*', effect: 'allow' }]
+    }))
     /** What the events below say the list is: custom roles by name, then id; holders sorted. */
     const custom = new Map<string, Role>()
     const expected = (): Role[] => [...builtIn, ...[...custom.values()].map((role) => ({ ...role, holders: [...role.holders!].sort() }))

@@ -16,7 +16,7 @@ import { addMember, createToken, registerUser } from '../src/application/identit
 import { approveImpersonation, requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import type { BuiltInRole } from '../src/domain/identity/events.ts'
-import { BUILT_IN_ROLE_GRANTS, CATALOGUE } from '../src/domain/rbac/permissions.ts'
+import { LEDGERLINE_CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { formatPosition, parsePosition } from '../src/eventstore/position.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
@@ -127,7 +127,8 @@ const AUTHORIZE_THEMSELVES = [
   'POST /v1/orgs/:orgId/impersonations/:sessionId/stop',
   'POST /v1/orgs/:orgId/impersonations/revoke-all'
 ]
-const ACTIONS = CATALOGUE.map((definition) => definition.action)
+const ACTIONS = LEDGERLINE_CATALOGUE.actions.map((definition) => definition.action)
+const VIEWER_ACTIONS = LEDGERLINE_CATALOGUE.builtInRoleGrants.viewer
 
 function injection (route: OrgRoute, fixtures: Fixtures, token: string): InjectOptions {
   const fill = REQUESTS[routeKey({ ...route, method: route.method === 'HEAD' ? 'GET' : route.method })]
@@ -210,7 +211,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     const slug = action.replace(':', '-')
     members.set(action, {
       allBut: await holder(`all-but-${slug}`, [allow(ACTIONS.filter((other) => other !== action))]),
-      only: await holder(`only-${slug}`, [allow([action, ...(GIVES_VIEWER.has(action) ? BUILT_IN_ROLE_GRANTS.viewer : [])])])
+      only: await holder(`only-${slug}`, [allow([action, ...(GIVES_VIEWER.has(action) ? VIEWER_ACTIONS : [])])])
     })
   }
   fixtures.requester = await holder('requests-impersonation', [allow(['impersonation:start'])])

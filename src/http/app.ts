@@ -133,7 +133,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(memberRoutes, { runtime })
     await scope.register(userAdminRoutes, { runtime })
     await scope.register(platformAuditRoutes, { runtime })
-    await scope.register(permissionRoutes)
+    await scope.register(permissionRoutes, { runtime })
     await scope.register(authzRoutes, { runtime })
     await scope.register(roleRoutes, { runtime })
     await scope.register(roleTestRoutes, { runtime })

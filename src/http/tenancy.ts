@@ -18,7 +18,6 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { Forbidden, OrgNotFound } from '../domain/identity/errors.ts'
-import { actionDefinition } from '../domain/rbac/permissions.ts'
 import type { MembershipView } from '../projections/identity/queries.ts'
 import type { Runtime } from '../runtime.ts'
 import { principalOf } from './plugins/auth.ts'
@@ -52,7 +51,9 @@ export async function authorizeAction (runtime: Runtime, request: FastifyRequest
   runtime.metrics.authzDecision(orgId, allowed)
   if (!allowed) {
     // Refusals of sensitive actions go to the audit log, coalesced (src/application/audit/denials.ts).
-    if (actionDefinition(action)?.sensitive === true) recordDenial(request, { orgId, action, resource: `organization/${orgId}`, reason: 'forbidden' })
+    if (runtime.catalogue.definition(action)?.sensitive === true) {
+      recordDenial(request, { orgId, action, resource: `organization/${orgId}`, reason: 'forbidden' })
+    }
     throw new Forbidden(`your roles in this organization do not allow ${action}`, { action })
   }
   return membership

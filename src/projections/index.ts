@@ -2,13 +2,14 @@ import { auditProjection } from './audit/projection.ts'
 import { identityProjection } from './identity/projection.ts'
 import { invitationsProjection } from './identity/invitations.ts'
 import { impersonationProjection } from './impersonation/projection.ts'
+import type { Catalogue } from '../domain/rbac/permissions.ts'
 import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 
-/** Every read model the application runs, over the permission catalogue as it is now (host actions set). */
-export function applicationProjections (): Projection[] {
-  return [streamCatalogue, identityProjection, rbacProjection(), auditProjection, impersonationProjection, invitationsProjection]
+/** Every read model the application runs; the RBAC one over the runtime's permission catalogue. */
+export function applicationProjections (catalogue: Catalogue): Projection[] {
+  return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */

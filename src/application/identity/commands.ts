@@ -11,13 +11,14 @@ import { InvalidInput } from '../../domain/errors.ts'
 import { emailDecider, emailStreamId, normalizeEmail } from '../../domain/identity/email.ts'
 import { EmailTaken, InvalidCredentials, TokenNotFound, UserDisabled, UserNotFound } from '../../domain/identity/errors.ts'
 import { BUILT_IN_ROLES, type BuiltInRole, type Plan } from '../../domain/identity/events.ts'
-import { organizationDecider, orgStreamId, type OrgCommand, type OrgState } from '../../domain/identity/organization.ts'
+import { organizationDeciderFor, orgStreamId, type OrgCommand, type OrgState } from '../../domain/identity/organization.ts'
 import { tokenDecider, tokenStreamId } from '../../domain/identity/token.ts'
 import { userDecider, userStreamId, type UserCommand } from '../../domain/identity/user.ts'
 import type { EventStore, RecordedEvent } from '../../eventstore/types.ts'
 import { soleOwnerships, tokensOf } from '../../projections/identity/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { GrantData } from '../../domain/rbac/events.ts'
+import type { Catalogue } from '../../domain/rbac/permissions.ts'
 import { recordSignIn, recordSignInFailure } from '../audit/access.ts'
 import type { PolicySnapshots } from '../rbac/policies.ts'
 import { execute, written, type CommandServices, type Written } from '../commands.ts'
@@ -33,6 +34,8 @@ export interface IdentityServices extends CommandServices {
   waitForReadModels(): Promise<void>
   /** Each organization's compiled policy (built-in and custom roles). */
   readonly policies: PolicySnapshots
+  /** The permission catalogue (Ledgerline's actions and the host's): what roles may grant, and what the built-in roles hold. */
+  readonly catalogue: Catalogue
 }
 
 /** The metadata of the `step`-th command a use case issues: its own id, derived, so a retry repeats it exactly. */
@@ -170,13 +173,14 @@ export async function changePassword (
 
 export async function createOrganization (services: IdentityServices, metadata: CommandMetadata, ownerId: string, input: { name: string, plan?: Plan }): Promise<Written & { orgId: string }> {
   const orgId = idFor(metadata.commandId, 'org')
-  const { position } = await execute(services, organizationDecider, orgStreamId(orgId),
+  const { position } = await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId),
     { type: 'CreateOrganization', data: { orgId, name: input.name, ownerId, ...(input.plan === undefined ? {} : { plan: input.plan }) } }, { ...metadata, orgId })
   return { orgId, ...written(position) }
 }
 
 export async function changeOrganization (services: IdentityServices, metadata: CommandMetadata, orgId: string, command: OrgCommand): Promise<Written> {
-  const { position } = await execute(services, organizationDecider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
+  const decider = organizationDeciderFor(services.catalogue)
+  const { position } = await execute(services, decider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
   return written(position)
 }
 
@@ -185,7 +189,7 @@ export async function changeOrganization (services: IdentityServices, metadata: 
  * caught up with what was appended since, not a fold of the whole stream per request. Shared: never change it.
  */
 export async function organizationState (services: IdentityServices, orgId: string): Promise<OrgState> {
-  return (await readState(services.store, organizationDecider, orgStreamId(orgId), services.states)).state
+  return (await readState(services.store, organizationDeciderFor(services.catalogue), orgStreamId(orgId), services.states)).state
 }
 
 /** Rename and/or settings in one request; each is its own command, with its own derived id. */

@@ -19,7 +19,7 @@ import { normalizeEmail } from '../../domain/identity/email.ts'
 import { EmailTaken, InvitationExpired, InvitationNotFound, UserNotFound } from '../../domain/identity/errors.ts'
 import type { BuiltInRole } from '../../domain/identity/events.ts'
 import { requireInviterStillMay, requirePending, type InvitationCommand } from '../../domain/identity/invitation.ts'
-import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { organizationDeciderFor, orgStreamId } from '../../domain/identity/organization.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
 import { invitationsPage, organizationOfInvitation, type InvitationCursor, type InvitationStatusFilter, type InvitationView } from '../../projections/identity/invitation-queries.ts'
 import type { Runtime } from '../../runtime.ts'
@@ -78,7 +78,7 @@ export async function createInvitation (
   const tokenHash = hashToken(token)
   const expiresAt = new Date(metadata.now.getTime() + services.invitationTtlMs).toISOString()
   const email = normalizeEmail(input.email)
-  const { state, position } = await execute(services, organizationDecider, orgStreamId(orgId),
+  const { state, position } = await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId),
     { type: 'InviteMember', data: { inviteId, email, roles: input.roles, tokenHash, expiresAt } }, { ...metadata, orgId }, { mustExist: true })
   const created = state.status === 'active' ? state.invitations[inviteId] : undefined
   if (created?.tokenHash !== tokenHash) throw new InvitationTokenShown()
@@ -95,7 +95,8 @@ export async function listInvitations (
 /** Runs an invitation command; an expired invitation's first use records its expiry before the refusal. */
 async function invitationCommand (services: InvitationServices, metadata: CommandMetadata, orgId: string, command: InvitationCommand) {
   try {
-    return await execute(services, organizationDecider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
+    const decider = organizationDeciderFor(services.catalogue)
+    return await execute(services, decider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
   } catch (error) {
     if (error instanceof InvitationExpired) await recordExpiry(services, metadata, orgId, command.data.inviteId)
     throw error
@@ -105,7 +106,7 @@ async function invitationCommand (services: InvitationServices, metadata: Comman
 /** Expiry is the system's decision, noticed by a request: its trace, the system as actor. Best effort: the refusal stands either way. */
 async function recordExpiry (services: InvitationServices, metadata: CommandMetadata, orgId: string, inviteId: string): Promise<void> {
   const { impersonatorId: _impersonatorId, ...rest } = step(metadata, 'expire')
-  await execute(services, organizationDecider, orgStreamId(orgId), { type: 'ExpireInvitation', data: { inviteId } },
+  await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId), { type: 'ExpireInvitation', data: { inviteId } },
     { ...rest, orgId, actor: { type: 'system', id: 'invitations' } })
     .catch((error: unknown) => services.directory.logger.error({ err: error, orgId, inviteId, traceId: metadata.traceId }, 'the expiry of an invitation could not be recorded'))
 }
@@ -179,7 +180,7 @@ export async function registerAndAccept (
   let email: string
   try {
     const invitation = requirePending(state, inviteId, hashToken(token), metadata.now)
-    requireInviterStillMay(state, invitation, `invitation:${inviteId}`)
+    requireInviterStillMay(services.catalogue, state, invitation, `invitation:${inviteId}`)
     email = invitation.email
   } catch (error) {
     if (error instanceof InvitationExpired) await recordExpiry(services, metadata, orgId, inviteId)

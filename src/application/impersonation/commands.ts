@@ -129,7 +129,7 @@ async function requestFacts (
     targetIsMember,
     targetActive: target.status === 'active',
     targetIsStaff: target.status !== 'none' && (target.platformAdmin || target.platformSupport),
-    targetCritical: targetIsMember && isCritical(org, targetUserId),
+    targetCritical: targetIsMember && isCritical(services.catalogue, org, targetUserId),
     supportAccess: org.supportAccess
   }
   return { facts, released: judged.released }

@@ -46,13 +46,16 @@ async function lost (services: ImpersonationServices, session: OpenSession): Pro
   const member = (userId: string): boolean => Object.hasOwn(org.members, userId)
   return lostStanding({
     targetUsable: target?.status === 'active' && !target.platformAdmin && !target.platformSupport && member(session.targetUserId),
-    targetCritical: isCritical(org, session.targetUserId),
+    targetCritical: isCritical(services.catalogue, org, session.targetUserId),
     breakGlass: session.breakGlass,
     impersonatorActive: impersonator?.status === 'active',
     via: session.via,
     impersonatorSupport: impersonator?.platformSupport === true,
     supportAccess: org.supportAccess,
-    mayStart: () => actionsHeld(org, member(session.impersonatorId) ? org.members[session.impersonatorId]! : []).has('impersonation:start')
+    mayStart: () => {
+      const roles = member(session.impersonatorId) ? org.members[session.impersonatorId]! : []
+      return actionsHeld(services.catalogue, org, roles).has('impersonation:start')
+    }
   })
 }
 

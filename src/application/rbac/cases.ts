@@ -22,7 +22,8 @@ export async function testPolicy (policies: PolicySnapshots, orgId: string, case
   if (roleUnderTest !== undefined && !snapshot.hasRole(roleUnderTest)) throw new RoleNotFound(undefined, { roleId: roleUnderTest })
   const principals = principalsOf(cases, {
     hasRole: snapshot.hasRole,
-    memberRoles: (userId) => (snapshot.isMember(userId) ? snapshot.rolesOf(userId) : undefined)
+    memberRoles: (userId) => (snapshot.isMember(userId) ? snapshot.rolesOf(userId) : undefined),
+    catalogue: policies.catalogue
   }, roleUnderTest)
   const results = runCases(snapshot.policy, cases, principals)
   const passed = results.filter((result) => result.passed).length

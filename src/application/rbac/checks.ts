@@ -12,7 +12,6 @@
  * impersonating (src/domain/impersonation/blocked.ts).
  */
 import { BLOCKED_ACTIONS } from '../../domain/impersonation/blocked.ts'
-import { requireCatalogueActions } from '../../domain/rbac/permissions.ts'
 import type { Context, Decision, Principal, Resource } from '../../domain/rbac/policy.ts'
 import type { PolicySnapshot, PolicySnapshots } from './policies.ts'
 
@@ -74,7 +73,7 @@ export interface CheckResults {
 export async function decideChecks (
   policies: PolicySnapshots, orgId: string, asker: Asker, checks: readonly AuthzCheck[]
 ): Promise<CheckResults> {
-  requireCatalogueActions(checks)
+  policies.catalogue.requireActions(checks)
   const snapshot = await policies.snapshotOf(orgId)
   const subject = subjects(asker, snapshot)
   const context = contextFor(asker)
@@ -90,7 +89,7 @@ export async function decideChecks (
 
 /** Explains one check: the deciding grant, its role, the condition that failed. */
 export async function explainCheck (policies: PolicySnapshots, orgId: string, asker: Asker, check: AuthzCheck): Promise<Decision> {
-  requireCatalogueActions([check])
+  policies.catalogue.requireActions([check])
   const snapshot = await policies.snapshotOf(orgId)
   // A blocked action is explained by the policy alone, under the impersonation (authz/check denies it whatever it says).
   const context = contextFor(asker)(check) ?? { ...check.context, impersonating: true }

@@ -8,15 +8,16 @@
  * their roles here, with no query per request.
  */
 import { readState, type StateCache } from '../../domain/decider.ts'
-import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { organizationDeciderFor, orgStreamId } from '../../domain/identity/organization.ts'
 import { isCritical } from '../../domain/impersonation/critical.ts'
-import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import type { Catalogue } from '../../domain/rbac/permissions.ts'
 import { Policy, type RoleDefinition } from '../../domain/rbac/policy.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import { BoundedCache } from '../cache.ts'
 
-function builtInRoles (): RoleDefinition[] {
-  return Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({ roleId, grants: [{ actions, resource: '*', effect: 'allow' }] }))
+function builtInRoles (catalogue: Catalogue): RoleDefinition[] {
+  return Object.entries(catalogue.builtInRoleGrants)
+    .map(([roleId, actions]) => ({ roleId, grants: [{ actions, resource: '*', effect: 'allow' }] }))
 }
 
 export interface PolicySnapshot {
@@ -37,13 +38,19 @@ const NO_ROLES: readonly string[] = Object.freeze([])
 export class PolicySnapshots {
   readonly #cache = new BoundedCache<PolicySnapshot>(10_000, 10 * 60_000)
   #epoch = 0
-  /** The built-in roles, as the catalogue was when the runtime opened (host actions included). */
-  readonly #builtIn = builtInRoles()
+  /** The built-in roles of the catalogue (host actions included). */
+  readonly #builtIn: readonly RoleDefinition[]
   /** The policy of organizations without custom roles: the built-in roles alone. */
-  readonly #builtInPolicy = new Policy(this.#builtIn)
+  readonly #builtInPolicy: Policy
 
-  /** `states`: the commands' folded states, so a snapshot reads only what was appended since (not the whole stream). */
-  constructor (private readonly store: EventStore, private readonly states?: StateCache) {}
+  /**
+   * `catalogue`: the permission catalogue the policies are compiled over (the runtime's); `states`: the commands'
+   * folded states, so a snapshot reads only what was appended since (not the whole stream).
+   */
+  constructor (private readonly store: EventStore, readonly catalogue: Catalogue, private readonly states?: StateCache) {
+    this.#builtIn = builtInRoles(catalogue)
+    this.#builtInPolicy = new Policy(this.#builtIn)
+  }
 
   async policyOf (orgId: string): Promise<Policy> {
     return (await this.snapshotOf(orgId)).policy
@@ -53,7 +60,7 @@ export class PolicySnapshots {
     const cached = this.#cache.get(orgId)
     if (cached !== undefined) return cached
     const epoch = this.#epoch
-    const { state } = await readState(this.store, organizationDecider, orgStreamId(orgId), this.states)
+    const { state } = await readState(this.store, organizationDeciderFor(this.catalogue), orgStreamId(orgId), this.states)
     const active = state.status === 'active'
     const custom = active ? Object.entries(state.roles).map(([roleId, role]) => ({ roleId, grants: role.grants })) : []
     const members = active ? state.members : {}
@@ -63,11 +70,11 @@ export class PolicySnapshots {
       policy: custom.length === 0 ? this.#builtInPolicy : new Policy([...this.#builtIn, ...custom]),
       rolesOf: (userId) => (Object.hasOwn(members, userId) ? members[userId]! : NO_ROLES),
       isMember: (userId) => Object.hasOwn(members, userId),
-      hasRole: (roleId) => Object.hasOwn(BUILT_IN_ROLE_GRANTS, roleId) || (active && Object.hasOwn(state.roles, roleId)),
+      hasRole: (roleId) => Object.hasOwn(this.catalogue.builtInRoleGrants, roleId) || (active && Object.hasOwn(state.roles, roleId)),
       supportAccess: active && state.supportAccess,
       isCritical: (userId) => {
         let answer = critical.get(userId)
-        if (answer === undefined) critical.set(userId, answer = active && isCritical(state, userId))
+        if (answer === undefined) critical.set(userId, answer = active && isCritical(this.catalogue, state, userId))
         return answer
       }
     }

@@ -10,7 +10,7 @@
  */
 import { customRoles, type CustomRoleView, type IdentityServices } from '../identity/commands.ts'
 import type { GrantData } from '../../domain/rbac/events.ts'
-import { BUILT_IN_ROLE_GRANTS } from '../../domain/rbac/permissions.ts'
+import type { Catalogue } from '../../domain/rbac/permissions.ts'
 
 export interface BuiltInRoleListing {
   readonly roleId: string
@@ -28,19 +28,24 @@ export interface CustomRoleListing extends CustomRoleView {
 
 export type RoleListing = BuiltInRoleListing | CustomRoleListing
 
-const lists = new WeakMap<readonly CustomRoleView[], readonly RoleListing[]>()
+/** Lists already built, per catalogue and custom roles: the built-in roles' actions are the catalogue's. */
+const lists = new WeakMap<Catalogue, WeakMap<readonly CustomRoleView[], readonly RoleListing[]>>()
 
 /** The organization's roles, built-in then custom (none for an organization that is not active). Shared: never change it. */
 export async function listRoles (services: IdentityServices, orgId: string): Promise<readonly RoleListing[]> {
   const custom = await customRoles(services, orgId)
-  let list = lists.get(custom)
-  if (list === undefined) lists.set(custom, list = [...builtInRoles(), ...custom.map((role) => ({ ...role, builtIn: false as const }))])
+  let ofCatalogue = lists.get(services.catalogue)
+  if (ofCatalogue === undefined) lists.set(services.catalogue, ofCatalogue = new WeakMap())
+  let list = ofCatalogue.get(custom)
+  if (list === undefined) {
+    ofCatalogue.set(custom, list = [...builtInRoles(services.catalogue), ...custom.map((role) => ({ ...role, builtIn: false as const }))])
+  }
   return list
 }
 
-/** Read per list, not once: the runtime may add the host's actions to the built-in roles when it opens. */
-function builtInRoles (): BuiltInRoleListing[] {
-  return Object.entries(BUILT_IN_ROLE_GRANTS).map(([roleId, actions]) => ({
+/** The built-in roles of the catalogue, host actions included. */
+function builtInRoles (catalogue: Catalogue): BuiltInRoleListing[] {
+  return Object.entries(catalogue.builtInRoleGrants).map(([roleId, actions]) => ({
     roleId, name: roleId, description: 'built-in role', builtIn: true, actions,
     grants: [{ actions: [...actions], resource: '*', effect: 'allow' }]
   }))

@@ -18,6 +18,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { Actor } from '../envelope.ts'
 import { Escalation, requireBuiltInRolesHeld, requireMemberRolesChange, type RolesState } from '../rbac/roles.ts'
+import type { Catalogue } from '../rbac/permissions.ts'
 import { InvitationAlreadyAccepted, InvitationExpired, InvitationNotFound, InvitationRevoked, InvitationWrongAddress, MemberAlreadyExists } from './errors.ts'
 import type { BuiltInRole, OrgEvent } from './events.ts'
 
@@ -80,15 +81,15 @@ export function requirePending (state: InvitationsState, inviteId: string, token
  * Invitations by the CLI or the system are the application's to authorize,
  * as everywhere.
  */
-export function requireInviterStillMay (state: InvitationsState, invitation: Invitation, newcomer: string): void {
+export function requireInviterStillMay (catalogue: Catalogue, state: InvitationsState, invitation: Invitation, newcomer: string): void {
   const inviter = invitation.invitedBy
   if (inviter === null || inviter.type !== 'user') return
   const held = own(state.members, inviter.id)
   const refused = 'whoever sent this invitation may no longer give its roles; ask for a new invitation'
   if (held === undefined) throw new Escalation(refused, { roles: invitation.roles })
   if (invitation.roles.includes('owner') && !held.includes('owner')) throw new Escalation(refused, { roles: invitation.roles })
-  requireBuiltInRolesHeld(state, inviter, invitation.roles)
-  requireMemberRolesChange(state, inviter, newcomer, [...invitation.roles].sort())
+  requireBuiltInRolesHeld(catalogue, state, inviter, invitation.roles)
+  requireMemberRolesChange(catalogue, state, inviter, newcomer, [...invitation.roles].sort())
 }
 
 function invitation (state: InvitationsState, inviteId: string): Invitation {
@@ -102,14 +103,16 @@ function invitation (state: InvitationsState, inviteId: string): Invitation {
  * and no escalation, which the aggregate applies to every way of giving a
  * role); `invitationCreated` shapes its event.
  */
-export function decideInvitation (command: Exclude<InvitationCommand, { type: 'InviteMember' }>, state: InvitationsState, now: Date): OrgEvent[] {
+export function decideInvitation (
+  catalogue: Catalogue, command: Exclude<InvitationCommand, { type: 'InviteMember' }>, state: InvitationsState, now: Date
+): OrgEvent[] {
   const { inviteId } = command.data
   switch (command.type) {
     case 'AcceptInvitation': {
       const accepted = requirePending(state, inviteId, command.data.tokenHash, now)
       if (accepted.email !== command.data.email) throw new InvitationWrongAddress()
       if (own(state.members, command.data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: command.data.userId })
-      requireInviterStillMay(state, accepted, command.data.userId)
+      requireInviterStillMay(catalogue, state, accepted, command.data.userId)
       return [
         { type: 'org.invitation.accepted', data: { inviteId, userId: command.data.userId } },
         { type: 'org.member.added', data: { userId: command.data.userId, roles: accepted.roles } }

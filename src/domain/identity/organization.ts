@@ -3,12 +3,13 @@
  * and their built-in roles. Invariant: once created it has at least one owner,
  * and every member holds at least one role.
  */
-import { Draft, setOwn, type Decider } from '../decider.ts'
+import { Draft, setOwn, type Decider, type DecisionContext } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
 import type { Actor } from '../envelope.ts'
 import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
+import { LEDGERLINE_CATALOGUE, type Catalogue } from '../rbac/permissions.ts'
 import { actingMember, decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 import { decideInvitation, evolveInvitation, invitationCreated, type Invitation, type InvitationCommand } from './invitation.ts'
@@ -92,14 +93,21 @@ function requireOwnerActor (state: Active, actor: Actor): void {
  * deny cannot make an owner who is not under it. `newcomer` is the member to
  * be, or a stand-in that no member has for an invitation.
  */
-export function requireMayGiveRoles (state: Active, actor: Actor, newcomer: string, roles: readonly BuiltInRole[]): void {
+export function requireMayGiveRoles (
+  catalogue: Catalogue, state: Active, actor: Actor, newcomer: string, roles: readonly BuiltInRole[]
+): void {
   if (roles.includes('owner')) requireOwnerActor(state, actor)
-  requireBuiltInRolesHeld(state, actor, roles)
-  requireMemberRolesChange(state, actor, newcomer, uniqueSorted(roles))
+  requireBuiltInRolesHeld(catalogue, state, actor, roles)
+  requireMemberRolesChange(catalogue, state, actor, newcomer, uniqueSorted(roles))
+}
+
+/** What the organization decides from besides the command and the state: the clock, the caller and the permission catalogue. */
+export interface OrgDecisionContext extends DecisionContext {
+  readonly catalogue: Catalogue
 }
 
 /** What a command on an active organization decides from. */
-interface OnActive { readonly state: Active, readonly actor: Actor, readonly now: Date }
+interface OnActive { readonly state: Active, readonly actor: Actor, readonly now: Date, readonly catalogue: Catalogue }
 
 type Decided = Array<OrgEvent | RbacEvent>
 type CommandOf<T extends OrgCommand['type']> = Extract<OrgCommand, { type: T }>
@@ -107,9 +115,9 @@ type CommandOf<T extends OrgCommand['type']> = Extract<OrgCommand, { type: T }>
 /** A change that is none when the state already has it. */
 const unlessSame = <E>(same: boolean, event: E): E[] => (same ? [] : [event])
 
-function decideAddMember ({ data }: CommandOf<'AddMember'>, { state, actor }: OnActive): Decided {
+function decideAddMember ({ data }: CommandOf<'AddMember'>, { state, actor, catalogue }: OnActive): Decided {
   if (rolesOf(state, data.userId) !== undefined) throw new MemberAlreadyExists(undefined, { userId: data.userId })
-  requireMayGiveRoles(state, actor, data.userId, data.roles)
+  requireMayGiveRoles(catalogue, state, actor, data.userId, data.roles)
   return [{ type: 'org.member.added', data: { userId: data.userId, roles: uniqueSorted(data.roles) } }]
 }
 
@@ -119,32 +127,32 @@ function decideRemoveMember ({ data }: CommandOf<'RemoveMember'>, { state, actor
   return [{ type: 'org.member.removed', data: { userId: data.userId } }]
 }
 
-function decideAssignRole ({ data }: CommandOf<'AssignRole'>, { state, actor }: OnActive): Decided {
+function decideAssignRole ({ data }: CommandOf<'AssignRole'>, { state, actor, catalogue }: OnActive): Decided {
   if (data.role === 'owner') requireOwnerActor(state, actor)
-  requireBuiltInRolesHeld(state, actor, [data.role])
-  requireMemberRolesChange(state, actor, data.userId, uniqueSorted([...member(state, data.userId), data.role]))
+  requireBuiltInRolesHeld(catalogue, state, actor, [data.role])
+  requireMemberRolesChange(catalogue, state, actor, data.userId, uniqueSorted([...member(state, data.userId), data.role]))
   return unlessSame(member(state, data.userId).includes(data.role), { type: 'org.member.role_assigned', data })
 }
 
-function decideUnassignRole ({ data }: CommandOf<'UnassignRole'>, { state, actor }: OnActive): Decided {
+function decideUnassignRole ({ data }: CommandOf<'UnassignRole'>, { state, actor, catalogue }: OnActive): Decided {
   if (data.role === 'owner') requireOwnerActor(state, actor)
   const roles = member(state, data.userId)
   if (!roles.includes(data.role)) return []
   if (data.role === 'owner' && isLastOwner(state, data.userId)) throw new LastOwner()
   if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: data.userId })
-  requireMemberRolesChange(state, actor, data.userId, roles.filter((r) => r !== data.role))
+  requireMemberRolesChange(catalogue, state, actor, data.userId, roles.filter((r) => r !== data.role))
   return [{ type: 'org.member.role_unassigned', data }]
 }
 
-function decideInviteMember ({ data }: CommandOf<'InviteMember'>, { state, actor }: OnActive): Decided {
+function decideInviteMember ({ data }: CommandOf<'InviteMember'>, { state, actor, catalogue }: OnActive): Decided {
   if (Object.hasOwn(state.invitations, data.inviteId)) throw new InvitationAlreadyExists(undefined, { inviteId: data.inviteId })
-  requireMayGiveRoles(state, actor, `invitation:${data.inviteId}`, data.roles)
+  requireMayGiveRoles(catalogue, state, actor, `invitation:${data.inviteId}`, data.roles)
   return [invitationCreated(data, actor, uniqueSorted(data.roles))]
 }
 
-const onInvitation = (command: Parameters<typeof decideInvitation>[0], { state, now }: OnActive): Decided =>
-  decideInvitation(command, state, now)
-const onRole = (command: RoleCommand, { state, actor }: OnActive): Decided => decideRole(command, state, actor)
+const onInvitation = (command: Parameters<typeof decideInvitation>[1], { state, now, catalogue }: OnActive): Decided =>
+  decideInvitation(catalogue, command, state, now)
+const onRole = (command: RoleCommand, { state, actor, catalogue }: OnActive): Decided => decideRole(command, { catalogue, state, actor })
 
 /** Each command on an active organization, by type. */
 const ON_ACTIVE: { readonly [T in OrgCommand['type']]: (command: CommandOf<T>, context: OnActive) => Decided } = {
@@ -177,10 +185,10 @@ const ON_ACTIVE: { readonly [T in OrgCommand['type']]: (command: CommandOf<T>, c
   UnassignCustomRole: onRole
 }
 
-function decideOnActive (command: OrgCommand, state: Active, actor: Actor, now: Date): Decided {
+function decideOnActive (command: OrgCommand, state: Active, { actor, now, catalogue }: OrgDecisionContext): Decided {
   const handler = handlerOf<(command: OrgCommand, context: OnActive) => Decided>(ON_ACTIVE as never, command.type)
   if (handler === undefined) return unreachable(command as never)
-  return handler(command, { state, actor, now })
+  return handler(command, { state, actor, now, catalogue })
 }
 
 function unreachable (value: never): never {
@@ -191,29 +199,47 @@ function uniqueSorted<T extends string> (values: readonly T[]): T[] {
   return [...new Set(values)].sort()
 }
 
-export const organizationDecider: Decider<OrgCommand, OrgEvent | RbacEvent, OrgState> = {
-  initialState: () => ({ status: 'none' }),
-
-  decide (command, state, { actor, now }) {
-    if (state.status === 'active') return decideOnActive(command, state, actor, now)
-    if (command.type !== 'CreateOrganization') throw new OrgNotFound()
-    const { orgId, name, plan = 'free', ownerId } = command.data
-    return [
-      { type: 'org.organization.created', data: { orgId, name, plan, ownerId } },
-      { type: 'org.member.added', data: { userId: ownerId, roles: ['owner'] } }
-    ]
-  },
-
-  evolve (state, event) {
-    return evolveOrganization(new Draft(), state, event)
-  },
-
-  evolveAll (state, events) {
-    const draft = new Draft()
-    for (const event of events) state = evolveOrganization(draft, state, event)
-    return state
-  }
+/** Decides a command on the organization; the permission catalogue comes with the context, as the clock does. */
+export function decideOrganization (command: OrgCommand, state: OrgState, context: OrgDecisionContext): Decided {
+  if (state.status === 'active') return decideOnActive(command, state, context)
+  if (command.type !== 'CreateOrganization') throw new OrgNotFound()
+  const { orgId, name, plan = 'free', ownerId } = command.data
+  return [
+    { type: 'org.organization.created', data: { orgId, name, plan, ownerId } },
+    { type: 'org.member.added', data: { userId: ownerId, roles: ['owner'] } }
+  ]
 }
+
+export type OrganizationDecider = Decider<OrgCommand, OrgEvent | RbacEvent, OrgState>
+
+const deciders = new WeakMap<Catalogue, OrganizationDecider>()
+
+/**
+ * The organization's decider over a catalogue: each decision's context gets the catalogue, so what roles may
+ * grant and give follows the catalogue the runtime was opened with. One decider per catalogue. Folding does not
+ * depend on the catalogue: any of them folds a stream to the same state.
+ */
+export function organizationDeciderFor (catalogue: Catalogue): OrganizationDecider {
+  let decider = deciders.get(catalogue)
+  if (decider === undefined) {
+    decider = Object.freeze({
+      initialState: (): OrgState => ({ status: 'none' }),
+      decide: (command: OrgCommand, state: OrgState, context: DecisionContext) =>
+        decideOrganization(command, state, { ...context, catalogue }),
+      evolve: (state: OrgState, event: OrgEvent | RbacEvent) => evolveOrganization(new Draft(), state, event),
+      evolveAll (state: OrgState, events: Iterable<OrgEvent | RbacEvent>): OrgState {
+        const draft = new Draft()
+        for (const event of events) state = evolveOrganization(draft, state, event)
+        return state
+      }
+    })
+    deciders.set(catalogue, decider)
+  }
+  return decider
+}
+
+/** The organization's decider over Ledgerline's own catalogue (no host actions): for folds, and code and tests without a host. */
+export const organizationDecider: OrganizationDecider = organizationDeciderFor(LEDGERLINE_CATALOGUE)
 
 /**
  * One event on the organization's state, copy-on-write through `draft`: the

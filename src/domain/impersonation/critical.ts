@@ -7,14 +7,15 @@
  * judged again on every request (src/application/impersonation/admission.ts).
  */
 import type { OrgState } from '../identity/organization.ts'
-import { CATALOGUE } from '../rbac/permissions.ts'
+import type { Catalogue } from '../rbac/permissions.ts'
 import { actionsHeld } from '../rbac/roles.ts'
 
 const ADMINISTRATIVE_ACTIONS = ['role:create', 'role:update', 'role:assign']
 
-export function isCritical (state: Extract<OrgState, { status: 'active' }>, userId: string): boolean {
+export function isCritical (catalogue: Catalogue, state: Extract<OrgState, { status: 'active' }>, userId: string): boolean {
   const roles = Object.hasOwn(state.members, userId) ? state.members[userId]! : []
   if (roles.includes('owner')) return true
-  const held = actionsHeld(state, roles)
-  return ADMINISTRATIVE_ACTIONS.some((action) => held.has(action)) || CATALOGUE.some((definition) => (definition.ownerOnly || definition.sensitive) && held.has(definition.action))
+  const held = actionsHeld(catalogue, state, roles)
+  return ADMINISTRATIVE_ACTIONS.some((action) => held.has(action)) ||
+    catalogue.actions.some((definition) => (definition.ownerOnly || definition.sensitive) && held.has(definition.action))
 }

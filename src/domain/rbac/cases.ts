@@ -13,7 +13,7 @@
  */
 import { z } from 'zod'
 import { domainError } from '../errors.ts'
-import { UnknownAction, actionDefinition } from './permissions.ts'
+import { LEDGERLINE_CATALOGUE, UnknownAction, type Catalogue } from './permissions.ts'
 import type { Decision, Policy } from './policy.ts'
 
 const Attribute = z.union([z.string().max(1000), z.number(), z.boolean(), z.null(), z.array(z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).max(100)])
@@ -44,11 +44,13 @@ export class CaseWithoutPrincipal extends domainError('rbac.case_without_princip
 export class CaseUnknownRole extends domainError('rbac.case_unknown_role', 400, 'a case names a role the organization does not have') {}
 export class CaseUnknownMember extends domainError('rbac.case_unknown_member', 400, 'a case names someone who is not a member of the organization (give principal.roles to test anyone)') {}
 
-/** What the cases may name: the organization's roles and members. */
+/** What the cases may name: the organization's roles and members, and the catalogue's actions. */
 export interface CaseSubjects {
   hasRole(roleId: string): boolean
   /** A member's roles, or undefined for someone who is not a member. */
   memberRoles(userId: string): readonly string[] | undefined
+  /** The catalogue the actions must be in; Ledgerline's own (no host actions) when absent. */
+  readonly catalogue?: Catalogue
 }
 
 export interface CaseResult {
@@ -71,8 +73,9 @@ export function principalsOf (cases: readonly PolicyCaseData[], subjects: CaseSu
   const unknownRoles: Array<{ case: number, roles: string[] }> = []
   const unknownMembers: Array<{ case: number, userId: string }> = []
   const unknownActions: Array<{ case: number, action: string }> = []
+  const catalogue = subjects.catalogue ?? LEDGERLINE_CATALOGUE
   const principals = cases.map((c, index): Principal => {
-    if (actionDefinition(c.action) === undefined) unknownActions.push({ case: index, action: c.action })
+    if (catalogue.definition(c.action) === undefined) unknownActions.push({ case: index, action: c.action })
     const { id, roles } = c.principal ?? {}
     if (roles !== undefined) {
       const unknown = roles.filter((roleId) => !subjects.hasRole(roleId))

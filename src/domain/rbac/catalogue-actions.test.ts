@@ -1,11 +1,13 @@
 /** Checks about actions outside the catalogue are refused, each named by its place in the batch. */
 import fc from 'fast-check'
 import t from 'tap'
-import { CATALOGUE, requireCatalogueActions } from './permissions.ts'
+import { LEDGERLINE_CATALOGUE } from './permissions.ts'
+
+const CATALOGUE = LEDGERLINE_CATALOGUE.actions
 
 const refusal = (checks: Array<{ action: string }>): { code?: string, message?: string, details?: { checks: Array<{ index: number, action: string }> } } | undefined => {
   try {
-    requireCatalogueActions(checks)
+    LEDGERLINE_CATALOGUE.requireActions(checks)
     return undefined
   } catch (error) {
     return error as never

@@ -4,11 +4,13 @@
  * (audited with extra care, never granted by default to non-owners) or
  * owner-only (only owners may grant it). Built-in roles are defined from it.
  *
- * The host application adds its own actions (`invoice:update`, …) once, at
- * start-up, from `PERMISSIONS_FILE` (`useHostActions`): custom roles may then
- * grant them, `can()` decides them, and `POST …/authz/check` answers for them.
- * `CATALOGUE` and `BUILT_IN_ROLE_GRANTS` are live bindings: they include the
- * host's actions once set.
+ * The host application adds its own actions (`invoice:update`, …) from
+ * `PERMISSIONS_FILE`: `catalogueOf(hostActions)` makes the catalogue, an
+ * immutable value the runtime builds once and hands to what needs it (the
+ * organization decider, the policies, the RBAC read model, the routes), so
+ * custom roles may grant the host's actions, `can()` decides them, and
+ * `POST …/authz/check` answers for them. `LEDGERLINE_CATALOGUE` is
+ * Ledgerline's own actions alone, for code and tests without a host.
  */
 import { domainError } from '../errors.ts'
 
@@ -75,40 +77,73 @@ export const ACTION_NAME = /^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$/
 
 export type BuiltInRole = 'owner' | 'admin' | 'member' | 'viewer'
 
-export let CATALOGUE: readonly ActionDefinition[] = LEDGERLINE_ACTIONS
-export let BUILT_IN_ROLE_GRANTS: Readonly<Record<BuiltInRole, readonly string[]>> = builtInGrants(LEDGERLINE_ACTIONS, [])
-let byAction = new Map(CATALOGUE.map((definition) => [definition.action, definition]))
+/** What the catalogue is about an action: Ledgerline's and the host's actions, and the built-in roles' grants. Frozen. */
+export interface Catalogue {
+  /** Ledgerline's actions, then the host's. */
+  readonly actions: readonly ActionDefinition[]
+  readonly builtInRoleGrants: Readonly<Record<BuiltInRole, readonly string[]>>
+  definition(action: string): ActionDefinition | undefined
+  /** True for an action in the catalogue, `<resource>:*` for a resource that has actions, or `*`. */
+  isKnownPattern(pattern: string): boolean
+  /** The catalogue's actions a pattern covers. */
+  expand(pattern: string): string[]
+  /** Refuses checks about actions outside the catalogue, naming each by its place in the list (from 0). */
+  requireActions(checks: ReadonlyArray<{ readonly action: string }>): void
+}
+
+/** An action outside the catalogue: a typo would otherwise grant nothing, or be denied, silently. The details say where. */
+export class UnknownAction extends domainError('rbac.unknown_action', 400, 'an action the catalogue does not have (GET /v1/permissions lists them)') {}
 
 /**
- * Sets the host application's actions (replacing any set before). Throws,
- * naming the entry, for a malformed name, a duplicate, or an action on one of
+ * The catalogue with the host application's actions. Throws, naming the
+ * entry, for a malformed name, a duplicate, or an action on one of
  * Ledgerline's own resources.
  */
-export function useHostActions (actions: readonly HostAction[]): void {
-  const seen = new Set<string>()
-  for (const [index, host] of actions.entries()) {
-    if (!ACTION_NAME.test(host.action)) throw new Error(`host action ${index} (${JSON.stringify(host.action)}) must read <resource>:<verb> in lower case`)
-    if (LEDGERLINE_RESOURCES.has(host.action.split(':')[0]!)) throw new Error(`host action ${host.action}: the resource ${host.action.split(':')[0]} is Ledgerline's own`)
-    if (seen.has(host.action)) throw new Error(`host action ${host.action} is declared twice`)
-    seen.add(host.action)
-  }
-  const definitions = actions.map((host): ActionDefinition => Object.freeze({
+export function catalogueOf (hostActions: readonly HostAction[]): Catalogue {
+  requireValidHostActions(hostActions)
+  const definitions = hostActions.map((host): ActionDefinition => Object.freeze({
     action: host.action,
     description: host.description,
     sensitive: host.sensitive === true || host.ownerOnly === true,
     ownerOnly: host.ownerOnly === true,
     source: 'host'
   }))
-  CATALOGUE = Object.freeze([...LEDGERLINE_ACTIONS, ...definitions])
-  BUILT_IN_ROLE_GRANTS = builtInGrants(CATALOGUE, actions)
-  byAction = new Map(CATALOGUE.map((definition) => [definition.action, definition]))
+  const actions: readonly ActionDefinition[] = Object.freeze([...LEDGERLINE_ACTIONS, ...definitions])
+  const byAction = new Map(actions.map((definition) => [definition.action, definition]))
+  const ofResource = (pattern: string): ActionDefinition[] =>
+    actions.filter((definition) => definition.action.startsWith(pattern.slice(0, -1)))
+  return Object.freeze({
+    actions,
+    builtInRoleGrants: builtInGrants(actions, hostActions),
+    definition: (action: string) => byAction.get(action),
+    isKnownPattern (pattern: string): boolean {
+      if (pattern === '*') return true
+      if (pattern.endsWith(':*')) return ofResource(pattern).length > 0
+      return byAction.has(pattern)
+    },
+    expand (pattern: string): string[] {
+      if (pattern === '*') return actions.map((definition) => definition.action)
+      if (pattern.endsWith(':*')) return ofResource(pattern).map((definition) => definition.action)
+      return byAction.has(pattern) ? [pattern] : []
+    },
+    requireActions: (checks: ReadonlyArray<{ readonly action: string }>) => requireKnown(byAction, checks)
+  })
 }
 
-/** An action outside the catalogue: a typo would otherwise grant nothing, or be denied, silently. The details say where. */
-export class UnknownAction extends domainError('rbac.unknown_action', 400, 'an action the catalogue does not have (GET /v1/permissions lists them)') {}
+function requireValidHostActions (actions: readonly HostAction[]): void {
+  const seen = new Set<string>()
+  for (const [index, host] of actions.entries()) {
+    const resource = host.action.split(':')[0]!
+    if (!ACTION_NAME.test(host.action)) {
+      throw new Error(`host action ${index} (${JSON.stringify(host.action)}) must read <resource>:<verb> in lower case`)
+    }
+    if (LEDGERLINE_RESOURCES.has(resource)) throw new Error(`host action ${host.action}: the resource ${resource} is Ledgerline's own`)
+    if (seen.has(host.action)) throw new Error(`host action ${host.action} is declared twice`)
+    seen.add(host.action)
+  }
+}
 
-/** Refuses checks about actions outside the catalogue, naming each by its place in the list (from 0). */
-export function requireCatalogueActions (checks: ReadonlyArray<{ readonly action: string }>): void {
+function requireKnown (byAction: ReadonlyMap<string, ActionDefinition>, checks: ReadonlyArray<{ readonly action: string }>): void {
   let unknown: Array<{ index: number, action: string }> | undefined
   for (let index = 0; index < checks.length; index++) {
     const action = checks[index]!.action
@@ -116,25 +151,9 @@ export function requireCatalogueActions (checks: ReadonlyArray<{ readonly action
   }
   if (unknown === undefined) return
   const named = unknown.slice(0, 5).map(({ index, action }) => `#${index} ${action}`).join(', ')
-  throw new UnknownAction(`checks name actions the catalogue does not have (GET /v1/permissions lists them): ${named}${unknown.length > 5 ? ', …' : ''}`, { checks: unknown })
-}
-
-export function actionDefinition (action: string): ActionDefinition | undefined {
-  return byAction.get(action)
-}
-
-/** True for an action in the catalogue, `<resource>:*` for a resource that has actions, or `*`. */
-export function isKnownActionPattern (pattern: string): boolean {
-  if (pattern === '*') return true
-  if (pattern.endsWith(':*')) return CATALOGUE.some((definition) => definition.action.startsWith(pattern.slice(0, -1)))
-  return byAction.has(pattern)
-}
-
-/** The catalogue's actions a pattern covers. */
-export function expandActionPattern (pattern: string): string[] {
-  if (pattern === '*') return CATALOGUE.map((definition) => definition.action)
-  if (pattern.endsWith(':*')) return CATALOGUE.filter((definition) => definition.action.startsWith(pattern.slice(0, -1))).map((definition) => definition.action)
-  return byAction.has(pattern) ? [pattern] : []
+  const more = unknown.length > 5 ? ', …' : ''
+  const message = 'checks name actions the catalogue does not have (GET /v1/permissions lists them)'
+  throw new UnknownAction(`${message}: ${named}${more}`, { checks: unknown })
 }
 
 /**
@@ -153,3 +172,6 @@ function builtInGrants (catalogue: readonly ActionDefinition[], host: readonly H
     viewer: Object.freeze([...reads, ...hostFor('viewer')])
   })
 }
+
+/** Ledgerline's own actions, no host's: for code and tests that have no host application. */
+export const LEDGERLINE_CATALOGUE: Catalogue = catalogueOf([])

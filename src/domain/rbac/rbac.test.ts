@@ -9,7 +9,7 @@ import t from 'tap'
 import { caught } from '../../../test/helpers/assertions.ts'
 import { LIMITS, compileCondition, parseCondition, type Condition, type EvaluationInput, type Operand } from './conditions.ts'
 import { ipInCidr, ipv4Number, parseCidr, parseIp } from './ip.ts'
-import { BUILT_IN_ROLE_GRANTS, CATALOGUE, expandActionPattern, isKnownActionPattern } from './permissions.ts'
+import { LEDGERLINE_CATALOGUE } from './permissions.ts'
 import { Policy, type Grant, type Resource, type RoleDefinition } from './policy.ts'
 import { evaluate } from './reference.ts'
 import { formattedMinutes, minutesOfDay } from './time.ts'
@@ -280,6 +280,7 @@ t.test('explain names the deciding grant, its role, and the clause that failed',
 })
 
 t.test('the catalogue: every action is <resource>:<verb>, built-in roles are made of it, patterns expand', async (t) => {
+  const { actions: CATALOGUE, builtInRoleGrants: BUILT_IN_ROLE_GRANTS } = LEDGERLINE_CATALOGUE
   for (const definition of CATALOGUE) t.match(definition.action, /^[a-z]+:[a-z]+$/, definition.action)
   t.equal(new Set(CATALOGUE.map((d) => d.action)).size, CATALOGUE.length, 'no duplicates')
   for (const [role, actions] of Object.entries(BUILT_IN_ROLE_GRANTS)) {
@@ -287,9 +288,9 @@ t.test('the catalogue: every action is <resource>:<verb>, built-in roles are mad
   }
   t.notOk(BUILT_IN_ROLE_GRANTS.admin.some((action) => CATALOGUE.find((d) => d.action === action)!.ownerOnly), 'admins hold no owner-only action')
   t.same(BUILT_IN_ROLE_GRANTS.owner.length, CATALOGUE.length, 'owners hold everything')
-  t.ok(isKnownActionPattern('role:*'))
-  t.notOk(isKnownActionPattern('rocket:*'))
-  t.same(expandActionPattern('audit:*'), ['audit:read', 'audit:export', 'audit:configure'])
+  t.ok(LEDGERLINE_CATALOGUE.isKnownPattern('role:*'))
+  t.notOk(LEDGERLINE_CATALOGUE.isKnownPattern('rocket:*'))
+  t.same(LEDGERLINE_CATALOGUE.expand('audit:*'), ['audit:read', 'audit:export', 'audit:configure'])
 })
 
 t.test('timeBetween: the minutes of day kept per zone and quarter hour agree with formatting the time there', async (t) => {

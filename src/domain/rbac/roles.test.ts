@@ -14,7 +14,7 @@ import type { GrantData, RbacEvent } from './events.ts'
 import type { Condition } from './conditions.ts'
 import { Policy, type Resource } from './policy.ts'
 import { BLOCKED_ACTIONS } from '../impersonation/blocked.ts'
-import { BUILT_IN_ROLE_GRANTS } from './permissions.ts'
+import { LEDGERLINE_CATALOGUE } from './permissions.ts'
 import { actionsHeld, grantsOf, resourceCovers } from './roles.ts'
 
 const org = spec(organizationDecider)
@@ -112,10 +112,13 @@ function everyAcceptedHolds (start: OrgState, steps: ReadonlyArray<[OrgCommand, 
 t.test('no command sequence lets a member grant or assign an action they did not hold', async (t) => {
   const start = base.reduce(organizationDecider.evolve, organizationDecider.initialState())
   fc.assert(fc.property(fc.array(fc.tuple(command, fc.constantFrom(...people)), { maxLength: 30 }), (steps) => everyAcceptedHolds(start, steps, (state, actorRoles, events) => {
-    const held = actionsHeld(state, actorRoles)
+    const held = actionsHeld(LEDGERLINE_CATALOGUE, state, actorRoles)
     const grantedNow = (e: OrgEvent | RbacEvent): string[] => {
-      if (e.type === 'rbac.role.created' || e.type === 'rbac.role.grants_set') return [...actionsHeld({ members: {}, roles: { r: { name: '', description: '', grants: e.data.grants } } }, ['r'])]
-      if (e.type === 'rbac.role.assigned') return [...actionsHeld(state, [e.data.roleId])]
+      if (e.type === 'rbac.role.created' || e.type === 'rbac.role.grants_set') {
+        const alone = { members: {}, roles: { r: { name: '', description: '', grants: e.data.grants } } }
+        return [...actionsHeld(LEDGERLINE_CATALOGUE, alone, ['r'])]
+      }
+      if (e.type === 'rbac.role.assigned') return [...actionsHeld(LEDGERLINE_CATALOGUE, state, [e.data.roleId])]
       return []
     }
     return events.every((event) => grantedNow(event).every((action) => held.has(action)))
@@ -195,13 +198,13 @@ t.test('no command sequence lets a member create or assign a role that passes a 
   const start = conditionalStart.reduce(organizationDecider.evolve, organizationDecider.initialState())
   let roleChanges = 0
   fc.assert(fc.property(fc.array(fc.tuple(semanticCommand, fc.constantFrom(...people, 'cal', 'cal')), { maxLength: 25 }), (steps) => everyAcceptedHolds(start, steps, (state, actorRoles, events) => {
-    const theirs = new Policy(actorRoles.map((roleId) => ({ roleId, grants: grantsOf(state, [roleId]) })))
+    const theirs = new Policy(actorRoles.map((roleId) => ({ roleId, grants: grantsOf(LEDGERLINE_CATALOGUE, state, [roleId]) })))
     for (const event of events) {
       const given = event.type === 'rbac.role.created' || event.type === 'rbac.role.grants_set'
         ? event.data.grants
         : event.type === 'rbac.role.assigned'
-          ? grantsOf(state, [event.data.roleId])
-          : event.type === 'org.member.role_assigned' ? grantsOf(state, [event.data.role]) : undefined
+          ? grantsOf(LEDGERLINE_CATALOGUE, state, [event.data.roleId])
+          : event.type === 'org.member.role_assigned' ? grantsOf(LEDGERLINE_CATALOGUE, state, [event.data.role]) : undefined
       if (given === undefined) continue
       roleChanges++
       const role = new Policy([{ roleId: 'given', grants: given }])
@@ -263,7 +266,8 @@ const widenCheck = fc.record({
 
 /** The whole policy of the organization in a state: built-in roles and custom ones. */
 function policyOf (state: Active): Policy {
-  return new Policy([...Object.keys(BUILT_IN_ROLE_GRANTS), ...Object.keys(state.roles)].map((roleId) => ({ roleId, grants: grantsOf(state, [roleId]) })))
+  const roleIds = [...Object.keys(LEDGERLINE_CATALOGUE.builtInRoleGrants), ...Object.keys(state.roles)]
+  return new Policy(roleIds.map((roleId) => ({ roleId, grants: grantsOf(LEDGERLINE_CATALOGUE, state, [roleId]) })))
 }
 
 t.test('no accepted change lets anyone pass a check its author could not pass, nor widens its author', async (t) => {

@@ -31,7 +31,7 @@ import type { Actor } from '../envelope.ts'
 import { domainError } from '../errors.ts'
 import { Forbidden, MemberNeedsRole, MemberNotFound } from '../identity/errors.ts'
 import type { GrantData, RbacEvent } from './events.ts'
-import { BUILT_IN_ROLE_GRANTS, UnknownAction, actionDefinition, expandActionPattern, isKnownActionPattern } from './permissions.ts'
+import { UnknownAction, type Catalogue } from './permissions.ts'
 
 export interface CustomRole {
   readonly name: string
@@ -63,17 +63,19 @@ export class Escalation extends domainError('rbac.escalation', 403, 'you cannot 
 const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
 
 /** The actions a set of roles allows (built-in lists and custom allow grants, patterns expanded), whatever the resource or condition. */
-export function actionsHeld (state: RolesState, roleIds: readonly string[]): Set<string> {
+export function actionsHeld (catalogue: Catalogue, state: RolesState, roleIds: readonly string[]): Set<string> {
   const held = new Set<string>()
-  for (const grant of grantsOf(state, roleIds)) if (grant.effect === 'allow') for (const pattern of grant.actions) for (const action of expandActionPattern(pattern)) held.add(action)
+  for (const grant of grantsOf(catalogue, state, roleIds)) {
+    if (grant.effect === 'allow') for (const pattern of grant.actions) for (const action of catalogue.expand(pattern)) held.add(action)
+  }
   return held
 }
 
 /** Every grant of a set of roles: a built-in role is one unconditional allow of its actions on every resource. */
-export function grantsOf (state: RolesState, roleIds: readonly string[]): GrantData[] {
+export function grantsOf (catalogue: Catalogue, state: RolesState, roleIds: readonly string[]): GrantData[] {
   const grants: GrantData[] = []
   for (const roleId of roleIds) {
-    const builtIn = own(BUILT_IN_ROLE_GRANTS as Record<string, readonly string[]>, roleId)
+    const builtIn = own(catalogue.builtInRoleGrants as Record<string, readonly string[]>, roleId)
     if (builtIn !== undefined) grants.push({ actions: [...builtIn], resource: '*', effect: 'allow' })
     const custom = own(state.roles, roleId)
     if (custom !== undefined) grants.push(...custom.grants)
@@ -115,8 +117,8 @@ function conditionCovers (held: GrantData['when'], granted: GrantData['when']): 
 }
 
 /** Refuses grants naming actions outside the catalogue: a typo would otherwise grant nothing, silently. */
-function requireKnownActions (grants: readonly GrantData[]): void {
-  const unknown = [...new Set(grants.flatMap((grant) => grant.actions.filter((pattern) => !isKnownActionPattern(pattern))))]
+function requireKnownActions (catalogue: Catalogue, grants: readonly GrantData[]): void {
+  const unknown = [...new Set(grants.flatMap((grant) => grant.actions.filter((pattern) => !catalogue.isKnownPattern(pattern))))]
   if (unknown.length > 0) throw new UnknownAction('grants name actions the catalogue does not have (GET /v1/permissions lists them)', { actions: unknown.sort() })
 }
 
@@ -127,14 +129,16 @@ function requireKnownActions (grants: readonly GrantData[]): void {
  * naming the principal read differently for the receiver, so the actor's allows that name it cover nothing and
  * their denies that name it travel with nothing.
  */
-function actionsBeyond (state: RolesState, actorRoles: readonly string[], given: readonly GrantData[], kept: readonly GrantData[]): Set<string> {
-  const mine = grantsOf(state, actorRoles)
+function actionsBeyond (
+  catalogue: Catalogue, state: RolesState, actorRoles: readonly string[], given: readonly GrantData[], kept: readonly GrantData[]
+): Set<string> {
+  const mine = grantsOf(catalogue, state, actorRoles)
   const isOwner = actorRoles.includes('owner')
   const missing = new Set<string>()
   for (const grant of given) {
     for (const pattern of grant.actions) {
-      for (const action of expandActionPattern(pattern)) {
-        const ownerOnly = actionDefinition(action)?.ownerOnly === true && !isOwner
+      for (const action of catalogue.expand(pattern)) {
+        const ownerOnly = catalogue.definition(action)?.ownerOnly === true && !isOwner
         const covered = mine.some((held) => held.effect === 'allow' && !namesPrincipal(held.when) && names(held, action) &&
           resourceCovers(held.resource, grant.resource) && conditionCovers(held.when, grant.when))
         const uncopiedDeny = mine.some((deny) => deny.effect === 'deny' && names(deny, action) && resourcesOverlap(deny.resource, grant.resource) &&
@@ -162,10 +166,12 @@ export function actingMember (state: RolesState, actor: Actor): readonly string[
  * Refuses a role whose allows reach beyond what the actor may do themselves, for anyone holding it alone (see the
  * rule at the top); `builtIn` names the built-in roles being given, when they are what the grants come from.
  */
-function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly GrantData[], builtIn?: readonly string[]): void {
+function requireNoEscalation (
+  catalogue: Catalogue, state: RolesState, actor: Actor, grants: readonly GrantData[], builtIn?: readonly string[]
+): void {
   const actorRoles = actingMember(state, actor)
   if (actorRoles === undefined) return
-  const missing = [...actionsBeyond(state, actorRoles, grants.filter((grant) => grant.effect === 'allow'), grants)].sort()
+  const missing = [...actionsBeyond(catalogue, state, actorRoles, grants.filter((grant) => grant.effect === 'allow'), grants)].sort()
   if (missing.length === 0) return
   if (builtIn === undefined) throw new Escalation(undefined, { actions: missing })
   const shown = missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ')
@@ -181,7 +187,7 @@ function requireNoEscalation (state: RolesState, actor: Actor, grants: readonly 
  * reads them counts as given. A lifted deny opens only actions the member still holds an allow for. Since the
  * actor's own denies must stay with the member, nobody lifts a deny they are under, owners included.
  */
-function requireNoWidening (before: RolesState, after: RolesState, actor: Actor, userIds: readonly string[]): void {
+function requireNoWidening (catalogue: Catalogue, before: RolesState, after: RolesState, actor: Actor, userIds: readonly string[]): void {
   const actorRoles = actingMember(before, actor)
   if (actorRoles === undefined) return
   const missing = new Set<string>()
@@ -193,17 +199,18 @@ function requireNoWidening (before: RolesState, after: RolesState, actor: Actor,
     const key = JSON.stringify([was, now])
     if (judged.has(key)) continue
     judged.add(key)
-    const [old, kept] = [grantsOf(before, was), grantsOf(after, now)]
+    const [old, kept] = [grantsOf(catalogue, before, was), grantsOf(catalogue, after, now)]
     const rolesChanged = was.length !== now.length || was.some((roleId, i) => roleId !== now[i])
     const stays = (grant: GrantData, list: readonly GrantData[]): boolean => !(rolesChanged && namesPrincipal(grant.when)) && list.some((other) => sameGrant(other, grant))
-    const allowed = new Set(kept.flatMap((grant) => (grant.effect === 'allow' ? grant.actions.flatMap(expandActionPattern) : [])))
+    const expand = (patterns: readonly string[]): string[] => patterns.flatMap((pattern) => catalogue.expand(pattern))
+    const allowed = new Set(kept.flatMap((grant) => (grant.effect === 'allow' ? expand(grant.actions) : [])))
     const given = kept.filter((grant) => grant.effect === 'allow' && !stays(grant, old))
     const lifted = old.flatMap((deny): GrantData[] => {
       if (deny.effect !== 'deny' || stays(deny, kept)) return []
-      const opened = [...new Set(deny.actions.flatMap(expandActionPattern))].filter((action) => allowed.has(action))
+      const opened = [...new Set(expand(deny.actions))].filter((action) => allowed.has(action))
       return opened.length === 0 ? [] : [{ ...deny, actions: opened, effect: 'allow' }]
     })
-    for (const action of actionsBeyond(before, actorRoles, [...given, ...lifted], kept)) missing.add(action)
+    for (const action of actionsBeyond(catalogue, before, actorRoles, [...given, ...lifted], kept)) missing.add(action)
   }
   if (missing.size === 0) return
   const actions = [...missing].sort()
@@ -211,8 +218,10 @@ function requireNoWidening (before: RolesState, after: RolesState, actor: Actor,
 }
 
 /** `requireNoWidening` for a member whose roles become `roles` (built-in roles given or taken). */
-export function requireMemberRolesChange (state: RolesState, actor: Actor, userId: string, roles: readonly string[]): void {
-  requireNoWidening(state, { roles: state.roles, members: { [userId]: roles } }, actor, [userId])
+export function requireMemberRolesChange (
+  catalogue: Catalogue, state: RolesState, actor: Actor, userId: string, roles: readonly string[]
+): void {
+  requireNoWidening(catalogue, state, { roles: state.roles, members: { [userId]: roles } }, actor, [userId])
 }
 
 function sameGrant (a: GrantData, b: GrantData): boolean {
@@ -233,19 +242,21 @@ function namesPrincipal (value: unknown): boolean {
  * with it) is giving its actions: the same rule as for a custom role. The
  * owner role has its own rule: only owners give it.
  */
-export function requireBuiltInRolesHeld (state: RolesState, actor: Actor, roles: readonly string[]): void {
+export function requireBuiltInRolesHeld (catalogue: Catalogue, state: RolesState, actor: Actor, roles: readonly string[]): void {
   const given = roles.filter((roleId) => roleId !== 'owner')
-  const grants = given.flatMap((roleId) => grantsOf(state, [roleId]))
-  if (grants.length > 0) requireNoEscalation(state, actor, grants, given)
+  const grants = given.flatMap((roleId) => grantsOf(catalogue, state, [roleId]))
+  if (grants.length > 0) requireNoEscalation(catalogue, state, actor, grants, given)
 }
 
 /** How names compare: trimmed, in one Unicode form, ignoring case. */
 const nameKey = (name: string): string => name.trim().normalize('NFC').toLowerCase()
 
 /** Refuses a name another role has (a built-in one included); `roleId` is the role being named, which may keep its own. */
-function requireNameFree (state: RolesState, name: string, roleId: string): void {
+function requireNameFree ({ catalogue, state }: Deciding, name: string, roleId: string): void {
   const key = nameKey(name)
-  const taken = Object.hasOwn(BUILT_IN_ROLE_GRANTS, key) ? key : Object.keys(state.roles).find((id) => id !== roleId && nameKey(state.roles[id]!.name) === key)
+  const taken = Object.hasOwn(catalogue.builtInRoleGrants, key)
+    ? key
+    : Object.keys(state.roles).find((id) => id !== roleId && nameKey(state.roles[id]!.name) === key)
   if (taken !== undefined) throw new RoleNameTaken(undefined, { name: name.trim(), roleId: taken })
 }
 
@@ -260,35 +271,38 @@ export function holders (state: RolesState, roleId: string): string[] {
 }
 
 type RoleCommandOf<T extends RoleCommand['type']> = Extract<RoleCommand, { type: T }>
-type RoleHandler<T extends RoleCommand['type']> = (command: RoleCommandOf<T>, state: RolesState, actor: Actor) => RbacEvent[]
+/** What a role command decides from: the organization's roles and members, who asks, and the catalogue. */
+export interface Deciding { readonly catalogue: Catalogue, readonly state: RolesState, readonly actor: Actor }
+type RoleHandler<T extends RoleCommand['type']> = (command: RoleCommandOf<T>, deciding: Deciding) => RbacEvent[]
 
-function createRole ({ data }: RoleCommandOf<'CreateRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+function createRole ({ data }: RoleCommandOf<'CreateRole'>, deciding: Deciding): RbacEvent[] {
+  const { catalogue, state, actor } = deciding
   const { roleId, name, description = '', grants } = data
   if (own(state.roles, roleId) !== undefined) throw new RoleAlreadyExists(undefined, { roleId })
-  requireNameFree(state, name, roleId)
-  requireKnownActions(grants)
-  requireNoEscalation(state, actor, grants)
+  requireNameFree(deciding, name, roleId)
+  requireKnownActions(catalogue, grants)
+  requireNoEscalation(catalogue, state, actor, grants)
   return [{ type: 'rbac.role.created', data: { roleId, name: name.trim(), description, grants } }]
 }
 
-function renameRole ({ data }: RoleCommandOf<'RenameRole'>, state: RolesState): RbacEvent[] {
+function renameRole ({ data }: RoleCommandOf<'RenameRole'>, deciding: Deciding): RbacEvent[] {
   const { roleId, name } = data
-  if (role(state, roleId).name === name.trim()) return []
-  requireNameFree(state, name, roleId)
+  if (role(deciding.state, roleId).name === name.trim()) return []
+  requireNameFree(deciding, name, roleId)
   return [{ type: 'rbac.role.renamed', data: { roleId, name: name.trim() } }]
 }
 
-function setRoleGrants ({ data }: RoleCommandOf<'SetRoleGrants'>, state: RolesState, actor: Actor): RbacEvent[] {
+function setRoleGrants ({ data }: RoleCommandOf<'SetRoleGrants'>, { catalogue, state, actor }: Deciding): RbacEvent[] {
   const { roleId, grants } = data
   const current = role(state, roleId)
-  requireKnownActions(grants)
-  requireNoEscalation(state, actor, grants)
+  requireKnownActions(catalogue, grants)
+  requireNoEscalation(catalogue, state, actor, grants)
   const after = { members: state.members, roles: { ...state.roles, [roleId]: { ...current, grants } } }
-  requireNoWidening(state, after, actor, holders(state, roleId))
+  requireNoWidening(catalogue, state, after, actor, holders(state, roleId))
   return [{ type: 'rbac.role.grants_set', data }]
 }
 
-function deleteRole ({ data }: RoleCommandOf<'DeleteRole'>, state: RolesState): RbacEvent[] {
+function deleteRole ({ data }: RoleCommandOf<'DeleteRole'>, { state }: Deciding): RbacEvent[] {
   role(state, data.roleId)
   const holding = holders(state, data.roleId)
   if (holding.length > 0) throw new RoleInUse(undefined, { roleId: data.roleId, holders: holding })
@@ -302,21 +316,21 @@ function memberRoles (state: RolesState, userId: string): readonly string[] {
   return roles
 }
 
-function assignCustomRole ({ data }: RoleCommandOf<'AssignCustomRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+function assignCustomRole ({ data }: RoleCommandOf<'AssignCustomRole'>, { catalogue, state, actor }: Deciding): RbacEvent[] {
   const granted = role(state, data.roleId)
   const roles = memberRoles(state, data.userId)
-  requireNoEscalation(state, actor, granted.grants)
+  requireNoEscalation(catalogue, state, actor, granted.grants)
   if (roles.includes(data.roleId)) return []
-  requireMemberRolesChange(state, actor, data.userId, [...roles, data.roleId].sort())
+  requireMemberRolesChange(catalogue, state, actor, data.userId, [...roles, data.roleId].sort())
   return [{ type: 'rbac.role.assigned', data }]
 }
 
-function unassignCustomRole ({ data }: RoleCommandOf<'UnassignCustomRole'>, state: RolesState, actor: Actor): RbacEvent[] {
+function unassignCustomRole ({ data }: RoleCommandOf<'UnassignCustomRole'>, { catalogue, state, actor }: Deciding): RbacEvent[] {
   role(state, data.roleId)
   const roles = memberRoles(state, data.userId)
   if (!roles.includes(data.roleId)) return []
   if (roles.length === 1) throw new MemberNeedsRole(undefined, { userId: data.userId })
-  requireMemberRolesChange(state, actor, data.userId, roles.filter((roleId) => roleId !== data.roleId))
+  requireMemberRolesChange(catalogue, state, actor, data.userId, roles.filter((roleId) => roleId !== data.roleId))
   return [{ type: 'rbac.role.unassigned', data }]
 }
 
@@ -324,7 +338,7 @@ function unassignCustomRole ({ data }: RoleCommandOf<'UnassignCustomRole'>, stat
 const ON_ROLE_COMMAND: { readonly [T in RoleCommand['type']]: RoleHandler<T> } = {
   CreateRole: createRole,
   RenameRole: renameRole,
-  DescribeRole: ({ data }, state) =>
+  DescribeRole: ({ data }, { state }) =>
     (role(state, data.roleId).description === data.description ? [] : [{ type: 'rbac.role.described', data }]),
   SetRoleGrants: setRoleGrants,
   DeleteRole: deleteRole,
@@ -332,10 +346,10 @@ const ON_ROLE_COMMAND: { readonly [T in RoleCommand['type']]: RoleHandler<T> } =
   UnassignCustomRole: unassignCustomRole
 }
 
-export function decideRole (command: RoleCommand, state: RolesState, actor: Actor): RbacEvent[] {
+export function decideRole (command: RoleCommand, deciding: Deciding): RbacEvent[] {
   const handler = handlerOf<RoleHandler<RoleCommand['type']>>(ON_ROLE_COMMAND as never, command.type)
   if (handler === undefined) throw new Error(`unhandled command ${JSON.stringify(command)}`)
-  return handler(command as never, state, actor)
+  return handler(command as never, deciding)
 }
 
 /**

@@ -4,9 +4,9 @@ import { forEachDatabase } from '../../../test/helpers/databases.ts'
 import { handleCommand } from '../../domain/decider.ts'
 import { systemCommand } from '../../domain/envelope.ts'
 import { createRegistry } from '../../domain/events.ts'
-import { organizationDecider, orgStreamId } from '../../domain/identity/organization.ts'
+import { organizationDeciderFor, orgStreamId, type OrgCommand } from '../../domain/identity/organization.ts'
 import type { Condition } from '../../domain/rbac/conditions.ts'
-import { BUILT_IN_ROLE_GRANTS, CATALOGUE, useHostActions } from '../../domain/rbac/permissions.ts'
+import { LEDGERLINE_CATALOGUE, catalogueOf } from '../../domain/rbac/permissions.ts'
 import { createPostgresEventStore } from '../../eventstore/postgres.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import { rebuildProjection } from '../rebuild.ts'
@@ -27,12 +27,15 @@ async function snapshot (sql: SqlClient): Promise<unknown> {
 }
 
 t.test('the RBAC read model follows roles, grants and assignments, answers who holds an action, and rebuilds identically', async (t) => {
-  useHostActions([{ action: 'invoice:update', description: 'edit an invoice', builtInRoles: ['member'] }, { action: 'invoice:void', description: 'void an invoice', sensitive: true }])
-  t.teardown(() => useHostActions([]))
+  const catalogue = catalogueOf([
+    { action: 'invoice:update', description: 'edit an invoice', builtInRoles: ['member'] },
+    { action: 'invoice:void', description: 'void an invoice', sensitive: true }
+  ])
+  const decider = organizationDeciderFor(catalogue)
   await forEachDatabase(t, async (t, { sql }) => {
     const store = createPostgresEventStore(sql, createRegistry())
     t.teardown(() => store.close())
-    const org = (orgId: string, command: Parameters<typeof organizationDecider.decide>[0]) => handleCommand(store, organizationDecider, orgStreamId(orgId), command, systemCommand('test'))
+    const org = (orgId: string, command: OrgCommand) => handleCommand(store, decider, orgStreamId(orgId), command, systemCommand('test'))
     const under1000: Condition = { lt: [{ ref: 'resource.amount' }, 1000] }
 
     await org('acme', { type: 'CreateOrganization', data: { orgId: 'acme', name: 'Acme', ownerId: 'ann' } })
@@ -56,20 +59,21 @@ t.test('the RBAC read model follows roles, grants and assignments, answers who h
     await org('globex', { type: 'CreateOrganization', data: { orgId: 'globex', name: 'Globex', ownerId: 'gil' } })
     const last = await org('globex', { type: 'CreateRole', data: { roleId: 'role_billing', name: 'Billing', grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] } })
 
-    const projection = rbacProjection()
+    const projection = rbacProjection(catalogue)
     const runner = new ProjectionRunner({ sql, store, projections: [projection], logger })
     runner.start()
     t.teardown(() => runner.stop())
     await runner.waitFor(last.position!, 10_000)
 
     const live = await snapshot(sql) as Record<string, Array<Record<string, unknown>>>
-    t.equal(live.permissions!.length, CATALOGUE.length, 'the whole catalogue, host actions included')
+    t.equal(live.permissions!.length, catalogue.actions.length, 'the whole catalogue, host actions included')
     t.match(live.permissions!.find((p) => p.action === 'invoice:void'), { resource: 'invoice', verb: 'void', sensitive: true, owner_only: false, source: 'host' })
     t.same(live.roles!.filter((r) => r.org_id === 'acme').map((r) => [r.role_id, r.name]), [['role_billing', 'Billing clerks']], 'deleted role gone, rename applied')
     t.same(live.roles!.filter((r) => r.built_in === true).map((r) => r.role_id).sort(), ['admin', 'member', 'owner', 'viewer'])
     t.same(live.rolePermissions!.filter((r) => r.org_id === 'acme'),
       [{ org_id: 'acme', role_id: 'role_billing', grant_index: 0, action: 'invoice:*', resource: 'invoice', effect: 'allow', condition: under1000 }], 'grants replaced')
-    t.equal(live.rolePermissions!.filter((r) => r.org_id === '*' && r.role_id === 'member').length, BUILT_IN_ROLE_GRANTS.member.length)
+    const builtInMember = live.rolePermissions!.filter((r) => r.org_id === '*' && r.role_id === 'member')
+    t.equal(builtInMember.length, catalogue.builtInRoleGrants.member.length)
     t.same(live.membershipRoles!.filter((r) => r.org_id === 'acme').map((r) => [r.user_id, r.role_id]), [['ann', 'owner'], ['cat', 'member'], ['cat', 'role_billing']])
 
     const holders = await holdersOf(sql, 'acme', 'invoice:update')
@@ -91,10 +95,10 @@ t.test('the RBAC read model follows roles, grants and assignments, answers who h
 })
 
 t.test('a new catalogue is a new version of the read model', async (t) => {
-  const before = rbacProjection().version
-  useHostActions([{ action: 'report:read', description: 'read reports' }])
-  t.teardown(() => useHostActions([]))
-  t.not(rbacProjection().version, before)
-  useHostActions([])
-  t.equal(rbacProjection().version, before, 'the same catalogue, the same version')
+  const before = rbacProjection(LEDGERLINE_CATALOGUE).version
+  const withReports = rbacProjection(catalogueOf([{ action: 'report:read', description: 'read reports' }]))
+  t.not(withReports.version, before)
+  t.not(withReports.setup, rbacProjection(LEDGERLINE_CATALOGUE).setup, 'its rows are the catalogue it was given')
+  t.equal(rbacProjection(catalogueOf([])).version, before, 'the same catalogue, the same version')
+  t.equal(rbacProjection(LEDGERLINE_CATALOGUE).version, before, 'a projection over another catalogue changed nothing for this one')
 })

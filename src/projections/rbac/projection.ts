@@ -12,7 +12,7 @@
  * or changes actions (PERMISSIONS_FILE) rebuilds it beside the old one.
  */
 import { createHash } from 'node:crypto'
-import { BUILT_IN_ROLE_GRANTS, CATALOGUE } from '../../domain/rbac/permissions.ts'
+import type { Catalogue } from '../../domain/rbac/permissions.ts'
 import type { RecordedEvent } from '../../eventstore/types.ts'
 import type { SqlTransaction } from '../../sql/client.ts'
 import type { Projection } from '../projection.ts'
@@ -75,12 +75,12 @@ const handlers: Record<string, Apply> = {
 const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`
 
 /** DDL, then the catalogue and the built-in roles as rows. */
-function setup (): string {
-  const permissions = CATALOGUE.map((d) => {
+function setup (catalogue: Catalogue): string {
+  const permissions = catalogue.actions.map((d) => {
     const [resource, verb] = d.action.split(':') as [string, string]
     return `(${[d.action, resource, verb, d.description].map(literal).join(', ')}, ${d.sensitive}, ${d.ownerOnly}, ${literal(d.source)})`
   })
-  const builtIn = Object.entries(BUILT_IN_ROLE_GRANTS)
+  const builtIn = Object.entries(catalogue.builtInRoleGrants)
   const roles = builtIn.map(([roleId]) => `(${literal(EVERY_ORG)}, ${literal(roleId)}, ${literal(roleId)}, 'built-in role', true)`)
   const grants = builtIn.flatMap(([roleId, actions]) => actions.map((action) => `(${literal(EVERY_ORG)}, ${literal(roleId)}, 0, ${literal(action)}, '*', 'allow')`))
   return `
@@ -109,19 +109,19 @@ function setup (): string {
 const HANDLERS_VERSION = 1
 
 /** The handlers' version and the catalogue's fingerprint: a new catalogue is a new read model. */
-function version (): number {
-  const digest = createHash('sha256').update(JSON.stringify([CATALOGUE, BUILT_IN_ROLE_GRANTS])).digest()
+function version (catalogue: Catalogue): number {
+  const digest = createHash('sha256').update(JSON.stringify([catalogue.actions, catalogue.builtInRoleGrants])).digest()
   return HANDLERS_VERSION * 1_000_000 + (digest.readUInt32BE(0) % 1_000_000)
 }
 
-/** The projection over the catalogue as it is now (after the host's actions are set). */
-export function rbacProjection (): Projection {
+/** The projection over a catalogue (the runtime's: Ledgerline's actions and the host's). */
+export function rbacProjection (catalogue: Catalogue): Projection {
   return {
     name: 'rbac',
-    version: version(),
+    version: version(catalogue),
     eventTypes: Object.keys(handlers),
     tables: ['permissions', 'roles', 'role_permissions', 'membership_roles'],
-    setup: setup(),
+    setup: setup(catalogue),
     async apply (events, tx) {
       for (const event of events) {
         const orgId = event.streamId.slice('org-'.length)
