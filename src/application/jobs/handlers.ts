@@ -1,0 +1,92 @@
+/**
+ * Job handlers, registered by job type: the payload's zod schema (checked when
+ * a job is scheduled and again when it runs), and optional per-type timeout,
+ * backoff and maximum of attempts, which `schedule` writes into the job so a
+ * later change of the defaults does not change jobs already queued.
+ *
+ * A handler is idempotent by job id: it may run again after a crash or a
+ * lost lease. An effect it records as events uses `context.command(key)`,
+ * whose command id derives from the job id and the effect's key, so the
+ * second run writes nothing new (the store replays the first append).
+ *
+ * A handler that throws is retried with the job's backoff, unless the error
+ * says retrying cannot help (`isPermanent`): then the job is dead at once.
+ */
+import type { z } from 'zod'
+import { systemCommand, uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
+import type { BackoffPolicy } from '../../domain/jobs/backoff.ts'
+import { JobType } from '../../domain/jobs/events.ts'
+
+export interface JobContext {
+  readonly jobId: string
+  readonly jobType: string
+  /** This attempt's number, from 1. */
+  readonly attempt: number
+  /** The node running it. */
+  readonly node: string
+  /** Aborted at the timeout, when the lease is lost, or when the runner stops past its grace period. */
+  readonly signal: AbortSignal
+  /** Metadata for a command recording the effect `key` of this job: the same command id on every attempt. */
+  command(key?: string): CommandMetadata
+}
+
+export interface JobHandler<P = unknown> {
+  readonly type: string
+  readonly payload: z.ZodType<P>
+  readonly timeoutSeconds?: number
+  readonly backoff?: BackoffPolicy
+  readonly maxAttempts?: number
+  handle(payload: P, context: JobContext): Promise<unknown>
+}
+
+/** Throw it (or any error with `permanent: true`) when retrying cannot help: the job goes straight to dead. */
+export class PermanentJobError extends Error {
+  readonly permanent = true
+  constructor (message: string, readonly code = 'job.permanent') {
+    super(message)
+  }
+}
+
+/** Error codes that mean "do not retry", whatever the error's class. */
+const PERMANENT_CODES = new Set(['http.410', 'job.invalid_payload', 'job.permanent'])
+
+/** Whether a handler's error says retrying cannot help: a `permanent` flag, `retryable: false`, or a code such as `http.410`. */
+export function isPermanent (error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const e = error as { permanent?: unknown, retryable?: unknown, code?: unknown }
+  return e.permanent === true || e.retryable === false || (typeof e.code === 'string' && PERMANENT_CODES.has(e.code))
+}
+
+const CODE = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/
+
+/** The failure an error is recorded as: its own code when it has a stable one, else `job.handler_failed`. */
+export function failureOf (error: unknown): { code: string, message: string } {
+  const e = error as { code?: unknown, message?: unknown } | undefined
+  const code = typeof e?.code === 'string' && CODE.test(e.code) && e.code.length <= 100 ? e.code : 'job.handler_failed'
+  const message = typeof e?.message === 'string' ? e.message : String(error)
+  return { code, message: message.slice(0, 1000) }
+}
+
+/** The handlers of one runtime, by job type. */
+export class JobHandlers {
+  readonly #byType = new Map<string, JobHandler>()
+
+  register<P> (handler: JobHandler<P>): void {
+    JobType.parse(handler.type)
+    if (this.#byType.has(handler.type)) throw new Error(`a handler for job type ${handler.type} is registered already`)
+    this.#byType.set(handler.type, handler as JobHandler)
+  }
+
+  get (type: string): JobHandler | undefined {
+    return this.#byType.get(type)
+  }
+
+  get types (): string[] {
+    return [...this.#byType.keys()]
+  }
+}
+
+/** The metadata of a job's effect `key`: one command id per (job, key), so a second run's append is a replay. */
+export function jobCommand (jobId: string, key: string, now: Date, actor = 'jobs'): CommandMetadata {
+  return { ...systemCommand(actor, now), commandId: uuidV5(`job/${jobId}/${key}`), causationId: jobId }
+}

@@ -1,0 +1,70 @@
+/**
+ * The jobs engine of one runtime, in one object: register handlers, schedule
+ * jobs, run them. Composes handlers.ts (the registry), schedule.ts (writing
+ * `job.scheduled`, keys) and runner.ts (claiming, leases, outcomes); the due
+ * queue is the `jobs` projection (src/projections/jobs/), which must run
+ * beside it, and the job events must be in the store's registry
+ * (`jobEvents` and `jobKeyEvents` from src/domain/jobs/).
+ */
+import { hostname } from 'node:os'
+import type { Logger } from 'pino'
+import type { CommandServices } from '../commands.ts'
+import { JobHandlers, type JobHandler } from './handlers.ts'
+import { JobRunner, type JobRunnerObserver } from './runner.ts'
+import { scheduleJob, type ScheduleOptions, type Scheduled } from './schedule.ts'
+import type { SqlClient } from '../../sql/client.ts'
+
+export interface JobsOptions {
+  readonly sql: SqlClient
+  readonly services: CommandServices
+  readonly logger: Logger
+  /** This node's name in leases (default: host name and pid). */
+  readonly node?: string
+  /** Handlers running at once on this node (default 8). */
+  readonly concurrency?: number
+  /** Jobs claimed per query (default: the concurrency). */
+  readonly claimBatch?: number
+  /** JOB_LEASE_SECONDS (default 30). */
+  readonly leaseSeconds?: number
+  /** The polling backstop (default 1000 ms). */
+  readonly pollIntervalMs?: number
+  readonly now?: () => Date
+  readonly random?: () => number
+  readonly observer?: JobRunnerObserver
+}
+
+export function defaultNodeName (): string {
+  return `${hostname()}:${process.pid}`.slice(0, 200)
+}
+
+export class Jobs {
+  readonly handlers = new JobHandlers()
+  readonly runner: JobRunner
+  readonly #now: () => Date
+  readonly #services: CommandServices
+
+  constructor (options: JobsOptions) {
+    this.#now = options.now ?? (() => new Date())
+    this.#services = options.services
+    this.runner = new JobRunner({ ...options, node: options.node ?? defaultNodeName(), handlers: this.handlers })
+  }
+
+  registerJobHandler<P> (handler: JobHandler<P>): void {
+    this.handlers.register(handler)
+  }
+
+  /** Validates the payload against its handler's schema and writes `job.scheduled` (see schedule.ts for keys). */
+  async schedule (type: string, payload: unknown, options: ScheduleOptions = {}): Promise<Scheduled> {
+    const scheduled = await scheduleJob({ services: this.#services, handlers: this.handlers, now: this.#now }, type, payload, options)
+    this.runner.wake()
+    return scheduled
+  }
+
+  start (): Promise<void> {
+    return this.runner.start()
+  }
+
+  stop (options?: { graceMs?: number }): Promise<void> {
+    return this.runner.stop(options)
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * The job runner of one node: claims due jobs from the due queue
+ * (src/projections/jobs/), starts each attempt through the job's decider,
+ * runs its handler with a timeout and a lease heartbeat, and records the
+ * outcome.
+ *
+ * - Claiming: in batches of up to `claimBatch` (never more than the free
+ *   slots under `concurrency`), with `FOR UPDATE SKIP LOCKED`. The row is a
+ *   hint (the projection lags the log); `job.attempt.started` is appended
+ *   with the stream's expected version, so of two nodes racing for one job
+ *   one starts it and the other is refused (JobLeased, JobNotDue, JobClosed)
+ *   and moves on.
+ * - Waking: LISTEN on the projection's channel (a NOTIFY when a job becomes
+ *   due, on PostgreSQL from any node, on PGlite in-process), `wake()` from
+ *   this process, a freed slot, and a poll every `pollIntervalMs` as the
+ *   backstop (future run times and expired leases need no event).
+ * - Leases: an attempt holds its job for `leaseSeconds`; a heartbeat every
+ *   leaseSeconds / 3 renews it (never past the job's timeout, the decider's
+ *   rule). A node that dies stops renewing; once the lease has passed any
+ *   node's claim takes the job, and the decider records the lost attempt
+ *   (`job.lease_lost`). A heartbeat refused with LeaseLost aborts the
+ *   handler; its outcome is not recorded.
+ * - Outcomes: success; an error marked permanent (handlers.ts) is a failure
+ *   without retry (dead); any other error, or the timeout (the handler's
+ *   signal aborts), is a failure retried after the job's backoff, drawn
+ *   with the injected `random`.
+ * - stop({ graceMs }): no new claims; running handlers get the grace period
+ *   to finish; the rest are aborted and their attempts released: recorded as
+ *   failed (`job.shutdown`) with a zero backoff draw, so the job is due again
+ *   at once, on another node or after the restart (on the last allowed
+ *   attempt the decider makes it dead, like any failure).
+ *
+ * Time: `now()` is the clock of every decision and of "due"; timers
+ * (heartbeat, timeout, polling) run on real time.
+ */
+import type { Logger } from 'pino'
+import { handleCommand } from '../../domain/decider.ts'
+import { systemCommand } from '../../domain/envelope.ts'
+import { JobClosed, JobLeased, JobNotDue, JobNotFound, LeaseLost } from '../../domain/jobs/errors.ts'
+import type { JobEvent } from '../../domain/jobs/events.ts'
+import { DEFAULT_LEASE_SECONDS, jobDecider, jobStreamId, type JobCommand, type JobState } from '../../domain/jobs/job.ts'
+import { JOBS_CHANNEL } from '../../projections/jobs/projection.ts'
+import { claimDueJobs, type ClaimedJob } from '../../projections/jobs/queries.ts'
+import type { SqlClient } from '../../sql/client.ts'
+import type { CommandServices } from '../commands.ts'
+import { failureOf, isPermanent, jobCommand, type JobHandler, type JobHandlers } from './handlers.ts'
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'timeout' | 'released' | 'lost'
+
+/** What the runner reports; src/application/jobs/metrics.ts implements it. */
+export interface JobRunnerObserver {
+  attempt(jobType: string, outcome: AttemptOutcome, seconds: number): void
+  /** A lease this node held was lost (`holder`), or this node took over a job whose lease had expired (`taker`). */
+  leaseLost(jobType: string, side: 'holder' | 'taker'): void
+}
+
+export interface JobRunnerOptions {
+  readonly sql: SqlClient
+  readonly services: CommandServices
+  readonly handlers: JobHandlers
+  readonly logger: Logger
+  /** This node's name in leases (default: host and pid). */
+  readonly node: string
+  readonly concurrency?: number
+  /** Jobs claimed per query (default: `concurrency`). */
+  readonly claimBatch?: number
+  readonly leaseSeconds?: number
+  readonly pollIntervalMs?: number
+  readonly now?: () => Date
+  /** Draws in [0, 1) for the backoff's jitter. */
+  readonly random?: () => number
+  readonly observer?: JobRunnerObserver
+}
+
+class Aborted extends Error {
+  constructor (readonly outcome: 'timeout' | 'released' | 'lost', message: string) {
+    super(message)
+  }
+}
+
+/** A refusal of StartAttempt: the row was stale, another node got there first. */
+function refusedStart (error: unknown): boolean {
+  return error instanceof JobLeased || error instanceof JobNotDue || error instanceof JobClosed || error instanceof JobNotFound
+}
+
+interface Running {
+  readonly jobId: string
+  readonly controller: AbortController
+  done: Promise<void>
+}
+
+export class JobRunner {
+  readonly #o: Required<Omit<JobRunnerOptions, 'observer'>> & { observer: JobRunnerObserver | undefined }
+  readonly #running = new Map<string, Running>()
+  #stopping = false
+  #loop: Promise<void> | undefined
+  #wakeUp: (() => void) | undefined
+  #woken = false
+  #unlisten: (() => Promise<void>) | undefined
+
+  constructor (options: JobRunnerOptions) {
+    const concurrency = options.concurrency ?? 8
+    this.#o = {
+      ...options,
+      concurrency,
+      claimBatch: options.claimBatch ?? concurrency,
+      leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      now: options.now ?? (() => new Date()),
+      random: options.random ?? Math.random,
+      observer: options.observer
+    }
+  }
+
+  get node (): string { return this.#o.node }
+
+  /** Jobs this node runs now. */
+  get active (): number { return this.#running.size }
+
+  async start (): Promise<void> {
+    if (this.#loop !== undefined) return
+    this.#stopping = false
+    this.#unlisten = await this.#o.sql.listen(JOBS_CHANNEL, () => this.wake()).catch((error: unknown) => {
+      this.#o.logger.warn({ err: error }, 'jobs: LISTEN failed; polling only')
+      return undefined
+    })
+    this.#loop = this.#run()
+  }
+
+  /** Claims at once instead of at the next poll (after a schedule on this node, say). */
+  wake (): void {
+    this.#woken = true
+    this.#wakeUp?.()
+  }
+
+  /**
+   * Stops claiming; waits up to `graceMs` for running handlers; aborts the
+   * rest and releases their attempts; resolves once every outcome is recorded.
+   */
+  async stop ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> {
+    this.#stopping = true
+    this.wake()
+    await this.#loop
+    this.#loop = undefined
+    const all = (): Promise<unknown> => Promise.all([...this.#running.values()].map((r) => r.done))
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs) })
+    await Promise.race([all(), grace])
+    clearTimeout(timer)
+    for (const running of this.#running.values()) {
+      running.controller.abort(new Aborted('released', 'the node is shutting down'))
+    }
+    await all()
+    await this.#unlisten?.().catch(() => {})
+    this.#unlisten = undefined
+  }
+
+  async #run (): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.#o.concurrency - this.#running.size
+      const asked = Math.min(this.#o.claimBatch, free)
+      this.#woken = false
+      let claimed: ClaimedJob[] = []
+      if (asked > 0) {
+        claimed = await this.#claim(asked)
+        for (const job of claimed) this.#begin(job)
+      }
+      // A full batch: there may be more due now.
+      if (asked > 0 && claimed.length === asked) continue
+      await this.#sleep()
+    }
+  }
+
+  async #claim (limit: number): Promise<ClaimedJob[]> {
+    try {
+      return await claimDueJobs(this.#o.sql, {
+        node: this.#o.node,
+        types: this.#o.handlers.types,
+        limit,
+        now: this.#o.now(),
+        claimSeconds: this.#o.leaseSeconds,
+        exclude: [...this.#running.keys()]
+      })
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'jobs: claim failed; trying again at the next poll')
+      return []
+    }
+  }
+
+  #sleep (): Promise<void> {
+    if (this.#woken || this.#stopping) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#wakeUp = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, this.#o.pollIntervalMs)
+      this.#wakeUp = done
+    })
+  }
+
+  /** Takes a slot at once (the claim loop counts it), then starts the attempt and runs it. */
+  #begin (job: ClaimedJob): void {
+    const running: Running = { jobId: job.jobId, controller: new AbortController(), done: Promise.resolve() }
+    this.#running.set(job.jobId, running)
+    running.done = this.#attempt(job, running)
+      .catch((error: unknown) => { this.#o.logger.error({ err: error, jobId: job.jobId }, 'jobs: attempt failed to run') })
+      .finally(() => {
+        this.#running.delete(job.jobId)
+        this.wake()
+      })
+  }
+
+  /** One command on the job's stream, as `execute` runs it (its queue, its cache, the observer), answering the events too. */
+  async #command (jobId: string, command: JobCommand): Promise<{ state: JobState, events: readonly JobEvent[] }> {
+    const { store, queue, states, directory } = this.#o.services
+    const metadata = { ...systemCommand(`jobs:${this.#o.node}`.slice(0, 200), this.#o.now()), causationId: jobId }
+    const streamId = jobStreamId(jobId)
+    const result = await queue.run(streamId, () => handleCommand(store, jobDecider, streamId, command, metadata, { cache: states }))
+    for (const event of result.events) directory.observe(streamId, event, result.position)
+    return result
+  }
+
+  async #attempt (job: ClaimedJob, running: Running): Promise<void> {
+    const handler = this.#o.handlers.get(job.jobType)
+    if (handler === undefined || this.#stopping) return
+    let started: { state: JobState, events: readonly JobEvent[] }
+    try {
+      started = await this.#command(job.jobId, { type: 'StartAttempt', data: { node: this.#o.node, leaseSeconds: this.#o.leaseSeconds } })
+    } catch (error) {
+      if (refusedStart(error)) return
+      throw error
+    }
+    const { state, events } = started
+    if (events.some((event) => event.type === 'job.attempt.failed')) this.#o.observer?.leaseLost(job.jobType, 'taker')
+    // Nothing started (a replay), or the takeover found the last attempt exhausted: the job is dead.
+    if (state.status !== 'running' || state.node !== this.#o.node || !events.some((e) => e.type === 'job.attempt.started')) return
+    await this.#execute(handler, state, running)
+  }
+
+  async #execute (handler: JobHandler, state: Extract<JobState, { status: 'running' }>, running: Running): Promise<void> {
+    const { job, attempts: attempt } = state
+    const { controller } = running
+    const started = performance.now()
+    const timeoutMs = Math.max(0, Date.parse(state.startedAt) + job.timeoutSeconds * 1000 - this.#o.now().getTime())
+    const timeout = setTimeout(() => controller.abort(new Aborted('timeout', `the attempt ran past its ${job.timeoutSeconds} s timeout`)),
+      timeoutMs)
+    const heartbeat = setInterval(() => { void this.#renew(job.jobId, attempt, controller) }, this.#o.leaseSeconds * 1000 / 3)
+    let error: unknown
+    try {
+      await runHandler(handler, job.payload, {
+        jobId: job.jobId,
+        jobType: job.jobType,
+        attempt,
+        node: this.#o.node,
+        signal: controller.signal,
+        command: (key = 'effect') => jobCommand(job.jobId, key, this.#o.now())
+      })
+    } catch (caught) {
+      error = caught
+    } finally {
+      clearTimeout(timeout)
+      clearInterval(heartbeat)
+    }
+    const seconds = (performance.now() - started) / 1000
+    await this.#report(job.jobId, job.jobType, attempt, error, seconds)
+  }
+
+  async #renew (jobId: string, attempt: number, controller: AbortController): Promise<void> {
+    if (controller.signal.aborted) return
+    try {
+      await this.#command(jobId, { type: 'RenewLease', data: { node: this.#o.node, attempt, leaseSeconds: this.#o.leaseSeconds } })
+    } catch (error) {
+      if (error instanceof LeaseLost || error instanceof JobClosed) {
+        controller.abort(new Aborted('lost', 'this node lost the job\'s lease'))
+        return
+      }
+      this.#o.logger.warn({ err: error, jobId }, 'jobs: heartbeat failed; the next one tries again')
+    }
+  }
+
+  async #report (jobId: string, jobType: string, attempt: number, error: unknown, seconds: number): Promise<void> {
+    const node = this.#o.node
+    const aborted = error instanceof Aborted ? error : undefined
+    if (aborted?.outcome === 'lost') {
+      this.#o.observer?.leaseLost(jobType, 'holder')
+      this.#o.observer?.attempt(jobType, 'lost', seconds)
+      return
+    }
+    try {
+      const { state } = await this.#command(jobId, this.#outcome(node, attempt, error))
+      this.#o.observer?.attempt(jobType, aborted?.outcome ?? outcomeOf(state), seconds)
+    } catch (caught) {
+      if (!(caught instanceof LeaseLost) && !(caught instanceof JobClosed)) throw caught
+      this.#o.observer?.leaseLost(jobType, 'holder')
+      this.#o.observer?.attempt(jobType, 'lost', seconds)
+    }
+  }
+
+  /** The command recording an attempt's end; a release draws no backoff (the job is due again at once). */
+  #outcome (node: string, attempt: number, error: unknown): JobCommand {
+    if (error === undefined) return { type: 'SucceedAttempt', data: { node, attempt } }
+    if (error instanceof Aborted) {
+      const code = `job.${error.outcome === 'timeout' ? 'timeout' : 'shutdown'}`
+      const random = error.outcome === 'released' ? 0 : this.#o.random()
+      return { type: 'FailAttempt', data: { node, attempt, code, message: error.message, retryable: true, random } }
+    }
+    return { type: 'FailAttempt', data: { node, attempt, ...failureOf(error), retryable: !isPermanent(error), random: this.#o.random() } }
+  }
+}
+
+function outcomeOf (state: JobState): AttemptOutcome {
+  switch (state.status) {
+    case 'succeeded': return 'succeeded'
+    case 'dead': return 'dead'
+    default: return 'failed'
+  }
+}
+
+/** Runs the handler until it settles or its signal aborts (a handler that ignores its signal is left behind). */
+async function runHandler (handler: JobHandler, rawPayload: unknown, context: Parameters<JobHandler['handle']>[1]): Promise<void> {
+  const parsed = handler.payload.safeParse(rawPayload)
+  if (!parsed.success) {
+    throw Object.assign(new Error(`the stored payload no longer matches the schema of ${handler.type}`), { code: 'job.invalid_payload' })
+  }
+  const { signal } = context
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  const work = handler.handle(parsed.data, context)
+  work.catch(() => {}) // settled after an abort: nobody awaits it any more
+  try {
+    await Promise.race([work, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
+  }
+}
