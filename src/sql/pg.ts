@@ -1,6 +1,20 @@
 import pg from 'pg'
 import { quoteIdent, type QueryOptions, type QueryResult, type SqlClient, type SqlTransaction } from './types.ts'
 
+/**
+ * pg runs one query at a time per connection and warns (deprecated, to be
+ * refused in its next major) when a second is sent before the first ends;
+ * queries on a shared dedicated connection or a transaction go through this queue.
+ */
+function oneAtATime (): <T>(work: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return (work) => {
+    const next = tail.then(work, work)
+    tail = next.catch(() => {})
+    return next
+  }
+}
+
 /** The `pg` driver: a Pool, plus one dedicated connection for LISTEN. */
 export async function openPgClient (connectionString: string, max: number): Promise<SqlClient> {
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 })
@@ -13,6 +27,8 @@ export async function openPgClient (connectionString: string, max: number): Prom
   /** Bumped when the lock connection is lost: every lease taken on it is gone. */
   let lockGeneration = 0
   const heldKeys = new Set<bigint>()
+  const onLockConnection = oneAtATime()
+  const onListenConnection = oneAtATime()
 
   function lockConnection (): Promise<pg.Client> {
     lockClient ??= (async () => {
@@ -64,7 +80,7 @@ export async function openPgClient (connectionString: string, max: number): Prom
     if (closing || listeners.size === 0) return
     try {
       const client = await listenConnection()
-      for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`)
+      for (const channel of listeners.keys()) await onListenConnection(() => client.query(`LISTEN ${quoteIdent(channel)}`))
       listenRetryMs = 100
       for (const set of listeners.values()) for (const fn of set) fn('')
     } catch {
@@ -88,9 +104,10 @@ export async function openPgClient (connectionString: string, max: number): Prom
       const client = await pool.connect()
       try {
         await client.query('BEGIN')
+        const inTurn = oneAtATime()
         const tx: SqlTransaction = {
-          query: (text, params, options) => run(client, text, params, options),
-          exec: async (text) => { await client.query(text) }
+          query: (text, params, options) => inTurn(() => run(client, text, params, options)),
+          exec: (text) => inTurn(async () => { await client.query(text) })
         }
         const result = await fn(tx)
         await client.query('COMMIT')
@@ -111,14 +128,15 @@ export async function openPgClient (connectionString: string, max: number): Prom
       if (set === undefined) {
         set = new Set()
         listeners.set(channel, set)
-        await client.query(`LISTEN ${quoteIdent(channel)}`)
+        await onListenConnection(() => client.query(`LISTEN ${quoteIdent(channel)}`))
       }
       set.add(onNotify)
       return async () => {
         set.delete(onNotify)
         if (set.size === 0 && listeners.get(channel) === set) {
           listeners.delete(channel)
-          await listenClient?.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {})
+          const client = listenClient
+          if (client !== undefined) await onListenConnection(() => client.query(`UNLISTEN ${quoteIdent(channel)}`)).catch(() => {})
         }
       }
     },
@@ -131,7 +149,9 @@ export async function openPgClient (connectionString: string, max: number): Prom
       let client: pg.Client
       try {
         client = await lockConnection()
-        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()])
+        const locking = client
+        const { rows } = await onLockConnection(() =>
+          locking.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]))
         if (rows[0]?.locked !== true) {
           heldKeys.delete(key)
           return null
@@ -148,7 +168,8 @@ export async function openPgClient (connectionString: string, max: number): Prom
           if (released) return
           released = true
           heldKeys.delete(key)
-          if (generation === lockGeneration) await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch(() => {})
+          if (generation !== lockGeneration) return
+          await onLockConnection(() => client.query('SELECT pg_advisory_unlock($1)', [key.toString()])).catch(() => {})
         }
       }
     },
