@@ -168,14 +168,17 @@ function historyIsValid (history: readonly AccountEvent[]): boolean {
   return history.every((event, index) =>
     (event.type === 'account.opened') === (index === 0) &&
     (event.type === 'account.closed' ? index === history.length - 1 : true) &&
-    (event.type === 'account.deposited' || event.type === 'account.withdrawn' ? Number.isSafeInteger(event.data.amount) && event.data.amount > 0 : true))
+    (event.type === 'account.deposited' || event.type === 'account.withdrawn'
+      ? Number.isSafeInteger(event.data.amount) && event.data.amount > 0
+      : true))
 }
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-const opened = (owner = 'alice', at = TEST_CONTEXT.now): AccountEvent => ({ type: 'account.opened', data: { owner, openedAt: at.toISOString() } })
+const opened = (owner = 'alice', at = TEST_CONTEXT.now): AccountEvent =>
+  ({ type: 'account.opened', data: { owner, openedAt: at.toISOString() } })
 const deposited = (amount: number): AccountEvent => ({ type: 'account.deposited', data: { amount } })
 const withdrawn = (amount: number): AccountEvent => ({ type: 'account.withdrawn', data: { amount } })
 const closed = (by = TEST_CONTEXT.actor.id): AccountEvent => ({ type: 'account.closed', data: { closedBy: by } })
@@ -293,7 +296,11 @@ const amountArbitrary = fc.oneof(
 )
 
 const commandArbitrary: fc.Arbitrary<AccountCommand> = fc.oneof(
-  fc.record({ type: fc.constant('open' as const), owner: fc.constantFrom('alice', 'bob & co', '', '  '), initialDeposit: fc.option(amountArbitrary, { nil: undefined }) }),
+  fc.record({
+    type: fc.constant('open' as const),
+    owner: fc.constantFrom('alice', 'bob & co', '', '  '),
+    initialDeposit: fc.option(amountArbitrary, { nil: undefined })
+  }),
   { weight: 3, arbitrary: fc.record({ type: fc.constant('deposit' as const), amount: amountArbitrary }) },
   { weight: 3, arbitrary: fc.record({ type: fc.constant('withdraw' as const), amount: amountArbitrary }) },
   fc.constant({ type: 'close' as const })
@@ -314,41 +321,52 @@ function verdict<Ts> (t: Test, details: fc.RunDetails<Ts>, message: string): voi
 t.test('the sample account decides through spec(decider).given().when().then()', async (t) => {
   const s = spec(account)
   s.given([]).when({ type: 'open', owner: 'alice' }).then(t, [opened()], 'opening an account records who and when (TEST_CONTEXT.now)')
-  s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 500 }).then(t, [opened(), deposited(500)], 'an initial deposit is a second event')
+  s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 500 })
+    .then(t, [opened(), deposited(500)], 'an initial deposit is a second event')
   s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: CAP }).then(t, [opened(), deposited(CAP)], 'the cap itself is allowed')
   s.given([opened()]).when({ type: 'open', owner: 'bob' }).thenThrows(t, 'account.already_open')
   s.given([]).when({ type: 'open', owner: ' ' }).thenThrows(t, 'account.invalid_command', 'a blank owner is refused')
   s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: CAP + 1 }).thenThrows(t, 'account.cap_exceeded')
   s.given([]).when({ type: 'deposit', amount: 1 }).thenThrows(t, 'account.not_open', 'no deposit before the account opens')
   s.given([opened(), deposited(9_000)]).when({ type: 'deposit', amount: 1_000 }).then(t, [deposited(1_000)], 'a deposit up to the cap')
-  s.given([opened(), deposited(9_000)]).when({ type: 'deposit', amount: 1_001 }).thenThrows(t, 'account.cap_exceeded', 'a deposit over the cap')
+  s.given([opened(), deposited(9_000)]).when({ type: 'deposit', amount: 1_001 })
+    .thenThrows(t, 'account.cap_exceeded', 'a deposit over the cap')
   s.given([opened()]).when({ type: 'deposit', amount: 0 }).thenThrows(t, 'account.invalid_command', 'a zero deposit')
   s.given([opened()]).when({ type: 'deposit', amount: 2.5 }).thenThrows(t, 'account.invalid_command', 'a fractional deposit')
   s.given([opened(), deposited(300)]).when({ type: 'withdraw', amount: 300 }).then(t, [withdrawn(300)], 'withdrawing everything')
   s.given([opened(), deposited(300)]).when({ type: 'withdraw', amount: 301 }).thenThrows(t, 'account.insufficient_funds')
-  s.given([opened(), deposited(300), withdrawn(300)]).when({ type: 'close' }).then(t, [closed()], 'closing an empty account records who closed it')
+  s.given([opened(), deposited(300), withdrawn(300)]).when({ type: 'close' })
+    .then(t, [closed()], 'closing an empty account records who closed it')
   s.given([opened(), deposited(1)]).when({ type: 'close' }).thenThrows(t, 'account.not_empty')
   s.given([opened(), closed()]).when({ type: 'close' }).then(t, [], 'closing a closed account decides nothing')
   s.given([opened(), closed()]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.not_open', 'no deposit after closing')
   s.given([]).when({ type: 'close' }).thenThrows(t, 'account.not_open')
 
   const context: DecisionContext = { now: new Date('2030-05-06T07:08:09.000Z'), actor: { type: 'service', id: 'svc-billing' } }
-  s.given([]).when({ type: 'open', owner: 'carol' }, context).then(t, [opened('carol', context.now)], 'when() takes another context: its clock')
+  s.given([]).when({ type: 'open', owner: 'carol' }, context)
+    .then(t, [opened('carol', context.now)], 'when() takes another context: its clock')
   s.given([opened()]).when({ type: 'close' }, context).then(t, [closed('svc-billing')], 'and its actor')
 })
 
 t.test('spec().then() and thenThrows() fail when the decider does not do what they expect', async (t) => {
   const s = spec(account)
   const cases: Array<[string, (t: Test) => void, boolean]> = [
-    ['then() with exactly the decided events', (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).then(t, [deposited(5)]), true],
+    ['then() with exactly the decided events',
+      (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).then(t, [deposited(5)]), true],
     ['then() with another amount', (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).then(t, [deposited(6)]), false],
-    ['then() with an event missing', (t) => s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 5 }).then(t, [opened()]), false],
-    ['then() with an event too many', (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).then(t, [deposited(5), deposited(5)]), false],
-    ['then() with the events in another order', (t) => s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 5 }).then(t, [deposited(5), opened()]), false],
+    ['then() with an event missing',
+      (t) => s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 5 }).then(t, [opened()]), false],
+    ['then() with an event too many',
+      (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).then(t, [deposited(5), deposited(5)]), false],
+    ['then() with the events in another order',
+      (t) => s.given([]).when({ type: 'open', owner: 'alice', initialDeposit: 5 }).then(t, [deposited(5), opened()]), false],
     ['thenThrows() with the thrown code', (t) => s.given([]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.not_open'), true],
-    ['thenThrows() with another code', (t) => s.given([]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.insufficient_funds'), false],
-    ['thenThrows() when the decider decides events', (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.not_open'), false],
-    ['thenThrows() when the decider decides nothing', (t) => s.given([opened(), closed()]).when({ type: 'close' }).thenThrows(t, 'account.not_open'), false]
+    ['thenThrows() with another code',
+      (t) => s.given([]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.insufficient_funds'), false],
+    ['thenThrows() when the decider decides events',
+      (t) => s.given([opened()]).when({ type: 'deposit', amount: 5 }).thenThrows(t, 'account.not_open'), false],
+    ['thenThrows() when the decider decides nothing',
+      (t) => s.given([opened(), closed()]).when({ type: 'close' }).thenThrows(t, 'account.not_open'), false]
   ]
   for (const [label, run, shouldPass] of cases) {
     const recorder = recordingTest()
@@ -357,7 +375,10 @@ t.test('spec().then() and thenThrows() fail when the decider does not do what th
     t.equal(recorder.verdicts.every(Boolean), shouldPass, `${label}: ${shouldPass ? 'passes' : 'fails'}`)
   }
 
-  const noCode: Decider<AccountCommand, AccountEvent, AccountState> = { ...account, decide () { throw new TypeError('a bug, not a domain error') } }
+  const noCode: Decider<AccountCommand, AccountEvent, AccountState> = {
+    ...account,
+    decide () { throw new TypeError('a bug, not a domain error') }
+  }
   const recorder = recordingTest()
   spec(noCode).given([]).when({ type: 'close' }).thenThrows(recorder.t, 'account.not_open')
   t.equal(recorder.verdicts.every(Boolean), false, 'thenThrows() fails on an error that carries no domain code')
@@ -370,7 +391,9 @@ t.test('spec().then() fails when a decided field has the wrong type', async (t) 
   const stringly: Decider<AccountCommand, AccountEvent, AccountState> = {
     ...account,
     decide: (command, state, context) => account.decide(command, state, context)
-      .map((event) => event.type === 'account.deposited' ? { ...event, data: { amount: String(event.data.amount) } } as unknown as AccountEvent : event)
+      .map((event) => event.type === 'account.deposited'
+        ? { ...event, data: { amount: String(event.data.amount) } } as unknown as AccountEvent
+        : event)
   }
   const recorder = recordingTest()
   spec(stringly).given([opened()]).when({ type: 'deposit', amount: 5 }).then(recorder.t, [deposited(5)])
@@ -398,10 +421,13 @@ t.test('fold starts from the initial state and applies events in order, from any
 t.test('random command sequences never break the account invariant', async (t) => {
   const details = fc.check(fc.property(fc.oneof(sessionArbitrary, fc.array(commandArbitrary, { maxLength: 30 })), (commands) => {
     const { steps, history } = runInMemory(commands)
-    for (const step of steps) assert.ok(stateIsValid(step.after), `invalid state ${JSON.stringify(step.after)} after ${JSON.stringify(step.command)}`)
+    for (const step of steps) {
+      assert.ok(stateIsValid(step.after), `invalid state ${JSON.stringify(step.after)} after ${JSON.stringify(step.command)}`)
+    }
     assert.ok(historyIsValid(history), `invalid history ${JSON.stringify(history)}`)
   }), { numRuns: 500 })
-  verdict(t, details, '500 random sequences kept 0 <= balance <= cap, opened-first and nothing-after-closed, and rejected only with domain errors')
+  verdict(t, details,
+    '500 random sequences kept 0 <= balance <= cap, opened-first and nothing-after-closed, and rejected only with domain errors')
 })
 
 t.test('folding all events at once equals folding them one by one', async (t) => {
@@ -493,7 +519,8 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       t.strictSame(first.position, recorded[1]!.position, 'the position is where the last event of the command landed')
       t.strictSame(second.position, recorded[2]!.position)
 
-      const refused = await handleCommand(store, account, streamId, { type: 'withdraw', amount: 751 }, commandMetadata()).catch((e: unknown) => e)
+      const refused = await handleCommand(store, account, streamId, { type: 'withdraw', amount: 751 }, commandMetadata())
+        .catch((e: unknown) => e)
       t.ok(refused instanceof InsufficientFunds, 'a domain error from decide reaches the caller as it was thrown')
       t.strictSame((refused as InsufficientFunds).details, { balance: 750, amount: 751 })
       t.equal(await store.streamVersion(streamId), 3n, 'and nothing was appended')
@@ -515,7 +542,9 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       const rival = commandMetadata({ actor: { type: 'user', id: 'user-bob' } })
       const spied = spyOn(store, {
         // a concurrent writer gets in between our read and our append, once
-        before: async (attempt) => { if (attempt === 0) await handleCommand(store, account, streamId, { type: 'deposit', amount: 30 }, rival) }
+        before: async (attempt) => {
+          if (attempt === 0) await handleCommand(store, account, streamId, { type: 'deposit', amount: 30 }, rival)
+        }
       })
       const ours = commandMetadata()
       const result = await handleCommand(spied.store, account, streamId, { type: 'withdraw', amount: 50 }, ours)
@@ -533,7 +562,9 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       const streamId = newStream()
       await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 100 }, commandMetadata())
       const spied = spyOn(store, {
-        before: async (attempt) => { if (attempt === 0) await handleCommand(store, account, streamId, { type: 'withdraw', amount: 80 }, commandMetadata()) }
+        before: async (attempt) => {
+          if (attempt === 0) await handleCommand(store, account, streamId, { type: 'withdraw', amount: 80 }, commandMetadata())
+        }
       })
       const ours = commandMetadata()
       const error = await handleCommand(spied.store, account, streamId, { type: 'withdraw', amount: 50 }, ours).catch((e: unknown) => e)
@@ -547,10 +578,13 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
         const streamId = newStream()
         await handleCommand(store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata())
         const spied = spyOn(store, {
-          before: async (attempt) => { if (attempt < conflicts) await handleCommand(store, account, streamId, { type: 'deposit', amount: 1 }, commandMetadata()) }
+          before: async (attempt) => {
+            if (attempt < conflicts) await handleCommand(store, account, streamId, { type: 'deposit', amount: 1 }, commandMetadata())
+          }
         })
         const ours = commandMetadata()
-        const outcome = await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 10 }, ours, maxRetries === undefined ? {} : { maxRetries })
+        const outcome = await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 10 }, ours,
+          maxRetries === undefined ? {} : { maxRetries })
           .catch((e: unknown) => e)
         return { outcome, spied, streamId, ours }
       }
@@ -583,7 +617,8 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
     await t.test('errors other than a conflict are not retried', async (t) => {
       const streamId = newStream()
       const spied = spyOn(store, { before: async () => { throw new StoreUnavailable('the event store database is unreachable') } })
-      const error = await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata()).catch((e: unknown) => e)
+      const error = await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata())
+        .catch((e: unknown) => e)
       t.ok(error instanceof StoreUnavailable)
       t.equal(spied.appends.length, 1)
     })
@@ -627,7 +662,8 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       const streamId = newStream()
       const metadata = commandMetadata()
       const flaky = spyOn(store, { after: async () => { throw new StoreUnavailable('connection lost after commit') } })
-      const lost = await handleCommand(flaky.store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 5 }, metadata).catch((e: unknown) => e)
+      const lost = await handleCommand(flaky.store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 5 }, metadata)
+        .catch((e: unknown) => e)
       t.ok(lost instanceof StoreUnavailable, 'the caller saw a failure')
       t.equal(await store.streamVersion(streamId), 2n, 'though the events were committed')
       const retried = await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 5 }, metadata)
@@ -640,21 +676,25 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       const streamId = newStream()
       const { entries, cache } = mapCache()
       const spied = spyOn(store)
-      await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 10 }, commandMetadata(), { cache })
+      await handleCommand(spied.store, account, streamId,
+        { type: 'open', owner: 'alice', initialDeposit: 10 }, commandMetadata(), { cache })
       await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 5 }, commandMetadata(), { cache })
       t.strictSame(spied.reads, [0], 'the second command read nothing: the cached state was the latest')
       t.strictSame(spied.appends.map((call) => call.expectedVersion), [0n, 2n])
 
       await handleCommand(store, account, streamId, { type: 'deposit', amount: 7 }, commandMetadata()) // another process, cache unaware
       const deposit = await handleCommand(spied.store, account, streamId, { type: 'deposit', amount: 1 }, commandMetadata(), { cache })
-      t.strictSame(spied.appends.map((call) => call.expectedVersion).slice(2), [3n, 4n], 'the unread state was stale: the append was refused, then made on the fresh one')
+      t.strictSame(spied.appends.map((call) => call.expectedVersion).slice(2), [3n, 4n],
+        'the unread state was stale: the append was refused, then made on the fresh one')
       t.strictSame(spied.reads.slice(1), [1], 'reading only the event it missed')
       t.strictSame(deposit.state, { status: 'open', owner: 'alice', balance: 23 })
 
       await handleCommand(store, account, streamId, { type: 'withdraw', amount: 20 }, commandMetadata()) // another process again
-      const refused = await handleCommand(spied.store, account, streamId, { type: 'withdraw', amount: 5 }, commandMetadata(), { cache }).catch((e: unknown) => e)
+      const refused = await handleCommand(spied.store, account, streamId, { type: 'withdraw', amount: 5 }, commandMetadata(), { cache })
+        .catch((e: unknown) => e)
       t.ok(refused instanceof InsufficientFunds, 'a refusal is judged on the latest state')
-      t.strictSame(spied.reads.slice(2), [1, 6], 'the stale append was refused, the event it missed read, and the whole stream read before the refusal counts')
+      t.strictSame(spied.reads.slice(2), [1, 6],
+        'the stale append was refused, the event it missed read, and the whole stream read before the refusal counts')
       t.strictSame((refused as InsufficientFunds).details, { balance: 3, amount: 5 })
       t.strictSame(entries.get(streamId)?.version, 5n, 'the cache was not moved by a refusal')
     })
@@ -675,9 +715,11 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       const streamId = newStream()
       const { cache } = mapCache()
       const openCommand = commandMetadata()
-      const first = await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
+      const first = await handleCommand(store, account, streamId,
+        { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
       await handleCommand(store, account, streamId, { type: 'withdraw', amount: 50 }, commandMetadata(), { cache })
-      const late = await handleCommand(store, account, streamId, { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
+      const late = await handleCommand(store, account, streamId,
+        { type: 'open', owner: 'alice', initialDeposit: 50 }, openCommand, { cache })
       t.equal(late.replayed, true, 'deciding against the cached state would have thrown AccountAlreadyOpen')
       t.strictSame(late.events, first.events)
       t.equal(await store.streamVersion(streamId), 3n, 'nothing new written')
@@ -703,7 +745,8 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
     await t.test('mustExist throws StreamNotFound on an empty stream and appends nothing', async (t) => {
       const streamId = newStream()
       const spied = spyOn(store)
-      const error = await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata(), { mustExist: true })
+      const error = await handleCommand(spied.store, account, streamId, { type: 'open', owner: 'alice' }, commandMetadata(),
+        { mustExist: true })
         .catch((e: unknown) => e)
       t.ok(error instanceof StreamNotFound)
       t.equal(codeOf(error), 'store.stream_not_found')
@@ -808,15 +851,19 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       class AccountAggregate implements Decider<AccountCommand, AccountEvent, AccountState> {
         readonly #rules = account
         initialState (): AccountState { return this.#rules.initialState() }
-        decide (command: AccountCommand, state: AccountState, context: DecisionContext): AccountEvent[] { return this.#rules.decide(command, state, context) }
+        decide (command: AccountCommand, state: AccountState, context: DecisionContext): AccountEvent[] {
+          return this.#rules.decide(command, state, context)
+        }
         evolve (state: AccountState, event: AccountEvent): AccountState { return this.#rules.evolve(state, event) }
       }
       const aggregate = new AccountAggregate()
       t.strictSame(fold(aggregate, [opened(), deposited(3)]), { status: 'open', owner: 'alice', balance: 3 }, 'fold works with it')
       const streamId = newStream()
-      const outcome = await handleCommand(store, aggregate, streamId, { type: 'open', owner: 'alice', initialDeposit: 3 }, commandMetadata())
+      const outcome = await handleCommand(store, aggregate, streamId, { type: 'open', owner: 'alice', initialDeposit: 3 },
+        commandMetadata())
         .catch((e: unknown) => e)
-      t.notOk(outcome instanceof Error, `handleCommand succeeds (got ${outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : 'a result'})`)
+      t.notOk(outcome instanceof Error,
+        `handleCommand succeeds (got ${outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : 'a result'})`)
       t.equal(await store.streamVersion(streamId), 2n, 'the events are in the store either way')
     })
 
@@ -839,7 +886,8 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       t.equal(await store.streamVersion(streamId), 10_001n, 'the stream holds 10,001 events, balance 10,000')
       const outcome = await handleCommand(store, account, streamId, { type: 'withdraw', amount: 1 }, commandMetadata(), { maxRetries: 1 })
         .catch((e: unknown) => e)
-      t.notOk(outcome instanceof Error, `the withdrawal succeeds (got ${outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : 'a result'})`)
+      t.notOk(outcome instanceof Error,
+        `the withdrawal succeeds (got ${outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : 'a result'})`)
       if (!(outcome instanceof Error)) {
         const result = outcome as { version: bigint, state: AccountState }
         t.equal(result.version, 10_002n)

@@ -58,7 +58,8 @@ t.test('uuidV5 has the v5 shape and is deterministic for any name', async (t) =>
 t.test('uuidV5 never collides on distinct names within a run', async (t) => {
   const seen = new Map<string, string>()
   let collision: string | undefined
-  const details = fc.check(fc.property(fc.uniqueArray(fc.string({ unit: 'binary', maxLength: 40 }), { minLength: 2, maxLength: 100 }), (names) => {
+  const arbitrary = fc.uniqueArray(fc.string({ unit: 'binary', maxLength: 40 }), { minLength: 2, maxLength: 100 })
+  const details = fc.check(fc.property(arbitrary, (names) => {
     const ids = new Set(names.map(uuidV5))
     for (const name of names) {
       const id = uuidV5(name)
@@ -108,7 +109,8 @@ t.test('metadataFor copies the optional fields only when they are set', async (t
     orgId: 'org-acme', impersonatorId: 'user-support', ip: '2001:db8::1', userAgent: 'curl/8.5',
     requestId: 'req-1', causationId: 'evt-0', correlationId: 'corr-0'
   }), 0)
-  t.strictSame(OPTIONAL.map((key) => full[key]), ['org-acme', 'user-support', '2001:db8::1', 'curl/8.5', 'req-1', 'evt-0', 'corr-0'], 'every optional field set is copied')
+  t.strictSame(OPTIONAL.map((key) => full[key]), ['org-acme', 'user-support', '2001:db8::1', 'curl/8.5', 'req-1', 'evt-0', 'corr-0'],
+    'every optional field set is copied')
   t.equal(full.schemaVersion, undefined, 'schemaVersion is the store\'s to set')
 
   for (const key of OPTIONAL) {
@@ -119,14 +121,18 @@ t.test('metadataFor copies the optional fields only when they are set', async (t
 
 t.test('metadataFor output validates against EventMetadataSchema', async (t) => {
   t.ok(EventMetadataSchema.safeParse(metadataFor(command(), 0)).success, 'bare')
-  t.ok(EventMetadataSchema.safeParse(metadataFor(command({ orgId: 'org-1', ip: '10.0.0.1', userAgent: 'x' }), 5)).success, 'with optional fields')
+  t.ok(EventMetadataSchema.safeParse(metadataFor(command({ orgId: 'org-1', ip: '10.0.0.1', userAgent: 'x' }), 5)).success,
+    'with optional fields')
   t.ok(EventMetadataSchema.safeParse(metadataFor(systemCommand('cli-migrate'), 0)).success, 'from systemCommand')
 
   const optionalValue = fc.option(fc.string({ minLength: 1, maxLength: 60 }), { nil: undefined })
   const commandArbitrary = fc.record({
     commandId: fc.uuid(),
     now: fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }),
-    actor: fc.record({ type: fc.constantFrom('user' as const, 'service' as const, 'system' as const, 'ai' as const), id: fc.string({ minLength: 1, maxLength: 200 }) }),
+    actor: fc.record({
+      type: fc.constantFrom('user' as const, 'service' as const, 'system' as const, 'ai' as const),
+      id: fc.string({ minLength: 1, maxLength: 200 })
+    }),
     traceId: fc.stringMatching(/^[0-9a-f]{32}$/),
     orgId: optionalValue,
     impersonatorId: optionalValue,
@@ -147,9 +153,11 @@ t.test('metadataFor output validates against EventMetadataSchema', async (t) => 
       metadata.occurredAt === cmd.now.toISOString() &&
       metadata.eventId === eventIdFor(cmd.commandId, index)
   }), { numRuns: 500 })
-  t.notOk(details.failed, fc.defaultReportMessage(details) ?? 'any valid command metadata gives valid event metadata, optional fields copied exactly when set')
+  t.notOk(details.failed, fc.defaultReportMessage(details) ??
+    'any valid command metadata gives valid event metadata, optional fields copied exactly when set')
 
-  t.notOk(EventMetadataSchema.safeParse({ ...metadataFor(command(), 0), extra: 1 }).success, 'the schema is strict: so metadataFor must not add keys')
+  t.notOk(EventMetadataSchema.safeParse({ ...metadataFor(command(), 0), extra: 1 }).success,
+    'the schema is strict: so metadataFor must not add keys')
   t.notOk(EventMetadataSchema.safeParse(metadataFor(command({ traceId: 'ABC' }), 0)).success, 'a bad trace id is caught by the schema')
 })
 

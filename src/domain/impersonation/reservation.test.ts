@@ -22,21 +22,26 @@ const at = (ms: number): DecisionContext => ({ now: new Date(T0 + ms), actor: { 
 
 const reserve = (sessionId: string, released?: string): ReservationCommand =>
   ({ type: 'ReserveImpersonator', data: { sessionId, orgId: 'acme', ...(released === undefined ? {} : { released }) } })
-const reserved = (sessionId: string, ms = 0): ReservationEvent => ({ type: 'impersonation.impersonator.reserved', data: { sessionId, orgId: 'acme', reservedAt: iso(ms) } })
+const reserved = (sessionId: string, ms = 0): ReservationEvent =>
+  ({ type: 'impersonation.impersonator.reserved', data: { sessionId, orgId: 'acme', reservedAt: iso(ms) } })
 
 /** Session events of an ordinary session requested and started at `from`, for `minutes`. */
 function opened (sessionId: string, from: number, minutes: number, breakGlass = false): ImpersonationEvent[] {
   const requested: ImpersonationEvent = {
     type: 'impersonation.session.requested',
     data: {
-      sessionId, orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'member', reason: 'the customer asked for help with an invoice',
+      sessionId, orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'member',
+      reason: 'the customer asked for help with an invoice',
       durationMinutes: minutes, critical: breakGlass, breakGlass, requestedAt: iso(from), ...(breakGlass ? { ticket: 'SUP-1' } : {})
     }
   }
   if (breakGlass) return [requested]
   return [requested, {
     type: 'impersonation.session.started',
-    data: { tokenHash: 'a'.repeat(64), startedAt: iso(from), expiresAt: iso(from + minutes * MINUTE), via: 'member', critical: false, breakGlass: false }
+    data: {
+      tokenHash: 'a'.repeat(64), startedAt: iso(from), expiresAt: iso(from + minutes * MINUTE), via: 'member',
+      critical: false, breakGlass: false
+    }
   }]
 }
 
@@ -46,9 +51,11 @@ t.test('a free impersonator is reserved for the session that asks', async (t) =>
 
 t.test('a held reservation refuses another session, unless the caller found its holder over', async (t) => {
   reservation.given([reserved('s1')]).when(reserve('s2'), at(1)).thenThrows(t, 'impersonation.already_active')
-  reservation.given([reserved('s1')]).when(reserve('s2', 's0'), at(1)).thenThrows(t, 'impersonation.already_active', 'judged over: another holder, not this one')
+  reservation.given([reserved('s1')]).when(reserve('s2', 's0'), at(1))
+    .thenThrows(t, 'impersonation.already_active', 'judged over: another holder, not this one')
   reservation.given([reserved('s1')]).when(reserve('s2', 's1'), at(5)).then(t, [reserved('s2', 5)], 'its holder judged over: taken over')
-  reservation.given([reserved('s1')]).when(reserve('s1'), at(5)).then(t, [], 'the holder again (a retried request, a start after approval): nothing to write')
+  reservation.given([reserved('s1')]).when(reserve('s1'), at(5))
+    .then(t, [], 'the holder again (a retried request, a start after approval): nothing to write')
 })
 
 t.test('a session holds its reservation while it is open and within its time', async (t) => {
@@ -64,11 +71,16 @@ t.test('a session holds its reservation while it is open and within its time', a
   const pending = opened('s1', 0, 15, true)
   t.equal(holds(s(pending), iso(0), new Date(T0 + 30 * MINUTE - 1)), true, 'a break-glass request waiting for approval holds it')
   t.equal(holds(s(pending), iso(0), new Date(T0 + 30 * MINUTE)), false, 'until it lapses')
-  t.equal(holds(s([...pending, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }]), iso(0), new Date(T0 + MINUTE)), false,
+  t.equal(holds(s([...pending, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }]),
+    iso(0), new Date(T0 + MINUTE)), false,
     'denied: released')
-  t.equal(holds(s([{ type: 'impersonation.session.denied', data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'member' } }]),
+  t.equal(holds(s([{
+    type: 'impersonation.session.denied',
+    data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'member' }
+  }]),
     iso(0), new Date(T0)), false, 'refused by a guard: never held')
-  t.equal(holds(s([]), iso(0), new Date(T0 + UNWRITTEN_HOLD_MS - 1)), true, 'not written yet: held (its request is between its two appends)')
+  t.equal(holds(s([]), iso(0), new Date(T0 + UNWRITTEN_HOLD_MS - 1)), true,
+    'not written yet: held (its request is between its two appends)')
   t.equal(holds(s([]), iso(0), new Date(T0 + UNWRITTEN_HOLD_MS)), false, 'never written: a request that died frees it after a minute')
 })
 
@@ -89,12 +101,18 @@ const request = fc.record({
   breakGlass: fc.boolean()
 })
 /** Bursts of 1 to 5 concurrent requests, a few seconds to an hour apart. */
-const bursts = fc.array(fc.tuple(fc.array(request, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 70 * MINUTE })), { minLength: 1, maxLength: 25 })
+const bursts = fc.array(
+  fc.tuple(fc.array(request, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 70 * MINUTE })),
+  { minLength: 1, maxLength: 25 }
+)
 
-interface Opened { readonly sessionId: string, readonly reservedAt: string, readonly events: Array<{ at: number, event: ImpersonationEvent }> }
+interface Opened {
+  readonly sessionId: string, readonly reservedAt: string, readonly events: Array<{ at: number, event: ImpersonationEvent }>
+}
 
 /** The session's state at `now`: the events that had happened by then. */
-const stateAt = (session: Opened, now: number): SessionState => fold(sessionDecider, session.events.filter((e) => e.at <= now).map((e) => e.event))
+const stateAt = (session: Opened, now: number): SessionState =>
+  fold(sessionDecider, session.events.filter((e) => e.at <= now).map((e) => e.event))
 
 function decided (command: ReservationCommand, state: ReservationState, now: number): ReservationEvent[] | string {
   try {
@@ -133,15 +151,22 @@ t.test('at no moment do two sessions hold one impersonator, and a free one is ta
         log.push(...outcome)
         winners.push(sessionId)
         for (const other of sessions.values()) {
-          assert.ok(!holds(stateAt(other, now), other.reservedAt, new Date(T0 + now)), `${sessionId} reserved at ${iso(now)} while ${other.sessionId} held it`)
+          assert.ok(!holds(stateAt(other, now), other.reservedAt, new Date(T0 + now)),
+            `${sessionId} reserved at ${iso(now)} while ${other.sessionId} held it`)
         }
-        const events = asked.fate.kind === 'dies' ? [] : opened(sessionId, now, asked.breakGlass ? 15 : asked.minutes, asked.breakGlass).map((event) => ({ at: now, event }))
-        if (asked.fate.kind === 'stopped') events.push({ at: now + asked.fate.after * MINUTE, event: { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } } })
+        const events = asked.fate.kind === 'dies'
+          ? []
+          : opened(sessionId, now, asked.breakGlass ? 15 : asked.minutes, asked.breakGlass).map((event) => ({ at: now, event }))
+        if (asked.fate.kind === 'stopped') {
+          events.push({ at: now + asked.fate.after * MINUTE, event: { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } } })
+        }
         sessions.set(sessionId, { sessionId, reservedAt: iso(now), events })
         taken++
       }
-      assert.equal(winners.length, holding ? 0 : 1, `at ${iso(now)}: ${holding ? 'held, yet taken' : 'free, yet'} by ${winners.length} of ${burst.length}`)
+      assert.equal(winners.length, holding ? 0 : 1,
+        `at ${iso(now)}: ${holding ? 'held, yet taken' : 'free, yet'} by ${winners.length} of ${burst.length}`)
     }
   }), { numRuns: 1000 })
-  t.ok(taken > 0 && refused > 0, `1000 random plans: ${taken} reservations taken, ${refused} refused; never two holders, never a free one left untaken`)
+  t.ok(taken > 0 && refused > 0,
+    `1000 random plans: ${taken} reservations taken, ${refused} refused; never two holders, never a free one left untaken`)
 })

@@ -26,17 +26,26 @@ type Request = Extract<SessionCommand, { type: 'RequestImpersonation' }>
 
 const TOKEN = 'a'.repeat(64)
 const REASON = 'the customer asked for help with an invoice'
-const clear: RequestFacts = { impersonating: false, impersonatorBusy: false, targetIsMember: true, targetActive: true, targetIsStaff: false, targetCritical: false, supportAccess: true }
+const clear: RequestFacts = {
+  impersonating: false, impersonatorBusy: false, targetIsMember: true, targetActive: true, targetIsStaff: false, targetCritical: false,
+  supportAccess: true
+}
 /** Ivy (support) asks to impersonate Tom; every guard passes unless told otherwise. */
 const ask = (changes: Partial<Request['data']> = {}, facts: Partial<RequestFacts> = {}): Request => ({
   type: 'RequestImpersonation',
-  data: { sessionId: 's1', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', reason: REASON, tokenHash: TOKEN, ...changes, facts: { ...clear, ...facts } }
+  data: {
+    sessionId: 's1', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', reason: REASON, tokenHash: TOKEN,
+    ...changes, facts: { ...clear, ...facts }
+  }
 })
 const critically = { targetCritical: true }
 
 const requested = (changes: Partial<Of<'impersonation.session.requested'>['data']> = {}): Of<'impersonation.session.requested'> => ({
   type: 'impersonation.session.requested',
-  data: { sessionId: 's1', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', reason: REASON, durationMinutes: 30, critical: false, breakGlass: false, requestedAt: iso(0), ...changes }
+  data: {
+    sessionId: 's1', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', reason: REASON, durationMinutes: 30,
+    critical: false, breakGlass: false, requestedAt: iso(0), ...changes
+  }
 })
 const started = (from: number, minutes: number, breakGlass = false, via: 'support' | 'member' = 'support'): ImpersonationEvent => ({
   type: 'impersonation.session.started',
@@ -77,21 +86,28 @@ t.test('each guard denies the request with its reason, as the session\'s only ev
   for (const [reason, changes, facts] of cases) {
     const targetUserId = changes.targetUserId ?? 'tom'
     session.given([]).when(ask(changes, facts), at(0)).then(t, [{
-      type: 'impersonation.session.denied', data: { reason, orgId: 'acme', impersonatorId: 'ivy', targetUserId, via: 'support', requestReason: REASON }
+      type: 'impersonation.session.denied',
+      data: { reason, orgId: 'acme', impersonatorId: 'ivy', targetUserId, via: 'support', requestReason: REASON }
     }], reason)
   }
   session.given([]).when(ask({ ticket: 'SUP-9' }, { impersonatorBusy: true, targetCritical: true }), at(0)).then(t, [{
     type: 'impersonation.session.denied',
-    data: { reason: 'impersonator_busy', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', requestReason: REASON, ticket: 'SUP-9' }
+    data: {
+      reason: 'impersonator_busy', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'tom', via: 'support', requestReason: REASON,
+      ticket: 'SUP-9'
+    }
   }], 'a refused request keeps the requester\'s reason and ticket beside the refusal\'s code')
   session.given([]).when(ask({ via: 'member' }, { supportAccess: false }), at(0))
     .then(t, [requested({ via: 'member' }), started(0, 30, false, 'member')], 'support access is asked only of support')
 })
 
 t.test('a critical target with a ticket waits for a second person, 15 minutes at most', async (t) => {
-  session.given([]).when(ask({ ticket: 'SUP-1234' }, critically), at(0)).then(t, [breakGlass], 'pending, break-glass, 15 minutes by default')
-  session.given([]).when(ask({ ticket: 'SUP-1234', durationMinutes: 5 }, critically), at(0)).then(t, [requested({ ticket: 'SUP-1234', durationMinutes: 5, critical: true, breakGlass: true })])
-  session.given([]).when(ask({ ticket: 'SUP-1234', durationMinutes: 16 }, critically), at(0)).thenThrows(t, 'impersonation.duration_exceeds_cap')
+  session.given([]).when(ask({ ticket: 'SUP-1234' }, critically), at(0))
+    .then(t, [breakGlass], 'pending, break-glass, 15 minutes by default')
+  session.given([]).when(ask({ ticket: 'SUP-1234', durationMinutes: 5 }, critically), at(0))
+    .then(t, [requested({ ticket: 'SUP-1234', durationMinutes: 5, critical: true, breakGlass: true })])
+  session.given([]).when(ask({ ticket: 'SUP-1234', durationMinutes: 16 }, critically), at(0))
+    .thenThrows(t, 'impersonation.duration_exceeds_cap')
 })
 
 t.test('nobody approves their own request; a second person does', async (t) => {
@@ -104,18 +120,23 @@ t.test('the target does not approve their own impersonation, but may turn it dow
   session.given([breakGlass]).when(approve('tom'), at(1)).thenThrows(t, 'impersonation.target_approval')
   session.given([breakGlass]).when({ type: 'ApproveImpersonation', data: { approverId: 'tom', approverVia: 'platform' } }, at(1))
     .thenThrows(t, 'impersonation.target_approval', 'whatever their standing')
-  session.given([breakGlass, approved]).when(approve('tom'), at(2)).thenThrows(t, 'impersonation.target_approval', 'not even once approved by someone else')
-  session.given([breakGlass]).when(deny('tom'), at(1)).then(t, [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'tom' } }],
+  session.given([breakGlass, approved]).when(approve('tom'), at(2))
+    .thenThrows(t, 'impersonation.target_approval', 'not even once approved by someone else')
+  session.given([breakGlass]).when(deny('tom'), at(1))
+    .then(t, [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'tom' } }],
     'a refusal never widens access: the target may refuse')
 })
 
 t.test('an ended session says how it ended, to the holder of its token and to a late action', async (t) => {
   const cases: Array<[string, ImpersonationEvent[], number, { reason: string, code: string | null }]> = [
     ['stopped', [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }], 5, { reason: 'stopped', code: null }],
-    ['revoked', [...active, { type: 'impersonation.session.revoked', data: { revokedBy: 'system', reason: 'target_unavailable' } }], 5, { reason: 'revoked', code: 'target_unavailable' }],
-    ['expired, written', [...active, { type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 31, { reason: 'expired', code: null }],
+    ['revoked', [...active, { type: 'impersonation.session.revoked', data: { revokedBy: 'system', reason: 'target_unavailable' } }], 5,
+      { reason: 'revoked', code: 'target_unavailable' }],
+    ['expired, written', [...active, { type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 31,
+      { reason: 'expired', code: null }],
     ['expired, not yet written', active, 30, { reason: 'expired', code: null }],
-    ['denied', [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }], 5, { reason: 'denied', code: 'rejected_by_approver' }]
+    ['denied', [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }], 5,
+      { reason: 'denied', code: 'rejected_by_approver' }]
   ]
   for (const [how, history, minute, end] of cases) {
     const state = fold(sessionDecider, history)
@@ -124,25 +145,30 @@ t.test('an ended session says how it ended, to the holder of its token and to a 
       sessionDecider.decide(act, state, at(minute))
       t.fail(`${how}: an action was recorded`)
     } catch (error) {
-      t.match(error, { code: 'impersonation.ended', details: { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) } }, `${how}: a late action is told how`)
+      t.match(error, { code: 'impersonation.ended', details: { reason: end.reason, ...(end.code === null ? {} : { cause: end.code }) } },
+        `${how}: a late action is told how`)
     }
   }
   t.equal(endOf(fold(sessionDecider, active), new Date(T0 + 30 * MINUTE - 1)), undefined, 'a millisecond before the expiry it goes on')
-  t.match(fold(sessionDecider, [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: TOKEN }, 'an ended session keeps its token\'s digest')
-  t.match(fold(sessionDecider, [breakGlass, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: null }, 'one that never started had none')
+  t.match(fold(sessionDecider, [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: TOKEN },
+    'an ended session keeps its token\'s digest')
+  t.match(fold(sessionDecider, [breakGlass, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]), { tokenHash: null },
+    'one that never started had none')
 })
 
 t.test('only the requester starts a break-glass session, once approved, and only once', async (t) => {
   session.given([breakGlass]).when(start('ivy'), at(1)).thenThrows(t, 'impersonation.approval_required')
   session.given([breakGlass, approved]).when(start('ada'), at(2)).thenThrows(t, 'impersonation.not_yours')
   session.given([breakGlass, approved]).when(start('ivy'), at(10)).then(t, [started(10, 15, true)], 'expires 15 minutes after the start')
-  t.match(fold(sessionDecider, [breakGlass, approved, started(10, 15, true)]), { status: 'active', approverId: 'ada', startedAt: iso(10), expiresAt: iso(25) }, 'active, approved by Ada')
+  t.match(fold(sessionDecider, [breakGlass, approved, started(10, 15, true)]),
+    { status: 'active', approverId: 'ada', startedAt: iso(10), expiresAt: iso(25) }, 'active, approved by Ada')
   session.given([breakGlass, approved, started(10, 15, true)]).when(start('ivy'), at(11)).thenThrows(t, 'impersonation.already_started')
   session.given(active).when(start('ivy'), at(1)).thenThrows(t, 'impersonation.already_started', 'an ordinary session is never restarted')
 })
 
 t.test('actions are recorded while the session is active, before its expiry', async (t) => {
-  session.given(active).when(act, clock(T0 + 30 * MINUTE - 1)).then(t, [{ type: 'impersonation.session.action_recorded', data: act.data } as ImpersonationEvent])
+  session.given(active).when(act, clock(T0 + 30 * MINUTE - 1))
+    .then(t, [{ type: 'impersonation.session.action_recorded', data: act.data } as ImpersonationEvent])
   session.given(active).when(act, at(30)).thenThrows(t, 'impersonation.ended', 'at the expiry')
   session.given(active).when(act, at(45)).thenThrows(t, 'impersonation.ended', 'after it')
   session.given([breakGlass, approved]).when(act, at(1)).thenThrows(t, 'impersonation.ended', 'not before the start')
@@ -150,8 +176,10 @@ t.test('actions are recorded while the session is active, before its expiry', as
 
 t.test('a session expires at its expiry, not before', async (t) => {
   session.given(active).when(expire, at(29)).then(t, [])
-  session.given(active).when(expire, at(30)).then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 'at the expiry')
-  session.given(active).when(expire, at(50)).then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 'or any time after, as of the expiry')
+  session.given(active).when(expire, at(30))
+    .then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 'at the expiry')
+  session.given(active).when(expire, at(50))
+    .then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }], 'or any time after, as of the expiry')
 })
 
 t.test('the impersonator stops a session, nobody else; a revocation ends it', async (t) => {
@@ -165,11 +193,17 @@ t.test('after any end, ending again changes nothing and nothing starts or record
     ['stopped', [...active, { type: 'impersonation.session.stopped', data: { stoppedBy: 'ivy' } }]],
     ['revoked', [...active, { type: 'impersonation.session.revoked', data: { revokedBy: 'system', reason: 'revoked' } }]],
     ['expired', [...active, { type: 'impersonation.session.expired', data: { at: iso(30), stage: 'active' } }]],
-    ['denied by an approver', [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }]],
-    ['denied by a guard', [{ type: 'impersonation.session.denied', data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'support', requestReason: REASON } }]]
+    ['denied by an approver',
+      [breakGlass, { type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada' } }]],
+    ['denied by a guard', [{
+      type: 'impersonation.session.denied',
+      data: { reason: 'self', orgId: 'acme', impersonatorId: 'ivy', targetUserId: 'ivy', via: 'support', requestReason: REASON }
+    }]]
   ]
   for (const [how, history] of ends) {
-    for (const command of [stop('ivy'), revoke, expire, deny('ada'), ask()]) session.given(history).when(command, at(40)).then(t, [], `${how}: ${command.type} changes nothing`)
+    for (const command of [stop('ivy'), revoke, expire, deny('ada'), ask()]) {
+      session.given(history).when(command, at(40)).then(t, [], `${how}: ${command.type} changes nothing`)
+    }
     session.given(history).when(start('ivy'), at(40)).thenThrows(t, 'impersonation.ended', `${how}: no start`)
     session.given(history).when(act, at(10)).thenThrows(t, 'impersonation.ended', `${how}: no action`)
     session.given(history).when(approve('ada'), at(10)).thenThrows(t, 'impersonation.not_pending', `${how}: no approval`)
@@ -180,20 +214,27 @@ t.test('a break-glass request lapses 30 minutes after it was made', async (t) =>
   session.given([breakGlass]).when(approve('ada'), at(29)).then(t, [approved])
   session.given([breakGlass]).when(approve('ada'), at(30)).thenThrows(t, 'impersonation.not_pending')
   session.given([breakGlass]).when(expire, at(29)).then(t, [])
-  session.given([breakGlass]).when(expire, at(30)).then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'pending' } }])
+  session.given([breakGlass]).when(expire, at(30))
+    .then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'pending' } }])
   session.given([breakGlass, approved]).when(start('ivy'), at(30)).thenThrows(t, 'impersonation.ended', 'approved but not started in time')
-  session.given([breakGlass, approved]).when(expire, at(45)).then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'pending' } }])
+  session.given([breakGlass, approved]).when(expire, at(45))
+    .then(t, [{ type: 'impersonation.session.expired', data: { at: iso(30), stage: 'pending' } }])
 })
 
 t.test('the requester cannot deny their own request; a second person can', async (t) => {
   session.given([breakGlass]).when(deny('ivy'), at(1)).thenThrows(t, 'impersonation.self_approval')
   session.given([breakGlass]).when({ type: 'DenyImpersonation', data: { deniedBy: 'ada', note: 'no ticket on file' } }, at(1))
-    .then(t, [{ type: 'impersonation.session.denied', data: { reason: 'rejected_by_approver', deniedBy: 'ada', note: 'no ticket on file' } }])
+    .then(t, [{
+      type: 'impersonation.session.denied',
+      data: { reason: 'rejected_by_approver', deniedBy: 'ada', note: 'no ticket on file' }
+    }])
   session.given(active).when(deny('ada'), at(1)).thenThrows(t, 'impersonation.not_pending', 'an active session is revoked, not denied')
 })
 
 t.test('a command on a session never requested is refused', async (t) => {
-  for (const command of [approve('ada'), start('ivy'), act, stop('ivy'), revoke, expire]) session.given([]).when(command, at(0)).thenThrows(t, 'impersonation.session_not_found', command.type)
+  for (const command of [approve('ada'), start('ivy'), act, stop('ivy'), revoke, expire]) {
+    session.given([]).when(command, at(0)).thenThrows(t, 'impersonation.session_not_found', command.type)
+  }
 })
 
 t.test('evolve ignores events that do not apply', async (t) => {
@@ -231,7 +272,10 @@ const requester = fc.constantFrom('ivy', 'ivy', 'ivy', 'sam', 'ada')
 const facts: fc.Arbitrary<RequestFacts> = fc.oneof(
   { arbitrary: fc.boolean().map((targetCritical) => ({ ...clear, targetCritical })), weight: 4 },
   {
-    arbitrary: fc.record({ impersonating: fc.boolean(), impersonatorBusy: fc.boolean(), targetIsMember: fc.boolean(), targetActive: fc.boolean(), targetIsStaff: fc.boolean(), targetCritical: fc.boolean(), supportAccess: fc.boolean() }),
+    arbitrary: fc.record({
+      impersonating: fc.boolean(), impersonatorBusy: fc.boolean(), targetIsMember: fc.boolean(), targetActive: fc.boolean(),
+      targetIsStaff: fc.boolean(), targetCritical: fc.boolean(), supportAccess: fc.boolean()
+    }),
     weight: 1
   }
 )
@@ -259,10 +303,32 @@ const request: fc.Arbitrary<Request> = fc.record({
 /** Weighted so that a session often gets approved and started before someone ends it. */
 const command: fc.Arbitrary<SessionCommand> = fc.oneof(
   { arbitrary: request, weight: 2 },
-  { arbitrary: fc.record({ type: fc.constant('ApproveImpersonation' as const), data: fc.record({ approverId: person, approverVia: fc.constantFrom('member' as const, 'platform' as const) }) }), weight: 8 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('ApproveImpersonation' as const),
+      data: fc.record({ approverId: person, approverVia: fc.constantFrom('member' as const, 'platform' as const) })
+    }),
+    weight: 8
+  },
   { arbitrary: fc.record({ type: fc.constant('DenyImpersonation' as const), data: fc.record({ deniedBy: person }) }), weight: 1 },
-  { arbitrary: fc.record({ type: fc.constant('StartImpersonation' as const), data: fc.record({ startedBy: requester, tokenHash: fc.constant(TOKEN) }) }), weight: 10 },
-  { arbitrary: fc.record({ type: fc.constant('RecordAction' as const), data: fc.record({ method: fc.constantFrom('GET', 'POST'), route: fc.constant('/v1/orgs/:orgId/members'), outcome: fc.constantFrom('allowed' as const, 'blocked' as const) }) }), weight: 12 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('StartImpersonation' as const),
+      data: fc.record({ startedBy: requester, tokenHash: fc.constant(TOKEN) })
+    }),
+    weight: 10
+  },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('RecordAction' as const),
+      data: fc.record({
+        method: fc.constantFrom('GET', 'POST'),
+        route: fc.constant('/v1/orgs/:orgId/members'),
+        outcome: fc.constantFrom('allowed' as const, 'blocked' as const)
+      })
+    }),
+    weight: 12
+  },
   { arbitrary: fc.record({ type: fc.constant('StopImpersonation' as const), data: fc.record({ stoppedBy: requester }) }), weight: 1 },
   { arbitrary: fc.constant(revoke), weight: 1 },
   { arbitrary: fc.constant(expire), weight: 4 }
@@ -279,7 +345,8 @@ const advance = fc.oneof(
   { arbitrary: fc.constantFrom(15, 30, 60, 61).map((m) => m * MINUTE), weight: 1 }
 )
 /** Half the sessions open on a critical target with a ticket and every guard passing: the path the approvals guard. */
-const opening = fc.oneof(request, request.map((asked) => ({ ...asked, data: { ...asked.data, ticket: 'SUP-1234', facts: { ...clear, targetCritical: true } } })))
+const opening = fc.oneof(request,
+  request.map((asked) => ({ ...asked, data: { ...asked.data, ticket: 'SUP-1234', facts: { ...clear, targetCritical: true } } })))
 /** A request at T0, then commands at a clock that only moves forward. */
 const scenario = fc.tuple(opening, fc.array(fc.tuple(command, advance), { minLength: 1, maxLength: 30, size: 'large' }))
 const RUNS = 1000
@@ -326,15 +393,22 @@ function play ([first, rest]: [Request, Array<[SessionCommand, number]>]): Playe
     const decided = outcome(command, state, now)
     const events = typeof decided === 'string' ? [] : decided
     const untouched = JSON.stringify(state) === JSON.stringify(before)
-    if (command.type === 'RequestImpersonation' && events.some((event) => event.type === 'impersonation.session.requested')) opened = command
+    if (command.type === 'RequestImpersonation' && events.some((event) => event.type === 'impersonation.session.requested')) {
+      opened = command
+    }
     for (const event of events) state = sessionDecider.evolve(state, event)
-    steps.push({ command, now, before, events, after: structuredClone(state), refused: typeof decided === 'string' ? decided : undefined, logged: log.length, untouched })
+    steps.push({
+      command, now, before, events, after: structuredClone(state), refused: typeof decided === 'string' ? decided : undefined,
+      logged: log.length, untouched
+    })
     log.push(...events)
   }
   return { steps, log, opened }
 }
 
-const TERMINAL = new Set(['impersonation.session.denied', 'impersonation.session.stopped', 'impersonation.session.revoked', 'impersonation.session.expired'])
+const TERMINAL = new Set([
+  'impersonation.session.denied', 'impersonation.session.stopped', 'impersonation.session.revoked', 'impersonation.session.expired'
+])
 
 t.test('no session of a critical target is active without the approval of a second person, not its target, first', async (t) => {
   let reached = 0
@@ -345,11 +419,14 @@ t.test('no session of a critical target is active without the approval of a seco
     const { impersonatorId, targetUserId } = opened.data
     for (const step of steps.filter((step) => step.after.status === 'active')) {
       const startedAt = log.findIndex((event) => event.type === 'impersonation.session.started')
-      const approval = log.findIndex((event) => event.type === 'impersonation.session.approved' && event.data.approverId !== impersonatorId && event.data.approverId !== targetUserId)
-      assert.ok(approval !== -1 && approval < startedAt, `active at ${new Date(step.now).toISOString()} with no second approver before the start: ${JSON.stringify(log)}`)
+      const approval = log.findIndex((event) => event.type === 'impersonation.session.approved' &&
+        event.data.approverId !== impersonatorId && event.data.approverId !== targetUserId)
+      assert.ok(approval !== -1 && approval < startedAt,
+        `active at ${new Date(step.now).toISOString()} with no second approver before the start: ${JSON.stringify(log)}`)
     }
   }), { numRuns: 2 * RUNS })
-  t.ok(reached > 0, `${2 * RUNS} random sequences; ${reached} made a critical target's session active, each after the approval of someone neither requester nor target`)
+  t.ok(reached > 0, `${2 * RUNS} random sequences; ${reached} made a critical target's session active, ` +
+    'each after the approval of someone neither requester nor target')
 })
 
 t.test('an approval is never the requester\'s nor the target\'s, whoever asks', async (t) => {
@@ -363,13 +440,16 @@ t.test('an approval is never the requester\'s nor the target\'s, whoever asks', 
       const approver = step.command.data.approverId
       if (approver === impersonatorId || approver === targetUserId) {
         assert.equal(step.events.length, 0, `approved by ${approver}: ${JSON.stringify(step.events)}`)
-        assert.ok(step.refused === 'impersonation.self_approval' || step.refused === 'impersonation.target_approval', `refused with ${step.refused}`)
+        assert.ok(step.refused === 'impersonation.self_approval' || step.refused === 'impersonation.target_approval',
+          `refused with ${step.refused}`)
         refused++
       }
     }
     for (const step of steps) {
       for (const event of step.events) {
-        if (event.type === 'impersonation.session.approved') assert.ok(event.data.approverId !== opened?.data.impersonatorId && event.data.approverId !== opened?.data.targetUserId)
+        if (event.type === 'impersonation.session.approved') {
+          assert.ok(event.data.approverId !== opened?.data.impersonatorId && event.data.approverId !== opened?.data.targetUserId)
+        }
       }
     }
   }), { numRuns: RUNS })
@@ -404,7 +484,8 @@ t.test('an action is recorded only while the session is active and before its ex
     for (const step of play(commands).steps) {
       if (!step.events.some((event) => event.type === 'impersonation.session.action_recorded')) continue
       assert.ok(step.before.status === 'active', `recorded while ${step.before.status}`)
-      assert.ok(step.now < Date.parse(step.before.expiresAt), `recorded at ${new Date(step.now).toISOString()}, expiry ${step.before.expiresAt}`)
+      assert.ok(step.now < Date.parse(step.before.expiresAt),
+        `recorded at ${new Date(step.now).toISOString()}, expiry ${step.before.expiresAt}`)
       recorded++
     }
   }), { numRuns: RUNS })
