@@ -22,7 +22,9 @@ const memberV1 = defineEvent({
 const memberV2 = defineEvent({
   type: 'member.joined',
   version: 2,
-  schema: z.object({ givenName: z.string().min(1), familyName: z.string(), role: z.enum(['admin', 'viewer']), tags: z.array(z.string()) }).strict(),
+  schema: z.object({
+    givenName: z.string().min(1), familyName: z.string(), role: z.enum(['admin', 'viewer']), tags: z.array(z.string())
+  }).strict(),
   upcasters: {
     1: (data) => {
       const { name, role } = data as { name: string, role: string }
@@ -36,7 +38,9 @@ const memberV2 = defineEvent({
 const memberV3 = defineEvent({
   type: 'member.joined',
   version: 3,
-  schema: z.object({ givenName: z.string().min(1), familyName: z.string(), roles: z.array(z.enum(['admin', 'viewer'])), tags: z.array(z.string()) }).strict(),
+  schema: z.object({
+    givenName: z.string().min(1), familyName: z.string(), roles: z.array(z.enum(['admin', 'viewer'])), tags: z.array(z.string())
+  }).strict(),
   upcasters: {
     1: memberV2.upcasters![1]!,
     2: (data) => {
@@ -61,7 +65,8 @@ t.test('validate returns the parsed data for good data', async (t) => {
   const normalized = registry.validate('invoice.issued', {
     amount: 10, customer: { id: 'c1', email: 'a@example.com', extra: 'dropped' }, lines: []
   })
-  t.strictSame(normalized, { amount: 10, customer: { id: 'c1', email: 'a@example.com' }, lines: [] }, 'non-strict schemas strip unknown keys: the normalized data is what gets stored')
+  t.strictSame(normalized, { amount: 10, customer: { id: 'c1', email: 'a@example.com' }, lines: [] },
+    'non-strict schemas strip unknown keys: the normalized data is what gets stored')
 })
 
 t.test('validate rejects bad data with InvalidEventData listing the issue paths', async (t) => {
@@ -79,14 +84,16 @@ t.test('validate rejects bad data with InvalidEventData listing the issue paths'
   t.strictSame(invalid.issues.map((issue) => issue.path).sort(),
     ['amount', 'customer.email', 'customer.id', 'lines.1.quantity', 'lines.2.sku'], 'every issue, nested paths joined with dots')
   t.ok(invalid.issues.every((issue) => typeof issue.message === 'string' && issue.message !== ''), 'each with a message')
-  t.strictSame(invalid.details, { eventType: 'invoice.issued', issues: invalid.issues }, 'the issues are in the problem details, under eventType (never the RFC 9457 type member)')
+  t.strictSame(invalid.details, { eventType: 'invoice.issued', issues: invalid.issues },
+    'the issues are in the problem details, under eventType (never the RFC 9457 type member)')
 
   const extra = caught(() => registry.validate('member.joined', { name: 'Ada', role: 'admin', admin: true })) as InvalidEventData
   t.ok(extra instanceof InvalidEventData, 'a strict schema rejects unknown keys')
   t.strictSame(extra.issues.map((issue) => issue.path), [''], 'reported at the root')
 
   for (const bad of [null, undefined, 'text', 42, []]) {
-    t.ok(caught(() => registry.validate('member.joined', bad)) instanceof InvalidEventData, `${JSON.stringify(bad) ?? 'undefined'} is rejected`)
+    t.ok(caught(() => registry.validate('member.joined', bad)) instanceof InvalidEventData,
+      `${JSON.stringify(bad) ?? 'undefined'} is rejected`)
   }
 
   const many = caught(() => registry.validate('invoice.issued', {
@@ -130,7 +137,8 @@ t.test('a v2 schema with an upcaster upcasts v1 data on read', async (t) => {
     { givenName: 'Ada', familyName: '', role: 'admin', tags: [] }, 'no version recorded: taken as v1')
   const current = { givenName: 'Grace', familyName: 'Hopper', role: 'viewer', tags: ['navy'] }
   t.strictSame(registry.parse('member.joined', current, 2), current, 'written at v2: not upcast')
-  t.ok(caught(() => registry.parse('member.joined', current, 1)) instanceof Error, 'v2 data claimed as v1 goes through the upcaster and fails')
+  t.ok(caught(() => registry.parse('member.joined', current, 1)) instanceof Error,
+    'v2 data claimed as v1 goes through the upcaster and fails')
   t.ok(caught(() => registry.validate('member.joined', { name: 'Ada', role: 'admin' })) instanceof InvalidEventData,
     'appends are validated against v2 only: v1 data is not upcast on the way in')
 
@@ -148,9 +156,11 @@ t.test('a v2 schema with an upcaster upcasts v1 data on read', async (t) => {
 t.test('registering v2 without an upcaster from each older version throws', async (t) => {
   t.throws(() => new EventRegistry([defineEvent({ type: 'member.joined', version: 2, schema: z.object({}) })]),
     { message: 'event type member.joined v2 lacks an upcaster from v1' })
-  t.throws(() => new EventRegistry([defineEvent({ type: 'member.joined', version: 3, schema: z.object({}), upcasters: { 2: (data) => data } })]),
+  t.throws(
+    () => new EventRegistry([defineEvent({ type: 'member.joined', version: 3, schema: z.object({}), upcasters: { 2: (data) => data } })]),
     { message: 'event type member.joined v3 lacks an upcaster from v1' }, 'a gap in the chain')
-  t.throws(() => new EventRegistry([defineEvent({ type: 'member.joined', version: 3, schema: z.object({}), upcasters: { 1: (data) => data } })]),
+  t.throws(
+    () => new EventRegistry([defineEvent({ type: 'member.joined', version: 3, schema: z.object({}), upcasters: { 1: (data) => data } })]),
     { message: 'event type member.joined v3 lacks an upcaster from v2' }, 'the last step missing')
   const registry = new EventRegistry()
   t.throws(() => registry.register(defineEvent({ type: 'member.joined', version: 2, schema: z.object({}) })))
@@ -160,7 +170,8 @@ t.test('registering v2 without an upcaster from each older version throws', asyn
 t.test('registering a type twice throws', async (t) => {
   t.throws(() => new EventRegistry([memberV1, memberV2]), { message: 'event type member.joined is registered twice' })
   const registry = new EventRegistry([memberV1])
-  t.throws(() => registry.register(defineEvent({ type: 'member.joined', schema: memberV1.schema })), 'even with the same schema, as another definition')
+  t.throws(() => registry.register(defineEvent({ type: 'member.joined', schema: memberV1.schema })),
+    'even with the same schema, as another definition')
   t.equal(registry.versionOf('member.joined'), 1, 'the first definition stays')
   t.doesNotThrow(() => registry.register(memberV1), 'the same definition object again is a no-op (modules that register on import)')
   t.strictSame(registry.types, ['member.joined'])
@@ -235,7 +246,8 @@ t.test('old events are upcast on read through the PostgreSQL store', async (t) =
     const unaware = createPostgresEventStore(sql, new EventRegistry())
     t.teardown(() => unaware.close())
     const raw = await unaware.readStream(streamId)
-    t.strictSame(raw.map((event) => event.data)[0], { name: 'Ada Lovelace', role: 'admin' }, 'a store that does not know the type reads it as stored')
+    t.strictSame(raw.map((event) => event.data)[0], { name: 'Ada Lovelace', role: 'admin' },
+      'a store that does not know the type reads it as stored')
     const write = await unaware.append(streamId, [joined(v2, 0)]).catch((e: unknown) => e)
     t.ok(write instanceof UnknownEventType && write instanceof LedgerlineError, 'but cannot append it')
   })

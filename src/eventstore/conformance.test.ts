@@ -49,7 +49,11 @@ async function readEverything (store: EventStore, streamPrefix: string, limit = 
   }
 }
 
-async function collect (subscription: AsyncIterable<{ events: RecordedEvent[], position: LogPosition }>, until: (seen: RecordedEvent[]) => boolean, timeoutMs = 15_000): Promise<{ events: RecordedEvent[], position: LogPosition }> {
+async function collect (
+  subscription: AsyncIterable<{ events: RecordedEvent[], position: LogPosition }>,
+  until: (seen: RecordedEvent[]) => boolean,
+  timeoutMs = 15_000
+): Promise<{ events: RecordedEvent[], position: LogPosition }> {
   const seen: RecordedEvent[] = []
   let position: LogPosition = START
   const deadline = Date.now() + timeoutMs
@@ -96,7 +100,8 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
       ['a version ahead', 5n, 2n]
     ]
     for (const [label, expectedVersion, actual] of cases) {
-      const error = await store.append(`${category}-x`, newEvents(1), { expectedVersion: expectedVersion as bigint }).catch((e: unknown) => e)
+      const error = await store.append(`${category}-x`, newEvents(1), { expectedVersion: expectedVersion as bigint })
+        .catch((e: unknown) => e)
       t.equal(codeOf(error), 'store.wrong_expected_version', label)
       t.equal((error as { actual: bigint }).actual, actual, `${label}: reports the actual version`)
     }
@@ -144,10 +149,12 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
 
   await t.test('concurrent appends that set no exact version never conflict', async (t) => {
     const category = harness.category()
-    const anyResults = await Promise.all(Array.from({ length: 12 }, (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', i))))
+    const anyResults = await Promise.all(Array.from({ length: 12 },
+      (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', i))))
     t.same(anyResults.map((r) => r.nextExpectedVersion).sort((a, b) => Number(a - b)), Array.from({ length: 12 }, (_, i) => BigInt(i + 1)),
       "12 concurrent 'any' appends: each lands, versions 1..12")
-    const existsResults = await Promise.all(Array.from({ length: 8 }, (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', 100 + i), { expectedVersion: 'stream_exists' })))
+    const existsResults = await Promise.all(Array.from({ length: 8 },
+      (_, i) => store.append(`${category}-any`, newEvents(1, 'conformance.item.added', 100 + i), { expectedVersion: 'stream_exists' })))
     t.equal(existsResults.length, 8, "8 concurrent 'stream_exists' appends on an existing stream: each lands")
     t.equal(await store.streamVersion(`${category}-any`), 20n)
   })
@@ -162,7 +169,9 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     const anyAgain = await store.append(stream, events, { expectedVersion: 'any' })
     t.same(anyAgain, { ...first, replayed: true })
     const twinIds = [crypto.randomUUID(), crypto.randomUUID()]
-    const twins = await Promise.all(Array.from({ length: 5 }, () => store.append(stream, newEvents(2, 'conformance.item.removed').map((e, i) => ({ ...e, id: twinIds[i]!, metadata: { ...e.metadata, eventId: twinIds[i]! } })))))
+    const twins = await Promise.all(Array.from({ length: 5 }, () => store.append(stream,
+      newEvents(2, 'conformance.item.removed')
+        .map((e, i) => ({ ...e, id: twinIds[i]!, metadata: { ...e.metadata, eventId: twinIds[i]! } })))))
     t.same(new Set(twins.map((r) => r.nextExpectedVersion)).size, 1, 'concurrent twins all get the one result')
     t.equal(twins.filter((r) => r.replayed !== true).length, 1, 'exactly one of them wrote; the others are marked replays')
     t.equal(await store.streamVersion(stream), 5n, 'nothing was added twice')
@@ -180,8 +189,10 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
       ['an unknown event type', `${category}-s`, [good[0]!, { ...good[1]!, type: 'conformance.item.unknown' }], 'store.unknown_event_type'],
       ['invalid data in the last event', `${category}-s`, [good[0]!, { ...good[1]!, data: { n: 'one' } }], 'store.invalid_event_data'],
       ['an unknown field', `${category}-s`, [{ ...good[0]!, data: { n: 1, extra: true } }], 'store.invalid_event_data'],
-      ['invalid metadata', `${category}-s`, [{ ...good[0]!, metadata: { ...good[0]!.metadata, traceId: 'nope' } }], 'store.invalid_event_data'],
-      ['an event over 1 MiB', `${category}-s`, [good[0]!, { ...good[1]!, data: { n: 1, text: 'x'.repeat(1024 * 1024) } }], 'store.event_too_large'],
+      ['invalid metadata', `${category}-s`, [{ ...good[0]!, metadata: { ...good[0]!.metadata, traceId: 'nope' } }],
+        'store.invalid_event_data'],
+      ['an event over 1 MiB', `${category}-s`, [good[0]!, { ...good[1]!, data: { n: 1, text: 'x'.repeat(1024 * 1024) } }],
+        'store.event_too_large'],
       ['text with U+0000', `${category}-s`, [{ ...good[0]!, data: { n: 1, text: 'a\u0000b' } }], 'store.invalid_event_data'],
       ['no events', `${category}-s`, [], 'store.invalid_event_data']
     ]
@@ -320,7 +331,8 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     const held = events[0]!
     const later1 = events.find((e) => e.streamId === `${category}-l1`)!
     t.ok(held.position.minor < later1.position.minor,
-      'it took its global position before the others committed: a reader ordered by global position alone, checkpointed past them, would have skipped it')
+      'it took its global position before the others committed: a reader ordered by global position alone, ' +
+      'checkpointed past them, would have skipped it')
   })
 }
 
@@ -353,9 +365,17 @@ function withCategories (harness: Omit<Harness, 'category'>): Harness {
 const KURRENTDB_URL = process.env.KURRENTDB_URL
 const adapters: AdapterCase[] = [
   ...drivers().map(postgresCase),
-  ...(drivers().includes('postgres') ? [] : [{ name: 'postgres store on a PostgreSQL server', skip: 'DATABASE_URL is not set', open: () => { throw new Error('skipped') } }]),
+  ...(drivers().includes('postgres') ? [] : [{
+    name: 'postgres store on a PostgreSQL server',
+    skip: 'DATABASE_URL is not set',
+    open: () => { throw new Error('skipped') }
+  }]),
   KURRENTDB_URL === undefined || KURRENTDB_URL === ''
-    ? { name: 'kurrentdb store', skip: 'KURRENTDB_URL is not set: no KurrentDB server to run against (start one with `docker compose up -d kurrentdb`)', open: () => { throw new Error('skipped') } }
+    ? {
+        name: 'kurrentdb store',
+        skip: 'KURRENTDB_URL is not set: no KurrentDB server to run against (start one with `docker compose up -d kurrentdb`)',
+        open: () => { throw new Error('skipped') }
+      }
     : {
         name: 'kurrentdb store',
         async open () {

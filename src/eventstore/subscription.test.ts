@@ -43,6 +43,7 @@ t.test('a paced live subscriber reads in fewer, bigger batches and misses nothin
     t.same(seen, Array.from({ length: 20 }, (_, n) => n), 'every event, in order')
     // One read per 300 ms at most (plus the one an append wakes at once); without pacing it would be one per append.
     const allowed = Math.ceil(elapsed / 300) + 1
-    t.ok(batches.length <= allowed && batches.length < 20, `20 appends over ${elapsed} ms came in ${batches.length} batches (${batches.join(', ')}); at most ${allowed} allowed`)
+    t.ok(batches.length <= allowed && batches.length < 20,
+      `20 appends over ${elapsed} ms came in ${batches.length} batches (${batches.join(', ')}); at most ${allowed} allowed`)
   })
 })

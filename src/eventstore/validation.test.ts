@@ -76,7 +76,8 @@ t.test('assertStreamId rejects everything else with InvalidStreamId', async (t) 
     t.ok(error instanceof InvalidStreamId, label!)
   }
   for (const value of [42, null, undefined, { toString: () => 'org-1' }]) {
-    t.ok(caught(() => assertStreamId(value as unknown as string)) instanceof InvalidStreamId, `${String(value)} (not a string) is refused as such`)
+    t.ok(caught(() => assertStreamId(value as unknown as string)) instanceof InvalidStreamId,
+      `${String(value)} (not a string) is refused as such`)
   }
   const long = caught(() => assertStreamId('x'.repeat(1000))) as InvalidStreamId
   t.equal(long.code, 'store.invalid_stream_id')
@@ -102,15 +103,18 @@ t.test('prepareAppend serializes valid events, normalized, with the schema versi
 
   const shape = metadataFor(command, 2)
   const stale: EventMetadata = { ...shape, schemaVersion: 9 }
-  const [versioned] = prepareAppend(registry, 'shape-1', [{ id: shape.eventId, type: 'test.shape.changed', data: { n: 1 }, metadata: stale }])
+  const [versioned] = prepareAppend(registry, 'shape-1',
+    [{ id: shape.eventId, type: 'test.shape.changed', data: { n: 1 }, metadata: stale }])
   t.equal(JSON.parse(versioned!.metadata).schemaVersion, 3, 'the registry\'s version wins over whatever the caller put there')
 })
 
 t.test('prepareAppend checks the stream id and the size of the append', async (t) => {
   t.ok(caught(() => prepareAppend(registry, 'Bad id', notes(1))) instanceof InvalidStreamId, 'the stream id first')
   t.strictSame(issuePaths(caught(() => prepareAppend(registry, 'note-1', []))), [''], 'an empty append is refused')
-  t.ok(caught(() => prepareAppend(registry, 'note-1', 'nope' as unknown as NewEvent[])) instanceof InvalidEventData, 'so is something not an array')
-  t.equal(prepareAppend(registry, 'note-1', notes(MAX_EVENTS_PER_APPEND)).length, MAX_EVENTS_PER_APPEND, `${MAX_EVENTS_PER_APPEND} events are allowed`)
+  t.ok(caught(() => prepareAppend(registry, 'note-1', 'nope' as unknown as NewEvent[])) instanceof InvalidEventData,
+    'so is something not an array')
+  t.equal(prepareAppend(registry, 'note-1', notes(MAX_EVENTS_PER_APPEND)).length, MAX_EVENTS_PER_APPEND,
+    `${MAX_EVENTS_PER_APPEND} events are allowed`)
   const tooMany = caught(() => prepareAppend(registry, 'note-1', notes(MAX_EVENTS_PER_APPEND + 1))) as InvalidEventData
   t.ok(tooMany instanceof InvalidEventData, 'one more is not')
   t.match(tooMany.issues[0]!.message, /at most 10000 events/)
@@ -127,7 +131,8 @@ t.test('prepareAppend checks event ids: UUIDs, equal to metadata.eventId, never 
   t.ok(mismatch instanceof InvalidEventData)
   t.strictSame(issuePaths(mismatch), ['1.metadata.eventId'], 'metadata.eventId must equal the event id')
   const otherCommand = note('x')
-  t.strictSame(issuePaths(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, metadata: otherCommand.metadata }]))), ['0.metadata.eventId'],
+  t.strictSame(issuePaths(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, metadata: otherCommand.metadata }]))),
+    ['0.metadata.eventId'],
     'metadata from another event is caught')
 
   const upper = prepareAppend(registry, 'note-1', [{ ...a!, id: a!.id.toUpperCase() }])
@@ -142,7 +147,8 @@ t.test('prepareAppend checks types, data and metadata', async (t) => {
   const [a] = notes(1)
   const unknown = caught(() => prepareAppend(registry, 'note-1', [{ ...a!, type: 'test.note.erased' }]))
   t.ok(unknown instanceof UnknownEventType, 'an unknown type')
-  t.strictSame(issuePaths(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, data: { text: 7 } }]))), ['text'], 'data that fails its schema')
+  t.strictSame(issuePaths(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, data: { text: 7 } }]))), ['text'],
+    'data that fails its schema')
 
   const badTrace = caught(() => prepareAppend(registry, 'note-1', [{ ...a!, metadata: { ...a!.metadata, traceId: 'XYZ' } }]))
   t.ok(badTrace instanceof InvalidEventData, 'metadata that fails EventMetadataSchema')
@@ -151,10 +157,12 @@ t.test('prepareAppend checks types, data and metadata', async (t) => {
   t.ok(extra instanceof InvalidEventData, 'metadata with keys the schema does not know')
   const noActor = { ...a!.metadata } as Partial<EventMetadata>
   delete noActor.actor
-  t.ok(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, metadata: noActor as EventMetadata }])) instanceof InvalidEventData, 'metadata without an actor')
+  t.ok(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, metadata: noActor as EventMetadata }])) instanceof InvalidEventData,
+    'metadata without an actor')
 
   const command = systemCommand('validation-test')
-  const bad = caught(() => prepareAppend(registry, 'note-1', [note('ok', 0, command), note('ok', 1, command), { ...note('x', 2, command), data: {} }]))
+  const bad = caught(() => prepareAppend(registry, 'note-1',
+    [note('ok', 0, command), note('ok', 1, command), { ...note('x', 2, command), data: {} }]))
   t.ok(bad instanceof InvalidEventData, 'one bad event rejects the whole append')
 })
 
@@ -194,7 +202,9 @@ t.test('U+0000 in the metadata is reported at the metadata, not the data', async
 // prepareAppend must refuse it as InvalidEventData (400) rather than let the
 // append fail inside the database (500). A regression test: it once did not.
 t.test('prepareAppend refuses text with a lone surrogate, which jsonb cannot hold', async (t) => {
-  const cases: Array<[string, string]> = [['a\ud800b', 'a lone high surrogate'], ['\udc00', 'a lone low surrogate'], ['\udc00\ud800', 'a pair in the wrong order']]
+  const cases: Array<[string, string]> = [
+    ['a\ud800b', 'a lone high surrogate'], ['\udc00', 'a lone low surrogate'], ['\udc00\ud800', 'a pair in the wrong order']
+  ]
   for (const [text, label] of cases) {
     const [a] = notes(1)
     t.ok(caught(() => prepareAppend(registry, 'note-1', [{ ...a!, data: { text } }])) instanceof InvalidEventData, label)
@@ -241,7 +251,9 @@ t.test('the PostgreSQL store applies these checks before touching the database',
     // End to end: see the lone-surrogate test above.
     const surrogate = await store.append('note-c', [note('a\ud800')]).catch((e: unknown) => e)
     t.ok(surrogate instanceof LedgerlineError && surrogate.code === 'store.invalid_event_data',
-      `a lone surrogate is refused as InvalidEventData (got ${surrogate instanceof Error ? `${surrogate.message}, code ${String((surrogate as { code?: unknown }).code)}` : 'no error'})`)
+      `a lone surrogate is refused as InvalidEventData (got ${surrogate instanceof Error
+        ? `${surrogate.message}, code ${String((surrogate as { code?: unknown }).code)}`
+        : 'no error'})`)
     t.equal(await store.streamVersion('note-c'), 0n, 'nothing was written')
   })
 })
