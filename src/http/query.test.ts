@@ -4,15 +4,17 @@ import { auditCursor, cursorCodec, InvalidCursor, securityLogCursor } from '../d
 import { canonicalTimestamp, instantKey, pageLimit, pgBigint, pgText, pgTimestamp } from './query.ts'
 import { z } from 'zod'
 
-t.test('timestamps: plain dates are midnight UTC, offsets become UTC, impossible days and years outside 1 to 9999 are refused', async (t) => {
+t.test('timestamps: plain dates are midnight UTC, offsets become UTC, ' +
+  'impossible days and years outside 1 to 9999 are refused', async (t) => {
   t.equal(canonicalTimestamp('2026-03-01'), '2026-03-01T00:00:00Z')
   t.equal(canonicalTimestamp('2024-02-29T23:30:00-01:00'), '2024-03-01T00:30:00Z')
   t.equal(canonicalTimestamp('0001-01-01T00:00:00-23:59'), '0001-01-01T23:59:00Z', 'an offset PostgreSQL refuses, as the UTC time it names')
   t.equal(canonicalTimestamp('2026-03-01T12:00:00.123456789Z'), '2026-03-01T12:00:00.123456789Z', 'the fraction is kept')
   t.equal(canonicalTimestamp('0001-01-01T00:00:00Z'), '0001-01-01T00:00:00Z', 'the first instant')
   t.equal(canonicalTimestamp('9999-12-31T23:59:59.999Z'), '9999-12-31T23:59:59.999Z', 'the last')
-  for (const bad of ['2024-13-45', '2024-02-30', '2023-02-29', '0000-01-01', '0000-12-31T23:00:00-02:00', '0001-01-01T00:00:00+00:01', '9999-12-31T23:59:59-00:01',
-    '10000-01-01', '2024-01-01T24:00:00Z', '2024-01-01T00:60:00Z', '2024-01-01T00:00:60Z', '2024-01-01T00:00:00+24:00', '2024-01-01T00:00:00', '2024-01-01T00:00Z0',
+  for (const bad of ['2024-13-45', '2024-02-30', '2023-02-29', '0000-01-01', '0000-12-31T23:00:00-02:00', '0001-01-01T00:00:00+00:01',
+    '9999-12-31T23:59:59-00:01', '10000-01-01', '2024-01-01T24:00:00Z', '2024-01-01T00:60:00Z', '2024-01-01T00:00:60Z',
+    '2024-01-01T00:00:00+24:00', '2024-01-01T00:00:00', '2024-01-01T00:00Z0',
     '2024-1-01', ' 2024-01-01', '2024-01-01T00:00:00.Z', '2024-01-01T00:00:00.1234567890Z', '']) {
     t.equal(canonicalTimestamp(bad), undefined, JSON.stringify(bad))
   }
@@ -41,7 +43,9 @@ t.test('text refuses NUL bytes and overlong values; bigint stays in range; page 
   t.equal(pgText(5).safeParse('abcdef').success, false)
   t.equal(pgText(5).safeParse('é').success, true)
   t.equal(pgBigint.safeParse('9223372036854775807').success, true)
-  for (const bad of ['9223372036854775808', '99999999999999999999', '-1', '01', '1.0', '2024-13-45', '']) t.equal(pgBigint.safeParse(bad).success, false, bad)
+  for (const bad of ['9223372036854775808', '99999999999999999999', '-1', '01', '1.0', '2024-13-45', '']) {
+    t.equal(pgBigint.safeParse(bad).success, false, bad)
+  }
   const limit = pageLimit(200, 50)
   t.equal(limit.parse(undefined), 50)
   t.equal(limit.parse('200'), 200)
@@ -55,12 +59,15 @@ t.test('one cursor codec: what it encodes decodes; anything else is InvalidCurso
   t.same(securityLogCursor.decode(securityLogCursor.encode(key)), key)
   const b64 = (text: string): string => Buffer.from(text).toString('base64url')
   const refused = [
-    '', '!!!', `${cursor}=`, `${cursor}A`, 'A'.repeat(600), b64('{'), b64('null'), b64('[]'), b64('["audit.1"]'), b64('["audit.1",{"sort":"asc","seq":"1"},1]'),
-    b64('["security-log.1",{"sort":"asc","seq":"1"}]'), b64('["audit.1",{"sort":"up","seq":"1"}]'), b64('["audit.1",{"sort":"asc","seq":"99999999999999999999"}]'),
+    '', '!!!', `${cursor}=`, `${cursor}A`, 'A'.repeat(600), b64('{'), b64('null'), b64('[]'), b64('["audit.1"]'),
+    b64('["audit.1",{"sort":"asc","seq":"1"},1]'), b64('["security-log.1",{"sort":"asc","seq":"1"}]'),
+    b64('["audit.1",{"sort":"up","seq":"1"}]'), b64('["audit.1",{"sort":"asc","seq":"99999999999999999999"}]'),
     b64('["audit.1",{"sort":"asc","seq":"1","x":1}]'), securityLogCursor.encode({ ...key, occurredAt: '2024-02-30T00:00:00.000Z' }),
     securityLogCursor.encode({ ...key, id: '-'.repeat(36) }), Buffer.from([0xff, 0xfe]).toString('base64url')
   ]
-  for (const bad of refused) t.throws(() => auditCursor.decode(bad) && securityLogCursor.decode(bad), InvalidCursor, JSON.stringify(bad).slice(0, 80))
+  for (const bad of refused) {
+    t.throws(() => auditCursor.decode(bad) && securityLogCursor.decode(bad), InvalidCursor, JSON.stringify(bad).slice(0, 80))
+  }
   const codec = cursorCodec('any.1', z.object({ n: pgBigint }).strict())
   fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => {
     try {

@@ -42,7 +42,9 @@ t.test('keys are bounded: the least recently touched goes first', async (t) => {
 })
 
 t.test('property: the total equals a naive count of the additions in the last slots', async (t) => {
-  const step = fc.record({ key: fc.constantFrom('a', 'b', 'c'), gap: fc.integer({ min: 0, max: 300 }), count: fc.integer({ min: 1, max: 5 }) })
+  const step = fc.record({
+    key: fc.constantFrom('a', 'b', 'c'), gap: fc.integer({ min: 0, max: 300 }), count: fc.integer({ min: 1, max: 5 })
+  })
   fc.assert(fc.property(fc.array(step, { maxLength: 200 }), (steps) => {
     let now = 0
     const counts = new SlidingWindowCounts(1000, 100, () => now, 10)

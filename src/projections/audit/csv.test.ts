@@ -11,6 +11,7 @@ t.test('cells a spreadsheet would execute are neutralized; quoting follows RFC 4
   t.equal(csvCell('a,b'), '"a,b"')
   t.equal(csvCell('line\nbreak'), '"line\nbreak"')
   t.equal(csvCell(null), '')
-  t.equal(csvCell({ name: { before: 'a', after: '=b' } }), '"{""name"":{""before"":""a"",""after"":""=b""}}"', 'JSON cells are quoted; they start with {')
+  t.equal(csvCell({ name: { before: 'a', after: '=b' } }), '"{""name"":{""before"":""a"",""after"":""=b""}}"',
+    'JSON cells are quoted; they start with {')
   t.equal(csvLine(['x', 1, null]), 'x,1,\r\n')
 })

@@ -20,17 +20,22 @@ interface Row extends AuditRow { prev_hash: string, hash: string }
 
 async function auditRows (sql: SqlClient): Promise<Array<Record<string, unknown>>> {
   const { rows } = await sql.query<Record<string, unknown>>(
-    `SELECT id, org_id, seq::int AS seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor_type, actor_id, actor_label,
+    `SELECT id, org_id, seq::int AS seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
+            action, actor_type, actor_id, actor_label,
             impersonator_id, target_type, target_id, diff, ip, user_agent, trace_id, request_id, position, prev_hash, hash
        FROM audit_events ORDER BY coalesce(org_id, ''), seq`)
   return rows
 }
 
 const asRow = (r: Record<string, unknown>): Row => ({
-  id: r.id as string, orgId: r.org_id as string | null, seq: r.seq as number, occurredAt: r.occurred_at as string, action: r.action as string,
-  actorType: r.actor_type as string, actorId: r.actor_id as string, actorLabel: r.actor_label as string | null, impersonatorId: r.impersonator_id as string | null,
-  targetType: r.target_type as string | null, targetId: r.target_id as string | null, diff: r.diff, ip: r.ip as string | null, userAgent: r.user_agent as string | null,
-  traceId: r.trace_id as string | null, requestId: r.request_id as string | null, position: r.position as string, prev_hash: r.prev_hash as string, hash: r.hash as string
+  id: r.id as string, orgId: r.org_id as string | null, seq: r.seq as number, occurredAt: r.occurred_at as string,
+  action: r.action as string,
+  actorType: r.actor_type as string, actorId: r.actor_id as string, actorLabel: r.actor_label as string | null,
+  impersonatorId: r.impersonator_id as string | null,
+  targetType: r.target_type as string | null, targetId: r.target_id as string | null, diff: r.diff, ip: r.ip as string | null,
+  userAgent: r.user_agent as string | null,
+  traceId: r.trace_id as string | null, requestId: r.request_id as string | null, position: r.position as string,
+  prev_hash: r.prev_hash as string, hash: r.hash as string
 })
 
 t.test('every registered event type has an audit description', async (t) => {
@@ -47,9 +52,15 @@ t.test('every event becomes an audit row with actor, target, diff and request fa
     await api.call('PATCH', `/v1/orgs/${orgId}`, { body: { name: 'Acme Agency', settings: { locale: 'fr-FR' } }, headers })
     await joinOrg(api, orgId, ada, ['viewer'])
     await api.call('PUT', `/v1/orgs/${orgId}/members/${ada.userId}/roles/admin`, { headers })
-    const role = (await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Clerk', grants: [{ actions: ['member:read'], resource: '*', effect: 'allow' }] }, headers })).json()
-    await api.call('PUT', `/v1/orgs/${orgId}/roles/${role.roleId}/grants`, { body: { grants: [{ actions: ['member:read', 'role:read'], resource: '*', effect: 'allow' }] }, headers })
-    await api.call('PUT', `/v1/me/password`, { token: ada.token, body: { currentPassword: 'correct horse battery', newPassword: 'another fine secret' } })
+    const role = (await api.call('POST', `/v1/orgs/${orgId}/roles`, {
+      body: { name: 'Clerk', grants: [{ actions: ['member:read'], resource: '*', effect: 'allow' }] }, headers
+    })).json()
+    await api.call('PUT', `/v1/orgs/${orgId}/roles/${role.roleId}/grants`, {
+      body: { grants: [{ actions: ['member:read', 'role:read'], resource: '*', effect: 'allow' }] }, headers
+    })
+    await api.call('PUT', `/v1/me/password`, {
+      token: ada.token, body: { currentPassword: 'correct horse battery', newPassword: 'another fine secret' }
+    })
     const token = (await api.call('POST', '/v1/tokens', { token: ada.token, body: { name: 'ci' } })).json()
     await settled(api.runtime)
 
@@ -60,7 +71,8 @@ t.test('every event becomes an audit row with actor, target, diff and request fa
     const text = JSON.stringify(rows)
     t.notOk(text.includes('scrypt$'), 'no password hash')
     t.notOk(text.includes(token.token), 'no token')
-    const { rows: hashes } = await sql.query<{ hash: string }>("SELECT data->>'hash' AS hash FROM events WHERE type = 'identity.token.created'")
+    const { rows: hashes } = await sql.query<{ hash: string }>(
+      "SELECT data->>'hash' AS hash FROM events WHERE type = 'identity.token.created'")
     t.ok(hashes.length > 0 && hashes.every((h) => !text.includes(h.hash)), 'no token hash')
 
     const org = rows.filter((r) => r.org_id === orgId)
@@ -70,10 +82,16 @@ t.test('every event becomes an audit row with actor, target, diff and request fa
       diff: { name: { before: 'Org A', after: 'Acme Agency' } }, ip: '127.0.0.1', user_agent: 'audit-test/1.0', trace_id: /^[0-9a-f]{32}$/
     })
     t.match(find('org.organization.settings_changed')[0], { diff: { 'settings.locale': { before: null, after: 'fr-FR' } } })
-    t.match(find('org.member.role_assigned')[0], { target_type: 'member', target_id: ada.userId, diff: { roles: { before: ['viewer'], after: ['admin', 'viewer'] } } })
-    t.match(find('rbac.role.grants_set')[0], { target_type: 'role', target_id: role.roleId, diff: { grants: { before: [{ actions: ['member:read'] }], after: [{ actions: ['member:read', 'role:read'] }] } } })
-    t.match(rows.filter((r) => r.action === 'identity.user.password_set' && r.target_id === ada.userId).at(-1), { org_id: null, diff: { password: { after: 'changed' } }, actor_label: 'ada@a.example' })
-    t.match(rows.find((r) => r.action === 'identity.token.created' && r.target_id === token.tokenId), { diff: { name: { after: 'ci' }, kind: { after: 'api' } } })
+    t.match(find('org.member.role_assigned')[0],
+      { target_type: 'member', target_id: ada.userId, diff: { roles: { before: ['viewer'], after: ['admin', 'viewer'] } } })
+    t.match(find('rbac.role.grants_set')[0], {
+      target_type: 'role', target_id: role.roleId,
+      diff: { grants: { before: [{ actions: ['member:read'] }], after: [{ actions: ['member:read', 'role:read'] }] } }
+    })
+    t.match(rows.filter((r) => r.action === 'identity.user.password_set' && r.target_id === ada.userId).at(-1),
+      { org_id: null, diff: { password: { after: 'changed' } }, actor_label: 'ada@a.example' })
+    t.match(rows.find((r) => r.action === 'identity.token.created' && r.target_id === token.tokenId),
+      { diff: { name: { after: 'ci' }, kind: { after: 'api' } } })
 
     // Each chain: seq 1, 2, 3…; each prev_hash the hash before; each hash recomputed from the row.
     const chains = new Map<string, Row[]>()
