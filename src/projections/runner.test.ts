@@ -28,7 +28,8 @@ function notes (count: number): NewEvent[] {
 }
 
 async function catalogue (sql: SqlClient): Promise<unknown[]> {
-  const { rows } = await sql.query('SELECT stream_id, category, version::int, first_event_at, last_event_at, last_event_type FROM stream_catalogue ORDER BY stream_id')
+  const { rows } = await sql.query(
+    'SELECT stream_id, category, version::int, first_event_at, last_event_at, last_event_type FROM stream_catalogue ORDER BY stream_id')
   return rows
 }
 
@@ -63,7 +64,8 @@ t.test('the stream catalogue follows the log and survives a restart from its che
     const rows = await catalogue(sql) as Array<{ stream_id: string, version: number }>
     t.same(rows.map((r) => [r.stream_id, r.version]), [['org-0', 5], ['org-2', 3], ['team-9', 1], ['user-1', 3], ['user-3', 3]])
     t.equal(again.status()[0]!.eventsApplied, 15, 'every event applied once across both runs')
-    const { rows: state } = await sql.query<{ events_applied: string }>('SELECT events_applied::text FROM projections WHERE name = $1', ['stream_catalogue'])
+    const { rows: state } = await sql.query<{ events_applied: string }>(
+      'SELECT events_applied::text FROM projections WHERE name = $1', ['stream_catalogue'])
     t.equal(state[0]!.events_applied, '15', 'the checkpoint row agrees')
   })
 })
@@ -92,7 +94,8 @@ t.test('a rebuild is blue/green: readers see the whole old model until the swap,
     t.equal(result.generation, 2)
     t.equal(result.eventsApplied, 120)
     t.same(await catalogue(sql), before, 'a rebuild gives identical rows')
-    const { rows: schemas } = await sql.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ledgerline_stream_catalogue_g%'")
+    const { rows: schemas } = await sql.query<{ nspname: string }>(
+      "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ledgerline_stream_catalogue_g%'")
     t.same(schemas.map((s) => s.nspname), ['ledgerline_stream_catalogue_g2'], 'the old generation is dropped')
   })
 })

@@ -19,7 +19,8 @@ interface Seed {
 
 /** Appends rows to their logs, numbering each log's seq on from where it stands. */
 async function insert (sql: SqlExecutor, seeds: Seed[]): Promise<void> {
-  const { rows } = await sql.query<{ org: string, seq: string }>('SELECT coalesce(org_id, \'\') AS org, max(seq)::text AS seq FROM audit_events GROUP BY 1')
+  const { rows } = await sql.query<{ org: string, seq: string }>(
+    'SELECT coalesce(org_id, \'\') AS org, max(seq)::text AS seq FROM audit_events GROUP BY 1')
   const last = new Map(rows.map((row) => [row.org, Number(row.seq)]))
   const records = seeds.map((seed, i) => {
     const org = seed.org === undefined ? 'acme' : seed.org
@@ -27,13 +28,16 @@ async function insert (sql: SqlExecutor, seeds: Seed[]): Promise<void> {
     last.set(org ?? '', seq)
     return {
       id: randomUUID(), org_id: org, seq, occurred_at: seed.at ?? new Date(Date.UTC(2024, 0, 1, 0, seq)).toISOString(),
-      action: seed.action ?? 'org.member.added', actor_type: 'user', actor_id: seed.actor ?? 'ann', actor_label: `${seed.actor ?? 'ann'}@example.com`,
+      action: seed.action ?? 'org.member.added', actor_type: 'user', actor_id: seed.actor ?? 'ann',
+      actor_label: `${seed.actor ?? 'ann'}@example.com`,
       impersonator_id: seed.impersonator ?? null, target_type: seed.target?.[0] ?? null, target_id: seed.target?.[1] ?? null,
-      diff: { name: { before: 'a', after: `b${i}` } }, ip: seed.ip ?? '203.0.113.7', user_agent: 'curl/8', trace_id: seed.trace ?? `trace-${org}-${seq}`,
+      diff: { name: { before: 'a', after: `b${i}` } }, ip: seed.ip ?? '203.0.113.7', user_agent: 'curl/8',
+      trace_id: seed.trace ?? `trace-${org}-${seq}`,
       request_id: `req-${seq}`, position: `${100 + seq}.${seq}`, prev_hash: '0'.repeat(64), hash: String(seq).padStart(64, 'f')
     }
   })
-  await sql.query(`INSERT INTO audit_events SELECT * FROM jsonb_populate_recordset(null::audit_events, $1::jsonb)`, [JSON.stringify(records)])
+  await sql.query(`INSERT INTO audit_events SELECT * FROM jsonb_populate_recordset(null::audit_events, $1::jsonb)`,
+    [JSON.stringify(records)])
 }
 
 async function auditTable (sql: SqlClient): Promise<void> {
@@ -47,7 +51,9 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 const nextAfter = (page: { items: AuditRow[], more: boolean }): string | undefined => page.more ? String(page.items.at(-1)!.seq) : undefined
 
 /** Every matching seq, by pages of `limit`, each after the last row of the one before. */
-async function walk (sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: 'asc' | 'desc', limit: number): Promise<number[]> {
+async function walk (
+  sql: SqlExecutor, orgId: string | null, filters: AuditFilters, sort: 'asc' | 'desc', limit: number
+): Promise<number[]> {
   const seen: number[] = []
   let after: string | undefined
   do {
@@ -80,14 +86,18 @@ t.test('audit pages filter one organization\'s log, in either order, by stable k
     await insert(sql, ACME)
     await insert(sql, ACME.map((seed) => ({ ...seed, org: 'umbrella' })))
     await insert(sql, ACME.slice(0, 3).map((seed) => ({ ...seed, org: null })))
-    const page = async (filters: AuditFilters, sort: 'asc' | 'desc' = 'asc'): Promise<number[]> => seqs((await auditPage(sql, 'acme', filters, { sort, limit: 500 })).items)
+    const page = async (filters: AuditFilters, sort: 'asc' | 'desc' = 'asc'): Promise<number[]> =>
+      seqs((await auditPage(sql, 'acme', filters, { sort, limit: 500 })).items)
 
     await t.test('every column comes back, times ISO and the diff as JSON', async (t) => {
       const { items: [row] } = await auditPage(sql, 'acme', { action: 'org.renamed' })
       t.match(row, {
-        orgId: 'acme', seq: 11, occurredAt: '2024-01-01T00:11:00.000Z', action: 'org.renamed', actorType: 'user', actorId: 'ann', actorLabel: 'ann@example.com',
-        impersonatorId: 'root', targetType: 'organization', targetId: 'acme', diff: { name: { before: 'a', after: 'b10' } }, ip: '203.0.113.7',
-        userAgent: 'curl/8', traceId: 'shared-trace', requestId: 'req-11', position: '111.11', prevHash: '0'.repeat(64), hash: '11'.padStart(64, 'f')
+        orgId: 'acme', seq: 11, occurredAt: '2024-01-01T00:11:00.000Z', action: 'org.renamed', actorType: 'user', actorId: 'ann',
+        actorLabel: 'ann@example.com',
+        impersonatorId: 'root', targetType: 'organization', targetId: 'acme', diff: { name: { before: 'a', after: 'b10' } },
+        ip: '203.0.113.7',
+        userAgent: 'curl/8', traceId: 'shared-trace', requestId: 'req-11', position: '111.11', prevHash: '0'.repeat(64),
+        hash: '11'.padStart(64, 'f')
       })
       t.match(row?.id, /^[0-9a-f-]{36}$/)
     })
@@ -156,7 +166,8 @@ t.test('audit pages filter one organization\'s log, in either order, by stable k
       t.same(seqs((await auditPage(sql, 'acme', {}, { sort: 'asc', after: '12' })).items), [13, 14])
       t.same(seqs((await auditPage(sql, 'acme', {}, { sort: 'desc', after: '3' })).items), [2, 1])
       t.same((await auditPage(sql, 'acme', {}, { sort: 'asc', after: '14' })), { items: [], more: false })
-      t.same((await auditPage(sql, 'acme', {}, { sort: 'desc', after: '9223372036854775807', limit: 1 })).items.length, 1, 'the largest bigint is a key like any other')
+      t.same((await auditPage(sql, 'acme', {}, { sort: 'desc', after: '9223372036854775807', limit: 1 })).items.length, 1,
+        'the largest bigint is a key like any other')
     })
 
     await t.test('auditRows yields every matching row in chunks, in order', async (t) => {
@@ -201,10 +212,13 @@ function explaining (sql: SqlExecutor): { executor: SqlExecutor, plans: string[]
 /** 20,000 rows over 20 organizations, 1,000 each: enough that scanning the table costs more than an index. */
 async function seedMany (sql: SqlExecutor): Promise<void> {
   await sql.query(`
-    INSERT INTO audit_events (id, org_id, seq, occurred_at, action, actor_type, actor_id, target_type, target_id, diff, trace_id, position, prev_hash, hash)
+    INSERT INTO audit_events (id, org_id, seq, occurred_at, action, actor_type, actor_id, target_type, target_id, diff, trace_id,
+                              position, prev_hash, hash)
     SELECT gen_random_uuid(), 'org' || (i % 20), i / 20 + 1, timestamptz '2024-01-01' + i * interval '1 minute',
-           (ARRAY['org.member.added', 'org.member.removed', 'org.renamed', 'rbac.role.created', 'rbac.role.deleted', 'rbac.grants.set', 'auth.signed_in'])[i % 7 + 1],
-           'user', 'user' || (i % 97), 'user', 'target' || (i % 89), '{"name":{"before":"a","after":"b"}}', 'trace' || i, i || '.0', repeat('0', 64), md5(i::text) || md5(i::text)
+           (ARRAY['org.member.added', 'org.member.removed', 'org.renamed', 'rbac.role.created', 'rbac.role.deleted', 'rbac.grants.set',
+                  'auth.signed_in'])[i % 7 + 1],
+           'user', 'user' || (i % 97), 'user', 'target' || (i % 89), '{"name":{"before":"a","after":"b"}}', 'trace' || i, i || '.0',
+           repeat('0', 64), md5(i::text) || md5(i::text)
       FROM generate_series(0, 19999) AS i`)
   await sql.query('ANALYZE audit_events')
 }

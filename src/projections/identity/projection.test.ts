@@ -21,7 +21,8 @@ async function snapshot (sql: SqlClient): Promise<unknown> {
     users: await rows('SELECT user_id, email, status, has_password, platform_admin FROM users ORDER BY user_id'),
     organizations: await rows('SELECT org_id, name, plan, settings FROM organizations ORDER BY org_id'),
     memberships: await rows('SELECT org_id, user_id, roles FROM memberships ORDER BY org_id, user_id'),
-    tokens: await rows('SELECT token_id, user_id, kind, prefix, hash, revoked_at IS NOT NULL AS revoked, created_at FROM tokens ORDER BY token_id')
+    tokens: await rows(
+      'SELECT token_id, user_id, kind, prefix, hash, revoked_at IS NOT NULL AS revoked, created_at FROM tokens ORDER BY token_id')
   }
 }
 
@@ -30,8 +31,10 @@ t.test('the identity read model follows users, organizations, memberships and to
     const store = createPostgresEventStore(sql, createRegistry())
     t.teardown(() => store.close())
     const meta = () => systemCommand('test')
-    const user = (id: string, command: Parameters<typeof userDecider.decide>[0]) => handleCommand(store, userDecider, userStreamId(id), command, meta())
-    const org = (command: Parameters<typeof organizationDecider.decide>[0]) => handleCommand(store, organizationDecider, orgStreamId('acme'), command, meta())
+    const user = (id: string, command: Parameters<typeof userDecider.decide>[0]) =>
+      handleCommand(store, userDecider, userStreamId(id), command, meta())
+    const org = (command: Parameters<typeof organizationDecider.decide>[0]) =>
+      handleCommand(store, organizationDecider, orgStreamId('acme'), command, meta())
 
     await user('ann', { type: 'RegisterUser', data: { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' } })
     await user('bob', { type: 'RegisterUser', data: { userId: 'bob', email: 'bob@example.com', displayName: 'Bob' } })
@@ -41,14 +44,18 @@ t.test('the identity read model follows users, organizations, memberships and to
     await org({ type: 'AddMember', data: { userId: 'bob', roles: ['viewer'] } })
     await org({ type: 'AssignRole', data: { userId: 'bob', role: 'admin' } })
     await org({ type: 'UnassignRole', data: { userId: 'bob', role: 'viewer' } })
-    await org({ type: 'CreateRole', data: { roleId: 'role_recruiter', name: 'Recruiter', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow' }] } })
+    await org({
+      type: 'CreateRole',
+      data: { roleId: 'role_recruiter', name: 'Recruiter', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow' }] }
+    })
     await org({ type: 'AssignCustomRole', data: { roleId: 'role_recruiter', userId: 'bob' } })
     await org({ type: 'AssignCustomRole', data: { roleId: 'role_recruiter', userId: 'ann' } })
     await org({ type: 'UnassignCustomRole', data: { roleId: 'role_recruiter', userId: 'ann' } })
     await org({ type: 'ChangeSettings', data: { settings: { timezone: 'Europe/Paris' } } })
     await org({ type: 'RenameOrganization', data: { name: 'Acme Agency' } })
     const hash = 'b'.repeat(64)
-    await handleCommand(store, tokenDecider, tokenStreamId('tk1'), { type: 'CreateToken', data: { tokenId: 'tk1', userId: 'ann', kind: 'api', name: 'ci', prefix: 'll_tk1', hash } }, meta())
+    await handleCommand(store, tokenDecider, tokenStreamId('tk1'),
+      { type: 'CreateToken', data: { tokenId: 'tk1', userId: 'ann', kind: 'api', name: 'ci', prefix: 'll_tk1', hash } }, meta())
     const last = await handleCommand(store, tokenDecider, tokenStreamId('tk1'), { type: 'RevokeToken', data: {} }, meta())
 
     const runner = new ProjectionRunner({ sql, store, projections: [identityProjection], logger })
@@ -60,7 +67,9 @@ t.test('the identity read model follows users, organizations, memberships and to
     t.match(live, {
       users: [{ user_id: 'ann', status: 'active', has_password: true }, { user_id: 'bob', status: 'disabled', has_password: false }],
       organizations: [{ org_id: 'acme', name: 'Acme Agency', plan: 'free', settings: { timezone: 'Europe/Paris' } }],
-      memberships: [{ org_id: 'acme', user_id: 'ann', roles: ['owner'] }, { org_id: 'acme', user_id: 'bob', roles: ['admin', 'role_recruiter'] }],
+      memberships: [
+        { org_id: 'acme', user_id: 'ann', roles: ['owner'] }, { org_id: 'acme', user_id: 'bob', roles: ['admin', 'role_recruiter'] }
+      ],
       tokens: [{ token_id: 'tk1', user_id: 'ann', hash, revoked: true }]
     })
     await runner.stop()
