@@ -11,13 +11,17 @@ import { identityEvents, type UserEvent } from './events.ts'
 import { tokenDecider } from './token.ts'
 import { userDecider, type UserCommand, type UserState } from './user.ts'
 
-const registered: UserEvent[] = [{ type: 'identity.user.registered', data: { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' } }]
+const registered: UserEvent[] = [
+  { type: 'identity.user.registered', data: { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' } }
+]
 const disabled: UserEvent[] = [...registered, { type: 'identity.user.disabled', data: {} }]
 const user = spec(userDecider)
 
 t.test('a disabled user can only be enabled again', async (t) => {
-  user.given(disabled).when({ type: 'SetPassword', data: { passwordHash: 'scrypt$16384$8$1$salt$hash-hash-hash' } }).thenThrows(t, 'identity.user_disabled')
-  user.given(disabled).when({ type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } }).thenThrows(t, 'identity.user_disabled')
+  user.given(disabled).when({ type: 'SetPassword', data: { passwordHash: 'scrypt$16384$8$1$salt$hash-hash-hash' } })
+    .thenThrows(t, 'identity.user_disabled')
+  user.given(disabled).when({ type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+    .thenThrows(t, 'identity.user_disabled')
   user.given(disabled).when({ type: 'EnableUser', data: {} }).then(t, [{ type: 'identity.user.enabled', data: {} }])
   user.given(registered).when({ type: 'EnableUser', data: {} }).then(t, [], 'enabling an active user changes nothing')
 })
@@ -27,7 +31,8 @@ t.test('the last owner of an organization cannot be disabled; others can', async
   user.given(registered).when({ type: 'DisableUser', data: { reason: 'left', lastOwnerOf: [] } })
     .then(t, [{ type: 'identity.user.disabled', data: { reason: 'left' } }])
   user.given([]).when({ type: 'EnableUser', data: {} }).thenThrows(t, 'identity.user_not_found')
-  user.given(registered).when({ type: 'RegisterUser', data: { userId: 'ann', email: 'a@b.co', displayName: 'A' } }).thenThrows(t, 'identity.user_exists')
+  user.given(registered).when({ type: 'RegisterUser', data: { userId: 'ann', email: 'a@b.co', displayName: 'A' } })
+    .thenThrows(t, 'identity.user_exists')
 })
 
 t.test('signing up with a password registers the user and sets the password in one append', async (t) => {
@@ -44,7 +49,10 @@ t.test('no command changes a disabled user except EnableUser, and refusals chang
     fc.constant({ type: 'SetPassword' as const, data: { passwordHash: 'scrypt$16384$8$1$salt$hash-hash-hash' } }),
     fc.record({ type: fc.constant('DisableUser' as const), data: fc.record({ lastOwnerOf: fc.constantFrom([], ['acme']) }) }),
     fc.constant({ type: 'EnableUser' as const, data: {} }),
-    fc.record({ type: fc.constant('SetStaffFlags' as const), data: fc.record({ platformAdmin: fc.boolean(), platformSupport: fc.boolean() }) })
+    fc.record({
+      type: fc.constant('SetStaffFlags' as const),
+      data: fc.record({ platformAdmin: fc.boolean(), platformSupport: fc.boolean() })
+    })
   )
   fc.assert(fc.property(fc.array(command, { maxLength: 30 }), (commands) => {
     let state: UserState = userDecider.initialState()
@@ -74,7 +82,8 @@ t.test('tokens: created once, revoked once, revoking again changes nothing', asy
   token.given([]).when({ type: 'CreateToken', data }).then(t, [{ type: 'identity.token.created', data }])
   token.given([{ type: 'identity.token.created', data }]).when({ type: 'CreateToken', data }).thenThrows(t, 'identity.token_exists')
   token.given([]).when({ type: 'RevokeToken', data: {} }).thenThrows(t, 'identity.token_not_found')
-  token.given([{ type: 'identity.token.created', data }, { type: 'identity.token.revoked', data: {} }]).when({ type: 'RevokeToken', data: {} }).then(t, [])
+  token.given([{ type: 'identity.token.created', data }, { type: 'identity.token.revoked', data: {} }])
+    .when({ type: 'RevokeToken', data: {} }).then(t, [])
 })
 
 t.test('e-mail addresses are unique: concurrent registrations of one address, one wins', async (t) => {
@@ -86,7 +95,8 @@ t.test('e-mail addresses are unique: concurrent registrations of one address, on
     t.teardown(() => store.close())
     const stream = emailStreamId('dup@example.com')
     const attempts = await Promise.allSettled(['u1', 'u2', 'u3', 'u4', 'u5'].map((userId) =>
-      handleCommand(store, emailDecider, stream, { type: 'ReserveEmail', data: { email: 'Dup@Example.com', userId } }, systemCommand('test'))))
+      handleCommand(store, emailDecider, stream, { type: 'ReserveEmail', data: { email: 'Dup@Example.com', userId } },
+        systemCommand('test'))))
     const won = attempts.filter((a) => a.status === 'fulfilled')
     t.equal(won.length, 1, 'exactly one reservation succeeded')
     t.same(attempts.filter((a) => a.status === 'rejected').map((a) => ((a as PromiseRejectedResult).reason as { code: string }).code),

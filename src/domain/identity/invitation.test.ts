@@ -20,15 +20,22 @@ const base: OrgEvent[] = [
   { type: 'org.member.added', data: { userId: 'ann', roles: ['owner'] } },
   { type: 'org.member.added', data: { userId: 'ada', roles: ['admin'] } }
 ]
-const invited = (inviteId: string, email: string, roles: BuiltInRole[], by = 'ada'): OrgEvent =>
-  ({ type: 'org.invitation.created', data: { inviteId, email, roles, invitedBy: { type: 'user', id: by }, tokenHash: hash(inviteId), expiresAt: at(WEEK).toISOString() } })
+const invited = (inviteId: string, email: string, roles: BuiltInRole[], by = 'ada'): OrgEvent => ({
+  type: 'org.invitation.created',
+  data: { inviteId, email, roles, invitedBy: { type: 'user', id: by }, tokenHash: hash(inviteId), expiresAt: at(WEEK).toISOString() }
+})
 const accept = (inviteId: string, userId: string, email: string, token = inviteId): OrgCommand =>
   ({ type: 'AcceptInvitation', data: { inviteId, tokenHash: hash(token), userId, email } })
 
 t.test('inviting records the token\'s hash and the inviter, never the token', async (t) => {
-  org.given(base).when({ type: 'InviteMember', data: { inviteId: 'inv1', email: 'zoe@example.com', roles: ['viewer', 'member', 'viewer'], tokenHash: hash('inv1'), expiresAt: at(WEEK).toISOString() } }, as('ada'))
+  org.given(base).when({ type: 'InviteMember', data: {
+    inviteId: 'inv1', email: 'zoe@example.com', roles: ['viewer', 'member', 'viewer'],
+    tokenHash: hash('inv1'), expiresAt: at(WEEK).toISOString()
+  } }, as('ada'))
     .then(t, [invited('inv1', 'zoe@example.com', ['member', 'viewer'])], 'roles de-duplicated and sorted')
-  org.given(base).when({ type: 'InviteMember', data: { inviteId: 'inv1', email: 'zoe@example.com', roles: ['owner'], tokenHash: hash('inv1'), expiresAt: at(WEEK).toISOString() } }, as('ada'))
+  org.given(base).when({ type: 'InviteMember', data: {
+    inviteId: 'inv1', email: 'zoe@example.com', roles: ['owner'], tokenHash: hash('inv1'), expiresAt: at(WEEK).toISOString()
+  } }, as('ada'))
     .thenThrows(t, 'auth.forbidden', 'only owners invite owners')
 })
 
@@ -38,12 +45,17 @@ t.test('accepting adds the member with the invited roles, once, and only for the
     { type: 'org.invitation.accepted', data: { inviteId: 'inv1', userId: 'zoe' } },
     { type: 'org.member.added', data: { userId: 'zoe', roles: ['member'] } }
   ])
-  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com', 'forged'), as('zoe')).thenThrows(t, 'invitation.not_found', 'a wrong token is an unknown invitation')
+  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com', 'forged'), as('zoe'))
+    .thenThrows(t, 'invitation.not_found', 'a wrong token is an unknown invitation')
   org.given(given).when(accept('inv2', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'invitation.not_found')
   org.given(given).when(accept('__proto__', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'invitation.not_found')
   org.given(given).when(accept('inv1', 'bob', 'bob@example.com'), as('bob')).thenThrows(t, 'invitation.wrong_address')
   org.given(given).when(accept('inv1', 'ada', 'zoe@example.com'), as('ada')).thenThrows(t, 'org.member_exists')
-  const accepted: OrgEvent[] = [...given, { type: 'org.invitation.accepted', data: { inviteId: 'inv1', userId: 'zoe' } }, { type: 'org.member.added', data: { userId: 'zoe', roles: ['member'] } }]
+  const accepted: OrgEvent[] = [
+    ...given,
+    { type: 'org.invitation.accepted', data: { inviteId: 'inv1', userId: 'zoe' } },
+    { type: 'org.member.added', data: { userId: 'zoe', roles: ['member'] } }
+  ]
   org.given(accepted).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'invitation.already_accepted')
   org.given(accepted).when({ type: 'RevokeInvitation', data: { inviteId: 'inv1' } }, as('ann')).thenThrows(t, 'invitation.already_accepted')
 })
@@ -54,14 +66,20 @@ t.test('an invitation works until the instant it expires; after, its first use r
     { type: 'org.invitation.accepted', data: { inviteId: 'inv1', userId: 'zoe' } },
     { type: 'org.member.added', data: { userId: 'zoe', roles: ['member'] } }
   ], '1 ms before: accepted')
-  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(WEEK))).thenThrows(t, 'invitation.expired', 'at the instant: expired')
-  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(WEEK + 1))).thenThrows(t, 'invitation.expired', '7 days + 1 ms: expired')
-  org.given(given).when({ type: 'ExpireInvitation', data: { inviteId: 'inv1' } }, as('zoe', at(WEEK - 1))).then(t, [], 'not yet: nothing to record')
-  org.given(given).when({ type: 'ExpireInvitation', data: { inviteId: 'inv1' } }, as('zoe', at(WEEK + 1))).then(t, [{ type: 'org.invitation.expired', data: { inviteId: 'inv1' } }])
+  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(WEEK)))
+    .thenThrows(t, 'invitation.expired', 'at the instant: expired')
+  org.given(given).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(WEEK + 1)))
+    .thenThrows(t, 'invitation.expired', '7 days + 1 ms: expired')
+  org.given(given).when({ type: 'ExpireInvitation', data: { inviteId: 'inv1' } }, as('zoe', at(WEEK - 1)))
+    .then(t, [], 'not yet: nothing to record')
+  org.given(given).when({ type: 'ExpireInvitation', data: { inviteId: 'inv1' } }, as('zoe', at(WEEK + 1)))
+    .then(t, [{ type: 'org.invitation.expired', data: { inviteId: 'inv1' } }])
   const expired: OrgEvent[] = [...given, { type: 'org.invitation.expired', data: { inviteId: 'inv1' } }]
   org.given(expired).when({ type: 'ExpireInvitation', data: { inviteId: 'inv1' } }, as('zoe', at(WEEK + 1))).then(t, [], 'recorded once')
-  org.given(expired).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(0))).thenThrows(t, 'invitation.expired', 'recorded, it stays expired whatever the clock says')
-  org.given(given).when({ type: 'RevokeInvitation', data: { inviteId: 'inv1' } }, as('ann', at(WEEK + 1))).thenThrows(t, 'invitation.expired')
+  org.given(expired).when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe', at(0)))
+    .thenThrows(t, 'invitation.expired', 'recorded, it stays expired whatever the clock says')
+  org.given(given).when({ type: 'RevokeInvitation', data: { inviteId: 'inv1' } }, as('ann', at(WEEK + 1)))
+    .thenThrows(t, 'invitation.expired')
 })
 
 t.test('a revoked invitation cannot be accepted; revoking twice changes nothing', async (t) => {
@@ -75,27 +93,49 @@ t.test('a revoked invitation cannot be accepted; revoking twice changes nothing'
 })
 
 t.test('an invitation made before tokens existed can be revoked but never accepted', async (t) => {
-  const legacy: OrgEvent[] = [...base, { type: 'org.member.invited', data: { inviteId: 'old', email: 'zoe@example.com', roles: ['member'] } }]
+  const legacy: OrgEvent[] = [
+    ...base, { type: 'org.member.invited', data: { inviteId: 'old', email: 'zoe@example.com', roles: ['member'] } }
+  ]
   org.given(legacy).when(accept('old', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'invitation.not_found')
-  org.given(legacy).when({ type: 'RevokeInvitation', data: { inviteId: 'old' } }, as('ann')).then(t, [{ type: 'org.invitation.revoked', data: { inviteId: 'old' } }])
+  org.given(legacy).when({ type: 'RevokeInvitation', data: { inviteId: 'old' } }, as('ann'))
+    .then(t, [{ type: 'org.invitation.revoked', data: { inviteId: 'old' } }])
 })
 
 t.test('at acceptance, the inviter must still be able to give the roles', async (t) => {
   const byAda = [...base, invited('inv1', 'zoe@example.com', ['admin'])]
-  org.given([...byAda, { type: 'org.member.role_assigned', data: { userId: 'ada', role: 'viewer' } }, { type: 'org.member.role_unassigned', data: { userId: 'ada', role: 'admin' } }])
+  org.given([
+    ...byAda,
+    { type: 'org.member.role_assigned', data: { userId: 'ada', role: 'viewer' } },
+    { type: 'org.member.role_unassigned', data: { userId: 'ada', role: 'admin' } }
+  ])
     .when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'rbac.escalation', 'demoted to viewer: refused')
   org.given([...byAda, { type: 'org.member.removed', data: { userId: 'ada' } }])
     .when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'rbac.escalation', 'no longer a member: refused')
-  const ownerInvite = [...base, { type: 'org.member.role_assigned', data: { userId: 'ada', role: 'owner' } } as OrgEvent, invited('inv2', 'zoe@example.com', ['owner'])]
+  const ownerInvite = [
+    ...base,
+    { type: 'org.member.role_assigned', data: { userId: 'ada', role: 'owner' } } as OrgEvent,
+    invited('inv2', 'zoe@example.com', ['owner'])
+  ]
   org.given([...ownerInvite, { type: 'org.member.role_unassigned', data: { userId: 'ada', role: 'owner' } }])
-    .when(accept('inv2', 'zoe', 'zoe@example.com', 'inv2'), as('zoe')).thenThrows(t, 'rbac.escalation', 'an owner invitation by someone no longer an owner: refused')
+    .when(accept('inv2', 'zoe', 'zoe@example.com', 'inv2'), as('zoe'))
+    .thenThrows(t, 'rbac.escalation', 'an owner invitation by someone no longer an owner: refused')
   const narrowed: RbacEvent[] = [
-    { type: 'rbac.role.created', data: { roleId: 'role_inviter', name: 'Inviter', description: '', grants: [{ actions: ['member:invite', 'member:read'], resource: '*', effect: 'allow' }] } },
+    {
+      type: 'rbac.role.created',
+      data: {
+        roleId: 'role_inviter', name: 'Inviter', description: '',
+        grants: [{ actions: ['member:invite', 'member:read'], resource: '*', effect: 'allow' }]
+      }
+    },
     { type: 'rbac.role.assigned', data: { roleId: 'role_inviter', userId: 'ada' } }
   ]
   org.given([...byAda, ...narrowed as never[], { type: 'org.member.role_unassigned', data: { userId: 'ada', role: 'admin' } }])
-    .when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe')).thenThrows(t, 'rbac.escalation', 'left with a custom role that does not cover admin: refused')
-  const bySystem: OrgEvent[] = [...base, { ...invited('inv3', 'zoe@example.com', ['owner']), data: { ...(invited('inv3', 'zoe@example.com', ['owner']).data as object), invitedBy: { type: 'system', id: 'cli' } } } as OrgEvent]
+    .when(accept('inv1', 'zoe', 'zoe@example.com'), as('zoe'))
+    .thenThrows(t, 'rbac.escalation', 'left with a custom role that does not cover admin: refused')
+  const bySystem: OrgEvent[] = [...base, {
+    ...invited('inv3', 'zoe@example.com', ['owner']),
+    data: { ...(invited('inv3', 'zoe@example.com', ['owner']).data as object), invitedBy: { type: 'system', id: 'cli' } }
+  } as OrgEvent]
   org.given(bySystem).when(accept('inv3', 'zoe', 'zoe@example.com', 'inv3'), as('zoe')).then(t, [
     { type: 'org.invitation.accepted', data: { inviteId: 'inv3', userId: 'zoe' } },
     { type: 'org.member.added', data: { userId: 'zoe', roles: ['owner'] } }
@@ -115,11 +155,13 @@ const command: fc.Arbitrary<[OrgCommand, number]> = fc.tuple(fc.oneof(
     tokenHash: invite.map(hash), expiresAt: fc.constant(at(WEEK).toISOString())
   }) }) },
   // The application passes the accepting user's own address; the token is mostly the invitation's own, sometimes forged.
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('AcceptInvitation' as const), data: fc.tuple(invite, fc.integer({ min: 0, max: 4 }), person)
-    .map(([inviteId, dice, p]) => ({ inviteId, tokenHash: hash(dice === 0 ? 'forged' : inviteId), ...p })) }) },
+  { weight: 4, arbitrary: fc.record({ type: fc.constant('AcceptInvitation' as const),
+    data: fc.tuple(invite, fc.integer({ min: 0, max: 4 }), person)
+      .map(([inviteId, dice, p]) => ({ inviteId, tokenHash: hash(dice === 0 ? 'forged' : inviteId), ...p })) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('RevokeInvitation' as const), data: fc.record({ inviteId: invite }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('ExpireInvitation' as const), data: fc.record({ inviteId: invite }) }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('RemoveMember' as const), data: fc.record({ userId: person.map((p) => p.userId) }) }) }
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('RemoveMember' as const),
+    data: fc.record({ userId: person.map((p) => p.userId) }) }) }
 ), fc.integer({ min: 0, max: WEEK / 8 }))
 
 type Created = Extract<OrgEvent, { type: 'org.invitation.created' }>

@@ -20,22 +20,46 @@ const id = fc.constantFrom('ann', 'bob', 'cy', '__proto__', 'constructor', '1')
 const role = fc.constantFrom('owner' as const, 'admin' as const, 'member' as const, 'viewer' as const)
 const event: fc.Arbitrary<Event> = fc.oneof(
   fc.record({ type: fc.constant('org.organization.renamed' as const), data: fc.record({ name: fc.constantFrom('Acme', 'Beta') }) }),
-  fc.record({ type: fc.constant('org.organization.plan_changed' as const), data: fc.record({ plan: fc.constantFrom('free' as const, 'pro' as const) }) }),
-  fc.record({ type: fc.constant('org.organization.audit_retention_set' as const), data: fc.record({ days: fc.constantFrom(null, 30, 90) }) }),
+  fc.record({
+    type: fc.constant('org.organization.plan_changed' as const),
+    data: fc.record({ plan: fc.constantFrom('free' as const, 'pro' as const) })
+  }),
+  fc.record({
+    type: fc.constant('org.organization.audit_retention_set' as const),
+    data: fc.record({ days: fc.constantFrom(null, 30, 90) })
+  }),
   fc.record({ type: fc.constant('org.organization.support_access_set' as const), data: fc.record({ enabled: fc.boolean() }) }),
-  fc.record({ type: fc.constant('org.organization.settings_changed' as const), data: fc.record({ settings: fc.dictionary(id, fc.oneof(fc.integer(), fc.constant(null))) }) }),
-  fc.record({ type: fc.constant('org.member.invited' as const), data: fc.record({ inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) }) }),
+  fc.record({
+    type: fc.constant('org.organization.settings_changed' as const),
+    data: fc.record({ settings: fc.dictionary(id, fc.oneof(fc.integer(), fc.constant(null))) })
+  }),
+  fc.record({
+    type: fc.constant('org.member.invited' as const),
+    data: fc.record({
+      inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 })
+    })
+  }),
   fc.record({
     type: fc.constant('org.invitation.created' as const),
-    data: fc.record({ inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.constant(['member' as const]), invitedBy: fc.constant({ type: 'user' as const, id: 'ann' }), tokenHash: fc.constant('a'.repeat(64)), expiresAt: fc.constant('2030-01-01T00:00:00.000Z') })
+    data: fc.record({
+      inviteId: id, email: fc.constantFrom('a@x.io', 'b@x.io'), roles: fc.constant(['member' as const]),
+      invitedBy: fc.constant({ type: 'user' as const, id: 'ann' }), tokenHash: fc.constant('a'.repeat(64)),
+      expiresAt: fc.constant('2030-01-01T00:00:00.000Z')
+    })
   }),
   fc.record({ type: fc.constant('org.invitation.accepted' as const), data: fc.record({ inviteId: id, userId: id }) }),
   fc.record({ type: fc.constant('org.invitation.revoked' as const), data: fc.record({ inviteId: id }) }),
-  fc.record({ type: fc.constant('org.member.added' as const), data: fc.record({ userId: id, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) }) }),
+  fc.record({
+    type: fc.constant('org.member.added' as const),
+    data: fc.record({ userId: id, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) })
+  }),
   fc.record({ type: fc.constant('org.member.removed' as const), data: fc.record({ userId: id }) }),
   fc.record({ type: fc.constant('org.member.role_assigned' as const), data: fc.record({ userId: id, role }) }),
   fc.record({ type: fc.constant('org.member.role_unassigned' as const), data: fc.record({ userId: id, role }) }),
-  fc.record({ type: fc.constant('rbac.role.created' as const), data: fc.record({ roleId: id, name: fc.constantFrom('Ops', 'Dev'), description: fc.constant(''), grants: fc.constant([]) }) }),
+  fc.record({
+    type: fc.constant('rbac.role.created' as const),
+    data: fc.record({ roleId: id, name: fc.constantFrom('Ops', 'Dev'), description: fc.constant(''), grants: fc.constant([]) })
+  }),
   fc.record({ type: fc.constant('rbac.role.renamed' as const), data: fc.record({ roleId: id, name: fc.constantFrom('Ops2', 'Dev2') }) }),
   fc.record({ type: fc.constant('rbac.role.described' as const), data: fc.record({ roleId: id, description: fc.constantFrom('a', 'b') }) }),
   fc.record({ type: fc.constant('rbac.role.deleted' as const), data: fc.record({ roleId: id }) }),
@@ -55,7 +79,8 @@ t.test('evolveAll from any state equals evolve one event at a time, and leaves t
     t.strictSame(Object.getPrototypeOf(cached.status === 'active' ? cached.members : {}), Object.prototype)
     return true
   }), { numRuns: 300 })
-  t.same(stepByStep(organizationDecider.initialState(), [{ type: 'org.member.added', data: { userId: 'ann', roles: ['owner'] } }]), { status: 'none' }, 'events before creation change nothing')
+  t.same(stepByStep(organizationDecider.initialState(), [{ type: 'org.member.added', data: { userId: 'ann', roles: ['owner'] } }]),
+    { status: 'none' }, 'events before creation change nothing')
 })
 
 t.test('evolve never changes the state it is given, even one evolveAll made', async (t) => {
@@ -95,9 +120,13 @@ t.test('a Draft copies each object once and writes only to its copies', async (t
 
 t.test('an organization of 1,000 roles, 10,000 members and 10,000 invitations folds to the right state', async (t) => {
   const events: Event[] = [created, { type: 'org.member.added', data: { userId: 'ann', roles: ['owner'] } }]
-  for (let i = 0; i < 1000; i++) events.push({ type: 'rbac.role.created', data: { roleId: `r${i}`, name: `Role ${i}`, description: '', grants: [] } })
+  for (let i = 0; i < 1000; i++) {
+    events.push({ type: 'rbac.role.created', data: { roleId: `r${i}`, name: `Role ${i}`, description: '', grants: [] } })
+  }
   for (let i = 0; i < 10_000; i++) events.push({ type: 'org.member.added', data: { userId: `u${i}`, roles: ['viewer'] } })
-  for (let i = 0; i < 10_000; i++) events.push({ type: 'org.member.invited', data: { inviteId: `i${i}`, email: `p${i}@x.io`, roles: ['member'] } })
+  for (let i = 0; i < 10_000; i++) {
+    events.push({ type: 'org.member.invited', data: { inviteId: `i${i}`, email: `p${i}@x.io`, roles: ['member'] } })
+  }
   for (let i = 0; i < 1000; i++) events.push({ type: 'rbac.role.assigned', data: { roleId: `r${i}`, userId: `u${i}` } })
   for (let i = 0; i < 500; i++) events.push({ type: 'org.member.removed', data: { userId: `u${9999 - i}` } })
   for (let i = 0; i < 100; i++) events.push({ type: 'rbac.role.deleted', data: { roleId: `r${999 - i}` } })

@@ -16,7 +16,8 @@ const withBob: OrgEvent[] = [...created, { type: 'org.member.added', data: { use
 
 t.test('creating an organization makes its creator the owner', async (t) => {
   org.given([]).when({ type: 'CreateOrganization', data: { orgId: 'acme', name: 'Acme', ownerId: 'ann' } }).then(t, created)
-  org.given(created).when({ type: 'CreateOrganization', data: { orgId: 'acme', name: 'Acme', ownerId: 'ann' } }).thenThrows(t, 'org.already_exists')
+  org.given(created).when({ type: 'CreateOrganization', data: { orgId: 'acme', name: 'Acme', ownerId: 'ann' } })
+    .thenThrows(t, 'org.already_exists')
   org.given([]).when({ type: 'RenameOrganization', data: { name: 'X' } }).thenThrows(t, 'org.not_found')
 })
 
@@ -38,7 +39,8 @@ t.test('members are added once and removed only when present', async (t) => {
     .then(t, [{ type: 'org.member.added', data: { userId: 'zoe', roles: ['admin', 'viewer'] } }], 'roles de-duplicated and sorted')
   org.given(withBob).when({ type: 'AssignRole', data: { userId: 'bob', role: 'member' } }).then(t, [], 'a role already held: nothing to do')
   org.given(withBob).when({ type: 'RenameOrganization', data: { name: 'Acme' } }).then(t, [], 'the same name: nothing to do')
-  org.given(withBob).when({ type: 'ChangePlan', data: { plan: 'pro' } }).then(t, [{ type: 'org.organization.plan_changed', data: { plan: 'pro' } }])
+  org.given(withBob).when({ type: 'ChangePlan', data: { plan: 'pro' } })
+    .then(t, [{ type: 'org.organization.plan_changed', data: { plan: 'pro' } }])
 })
 
 // ── properties ─────────────────────────────────────────────────────────────
@@ -47,17 +49,28 @@ const users = ['ann', 'bob', 'cy', 'dee']
 const user = fc.constantFrom(...users)
 const role = fc.constantFrom(...BUILT_IN_ROLES)
 const command: fc.Arbitrary<OrgCommand> = fc.oneof(
-  fc.record({ type: fc.constant('CreateOrganization' as const), data: fc.record({ orgId: fc.constant('acme'), name: fc.constantFrom('Acme', 'Acme Ltd'), ownerId: user }) }),
+  fc.record({
+    type: fc.constant('CreateOrganization' as const),
+    data: fc.record({ orgId: fc.constant('acme'), name: fc.constantFrom('Acme', 'Acme Ltd'), ownerId: user })
+  }),
   fc.record({ type: fc.constant('RenameOrganization' as const), data: fc.record({ name: fc.constantFrom('Acme', 'Beta') }) }),
-  fc.record({ type: fc.constant('ChangePlan' as const), data: fc.record({ plan: fc.constantFrom('free' as const, 'pro' as const, 'enterprise' as const) }) }),
-  fc.record({ type: fc.constant('AddMember' as const), data: fc.record({ userId: user, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) }) }),
+  fc.record({
+    type: fc.constant('ChangePlan' as const),
+    data: fc.record({ plan: fc.constantFrom('free' as const, 'pro' as const, 'enterprise' as const) })
+  }),
+  fc.record({
+    type: fc.constant('AddMember' as const),
+    data: fc.record({ userId: user, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) })
+  }),
   fc.record({ type: fc.constant('RemoveMember' as const), data: fc.record({ userId: user }) }),
   fc.record({ type: fc.constant('AssignRole' as const), data: fc.record({ userId: user, role }) }),
   fc.record({ type: fc.constant('UnassignRole' as const), data: fc.record({ userId: user, role }) })
 )
 
 /** Runs commands in order, skipping the refused ones; returns every event and the states along the way. */
-function run (commands: OrgCommand[]): { events: Array<OrgEvent | RbacEvent>, states: OrgState[], refusals: Array<{ before: OrgState, after: OrgState }> } {
+function run (commands: OrgCommand[]): {
+  events: Array<OrgEvent | RbacEvent>, states: OrgState[], refusals: Array<{ before: OrgState, after: OrgState }>
+} {
   let state = organizationDecider.initialState()
   const events: Array<OrgEvent | RbacEvent> = []
   const states: OrgState[] = [state]
@@ -115,11 +128,17 @@ t.test('a refused command leaves the state as it was, and every decided event fi
 const annUnderDeny = [
   ...created,
   { type: 'org.member.added', data: { userId: 'bob', roles: ['admin'] } },
-  { type: 'rbac.role.created', data: { roleId: 'role_keep', name: 'Keep', description: '', grants: [{ actions: ['member:remove'], resource: '*', effect: 'deny' }] } },
+  {
+    type: 'rbac.role.created',
+    data: { roleId: 'role_keep', name: 'Keep', description: '', grants: [{ actions: ['member:remove'], resource: '*', effect: 'deny' }] }
+  },
   { type: 'rbac.role.assigned', data: { roleId: 'role_keep', userId: 'ann' } }
 ] as Array<OrgEvent | RbacEvent>
 const as = (id: string): typeof TEST_CONTEXT => ({ ...TEST_CONTEXT, actor: { type: 'user', id } })
-const invite = (roles: Array<'owner' | 'admin' | 'viewer'>) => ({ type: 'InviteMember' as const, data: { inviteId: 'inv_1', email: 'alt@example.com', roles, tokenHash: 'a'.repeat(64), expiresAt: '2026-01-08T00:00:00.000Z' } })
+const invite = (roles: Array<'owner' | 'admin' | 'viewer'>) => ({
+  type: 'InviteMember' as const,
+  data: { inviteId: 'inv_1', email: 'alt@example.com', roles, tokenHash: 'a'.repeat(64), expiresAt: '2026-01-08T00:00:00.000Z' }
+})
 
 t.test('an owner under a deny cannot add, invite or let in an owner who is not under it', async (t) => {
   org.given(annUnderDeny).when({ type: 'AddMember', data: { userId: 'alt', roles: ['owner'] } }, as('ann'))
@@ -130,12 +149,16 @@ t.test('an owner under a deny cannot add, invite or let in an owner who is not u
   // Invited before the deny: the acceptance checks again, against the inviter as she is now.
   const invitedEarlier = [...created, ...organizationDecider.decide(invite(['owner']), fold(organizationDecider, created), as('ann'))]
   const thenDenied = [...invitedEarlier, ...annUnderDeny.slice(created.length)] as Array<OrgEvent | RbacEvent>
-  const accept = { type: 'AcceptInvitation' as const, data: { inviteId: 'inv_1', tokenHash: 'a'.repeat(64), userId: 'alt', email: 'alt@example.com' } }
+  const accept = {
+    type: 'AcceptInvitation' as const,
+    data: { inviteId: 'inv_1', tokenHash: 'a'.repeat(64), userId: 'alt', email: 'alt@example.com' }
+  }
   org.given(invitedEarlier).when(accept, as('alt')).then(t, [
     { type: 'org.invitation.accepted', data: { inviteId: 'inv_1', userId: 'alt' } },
     { type: 'org.member.added', data: { userId: 'alt', roles: ['owner'] } }
   ], 'accepted while the inviter may still give it')
-  org.given(thenDenied).when(accept, as('alt')).thenThrows(t, 'rbac.escalation', 'refused once she is under a deny the newcomer would escape')
+  org.given(thenDenied).when(accept, as('alt'))
+    .thenThrows(t, 'rbac.escalation', 'refused once she is under a deny the newcomer would escape')
 })
 
 t.test('a user who is no longer a member changes nothing, whatever a lagging read model let through', async (t) => {
