@@ -23,16 +23,20 @@ const refusal = (fn: () => unknown): unknown => {
 }
 
 t.test('a case naming a member holds their roles; roles given are held as given; none, the role under test', async (t) => {
-  const given = cases({ ...check, principal: { id: 'uma' } }, { ...check, principal: { id: 'x', roles: ['admin'] } }, { ...check, principal: { roles: ['viewer'] } }, check)
+  const given = cases({ ...check, principal: { id: 'uma' } }, { ...check, principal: { id: 'x', roles: ['admin'] } },
+    { ...check, principal: { roles: ['viewer'] } }, check)
   t.strictSame(principalsOf(given, subjects, 'role_audit'), [
     { id: 'uma', roles: ['role_audit', 'viewer'] },
     { id: 'x', roles: ['admin'] },
     { id: 'tester', roles: ['viewer'] },
     { id: 'tester', roles: ['role_audit'] }
   ])
-  const policy = new Policy([{ roleId: 'role_audit', grants: [{ actions: ['audit:export'], resource: '*', effect: 'allow' }] }, { roleId: 'viewer', grants: [] }])
+  const policy = new Policy([
+    { roleId: 'role_audit', grants: [{ actions: ['audit:export'], resource: '*', effect: 'allow' }] }, { roleId: 'viewer', grants: [] }
+  ])
   const results = runCases(policy, given, principalsOf(given, subjects, 'role_audit'))
-  t.strictSame(results.map((result) => result.got), ['allow', 'deny', 'deny', 'allow'], 'uma exports through her custom role; a viewer alone does not')
+  t.strictSame(results.map((result) => result.got), ['allow', 'deny', 'deny', 'allow'],
+    'uma exports through her custom role; a viewer alone does not')
 })
 
 t.test('cases that cannot run as written are refused, every one named', async (t) => {
@@ -44,13 +48,17 @@ t.test('cases that cannot run as written are refused, every one named', async (t
     { code: 'rbac.case_unknown_member', status: 400, details: { cases: [{ case: 1, userId: 'zed' }] } })
   t.match(refusal(() => principalsOf(cases({ ...check, action: 'audit:exprt', principal: { id: 'ann' } }), subjects)),
     { code: 'rbac.unknown_action', status: 400, details: { cases: [{ case: 0, action: 'audit:exprt' }] } })
-  t.equal(refusal(() => principalsOf(cases({ ...check, principal: { id: 'ann' } }), subjects)), undefined, 'a member needs no role under test')
+  t.equal(refusal(() => principalsOf(cases({ ...check, principal: { id: 'ann' } }), subjects)), undefined,
+    'a member needs no role under test')
 })
 
 t.test('at 1 case, 500 (the most) and beyond', async (t) => {
-  for (const size of [1, 499, 500]) t.equal(principalsOf(cases(...Array.from({ length: size }, () => ({ ...check, principal: { id: 'uma' } }))), subjects).length, size)
+  for (const size of [1, 499, 500]) {
+    t.equal(principalsOf(cases(...Array.from({ length: size }, () => ({ ...check, principal: { id: 'uma' } }))), subjects).length, size)
+  }
   t.notOk(PolicyCases.safeParse(Array.from({ length: 501 }, () => check)).success, '501 cases are too many')
   t.notOk(PolicyCases.safeParse([]).success, 'and none is too few')
   const many = cases(...Array.from({ length: 500 }, (_, i) => ({ ...check, principal: { id: i % 2 === 0 ? 'uma' : 'nobody' } })))
-  t.match(refusal(() => principalsOf(many, subjects)), { details: { cases: { length: 250 } } }, 'every unknown member among 500 cases is named')
+  t.match(refusal(() => principalsOf(many, subjects)), { details: { cases: { length: 250 } } },
+    'every unknown member among 500 cases is named')
 })

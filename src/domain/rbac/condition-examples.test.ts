@@ -12,17 +12,25 @@ const decide = (when: Condition, effect: 'allow' | 'deny', check: ExampleCheck):
   // A deny needs an allow beside it to have something to refuse.
   const grants = effect === 'allow'
     ? [{ actions: ['invoice:read'], resource: 'invoice', effect, when }]
-    : [{ actions: ['invoice:read'], resource: 'invoice', effect: 'allow' as const }, { actions: ['invoice:read'], resource: 'invoice', effect, when }]
+    : [
+        { actions: ['invoice:read'], resource: 'invoice', effect: 'allow' as const },
+        { actions: ['invoice:read'], resource: 'invoice', effect, when }
+      ]
   const policy = new Policy([{ roleId: 'role_example', grants }])
   const principal = { id: check.principalId ?? EXAMPLE_PRINCIPAL, roles: ['role_example'] }
   const resource = { type: 'invoice', id: 'inv_1', ...check.resource }
-  return { can: policy.can(principal, 'invoice:read', resource, check.context), explained: policy.explain(principal, 'invoice:read', resource, check.context).allowed }
+  return {
+    can: policy.can(principal, 'invoice:read', resource, check.context),
+    explained: policy.explain(principal, 'invoice:read', resource, check.context).allowed
+  }
 }
 
 t.test('every operator of the grammar has a worked example', async (t) => {
   const covered = new Set(CONDITION_EXAMPLES.map((example) => example.operator))
   t.same(Object.keys(GRAMMAR).filter((op) => !covered.has(op as keyof typeof GRAMMAR)), [], 'operators without an example')
-  for (const example of CONDITION_EXAMPLES) t.same(Object.keys(example.condition), [example.operator], `${example.operator}: the example is of its operator`)
+  for (const example of CONDITION_EXAMPLES) {
+    t.same(Object.keys(example.condition), [example.operator], `${example.operator}: the example is of its operator`)
+  }
 })
 
 t.test('each example is a valid condition that holds on its first check and not on its second, through can() and explain()', async (t) => {
@@ -30,7 +38,8 @@ t.test('each example is a valid condition that holds on its first check and not 
     const when = parseConditionInput(example.condition)
     t.same(decide(when, 'allow', example.holds), { can: true, explained: true }, `${example.operator}: ${example.title}: holds`)
     t.same(decide(when, 'allow', example.fails), { can: false, explained: false }, `${example.operator}: ${example.title}: fails`)
-    t.same(decide(when, 'deny', example.holds), { can: false, explained: false }, `${example.operator}: as a deny, it refuses where it holds`)
+    t.same(decide(when, 'deny', example.holds), { can: false, explained: false },
+      `${example.operator}: as a deny, it refuses where it holds`)
     t.same(decide(when, 'deny', example.fails), { can: true, explained: true }, `${example.operator}: as a deny, it lets the rest through`)
   }
 })

@@ -21,14 +21,18 @@ function decide (condition: unknown, i: EvaluationInput): boolean {
   const parsed = parseCondition(condition)
   const compiled = compileCondition(parsed)(i)
   const reference = evaluate(parsed, i).result
-  if (compiled !== reference) throw new Error(`compiled (${compiled}) and reference (${reference}) disagree on ${JSON.stringify(condition)} with ${JSON.stringify(i)}`)
+  if (compiled !== reference) {
+    throw new Error(`compiled (${compiled}) and reference (${reference}) disagree on ${JSON.stringify(condition)} ` +
+      `with ${JSON.stringify(i)}`)
+  }
   return compiled
 }
 
 t.test('timeBetween reads only ISO 8601 date-times with an offset and whole epoch milliseconds', async (t) => {
   const allDay = (zone: string): Condition => ({ timeBetween: [r('resource.at'), '00:00', '23:59', zone] })
-  const notTimes = ['INV-1', 'eu-west-2', '::1', '10.1.2', '2026', '2026-03-02', '2026-03-02T08:30:00', '2026-03-02 08:30:00Z', 'Mon, 02 Mar 2026 08:30:00 GMT',
-    '2026-02-30T08:30:00Z', '2026-03-02T24:00:00Z', '2026-03-02T08:60:00Z', '2026-03-02T08:30:60Z', '2026-03-02T08:30:00+24:00', '2026-03-02t08:30:00z', ' 2026-03-02T08:30:00Z', '']
+  const notTimes = ['INV-1', 'eu-west-2', '::1', '10.1.2', '2026', '2026-03-02', '2026-03-02T08:30:00', '2026-03-02 08:30:00Z',
+    'Mon, 02 Mar 2026 08:30:00 GMT', '2026-02-30T08:30:00Z', '2026-03-02T24:00:00Z', '2026-03-02T08:60:00Z', '2026-03-02T08:30:60Z',
+    '2026-03-02T08:30:00+24:00', '2026-03-02t08:30:00z', ' 2026-03-02T08:30:00Z', '']
   for (const zone of ['UTC', 'Europe/Paris']) {
     for (const text of notTimes) {
       t.notOk(decide(allDay(zone), input({ at: text })), `${JSON.stringify(text)} is not a time (${zone})`)
@@ -37,23 +41,32 @@ t.test('timeBetween reads only ISO 8601 date-times with an offset and whole epoc
     for (const number of [1.5, -0.5, Number.MAX_SAFE_INTEGER, 8.64e15 + 1, -8.64e15 - 1, 1e300]) {
       t.notOk(decide(allDay(zone), input({ at: number })), `${number} is not a time (${zone})`)
     }
-    for (const time of ['2026-03-02T08:30:00Z', '2026-03-02T08:30Z', '2026-03-02T08:30:00.123456+01:00', '0000-02-29T00:00:00Z', '2024-02-29T23:59:59-05:30', 0, -1, 8.64e15, -8.64e15]) {
-      t.ok(decide({ or: [allDay(zone), { timeBetween: [r('resource.at'), '23:59', '00:00', zone] }] }, input({ at: time })), `${JSON.stringify(time)} is a time (${zone})`)
+    for (const time of ['2026-03-02T08:30:00Z', '2026-03-02T08:30Z', '2026-03-02T08:30:00.123456+01:00', '0000-02-29T00:00:00Z',
+      '2024-02-29T23:59:59-05:30', 0, -1, 8.64e15, -8.64e15]) {
+      t.ok(decide({ or: [allDay(zone), { timeBetween: [r('resource.at'), '23:59', '00:00', zone] }] }, input({ at: time })),
+        `${JSON.stringify(time)} is a time (${zone})`)
     }
   }
-  t.ok(decide({ timeBetween: [r('resource.at'), '08:00', '09:00'] }, input({ at: '0099-12-31T08:30:00Z' })), 'years below 100 are not read as 19xx')
-  t.notOk(decide({ timeBetween: [r('resource.at'), '08:00', '09:00'] }, input({ at: '2026-03-02T08:30:00+01:00' })), 'the offset counts: 07:30 UTC')
+  t.ok(decide({ timeBetween: [r('resource.at'), '08:00', '09:00'] }, input({ at: '0099-12-31T08:30:00Z' })),
+    'years below 100 are not read as 19xx')
+  t.notOk(decide({ timeBetween: [r('resource.at'), '08:00', '09:00'] }, input({ at: '2026-03-02T08:30:00+01:00' })),
+    'the offset counts: 07:30 UTC')
 })
 
 t.test('the issue\'s grant: a window on resource.id no longer lets member:invite through for INV-1', async (t) => {
-  const policy = new Policy([{ roleId: 'r', grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow', when: { timeBetween: [r('resource.id'), '00:00', '23:59'] } }] }])
+  const policy = new Policy([{ roleId: 'r', grants: [{
+    actions: ['member:invite'], resource: '*', effect: 'allow', when: { timeBetween: [r('resource.id'), '00:00', '23:59'] }
+  }] }])
   const principal = { id: 'u1', roles: ['r'] }
   t.equal(policy.can(principal, 'member:invite', { type: 'member', id: 'INV-1' }), false)
   t.equal(policy.explain(principal, 'member:invite', { type: 'member', id: 'INV-1' }).allowed, false)
 })
 
 t.test('a time beyond the range of a Date makes a zoned window false instead of throwing', async (t) => {
-  const policy = new Policy([{ roleId: 'r', grants: [{ actions: ['invoice:read'], resource: 'invoice', effect: 'allow', when: { timeBetween: [r('context.time'), '08:00', '18:00', 'Europe/Paris'] } }] }])
+  const policy = new Policy([{ roleId: 'r', grants: [{
+    actions: ['invoice:read'], resource: 'invoice', effect: 'allow',
+    when: { timeBetween: [r('context.time'), '08:00', '18:00', 'Europe/Paris'] }
+  }] }])
   const principal = { id: 'u1', roles: ['r'] }
   const invoice: Resource = { type: 'invoice', id: '1' }
   for (const time of [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 8.64e15 + 1]) {
@@ -78,7 +91,10 @@ t.test('a list has no attributes: resource.tags.length is absent', async (t) => 
 t.test('IPv4-mapped IPv6 blocks are accepted and match IPv4 addresses and their mapped forms alike', async (t) => {
   for (const block of ['::ffff:10.0.0.0/104', '::ffff:0:0/96', '::ffff:a00:0/104', '10.0.0.0/8']) {
     t.equal(caught(() => parseCondition({ ipInCidr: [r('context.ip'), block] })), undefined, `${block} is a block`)
-    for (const [address, inside] of [['10.1.2.3', true], ['::ffff:10.1.2.3', true], ['::ffff:a01:203', true], ['11.1.2.3', block === '::ffff:0:0/96'], ['2001:db8::1', false]] as const) {
+    for (const [address, inside] of [
+      ['10.1.2.3', true], ['::ffff:10.1.2.3', true], ['::ffff:a01:203', true], ['11.1.2.3', block === '::ffff:0:0/96'],
+      ['2001:db8::1', false]
+    ] as const) {
       t.equal(decide({ ipInCidr: [r('context.ip'), block] }, input({}, { ip: address })), inside, `${address} in ${block}`)
     }
   }
@@ -103,7 +119,8 @@ t.test('an IPv4 address and its mapped form get the same answer for every block 
 // ── no operator holds on a type it does not name ───────────────────────────
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
-const isValue = (v: unknown): boolean => typeof v === 'string' || typeof v === 'boolean' || v === null || finite(v) || (Array.isArray(v) && v.every(isValue))
+const isValue = (v: unknown): boolean =>
+  typeof v === 'string' || typeof v === 'boolean' || v === null || finite(v) || (Array.isArray(v) && v.every(isValue))
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/
 /** What each operator documents for its operands: when it holds, the values must be of these types. */
 const ordered = (a: unknown, b: unknown): boolean => (finite(a) && finite(b)) || (typeof a === 'string' && typeof b === 'string')
@@ -122,8 +139,10 @@ const DOCUMENTED: Record<string, (a: unknown, b: unknown) => boolean> = {
   timeBetween: (a) => (Number.isInteger(a) && Math.abs(a as number) <= 8.64e15) || (typeof a === 'string' && ISO.test(a))
 }
 
-const oddStrings = fc.constantFrom('INV-1', 'eu-west-2', '::1', '10.1.2', '10.1.2.3', '::ffff:10.1.2.3', '2026-03-02T08:30:00Z', '2026-03-02T08:30:00', '2026-02-30T08:30:00Z', '2026', 'a', '')
-const number = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, 8.64e15, 8.64e15 + 1, 1.5))
+const oddStrings = fc.constantFrom('INV-1', 'eu-west-2', '::1', '10.1.2', '10.1.2.3', '::ffff:10.1.2.3', '2026-03-02T08:30:00Z',
+  '2026-03-02T08:30:00', '2026-02-30T08:30:00Z', '2026', 'a', '')
+const number = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.double(),
+  fc.constantFrom(NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, 8.64e15, 8.64e15 + 1, 1.5))
 const scalar = fc.oneof(fc.string({ maxLength: 4 }), oddStrings, number, fc.boolean(), fc.constant(null))
 /** Values of every type a resource attribute can hold in memory: scalars, lists (of lists), objects, lists of objects. */
 const anyValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
@@ -154,9 +173,11 @@ t.test('no operator holds on a value of a type it does not document, and compile
 
 t.test('literals of every type: operators hold only on documented types', async (t) => {
   // Literal operands go through the compiler's literal fast paths (eq/ne with a scalar, in with a list).
-  const literal = fc.oneof(fc.oneof(fc.string({ maxLength: 3 }), oddStrings, fc.integer({ min: -3, max: 3 }), fc.boolean(), fc.constant(null)),
+  const literal = fc.oneof(
+    fc.oneof(fc.string({ maxLength: 3 }), oddStrings, fc.integer({ min: -3, max: 3 }), fc.boolean(), fc.constant(null)),
     fc.array(fc.oneof(fc.string({ maxLength: 2 }), fc.integer({ min: -2, max: 2 }), fc.constant(null)), { maxLength: 12 }))
-  fc.assert(fc.property(fc.constantFrom('eq', 'ne', 'in', 'nin', 'contains', 'startsWith', 'lt', 'gte'), anyValue, literal, fc.boolean(), (op, a, b, flip) => {
+  const operator = fc.constantFrom('eq', 'ne', 'in', 'nin', 'contains', 'startsWith', 'lt', 'gte')
+  fc.assert(fc.property(operator, anyValue, literal, fc.boolean(), (op, a, b, flip) => {
     const condition = { [op]: flip ? [b, r('resource.a')] : [r('resource.a'), b] }
     const holds = decide(condition, input({ a }))
     return !holds || (flip ? DOCUMENTED[op]!(b, a) : DOCUMENTED[op]!(a, b))
@@ -167,11 +188,15 @@ t.test('literals of every type: operators hold only on documented types', async 
 t.test('random strings and numbers as addresses and times: compiled and reference agree', async (t) => {
   const text = fc.oneof(fc.string({ maxLength: 30 }), fc.stringMatching(/^[0-9a-fA-F:.]{1,20}$/), fc.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,4})?)?(Z|[+-]\d\d:\d\d)$/))
   const when = fc.oneof(
-    fc.constantFrom('10.0.0.0/8', '::ffff:0:0/96', '::/0', '2001:db8::/32', '::/1', '::ffff:10.0.0.0/100').map((block) => ({ ipInCidr: [r('resource.a'), block] }) as Condition),
-    fc.tuple(fc.constantFrom('00:00', '08:00', '22:00'), fc.constantFrom('00:00', '18:00', '06:00'), fc.constantFrom('UTC', 'Europe/Paris', 'Asia/Kathmandu', 'America/St_Johns'))
+    fc.constantFrom('10.0.0.0/8', '::ffff:0:0/96', '::/0', '2001:db8::/32', '::/1', '::ffff:10.0.0.0/100')
+      .map((block) => ({ ipInCidr: [r('resource.a'), block] }) as Condition),
+    fc.tuple(fc.constantFrom('00:00', '08:00', '22:00'), fc.constantFrom('00:00', '18:00', '06:00'),
+      fc.constantFrom('UTC', 'Europe/Paris', 'Asia/Kathmandu', 'America/St_Johns'))
       .map(([from, to, zone]) => ({ timeBetween: [r('resource.a'), from, to, zone] }) as Condition)
   )
-  fc.assert(fc.property(when, fc.oneof(text, fc.integer({ min: -8.64e15 - 10, max: 8.64e15 + 10 }), fc.integer({ min: -10, max: 10 }).map((n) => 8.64e15 + n)), (condition, a) => {
+  const attribute = fc.oneof(text, fc.integer({ min: -8.64e15 - 10, max: 8.64e15 + 10 }),
+    fc.integer({ min: -10, max: 10 }).map((n) => 8.64e15 + n))
+  fc.assert(fc.property(when, attribute, (condition, a) => {
     decide(condition, input({ a }))
     return true
   }), { numRuns: 10_000 })
@@ -179,14 +204,19 @@ t.test('random strings and numbers as addresses and times: compiled and referenc
 })
 
 t.test('random trees over attributes of every type, nested names included: compiled and reference agree', async (t) => {
-  const refs = ['resource.a', 'resource.b', 'resource.a.x', 'resource.a.length', 'resource.constructor', 'principal.roles', 'context.time', 'context.ip'].map(r)
-  const literal = fc.oneof(scalar.filter((v) => typeof v !== 'number' || Number.isFinite(v)), fc.array(fc.oneof(fc.string({ maxLength: 2 }), fc.integer({ min: -2, max: 2 })), { maxLength: 10 }))
+  const refs = [
+    'resource.a', 'resource.b', 'resource.a.x', 'resource.a.length', 'resource.constructor', 'principal.roles', 'context.time', 'context.ip'
+  ].map(r)
+  const literal = fc.oneof(scalar.filter((v) => typeof v !== 'number' || Number.isFinite(v)),
+    fc.array(fc.oneof(fc.string({ maxLength: 2 }), fc.integer({ min: -2, max: 2 })), { maxLength: 10 }))
   const operand = fc.oneof(literal, fc.constantFrom(...refs))
   const leaf: fc.Arbitrary<Condition> = fc.oneof(
-    fc.tuple(fc.constantFrom('eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in', 'nin', 'contains', 'startsWith'), operand, operand).map(([op, a, b]) => ({ [op]: [a, b] }) as Condition),
+    fc.tuple(fc.constantFrom('eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in', 'nin', 'contains', 'startsWith'), operand, operand)
+      .map(([op, a, b]) => ({ [op]: [a, b] }) as Condition),
     fc.constantFrom(...refs).map((ref) => ({ exists: ref })),
     fc.tuple(operand, fc.constantFrom('10.0.0.0/8', '::ffff:0:0/96', '::/0')).map(([a, block]) => ({ ipInCidr: [a, block] }) as Condition),
-    fc.tuple(operand, fc.constantFrom('08:00', '22:00'), fc.constantFrom('18:00', '06:00')).map(([a, from, to]) => ({ timeBetween: [a, from, to, 'Europe/Paris'] }) as Condition)
+    fc.tuple(operand, fc.constantFrom('08:00', '22:00'), fc.constantFrom('18:00', '06:00'))
+      .map(([a, from, to]) => ({ timeBetween: [a, from, to, 'Europe/Paris'] }) as Condition)
   )
   const tree = fc.letrec<{ node: Condition }>((tie) => ({
     node: fc.oneof({ depthSize: 'small' },
@@ -195,7 +225,10 @@ t.test('random trees over attributes of every type, nested names included: compi
       { weight: 1, arbitrary: fc.array(tie('node'), { minLength: 1, maxLength: 3 }).map((parts) => ({ or: parts })) },
       { weight: 1, arbitrary: tie('node').map((inner) => ({ not: inner })) })
   })).node
-  const context = fc.record({ time: fc.oneof(scalar, fc.integer({ min: -8.64e15 - 5, max: 8.64e15 + 5 })), ip: fc.oneof(fc.constantFrom('10.1.2.3', '::ffff:10.1.2.3', '2001:db8::1'), fc.string({ maxLength: 8 })) }, { requiredKeys: [] })
+  const context = fc.record({
+    time: fc.oneof(scalar, fc.integer({ min: -8.64e15 - 5, max: 8.64e15 + 5 })),
+    ip: fc.oneof(fc.constantFrom('10.1.2.3', '::ffff:10.1.2.3', '2001:db8::1'), fc.string({ maxLength: 8 }))
+  }, { requiredKeys: [] })
   fc.assert(fc.property(tree, anyValue, anyValue, context, (condition, a, b, ctx) => {
     try {
       parseCondition(condition)
