@@ -1,0 +1,105 @@
+/**
+ * A runner's lifecycle and leases, on every database driver:
+ *
+ * - graceful stop: a handler that finishes within the grace period
+ *   succeeds; one that does not is aborted and its attempt released (failed
+ *   with `job.shutdown`, due again at once), and another node then runs it;
+ * - a node that stopped renewing its lease (it died) loses the job once the
+ *   lease has passed: another node takes it, the decider records the lost
+ *   attempt, and the metrics count the lease lost;
+ * - the metrics: jobs by state and type from the table, attempts by outcome.
+ */
+import { Registry } from 'prom-client'
+import t, { type Test } from 'tap'
+import { z } from 'zod'
+import { execute } from '../src/application/commands.ts'
+import { JobMetrics } from '../src/application/jobs/metrics.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
+import { jobDecider, jobStreamId } from '../src/domain/jobs/job.ts'
+import type { SqlClient } from '../src/sql/client.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { jobEventsOf, openJobsWorld, services, until, untilJobEvent, type JobsWorld } from './helpers/jobs-harness.ts'
+
+const payload = z.object({ name: z.string() }).strict()
+
+t.test('lifecycle', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const world = await openJobsWorld(t, sql)
+    await t.test('graceful stop: finish within the grace period, or be aborted and released', (t) => gracefulStop(t, world))
+    await t.test('a lease that is not renewed is lost, and another node takes the job', (t) => leaseTakeover(t, world, sql))
+  })
+})
+
+async function gracefulStop (t: Test, world: JobsWorld): Promise<void> {
+  let openGate: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { openGate = resolve })
+  const entered = new Set<string>()
+  const aborted: string[] = []
+  const handler = {
+    type: 'test.stop',
+    payload,
+    async handle ({ name }: { name: string }, { signal, attempt }: { signal: AbortSignal, attempt: number }) {
+      entered.add(`${name}/${attempt}`)
+      if (name === 'quick') return gate
+      if (attempt > 1) return // on the next node: done at once
+      await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { aborted.push(name); reject(signal.reason) }))
+    }
+  }
+  const first = world.node('stop-first')
+  first.registerJobHandler(handler)
+  await first.start()
+  const quick = await first.schedule('test.stop', { name: 'quick' })
+  const stubborn = await first.schedule('test.stop', { name: 'stubborn' })
+  await until('both handlers to run', async () => entered.has('quick/1') && entered.has('stubborn/1'))
+  const stopped = first.stop({ graceMs: 1500 })
+  openGate() // the quick one finishes within the grace period
+  await stopped
+  t.equal(first.runner.active, 0, 'nothing runs after stop')
+  t.equal((await jobEventsOf(world.store, quick.jobId)).at(-1)!.type, 'job.attempt.succeeded', 'the quick handler finished')
+  t.same(aborted, ['stubborn'], 'the stubborn handler was aborted after the grace period')
+  const events = await jobEventsOf(world.store, stubborn.jobId)
+  const failed = events.at(-1)!
+  t.equal(failed.type, 'job.attempt.failed')
+  t.match(failed.data, { code: 'job.shutdown', node: 'stop-first' })
+  const data = failed.data as { failedAt: string, retryAt: string }
+  t.equal(data.retryAt, data.failedAt, 'released: due again at once')
+  // Another node takes the released job.
+  const second = world.node('stop-second')
+  second.registerJobHandler(handler)
+  await second.start()
+  const done = await untilJobEvent(world.store, stubborn.jobId, ['job.attempt.succeeded'])
+  t.match(done.at(-1)!.data, { attempt: 2, node: 'stop-second' })
+  await second.stop()
+}
+
+async function leaseTakeover (t: Test, world: JobsWorld, sql: SqlClient): Promise<void> {
+  const registry = new Registry()
+  const metrics = new JobMetrics(registry, sql, ['test.takeover'])
+  const taker = world.node('taker', { observer: metrics })
+  let effects = 0
+  taker.registerJobHandler({ type: 'test.takeover', payload, async handle () { effects++ } })
+  const { jobId } = await taker.schedule('test.takeover', { name: 'x' })
+  // A node that started the job with a 1 s lease and then died: nothing renews it.
+  const ghost = services(world.store)
+  await execute(ghost, jobDecider, jobStreamId(jobId), { type: 'StartAttempt', data: { node: 'ghost', leaseSeconds: 1 } },
+    systemCommand('test'))
+  await taker.start()
+  const events = await untilJobEvent(world.store, jobId, ['job.attempt.succeeded'])
+  t.same(events.map((e) => e.type),
+    ['job.scheduled', 'job.attempt.started', 'job.attempt.failed', 'job.attempt.started', 'job.attempt.succeeded'])
+  t.match(events[2]!.data, { attempt: 1, node: 'ghost', code: 'job.lease_lost' })
+  t.match(events[3]!.data, { attempt: 2, node: 'taker' })
+  const started = Date.parse((events[1]!.data as { leaseUntil: string }).leaseUntil)
+  t.ok(Date.parse((events[3]!.data as { startedAt: string }).startedAt) >= started, 'taken only once the lease had passed')
+  t.equal(effects, 1)
+  await taker.stop()
+  await until('the table to show it succeeded', async () => {
+    const text = await registry.metrics()
+    return text.includes('ledgerline_jobs{type="test.takeover",state="succeeded"} 1')
+  })
+  const text = await registry.metrics()
+  t.match(text, 'ledgerline_job_leases_lost_total{type="test.takeover",side="taker"} 1')
+  t.match(text, 'ledgerline_job_attempts_total{type="test.takeover",outcome="succeeded"} 1')
+  t.match(text, 'ledgerline_job_duration_seconds_count{type="test.takeover",outcome="succeeded"} 1')
+  t.match(text, /ledgerline_jobs_oldest_due_seconds \d/)
+}
