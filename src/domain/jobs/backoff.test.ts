@@ -49,7 +49,10 @@ t.test('an attempt below 0 or fractional, or a draw outside [0, 1), is a program
 
 const policy: fc.Arbitrary<BackoffPolicy> = fc.oneof(
   fc.constant(DEFAULT_BACKOFF),
-  fc.record({ baseMs: fc.integer({ min: 0, max: 86_400_000 }), factor: fc.double({ min: 1, max: 10, noNaN: true }), capMs: fc.integer({ min: 0, max: 604_800_000 }) })
+  fc.record({
+    baseMs: fc.integer({ min: 0, max: 86_400_000 }), factor: fc.double({ min: 1, max: 10, noNaN: true }),
+    capMs: fc.integer({ min: 0, max: 604_800_000 })
+  })
 )
 const draw = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })
 
@@ -57,7 +60,8 @@ t.test('every delay is a whole number of milliseconds in [0, min(cap, base · fa
   fc.assert(fc.property(fc.integer({ min: 0, max: 2000 }), policy, draw, (attempt, policy, random) => {
     const delay = backoffDelay(attempt, policy, random)
     const ceiling = policy.baseMs === 0 ? 0 : Math.min(policy.capMs, Math.round(policy.baseMs * policy.factor ** attempt))
-    return Number.isInteger(delay) && delay >= 0 && delay <= ceiling && delay <= policy.capMs && backoffDelay(attempt, policy, random) === delay
+    return Number.isInteger(delay) && delay >= 0 && delay <= ceiling && delay <= policy.capMs
+      && backoffDelay(attempt, policy, random) === delay
   }), { numRuns: 2000 })
   t.pass('2000 random attempts, policies and draws: within bounds, never negative, deterministic')
 })

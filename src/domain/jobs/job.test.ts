@@ -29,24 +29,44 @@ const TOP = 1 - Number.EPSILON
 
 const scheduled = (changes: Partial<Of<'job.scheduled'>['data']> = {}): Of<'job.scheduled'> => ({
   type: 'job.scheduled',
-  data: { jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' }, runAt: iso(0), maxAttempts: 3, backoff: doubling, timeoutSeconds: 120, scheduledAt: iso(0), ...changes }
+  data: {
+    jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' }, runAt: iso(0), maxAttempts: 3, backoff: doubling,
+    timeoutSeconds: 120, scheduledAt: iso(0), ...changes
+  }
 })
-const started = (attempt: number, node: string, from: number, lease = 30): JobEvent => ({ type: 'job.attempt.started', data: { attempt, node, startedAt: iso(from), leaseUntil: iso(from + lease) } })
-const failed = (attempt: number, node: string, when: number, retryAt: number | null, code = 'http.503', message = 'unavailable'): JobEvent => ({
+const started = (attempt: number, node: string, from: number, lease = 30): JobEvent => ({
+  type: 'job.attempt.started', data: { attempt, node, startedAt: iso(from), leaseUntil: iso(from + lease) }
+})
+const failed = (
+  attempt: number, node: string, when: number, retryAt: number | null, code = 'http.503', message = 'unavailable'
+): JobEvent => ({
   type: 'job.attempt.failed', data: { attempt, node, code, message, failedAt: iso(when), retryAt: retryAt === null ? null : iso(retryAt) }
 })
-const dead = (attempts: number, when: number, reason: 'attempts_exhausted' | 'do_not_retry' = 'attempts_exhausted'): JobEvent => ({ type: 'job.dead', data: { attempts, reason, at: iso(when) } })
-const cancelled = (when: number, changes: Partial<Of<'job.cancelled'>['data']> = {}): JobEvent => ({ type: 'job.cancelled', data: { by: 'ada', reason: 'cancelled', at: iso(when), ...changes } })
-const retried = (when: number, maxAttempts: number, runAt = when): JobEvent => ({ type: 'job.retried', data: { by: 'ada', runAt: iso(runAt), maxAttempts, at: iso(when) } })
+const dead = (attempts: number, when: number, reason: 'attempts_exhausted' | 'do_not_retry' = 'attempts_exhausted'): JobEvent => ({
+  type: 'job.dead', data: { attempts, reason, at: iso(when) }
+})
+const cancelled = (when: number, changes: Partial<Of<'job.cancelled'>['data']> = {}): JobEvent => ({
+  type: 'job.cancelled', data: { by: 'ada', reason: 'cancelled', at: iso(when), ...changes }
+})
+const retried = (when: number, maxAttempts: number, runAt = when): JobEvent => ({
+  type: 'job.retried', data: { by: 'ada', runAt: iso(runAt), maxAttempts, at: iso(when) }
+})
 
 const schedule = (changes: Partial<Extract<JobCommand, { type: 'ScheduleJob' }>['data']> = {}): JobCommand => ({
-  type: 'ScheduleJob', data: { jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' }, maxAttempts: 3, backoff: doubling, timeoutSeconds: 120, ...changes }
+  type: 'ScheduleJob',
+  data: {
+    jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' }, maxAttempts: 3, backoff: doubling, timeoutSeconds: 120,
+    ...changes
+  }
 })
 const start = (node: string, leaseSeconds = 30): JobCommand => ({ type: 'StartAttempt', data: { node, leaseSeconds } })
-const renew = (node: string, attempt: number, leaseSeconds = 30): JobCommand => ({ type: 'RenewLease', data: { node, attempt, leaseSeconds } })
+const renew = (node: string, attempt: number, leaseSeconds = 30): JobCommand => ({
+  type: 'RenewLease', data: { node, attempt, leaseSeconds }
+})
 const succeed = (node: string, attempt: number): JobCommand => ({ type: 'SucceedAttempt', data: { node, attempt } })
 const fail = (node: string, attempt: number, random = 0, retryable = true): JobCommand => ({
-  type: 'FailAttempt', data: { node, attempt, code: retryable ? 'http.503' : 'http.410', message: retryable ? 'unavailable' : 'gone', retryable, random }
+  type: 'FailAttempt',
+  data: { node, attempt, code: retryable ? 'http.503' : 'http.410', message: retryable ? 'unavailable' : 'gone', retryable, random }
 })
 const cancel: JobCommand = { type: 'CancelJob', data: { by: 'ada' } }
 const retry: JobCommand = { type: 'RetryJob', data: { by: 'ada' } }
@@ -54,23 +74,30 @@ const retry: JobCommand = { type: 'RetryJob', data: { by: 'ada' } }
 /** Scheduled at 0, attempt 1 running on n1 from 0 with a lease to 30. */
 const running = [scheduled(), started(1, 'n1', 0)]
 /** Three attempts failed: dead at 60. */
-const exhausted = [scheduled(), started(1, 'n1', 0), failed(1, 'n1', 1, 2), started(2, 'n1', 2), failed(2, 'n1', 3, 5), started(3, 'n2', 5), failed(3, 'n2', 60, null), dead(3, 60)]
+const exhausted = [
+  scheduled(), started(1, 'n1', 0), failed(1, 'n1', 1, 2), started(2, 'n1', 2), failed(2, 'n1', 3, 5), started(3, 'n2', 5),
+  failed(3, 'n2', 60, null), dead(3, 60)
+]
 
 t.test('a job is scheduled to run now, with 25 attempts, the default backoff and a 5 minute timeout unless told otherwise', async (t) => {
-  job.given([]).when({ type: 'ScheduleJob', data: { jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' } } }, at(0)).then(t, [scheduled({
+  job.given([]).when({ type: 'ScheduleJob', data: { jobId: 'j1', jobType: 'webhook.deliver', payload: { deliveryId: 'd1' } } }, at(0))
+    .then(t, [scheduled({
     maxAttempts: 25, backoff: { baseMs: 1000, factor: Math.E, capMs: 22_026_466 }, timeoutSeconds: 300
   })])
-  job.given([]).when(schedule({ runAt: iso(60), key: 'org-acme', keyMode: 'preserve' }), at(0)).then(t, [scheduled({ runAt: iso(60), key: 'org-acme', keyMode: 'preserve' })])
+  job.given([]).when(schedule({ runAt: iso(60), key: 'org-acme', keyMode: 'preserve' }), at(0))
+    .then(t, [scheduled({ runAt: iso(60), key: 'org-acme', keyMode: 'preserve' })])
   job.given([scheduled()]).when(schedule({ maxAttempts: 9 }), at(5)).then(t, [], 'scheduling a job id again changes nothing')
 })
 
 t.test('an attempt starts when the job is due, leased for the lease or the timeout, whichever ends first', async (t) => {
   job.given([scheduled({ runAt: iso(60) })]).when(start('n1'), clock(T0 + 60 * SECOND - 1)).thenThrows(t, 'job.not_due')
   job.given([scheduled({ runAt: iso(60) })]).when(start('n1'), at(60)).then(t, [started(1, 'n1', 60)], 'at its run time')
-  job.given([scheduled({ timeoutSeconds: 10 })]).when(start('n1'), at(0)).then(t, [started(1, 'n1', 0, 10)], 'a 10 second timeout caps the lease')
+  job.given([scheduled({ timeoutSeconds: 10 })]).when(start('n1'), at(0))
+    .then(t, [started(1, 'n1', 0, 10)], 'a 10 second timeout caps the lease')
 })
 
-t.test('while the lease is live nobody else starts the job; once it has expired the next node takes it, and the lost attempt counts as failed', async (t) => {
+t.test('while the lease is live nobody else starts the job; once it has expired the next node takes it, ' +
+  'and the lost attempt counts as failed', async (t) => {
   job.given(running).when(start('n2'), clock(T0 + 30 * SECOND - 1)).thenThrows(t, 'job.leased')
   job.given(running).when(start('n1'), at(29)).thenThrows(t, 'job.leased', 'not even the holder starts it twice')
   job.given(running).when(start('n2'), at(30)).then(t, [
@@ -83,38 +110,49 @@ t.test('while the lease is live nobody else starts the job; once it has expired 
 })
 
 t.test('the holder renews its lease before the expiry, never past the timeout; nobody else does', async (t) => {
-  job.given(running).when(renew('n1', 1), at(20)).then(t, [{ type: 'job.lease.renewed', data: { attempt: 1, node: 'n1', leaseUntil: iso(50) } }])
+  job.given(running).when(renew('n1', 1), at(20))
+    .then(t, [{ type: 'job.lease.renewed', data: { attempt: 1, node: 'n1', leaseUntil: iso(50) } }])
   job.given(running).when(renew('n2', 1), at(20)).thenThrows(t, 'job.lease_lost', 'another node')
   job.given(running).when(renew('n1', 2), at(20)).thenThrows(t, 'job.lease_lost', 'another attempt')
   job.given(running).when(renew('n1', 1), at(30)).thenThrows(t, 'job.lease_lost', 'at the expiry')
   job.given(running).when(renew('n1', 1, 10), at(5)).then(t, [], 'a renewal that would not move the lease on writes nothing')
   const renewed = (until: number): JobEvent => ({ type: 'job.lease.renewed', data: { attempt: 1, node: 'n1', leaseUntil: iso(until) } })
-  job.given([...running, renewed(50), renewed(80), renewed(110)]).when(renew('n1', 1), at(100)).then(t, [renewed(120)], 'up to the 120 second timeout')
+  job.given([...running, renewed(50), renewed(80), renewed(110)]).when(renew('n1', 1), at(100))
+    .then(t, [renewed(120)], 'up to the 120 second timeout')
   job.given([...running, renewed(50), renewed(80), renewed(110), renewed(120)]).when(renew('n1', 1), at(115)).then(t, [], 'and no further')
   job.given([...running, renewed(50)]).when(start('n2'), at(45)).thenThrows(t, 'job.leased', 'a renewed lease holds off a takeover')
 })
 
 t.test('only the holder of the current attempt\'s lease reports its outcome', async (t) => {
-  job.given(running).when(succeed('n1', 1), at(3)).then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }])
+  job.given(running).when(succeed('n1', 1), at(3))
+    .then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }])
   job.given(running).when(succeed('n2', 1), at(3)).thenThrows(t, 'job.lease_lost', 'not another node')
   job.given(running).when(succeed('n1', 2), at(3)).thenThrows(t, 'job.lease_lost', 'not for another attempt')
   const takenOver = [...running, failed(1, 'n1', 30, 30, 'job.lease_lost', 'lost'), started(2, 'n2', 30)]
   job.given(takenOver).when(succeed('n1', 1), at(31)).thenThrows(t, 'job.lease_lost', 'a late report after a takeover')
   job.given(takenOver).when(fail('n1', 1), at(31)).thenThrows(t, 'job.lease_lost', 'a late failure after a takeover')
-  job.given(running).when(succeed('n1', 1), at(40)).then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(40) } }],
+  job.given(running).when(succeed('n1', 1), at(40))
+    .then(t, [{ type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(40) } }],
     'after the expiry but before any takeover, the work is done: it is taken')
   job.given([...running, failed(1, 'n1', 3, 5)]).when(fail('n1', 1), at(4)).thenThrows(t, 'job.lease_lost', 'an attempt reported twice')
-  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }]).when(succeed('n1', 1), at(4)).thenThrows(t, 'job.closed')
+  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }])
+    .when(succeed('n1', 1), at(4))
+    .thenThrows(t, 'job.closed')
 })
 
 t.test('a failure waits a jittered backoff for the next attempt; the last one, or a do-not-retry, makes the job dead', async (t) => {
   job.given(running).when(fail('n1', 1, 0), at(10)).then(t, [failed(1, 'n1', 10, 10)], 'a draw of 0: due at once')
-  job.given(running).when(fail('n1', 1, TOP), at(10)).then(t, [failed(1, 'n1', 10, 12)], 'the top draw: the whole ceiling after attempt 1, 2 s')
-  job.given([scheduled({ maxAttempts: 9 }), started(1, 'n1', 0), failed(1, 'n1', 1, 1), started(2, 'n1', 1), failed(2, 'n1', 2, 2), started(3, 'n1', 2), failed(3, 'n1', 3, 3),
-    started(4, 'n1', 3)]).when(fail('n1', 4, TOP), at(4)).then(t, [failed(4, 'n1', 4, 12)], 'after attempt 4 the 8 s cap')
-  job.given([scheduled({ maxAttempts: 1 }), started(1, 'n1', 0)]).when(fail('n1', 1, 0.5), at(10)).then(t, [failed(1, 'n1', 10, null), dead(1, 10)], 'the last attempt')
-  job.given(running).when(fail('n1', 1, 0.5, false), at(10)).then(t, [failed(1, 'n1', 10, null, 'http.410', 'gone'), dead(1, 10, 'do_not_retry')], 'a 410 on attempt 1')
-  job.given([...running, failed(1, 'n1', 10, 12)]).when(start('n2'), clock(T0 + 12 * SECOND - 1)).thenThrows(t, 'job.not_due', 'not before the retry time')
+  job.given(running).when(fail('n1', 1, TOP), at(10))
+    .then(t, [failed(1, 'n1', 10, 12)], 'the top draw: the whole ceiling after attempt 1, 2 s')
+  job.given([scheduled({ maxAttempts: 9 }), started(1, 'n1', 0), failed(1, 'n1', 1, 1), started(2, 'n1', 1), failed(2, 'n1', 2, 2),
+    started(3, 'n1', 2), failed(3, 'n1', 3, 3), started(4, 'n1', 3)])
+    .when(fail('n1', 4, TOP), at(4)).then(t, [failed(4, 'n1', 4, 12)], 'after attempt 4 the 8 s cap')
+  job.given([scheduled({ maxAttempts: 1 }), started(1, 'n1', 0)]).when(fail('n1', 1, 0.5), at(10))
+    .then(t, [failed(1, 'n1', 10, null), dead(1, 10)], 'the last attempt')
+  job.given(running).when(fail('n1', 1, 0.5, false), at(10))
+    .then(t, [failed(1, 'n1', 10, null, 'http.410', 'gone'), dead(1, 10, 'do_not_retry')], 'a 410 on attempt 1')
+  job.given([...running, failed(1, 'n1', 10, 12)]).when(start('n2'), clock(T0 + 12 * SECOND - 1))
+    .thenThrows(t, 'job.not_due', 'not before the retry time')
   job.given([...running, failed(1, 'n1', 10, 12)]).when(start('n2'), at(12)).then(t, [started(2, 'n2', 12)], 'any node at it')
 })
 
@@ -128,23 +166,29 @@ t.test('a cancel stops a waiting or running job; its holder hears of it at the n
   job.given(exhausted).when(cancel, at(61)).thenThrows(t, 'job.closed', 'a dead job is not cancelled')
   job.given([scheduled()]).when({ type: 'CancelJob', data: { by: 'system', reason: 'replaced', replacedBy: 'j2' } }, at(1))
     .then(t, [cancelled(1, { by: 'system', reason: 'replaced', replacedBy: 'j2' })], 'a pending job is replaced by one with its key')
-  job.given(running).when({ type: 'CancelJob', data: { by: 'system', reason: 'replaced', replacedBy: 'j2' } }, at(1)).thenThrows(t, 'job.leased', 'a running one is not')
+  job.given(running).when({ type: 'CancelJob', data: { by: 'system', reason: 'replaced', replacedBy: 'j2' } }, at(1))
+    .thenThrows(t, 'job.leased', 'a running one is not')
 })
 
 t.test('a manual retry makes the job due now with at least one more attempt; attempt numbers go on', async (t) => {
   job.given(exhausted).when(retry, at(100)).then(t, [retried(100, 4)], 'a dead job: one attempt more')
   job.given([...exhausted, retried(100, 4)]).when(start('n3'), at(100)).then(t, [started(4, 'n3', 100)], 'attempt 4')
-  job.given([...exhausted, retried(100, 4), started(4, 'n3', 100)]).when(fail('n3', 4), at(101)).then(t, [failed(4, 'n3', 101, null), dead(4, 101)], 'and if it fails, dead again')
+  job.given([...exhausted, retried(100, 4), started(4, 'n3', 100)]).when(fail('n3', 4), at(101))
+    .then(t, [failed(4, 'n3', 101, null), dead(4, 101)], 'and if it fails, dead again')
   job.given([scheduled(), cancelled(1)]).when(retry, at(5)).then(t, [retried(5, 3)], 'a job cancelled before it ran keeps its budget')
-  job.given([...running, cancelled(1)]).when(retry, at(5)).then(t, [retried(5, 3, 30)], 'cancelled while running: due when the interrupted lease runs out')
+  job.given([...running, cancelled(1)]).when(retry, at(5))
+    .then(t, [retried(5, 3, 30)], 'cancelled while running: due when the interrupted lease runs out')
   job.given([...running, failed(1, 'n1', 2, 6)]).when(retry, at(3)).then(t, [retried(3, 3)], 'failed and waiting: due now')
   job.given([scheduled()]).when(retry, at(1)).thenThrows(t, 'job.not_retryable', 'a job that never ran')
   job.given(running).when(retry, at(1)).thenThrows(t, 'job.not_retryable', 'a running job')
-  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }]).when(retry, at(4)).thenThrows(t, 'job.not_retryable', 'a job that succeeded')
+  job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }]).when(retry, at(4))
+    .thenThrows(t, 'job.not_retryable', 'a job that succeeded')
 })
 
 t.test('a command on a job never scheduled is refused', async (t) => {
-  for (const command of [start('n1'), renew('n1', 1), succeed('n1', 1), fail('n1', 1), cancel, retry]) job.given([]).when(command, at(0)).thenThrows(t, 'job.not_found', command.type)
+  for (const command of [start('n1'), renew('n1', 1), succeed('n1', 1), fail('n1', 1), cancel, retry]) {
+    job.given([]).when(command, at(0)).thenThrows(t, 'job.not_found', command.type)
+  }
 })
 
 t.test('a job holds its key only while it waits', async (t) => {
@@ -198,7 +242,12 @@ const planned: fc.Arbitrary<Planned> = fc.oneof(
   { arbitrary: fc.record({ type: fc.constant('start' as const), node: who, leaseSeconds }), weight: 8 },
   { arbitrary: fc.record({ type: fc.constant('renew' as const), node: who, attempt: which, leaseSeconds }), weight: 5 },
   { arbitrary: fc.record({ type: fc.constant('succeed' as const), node: who, attempt: which }), weight: 2 },
-  { arbitrary: fc.record({ type: fc.constant('fail' as const), node: who, attempt: which, retryable: fc.constantFrom(true, true, true, true, false), random: draw }), weight: 6 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('fail' as const), node: who, attempt: which, retryable: fc.constantFrom(true, true, true, true, false), random: draw
+    }),
+    weight: 6
+  },
   { arbitrary: fc.record({ type: fc.constantFrom('cancel' as const, 'retry' as const) }), weight: 2 }
 )
 /** How far the clock moves before a command: often nothing, mostly seconds, sometimes past any lease and timeout. */
@@ -264,16 +313,19 @@ function play ([first, rest]: [JobCommand, Array<[Planned, number]>]): { steps: 
     const events = typeof decided === 'string' ? [] : decided
     const untouched = JSON.stringify(state) === JSON.stringify(before)
     for (const event of events) state = jobDecider.evolve(state, event)
-    steps.push({ command, now, before, events, after: structuredClone(state), refused: typeof decided === 'string' ? decided : undefined, logged: log.length, untouched })
+    const refused = typeof decided === 'string' ? decided : undefined
+    steps.push({ command, now, before, events, after: structuredClone(state), refused, logged: log.length, untouched })
     log.push(...events)
   }
   return { steps, log }
 }
 
 /** The log with the time each event was decided at. */
-const timed = (steps: Step[]): Array<[JobEvent, number]> => steps.flatMap((step) => step.events.map((event): [JobEvent, number] => [event, step.now]))
+const timed = (steps: Step[]): Array<[JobEvent, number]> =>
+  steps.flatMap((step) => step.events.map((event): [JobEvent, number] => [event, step.now]))
 
-t.test('no job runs on two nodes at once: an attempt starts only when every other attempt has ended or its lease has run out', async (t) => {
+t.test('no job runs on two nodes at once: an attempt starts only when every other attempt has ended ' +
+  'or its lease has run out', async (t) => {
   let takeovers = 0
   fc.assert(fc.property(scenario, (commands) => {
     const { steps } = play(commands)
@@ -283,7 +335,8 @@ t.test('no job runs on two nodes at once: an attempt starts only when every othe
       switch (event.type) {
         case 'job.attempt.started':
           for (const [number, other] of attempts) {
-            assert.ok(other.ended || other.leaseUntil <= now, `attempt ${event.data.attempt} started at ${new Date(now).toISOString()} while attempt ${number} held a lease to ${new Date(other.leaseUntil).toISOString()}`)
+            assert.ok(other.ended || other.leaseUntil <= now, `attempt ${event.data.attempt} started at ${new Date(now).toISOString()} ` +
+              `while attempt ${number} held a lease to ${new Date(other.leaseUntil).toISOString()}`)
             if (!other.ended) takeovers++
           }
           attempts.set(event.data.attempt, { leaseUntil: Date.parse(event.data.leaseUntil), ended: false })
@@ -313,7 +366,10 @@ t.test('no attempt starts after dead or cancelled without a manual retry, and no
     for (const event of log) {
       if (event.type === 'job.attempt.started') assert.equal(shut, undefined, `an attempt started after ${shut}: ${JSON.stringify(log)}`)
       if (shut === 'job.attempt.succeeded') assert.fail(`${event.type} after a success`)
-      if (event.type === 'job.dead' || event.type === 'job.cancelled' || event.type === 'job.attempt.succeeded') { shut = event.type; closed++ }
+      if (event.type === 'job.dead' || event.type === 'job.cancelled' || event.type === 'job.attempt.succeeded') {
+        shut = event.type
+        closed++
+      }
       if (event.type === 'job.retried') {
         if (shut !== undefined) reopened++
         shut = undefined
@@ -389,7 +445,9 @@ t.test('an attempt starts only when due, and a retry is due within the backoff\'
     let due = 0
     for (const [event, now] of timed(steps)) {
       if (event.type === 'job.scheduled' || event.type === 'job.retried') due = Date.parse(event.data.runAt)
-      if (event.type === 'job.attempt.started') assert.ok(now >= due, `started at ${new Date(now).toISOString()}, due ${new Date(due).toISOString()}`)
+      if (event.type === 'job.attempt.started') {
+        assert.ok(now >= due, `started at ${new Date(now).toISOString()}, due ${new Date(due).toISOString()}`)
+      }
       if (event.type === 'job.attempt.failed' && event.data.retryAt !== null) {
         const wait = Date.parse(event.data.retryAt) - Date.parse(event.data.failedAt)
         const ceiling = event.data.code === 'job.lease_lost' ? 0 : backoffCeiling(event.data.attempt, doubling)

@@ -71,10 +71,17 @@ export type JobState =
     /** After a retry of a cancelled job: the lease its interrupted attempt may still hold (a second cancel must keep it). */
     heldUntil?: string | null
   }
-  | { status: 'running', job: Job, attempts: number, maxAttempts: number, node: string, startedAt: string, leaseUntil: string, lastError: Failure | null }
+  | {
+    status: 'running', job: Job, attempts: number, maxAttempts: number, node: string, startedAt: string, leaseUntil: string,
+    lastError: Failure | null
+  }
   | { status: 'succeeded', job: Job, attempts: number }
   | { status: 'dead', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null }
-  | { status: 'cancelled', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null, /** The lease of the attempt it interrupted. */ leaseUntil: string | null }
+  | {
+    status: 'cancelled', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null,
+    /** The lease of the attempt it interrupted. */
+    leaseUntil: string | null
+  }
 
 export type JobCommand =
   | {
@@ -87,7 +94,16 @@ export type JobCommand =
   | { type: 'StartAttempt', data: { node: string, leaseSeconds: number } }
   | { type: 'RenewLease', data: { node: string, attempt: number, leaseSeconds: number } }
   | { type: 'SucceedAttempt', data: { node: string, attempt: number } }
-  | { type: 'FailAttempt', data: { node: string, attempt: number, code: string, message: string, /** False for a 410 or another "do not retry". */ retryable: boolean, /** In [0, 1): the jitter's draw. */ random: number } }
+  | {
+    type: 'FailAttempt',
+    data: {
+      node: string, attempt: number, code: string, message: string,
+      /** False for a 410 or another "do not retry". */
+      retryable: boolean,
+      /** In [0, 1): the jitter's draw. */
+      random: number
+    }
+  }
   | { type: 'CancelJob', data: { by: string, reason?: 'cancelled' | 'replaced', replacedBy?: string, note?: string } }
   | { type: 'RetryJob', data: { by: string } }
 
@@ -116,7 +132,10 @@ function schedule (data: Extract<JobCommand, { type: 'ScheduleJob' }>['data'], n
 
 function started (state: { job: Job, attempts: number }, node: string, leaseSeconds: number, now: Date): JobEvent {
   const leaseUntil = Math.min(now.getTime() + leaseSeconds * 1000, now.getTime() + state.job.timeoutSeconds * 1000)
-  return { type: 'job.attempt.started', data: { attempt: state.attempts + 1, node, startedAt: now.toISOString(), leaseUntil: new Date(leaseUntil).toISOString() } }
+  return {
+    type: 'job.attempt.started',
+    data: { attempt: state.attempts + 1, node, startedAt: now.toISOString(), leaseUntil: new Date(leaseUntil).toISOString() }
+  }
 }
 
 function start (state: JobState, node: string, leaseSeconds: number, now: Date): JobEvent[] {
@@ -130,11 +149,16 @@ function start (state: JobState, node: string, leaseSeconds: number, now: Date):
       const lost: JobEvent = {
         type: 'job.attempt.failed',
         data: {
-          attempt: state.attempts, node: state.node, code: 'job.lease_lost', message: `the lease expired at ${state.leaseUntil} before the attempt reported`,
+          attempt: state.attempts,
+          node: state.node,
+          code: 'job.lease_lost',
+          message: `the lease expired at ${state.leaseUntil} before the attempt reported`,
           failedAt: now.toISOString(), retryAt: exhausted ? null : now.toISOString()
         }
       }
-      if (exhausted) return [lost, { type: 'job.dead', data: { attempts: state.attempts, reason: 'attempts_exhausted', at: now.toISOString() } }]
+      if (exhausted) {
+        return [lost, { type: 'job.dead', data: { attempts: state.attempts, reason: 'attempts_exhausted', at: now.toISOString() } }]
+      }
       return [lost, started(state, node, leaseSeconds, now)]
     }
     default:
@@ -151,7 +175,9 @@ function held (state: JobState, node: string, attempt: number): Extract<JobState
 
 function renew (state: JobState, data: Extract<JobCommand, { type: 'RenewLease' }>['data'], now: Date): JobEvent[] {
   const running = held(state, data.node, data.attempt)
-  if (now.getTime() >= Date.parse(running.leaseUntil)) throw new LeaseLost('the lease expired before this heartbeat', { attempt: data.attempt, leaseUntil: running.leaseUntil })
+  if (now.getTime() >= Date.parse(running.leaseUntil)) {
+    throw new LeaseLost('the lease expired before this heartbeat', { attempt: data.attempt, leaseUntil: running.leaseUntil })
+  }
   const deadline = Date.parse(running.startedAt) + running.job.timeoutSeconds * 1000
   const leaseUntil = Math.min(now.getTime() + data.leaseSeconds * 1000, deadline)
   if (leaseUntil <= Date.parse(running.leaseUntil)) return []
@@ -164,27 +190,36 @@ function fail (state: JobState, data: Extract<JobCommand, { type: 'FailAttempt' 
   const retryAt = !data.retryable || last ? null : plus(now, backoffDelay(running.attempts, running.job.backoff, data.random))
   const failed: JobEvent = {
     type: 'job.attempt.failed',
-    data: { attempt: data.attempt, node: data.node, code: data.code, message: data.message.slice(0, 1000), failedAt: now.toISOString(), retryAt }
+    data: {
+      attempt: data.attempt, node: data.node, code: data.code, message: data.message.slice(0, 1000), failedAt: now.toISOString(), retryAt
+    }
   }
   if (retryAt !== null) return [failed]
-  return [failed, { type: 'job.dead', data: { attempts: running.attempts, reason: data.retryable ? 'attempts_exhausted' : 'do_not_retry', at: now.toISOString() } }]
+  const reason = data.retryable ? 'attempts_exhausted' : 'do_not_retry'
+  return [failed, { type: 'job.dead', data: { attempts: running.attempts, reason, at: now.toISOString() } }]
 }
 
 function cancel (state: JobState, data: Extract<JobCommand, { type: 'CancelJob' }>['data'], now: Date): JobEvent[] {
   if (state.status === 'cancelled') return []
   if (state.status !== 'waiting' && state.status !== 'running') return closed(state)
   // A running holder of a key is not replaced: the new job runs beside it (see the header).
-  if (data.reason === 'replaced' && state.status === 'running') throw new JobLeased('a running job is not replaced', { leaseUntil: state.leaseUntil })
+  if (data.reason === 'replaced' && state.status === 'running') {
+    throw new JobLeased('a running job is not replaced', { leaseUntil: state.leaseUntil })
+  }
   const { by, reason = 'cancelled', replacedBy, note } = data
   return [{
     type: 'job.cancelled',
-    data: { by, reason, ...(replacedBy === undefined ? {} : { replacedBy }), ...(note === undefined ? {} : { note }), at: now.toISOString() }
+    data: {
+      by, reason, ...(replacedBy === undefined ? {} : { replacedBy }), ...(note === undefined ? {} : { note }), at: now.toISOString()
+    }
   }]
 }
 
 function retry (state: JobState, by: string, now: Date): JobEvent[] {
   const failedAndWaiting = state.status === 'waiting' && state.lastError !== null
-  if (state.status !== 'dead' && state.status !== 'cancelled' && !failedAndWaiting) throw new JobNotRetryable(undefined, { status: state.status })
+  if (state.status !== 'dead' && state.status !== 'cancelled' && !failedAndWaiting) {
+    throw new JobNotRetryable(undefined, { status: state.status })
+  }
   const held = state.status === 'cancelled' ? state.leaseUntil : state.status === 'waiting' ? (state.heldUntil ?? null) : null
   const runAt = held !== null ? later(now.toISOString(), held) : now.toISOString()
   return [{ type: 'job.retried', data: { by, runAt, maxAttempts: Math.max(state.maxAttempts, state.attempts + 1), at: now.toISOString() } }]
@@ -192,7 +227,8 @@ function retry (state: JobState, by: string, now: Date): JobEvent[] {
 
 function closed (state: JobState): never {
   if (state.status === 'none') throw new JobNotFound()
-  throw new JobClosed(`the job ${state.status === 'succeeded' ? 'has succeeded' : state.status === 'dead' ? 'is dead' : `is ${state.status}`}`, { status: state.status })
+  const what = state.status === 'succeeded' ? 'has succeeded' : state.status === 'dead' ? 'is dead' : `is ${state.status}`
+  throw new JobClosed(`the job ${what}`, { status: state.status })
 }
 
 function unreachable (value: never): never {
@@ -211,7 +247,9 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
       case 'RenewLease': return renew(state, command.data, now)
       case 'SucceedAttempt':
         held(state, command.data.node, command.data.attempt)
-        return [{ type: 'job.attempt.succeeded', data: { attempt: command.data.attempt, node: command.data.node, finishedAt: now.toISOString() } }]
+        return [{
+          type: 'job.attempt.succeeded', data: { attempt: command.data.attempt, node: command.data.node, finishedAt: now.toISOString() }
+        }]
       case 'FailAttempt': return fail(state, command.data, now)
       case 'CancelJob': return cancel(state, command.data, now)
       case 'RetryJob': return retry(state, command.data.by, now)
