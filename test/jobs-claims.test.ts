@@ -8,6 +8,7 @@
  *   and not the rows the first marked, and a runner runs every job once;
  * - job keys: `replace` cancels the pending holder, `preserve` keeps it and
  *   schedules nothing;
+ * - a job's row: its type, state, run time, key and organization;
  * - a rebuild of the jobs projection in the middle keeps jobs working.
  */
 import t, { type Test } from 'tap'
@@ -15,6 +16,7 @@ import { z } from 'zod'
 import { rebuildProjection } from '../src/projections/rebuild.ts'
 import { jobsProjection } from '../src/projections/jobs/projection.ts'
 import { claimDueJobs, jobRow } from '../src/projections/jobs/queries.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { jobEventsOf, openJobsWorld, recordEffect, until, untilJobEvent, type JobsWorld } from './helpers/jobs-harness.ts'
@@ -27,6 +29,7 @@ t.test('claiming', async (t) => {
     await t.test('two runners on one database: each job runs once at a time, and once', (t) => twoRunners(t, world))
     await t.test('claim batch boundaries', (t) => batchBoundaries(t, world, sql))
     await t.test('key modes', (t) => keyModes(t, world))
+    await t.test('the row of a job', (t) => theRow(t, world, sql))
     await t.test('a projection rebuild in the middle keeps jobs working', (t) => rebuildInTheMiddle(t, world, sql))
   })
 })
@@ -146,6 +149,24 @@ async function keyModes (t: Test, world: JobsWorld): Promise<void> {
   const racing = await Promise.all([7, 8, 9].map((i) => jobs.schedule('test.keyed', { i }, { key: 'customer-4', runAt: later })))
   const states = await Promise.all(racing.map(async (r) => (await jobEventsOf(world.store, r.jobId)).at(-1)!.type))
   t.equal(states.filter((type) => type === 'job.scheduled').length, 1, `one pending job per key (${states.join(', ')})`)
+}
+
+async function theRow (t: Test, world: JobsWorld, sql: SqlClient): Promise<void> {
+  const jobs = world.node('rows')
+  jobs.registerJobHandler({ type: 'test.row', payload: z.object({ orgId: z.string() }).strict(), async handle () {} })
+  const runAt = new Date(Date.now() + 3_600_000)
+  const { jobId } = await jobs.schedule('test.row', { orgId: 'org_payload' }, { runAt, key: 'k' })
+  const fromMetadata = await jobs.schedule('test.row', { orgId: 'org_payload' }, {
+    runAt, metadata: { ...systemCommand('test'), orgId: 'org_metadata' }
+  })
+  const row = await until('the row', () => jobRow(sql, jobId))
+  t.match(row, {
+    jobId, jobType: 'test.row', state: 'waiting', attempt: 0, maxAttempts: 25, key: 'k', orgId: 'org_payload', leaseNode: null
+  })
+  t.equal(row.runAt.getTime(), runAt.getTime())
+  t.equal((await until('the other row', () => jobRow(sql, fromMetadata.jobId))).orgId, 'org_metadata', 'the metadata\'s organization first')
+  await t.rejects(jobs.schedule('test.row', { orgId: 1 }), { code: 'job.invalid_payload' }, 'a payload its schema refuses')
+  await t.rejects(jobs.schedule('test.nobody', {}), { code: 'job.unknown_type' })
 }
 
 async function rebuildInTheMiddle (t: Test, world: JobsWorld, sql: SqlClient): Promise<void> {

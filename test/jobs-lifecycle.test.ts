@@ -1,6 +1,8 @@
 /**
  * A runner's lifecycle and leases, on every database driver:
  *
+ * - a handler that runs past its lease keeps the job: the heartbeat renews
+ *   the lease, and another node running beside it does not take the job;
  * - graceful stop: a handler that finishes within the grace period
  *   succeeds; one that does not is aborted and its attempt released (failed
  *   with `job.shutdown`, due again at once), and another node then runs it;
@@ -25,10 +27,36 @@ const payload = z.object({ name: z.string() }).strict()
 t.test('lifecycle', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const world = await openJobsWorld(t, sql)
+    await t.test('a long handler keeps its lease by heartbeat', (t) => heartbeat(t, world))
     await t.test('graceful stop: finish within the grace period, or be aborted and released', (t) => gracefulStop(t, world))
     await t.test('a lease that is not renewed is lost, and another node takes the job', (t) => leaseTakeover(t, world, sql))
   })
 })
+
+async function heartbeat (t: Test, world: JobsWorld): Promise<void> {
+  const runs: string[] = []
+  const handler = {
+    type: 'test.long',
+    payload,
+    // Runs until the job's stream shows two renewals of its lease: longer than the 2 s lease, however slow the machine.
+    async handle (_payload: unknown, { jobId, node }: { jobId: string, node: string }) {
+      runs.push(node)
+      await until('two lease renewals', async () =>
+        (await jobEventsOf(world.store, jobId)).filter((e) => e.type === 'job.lease.renewed').length >= 2, 60_000)
+    }
+  }
+  const nodes = ['long-a', 'long-b'].map((name) => world.node(name, { leaseSeconds: 2 }))
+  for (const jobs of nodes) jobs.registerJobHandler(handler)
+  await Promise.all(nodes.map((jobs) => jobs.start()))
+  const { jobId } = await nodes[0]!.schedule('test.long', { name: 'long' })
+  const events = await untilJobEvent(world.store, jobId, ['job.attempt.succeeded'], 90_000)
+  t.equal(runs.length, 1, 'the other node never took it')
+  t.same(events.filter((e) => e.type === 'job.attempt.started').length, 1, 'one attempt')
+  const renewals = events.filter((e) => e.type === 'job.lease.renewed')
+    .map((e) => Date.parse((e.data as { leaseUntil: string }).leaseUntil))
+  t.ok(renewals.length >= 2 && renewals.every((until, i) => i === 0 || until > renewals[i - 1]!), 'each renewal moved the lease on')
+  await Promise.all(nodes.map((jobs) => jobs.stop()))
+}
 
 async function gracefulStop (t: Test, world: JobsWorld): Promise<void> {
   let openGate: () => void = () => {}

@@ -40,7 +40,7 @@ import { JobClosed, JobLeased, JobNotDue, JobNotFound, LeaseLost } from '../../d
 import type { JobEvent } from '../../domain/jobs/events.ts'
 import { DEFAULT_LEASE_SECONDS, jobDecider, jobStreamId, type JobCommand, type JobState } from '../../domain/jobs/job.ts'
 import { JOBS_CHANNEL } from '../../projections/jobs/projection.ts'
-import { claimDueJobs, type ClaimedJob } from '../../projections/jobs/queries.ts'
+import { claimDueJobs, releaseClaim, type ClaimedJob } from '../../projections/jobs/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { CommandServices } from '../commands.ts'
 import { failureOf, isPermanent, jobCommand, type JobHandler, type JobHandlers } from './handlers.ts'
@@ -224,13 +224,18 @@ export class JobRunner {
 
   async #attempt (job: ClaimedJob, running: Running): Promise<void> {
     const handler = this.#o.handlers.get(job.jobType)
-    if (handler === undefined || this.#stopping) return
+    if (handler === undefined || this.#stopping) {
+      await releaseClaim(this.#o.sql, job.jobId, this.#o.node, null)
+      return
+    }
     let started: { state: JobState, events: readonly JobEvent[] }
     try {
       started = await this.#command(job.jobId, { type: 'StartAttempt', data: { node: this.#o.node, leaseSeconds: this.#o.leaseSeconds } })
     } catch (error) {
-      if (refusedStart(error)) return
-      throw error
+      if (!refusedStart(error)) throw error
+      // The row was stale: look again once the projection has had a poll interval to catch up, not in a tight loop.
+      await releaseClaim(this.#o.sql, job.jobId, this.#o.node, new Date(this.#o.now().getTime() + this.#o.pollIntervalMs))
+      return
     }
     const { state, events } = started
     if (events.some((event) => event.type === 'job.attempt.failed')) this.#o.observer?.leaseLost(job.jobType, 'taker')

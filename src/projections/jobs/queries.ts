@@ -55,6 +55,15 @@ export async function claimDueJobs (sql: SqlClient, options: ClaimOptions): Prom
   })
 }
 
+/**
+ * Moves this node's claim mark on a job it did not start: to `until` (a start the stale row misled, tried again after it), or
+ * off (null: a job left unstarted at shutdown, free for any node at once).
+ */
+export async function releaseClaim (sql: SqlExecutor, jobId: string, node: string, until: Date | null): Promise<void> {
+  await sql.query('UPDATE jobs SET claimed_until = $3 WHERE job_id = $1 AND claimed_by = $2',
+    [jobId, node, until === null ? null : until.toISOString()])
+}
+
 export interface JobCount { readonly jobType: string, readonly state: string, readonly count: number }
 
 /** How many jobs each type has in each state. */
