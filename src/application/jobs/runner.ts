@@ -251,7 +251,8 @@ export class JobRunner {
     const timeoutMs = Math.max(0, Date.parse(state.startedAt) + job.timeoutSeconds * 1000 - this.#o.now().getTime())
     const timeout = setTimeout(() => controller.abort(new Aborted('timeout', `the attempt ran past its ${job.timeoutSeconds} s timeout`)),
       timeoutMs)
-    const heartbeat = setInterval(() => { void this.#renew(job.jobId, attempt, controller) }, this.#o.leaseSeconds * 1000 / 3)
+    const lease = { until: Date.parse(state.leaseUntil) }
+    const heartbeat = setInterval(() => { void this.#renew(job.jobId, attempt, controller, lease) }, this.#o.leaseSeconds * 1000 / 3)
     let error: unknown
     try {
       await runHandler(handler, job.payload, {
@@ -272,12 +273,18 @@ export class JobRunner {
     await this.#report(job.jobId, job.jobType, attempt, error, seconds)
   }
 
-  async #renew (jobId: string, attempt: number, controller: AbortController): Promise<void> {
+  /** Renews the lease; aborts the handler once the lease is lost, or has run out while the store could not be reached. */
+  async #renew (jobId: string, attempt: number, controller: AbortController, lease: { until: number }): Promise<void> {
     if (controller.signal.aborted) return
     try {
-      await this.#command(jobId, { type: 'RenewLease', data: { node: this.#o.node, attempt, leaseSeconds: this.#o.leaseSeconds } })
+      const { state } = await this.#command(jobId, {
+        type: 'RenewLease', data: { node: this.#o.node, attempt, leaseSeconds: this.#o.leaseSeconds }
+      })
+      if (state.status === 'running') lease.until = Date.parse(state.leaseUntil)
     } catch (error) {
-      if (error instanceof LeaseLost || error instanceof JobClosed) {
+      const lost = error instanceof LeaseLost || error instanceof JobClosed
+      if (lost || this.#o.now().getTime() >= lease.until) {
+        // Past its lease another node may take the job: this one stops rather than run beside it.
         controller.abort(new Aborted('lost', 'this node lost the job\'s lease'))
         return
       }
