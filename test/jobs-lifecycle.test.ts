@@ -1,6 +1,8 @@
 /**
  * A runner's lifecycle and leases, on every database driver:
  *
+ * - a sleeping runner wakes on the projection's NOTIFY when another node
+ *   schedules a job (its polling backstop set to ten minutes);
  * - a handler that runs past its lease keeps the job: the heartbeat renews
  *   the lease, and another node running beside it does not take the job;
  * - graceful stop: a handler that finishes within the grace period
@@ -27,11 +29,28 @@ const payload = z.object({ name: z.string() }).strict()
 t.test('lifecycle', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const world = await openJobsWorld(t, sql)
+    await t.test('a sleeping runner wakes when another node schedules a job', (t) => wakeOnNotify(t, world))
     await t.test('a long handler keeps its lease by heartbeat', (t) => heartbeat(t, world))
     await t.test('graceful stop: finish within the grace period, or be aborted and released', (t) => gracefulStop(t, world))
     await t.test('a lease that is not renewed is lost, and another node takes the job', (t) => leaseTakeover(t, world, sql))
   })
 })
+
+async function wakeOnNotify (t: Test, world: JobsWorld): Promise<void> {
+  const ran: string[] = []
+  const handler = { type: 'test.wake', payload, async handle ({ name }: { name: string }) { ran.push(name) } }
+  const sleeper = world.node('sleeper', { pollIntervalMs: 600_000 })
+  const scheduler = world.node('scheduler')
+  sleeper.registerJobHandler(handler)
+  scheduler.registerJobHandler(handler)
+  await sleeper.start() // claims once (nothing is due), then sleeps
+  for (const name of ['first', 'second']) {
+    const { jobId } = await scheduler.schedule('test.wake', { name })
+    await untilJobEvent(world.store, jobId, ['job.attempt.succeeded'])
+  }
+  t.same(ran, ['first', 'second'], 'woken by the NOTIFY, not by its poll')
+  await sleeper.stop()
+}
 
 async function heartbeat (t: Test, world: JobsWorld): Promise<void> {
   const runs: string[] = []

@@ -49,6 +49,9 @@ export async function openJobsWorld (t: Test, sql: SqlClient): Promise<JobsWorld
   const store = createPostgresEventStore(sql, jobsRegistry())
   const projections = new ProjectionRunner({ sql, store, logger, projections: [jobsProjection], standbyRetryMs: 100 })
   projections.start()
+  // The jobs view exists once the first generation is swapped in. A NOTIFY sent while that first build applies comes
+  // before the view does, so a runner started earlier would find nothing to claim until its next poll.
+  await until('the jobs view', async () => sql.query('SELECT 1 FROM jobs LIMIT 0').then(() => true, () => false))
   const nodes: Jobs[] = []
   t.teardown(async () => {
     await Promise.all(nodes.map((node) => node.stop({ graceMs: 0 })))

@@ -16,7 +16,9 @@
  *
  * Each batch that makes a job due (scheduled, failed with a retry, retried)
  * sends a NOTIFY on `ledgerline_jobs` in its transaction, so sleeping
- * runners wake when the row is there to be claimed, not before.
+ * runners wake when the row is there to be claimed, not before. (One
+ * exception: a first build, before any generation is exposed, notifies
+ * before the `jobs` view exists; the runners' polling backstop covers it.)
  */
 import type { RecordedEvent } from '../../eventstore/types.ts'
 import type { SqlTransaction } from '../../sql/client.ts'
