@@ -145,10 +145,14 @@ async function keyModes (t: Test, world: JobsWorld): Promise<void> {
   const third = await jobs.schedule('test.keyed', { i: 5 }, { key: 'customer-2', runAt: later })
   const fourth = await jobs.schedule('test.keyed', { i: 6 }, { key: 'customer-3', keyMode: 'preserve', runAt: later })
   t.ok(third.scheduled && fourth.scheduled)
-  // Two racing replaces on one key: one pending job remains.
-  const racing = await Promise.all([7, 8, 9].map((i) => jobs.schedule('test.keyed', { i }, { key: 'customer-4', runAt: later })))
-  const states = await Promise.all(racing.map(async (r) => (await jobEventsOf(world.store, r.jobId)).at(-1)!.type))
-  t.equal(states.filter((type) => type === 'job.scheduled').length, 1, `one pending job per key (${states.join(', ')})`)
+  // Racing schedules on one key (replace and preserve mixed): one pending job remains, in every round.
+  for (let round = 0; round < 4; round++) {
+    const racing = await Promise.all([0, 1, 2, 3].map((i) =>
+      jobs.schedule('test.keyed', { i }, { key: `race-${round}`, keyMode: i === 3 ? 'preserve' : 'replace', runAt: later })))
+    const ids = [...new Set(racing.map((r) => r.jobId))]
+    const states = await Promise.all(ids.map(async (id) => (await jobEventsOf(world.store, id)).at(-1)!.type))
+    t.equal(states.filter((type) => type === 'job.scheduled').length, 1, `round ${round}: one pending job per key (${states.join(', ')})`)
+  }
 }
 
 async function theRow (t: Test, world: JobsWorld, sql: SqlClient): Promise<void> {

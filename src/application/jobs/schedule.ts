@@ -12,15 +12,18 @@
  * - `preserve`: when a holder is pending, nothing is scheduled; the answer
  *   names the holder (`scheduled: false`).
  * The claim on the key is appended with the holder the caller read, so of two
- * racing schedules one claims it; the other reads again. A schedule that
- * claimed the key and then finds another holder after writing its job (the
- * other claimed it in between) cancels its own job as replaced: one pending
- * job per key, whatever the interleaving.
+ * racing schedules one claims it; the other reads again. After writing its
+ * job, a schedule cancels the job it took the key from (if that one is
+ * pending by then: it may have claimed the key and not yet written its job
+ * when it was judged), and a schedule that finds another holder after
+ * writing its job (the other claimed it in between) cancels its own job as
+ * replaced: one pending job per key, whatever the interleaving. Under such a
+ * race `preserve` may keep the later job rather than the earlier.
  */
 import { aggregate, readState } from '../../domain/decider.ts'
 import { systemCommand, uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import type { BackoffPolicy } from '../../domain/jobs/backoff.ts'
-import { InvalidJobPayload, JobClosed, JobKeyTaken, JobLeased, UnknownJobType } from '../../domain/jobs/errors.ts'
+import { InvalidJobPayload, JobClosed, JobKeyTaken, JobLeased, JobNotFound, UnknownJobType } from '../../domain/jobs/errors.ts'
 import type { KeyMode } from '../../domain/jobs/events.ts'
 import { holdsKey, jobDecider, jobStreamId } from '../../domain/jobs/job.ts'
 import { jobKeyDecider, jobKeyStreamId } from '../../domain/jobs/key.ts'
@@ -109,14 +112,18 @@ async function withKey (context: ScheduleContext, s: KeyedSchedule, write: () =>
     try {
       await execute(services, jobKeyDecider, keyStream, {
         type: 'ClaimKey',
-        data: { jobType: s.type, key: s.key, jobId: s.jobId, expectedHolder: state.holder, ...(holds ? { previous: holder } : {}) }
+        data: {
+          jobType: s.type, key: s.key, jobId: s.jobId, expectedHolder: state.holder, ...(holder === null ? {} : { previous: holder })
+        }
       }, { ...s.metadata, commandId: crypto.randomUUID() })
     } catch (error) {
       if (error instanceof JobKeyTaken && tries < KEY_TRIES) continue
       throw error
     }
     const scheduled = await write()
-    if (holds) await replace(context, holder, s.jobId, s.metadata)
+    // The holder we took the key from is cancelled even when it did not hold it when judged: it may have claimed the key
+    // and not yet written its job, which it may have done by now (if it writes it later, its own check below cancels it).
+    if (holder !== null) await replace(context, holder, s.jobId, s.metadata)
     // Another schedule may have claimed the key between our claim and our job: the later claim wins, ours steps aside.
     const after = await readState(services.store, jobKeyDecider, keyStream, services.states)
     if (after.state.holder !== null && after.state.holder !== s.jobId) await replace(context, s.jobId, after.state.holder, s.metadata)
@@ -124,13 +131,13 @@ async function withKey (context: ScheduleContext, s: KeyedSchedule, write: () =>
   }
 }
 
-/** Cancels `jobId` as replaced by `by`; a job that is running or has ended is left alone. */
+/** Cancels `jobId` as replaced by `by`; a job that is running, has ended, or was never written is left alone. */
 async function replace (context: ScheduleContext, jobId: string, by: string, metadata: CommandMetadata): Promise<void> {
   try {
     await execute(context.services, jobDecider, jobStreamId(jobId), {
       type: 'CancelJob', data: { by: metadata.actor.id, reason: 'replaced', replacedBy: by }
     }, { ...metadata, commandId: uuidV5(`job/${jobId}/replaced-by/${by}`), now: context.now() })
   } catch (error) {
-    if (!(error instanceof JobLeased) && !(error instanceof JobClosed)) throw error
+    if (!(error instanceof JobLeased) && !(error instanceof JobClosed) && !(error instanceof JobNotFound)) throw error
   }
 }

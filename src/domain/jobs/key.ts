@@ -20,7 +20,7 @@ export const jobKeyClaimed = defineEvent({
     jobType: JobType,
     key: z.string().min(1).max(200),
     jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-    /** The holder it took the key from, when that one still held it (replace mode). */
+    /** The job that held the key before: the scheduler cancels it if it is pending (src/application/jobs/schedule.ts). */
     previous: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
     at: z.iso.datetime()
   }).strict()
