@@ -325,7 +325,8 @@ function makeCases (random: Random, roles: readonly SpecRole[], principals: read
     let type: string
     let verb: string
     let meet: readonly Clause[] = []
-    const conflicts = held.flatMap((deny) => deny.effect !== 'deny' ? [] : held.filter((g) => g.effect === 'allow' && g.type === deny.type && g.verb === deny.verb).map((allow) => [deny, allow] as const))
+    const conflicts = held.flatMap((deny) => deny.effect !== 'deny' ? [] : held.filter((g) => g.effect === 'allow' &&
+      g.type === deny.type && g.verb === deny.verb).map((allow) => [deny, allow] as const))
     if (roll < 0.2 && conflicts.length > 0) {
       const [deny, allow] = pick(random, conflicts)
       ;({ type, verb } = deny)
@@ -432,7 +433,8 @@ async function casbinEnforcer (roles: readonly SpecRole[], principals: readonly 
   const enforcer = await newEnforcer(newModelFromString(CASBIN_MODEL))
   const rules = roles.flatMap((role) => role.grants.map((g) => [role.roleId, g.type, g.verb, casbinCondition(g.clauses), g.effect]))
   if (!await enforcer.addPolicies(rules)) throw new Error('casbin refused the policies')
-  if (!await enforcer.addGroupingPolicies(principals.flatMap((p) => p.roles.map((roleId) => [p.id, roleId])))) throw new Error('casbin refused the role links')
+  if (!await enforcer.addGroupingPolicies(principals.flatMap((p) => p.roles.map((roleId) =>
+    [p.id, roleId])))) throw new Error('casbin refused the role links')
   return enforcer
 }
 
@@ -449,7 +451,9 @@ interface Timing {
 }
 
 /** Runs passes for `seconds`; checks each pass allowed as many as it should. */
-function runPasses (name: string, pass: Pass, expected: number, cases: number, seconds: number, into: { passes: number[], checks: number, ns: number }): void {
+function runPasses (
+  name: string, pass: Pass, expected: number, cases: number, seconds: number, into: { passes: number[], checks: number, ns: number }
+): void {
   const deadline = performance.now() + seconds * 1000
   do {
     const t0 = process.hrtime.bigint()
@@ -483,7 +487,9 @@ const rateOf = (timing: Timing): number => timing.checks / (timing.ns / 1e9)
 interface CasbinTiming { readonly rate: number, readonly p50ms: number, readonly checks: number }
 
 /** Whole passes over the cases, one check at a time, until `seconds` have gone by. */
-async function timeCasbin (seconds: number, cases: readonly CasbinCase[], expected: number, check: (c: CasbinCase) => boolean | Promise<boolean>): Promise<CasbinTiming> {
+async function timeCasbin (
+  seconds: number, cases: readonly CasbinCase[], expected: number, check: (c: CasbinCase) => boolean | Promise<boolean>
+): Promise<CasbinTiming> {
   const samples: number[] = []
   const start = performance.now()
   do {
@@ -508,7 +514,8 @@ function median (values: readonly number[]): number {
 // ── workloads ──────────────────────────────────────────────────────────────
 
 interface OursCase { readonly principal: Principal, readonly action: string, readonly resource: Resource, readonly context: Context }
-interface CaslCase { readonly ability: MongoAbility, readonly verb: string, readonly type: string, readonly resource: Attributes & { readonly type: string } }
+interface CaslCase { readonly ability: MongoAbility, readonly verb: string, readonly type: string,
+  readonly resource: Attributes & { readonly type: string } }
 interface CasbinCase { readonly user: string, readonly verb: string, readonly resource: Attributes & { readonly type: string } }
 
 /** compile-1000: our Policy over 50 roles × 20 grants; the first (cold) run is logged apart. */
@@ -525,7 +532,8 @@ function compileThousand (cfg: Config, roles: readonly RoleDefinition[]): number
   for (let i = 0; i < 5; i++) time()
   const runs = Array.from({ length: cfg.compileRuns }, time)
   const ms = median(runs)
-  log(`compile-1000: ${grants} grants in ${roles.length} roles: cold ${cold.toFixed(2)} ms, then median ${ms.toFixed(3)} ms of ${runs.length} (min ${Math.min(...runs).toFixed(3)}, max ${Math.max(...runs).toFixed(3)})`)
+  log(`compile-1000: ${grants} grants in ${roles.length} roles: cold ${cold.toFixed(2)} ms, then median ${ms.toFixed(3)} ms of ` +
+    `${runs.length} (min ${Math.min(...runs).toFixed(3)}, max ${Math.max(...runs).toFixed(3)})`)
   return ms
 }
 
@@ -539,7 +547,9 @@ interface Agreement {
   readonly allowed: { readonly casl: number, readonly casbin: number, readonly casbinSync: number }
 }
 
-async function agreement (decisions: readonly boolean[], caslCases: readonly CaslCase[], casbinCases: readonly CasbinCase[], enforcer: Enforcer): Promise<Agreement> {
+async function agreement (
+  decisions: readonly boolean[], caslCases: readonly CaslCase[], casbinCases: readonly CasbinCase[], enforcer: Enforcer
+): Promise<Agreement> {
   let casl = 0
   let casbin = 0
   let casbinSync = 0
@@ -559,7 +569,8 @@ async function agreement (decisions: readonly boolean[], caslCases: readonly Cas
     if (byCasbin !== ours) casbin++
     if (byCasbinSync !== ours) casbinSync++
     if ((byCasl !== ours || byCasbin !== ours || byCasbinSync !== ours) && examples.length < 5) {
-      examples.push(`case ${i}: ${b.user} ${c.type}:${c.verb} ${JSON.stringify(b.resource)}: ours ${ours}, CASL ${byCasl}, casbin ${byCasbin}/${byCasbinSync}`)
+      examples.push(`case ${i}: ${b.user} ${c.type}:${c.verb} ${JSON.stringify(b.resource)}: ours ${ours}, CASL ${byCasl}, casbin ` +
+        `${byCasbin}/${byCasbinSync}`)
     }
   }
   return { casl, casbin, casbinSync, examples, allowed }
@@ -587,16 +598,19 @@ async function inProcess (cfg: Config): Promise<Part> {
   }))
   const cases = wire(makeCases(random, spec, principals, cfg.cases))
   const denies = spec.reduce((n, role) => n + role.grants.filter((g) => g.effect === 'deny').length, 0)
-  log(`policy set: ${spec.length} roles × ${GRANTS_PER_ROLE} grants (${denies} denies), 3 clauses each; ${principals.length} principals × ${ROLES_PER_PRINCIPAL} roles; ${cases.length} cases`)
+  log(`policy set: ${spec.length} roles × ${GRANTS_PER_ROLE} grants (${denies} denies), 3 clauses each; ${principals.length} principals ` +
+    `× ${ROLES_PER_PRINCIPAL} roles; ${cases.length} cases`)
 
   const compileMs = compileThousand(cfg, roles.slice(0, COMPILE_ROLES))
 
   // Each engine gets its own copies of the resources, the same attributes.
   const policy = new Policy(roles)
-  const oursCases: OursCase[] = cases.map((c) => ({ principal: c.principal, action: c.action, resource: { type: c.type, ...c.attributes }, context: c.context }))
+  const oursCases: OursCase[] = cases.map((c) => ({ principal: c.principal, action: c.action, resource: { type: c.type, ...c.attributes },
+    context: c.context }))
   const byId = new Map(spec.map((role) => [role.roleId, role]))
   const abilities = new Map(principals.map((p) => [p.id, caslAbility(byId, p)]))
-  const caslCases: CaslCase[] = cases.map((c) => ({ ability: abilities.get(c.principal.id)!, verb: c.verb, type: c.type, resource: subject(c.type, { type: c.type, ...c.attributes }) }))
+  const caslCases: CaslCase[] = cases.map((c) => ({ ability: abilities.get(c.principal.id)!, verb: c.verb, type: c.type,
+    resource: subject(c.type, { type: c.type, ...c.attributes }) }))
   const enforcer = await casbinEnforcer(spec, principals)
   const casbinCases: CasbinCase[] = cases.map((c) => ({ user: c.principal.id, verb: c.verb, resource: { type: c.type, ...c.attributes } }))
 
@@ -608,10 +622,12 @@ async function inProcess (cfg: Config): Promise<Part> {
   const deniedByDeny = reasons.filter((r) => r === 'denied').length
   const overridden = oursCases.filter((c, i) => !decisions[i] && withoutDenies.can(c.principal, c.action, c.resource, c.context)).length
   if (reasons.some((r, i) => (r === 'allowed') !== decisions[i])) throw new Error('explain() and can() disagree')
-  const mix = `${allowed} allowed, ${deniedByDeny} denied by a holding deny (${overridden} of them over a holding allow), ${cases.length - allowed - deniedByDeny} with no holding allow`
+  const mix = `${allowed} allowed, ${deniedByDeny} denied by a holding deny (${overridden} of them over a holding allow), ` +
+    `${cases.length - allowed - deniedByDeny} with no holding allow`
   log(`cases: ${mix}`)
   const agreed = await agreement(decisions, caslCases, casbinCases, enforcer)
-  const agreementText = `disagreements with ours on ${cases.length} cases: CASL ${agreed.casl}, casbin enforce ${agreed.casbin}, casbin enforceSync ${agreed.casbinSync}`
+  const agreementText = `disagreements with ours on ${cases.length} cases: CASL ${agreed.casl}, casbin enforce ${agreed.casbin}, casbin ` +
+    `enforceSync ${agreed.casbinSync}`
   log(agreementText)
   for (const example of agreed.examples) log(`  ${example}`)
 
@@ -633,15 +649,18 @@ async function inProcess (cfg: Config): Promise<Part> {
     return n
   }
   log(`can-conditional: ours vs CASL, batches of ${cfg.cases} checks, ${cfg.rounds} rounds of ${cfg.roundSeconds} s each`)
-  const timings = inRounds(cfg, [{ name: 'ours', pass: oursPass, expected: allowed }, { name: 'casl', pass: caslPass, expected: agreed.allowed.casl }])
+  const timings = inRounds(cfg, [{ name: 'ours', pass: oursPass, expected: allowed },
+    { name: 'casl', pass: caslPass, expected: agreed.allowed.casl }])
   const ours = timings.get('ours')!
   const casl = timings.get('casl')!
   const oursRate = rateOf(ours)
   const caslRate = rateOf(casl)
-  log(`  ours: p50 ${p50PerCheck(ours, cfg.cases).toFixed(1)} ns/check, ${rateText(oursRate)}; CASL: p50 ${p50PerCheck(casl, cfg.cases).toFixed(1)} ns/check, ${rateText(caslRate)}`)
+  log(`  ours: p50 ${p50PerCheck(ours, cfg.cases).toFixed(1)} ns/check, ${rateText(oursRate)}; CASL: p50 ` +
+    `${p50PerCheck(casl, cfg.cases).toFixed(1)} ns/check, ${rateText(caslRate)}`)
 
   // The issue's own example condition: an ipInCidr clause on context.ip in place of the status clause (ours only).
-  const cidrPolicy = new Policy(oursRoles(spec, (clause) => clause.kind === 'status' ? { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] } : oursClause(clause)))
+  const cidrPolicy = new Policy(oursRoles(spec, (clause) => clause.kind === 'status' ? { ipInCidr: [{ ref: 'context.ip' },
+    '10.0.0.0/8'] } : oursClause(clause)))
   const cidrPass: Pass = () => {
     let n = 0
     for (let i = 0; i < oursCases.length; i++) {
@@ -650,15 +669,20 @@ async function inProcess (cfg: Config): Promise<Part> {
     }
     return n
   }
-  const cidr = inRounds({ ...cfg, rounds: 1 }, [{ name: 'ours, ipInCidr clause', pass: cidrPass, expected: cidrPass() }]).get('ours, ipInCidr clause')!
-  const cidrText = `ours with an ipInCidr clause (context.ip in 10.0.0.0/8) instead of the status clause: p50 ${p50PerCheck(cidr, cfg.cases).toFixed(1)} ns/check, ${rateText(rateOf(cidr))}`
+  const cidr = inRounds({ ...cfg, rounds: 1 }, [{ name: 'ours, ipInCidr clause', pass: cidrPass,
+    expected: cidrPass() }]).get('ours, ipInCidr clause')!
+  const cidrText = `ours with an ipInCidr clause (context.ip in 10.0.0.0/8) instead of the status clause: p50 ` +
+    `${p50PerCheck(cidr, cfg.cases).toFixed(1)} ns/check, ${rateText(rateOf(cidr))}`
   log(`  ${cidrText}`)
 
   // can-vs-casbin: enforce() awaited one at a time; enforceSync alike, for the notes.
   log(`can-vs-casbin: whole passes over the ${cfg.cases} cases for at least ${cfg.casbinSeconds} s per API`)
-  const casbinAsync = await timeCasbin(cfg.casbinSeconds, casbinCases, agreed.allowed.casbin, (c) => enforcer.enforce(c.user, c.resource, c.verb))
-  log(`  casbin enforce (awaited one at a time): ${rateText(casbinAsync.rate)}, p50 ${casbinAsync.p50ms.toFixed(3)} ms (${casbinAsync.checks} checks)`)
-  const casbinSync = await timeCasbin(cfg.casbinSeconds, casbinCases, agreed.allowed.casbinSync, (c) => enforcer.enforceSync(c.user, c.resource, c.verb))
+  const casbinAsync = await timeCasbin(cfg.casbinSeconds, casbinCases, agreed.allowed.casbin, (c) =>
+    enforcer.enforce(c.user, c.resource, c.verb))
+  log(`  casbin enforce (awaited one at a time): ${rateText(casbinAsync.rate)}, p50 ${casbinAsync.p50ms.toFixed(3)} ms ` +
+    `(${casbinAsync.checks} checks)`)
+  const casbinSync = await timeCasbin(cfg.casbinSeconds, casbinCases, agreed.allowed.casbinSync, (c) =>
+    enforcer.enforceSync(c.user, c.resource, c.verb))
   log(`  casbin enforceSync: ${rateText(casbinSync.rate)}, p50 ${casbinSync.p50ms.toFixed(3)} ms (${casbinSync.checks} checks)`)
 
   const versions = { '@casl/ability': packageVersion('@casl/ability'), casbin: packageVersion('casbin') }
@@ -683,13 +707,17 @@ async function inProcess (cfg: Config): Promise<Part> {
   ]
   const notes = [
     `cases: ${mix}; ${agreementText}`,
-    `can-conditional: p50 = median over passes of (pass time ÷ ${cfg.cases} checks); checks/s: ours ${Math.round(oursRate)}, CASL ${Math.round(caslRate)}`,
-    `casbin enforceSync: ${Math.round(casbinSync.rate)} checks/s (ours ÷ that = ${(oursRate / casbinSync.rate).toFixed(0)}); enforce p50 ${casbinAsync.p50ms.toFixed(3)} ms`,
-    'casbin conditions write `status in [...]` as `==` joined by `||`: node-casbin rewrites ` (a, b)` into an array in an expression holding ` in `, ' +
+    `can-conditional: p50 = median over passes of (pass time ÷ ${cfg.cases} checks); checks/s: ours ${Math.round(oursRate)}, CASL ` +
+      `${Math.round(caslRate)}`,
+    `casbin enforceSync: ${Math.round(casbinSync.rate)} checks/s (ours ÷ that = ${(oursRate / casbinSync.rate).toFixed(0)}); enforce p50 ` +
+      `${casbinAsync.p50ms.toFixed(3)} ms`,
+    'casbin conditions write `status in [...]` as `==` joined by `||`: node-casbin rewrites ` (a, b)` into an array in an expression ' +
+      'holding ` in `, ' +
       'which also catches the parentheses it wraps an eval()ed rule in, and enforce then throws',
     cidrText
   ]
-  const workload = `${ROLES} roles × ${GRANTS_PER_ROLE} grants, 3-clause conditions, ${denies} denies; ${principals.length} principals × ${ROLES_PER_PRINCIPAL} roles; ${cases.length} cases, seed ${cfg.seed}`
+  const workload = `${ROLES} roles × ${GRANTS_PER_ROLE} grants, 3-clause conditions, ${denies} denies; ${principals.length} principals × ` +
+    `${ROLES_PER_PRINCIPAL} roles; ${cases.length} cases, seed ${cfg.seed}`
   const disagreements = agreed.casl + agreed.casbin + agreed.casbinSync
   return { results, notes, machine: { ...versions, workload }, disagreements }
 }
@@ -699,7 +727,8 @@ async function main (): Promise<void> {
   const started = performance.now()
   // Nanosecond figures move with whatever else the machine runs: the report keeps the load it started under.
   const load = loadavg()[0]!.toFixed(2)
-  log(`bench:authz — ${JSON.stringify({ ...cfg, http: { ...cfg.http, databaseUrl: cfg.http.databaseUrl === undefined ? undefined : redact(cfg.http.databaseUrl) } })}, 1-min load average ${load}`)
+  const databaseUrl = cfg.http.databaseUrl === undefined ? undefined : redact(cfg.http.databaseUrl)
+  log(`bench:authz — ${JSON.stringify({ ...cfg, http: { ...cfg.http, databaseUrl } })}, 1-min load average ${load}`)
   const parts: Part[] = []
   if (cfg.only !== 'http') parts.push(await inProcess(cfg))
   let database = 'none (in-process, no database)'
@@ -710,7 +739,8 @@ async function main (): Promise<void> {
     parts.push({ results: http.results, notes: [http.note], machine: versions, disagreements: 0 })
   }
   const machine = machineInfo(database, { ...Object.assign({}, ...parts.map((part) => part.machine)), loadAverageAtStart: Number(load) })
-  const report: BenchReport = { ...newReport('authz', 'npm run bench:authz', machine, parts.flatMap((part) => part.results)), notes: parts.flatMap((part) => part.notes) }
+  const report: BenchReport = { ...newReport('authz', 'npm run bench:authz', machine, parts.flatMap((part) => part.results)),
+    notes: parts.flatMap((part) => part.notes) }
   const file = writeReport(report)
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)

@@ -54,7 +54,8 @@ const EnvSchema = z.object({
   LIVE_READ_INTERVAL_MS: z.coerce.number().int().min(0).max(1000).default(20),
   PERMISSIONS_FILE: z.string().trim().default(''),
   AUDIT_SIGNING_KEY: ed25519PrivateKey,
-  METRICS_TOKEN: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'at least 16 characters (e.g. openssl rand -hex 32)'),
+  METRICS_TOKEN: z.string().trim().default('').refine((value) => value === '' || value.length >= 16,
+    'at least 16 characters (e.g. openssl rand -hex 32)'),
   METRICS_PORT: z.union([z.literal(''), port]).optional().transform((value) => (value === '' ? undefined : value)),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   HTTP_REQUEST_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
@@ -181,7 +182,8 @@ function readPermissionsFile (path: string): HostAction[] {
   try {
     document = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text)
   } catch (error) {
-    throw new ConfigError(`invalid configuration:\n  PERMISSIONS_FILE: ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`)
+    throw new ConfigError(`invalid configuration:\n  PERMISSIONS_FILE: ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ` +
+      `${(error as Error).message}`)
   }
   const parsed = PermissionsFile.safeParse(document)
   if (!parsed.success) {

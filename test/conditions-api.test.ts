@@ -19,12 +19,14 @@ const grant = (when: unknown) => ({ actions: ['member:invite'], resource: '*', e
 /** A member holding one custom role made of `when`; returns a function that checks member:invite for them. */
 async function memberUnder (api: TestApp, when: Condition, email: string) {
   const { orgId } = api.owner
-  const { roleId } = await createRole(api.runtime.identity, systemCommand('test'), orgId, { name: email, grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow', when }] })
+  const { roleId } = await createRole(api.runtime.identity, systemCommand('test'), orgId,
+    { name: email, grants: [{ actions: ['member:invite'], resource: '*', effect: 'allow', when }] })
   const member = await register(api, email)
   await addMember(api.runtime.identity, systemCommand('test'), orgId, { userId: member.userId, roles: ['viewer'] })
   const last = await assignRole(api.runtime.identity, systemCommand('test'), orgId, member.userId, roleId)
   const headers: Record<string, string> = last.position === null ? {} : { 'x-consistent-with': last.position }
-  const check = (resource: Record<string, unknown>, context: Record<string, unknown> = {}) => ({ userId: member.userId, action: 'member:invite', resource, context })
+  const check = (resource: Record<string, unknown>, context: Record<string, unknown> = {}) =>
+    ({ userId: member.userId, action: 'member:invite', resource, context })
   return {
     check,
     checks: (checks: unknown[]) => api.call('POST', `/v1/orgs/${orgId}/authz/check`, { body: { checks }, headers }),
@@ -42,7 +44,8 @@ t.test('a literal string that reads like a reference is refused, with the refere
     problem(t, literal, 400, 'rbac.invalid_condition')
     t.match(literal.json().detail, /lt\.0: "resource\.amount" is a literal string.*\{"ref": "resource\.amount"\}/)
     t.match(literal.json(), { errors: [{ path: 'lt.0' }] })
-    const nested = await create({ and: [{ eq: [ref('context.mfa'), true] }, { not: { in: [ref('resource.region'), ['eu', 'context.region']] } }] })
+    const nested = await create({ and: [{ eq: [ref('context.mfa'), true] },
+      { not: { in: [ref('resource.region'), ['eu', 'context.region']] } }] })
     problem(t, nested, 400, 'rbac.invalid_condition')
     t.match(nested.json(), { errors: [{ path: 'and.1.not.in.1' }] }, 'found inside and, not and a literal list')
     const unknown = await create({ eq: ['principal.email', 'a@b.example'] })
@@ -57,7 +60,8 @@ t.test('a literal string that reads like a reference is refused, with the refere
     const replaced = await put({ gte: ['context.time', 'resource.createdAt'] })
     problem(t, replaced, 400, 'rbac.invalid_condition')
     t.equal(replaced.json().errors.length, 2, 'both operands named')
-    t.equal((await put({ startsWith: [ref('resource.path'), 'resources/'] })).statusCode, 200, 'text that is not a reference is a literal like any other')
+    t.equal((await put({ startsWith: [ref('resource.path'), 'resources/'] })).statusCode, 200,
+      'text that is not a reference is a literal like any other')
     t.equal((await put({ in: [ref('resource.region'), ['eu', 'uk']] })).statusCode, 200)
   })
 })
@@ -66,12 +70,15 @@ t.test('/openapi.json shows the grammar of a grant\'s when: every operator and i
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
     const document = (await api.call('GET', '/openapi.json', { token: null })).json()
-    const schemas = document.components.schemas as Record<string, { anyOf?: Array<{ properties: Record<string, unknown>, description?: string }> }>
-    const resolve = (schema: { $ref?: string }) => schema.$ref === undefined ? schema : schemas[schema.$ref.replace('#/components/schemas/', '')]!
+    const schemas = document.components.schemas as Record<string, { anyOf?: Array<{ properties: Record<string, unknown>,
+      description?: string }> }>
+    const resolve = (schema: { $ref?: string }) => schema.$ref === undefined ? schema : schemas[schema.$ref.replace('#/components/schemas/',
+      '')]!
     const bodies = [document.paths['/v1/orgs/{orgId}/roles'].post, document.paths['/v1/orgs/{orgId}/roles/{roleId}/grants'].put]
       .map((operation) => operation.requestBody.content['application/json'].schema.properties.grants.items.properties.when)
     for (const when of bodies) {
-      const condition = resolve(when) as { anyOf: Array<{ properties: Record<string, { $ref?: string, prefixItems?: unknown[], anyOf?: unknown[] }>, description: string }> }
+      const condition = resolve(when) as { anyOf: Array<{ properties: Record<string,
+        { $ref?: string, prefixItems?: unknown[], anyOf?: unknown[] }>, description: string }> }
       const operators = condition.anyOf.flatMap((branch) => Object.keys(branch.properties))
       t.same(operators.sort(), Object.keys(GRAMMAR).sort(), 'every operator, nothing else')
       for (const branch of condition.anyOf) {
@@ -81,7 +88,8 @@ t.test('/openapi.json shows the grammar of a grant\'s when: every operator and i
       }
       const eq = condition.anyOf.find((branch) => 'eq' in branch.properties)!.properties.eq as { prefixItems: Array<{ $ref: string }> }
       const operand = resolve(eq.prefixItems[0]!) as { anyOf: Array<{ $ref?: string, type?: string }> }
-      t.ok(operand.anyOf.some((shape) => shape.$ref !== undefined && JSON.stringify(resolve(shape)).includes('principal')), 'an operand may be a reference, whose pattern is shown')
+      t.ok(operand.anyOf.some((shape) => shape.$ref !== undefined && JSON.stringify(resolve(shape)).includes('principal')),
+        'an operand may be a reference, whose pattern is shown')
     }
   })
 })
@@ -89,10 +97,13 @@ t.test('/openapi.json shows the grammar of a grant\'s when: every operator and i
 t.test('IPv4-mapped IPv6 blocks are accepted and decide for both forms of an address', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const api = await openTestApp(t, sql)
-    const created = await api.call('POST', `/v1/orgs/${api.owner.orgId}/roles`, { body: { name: 'Mapped', grants: [grant({ ipInCidr: [ref('context.ip'), '::ffff:10.0.0.0/104'] }), grant({ ipInCidr: [ref('context.ip'), '::ffff:0:0/96'] })] } })
+    const created = await api.call('POST', `/v1/orgs/${api.owner.orgId}/roles`,
+      { body: { name: 'Mapped', grants: [grant({ ipInCidr: [ref('context.ip'), '::ffff:10.0.0.0/104'] }),
+        grant({ ipInCidr: [ref('context.ip'), '::ffff:0:0/96'] })] } })
     t.equal(created.statusCode, 201, created.body)
     const member = await memberUnder(api, { ipInCidr: [ref('context.ip'), '::ffff:10.0.0.0/104'] }, 'mapped@a.example')
-    const decided = await member.checks(['10.1.2.3', '::ffff:10.1.2.3', '11.1.2.3', '2001:db8::1'].map((ip) => member.check({ type: 'member' }, { ip })))
+    const decided = await member.checks(['10.1.2.3', '::ffff:10.1.2.3', '11.1.2.3', '2001:db8::1'].map((ip) =>
+      member.check({ type: 'member' }, { ip })))
     t.same(decided.json(), { results: [{ allowed: true }, { allowed: true }, { allowed: false }, { allowed: false }] })
   })
 })
@@ -116,7 +127,9 @@ t.test('times a condition does not document are false: no 500, and one such chec
     t.match(explained.json(), { allowed: false, failedConditions: [{ clause: 'timeBetween' }] })
 
     const onId = await memberUnder(api, { timeBetween: [ref('resource.id'), '00:00', '23:59'] }, 'onid@a.example')
-    const ids = await onId.checks(['INV-1', 'eu-west-2', '::1', '10.1.2', '2026-03-02T08:30:00Z'].map((id) => onId.check({ type: 'member', id })))
-    t.same(ids.json(), { results: [{ allowed: false }, { allowed: false }, { allowed: false }, { allowed: false }, { allowed: true }] }, 'only a documented time is one')
+    const ids = await onId.checks(['INV-1', 'eu-west-2', '::1', '10.1.2', '2026-03-02T08:30:00Z'].map((id) =>
+      onId.check({ type: 'member', id })))
+    t.same(ids.json(), { results: [{ allowed: false }, { allowed: false }, { allowed: false }, { allowed: false }, { allowed: true }] },
+      'only a documented time is one')
   })
 })

@@ -47,8 +47,10 @@ actions:
 `
 
 t.test('PERMISSIONS_FILE: JSON or YAML, strictly validated', async (t) => {
-  t.same(loadConfig({ PERMISSIONS_FILE: file('host.yaml', HOST_YAML) }).hostActions.map((a) => a.action), ['invoice:read', 'invoice:update', 'invoice:void', 'payout:approve'])
-  t.same(loadConfig({ PERMISSIONS_FILE: file('host.json', JSON.stringify({ actions: [{ action: 'report:read', description: 'read reports' }] })) }).hostActions, [{ action: 'report:read', description: 'read reports' }])
+  t.same(loadConfig({ PERMISSIONS_FILE: file('host.yaml', HOST_YAML) }).hostActions.map((a) => a.action),
+    ['invoice:read', 'invoice:update', 'invoice:void', 'payout:approve'])
+  t.same(loadConfig({ PERMISSIONS_FILE: file('host.json', JSON.stringify({ actions: [{ action: 'report:read',
+    description: 'read reports' }] })) }).hostActions, [{ action: 'report:read', description: 'read reports' }])
   t.same(loadConfig({}).hostActions, [], 'none by default')
   const refused = (text: string, name: string, message: RegExp): void => {
     let error: unknown
@@ -62,8 +64,10 @@ t.test('PERMISSIONS_FILE: JSON or YAML, strictly validated', async (t) => {
   }
   refused('{ "actions": [ { "action": "Invoice Update", "description": "x" } ] }', 'bad-name.json', /actions\.0\.action: <resource>:<verb>/)
   refused('{ "actions": [ { "action": "invoice:update" } ] }', 'no-description.json', /actions\.0\.description/)
-  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "builtInRoles": ["owner"] } ] }', 'bad-role.json', /builtInRoles/)
-  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "grantToEveryone": true } ] }', 'unknown-key.json', /grantToEveryone/)
+  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "builtInRoles": ["owner"] } ] }', 'bad-role.json',
+    /builtInRoles/)
+  refused('{ "actions": [ { "action": "invoice:update", "description": "x", "grantToEveryone": true } ] }', 'unknown-key.json',
+    /grantToEveryone/)
   refused('actions: [', 'broken.yaml', /not valid YAML/)
   refused('{', 'broken.json', /not valid JSON/)
   t.throws(() => loadConfig({ PERMISSIONS_FILE: join(dir, 'missing.json') }), /cannot read/)
@@ -121,15 +125,20 @@ t.test('host actions end to end: catalogue, built-in roles, conditional custom r
       { userId: admin.userId, action: 'invoice:void', resource: invoice('inv-8', 1) },
       { userId: admin.userId, action: 'payout:approve', resource: { type: 'payout', id: 'p-1' } }
     ]
-    const checked = await api.call('POST', `/v1/orgs/${orgId}/authz/check`, { body: { checks }, headers: { 'x-consistent-with': assigned.json().position } })
+    const checked = await api.call('POST', `/v1/orgs/${orgId}/authz/check`,
+      { body: { checks }, headers: { 'x-consistent-with': assigned.json().position } })
     t.equal(checked.statusCode, 200, checked.body)
     t.same(checked.json().results.map((r: { allowed: boolean }) => r.allowed), [true, false, false, false, false, true, false, true, false])
     const why = await api.call('POST', `/v1/orgs/${orgId}/authz/explain`, { body: checks[1] })
     t.match(why.json(), { allowed: false, failedConditions: [{ roleId: created.json().roleId, clause: 'and.0.lt' }] })
 
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Payouts', grants: [{ actions: ['payout:approve'], resource: '*', effect: 'allow' }] } }), 403, 'rbac.escalation')
-    t.equal((await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token, body: { name: 'Voids', grants: [{ actions: ['invoice:void'], resource: '*', effect: 'allow' }] } })).statusCode, 201, 'admins delegate what they hold')
-    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Typo', grants: [{ actions: ['invoice:updat'], resource: '*', effect: 'allow' }] } }), 400, 'rbac.unknown_action')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token,
+      body: { name: 'Payouts', grants: [{ actions: ['payout:approve'], resource: '*', effect: 'allow' }] } }), 403, 'rbac.escalation')
+    t.equal((await api.call('POST', `/v1/orgs/${orgId}/roles`, { token: admin.token,
+      body: { name: 'Voids', grants: [{ actions: ['invoice:void'], resource: '*', effect: 'allow' }] } })).statusCode, 201,
+        'admins delegate what they hold')
+    problem(t, await api.call('POST', `/v1/orgs/${orgId}/roles`, { body: { name: 'Typo',
+      grants: [{ actions: ['invoice:updat'], resource: '*', effect: 'allow' }] } }), 400, 'rbac.unknown_action')
   })
 })
 

@@ -25,7 +25,8 @@ t.test('the blocked list names real routes and actions, and docs/impersonation.m
   const actions = new Set(LEDGERLINE_CATALOGUE.actions.map((definition) => definition.action))
   for (const action of BLOCKED_ACTIONS.keys()) t.ok(actions.has(action), `${action} is a catalogue action`)
   const page = readFileSync(new URL('../docs/impersonation.md', import.meta.url), 'utf8')
-  for (const entry of [...BLOCKED_ACTIONS.keys(), ...[...ALLOWED_OUTSIDE_ORGS].filter((route) => !route.startsWith('HEAD '))]) t.ok(page.includes(`\`${entry}\``), `docs/impersonation.md lists ${entry}`)
+  for (const entry of [...BLOCKED_ACTIONS.keys(), ...[...ALLOWED_OUTSIDE_ORGS].filter((route) =>
+    !route.startsWith('HEAD '))]) t.ok(page.includes(`\`${entry}\``), `docs/impersonation.md lists ${entry}`)
 })
 
 t.test('while impersonating, every blocked route is refused and recorded, and no other route is', async (t) => {
@@ -37,24 +38,31 @@ t.test('while impersonating, every blocked route is refused and recorded, and no
     for (const route of ALLOWED_OUTSIDE_ORGS) t.ok(keys.has(route), `${route} is a route of the app`)
 
     const as = (id: string) => ({ ...systemCommand('blocked-test'), actor: { type: 'user' as const, id } })
-    const admin = await registerUser(api.runtime.identity, systemCommand('blocked-test'), { email: 'admin@blocked.example', displayName: 'admin' })
-    const member = await registerUser(api.runtime.identity, systemCommand('blocked-test'), { email: 'member@blocked.example', displayName: 'member' })
+    const admin = await registerUser(api.runtime.identity, systemCommand('blocked-test'),
+      { email: 'admin@blocked.example', displayName: 'admin' })
+    const member = await registerUser(api.runtime.identity, systemCommand('blocked-test'),
+      { email: 'member@blocked.example', displayName: 'member' })
     await addMember(api.runtime.identity, as(api.owner.userId), orgId, { userId: admin.userId, roles: ['admin'] })
     await addMember(api.runtime.identity, as(api.owner.userId), orgId, { userId: member.userId, roles: ['member'] })
     const { token, sessionId } = await requestImpersonation(api.runtime.impersonation, as(admin.userId), orgId,
-      { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId, reason: 'walking every route while impersonating' })
+      { userId: admin.userId, impersonating: false, via: 'member' }, { targetUserId: member.userId,
+        reason: 'walking every route while impersonating' })
 
     const documented = await documentedRoutes<{ 'x-permission'?: string, security?: unknown[] }>(api.app)
     const permissions = new Map(documented.map((route) => [routeKey(route), route.operation['x-permission']]))
     // Sign-up and login take no token: there is no session to speak of.
     const publicRoutes = new Set(documented.filter((route) => route.operation.security === undefined).map(routeKey))
-    const fill = (url: string): string => url.replace(/:(\w+)/g, (_whole, name: string) => (name === 'orgId' ? orgId : name === 'sessionId' ? sessionId : 'x_walk'))
+    const fill = (url: string): string => url.replace(/:(\w+)/g, (_whole, name: string) =>
+      (name === 'orgId' ? orgId : name === 'sessionId' ? sessionId : 'x_walk'))
     let refused = 0
-    const walk = served.filter((route) => route.url.startsWith('/v1/') && !ENDS_SESSION.has(routeKey(route)) && !publicRoutes.has(routeKey(route)))
+    const walk = served.filter((route) => route.url.startsWith('/v1/') && !ENDS_SESSION.has(routeKey(route)) &&
+      !publicRoutes.has(routeKey(route)))
     t.ok(publicRoutes.has('POST /v1/auth/login') && walk.length > 40, `${walk.length} authenticated routes walked`)
     for (const route of walk) {
-      const blocked = blockedWhileImpersonating(route.method, route.url, permissions.get(routeKey(route)) ?? permissions.get(`GET ${route.url}`))
-      const response = await api.app.inject({ method: route.method as 'GET', url: fill(route.url), headers: { authorization: `Bearer ${token!}` }, ...(route.method === 'GET' || route.method === 'HEAD' ? {} : { payload: {} }) })
+      const blocked = blockedWhileImpersonating(route.method, route.url, permissions.get(routeKey(route)) ??
+        permissions.get(`GET ${route.url}`))
+      const response = await api.app.inject({ method: route.method as 'GET', url: fill(route.url),
+        headers: { authorization: `Bearer ${token!}` }, ...(route.method === 'GET' || route.method === 'HEAD' ? {} : { payload: {} }) })
       const code = route.method === 'HEAD' ? undefined : (response.json() as { code?: string }).code
       if (blocked !== undefined) {
         refused++
@@ -67,7 +75,8 @@ t.test('while impersonating, every blocked route is refused and recorded, and no
     }
     t.ok(refused >= BLOCKED_ACTIONS.size, `${refused} of ${walk.length} routes refused`)
     await settled(api.runtime)
-    const { rows } = await api.runtime.sql.query<{ blocked_actions: number, status: string }>('SELECT blocked_actions, status FROM impersonation_sessions WHERE session_id = $1', [sessionId])
+    const { rows } = await api.runtime.sql.query<{ blocked_actions: number,
+      status: string }>('SELECT blocked_actions, status FROM impersonation_sessions WHERE session_id = $1', [sessionId])
     t.same(rows, [{ blocked_actions: refused, status: 'active' }], 'every refusal is recorded in the session, which goes on')
   })
 })

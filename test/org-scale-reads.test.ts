@@ -20,7 +20,8 @@ interface Role { roleId: string, name: string, description: string, builtIn: boo
 async function append (store: EventStore, streamId: string, events: Array<{ type: string, data: unknown }>): Promise<void> {
   for (let from = 0; from < events.length; from += 500) {
     const command = systemCommand('org-scale-test')
-    await store.append(streamId, events.slice(from, from + 500).map((event, index) => ({ ...event, id: metadataFor(command, index).eventId, metadata: metadataFor(command, index) })))
+    await store.append(streamId, events.slice(from, from + 500).map((event, index) =>
+      ({ ...event, id: metadataFor(command, index).eventId, metadata: metadataFor(command, index) })))
   }
 }
 
@@ -28,7 +29,8 @@ async function registerUsers (store: EventStore, userIds: readonly string[]): Pr
   for (const userId of userIds) {
     const command = systemCommand('org-scale-test')
     const data = { userId, email: `${userId}@scale.example`, displayName: `User ${userId}` }
-    await store.append(userStreamId(userId), [{ id: metadataFor(command, 0).eventId, type: 'identity.user.registered', data, metadata: metadataFor(command, 0) }])
+    await store.append(userStreamId(userId), [{ id: metadataFor(command, 0).eventId, type: 'identity.user.registered', data,
+      metadata: metadataFor(command, 0) }])
   }
 }
 
@@ -69,9 +71,12 @@ t.test('GET …/roles, …/members and …/audit-retention of an organization gr
 
     t.same(await roles(), expected(), 'no custom role: the four built-in ones')
 
-    const conditional = { actions: ['audit:read', 'member:read'], resource: 'organization', effect: 'allow', when: { eq: [{ ref: 'context.impersonating' }, false] } }
-    await append(store, orgStreamId(orgId), [{ type: 'rbac.role.created', data: { roleId: 'role_first', name: 'Zeta', description: 'the first', grants: [conditional] } }])
-    custom.set('role_first', { roleId: 'role_first', name: 'Zeta', description: 'the first', builtIn: false, grants: [conditional], holders: [] })
+    const conditional = { actions: ['audit:read', 'member:read'], resource: 'organization', effect: 'allow',
+      when: { eq: [{ ref: 'context.impersonating' }, false] } }
+    await append(store, orgStreamId(orgId), [{ type: 'rbac.role.created',
+      data: { roleId: 'role_first', name: 'Zeta', description: 'the first', grants: [conditional] } }])
+    custom.set('role_first', { roleId: 'role_first', name: 'Zeta', description: 'the first', builtIn: false, grants: [conditional],
+      holders: [] })
     t.same(await roles(), expected(), 'one custom role, appended behind the server\'s back, with its condition')
 
     // ~1,000 roles and 1,000 members, some holding a custom role.
@@ -85,7 +90,8 @@ t.test('GET …/roles, …/members and …/audit-retention of an organization gr
     })
     // Duplicate names are not possible through commands; the list must still order by name, then id. Rename them apart.
     for (const [roleId, role] of custom) if (roleId !== 'role_first') role.name = `${role.name} ${roleId}`
-    const renames = [...custom.values()].filter((role) => role.roleId !== 'role_first').map((role) => ({ type: 'rbac.role.renamed', data: { roleId: role.roleId, name: role.name } }))
+    const renames = [...custom.values()].filter((role) => role.roleId !== 'role_first').map((role) =>
+      ({ type: 'rbac.role.renamed', data: { roleId: role.roleId, name: role.name } }))
     const memberEvents = userIds.map((userId) => ({ type: 'org.member.added', data: { userId, roles: ['viewer'] } }))
     const assignments = userIds.slice(0, 300).map((userId, i) => {
       const roleId = `role_r${String(i % 50).padStart(4, '0')}`
@@ -104,14 +110,17 @@ t.test('GET …/roles, …/members and …/audit-retention of an organization gr
     const { userIds: listed, pages } = await allMembers(api, orgId, 50)
     t.same(listed, [ownerId, ...userIds].sort(), '1,000 members, each once, by id')
     t.equal(pages, 20)
-    const first = (await api.call('GET', `/v1/orgs/${orgId}/members?limit=50`)).json<{ items: Array<{ userId: string, roles: string[] }> }>()
-    t.same(first.items.find((item) => item.userId === 'usr_scale_0000')?.roles, ['role_r0000', 'viewer'], 'a member\'s roles, custom included')
+    const first = (await api.call('GET', `/v1/orgs/${orgId}/members?limit=50`)).json<{ items: Array<{ userId: string,
+      roles: string[] }> }>()
+    t.same(first.items.find((item) => item.userId === 'usr_scale_0000')?.roles, ['role_r0000', 'viewer'],
+      'a member\'s roles, custom included')
 
     const retention = await api.call('GET', `/v1/orgs/${orgId}/audit-retention`)
     t.equal(retention.statusCode, 200)
     t.equal(retention.json<{ setting: number | null }>().setting, null)
     await append(store, orgStreamId(orgId), [{ type: 'org.organization.audit_retention_set', data: { days: 7 } }])
-    t.equal((await api.call('GET', `/v1/orgs/${orgId}/audit-retention`)).json<{ setting: number | null }>().setting, 7, 'a change appended elsewhere is read at once')
+    t.equal((await api.call('GET', `/v1/orgs/${orgId}/audit-retention`)).json<{ setting: number | null }>().setting, 7,
+      'a change appended elsewhere is read at once')
   })
 })
 
@@ -123,7 +132,8 @@ t.test('GET …/members at 1, 49, 50, 51 members with pages of 50', async (t) =>
     for (const count of [1, 49, 50, 51]) {
       const added = Array.from({ length: count - all.length }, (_, i) => `usr_page_${String(all.length + i).padStart(3, '0')}`)
       await registerUsers(api.runtime.store, added)
-      await append(api.runtime.store, orgStreamId(orgId), added.map((userId) => ({ type: 'org.member.added', data: { userId, roles: ['member'] } })))
+      await append(api.runtime.store, orgStreamId(orgId), added.map((userId) =>
+        ({ type: 'org.member.added', data: { userId, roles: ['member'] } })))
       all.push(...added)
       await settled(api.runtime)
       const { userIds, pages } = await allMembers(api, orgId, 50)

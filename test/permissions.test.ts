@@ -84,19 +84,22 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'PATCH /v1/orgs/:orgId/roles/:roleId': (f) => ({ params: { roleId: f.scratchRole }, body: { name: 'Renamed role' } }),
   'PUT /v1/orgs/:orgId/roles/:roleId/grants': (f) => ({ params: { roleId: f.scratchRole }, body: { grants: [] } }),
   'DELETE /v1/orgs/:orgId/roles/:roleId': (f) => ({ params: { roleId: f.doomedRole } }),
-  'POST /v1/orgs/:orgId/roles/:roleId/test': (f) => ({ params: { roleId: f.scratchRole }, body: { cases: [{ action: 'member:read', resource: { type: 'organization' }, expect: 'deny' }] } }),
+  'POST /v1/orgs/:orgId/roles/:roleId/test': (f) => ({ params: { roleId: f.scratchRole },
+    body: { cases: [{ action: 'member:read', resource: { type: 'organization' }, expect: 'deny' }] } }),
   'GET /v1/orgs/:orgId/audit-events': () => ({ query: 'action=org.*&sort=asc&limit=10' }),
   'GET /v1/orgs/:orgId/audit-events/export': () => ({ query: 'format=ndjson' }),
   'POST /v1/orgs/:orgId/audit-events/verify': () => ({}),
   // A critical target: the request waits for approval (202), so the holder is not busy impersonating for the routes after it.
-  'POST /v1/orgs/:orgId/impersonations': (f) => ({ body: { targetUserId: f.critic, reason: 'checking what the admin sees', ticket: 'SUP-7' } }),
+  'POST /v1/orgs/:orgId/impersonations': (f) => ({ body: { targetUserId: f.critic, reason: 'checking what the admin sees',
+    ticket: 'SUP-7' } }),
   'GET /v1/orgs/:orgId/impersonations': () => ({ query: 'status=all&limit=5' }),
   'GET /v1/orgs/:orgId/impersonations/:sessionId': (f) => ({ params: { sessionId: f.sessions.pendingApprove } }),
   'POST /v1/orgs/:orgId/impersonations/:sessionId/approve': (f) => ({ params: { sessionId: f.sessions.pendingApprove } }),
   'POST /v1/orgs/:orgId/impersonations/:sessionId/deny': (f) => ({ params: { sessionId: f.sessions.pendingDeny }, body: { note: 'no' } }),
   'POST /v1/orgs/:orgId/impersonations/:sessionId/start': (f) => ({ params: { sessionId: f.sessions.approvedStart } }),
   'POST /v1/orgs/:orgId/impersonations/:sessionId/stop': (f) => ({ params: { sessionId: f.sessions.pendingStop } }),
-  'POST /v1/orgs/:orgId/impersonations/:sessionId/revoke': (f) => ({ params: { sessionId: f.sessions.pendingRevoke }, body: { note: 'walk' } }),
+  'POST /v1/orgs/:orgId/impersonations/:sessionId/revoke': (f) => ({ params: { sessionId: f.sessions.pendingRevoke },
+    body: { note: 'walk' } }),
   'POST /v1/orgs/:orgId/impersonations/revoke-all': () => ({ body: {} }),
   'GET /v1/orgs/:orgId/support-access': () => ({}),
   'PUT /v1/orgs/:orgId/support-access': () => ({ body: { enabled: true } })
@@ -165,18 +168,21 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   const { orgId } = api.owner
   const routes = (await documentedRoutes<Operation>(api.app)).filter((route) => ORG_ROUTE.test(route.url))
   let last = ''
-  const asOwner = async (method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<{ position: string, roleId?: string }> => {
+  const asOwner = async (method: 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<{ position: string, roleId?: string }> =>
+    {
     const response = await api.call(method, `/v1/orgs/${orgId}${url}`, body === undefined ? {} : { body })
     if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.statusCode} ${response.body}`)
     last = response.json().position
     return response.json()
   }
   const user = async (name: string): Promise<Person> => {
-    const { userId } = await registerUser(api.runtime.identity, systemCommand('permissions-test'), { email: `${name}@example.com`, displayName: name })
+    const { userId } = await registerUser(api.runtime.identity, systemCommand('permissions-test'),
+      { email: `${name}@example.com`, displayName: name })
     return { userId, ...await createToken(api.runtime.identity, systemCommand('permissions-test'), userId, { name, kind: 'api' }) }
   }
   // Members join by invitation over HTTP; here they are added directly, a fixture.
-  const add = (userId: string, roles: BuiltInRole[]) => addMember(api.runtime.identity, { ...systemCommand('permissions-test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId, roles })
+  const add = (userId: string, roles: BuiltInRole[]) => addMember(api.runtime.identity,
+    { ...systemCommand('permissions-test'), actor: { type: 'user', id: api.owner.userId } }, orgId, { userId, roles })
   const member = async (name: string, roles: BuiltInRole[]): Promise<string> => {
     const { userId } = await user(name)
     await add(userId, roles)
@@ -192,7 +198,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     await asOwner('DELETE', `/members/${held.userId}/roles/viewer`)
     return held
   }
-  const allow = (actions: string[], when?: unknown) => ({ actions, resource: '*', effect: 'allow', ...(when === undefined ? {} : { when }) })
+  const allow = (actions: string[], when?: unknown) => ({ actions, resource: '*', effect: 'allow',
+    ...(when === undefined ? {} : { when }) })
 
   const fixtures: Fixtures = {
     orgId,
@@ -203,7 +210,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     scratchRole: await role('Scratch', []),
     doomedRole: await role('Doomed', []),
     critic: await member('critic', ['admin']),
-    invitation: (await asOwner('POST', '/invitations', { email: 'fixture@example.com', roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
+    invitation: (await asOwner('POST', '/invitations', { email: 'fixture@example.com',
+      roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
@@ -229,15 +237,24 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   return { api, routes, fixtures, members, conditional }
 }
 
-/** Break-glass requests on the critical admin, one per requester: three waiting; the start holder's approved by the owner, to start then stop. */
-async function impersonationSessions (api: TestApp, fixtures: Fixtures, starter: string, requesters: readonly string[]): Promise<Fixtures['sessions']> {
+/**
+ * Break-glass requests on the critical admin, one per requester: three waiting; the start holder's approved by the owner, to start then
+ * stop.
+ */
+async function impersonationSessions (
+  api: TestApp, fixtures: Fixtures, starter: string, requesters: readonly string[]
+): Promise<Fixtures['sessions']> {
   const as = (userId: string) => ({ ...systemCommand('permissions-test'), actor: { type: 'user' as const, id: userId } })
-  const request = async (userId: string): Promise<string> => (await requestImpersonation(api.runtime.impersonation, as(userId), fixtures.orgId,
-    { userId, impersonating: false, via: 'member' }, { targetUserId: fixtures.critic, reason: 'a fixture of the permission walk', ticket: 'SUP-1' })).sessionId
+  const request = async (userId: string): Promise<string> => (await requestImpersonation(api.runtime.impersonation, as(userId),
+    fixtures.orgId,
+    { userId, impersonating: false, via: 'member' }, { targetUserId: fixtures.critic, reason: 'a fixture of the permission walk',
+      ticket: 'SUP-1' })).sessionId
   const approvedStart = await request(starter)
-  await approveImpersonation(api.runtime.impersonation, as(api.owner.userId), fixtures.orgId, approvedStart, { userId: api.owner.userId, via: 'member' })
+  await approveImpersonation(api.runtime.impersonation, as(api.owner.userId), fixtures.orgId, approvedStart,
+    { userId: api.owner.userId, via: 'member' })
   const [approve, deny, revoke] = requesters
-  return { pendingApprove: await request(approve!), pendingDeny: await request(deny!), pendingRevoke: await request(revoke!), approvedStart, pendingStop: approvedStart }
+  return { pendingApprove: await request(approve!), pendingDeny: await request(deny!), pendingRevoke: await request(revoke!), approvedStart,
+    pendingStop: approvedStart }
 }
 
 /**
@@ -285,11 +302,14 @@ t.test('each org route enforces the permission it declares', async (t) => {
         t.same(named, [], `${routeKey(route)}: its summary names no other action`)
         t.doesNotThrow(() => injection(route, w.fixtures, ''), `${routeKey(route)} has a request`)
       }
-      t.same(Object.keys(REQUESTS).sort(), [...new Set(w.routes.filter((route) => route.method !== 'HEAD').map(routeKey))].sort(), 'REQUESTS has no entry for a route that is gone')
+      t.same(Object.keys(REQUESTS).sort(), [...new Set(w.routes.filter((route) => route.method !== 'HEAD').map(routeKey))].sort(),
+        'REQUESTS has no entry for a route that is gone')
       const themselves = w.routes.filter((route) => route.method !== 'HEAD' && route.operation['x-authorizes-itself'] !== undefined)
-      for (const route of themselves) t.ok(route.operation['x-authorizes-itself']!.trim() !== '', `${routeKey(route)} says why it authorizes itself`)
+      for (const route of themselves) t.ok(route.operation['x-authorizes-itself']!.trim() !== '',
+        `${routeKey(route)} says why it authorizes itself`)
       t.same(themselves.map(routeKey).sort(), [...AUTHORIZE_THEMSELVES].sort(), 'the routes that opt out of the declaration\'s preHandler')
-      t.comment(`org routes that check their action themselves (${themselves.length}):\n${themselves.map((route) => `  ${routeKey(route)}: ${route.operation['x-authorizes-itself']}`).join('\n')}`)
+      const listed = themselves.map((route) => `  ${routeKey(route)}: ${route.operation['x-authorizes-itself']}`).join('\n')
+      t.comment(`org routes that check their action themselves (${themselves.length}):\n${listed}`)
       const enforced = new Set(w.routes.map(declared))
       const later = ACTIONS.filter((action) => !enforced.has(action))
       t.comment(`catalogue actions no route enforces yet, enforced by later packs (${later.length}): ${later.join(', ')}`)
@@ -309,22 +329,29 @@ t.test('each org route enforces the permission it declares', async (t) => {
     await t.test('a grant whose condition fails does not allow the route', async (t) => {
       const listMembers = w.routes.find((route) => route.method === 'GET' && route.url === '/v1/orgs/:orgId/members')!
       const listRoles = w.routes.find((route) => route.method === 'GET' && route.url === '/v1/orgs/:orgId/roles')!
-      await assertRefused(t, w, injection(listMembers, w.fixtures, w.conditional.token), 'member:read', 'member:read when context.mfa, without MFA')
-      const why = await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/authz/explain`, { body: { userId: w.conditional.userId, action: 'member:read', resource: { type: 'organization', id: w.fixtures.orgId } } })
-      t.match(why.json(), { allowed: false, failedConditions: [{ effect: 'allow', clause: 'eq' }] }, 'refused for the failed condition, not for want of a grant')
+      await assertRefused(t, w, injection(listMembers, w.fixtures, w.conditional.token), 'member:read',
+        'member:read when context.mfa, without MFA')
+      const why = await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/authz/explain`,
+        { body: { userId: w.conditional.userId, action: 'member:read', resource: { type: 'organization', id: w.fixtures.orgId } } })
+      t.match(why.json(), { allowed: false, failedConditions: [{ effect: 'allow', clause: 'eq' }] },
+        'refused for the failed condition, not for want of a grant')
       await assertThrough(t, w, injection(listRoles, w.fixtures, w.conditional.token), 'role:read when resource.id is this organization')
     })
 
     await t.test('a member who may assign roles or add members cannot give a built-in role that allows more than they hold', async (t) => {
       const assigner = w.members.get('role:assign')!.only
       const inviter = w.members.get('member:invite')!.only
-      await registerUser(w.api.runtime.identity, systemCommand('permissions-test'), { email: 'newcomer@example.com', displayName: 'newcomer' })
+      await registerUser(w.api.runtime.identity, systemCommand('permissions-test'),
+        { email: 'newcomer@example.com', displayName: 'newcomer' })
       const refusals = [
         await w.api.call('PUT', `/v1/orgs/${w.fixtures.orgId}/members/${assigner.userId}/roles/admin`, { token: assigner.token }),
-        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/members`, { token: inviter.token, body: { email: 'newcomer@example.com', roles: ['admin'] } }),
-        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/invitations`, { token: inviter.token, body: { email: 'boss@example.com', roles: ['member'] } })
+        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/members`,
+          { token: inviter.token, body: { email: 'newcomer@example.com', roles: ['admin'] } }),
+        await w.api.call('POST', `/v1/orgs/${w.fixtures.orgId}/invitations`,
+          { token: inviter.token, body: { email: 'boss@example.com', roles: ['member'] } })
       ]
-      for (const response of refusals) t.match({ status: response.statusCode, ...response.json() }, { status: 403, code: 'rbac.escalation' }, response.body)
+      for (const response of refusals) t.match({ status: response.statusCode, ...response.json() },
+        { status: 403, code: 'rbac.escalation' }, response.body)
     })
     t.comment(`${Date.now() - started} ms in all`)
   })

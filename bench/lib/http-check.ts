@@ -54,19 +54,28 @@ const ROLES: ReadonlyArray<{ name: string, grants: GrantData[] }> = [
     name: 'Billing clerk',
     grants: [
       // Invoices up to 10,000 in the clerk's regions, and their own invoices of any amount...
-      { actions: ['billing:read'], resource: 'invoice', effect: 'allow', when: parseCondition({ and: [{ lte: [{ ref: 'resource.amount' }, 10_000] }, { in: [{ ref: 'resource.region' }, ['eu', 'us']] }] }) },
-      { actions: ['billing:read'], resource: 'invoice', effect: 'allow', when: parseCondition({ eq: [{ ref: 'resource.createdBy' }, { ref: 'principal.id' }] }) },
+      { actions: ['billing:read'], resource: 'invoice', effect: 'allow',
+        when: parseCondition({ and: [{ lte: [{ ref: 'resource.amount' }, 10_000] },
+          { in: [{ ref: 'resource.region' }, ['eu', 'us']] }] }) },
+      { actions: ['billing:read'], resource: 'invoice', effect: 'allow',
+        when: parseCondition({ eq: [{ ref: 'resource.createdBy' }, { ref: 'principal.id' }] }) },
       // ...but a disputed one only with MFA.
-      { actions: ['billing:read'], resource: 'invoice', effect: 'deny', when: parseCondition({ and: [{ eq: [{ ref: 'resource.status' }, 'disputed'] }, { not: { eq: [{ ref: 'context.mfa' }, true] } }] }) },
-      { actions: ['audit:read'], resource: '*', effect: 'allow', when: parseCondition({ and: [{ eq: [{ ref: 'context.mfa' }, true] }, { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] }] }) }
+      { actions: ['billing:read'], resource: 'invoice', effect: 'deny',
+        when: parseCondition({ and: [{ eq: [{ ref: 'resource.status' }, 'disputed'] },
+          { not: { eq: [{ ref: 'context.mfa' }, true] } }] }) },
+      { actions: ['audit:read'], resource: '*', effect: 'allow', when: parseCondition({ and: [{ eq: [{ ref: 'context.mfa' }, true] },
+        { ipInCidr: [{ ref: 'context.ip' }, '10.0.0.0/8'] }] }) }
     ]
   },
   {
     name: 'Integrations operator',
     grants: [
-      { actions: ['member:invite'], resource: 'organization', effect: 'allow', when: parseCondition({ timeBetween: [{ ref: 'context.time' }, '08:00', '18:00', 'Europe/Paris'] }) },
-      { actions: ['webhook:manage'], resource: 'webhook', effect: 'allow', when: parseCondition({ and: [{ eq: [{ ref: 'resource.ownerTeam' }, 'payments'] }, { eq: [{ ref: 'context.mfa' }, true] }] }) },
-      { actions: ['webhook:manage'], resource: 'webhook', effect: 'deny', when: parseCondition({ eq: [{ ref: 'resource.environment' }, 'production'] }) }
+      { actions: ['member:invite'], resource: 'organization', effect: 'allow',
+        when: parseCondition({ timeBetween: [{ ref: 'context.time' }, '08:00', '18:00', 'Europe/Paris'] }) },
+      { actions: ['webhook:manage'], resource: 'webhook', effect: 'allow',
+        when: parseCondition({ and: [{ eq: [{ ref: 'resource.ownerTeam' }, 'payments'] }, { eq: [{ ref: 'context.mfa' }, true] }] }) },
+      { actions: ['webhook:manage'], resource: 'webhook', effect: 'deny',
+        when: parseCondition({ eq: [{ ref: 'resource.environment' }, 'production'] }) }
     ]
   }
 ]
@@ -85,16 +94,23 @@ function batch (memberId: string): Check[] {
   const invoice = (id: string, attributes: Record<string, unknown>): Record<string, unknown> =>
     ({ type: 'invoice', id, currency: 'EUR', createdBy: 'usr_someoneelse', tags: ['q1', 'recurring'], ...attributes })
   return [
-    { action: 'billing:read', resource: invoice('inv_1001', { amount: 4200, region: 'eu', status: 'open' }), context: office, allowed: true },
-    { action: 'billing:read', resource: invoice('inv_1002', { amount: 25_000, region: 'eu', status: 'open' }), context: office, allowed: false },
-    { action: 'billing:read', resource: invoice('inv_1003', { amount: 25_000, region: 'apac', status: 'paid', createdBy: memberId }), context: office, allowed: true },
-    { action: 'billing:read', resource: invoice('inv_1004', { amount: 900, region: 'us', status: 'disputed' }), context: office, allowed: false },
-    { action: 'billing:read', resource: invoice('inv_1004', { amount: 900, region: 'us', status: 'disputed' }), context: { ...office, mfa: true }, allowed: true },
+    { action: 'billing:read', resource: invoice('inv_1001', { amount: 4200, region: 'eu', status: 'open' }), context: office,
+      allowed: true },
+    { action: 'billing:read', resource: invoice('inv_1002', { amount: 25_000, region: 'eu', status: 'open' }), context: office,
+      allowed: false },
+    { action: 'billing:read', resource: invoice('inv_1003', { amount: 25_000, region: 'apac', status: 'paid', createdBy: memberId }),
+      context: office, allowed: true },
+    { action: 'billing:read', resource: invoice('inv_1004', { amount: 900, region: 'us', status: 'disputed' }), context: office,
+      allowed: false },
+    { action: 'billing:read', resource: invoice('inv_1004', { amount: 900, region: 'us', status: 'disputed' }),
+      context: { ...office, mfa: true }, allowed: true },
     { action: 'audit:read', resource: { type: 'organization' }, context: { ip: '10.20.30.40', mfa: true }, allowed: true },
     { action: 'audit:read', resource: { type: 'organization' }, context: { ip: '203.0.113.9', mfa: true }, allowed: false },
     { action: 'member:invite', resource: { type: 'organization' }, context: office, allowed: true },
-    { action: 'webhook:manage', resource: { type: 'webhook', id: 'wh_17', ownerTeam: 'payments', environment: 'staging' }, context: { ...office, mfa: true }, allowed: true },
-    { action: 'webhook:manage', resource: { type: 'webhook', id: 'wh_18', ownerTeam: 'payments', environment: 'production' }, context: { ...office, mfa: true }, allowed: false }
+    { action: 'webhook:manage', resource: { type: 'webhook', id: 'wh_17', ownerTeam: 'payments', environment: 'staging' },
+      context: { ...office, mfa: true }, allowed: true },
+    { action: 'webhook:manage', resource: { type: 'webhook', id: 'wh_18', ownerTeam: 'payments', environment: 'production' },
+      context: { ...office, mfa: true }, allowed: false }
   ]
 }
 
@@ -186,7 +202,8 @@ async function measureChecks (
     { label: 'hello', target: { url: `${hello.url}/hello`, expectBody: HELLO_BODY }, server: hello },
     {
       label: 'bare POST /checks',
-      target: { url: `${hello.url}/checks`, method: 'POST', headers, body, expectBody: JSON.stringify({ results: checks.map(allowedOnly) }) },
+      target: { url: `${hello.url}/checks`, method: 'POST', headers, body,
+        expectBody: JSON.stringify({ results: checks.map(allowedOnly) }) },
       server: hello
     },
     { label: 'authz/check', target: { url: ledgerline.url + path, method: 'POST', headers, body, expectBody }, server: ledgerline }

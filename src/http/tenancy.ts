@@ -40,12 +40,15 @@ export async function authorize (runtime: Runtime, request: FastifyRequest, orgI
   return authorizeAction(runtime, request, orgId, action)
 }
 
-/** `authorize` for an action known beforehand: the authorization preHandler (src/http/plugins/authorization.ts) resolves it once per route. */
+/**
+ * `authorize` for an action known beforehand: the authorization preHandler (src/http/plugins/authorization.ts) resolves it once per route.
+ */
 export async function authorizeAction (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<MembershipView> {
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
   // Policies may treat an impersonated request differently (a grant that denies under `context.impersonating`).
-  const context = principal.impersonation === undefined ? { ip: request.ip, time: Date.now() } : { ip: request.ip, time: Date.now(), impersonating: true }
+  const context = principal.impersonation === undefined ? { ip: request.ip, time: Date.now() } : { ip: request.ip, time: Date.now(),
+    impersonating: true }
   const policy = await runtime.identity.policies.policyOf(orgId)
   const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
   runtime.metrics.authzDecision(orgId, allowed)

@@ -50,12 +50,15 @@ export interface RegisterInput {
 }
 
 /** Reserves the e-mail address (one stream per address, `no_stream`), then creates the user. */
-export async function registerUser (services: IdentityServices, metadata: CommandMetadata, input: RegisterInput): Promise<Written & { userId: string }> {
+export async function registerUser (
+  services: IdentityServices, metadata: CommandMetadata, input: RegisterInput
+): Promise<Written & { userId: string }> {
   const email = normalizeEmail(input.email)
   const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password)
   const userId = await reserveEmail(services, metadata, email)
   const result = await execute(services, userDecider, userStreamId(userId),
-    { type: 'RegisterUser', data: { userId, email, displayName: input.displayName, ...(passwordHash === undefined ? {} : { passwordHash }) } }, step(metadata, 'user'))
+    { type: 'RegisterUser', data: { userId, email, displayName: input.displayName,
+      ...(passwordHash === undefined ? {} : { passwordHash }) } }, step(metadata, 'user'))
   return { userId, ...written(result.position) }
 }
 
@@ -83,13 +86,17 @@ export async function userIdByEmail (store: EventStore, email: string): Promise<
   return (events[0]?.data as { userId?: string } | undefined)?.userId
 }
 
-export async function changeUser (services: IdentityServices, metadata: CommandMetadata, userId: string, command: UserCommand): Promise<Written> {
+export async function changeUser (
+  services: IdentityServices, metadata: CommandMetadata, userId: string, command: UserCommand
+): Promise<Written> {
   const { position } = await execute(services, userDecider, userStreamId(userId), command, metadata, { mustExist: true })
   return written(position)
 }
 
 /** Disables a user unless they are the only owner of an organization. */
-export async function disableUser (services: IdentityServices, metadata: CommandMetadata, userId: string, reason?: string): Promise<Written> {
+export async function disableUser (
+  services: IdentityServices, metadata: CommandMetadata, userId: string, reason?: string
+): Promise<Written> {
   const lastOwnerOf = await soleOwnerships(services.sql, userId)
   return changeUser(services, metadata, userId, { type: 'DisableUser', data: { lastOwnerOf, ...(reason === undefined ? {} : { reason }) } })
 }
@@ -107,22 +114,27 @@ export async function createToken (
 ): Promise<CreatedToken> {
   const issued = issueToken()
   const expiresAt = input.expiresAt?.toISOString()
-  const data = { tokenId: issued.tokenId, userId, kind: input.kind, name: input.name, prefix: issued.prefix, hash: issued.hash, ...(expiresAt === undefined ? {} : { expiresAt }) }
+  const data = { tokenId: issued.tokenId, userId, kind: input.kind, name: input.name, prefix: issued.prefix, hash: issued.hash,
+    ...(expiresAt === undefined ? {} : { expiresAt }) }
   const { position } = await execute(services, tokenDecider, tokenStreamId(issued.tokenId), { type: 'CreateToken', data }, metadata)
   return { token: issued.token, tokenId: issued.tokenId, prefix: issued.prefix, expiresAt: expiresAt ?? null, ...written(position) }
 }
 
 /** Revokes one of `userId`'s tokens; someone else's token is not found. */
-export async function revokeToken (services: IdentityServices, metadata: CommandMetadata, userId: string, tokenId: string, reason?: string): Promise<Written> {
+export async function revokeToken (
+  services: IdentityServices, metadata: CommandMetadata, userId: string, tokenId: string, reason?: string
+): Promise<Written> {
   const state = await aggregate(services.store, tokenDecider, tokenStreamId(tokenId))
   if (state.status === 'none' || state.token.userId !== userId) throw new TokenNotFound()
-  const { position } = await execute(services, tokenDecider, tokenStreamId(tokenId), { type: 'RevokeToken', data: reason === undefined ? {} : { reason } }, metadata)
+  const { position } = await execute(services, tokenDecider, tokenStreamId(tokenId),
+    { type: 'RevokeToken', data: reason === undefined ? {} : { reason } }, metadata)
   return written(position)
 }
 
 /** The user's current password hash (the last one set), or undefined; the folded user state keeps only `hasPassword`. */
 function storedPasswordHash (events: readonly RecordedEvent[]): string | undefined {
-  return (events.findLast((event) => event.type === 'identity.user.password_set')?.data as { passwordHash: string } | undefined)?.passwordHash
+  return (events.findLast((event) =>
+    event.type === 'identity.user.password_set')?.data as { passwordHash: string } | undefined)?.passwordHash
 }
 
 /**
@@ -132,16 +144,20 @@ function storedPasswordHash (events: readonly RecordedEvent[]): string | undefin
  * scrypt work, and every failure costs the same one append; a failure whose
  * record cannot be written is still the same 401 (and an error in the log).
  */
-export async function login (services: IdentityServices, metadata: CommandMetadata, input: { email: string, password: string }): Promise<CreatedToken & { userId: string }> {
+export async function login (
+  services: IdentityServices, metadata: CommandMetadata, input: { email: string, password: string }
+): Promise<CreatedToken & { userId: string }> {
   const email = normalizeEmail(input.email)
   const userId = await userIdByEmail(services.store, email)
   const events = userId === undefined ? [] : await services.store.readStream(userStreamId(userId))
   const ok = await verifyPassword(input.password, storedPasswordHash(events))
   const user = foldRecorded(userDecider, events)
   if (!ok || userId === undefined || user.status !== 'active') {
-    const failure = { email, reason: ok && user.status === 'disabled' ? 'disabled' as const : 'invalid_credentials' as const, ...(userId === undefined ? {} : { userId }) }
+    const failure = { email, reason: ok && user.status === 'disabled' ? 'disabled' as const : 'invalid_credentials' as const,
+      ...(userId === undefined ? {} : { userId }) }
     await recordSignInFailure(services, metadata, failure)
-      .catch((error: unknown) => services.directory.logger.error({ err: error, traceId: metadata.traceId }, 'a failed sign-in could not be written to the audit log'))
+      .catch((error: unknown) => services.directory.logger.error({ err: error, traceId: metadata.traceId },
+        'a failed sign-in could not be written to the audit log'))
     throw new InvalidCredentials()
   }
   const asUser: CommandMetadata = { ...metadata, actor: { type: 'user', id: userId } }
@@ -157,28 +173,37 @@ export async function login (services: IdentityServices, metadata: CommandMetada
  * the password).
  */
 export async function changePassword (
-  services: IdentityServices, metadata: CommandMetadata, userId: string, input: { currentPassword?: string, newPassword: string, keepTokenId?: string }
+  services: IdentityServices, metadata: CommandMetadata, userId: string,
+  input: { currentPassword?: string, newPassword: string, keepTokenId?: string }
 ): Promise<Written & { sessionsRevoked: number }> {
   const events = await services.store.readStream(userStreamId(userId))
   const stored = storedPasswordHash(events)
-  if (stored !== undefined && !await verifyPassword(input.currentPassword ?? '', stored)) throw new InvalidCredentials('the current password is wrong')
+  if (stored !== undefined && !await verifyPassword(input.currentPassword ?? '',
+    stored)) throw new InvalidCredentials('the current password is wrong')
   // Sessions first: a change that stops half-way leaves the old password working and can simply be retried.
   await services.waitForReadModels()
-  const sessions = (await tokensOf(services.sql, userId, 10_000)).filter((token) => token.kind === 'session' && token.revokedAt === null && token.tokenId !== input.keepTokenId)
-  for (const session of sessions) await revokeToken(services, step(metadata, `revoke/${session.tokenId}`), userId, session.tokenId, 'password changed')
+  const sessions = (await tokensOf(services.sql, userId, 10_000)).filter((token) => token.kind === 'session' && token.revokedAt === null &&
+    token.tokenId !== input.keepTokenId)
+  for (const session of sessions) await revokeToken(services, step(metadata, `revoke/${session.tokenId}`), userId, session.tokenId,
+    'password changed')
   const passwordHash = await hashPassword(input.newPassword)
   const result = await changeUser(services, step(metadata, 'password'), userId, { type: 'SetPassword', data: { passwordHash } })
   return { ...result, sessionsRevoked: sessions.length }
 }
 
-export async function createOrganization (services: IdentityServices, metadata: CommandMetadata, ownerId: string, input: { name: string, plan?: Plan }): Promise<Written & { orgId: string }> {
+export async function createOrganization (
+  services: IdentityServices, metadata: CommandMetadata, ownerId: string, input: { name: string, plan?: Plan }
+): Promise<Written & { orgId: string }> {
   const orgId = idFor(metadata.commandId, 'org')
   const { position } = await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId),
-    { type: 'CreateOrganization', data: { orgId, name: input.name, ownerId, ...(input.plan === undefined ? {} : { plan: input.plan }) } }, { ...metadata, orgId })
+    { type: 'CreateOrganization', data: { orgId, name: input.name, ownerId, ...(input.plan === undefined ? {} : { plan: input.plan }) } },
+    { ...metadata, orgId })
   return { orgId, ...written(position) }
 }
 
-export async function changeOrganization (services: IdentityServices, metadata: CommandMetadata, orgId: string, command: OrgCommand): Promise<Written> {
+export async function changeOrganization (
+  services: IdentityServices, metadata: CommandMetadata, orgId: string, command: OrgCommand
+): Promise<Written> {
   const decider = organizationDeciderFor(services.catalogue)
   const { position } = await execute(services, decider, orgStreamId(orgId), command, { ...metadata, orgId }, { mustExist: true })
   return written(position)
@@ -194,14 +219,16 @@ export async function organizationState (services: IdentityServices, orgId: stri
 
 /** Rename and/or settings in one request; each is its own command, with its own derived id. */
 export async function updateOrganization (
-  services: IdentityServices, metadata: CommandMetadata, orgId: string, input: { name?: string, settings?: Record<string, string | number | boolean | null> }
+  services: IdentityServices, metadata: CommandMetadata, orgId: string,
+  input: { name?: string, settings?: Record<string, string | number | boolean | null> }
 ): Promise<Written> {
   let result: Written = { position: null }
   if (input.name !== undefined) {
     result = await changeOrganization(services, step(metadata, 'rename'), orgId, { type: 'RenameOrganization', data: { name: input.name } })
   }
   if (input.settings !== undefined) {
-    const changed = await changeOrganization(services, step(metadata, 'settings'), orgId, { type: 'ChangeSettings', data: { settings: input.settings } })
+    const changed = await changeOrganization(services, step(metadata, 'settings'), orgId,
+      { type: 'ChangeSettings', data: { settings: input.settings } })
     if (changed.position !== null) result = changed
   }
   return result
@@ -249,7 +276,8 @@ export async function bootstrap (
   })
   const asUser = { ...metadata, actor: { type: 'user' as const, id: userId } }
   if (input.platformAdmin === true) {
-    await changeUser(services, step(asUser, 'staff'), userId, { type: 'SetStaffFlags', data: { platformAdmin: true, platformSupport: false } })
+    await changeUser(services, step(asUser, 'staff'), userId, { type: 'SetStaffFlags',
+      data: { platformAdmin: true, platformSupport: false } })
   }
   const { orgId } = await createOrganization(services, step(asUser, 'org'), userId, { name: input.orgName })
   const { token } = await createToken(services, step(asUser, 'token'), userId, { name: 'bootstrap', kind: 'api' })
@@ -284,7 +312,9 @@ export async function createRole (
   services: IdentityServices, metadata: CommandMetadata, orgId: string, input: { name: string, description?: string, grants: GrantData[] }
 ): Promise<Written & { roleId: string }> {
   const roleId = `role_${idFor(metadata.commandId, 'r').slice(2)}`
-  const result = await changeOrganization(services, metadata, orgId, { type: 'CreateRole', data: { roleId, name: input.name, grants: input.grants, ...(input.description === undefined ? {} : { description: input.description }) } })
+  const result = await changeOrganization(services, metadata, orgId, { type: 'CreateRole',
+    data: { roleId, name: input.name, grants: input.grants,
+      ...(input.description === undefined ? {} : { description: input.description }) } })
   return { roleId, ...result }
 }
 
@@ -293,9 +323,11 @@ export async function updateRole (
   services: IdentityServices, metadata: CommandMetadata, orgId: string, roleId: string, input: { name?: string, description?: string }
 ): Promise<Written> {
   let result: Written = { position: null }
-  if (input.name !== undefined) result = await changeOrganization(services, step(metadata, 'rename'), orgId, { type: 'RenameRole', data: { roleId, name: input.name } })
+  if (input.name !== undefined) result = await changeOrganization(services, step(metadata, 'rename'), orgId,
+    { type: 'RenameRole', data: { roleId, name: input.name } })
   if (input.description !== undefined) {
-    const described = await changeOrganization(services, step(metadata, 'describe'), orgId, { type: 'DescribeRole', data: { roleId, description: input.description } })
+    const described = await changeOrganization(services, step(metadata, 'describe'), orgId,
+      { type: 'DescribeRole', data: { roleId, description: input.description } })
     if (described.position !== null) result = described
   }
   return result
@@ -304,14 +336,18 @@ export async function updateRole (
 const isBuiltIn = (role: string): role is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(role)
 
 /** Gives a member a role: a built-in one (owner, admin, member, viewer) or a custom role by id. */
-export async function assignRole (services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string): Promise<Written> {
+export async function assignRole (
+  services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string
+): Promise<Written> {
   return changeOrganization(services, metadata, orgId, isBuiltIn(role)
     ? { type: 'AssignRole', data: { userId, role } }
     : { type: 'AssignCustomRole', data: { roleId: role, userId } })
 }
 
 /** Takes a role from a member (a member keeps at least one role). */
-export async function unassignRole (services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string): Promise<Written> {
+export async function unassignRole (
+  services: IdentityServices, metadata: CommandMetadata, orgId: string, userId: string, role: string
+): Promise<Written> {
   return changeOrganization(services, metadata, orgId, isBuiltIn(role)
     ? { type: 'UnassignRole', data: { userId, role } }
     : { type: 'UnassignCustomRole', data: { roleId: role, userId } })

@@ -68,10 +68,12 @@ type SessionEntry = Extract<SessionState, { status: 'active' }>
 /** Addresses remembered per token; beyond this the oldest is forgotten (and would be reported again, which adds nothing). */
 const MAX_ADDRESSES_PER_TOKEN = 32
 
-const MEMBERSHIP_EVENTS = new Set(['org.member.added', 'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned', 'rbac.role.assigned', 'rbac.role.unassigned'])
+const MEMBERSHIP_EVENTS = new Set(['org.member.added', 'org.member.removed', 'org.member.role_assigned', 'org.member.role_unassigned',
+  'rbac.role.assigned', 'rbac.role.unassigned'])
 const ORG_EVENTS = new Set(['org.organization.renamed', 'org.organization.plan_changed'])
 /** Events that start or end an impersonation session (not its recorded actions: they change nothing here). */
-const SESSION_EVENTS = new Set(['impersonation.session.started', 'impersonation.session.stopped', 'impersonation.session.revoked', 'impersonation.session.expired', 'impersonation.session.denied'])
+const SESSION_EVENTS = new Set(['impersonation.session.started', 'impersonation.session.stopped', 'impersonation.session.revoked',
+  'impersonation.session.expired', 'impersonation.session.denied'])
 /** The event types that can change what the directory answers. */
 export const DIRECTORY_EVENT_TYPES = [
   ...MEMBERSHIP_EVENTS, ...ORG_EVENTS, 'rbac.role.created', 'rbac.role.grants_set', 'rbac.role.deleted',
@@ -163,7 +165,8 @@ export class IdentityDirectory {
       this.#sessions.clear()
       this.#memberships.clear()
     }
-    const options = { types: DIRECTORY_EVENT_TYPES, signal, liveIntervalMs: this.#options.liveIntervalMs ?? 0, onFailure, delayMs: () => 1000 }
+    const options = { types: DIRECTORY_EVENT_TYPES, signal, liveIntervalMs: this.#options.liveIntervalMs ?? 0, onFailure, delayMs: () =>
+      1000 }
     await followLog(this.#options.store, from, options, (batch) => {
       for (const event of batch.events) this.observe(event.streamId, event, event.position)
     })
@@ -219,8 +222,10 @@ export class IdentityDirectory {
     return this.#principal(token, tokenId, state, now)
   }
 
-  #principal (token: string, tokenId: string, state: TokenEntry | undefined, now: number): Principal | undefined | Promise<Principal | undefined> {
-    if (state === undefined || state.status !== 'active' || !timingSafeEqual(tokenDigest(token), this.#digestOf(state, state.token.hash))) return undefined
+  #principal (token: string, tokenId: string, state: TokenEntry | undefined,
+    now: number): Principal | undefined | Promise<Principal | undefined> {
+    if (state === undefined || state.status !== 'active' || !timingSafeEqual(tokenDigest(token),
+      this.#digestOf(state, state.token.hash))) return undefined
     const { expiresAt } = state.token
     if (expiresAt !== undefined && Date.parse(expiresAt) <= now) return undefined
     const user = this.#users.get(state.token.userId, now)
@@ -312,7 +317,8 @@ export class IdentityDirectory {
   }
 
   /** Folds a stream into the cache; a load that raced an invalidation answers but is not kept. */
-  async #load<S extends { status: string }> (cache: BoundedCache<S>, id: string, read: () => Promise<S | { status: 'none' }>, now: number): Promise<S | undefined> {
+  async #load<S extends { status: string }> (cache: BoundedCache<S>, id: string, read: () => Promise<S | { status: 'none' }>,
+    now: number): Promise<S | undefined> {
     const epoch = this.#epoch
     const state = await read()
     if (state.status === 'none') return undefined
@@ -324,7 +330,8 @@ export class IdentityDirectory {
     return this.#load(this.#tokens, tokenId, async () => {
       const events = await this.#options.store.readStream(tokenStreamId(tokenId))
       const created = events[0]?.metadata.ip
-      if (events.length > 0 && this.#addresses.get(tokenId) === undefined) this.#addresses.set(tokenId, new Set(created === undefined ? [] : [created]))
+      if (events.length > 0 && this.#addresses.get(tokenId) === undefined) this.#addresses.set(tokenId,
+        new Set(created === undefined ? [] : [created]))
       return foldRecorded(tokenDecider, events)
     }, now)
   }

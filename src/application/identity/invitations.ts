@@ -21,7 +21,8 @@ import type { BuiltInRole } from '../../domain/identity/events.ts'
 import { requireInviterStillMay, requirePending, type InvitationCommand } from '../../domain/identity/invitation.ts'
 import { organizationDeciderFor, orgStreamId } from '../../domain/identity/organization.ts'
 import { userDecider, userStreamId } from '../../domain/identity/user.ts'
-import { invitationsPage, organizationOfInvitation, type InvitationCursor, type InvitationStatusFilter, type InvitationView } from '../../projections/identity/invitation-queries.ts'
+import { invitationsPage, organizationOfInvitation, type InvitationCursor, type InvitationStatusFilter,
+  type InvitationView } from '../../projections/identity/invitation-queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { execute, written, type Written } from '../commands.ts'
 import { createToken, organizationState, registerUser, type CreatedToken, type IdentityServices } from './commands.ts'
@@ -38,7 +39,8 @@ export function invitationServices (runtime: Runtime): InvitationServices {
   return {
     ...runtime.identity,
     invitationTtlMs: runtime.config.invitationTtlMs,
-    waitForInvitations: async () => runtime.runner.waitFor(await runtime.store.headPosition(), runtime.config.consistencyTimeoutMs, ['invitations'])
+    waitForInvitations: async () => runtime.runner.waitFor(await runtime.store.headPosition(), runtime.config.consistencyTimeoutMs,
+      ['invitations'])
   }
 }
 
@@ -54,7 +56,8 @@ export function inviteIdOf (token: string): string | undefined {
   return key === undefined ? undefined : `inv_${key}`
 }
 
-const step = (metadata: CommandMetadata, name: string): CommandMetadata => ({ ...metadata, commandId: uuidV5(`${metadata.commandId}/${name}`) })
+const step = (metadata: CommandMetadata, name: string): CommandMetadata =>
+  ({ ...metadata, commandId: uuidV5(`${metadata.commandId}/${name}`) })
 
 export interface CreatedInvitation extends Written {
   readonly inviteId: string
@@ -79,7 +82,8 @@ export async function createInvitation (
   const expiresAt = new Date(metadata.now.getTime() + services.invitationTtlMs).toISOString()
   const email = normalizeEmail(input.email)
   const { state, position } = await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId),
-    { type: 'InviteMember', data: { inviteId, email, roles: input.roles, tokenHash, expiresAt } }, { ...metadata, orgId }, { mustExist: true })
+    { type: 'InviteMember', data: { inviteId, email, roles: input.roles, tokenHash, expiresAt } }, { ...metadata, orgId },
+    { mustExist: true })
   const created = state.status === 'active' ? state.invitations[inviteId] : undefined
   if (created?.tokenHash !== tokenHash) throw new InvitationTokenShown()
   return { inviteId, email, roles: created.roles, status: 'pending', expiresAt, token, ...written(position) }
@@ -87,7 +91,8 @@ export async function createInvitation (
 
 /** A page of an organization's invitations, newest first. */
 export async function listInvitations (
-  services: InvitationServices, orgId: string, options: { status?: InvitationStatusFilter, limit: number, after?: InvitationCursor, now: Date }
+  services: InvitationServices, orgId: string, options: { status?: InvitationStatusFilter, limit: number, after?: InvitationCursor,
+    now: Date }
 ): Promise<InvitationView[]> {
   return invitationsPage(services.sql, orgId, options)
 }
@@ -108,13 +113,15 @@ async function recordExpiry (services: InvitationServices, metadata: CommandMeta
   const { impersonatorId: _impersonatorId, ...rest } = step(metadata, 'expire')
   await execute(services, organizationDeciderFor(services.catalogue), orgStreamId(orgId), { type: 'ExpireInvitation', data: { inviteId } },
     { ...rest, orgId, actor: { type: 'system', id: 'invitations' } })
-    .catch((error: unknown) => services.directory.logger.error({ err: error, orgId, inviteId, traceId: metadata.traceId }, 'the expiry of an invitation could not be recorded'))
+    .catch((error: unknown) => services.directory.logger.error({ err: error, orgId, inviteId, traceId: metadata.traceId },
+      'the expiry of an invitation could not be recorded'))
 }
 
 export async function revokeInvitation (
   services: InvitationServices, metadata: CommandMetadata, orgId: string, inviteId: string, reason?: string
 ): Promise<Written> {
-  const { position } = await invitationCommand(services, metadata, orgId, { type: 'RevokeInvitation', data: reason === undefined ? { inviteId } : { inviteId, reason } })
+  const { position } = await invitationCommand(services, metadata, orgId,
+    { type: 'RevokeInvitation', data: reason === undefined ? { inviteId } : { inviteId, reason } })
   return written(position)
 }
 
@@ -147,7 +154,9 @@ export interface AcceptedInvitation extends Written {
 }
 
 /** The signed-in user accepts: their address must be the invited one. */
-export async function acceptInvitation (services: InvitationServices, metadata: CommandMetadata, token: string, userId: string): Promise<AcceptedInvitation> {
+export async function acceptInvitation (
+  services: InvitationServices, metadata: CommandMetadata, token: string, userId: string
+): Promise<AcceptedInvitation> {
   const { inviteId, orgId } = await locate(services, token)
   const user = await aggregate(services.store, userDecider, userStreamId(userId))
   if (user.status === 'none') throw new UserNotFound()
@@ -155,10 +164,12 @@ export async function acceptInvitation (services: InvitationServices, metadata: 
 }
 
 async function accept (
-  services: InvitationServices, metadata: CommandMetadata, input: { orgId: string, inviteId: string, token: string, userId: string, email: string }
+  services: InvitationServices, metadata: CommandMetadata, input: { orgId: string, inviteId: string, token: string, userId: string,
+    email: string }
 ): Promise<AcceptedInvitation> {
   const { orgId, inviteId, userId } = input
-  const command = { type: 'AcceptInvitation' as const, data: { inviteId, tokenHash: hashToken(input.token), userId, email: normalizeEmail(input.email) } }
+  const command = { type: 'AcceptInvitation' as const, data: { inviteId, tokenHash: hashToken(input.token), userId,
+    email: normalizeEmail(input.email) } }
   const { state, position } = await invitationCommand(services, metadata, orgId, command)
   const roles = state.status === 'active' ? state.members[userId] ?? [] : []
   return { orgId, userId, roles, ...written(position) }
@@ -186,7 +197,8 @@ export async function registerAndAccept (
     if (error instanceof InvitationExpired) await recordExpiry(services, metadata, orgId, inviteId)
     throw error
   }
-  const { userId } = await registerUser(services, step(metadata, 'user'), { email, displayName: input.displayName, password: input.password })
+  const { userId } = await registerUser(services, step(metadata, 'user'),
+    { email, displayName: input.displayName, password: input.password })
     .catch((error: unknown) => {
       throw error instanceof EmailTaken ? new EmailTaken('an account with the invited address exists: sign in with it, then accept') : error
     })

@@ -97,7 +97,8 @@ export async function hashPassword (password: string): Promise<string> {
 const HASH_PATTERN = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/
 
 /** A stored hash that no password matches: unknown users cost as much time as known ones. */
-const DECOY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${Buffer.alloc(16).toString('base64url')}$${Buffer.alloc(KEY_LENGTH).toString('base64url')}`
+const DECOY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$` +
+  `${Buffer.alloc(16).toString('base64url')}$${Buffer.alloc(KEY_LENGTH).toString('base64url')}`
 
 /** True when `password` matches `stored`. Without a stored hash, spends the same time and answers false. */
 export async function verifyPassword (password: string, stored: string | undefined): Promise<boolean> {

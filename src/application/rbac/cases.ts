@@ -17,7 +17,9 @@ export interface PolicyTestReport {
  * Runs the cases; with `roleUnderTest` (which must exist: `rbac.role_not_found`), a case naming no principal holds
  * that role. Throws, before running any, when a case cannot run as written (see src/domain/rbac/cases.ts).
  */
-export async function testPolicy (policies: PolicySnapshots, orgId: string, cases: readonly PolicyCaseData[], roleUnderTest?: string): Promise<PolicyTestReport> {
+export async function testPolicy (
+  policies: PolicySnapshots, orgId: string, cases: readonly PolicyCaseData[], roleUnderTest?: string
+): Promise<PolicyTestReport> {
   const snapshot = await policies.snapshotOf(orgId)
   if (roleUnderTest !== undefined && !snapshot.hasRole(roleUnderTest)) throw new RoleNotFound(undefined, { roleId: roleUnderTest })
   const principals = principalsOf(cases, {

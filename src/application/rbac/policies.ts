@@ -84,7 +84,8 @@ export class PolicySnapshots {
 
   /** Drops the snapshot of the organization whose stream a role, member or support access event landed in. */
   observe (streamId: string, type: string): void {
-    if (!(type.startsWith('rbac.role.') || type.startsWith('org.member.') || type === 'org.organization.support_access_set') || !streamId.startsWith('org-')) return
+    if (!(type.startsWith('rbac.role.') || type.startsWith('org.member.') || type === 'org.organization.support_access_set') ||
+      !streamId.startsWith('org-')) return
     this.#cache.delete(streamId.slice('org-'.length))
     this.#epoch++
   }

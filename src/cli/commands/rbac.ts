@@ -56,7 +56,8 @@ function describe (result: CaseResult): string {
     if (why.reason === 'denied') lines.push(`      denied by ${why.deciding.map((d) => `${d.roleId} grant #${d.grant}`).join(', ')}`)
     if (why.reason === 'allowed') lines.push(`      allowed by ${why.deciding.map((d) => `${d.roleId} grant #${d.grant}`).join(', ')}`)
     if (why.reason === 'no_matching_grant') lines.push('      no grant of the principal\'s roles allows it')
-    for (const failed of why.failedConditions) lines.push(`      condition of ${failed.roleId} grant #${failed.grant} (${failed.effect}) failed at ${failed.clause}`)
+    for (const failed of why.failedConditions) lines.push(`      condition of ${failed.roleId} grant #${failed.grant} (${failed.effect}) ` +
+      `failed at ${failed.clause}`)
   }
   return lines.join('\n')
 }
@@ -64,7 +65,8 @@ function describe (result: CaseResult): string {
 export function rbacCommand (program: Command): void {
   const rbac = program.command('rbac').description('custom roles and policies')
   rbac.command('test <cases>')
-    .description('run policy test cases (YAML or JSON: a list, or {cases: [...]}) against an organization\'s policy; each names a member (principal.id) or roles (principal.roles); exits 1 when one fails')
+    .description('run policy test cases (YAML or JSON: a list, or {cases: [...]}) against an organization\'s policy; each names a member ' +
+      '(principal.id) or roles (principal.roles); exits 1 when one fails')
     .requiredOption('--org <orgId>', 'the organization whose roles to test')
     .option('--json', 'print {"passed", "failed", "results"}')
     .action(async (file: string, options: Options) => {
@@ -102,7 +104,8 @@ export function rbacCommand (program: Command): void {
     .action(async (options: Options & { name: string, grants: string, description?: string }) => {
       const grants = readGrants(options.grants)
       await withRuntime(async (runtime) => {
-        const created = await createRole(runtime.identity, cli('create-role'), options.org, { name: options.name, grants, ...(options.description === undefined ? {} : { description: options.description }) })
+        const created = await createRole(runtime.identity, cli('create-role'), options.org,
+          { name: options.name, grants, ...(options.description === undefined ? {} : { description: options.description }) })
         print(options.json === true ? toJson(created) : `created ${created.roleId} (${options.name}) at ${created.position}`)
       })
     })
@@ -115,7 +118,8 @@ export function rbacCommand (program: Command): void {
     .action(async (options: Options & { role: string, grants: string }) => {
       const grants = readGrants(options.grants)
       await withRuntime(async (runtime) => {
-        const written = await changeOrganization(runtime.identity, cli('set-grants'), options.org, { type: 'SetRoleGrants', data: { roleId: options.role, grants } })
+        const written = await changeOrganization(runtime.identity, cli('set-grants'), options.org,
+          { type: 'SetRoleGrants', data: { roleId: options.role, grants } })
         print(written.position === null ? 'unchanged' : `grants of ${options.role} set at ${written.position}`)
       })
     })
@@ -126,7 +130,8 @@ export function rbacCommand (program: Command): void {
     .requiredOption('--role <roleId>', 'the custom role')
     .action(async (options: Options & { role: string }) => {
       await withRuntime(async (runtime) => {
-        const written = await changeOrganization(runtime.identity, cli('delete-role'), options.org, { type: 'DeleteRole', data: { roleId: options.role } })
+        const written = await changeOrganization(runtime.identity, cli('delete-role'), options.org,
+          { type: 'DeleteRole', data: { roleId: options.role } })
         print(`deleted ${options.role} at ${written.position}`)
       })
     })
@@ -143,13 +148,15 @@ export function rbacCommand (program: Command): void {
       .action(async (options: Options & { role: string, user: string }) => {
         await withRuntime(async (runtime) => {
           const written = await change(runtime.identity, cli(name), options.org, options.user, options.role)
-          print(written.position === null ? 'unchanged' : `${name}ed ${options.role} ${name === 'assign' ? 'to' : 'from'} ${options.user} at ${written.position}`)
+          print(written.position === null ? 'unchanged' : `${name}ed ${options.role} ${name === 'assign' ? 'to' : 'from'} ` +
+            `${options.user} at ${written.position}`)
         })
       })
   }
 
   rbac.command('holders')
-    .description('who in an organization holds an action, through which role and grant (from the RBAC read model, once it has caught up with the log)')
+    .description('who in an organization holds an action, through which role and grant (from the RBAC read model, once it has caught up ' +
+      'with the log)')
     .requiredOption('--org <orgId>', 'the organization')
     .requiredOption('--action <action>', 'a catalogue action, e.g. audit:export')
     .option('--json', 'print {"action", "holders": [...]}')
@@ -163,7 +170,8 @@ export function rbacCommand (program: Command): void {
           return
         }
         if (holders.length === 0) print(`nobody in ${options.org} holds ${options.action}`)
-        for (const h of holders) print(`${h.userId}: ${h.effect} via ${h.roleId} grant #${h.grant} (${h.pattern} on ${h.resource}${h.conditional ? ', conditional' : ''})`)
+        for (const h of holders) print(`${h.userId}: ${h.effect} via ${h.roleId} grant #${h.grant} (${h.pattern} on ` +
+          `${h.resource}${h.conditional ? ', conditional' : ''})`)
       }, { runProjections: true })
     })
 }

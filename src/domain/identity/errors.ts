@@ -5,7 +5,8 @@ export class OrgAlreadyExists extends domainError('org.already_exists', 409, 'or
 export class MemberAlreadyExists extends domainError('org.member_exists', 409, 'already a member') {}
 export class MemberNotFound extends domainError('org.member_not_found', 404, 'not a member of this organization') {}
 export class LastOwner extends domainError('org.last_owner', 409, 'an organization keeps at least one owner') {}
-export class MemberNeedsRole extends domainError('org.member_needs_role', 409, 'a member keeps at least one role; remove the member instead') {}
+export class MemberNeedsRole extends domainError('org.member_needs_role', 409,
+  'a member keeps at least one role; remove the member instead') {}
 export class UserNotFound extends domainError('identity.user_not_found', 404, 'user not found') {}
 export class UserAlreadyExists extends domainError('identity.user_exists', 409, 'user already exists') {}
 export class UserDisabled extends domainError('identity.user_disabled', 409, 'the user is disabled') {}
@@ -19,8 +20,11 @@ export class TokenOwnedElsewhere extends domainError('identity.token_not_found',
 export class InvitationNotFound extends domainError('invitation.not_found', 404, 'invitation not found') {}
 export class InvitationExpired extends domainError('invitation.expired', 410, 'the invitation has expired: ask for a new one') {}
 export class InvitationRevoked extends domainError('invitation.revoked', 410, 'the invitation was withdrawn') {}
-export class InvitationAlreadyAccepted extends domainError('invitation.already_accepted', 409, 'the invitation has already been accepted') {}
-export class InvitationWrongAddress extends domainError('invitation.wrong_address', 403, 'the invitation was sent to another e-mail address: sign in with that address') {}
+export class InvitationAlreadyAccepted extends domainError('invitation.already_accepted', 409,
+  'the invitation has already been accepted') {}
+export class InvitationWrongAddress extends domainError('invitation.wrong_address', 403,
+  'the invitation was sent to another e-mail address: sign in with that address') {}
 export class MemberAddNeedsInvitation extends domainError('org.add_requires_invitation', 400,
-  'members join by accepting an invitation: send { email, roles } (here or to POST /v1/orgs/{orgId}/invitations); adding by user id is no longer possible') {}
+  'members join by accepting an invitation: send { email, roles } (here or to POST /v1/orgs/{orgId}/invitations); adding by user id is ' +
+    'no longer possible') {}
 export class InvitationAlreadyExists extends domainError('invitation.exists', 409, 'an invitation with this id exists') {}

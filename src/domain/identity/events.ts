@@ -18,9 +18,12 @@ const name = z.string().trim().min(1).max(200)
 const role = z.enum(BUILT_IN_ROLES)
 const roles = z.array(role).min(1).max(BUILT_IN_ROLES.length)
 
-export const userRegistered = defineEvent({ type: 'identity.user.registered', schema: z.object({ userId: id, email, displayName: name }).strict() })
-export const userPasswordSet = defineEvent({ type: 'identity.user.password_set', schema: z.object({ passwordHash: z.string().min(20).max(500) }).strict() })
-export const userDisabled = defineEvent({ type: 'identity.user.disabled', schema: z.object({ reason: z.string().max(500).optional() }).strict() })
+export const userRegistered = defineEvent({ type: 'identity.user.registered',
+  schema: z.object({ userId: id, email, displayName: name }).strict() })
+export const userPasswordSet = defineEvent({ type: 'identity.user.password_set',
+  schema: z.object({ passwordHash: z.string().min(20).max(500) }).strict() })
+export const userDisabled = defineEvent({ type: 'identity.user.disabled',
+  schema: z.object({ reason: z.string().max(500).optional() }).strict() })
 export const userEnabled = defineEvent({ type: 'identity.user.enabled', schema: z.object({}).strict() })
 export const userStaffFlagsSet = defineEvent({
   type: 'identity.user.staff_flags_set',
@@ -28,7 +31,8 @@ export const userStaffFlagsSet = defineEvent({
 })
 export const emailReserved = defineEvent({ type: 'identity.email.reserved', schema: z.object({ email, userId: id }).strict() })
 
-export const orgCreated = defineEvent({ type: 'org.organization.created', schema: z.object({ orgId: id, name, plan: z.enum(PLANS), ownerId: id }).strict() })
+export const orgCreated = defineEvent({ type: 'org.organization.created',
+  schema: z.object({ orgId: id, name, plan: z.enum(PLANS), ownerId: id }).strict() })
 export const orgRenamed = defineEvent({ type: 'org.organization.renamed', schema: z.object({ name }).strict() })
 export const orgPlanChanged = defineEvent({ type: 'org.organization.plan_changed', schema: z.object({ plan: z.enum(PLANS) }).strict() })
 export const orgSettingsChanged = defineEvent({
@@ -65,7 +69,8 @@ export const invitationCreated = defineEvent({
   }).strict()
 })
 export const invitationAccepted = defineEvent({ type: 'org.invitation.accepted', schema: z.object({ inviteId: id, userId: id }).strict() })
-export const invitationRevoked = defineEvent({ type: 'org.invitation.revoked', schema: z.object({ inviteId: id, reason: z.string().max(500).optional() }).strict() })
+export const invitationRevoked = defineEvent({ type: 'org.invitation.revoked',
+  schema: z.object({ inviteId: id, reason: z.string().max(500).optional() }).strict() })
 /** Recorded when an expired invitation is first used (accepted or revoked), not by a timer. */
 export const invitationExpired = defineEvent({ type: 'org.invitation.expired', schema: z.object({ inviteId: id }).strict() })
 export const memberAdded = defineEvent({ type: 'org.member.added', schema: z.object({ userId: id, roles }).strict() })
@@ -87,7 +92,8 @@ export const tokenCreated = defineEvent({
     expiresAt: z.iso.datetime().optional()
   }).strict()
 })
-export const tokenRevoked = defineEvent({ type: 'identity.token.revoked', schema: z.object({ reason: z.string().max(500).optional() }).strict() })
+export const tokenRevoked = defineEvent({ type: 'identity.token.revoked',
+  schema: z.object({ reason: z.string().max(500).optional() }).strict() })
 
 export const identityEvents = [
   userRegistered, userPasswordSet, userDisabled, userEnabled, userStaffFlagsSet, emailReserved,
@@ -98,7 +104,11 @@ export const identityEvents = [
 ]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
-export type UserEvent = DataOf<typeof userRegistered | typeof userPasswordSet | typeof userDisabled | typeof userEnabled | typeof userStaffFlagsSet>
-export type OrgEvent = DataOf<typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet | typeof orgSupportAccessSet |
+export type UserEvent = DataOf<
+  typeof userRegistered | typeof userPasswordSet | typeof userDisabled | typeof userEnabled | typeof userStaffFlagsSet
+>
+export type OrgEvent = DataOf<
+  typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet |
+  typeof orgSupportAccessSet |
   typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned |
   typeof invitationCreated | typeof invitationAccepted | typeof invitationRevoked | typeof invitationExpired>

@@ -19,7 +19,8 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Actor } from '../envelope.ts'
 import { Escalation, requireBuiltInRolesHeld, requireMemberRolesChange, type RolesState } from '../rbac/roles.ts'
 import type { Catalogue } from '../rbac/permissions.ts'
-import { InvitationAlreadyAccepted, InvitationExpired, InvitationNotFound, InvitationRevoked, InvitationWrongAddress, MemberAlreadyExists } from './errors.ts'
+import { InvitationAlreadyAccepted, InvitationExpired, InvitationNotFound, InvitationRevoked, InvitationWrongAddress,
+  MemberAlreadyExists } from './errors.ts'
 import type { BuiltInRole, OrgEvent } from './events.ts'
 
 export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired'
@@ -122,20 +123,27 @@ export function decideInvitation (
       const revoked = invitation(state, inviteId)
       if (revoked.status === 'revoked') return [] // revoking twice changes nothing
       if (revoked.status === 'accepted') throw new InvitationAlreadyAccepted('the invitation was accepted: remove the member instead')
-      if (revoked.status === 'expired' || isExpired(revoked, now)) throw new InvitationExpired('the invitation has expired: there is nothing to revoke')
-      return [{ type: 'org.invitation.revoked', data: command.data.reason === undefined ? { inviteId } : { inviteId, reason: command.data.reason } }]
+      if (revoked.status === 'expired' || isExpired(revoked,
+        now)) throw new InvitationExpired('the invitation has expired: there is nothing to revoke')
+      return [{ type: 'org.invitation.revoked', data: command.data.reason === undefined ? { inviteId } : { inviteId,
+        reason: command.data.reason } }]
     }
     case 'ExpireInvitation':
       return isExpired(invitation(state, inviteId), now) ? [{ type: 'org.invitation.expired', data: { inviteId } }] : []
   }
 }
 
-export function invitationCreated (data: Extract<InvitationCommand, { type: 'InviteMember' }>['data'], invitedBy: Actor, roles: BuiltInRole[]): InvitationEvent {
-  return { type: 'org.invitation.created', data: { inviteId: data.inviteId, email: data.email, roles, invitedBy, tokenHash: data.tokenHash, expiresAt: data.expiresAt } }
+export function invitationCreated (
+  data: Extract<InvitationCommand, { type: 'InviteMember' }>['data'], invitedBy: Actor, roles: BuiltInRole[]
+): InvitationEvent {
+  return { type: 'org.invitation.created', data: { inviteId: data.inviteId, email: data.email, roles, invitedBy, tokenHash: data.tokenHash,
+    expiresAt: data.expiresAt } }
 }
 
 /** The invitation after `event` (one of the `org.invitation.*` or `org.member.invited`); undefined: the event names none. */
-export function evolveInvitation (current: Invitation | undefined, event: InvitationEvent | Extract<OrgEvent, { type: 'org.member.invited' }>): Invitation | undefined {
+export function evolveInvitation (
+  current: Invitation | undefined, event: InvitationEvent | Extract<OrgEvent, { type: 'org.member.invited' }>
+): Invitation | undefined {
   switch (event.type) {
     case 'org.member.invited':
       return { email: event.data.email, roles: event.data.roles, invitedBy: null, tokenHash: null, expiresAt: null, status: 'pending' }

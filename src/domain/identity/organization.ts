@@ -6,11 +6,13 @@
 import { Draft, setOwn, type Decider, type DecisionContext } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
 import type { Actor } from '../envelope.ts'
-import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists, OrgNotFound } from './errors.ts'
+import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists,
+  OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
 import { LEDGERLINE_CATALOGUE, type Catalogue } from '../rbac/permissions.ts'
-import { actingMember, decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole, type RoleCommand } from '../rbac/roles.ts'
+import { actingMember, decideRole, evolveRoles, requireBuiltInRolesHeld, requireMemberRolesChange, type CustomRole,
+  type RoleCommand } from '../rbac/roles.ts'
 import type { BuiltInRole, OrgEvent, Plan } from './events.ts'
 import { decideInvitation, evolveInvitation, invitationCreated, type Invitation, type InvitationCommand } from './invitation.ts'
 
@@ -83,7 +85,8 @@ function member (state: Active, userId: string): string[] {
  */
 function requireOwnerActor (state: Active, actor: Actor): void {
   const roles = actingMember(state, actor)
-  if (roles !== undefined && !roles.includes('owner')) throw new Forbidden('only an owner can grant, revoke or remove the owner role', { requiredRoles: ['owner'] })
+  if (roles !== undefined && !roles.includes('owner')) throw new Forbidden('only an owner can grant, revoke or remove the owner role',
+    { requiredRoles: ['owner'] })
 }
 
 /**
@@ -258,7 +261,8 @@ function evolveOrganization (draft: Draft, state: OrgState, event: OrgEvent | Rb
 function created (data: EventOf<'org.organization.created'>['data']): Active {
   const { orgId, name, plan } = data
   return {
-    status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null, supportAccess: true
+    status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null,
+    supportAccess: true
   }
 }
 

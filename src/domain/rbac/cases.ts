@@ -16,7 +16,8 @@ import { domainError } from '../errors.ts'
 import { LEDGERLINE_CATALOGUE, UnknownAction, type Catalogue } from './permissions.ts'
 import type { Decision, Policy } from './policy.ts'
 
-const Attribute = z.union([z.string().max(1000), z.number(), z.boolean(), z.null(), z.array(z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).max(100)])
+const Attribute = z.union([z.string().max(1000), z.number(), z.boolean(), z.null(),
+  z.array(z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).max(100)])
 
 export const PolicyCase = z.object({
   name: z.string().max(200).optional(),
@@ -42,7 +43,8 @@ export const PolicyCases = z.array(PolicyCase).min(1).max(500)
 export class CaseWithoutPrincipal extends domainError('rbac.case_without_principal', 400,
   'a case must name its principal: a member (principal.id) or roles (principal.roles)') {}
 export class CaseUnknownRole extends domainError('rbac.case_unknown_role', 400, 'a case names a role the organization does not have') {}
-export class CaseUnknownMember extends domainError('rbac.case_unknown_member', 400, 'a case names someone who is not a member of the organization (give principal.roles to test anyone)') {}
+export class CaseUnknownMember extends domainError('rbac.case_unknown_member', 400,
+  'a case names someone who is not a member of the organization (give principal.roles to test anyone)') {}
 
 /** What the cases may name: the organization's roles and members, and the catalogue's actions. */
 export interface CaseSubjects {
@@ -90,7 +92,8 @@ export function principalsOf (cases: readonly PolicyCaseData[], subjects: CaseSu
     if (roleUnderTest === undefined) without.push(index)
     return { id: 'tester', roles: roleUnderTest === undefined ? [] : [roleUnderTest] }
   })
-  if (unknownActions.length > 0) throw new UnknownAction('cases name actions the catalogue does not have (GET /v1/permissions lists them)', { cases: unknownActions })
+  if (unknownActions.length > 0) throw new UnknownAction('cases name actions the catalogue does not have (GET /v1/permissions lists them)',
+    { cases: unknownActions })
   if (without.length > 0) throw new CaseWithoutPrincipal(undefined, { cases: without })
   if (unknownRoles.length > 0) throw new CaseUnknownRole(undefined, { cases: unknownRoles })
   if (unknownMembers.length > 0) throw new CaseUnknownMember(undefined, { cases: unknownMembers })

@@ -72,12 +72,14 @@ export const GRAMMAR: Readonly<Record<Operator, { readonly operands: string, rea
   gte: { operands: '[number, number] or [string, string]', meaning: 'the left is greater than or equal to the right' },
   in: { operands: '[value, list]', meaning: 'the list has an item equal to the value' },
   nin: { operands: '[value, list]', meaning: 'the list has no item equal to the value' },
-  contains: { operands: '[list, value] or [string, string]', meaning: 'the list has an item equal to the value, or the left string holds the right one' },
+  contains: { operands: '[list, value] or [string, string]',
+    meaning: 'the list has an item equal to the value, or the left string holds the right one' },
   startsWith: { operands: '[string, string]', meaning: 'the left string begins with the right one' },
   exists: { operands: '{"ref": …}', meaning: 'the reference resolves to something other than null' },
   ipInCidr: {
     operands: '[address, "<CIDR>"]',
-    meaning: 'the IPv4 or IPv6 address is inside the block; an IPv4 address is also its mapped form ::ffff:a.b.c.d, so 10.0.0.0/8 and ::ffff:10.0.0.0/104 are one block'
+    meaning: 'the IPv4 or IPv6 address is inside the block; an IPv4 address is also its mapped form ::ffff:a.b.c.d, so 10.0.0.0/8 and ' +
+      '::ffff:10.0.0.0/104 are one block'
   },
   timeBetween: {
     operands: '[time, "HH:MM", "HH:MM"] or [time, "HH:MM", "HH:MM", "<IANA zone>"]',
@@ -87,10 +89,13 @@ export const GRAMMAR: Readonly<Record<Operator, { readonly operands: string, rea
 }
 
 const scalar = z.union([z.string().max(LIMITS.stringLength), z.number().finite(), z.boolean(), z.null()])
-const ref = z.object({ ref: z.string().regex(REFERENCE, 'a reference: principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating') })
-  .strict().meta({ id: 'ConditionReference', description: 'principal.id, principal.roles, resource.<attr>[.<attr>…] (up to 4), context.ip, context.time, context.mfa or context.impersonating' })
+const ref = z.object({ ref: z.string().regex(REFERENCE,
+  'a reference: principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating') })
+  .strict().meta({ id: 'ConditionReference', description: 'principal.id, principal.roles, resource.<attr>[.<attr>…] (up to 4), ' +
+    'context.ip, context.time, context.mfa or context.impersonating' })
 const operand = z.union([scalar, z.array(scalar).max(LIMITS.arrayItems), ref])
-  .meta({ id: 'ConditionOperand', description: 'a literal (a string, number, boolean or null, or a list of them) or a reference {"ref": …}' })
+  .meta({ id: 'ConditionOperand',
+    description: 'a literal (a string, number, boolean or null, or a list of them) or a reference {"ref": …}' })
 const pair = z.tuple([operand, operand])
 const timeZone = z.string().max(64).refine((zone) => {
   try {
@@ -100,11 +105,13 @@ const timeZone = z.string().max(64).refine((zone) => {
     return false
   }
 }, 'an IANA time zone such as Europe/Paris')
-const cidr = z.string().max(64).refine((text) => parseCidr(text) !== undefined, 'a CIDR such as 10.0.0.0/8, 2001:db8::/32 or ::ffff:10.0.0.0/104')
+const cidr = z.string().max(64).refine((text) => parseCidr(text) !== undefined,
+  'a CIDR such as 10.0.0.0/8, 2001:db8::/32 or ::ffff:10.0.0.0/104')
 const window = z.string().regex(HHMM, 'HH:MM')
 
 const clause = <S extends z.ZodType>(op: Operator, operands: S) =>
-  z.object({ [op]: operands } as Record<Operator, S>).strict().meta({ title: op, description: `${GRAMMAR[op].operands}: ${GRAMMAR[op].meaning}` })
+  z.object({ [op]: operands } as Record<Operator, S>).strict().meta({ title: op,
+    description: `${GRAMMAR[op].operands}: ${GRAMMAR[op].meaning}` })
 
 export const ConditionSchema: z.ZodType<Condition> = z.lazy(() => z.union([
   clause('and', z.array(ConditionSchema).min(1).max(LIMITS.nodes)),
@@ -137,7 +144,8 @@ function measure (value: unknown, depth: number, budget: { nodes: number }): str
   const object = value as Record<string, unknown>
   for (const key of ['and', 'or']) {
     const children = object[key]
-    if (Array.isArray(children)) for (const child of children) { const problem = measure(child, depth + 1, budget); if (problem !== undefined) return problem }
+    if (Array.isArray(children)) for (const child of children) { const problem = measure(child, depth + 1,
+      budget); if (problem !== undefined) return problem }
   }
   if ('not' in object) return measure(object.not, depth + 1, budget)
   return undefined
@@ -148,7 +156,8 @@ export function parseCondition (input: unknown): Condition {
   const tooBig = measure(input, 1, { nodes: 0 })
   if (tooBig !== undefined) throw new InvalidCondition([{ path: '', message: `the condition ${tooBig}` }])
   const parsed = ConditionSchema.safeParse(input)
-  if (!parsed.success) throw new InvalidCondition(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
+  if (!parsed.success) throw new InvalidCondition(parsed.error.issues.map((issue) =>
+    ({ path: issue.path.join('.'), message: issue.message })))
   return parsed.data
 }
 
@@ -180,7 +189,8 @@ function literalReferences (condition: Condition, path: string, issues: Array<{ 
         path: `${at}.${i}`,
         message: REFERENCE.test(text)
           ? `"${text}" is a literal string, compared as text; to read the attribute write {"ref": "${text}"}`
-          : `"${text}" reads like a reference but is a literal string; references are principal.id, principal.roles, resource.<attr>, context.ip|time|mfa|impersonating, written {"ref": …}`
+          : `"${text}" reads like a reference but is a literal string; references are principal.id, principal.roles, resource.<attr>, ` +
+            `context.ip|time|mfa|impersonating, written {"ref": …}`
       })
     }
   })
@@ -201,7 +211,8 @@ type Context = EvaluationInput['context']
 
 /** An own attribute of an object; lists and scalars have none. */
 function own (value: unknown, key: string): unknown {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined
+  return value !== null && typeof value === 'object' && !Array.isArray(value) &&
+    Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined
 }
 
 function resolveReference (path: string, input: EvaluationInput): unknown {
@@ -245,7 +256,8 @@ const IN = 16
 const NIN = 17
 const CONTAINS = 18
 const STARTS_WITH = 19
-const BINARY = new Map(Object.entries({ eq: EQ, ne: NE, lt: LT, lte: LTE, gt: GT, gte: GTE, in: IN, nin: NIN, contains: CONTAINS, startsWith: STARTS_WITH }))
+const BINARY = new Map(Object.entries({ eq: EQ, ne: NE, lt: LT, lte: LTE, gt: GT, gte: GTE, in: IN, nin: NIN, contains: CONTAINS,
+  startsWith: STARTS_WITH }))
 
 /**
  * A compiled condition: the clauses that must all hold, as one flat array of
@@ -352,7 +364,9 @@ export function compileCondition (condition: Condition): Compiled {
 }
 
 /** Whether every clause from index `start` to `end` holds (an array may carry other slots around its clauses). */
-export function allHold (clauses: Clauses, start: number, end: number, principal: Principal, resource: Resource, context: Context): boolean {
+export function allHold (
+  clauses: Clauses, start: number, end: number, principal: Principal, resource: Resource, context: Context
+): boolean {
   for (let at = start; at < end; at += CLAUSE) if (!holds(clauses, at, principal, resource, context)) return false
   return true
 }

@@ -15,8 +15,10 @@ const userId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 export const GrantSchema = z.object({
   // The shape only: whether the catalogue has the action is the command's question (`rbac.unknown_action`),
   // so a stored grant stays readable when the host's actions change.
-  actions: z.array(z.string().regex(/^(\*|[a-z][a-z0-9_]{0,39}:(\*|[a-z][a-z0-9_]{0,39}))$/, '<resource>:<verb>, <resource>:* or *')).min(1).max(50),
-  resource: z.string().regex(/^(\*|[a-z][a-z0-9_]{0,63}(\/[A-Za-z0-9_.:-]{1,200}\*?)?)$/, '*, a resource type, or <type>/<id> (a trailing * matches a prefix)'),
+  actions: z.array(z.string().regex(/^(\*|[a-z][a-z0-9_]{0,39}:(\*|[a-z][a-z0-9_]{0,39}))$/,
+    '<resource>:<verb>, <resource>:* or *')).min(1).max(50),
+  resource: z.string().regex(/^(\*|[a-z][a-z0-9_]{0,63}(\/[A-Za-z0-9_.:-]{1,200}\*?)?)$/,
+    '*, a resource type, or <type>/<id> (a trailing * matches a prefix)'),
   effect: z.enum(['allow', 'deny']),
   when: z.custom<Condition>((value) => {
     try {
@@ -37,7 +39,8 @@ export const Grants = z.array(GrantSchema).max(100)
  * OpenAPI document still shows its grammar, the `Condition` component that
  * ConditionSchema registers.
  */
-export const GrantInput = GrantSchema.extend({ when: z.unknown().meta({ $ref: '#/components/schemas/Condition', description: 'when the grant applies; without it, always' }).optional() })
+export const GrantInput = GrantSchema.extend({ when: z.unknown().meta({ $ref: '#/components/schemas/Condition',
+  description: 'when the grant applies; without it, always' }).optional() })
 export const GrantsInput = z.array(GrantInput).max(100)
 
 /** Validated input grants with their conditions parsed (throws `rbac.invalid_condition` naming the clause). */
@@ -45,7 +48,8 @@ export function parseGrants (input: ReadonlyArray<z.infer<typeof GrantInput>>): 
   return input.map(({ when, ...grant }) => (when === undefined ? grant : { ...grant, when: parseConditionInput(when) }))
 }
 
-export const roleCreated = defineEvent({ type: 'rbac.role.created', schema: z.object({ roleId: RoleId, name, description, grants: Grants }).strict() })
+export const roleCreated = defineEvent({ type: 'rbac.role.created', schema: z.object({ roleId: RoleId, name, description,
+  grants: Grants }).strict() })
 export const roleRenamed = defineEvent({ type: 'rbac.role.renamed', schema: z.object({ roleId: RoleId, name }).strict() })
 export const roleDescribed = defineEvent({ type: 'rbac.role.described', schema: z.object({ roleId: RoleId, description }).strict() })
 export const roleGrantsSet = defineEvent({ type: 'rbac.role.grants_set', schema: z.object({ roleId: RoleId, grants: Grants }).strict() })
@@ -56,4 +60,7 @@ export const roleUnassigned = defineEvent({ type: 'rbac.role.unassigned', schema
 export const rbacEvents = [roleCreated, roleRenamed, roleDescribed, roleGrantsSet, roleDeleted, roleAssigned, roleUnassigned]
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
-export type RbacEvent = DataOf<typeof roleCreated | typeof roleRenamed | typeof roleDescribed | typeof roleGrantsSet | typeof roleDeleted | typeof roleAssigned | typeof roleUnassigned>
+export type RbacEvent = DataOf<
+  typeof roleCreated | typeof roleRenamed | typeof roleDescribed | typeof roleGrantsSet | typeof roleDeleted | typeof roleAssigned |
+  typeof roleUnassigned
+>

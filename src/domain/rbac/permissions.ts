@@ -26,7 +26,8 @@ export interface ActionDefinition {
 }
 
 const define = (action: string, description: string, flags: { sensitive?: boolean, ownerOnly?: boolean } = {}): ActionDefinition =>
-  ({ action, description, sensitive: flags.sensitive === true || flags.ownerOnly === true, ownerOnly: flags.ownerOnly === true, source: 'ledgerline' })
+  ({ action, description, sensitive: flags.sensitive === true || flags.ownerOnly === true, ownerOnly: flags.ownerOnly === true,
+    source: 'ledgerline' })
 
 const LEDGERLINE_ACTIONS: readonly ActionDefinition[] = Object.freeze([
   define('org:read', 'see the organization: name, plan, settings'),
@@ -92,7 +93,8 @@ export interface Catalogue {
 }
 
 /** An action outside the catalogue: a typo would otherwise grant nothing, or be denied, silently. The details say where. */
-export class UnknownAction extends domainError('rbac.unknown_action', 400, 'an action the catalogue does not have (GET /v1/permissions lists them)') {}
+export class UnknownAction extends domainError('rbac.unknown_action', 400,
+  'an action the catalogue does not have (GET /v1/permissions lists them)') {}
 
 /**
  * The catalogue with the host application's actions. Throws, naming the
@@ -162,9 +164,13 @@ function requireKnown (byAction: ReadonlyMap<string, ActionDefinition>, checks: 
  * reads, uses the assistant and holds the host actions declared for members;
  * a viewer reads and holds the host actions declared for viewers.
  */
-function builtInGrants (catalogue: readonly ActionDefinition[], host: readonly HostAction[]): Readonly<Record<BuiltInRole, readonly string[]>> {
-  const reads = catalogue.filter((definition) => definition.source === 'ledgerline' && definition.action.endsWith(':read') && !definition.sensitive).map((definition) => definition.action)
-  const hostFor = (role: 'member' | 'viewer'): string[] => host.filter((action) => action.ownerOnly !== true && action.builtInRoles?.includes(role) === true).map((action) => action.action)
+function builtInGrants (
+  catalogue: readonly ActionDefinition[], host: readonly HostAction[]
+): Readonly<Record<BuiltInRole, readonly string[]>> {
+  const reads = catalogue.filter((definition) => definition.source === 'ledgerline' && definition.action.endsWith(':read') &&
+    !definition.sensitive).map((definition) => definition.action)
+  const hostFor = (role: 'member' | 'viewer'): string[] => host.filter((action) => action.ownerOnly !== true &&
+    action.builtInRoles?.includes(role) === true).map((action) => action.action)
   return Object.freeze({
     owner: Object.freeze(catalogue.map((definition) => definition.action)),
     admin: Object.freeze(catalogue.filter((definition) => !definition.ownerOnly).map((definition) => definition.action)),

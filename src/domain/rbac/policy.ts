@@ -107,7 +107,8 @@ const NO_GRANTS: Clauses = []
 /** Whether the grant whose check starts at `at` in `checks` holds: its resource type, then its clauses. */
 function holds (checks: Clauses, at: number, principal: Principal, resource: Resource, context: Context): boolean {
   const type = checks[at + TYPE]
-  return (type === undefined || type === resource.type) && allHold(checks, at + CLAUSES, at + (checks[at + LENGTH] as number), principal, resource, context)
+  return (type === undefined || type === resource.type) && allHold(checks, at + CLAUSES, at + (checks[at + LENGTH] as number), principal,
+    resource, context)
 }
 
 /** A resource pattern, `*`, `<type>`, `<type>/<id>` or `<type>/<prefix>*`: the type it names, and conditions on the id. */
@@ -116,7 +117,8 @@ function resourcePattern (pattern: string): { type: string | undefined, id: Cond
   const slash = pattern.indexOf('/')
   if (slash === -1) return { type: pattern, id: [] }
   const id = pattern.slice(slash + 1)
-  return { type: pattern.slice(0, slash), id: [id.endsWith('*') ? { startsWith: [{ ref: 'resource.id' }, id.slice(0, -1)] } : { eq: [{ ref: 'resource.id' }, id] }] }
+  return { type: pattern.slice(0, slash), id: [id.endsWith('*') ? { startsWith: [{ ref: 'resource.id' },
+    id.slice(0, -1)] } : { eq: [{ ref: 'resource.id' }, id] }] }
 }
 
 function compileGrant (roleId: string, grant: Grant, index: number): CompiledGrant {
@@ -185,7 +187,8 @@ class Seen {
     const n = roles.length
     if (n !== this.#count) return false
     if (this.#more !== undefined) return this.#more.every((role, i) => role === roles[i])
-    return (n < 1 || roles[0] === this.#r0) && (n < 2 || roles[1] === this.#r1) && (n < 3 || roles[2] === this.#r2) && (n < 4 || roles[3] === this.#r3)
+    return (n < 1 || roles[0] === this.#r0) && (n < 2 || roles[1] === this.#r1) && (n < 3 || roles[2] === this.#r2) &&
+      (n < 4 || roles[3] === this.#r3)
   }
 }
 

@@ -107,7 +107,8 @@ function dateOf (time: unknown): Date | undefined {
   const date = new Date(0)
   date.setUTCFullYear(Number(year), Number(month) - 1, Number(day))
   date.setUTCHours(Number(hour), Number(minute), Number(second), Number(fraction.slice(0, 3).padEnd(3, '0')))
-  const readBack = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
+  const readBack = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(),
+    date.getUTCSeconds()]
   if (readBack.join() !== [year, month, day, hour, minute, second].map(Number).join()) return undefined
   return new Date(date.getTime() - offset * 60_000)
 }

@@ -56,9 +56,11 @@ export type RoleCommand =
 
 export class RoleNotFound extends domainError('rbac.role_not_found', 404, 'role not found') {}
 export class RoleAlreadyExists extends domainError('rbac.role_exists', 409, 'a role with this id exists') {}
-export class RoleNameTaken extends domainError('rbac.role_name_taken', 409, 'a role of the organization already has this name (names are compared trimmed, ignoring case; built-in names included)') {}
+export class RoleNameTaken extends domainError('rbac.role_name_taken', 409,
+  'a role of the organization already has this name (names are compared trimmed, ignoring case; built-in names included)') {}
 export class RoleInUse extends domainError('rbac.role_in_use', 409, 'the role is assigned; unassign it from its holders first') {}
-export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant what you may not do yourself: the same actions on the same or narrower resources, under the same conditions and your denies') {}
+export class Escalation extends domainError('rbac.escalation', 403, 'you cannot grant what you may not do yourself: the same actions on ' +
+  'the same or narrower resources, under the same conditions and your denies') {}
 
 const own = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined => (Object.hasOwn(record, key) ? record[key] : undefined)
 
@@ -84,7 +86,8 @@ export function grantsOf (catalogue: Catalogue, state: RolesState, roleIds: read
 }
 
 const names = (grant: GrantData, action: string): boolean =>
-  grant.actions.some((pattern) => pattern === '*' || pattern === action || (pattern.endsWith(':*') && action.startsWith(pattern.slice(0, -1))))
+  grant.actions.some((pattern) => pattern === '*' || pattern === action ||
+    (pattern.endsWith(':*') && action.startsWith(pattern.slice(0, -1))))
 
 /** Whether every resource `inner` matches, `outer` matches too (resource patterns: `*`, `type`, `type/id`, `type/prefix*`). */
 export function resourceCovers (outer: string, inner: string): boolean {
@@ -119,7 +122,8 @@ function conditionCovers (held: GrantData['when'], granted: GrantData['when']): 
 /** Refuses grants naming actions outside the catalogue: a typo would otherwise grant nothing, silently. */
 function requireKnownActions (catalogue: Catalogue, grants: readonly GrantData[]): void {
   const unknown = [...new Set(grants.flatMap((grant) => grant.actions.filter((pattern) => !catalogue.isKnownPattern(pattern))))]
-  if (unknown.length > 0) throw new UnknownAction('grants name actions the catalogue does not have (GET /v1/permissions lists them)', { actions: unknown.sort() })
+  if (unknown.length > 0) throw new UnknownAction('grants name actions the catalogue does not have (GET /v1/permissions lists them)',
+    { actions: unknown.sort() })
 }
 
 /**
@@ -141,7 +145,8 @@ function actionsBeyond (
         const ownerOnly = catalogue.definition(action)?.ownerOnly === true && !isOwner
         const covered = mine.some((held) => held.effect === 'allow' && !namesPrincipal(held.when) && names(held, action) &&
           resourceCovers(held.resource, grant.resource) && conditionCovers(held.when, grant.when))
-        const uncopiedDeny = mine.some((deny) => deny.effect === 'deny' && names(deny, action) && resourcesOverlap(deny.resource, grant.resource) &&
+        const uncopiedDeny = mine.some((deny) => deny.effect === 'deny' && names(deny, action) &&
+          resourcesOverlap(deny.resource, grant.resource) &&
           (namesPrincipal(deny.when) || !kept.some((copy) => sameGrant(copy, deny))))
         if (ownerOnly || !covered || uncopiedDeny) missing.add(action)
       }
@@ -201,7 +206,8 @@ function requireNoWidening (catalogue: Catalogue, before: RolesState, after: Rol
     judged.add(key)
     const [old, kept] = [grantsOf(catalogue, before, was), grantsOf(catalogue, after, now)]
     const rolesChanged = was.length !== now.length || was.some((roleId, i) => roleId !== now[i])
-    const stays = (grant: GrantData, list: readonly GrantData[]): boolean => !(rolesChanged && namesPrincipal(grant.when)) && list.some((other) => sameGrant(other, grant))
+    const stays = (grant: GrantData, list: readonly GrantData[]): boolean => !(rolesChanged && namesPrincipal(grant.when)) &&
+      list.some((other) => sameGrant(other, grant))
     const expand = (patterns: readonly string[]): string[] => patterns.flatMap((pattern) => catalogue.expand(pattern))
     const allowed = new Set(kept.flatMap((grant) => (grant.effect === 'allow' ? expand(grant.actions) : [])))
     const given = kept.filter((grant) => grant.effect === 'allow' && !stays(grant, old))
@@ -214,7 +220,8 @@ function requireNoWidening (catalogue: Catalogue, before: RolesState, after: Rol
   }
   if (missing.size === 0) return
   const actions = [...missing].sort()
-  throw new Escalation(`the change would let a member do what you may not do yourself (${actions.join(', ')}): a deny you are under, or an allow you lack`, { actions })
+  throw new Escalation(`the change would let a member do what you may not do yourself (${actions.join(', ')}): a deny you are under, or ` +
+    `an allow you lack`, { actions })
 }
 
 /** `requireNoWidening` for a member whose roles become `roles` (built-in roles given or taken). */

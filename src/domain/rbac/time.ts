@@ -48,7 +48,10 @@ function isoInstant (text: string): number | undefined {
 let lastText: string | undefined
 let lastInstant: number | undefined
 
-/** The instant a documented time stands for, in epoch milliseconds, or undefined. The last text read is remembered: one check reads it for every grant. */
+/**
+ * The instant a documented time stands for, in epoch milliseconds, or undefined. The last text read is remembered: one check reads it for
+ * every grant.
+ */
 export function instantOf (time: unknown): number | undefined {
   if (typeof time === 'number') return Number.isInteger(time) && Math.abs(time) <= MAX_EPOCH_MS ? time : undefined
   if (typeof time !== 'string') return undefined

@@ -29,7 +29,8 @@ const RoleParams = z.object({ orgId: Id, userId: Id, role: z.union([Role, RoleId
 
 const InvitationCreated = z.object({
   inviteId: Id, email: z.string(), roles: z.array(z.string()), status: z.literal('pending'), expiresAt: z.string(),
-  token: z.string().describe('shown only in this response: send it to the invitee (a link to your page that accepts it); never stored, never in an event'),
+  token: z.string().describe('shown only in this response: send it to the invitee (a link to your page that accepts it); never stored, ' +
+    'never in an event'),
   position: Position
 })
 const InvitationView = z.object({
@@ -42,14 +43,16 @@ const InvitationView = z.object({
 
 /** Invitations, newest first: the last one's creation time and id. */
 
-const MemberView = z.object({ userId: Id, email: z.string(), displayName: z.string(), status: z.string(), roles: z.array(z.string()), joinedAt: z.string() })
+const MemberView = z.object({ userId: Id, email: z.string(), displayName: z.string(), status: z.string(), roles: z.array(z.string()),
+  joinedAt: z.string() })
 
 export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get('/v1/orgs/:orgId/members', {
     schema: {
-      tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, 'x-permission': 'member:read', params: OrgParams,
+      tags: ['members'], summary: 'Members, a page at a time (ordered by user id)', security: BEARER, 'x-permission': 'member:read',
+      params: OrgParams,
       querystring: z.object({ limit: pageLimit(200, 50), cursor: cursorParam.optional() }).strict(),
       response: { 200: z.object({ items: z.array(MemberView), nextCursor: z.string().nullable() }), ...problems }
     }
@@ -67,7 +70,8 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
   api.post('/v1/orgs/:orgId/members', {
     schema: {
       tags: ['members'],
-      summary: 'Invites an e-mail address (members join by accepting an invitation; adding by user id is gone): the same as POST …/invitations',
+      summary: 'Invites an e-mail address (members join by accepting an invitation; adding by user id is gone): the same as POST ' +
+        '…/invitations',
       security: BEARER, 'x-permission': 'member:invite', params: OrgParams,
       body: z.object({ userId: Id.optional(), email: Email.optional(), roles: Roles }).strict(),
       response: { 202: InvitationCreated, ...problems }
@@ -83,7 +87,8 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
   api.post('/v1/orgs/:orgId/invitations', {
     schema: {
       tags: ['members'],
-      summary: 'Invites an e-mail address with roles (with the owner role: owners only); answers the token once, for you to send. The same answer whether the address has an account or not',
+      summary: 'Invites an e-mail address with roles (with the owner role: owners only); answers the token once, for you to send. The ' +
+        'same answer whether the address has an account or not',
       security: BEARER, 'x-permission': 'member:invite', params: OrgParams,
       body: z.object({ email: Email, roles: Roles }).strict(),
       response: { 201: InvitationCreated, ...problems }
@@ -95,7 +100,8 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
 
   api.get('/v1/orgs/:orgId/invitations', {
     schema: {
-      tags: ['members'], summary: 'Invitations, newest first, a page at a time; a pending one past its expiry reads as expired', security: BEARER, 'x-permission': 'member:read',
+      tags: ['members'], summary: 'Invitations, newest first, a page at a time; a pending one past its expiry reads as expired',
+      security: BEARER, 'x-permission': 'member:read',
       params: OrgParams,
       querystring: z.object({
         status: z.enum(INVITATION_STATUSES).optional(),
@@ -108,15 +114,18 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
     const { orgId } = request.params
     const { status, limit, cursor } = request.query
     const after = cursor === undefined ? undefined : invitationCursor.decode(cursor)
-    const items = await listInvitations(invitationServices(runtime), orgId, { limit: limit + 1, now: new Date(), ...(status === undefined ? {} : { status }), ...(after === undefined ? {} : { after }) })
+    const items = await listInvitations(invitationServices(runtime), orgId,
+      { limit: limit + 1, now: new Date(), ...(status === undefined ? {} : { status }), ...(after === undefined ? {} : { after }) })
     const more = items.length > limit
     const page = more ? items.slice(0, limit) : items
-    return { items: page, nextCursor: more ? invitationCursor.encode({ createdAt: page.at(-1)!.createdAt, inviteId: page.at(-1)!.inviteId }) : null }
+    return { items: page, nextCursor: more ? invitationCursor.encode({ createdAt: page.at(-1)!.createdAt,
+      inviteId: page.at(-1)!.inviteId }) : null }
   })
 
   api.delete('/v1/orgs/:orgId/invitations/:inviteId', {
     schema: {
-      tags: ['members'], summary: 'Revokes a pending invitation: its token stops working', security: BEARER, 'x-permission': 'member:invite',
+      tags: ['members'], summary: 'Revokes a pending invitation: its token stops working', security: BEARER,
+      'x-permission': 'member:invite',
       params: z.object({ orgId: Id, inviteId: Id }), body: z.object({ reason: z.string().max(500).optional() }).strict().nullish(),
       response: { 200: Written, ...problems }
     }
@@ -127,7 +136,8 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
 
   api.delete('/v1/orgs/:orgId/members/:userId', {
     schema: {
-      tags: ['members'], summary: 'Removes a member (an owner: owners only); anyone may remove themselves, to leave', security: BEARER, 'x-permission': 'member:remove',
+      tags: ['members'], summary: 'Removes a member (an owner: owners only); anyone may remove themselves, to leave', security: BEARER,
+      'x-permission': 'member:remove',
       'x-authorizes-itself': 'leaving takes membership alone: the action is checked only when the member removed is someone else',
       params: MemberParams, response: { 200: Written, ...problems }
     }
@@ -140,14 +150,17 @@ export async function memberRoutes (app: FastifyInstance, { runtime }: { runtime
   })
 
   api.put('/v1/orgs/:orgId/members/:userId/roles/:role', {
-    schema: { tags: ['members'], summary: 'Assigns a built-in or custom role (the owner role: owners only; a custom role: only one whose actions you hold)', security: BEARER, 'x-permission': 'role:assign', params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['members'],
+      summary: 'Assigns a built-in or custom role (the owner role: owners only; a custom role: only one whose actions you hold)',
+      security: BEARER, 'x-permission': 'role:assign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
     return assignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)
   })
 
   api.delete('/v1/orgs/:orgId/members/:userId/roles/:role', {
-    schema: { tags: ['members'], summary: 'Unassigns a built-in or custom role (the owner role: owners only)', security: BEARER, 'x-permission': 'role:unassign', params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['members'], summary: 'Unassigns a built-in or custom role (the owner role: owners only)', security: BEARER,
+      'x-permission': 'role:unassign', params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, userId, role } = request.params
     return unassignRole(runtime.identity, commandMetadata(request, orgId), orgId, userId, role)

@@ -24,6 +24,7 @@ export async function permissionRoutes (app: FastifyInstance, { runtime }: { run
     builtInRoles: Object.entries(catalogue.builtInRoleGrants).map(([roleId, actions]) => ({ roleId, actions: [...actions] }))
   }
   app.withTypeProvider<ZodTypeProvider>().get('/v1/permissions', {
-    schema: { tags: ['authorization'], summary: 'Every action the API authorizes, and the built-in roles', security: BEARER, response: { 200: CatalogueBody, ...problems } }
+    schema: { tags: ['authorization'], summary: 'Every action the API authorizes, and the built-in roles', security: BEARER,
+      response: { 200: CatalogueBody, ...problems } }
   }, async () => body)
 }

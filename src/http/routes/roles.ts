@@ -21,14 +21,17 @@ import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
 
 const OrgParams = z.object({ orgId: Id })
 const RoleParams = z.object({ orgId: Id, roleId: RoleId })
-const GrantView = z.object({ actions: z.array(z.string()), resource: z.string(), effect: z.enum(['allow', 'deny']), when: z.unknown().optional() })
-const RoleView = z.object({ roleId: z.string(), name: z.string(), description: z.string(), builtIn: z.boolean(), grants: z.array(GrantView), holders: z.array(z.string()).optional() })
+const GrantView = z.object({ actions: z.array(z.string()), resource: z.string(), effect: z.enum(['allow', 'deny']),
+  when: z.unknown().optional() })
+const RoleView = z.object({ roleId: z.string(), name: z.string(), description: z.string(), builtIn: z.boolean(), grants: z.array(GrantView),
+  holders: z.array(z.string()).optional() })
 
 export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get('/v1/orgs/:orgId/roles', {
-    schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER, 'x-permission': 'role:read', params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
+    schema: { tags: ['roles'], summary: 'Built-in and custom roles, with their grants and holders (role:read)', security: BEARER,
+      'x-permission': 'role:read', params: OrgParams, response: { 200: z.object({ items: z.array(RoleView) }), ...problems } }
   }, async (request, reply) => {
     const { orgId } = request.params
     // Serialized once per organization state (src/http/role-list.ts): thousands of roles and holders are not rebuilt per request.
@@ -37,20 +40,23 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 
   api.post('/v1/orgs/:orgId/roles', {
     schema: {
-      tags: ['roles'], summary: 'Creates a custom role (role:create; you can grant only what you hold)', security: BEARER, 'x-permission': 'role:create', params: OrgParams,
+      tags: ['roles'], summary: 'Creates a custom role (role:create; you can grant only what you hold)', security: BEARER,
+      'x-permission': 'role:create', params: OrgParams,
       body: z.object({ name: z.string().trim().min(1).max(100), description: z.string().max(1000).optional(), grants: Grants }).strict(),
       response: { 201: z.object({ roleId: z.string(), position: Position }), ...problems }
     }
   }, async (request, reply) => {
     const { orgId } = request.params
     const { name, description, grants: input } = request.body
-    const created = await createRole(runtime.identity, commandMetadata(request, orgId), orgId, { name, grants: grants(input), ...(description === undefined ? {} : { description }) })
+    const created = await createRole(runtime.identity, commandMetadata(request, orgId), orgId,
+      { name, grants: grants(input), ...(description === undefined ? {} : { description }) })
     return reply.code(201).send(created)
   })
 
   api.patch('/v1/orgs/:orgId/roles/:roleId', {
     schema: {
-      tags: ['roles'], summary: 'Renames or describes a custom role (role:update)', security: BEARER, 'x-permission': 'role:update', params: RoleParams,
+      tags: ['roles'], summary: 'Renames or describes a custom role (role:update)', security: BEARER, 'x-permission': 'role:update',
+      params: RoleParams,
       body: z.object({ name: z.string().trim().min(1).max(100).optional(), description: z.string().max(1000).optional() }).strict()
         .refine((body) => body.name !== undefined || body.description !== undefined, 'give name, description or both'),
       response: { 200: Written, ...problems }
@@ -62,16 +68,19 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 
   api.put('/v1/orgs/:orgId/roles/:roleId/grants', {
     schema: {
-      tags: ['roles'], summary: 'Replaces the grants of a custom role (role:update; you can grant only what you hold)', security: BEARER, 'x-permission': 'role:update', params: RoleParams,
+      tags: ['roles'], summary: 'Replaces the grants of a custom role (role:update; you can grant only what you hold)', security: BEARER,
+      'x-permission': 'role:update', params: RoleParams,
       body: z.object({ grants: Grants }).strict(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId, roleId } = request.params
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'SetRoleGrants', data: { roleId, grants: grants(request.body.grants) } })
+    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId,
+      { type: 'SetRoleGrants', data: { roleId, grants: grants(request.body.grants) } })
   })
 
   api.delete('/v1/orgs/:orgId/roles/:roleId', {
-    schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, 'x-permission': 'role:delete', params: RoleParams, response: { 200: Written, ...problems } }
+    schema: { tags: ['roles'], summary: 'Deletes a custom role nobody holds (role:delete)', security: BEARER, 'x-permission': 'role:delete',
+      params: RoleParams, response: { 200: Written, ...problems } }
   }, async (request) => {
     const { orgId, roleId } = request.params
     return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId, { type: 'DeleteRole', data: { roleId } })
@@ -79,7 +88,8 @@ export async function roleRoutes (app: FastifyInstance, { runtime }: { runtime: 
 }
 
 const HolderView = z.object({
-  userId: z.string(), roleId: z.string(), grant: z.number().int(), pattern: z.string().describe('the action as granted: itself, <resource>:* or *'),
+  userId: z.string(), roleId: z.string(), grant: z.number().int(),
+  pattern: z.string().describe('the action as granted: itself, <resource>:* or *'),
   resource: z.string(), effect: z.enum(['allow', 'deny']), conditional: z.boolean().describe('applies only where its condition holds')
 })
 
@@ -87,7 +97,8 @@ export async function accessRoutes (app: FastifyInstance, { runtime }: { runtime
   app.withTypeProvider<ZodTypeProvider>().get('/v1/orgs/:orgId/access', {
     schema: {
       tags: ['roles'],
-      summary: 'Who holds an action: every member whose roles name it, with the role and grant, and whether a deny or a condition limits it (role:read; from the RBAC read model, so send X-Consistent-With to see a change of yours)',
+      summary: 'Who holds an action: every member whose roles name it, with the role and grant, and whether a deny or a condition limits ' +
+        'it (role:read; from the RBAC read model, so send X-Consistent-With to see a change of yours)',
       security: BEARER, 'x-permission': 'role:read', params: OrgParams,
       querystring: z.object({ action: z.string().regex(ACTION_NAME, '<resource>:<verb>') }).strict(),
       response: { 200: z.object({ action: z.string(), holders: z.array(HolderView) }), ...problems }
@@ -101,10 +112,14 @@ export async function accessRoutes (app: FastifyInstance, { runtime }: { runtime
 export async function roleTestRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/orgs/:orgId/roles/:roleId/test', {
     schema: {
-      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy: a case naming a member (principal.id) holds their roles, one giving principal.roles those, one naming neither this role (role:read)', security: BEARER, 'x-permission': 'role:read',
+      tags: ['roles'], summary: 'Runs policy test cases against the organization\'s policy: a case naming a member (principal.id) holds ' +
+        'their roles, one giving principal.roles those, one naming neither this role ' +
+        '(role:read)', security: BEARER, 'x-permission': 'role:read',
       params: z.object({ orgId: Id, roleId: z.union([RoleId, z.enum(['owner', 'admin', 'member', 'viewer'])]) }),
       body: z.object({ cases: PolicyCases }).strict(),
-      response: { 200: z.object({ passed: z.number().int(), failed: z.number().int(), results: z.array(z.object({ name: z.string(), passed: z.boolean(), expected: z.string(), got: z.string(), explanation: z.unknown().optional() })) }), ...problems }
+      response: { 200: z.object({ passed: z.number().int(), failed: z.number().int(),
+        results: z.array(z.object({ name: z.string(), passed: z.boolean(), expected: z.string(), got: z.string(),
+          explanation: z.unknown().optional() })) }), ...problems }
     }
   }, async (request) => {
     const { orgId, roleId } = request.params

@@ -47,17 +47,20 @@ t.test('the RBAC read model follows roles, grants and assignments, answers who h
       { actions: ['invoice:*', 'billing:read'], resource: 'invoice', effect: 'allow', when: under1000 },
       { actions: ['invoice:void'], resource: '*', effect: 'deny' }
     ] } })
-    await org('acme', { type: 'CreateRole', data: { roleId: 'role_gone', name: 'Temporary', grants: [{ actions: ['member:read'], resource: '*', effect: 'allow' }] } })
+    await org('acme', { type: 'CreateRole', data: { roleId: 'role_gone', name: 'Temporary',
+      grants: [{ actions: ['member:read'], resource: '*', effect: 'allow' }] } })
     await org('acme', { type: 'AssignCustomRole', data: { roleId: 'role_billing', userId: 'cat' } })
     await org('acme', { type: 'AssignCustomRole', data: { roleId: 'role_gone', userId: 'cat' } })
     await org('acme', { type: 'UnassignCustomRole', data: { roleId: 'role_gone', userId: 'cat' } })
     await org('acme', { type: 'DeleteRole', data: { roleId: 'role_gone' } })
     await org('acme', { type: 'RenameRole', data: { roleId: 'role_billing', name: 'Billing clerks' } })
-    await org('acme', { type: 'SetRoleGrants', data: { roleId: 'role_billing', grants: [{ actions: ['invoice:*'], resource: 'invoice', effect: 'allow', when: under1000 }] } })
+    await org('acme', { type: 'SetRoleGrants', data: { roleId: 'role_billing',
+      grants: [{ actions: ['invoice:*'], resource: 'invoice', effect: 'allow', when: under1000 }] } })
     await org('acme', { type: 'RemoveMember', data: { userId: 'bob' } })
     // Another organization with a role of the same name: nothing leaks across.
     await org('globex', { type: 'CreateOrganization', data: { orgId: 'globex', name: 'Globex', ownerId: 'gil' } })
-    const last = await org('globex', { type: 'CreateRole', data: { roleId: 'role_billing', name: 'Billing', grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] } })
+    const last = await org('globex', { type: 'CreateRole', data: { roleId: 'role_billing', name: 'Billing',
+      grants: [{ actions: ['*'], resource: '*', effect: 'allow' }] } })
 
     const projection = rbacProjection(catalogue)
     const runner = new ProjectionRunner({ sql, store, projections: [projection], logger })
@@ -67,14 +70,18 @@ t.test('the RBAC read model follows roles, grants and assignments, answers who h
 
     const live = await snapshot(sql) as Record<string, Array<Record<string, unknown>>>
     t.equal(live.permissions!.length, catalogue.actions.length, 'the whole catalogue, host actions included')
-    t.match(live.permissions!.find((p) => p.action === 'invoice:void'), { resource: 'invoice', verb: 'void', sensitive: true, owner_only: false, source: 'host' })
-    t.same(live.roles!.filter((r) => r.org_id === 'acme').map((r) => [r.role_id, r.name]), [['role_billing', 'Billing clerks']], 'deleted role gone, rename applied')
+    t.match(live.permissions!.find((p) => p.action === 'invoice:void'),
+      { resource: 'invoice', verb: 'void', sensitive: true, owner_only: false, source: 'host' })
+    t.same(live.roles!.filter((r) => r.org_id === 'acme').map((r) => [r.role_id, r.name]), [['role_billing', 'Billing clerks']],
+      'deleted role gone, rename applied')
     t.same(live.roles!.filter((r) => r.built_in === true).map((r) => r.role_id).sort(), ['admin', 'member', 'owner', 'viewer'])
     t.same(live.rolePermissions!.filter((r) => r.org_id === 'acme'),
-      [{ org_id: 'acme', role_id: 'role_billing', grant_index: 0, action: 'invoice:*', resource: 'invoice', effect: 'allow', condition: under1000 }], 'grants replaced')
+      [{ org_id: 'acme', role_id: 'role_billing', grant_index: 0, action: 'invoice:*', resource: 'invoice', effect: 'allow',
+        condition: under1000 }], 'grants replaced')
     const builtInMember = live.rolePermissions!.filter((r) => r.org_id === '*' && r.role_id === 'member')
     t.equal(builtInMember.length, catalogue.builtInRoleGrants.member.length)
-    t.same(live.membershipRoles!.filter((r) => r.org_id === 'acme').map((r) => [r.user_id, r.role_id]), [['ann', 'owner'], ['cat', 'member'], ['cat', 'role_billing']])
+    t.same(live.membershipRoles!.filter((r) => r.org_id === 'acme').map((r) => [r.user_id, r.role_id]),
+      [['ann', 'owner'], ['cat', 'member'], ['cat', 'role_billing']])
 
     const holders = await holdersOf(sql, 'acme', 'invoice:update')
     t.same(holders.map((h) => [h.userId, h.roleId, h.resource, h.conditional]), [
@@ -82,8 +89,10 @@ t.test('the RBAC read model follows roles, grants and assignments, answers who h
       ['cat', 'member', '*', false],
       ['cat', 'role_billing', 'invoice', true]
     ], 'through built-in lists, wildcards and conditions')
-    t.same((await holdersOf(sql, 'acme', 'invoice:void')).map((h) => h.userId), ['ann', 'cat'], 'a host action members do not get by default, via invoice:*')
-    t.same((await holdersOf(sql, 'globex', 'invoice:void')).map((h) => [h.userId, h.roleId]), [['gil', 'owner']], 'the other org’s role_billing has no holder')
+    t.same((await holdersOf(sql, 'acme', 'invoice:void')).map((h) => h.userId), ['ann', 'cat'],
+      'a host action members do not get by default, via invoice:*')
+    t.same((await holdersOf(sql, 'globex', 'invoice:void')).map((h) => [h.userId, h.roleId]), [['gil', 'owner']],
+      'the other org’s role_billing has no holder')
     t.same(await holdersOf(sql, 'nowhere', 'org:read'), [])
 
     await runner.stop()

@@ -58,8 +58,11 @@ const handlers: Record<string, Apply> = {
       [orgId, d.roleId, d.name, d.description, e.recordedAt])
     await insertGrants(tx, orgId, d.roleId as string, d.grants as GrantRow[])
   },
-  'rbac.role.renamed': (tx, orgId, d, e) => tx.query('UPDATE roles SET name = $3, updated_at = $4 WHERE org_id = $1 AND role_id = $2', [orgId, d.roleId, d.name, e.recordedAt]),
-  'rbac.role.described': (tx, orgId, d, e) => tx.query('UPDATE roles SET description = $3, updated_at = $4 WHERE org_id = $1 AND role_id = $2', [orgId, d.roleId, d.description, e.recordedAt]),
+  'rbac.role.renamed': (tx, orgId, d, e) => tx.query('UPDATE roles SET name = $3, updated_at = $4 WHERE org_id = $1 AND role_id = $2',
+    [orgId, d.roleId, d.name, e.recordedAt]),
+  'rbac.role.described': (tx, orgId, d, e) =>
+    tx.query('UPDATE roles SET description = $3, updated_at = $4 WHERE org_id = $1 AND role_id = $2',
+      [orgId, d.roleId, d.description, e.recordedAt]),
   'rbac.role.grants_set': async (tx, orgId, d, e) => {
     await tx.query('DELETE FROM role_permissions WHERE org_id = $1 AND role_id = $2', [orgId, d.roleId])
     await insertGrants(tx, orgId, d.roleId as string, d.grants as GrantRow[])
@@ -82,7 +85,8 @@ function setup (catalogue: Catalogue): string {
   })
   const builtIn = Object.entries(catalogue.builtInRoleGrants)
   const roles = builtIn.map(([roleId]) => `(${literal(EVERY_ORG)}, ${literal(roleId)}, ${literal(roleId)}, 'built-in role', true)`)
-  const grants = builtIn.flatMap(([roleId, actions]) => actions.map((action) => `(${literal(EVERY_ORG)}, ${literal(roleId)}, 0, ${literal(action)}, '*', 'allow')`))
+  const grants = builtIn.flatMap(([roleId, actions]) => actions.map((action) =>
+    `(${literal(EVERY_ORG)}, ${literal(roleId)}, 0, ${literal(action)}, '*', 'allow')`))
   return `
     CREATE TABLE permissions (
       action text PRIMARY KEY, resource text NOT NULL, verb text NOT NULL, description text NOT NULL,

@@ -22,7 +22,8 @@ export interface HolderGrant {
  * row grants or takes it only where its condition holds.
  */
 export async function holdersOf (sql: SqlClient, orgId: string, action: string): Promise<HolderGrant[]> {
-  const { rows } = await sql.query<{ user_id: string, role_id: string, grant_index: number, action: string, resource: string, effect: 'allow' | 'deny', conditional: boolean }>(
+  const { rows } = await sql.query<{ user_id: string, role_id: string, grant_index: number, action: string, resource: string,
+    effect: 'allow' | 'deny', conditional: boolean }>(
     `SELECT mr.user_id, mr.role_id, rp.grant_index, rp.action, rp.resource, rp.effect, rp.condition IS NOT NULL AS conditional
        FROM membership_roles mr
        JOIN role_permissions rp ON rp.role_id = mr.role_id AND rp.org_id IN (mr.org_id, $3)
