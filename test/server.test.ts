@@ -3,12 +3,11 @@
  * HTTP, SIGTERM, and a restart on the same data directory.
  */
 import { generateKeyPairSync } from 'node:crypto'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnServer as spawnServerProcess, startServer, type ServerProcess } from './helpers/server-process.ts'
+import { startServer, type ServerProcess } from './helpers/server-process.ts'
 import { z } from 'zod'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
@@ -19,16 +18,20 @@ import { migrate } from '../src/sql/migrate.ts'
 
 type Server = ServerProcess
 
-/** Production refuses to start without the key that signs audit digests, or with /metrics open; a test gives it a key and a metrics token. */
+/**
+ * Production refuses to start without the key that signs audit digests, or with /metrics open;
+ * a test gives it a key and a metrics token.
+ */
 const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 const METRICS_TOKEN = 'server-test-metrics-token-0123'
 
 function environment (dataDir: string, nodeEnv: string, env: Record<string, string>): Record<string, string> {
-  return { LEDGERLINE_DATA_DIR: dataDir, NODE_ENV: nodeEnv, ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}), ...env }
-}
-
-function spawnServer (dataDir: string, nodeEnv: string, env: Record<string, string> = {}): ChildProcess {
-  return spawnServerProcess(environment(dataDir, nodeEnv, env))
+  return {
+    LEDGERLINE_DATA_DIR: dataDir,
+    NODE_ENV: nodeEnv,
+    ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
+    ...env
+  }
 }
 
 function start (dataDir: string, nodeEnv = 'development', env: Record<string, string> = {}): Promise<Server> {
@@ -43,7 +46,8 @@ t.test('npm start serves health on the embedded store, stops on SIGTERM and keep
   await migrate(seed)
   const command = systemCommand('server-test')
   const metadata = metadataFor(command, 0)
-  await createPostgresEventStore(seed, registry).append('org-1', [{ id: metadata.eventId, type: 'test.note.written', data: { text: 'hello' }, metadata }])
+  await createPostgresEventStore(seed, registry)
+    .append('org-1', [{ id: metadata.eventId, type: 'test.note.written', data: { text: 'hello' }, metadata }])
   await seed.close()
 
   const first = await start(dir)
@@ -106,44 +110,4 @@ t.test('the first start in development prints a demo token that works, once', as
   t.equal(again.status, 200, 'the printed token still works after a restart')
   second.child.kill('SIGTERM')
   t.equal(await second.exited, 0)
-})
-
-t.test('the first start in production creates nothing and prints the bootstrap command', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-first-run-prod-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const server = await start(dir, 'production')
-  t.ok(await printed(server, /ledgerline bootstrap --email <owner e-mail> --org "<organization name>"/), 'the bootstrap command is printed')
-  t.notMatch(server.output(), /ll_[a-z2-7]{16}_/, 'no token')
-  const session = await fetch(`${server.address}/v1/session`)
-  t.equal(session.status, 401)
-  server.child.kill('SIGTERM')
-  t.equal(await server.exited, 0)
-  const after = await openSqlClient({ dataDir: dir })
-  t.teardown(() => after.close())
-  const { rows } = await after.query<{ n: string }>('SELECT count(*)::text AS n FROM events')
-  t.same(rows, [{ n: '0' }], 'no event was written')
-})
-
-t.test('production refuses to start with /metrics open, and serves it on a listener of its own with METRICS_PORT', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-metrics-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const refused = spawnServer(dir, 'production', { METRICS_TOKEN: '' })
-  let output = ''
-  refused.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  refused.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => refused.on('exit', resolve))
-  t.equal(code, 1, output)
-  t.match(output, /refusing to start in production: \/metrics is open on the API port: set METRICS_TOKEN .* or METRICS_PORT/)
-  t.notMatch(output, /Ledgerline listening/)
-
-  const server = await start(dir, 'production', { METRICS_TOKEN: '', METRICS_PORT: '0' })
-  t.teardown(() => { server.child.kill('SIGKILL') })
-  t.ok(await printed(server, /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/))
-  const metricsAddress = /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(server.output())![1]!
-  t.equal((await fetch(`${server.address}/metrics`)).status, 404, 'not on the API port')
-  const scraped = await fetch(`${metricsAddress}/metrics`)
-  t.equal(scraped.status, 200)
-  t.match(await scraped.text(), /ledgerline_ready [01]/)
-  server.child.kill('SIGTERM')
-  t.equal(await server.exited, 0, 'both listeners close on SIGTERM')
 })

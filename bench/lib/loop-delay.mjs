@@ -22,7 +22,8 @@ const timer = setInterval(() => {
   // Time the loop was busy since the line before: divided by the requests served, the server's time per request.
   const busyMs = performance.eventLoopUtilization(now, utilization).active
   utilization = now
-  process.stderr.write(`LOOP_DELAY ${JSON.stringify({ at: Date.now(), maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6, gcMaxMs, busyMs })}\n`)
+  const line = { at: Date.now(), maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6, gcMaxMs, busyMs }
+  process.stderr.write(`LOOP_DELAY ${JSON.stringify(line)}\n`)
   histogram.reset()
   gcMaxMs = 0
 }, 200)
