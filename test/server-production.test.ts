@@ -3,50 +3,22 @@
  * nothing and prints the bootstrap command, and /metrics is never served
  * open. (Split from server.test.ts so the files run in parallel.)
  */
-import { generateKeyPairSync } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnServer as spawnServerProcess, startServer, type ServerProcess } from './helpers/server-process.ts'
+import { spawnServer as spawnServerProcess, startServer, type ServerProcess, printed, serverEnvironment } from './helpers/server-process.ts'
 import { openSqlClient } from '../src/sql/client.ts'
-
 
 type Server = ServerProcess
 
-/**
- * Production refuses to start without the key that signs audit digests, or with /metrics open;
- * a test gives it a key and a metrics token.
- */
-const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-const METRICS_TOKEN = 'server-test-metrics-token-0123'
-
-function environment (dataDir: string, nodeEnv: string, env: Record<string, string>): Record<string, string> {
-  return {
-    LEDGERLINE_DATA_DIR: dataDir,
-    NODE_ENV: nodeEnv,
-    ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
-    ...env
-  }
-}
-
 function spawnServer (dataDir: string, nodeEnv: string, env: Record<string, string> = {}): ChildProcess {
-  return spawnServerProcess(environment(dataDir, nodeEnv, env))
+  return spawnServerProcess(serverEnvironment(dataDir, nodeEnv, env))
 }
 
 function start (dataDir: string, nodeEnv = 'development', env: Record<string, string> = {}): Promise<Server> {
-  return startServer(environment(dataDir, nodeEnv, env))
-}
-
-/** Waits until the server printed `pattern` (first-run lines come right after the listening line). */
-async function printed (server: Server, pattern: RegExp): Promise<RegExpExecArray | null> {
-  for (let i = 0; i < 100; i++) {
-    const match = pattern.exec(server.output())
-    if (match !== null) return match
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return null
+  return startServer(serverEnvironment(dataDir, nodeEnv, env))
 }
 
 t.test('the first start in production creates nothing and prints the bootstrap command', async (t) => {

@@ -2,12 +2,11 @@
  * `npm start` as a user runs it: a real process on the embedded store, real
  * HTTP, SIGTERM, and a restart on the same data directory.
  */
-import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { startServer, type ServerProcess } from './helpers/server-process.ts'
+import { startServer, type ServerProcess, printed, serverEnvironment } from './helpers/server-process.ts'
 import { z } from 'zod'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { EventRegistry, defineEvent } from '../src/domain/registry.ts'
@@ -15,27 +14,10 @@ import { createPostgresEventStore } from '../src/eventstore/postgres.ts'
 import { openSqlClient } from '../src/sql/client.ts'
 import { migrate } from '../src/sql/migrate.ts'
 
-
 type Server = ServerProcess
 
-/**
- * Production refuses to start without the key that signs audit digests, or with /metrics open;
- * a test gives it a key and a metrics token.
- */
-const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-const METRICS_TOKEN = 'server-test-metrics-token-0123'
-
-function environment (dataDir: string, nodeEnv: string, env: Record<string, string>): Record<string, string> {
-  return {
-    LEDGERLINE_DATA_DIR: dataDir,
-    NODE_ENV: nodeEnv,
-    ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
-    ...env
-  }
-}
-
 function start (dataDir: string, nodeEnv = 'development', env: Record<string, string> = {}): Promise<Server> {
-  return startServer(environment(dataDir, nodeEnv, env))
+  return startServer(serverEnvironment(dataDir, nodeEnv, env))
 }
 
 t.test('npm start serves health on the embedded store, stops on SIGTERM and keeps its data across restarts', async (t) => {
@@ -75,16 +57,6 @@ t.test('npm start serves health on the embedded store, stops on SIGTERM and keep
   const catalogue = await after.query<{ stream_id: string }>('SELECT stream_id FROM stream_catalogue')
   t.same(catalogue.rows, [{ stream_id: 'org-1' }])
 })
-
-/** Waits until the server printed `pattern` (first-run lines come right after the listening line). */
-async function printed (server: Server, pattern: RegExp): Promise<RegExpExecArray | null> {
-  for (let i = 0; i < 100; i++) {
-    const match = pattern.exec(server.output())
-    if (match !== null) return match
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return null
-}
 
 t.test('the first start in development prints a demo token that works, once', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ledgerline-first-run-'))

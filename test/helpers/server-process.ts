@@ -1,5 +1,6 @@
 /** `npm start` as a user runs it: the server as a process of its own, on a port the system picks. */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -37,4 +38,31 @@ export function startServer (env: Record<string, string>): Promise<ServerProcess
 export async function stopServer (server: ServerProcess): Promise<number | null> {
   server.child.kill('SIGTERM')
   return await server.exited
+}
+
+/**
+ * Production refuses to start without the key that signs audit digests, or with /metrics open;
+ * a test gives it a key and a metrics token.
+ */
+const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const METRICS_TOKEN = 'server-test-metrics-token-0123'
+
+/** The environment of a server on `dataDir` (PGlite) in `nodeEnv`, with what production requires, then `env` over it. */
+export function serverEnvironment (dataDir: string, nodeEnv: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    LEDGERLINE_DATA_DIR: dataDir,
+    NODE_ENV: nodeEnv,
+    ...(nodeEnv === 'production' ? { AUDIT_SIGNING_KEY: SIGNING_KEY, METRICS_TOKEN } : {}),
+    ...env
+  }
+}
+
+/** Waits until the server printed `pattern` (first-run lines come right after the listening line). */
+export async function printed (server: ServerProcess, pattern: RegExp): Promise<RegExpExecArray | null> {
+  for (let i = 0; i < 100; i++) {
+    const match = pattern.exec(server.output())
+    if (match !== null) return match
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return null
 }
