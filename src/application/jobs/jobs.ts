@@ -7,31 +7,13 @@
  * (`jobEvents` and `jobKeyEvents` from src/domain/jobs/).
  */
 import { hostname } from 'node:os'
-import type { Logger } from 'pino'
 import type { CommandServices } from '../commands.ts'
 import { JobHandlers, type JobHandler } from './handlers.ts'
-import { JobRunner, type JobRunnerObserver } from './runner.ts'
+import { JobRunner, type JobRunnerOptions } from './runner.ts'
 import { scheduleJob, type ScheduleOptions, type Scheduled } from './schedule.ts'
-import type { SqlClient } from '../../sql/client.ts'
 
-export interface JobsOptions {
-  readonly sql: SqlClient
-  readonly services: CommandServices
-  readonly logger: Logger
-  /** This node's name in leases (default: host name and pid). */
-  readonly node?: string
-  /** Handlers running at once on this node (default 8). */
-  readonly concurrency?: number
-  /** Jobs claimed per query (default: the concurrency). */
-  readonly claimBatch?: number
-  /** JOB_LEASE_SECONDS (default 30). */
-  readonly leaseSeconds?: number
-  /** The polling backstop (default 1000 ms). */
-  readonly pollIntervalMs?: number
-  readonly now?: () => Date
-  readonly random?: () => number
-  readonly observer?: JobRunnerObserver
-}
+/** The runner's options; the handlers are the Jobs' own, and the node name defaults to host name and pid. */
+export type JobsOptions = Omit<JobRunnerOptions, 'handlers' | 'node'> & { readonly node?: string }
 
 export function defaultNodeName (): string {
   return `${hostname()}:${process.pid}`.slice(0, 200)

@@ -61,10 +61,13 @@ export interface JobRunnerOptions {
   readonly logger: Logger
   /** This node's name in leases (default: host and pid). */
   readonly node: string
+  /** Handlers running at once on this node (default 8). */
   readonly concurrency?: number
   /** Jobs claimed per query (default: `concurrency`). */
   readonly claimBatch?: number
+  /** JOB_LEASE_SECONDS (default 30). */
   readonly leaseSeconds?: number
+  /** The polling backstop (default 1000 ms). */
   readonly pollIntervalMs?: number
   readonly now?: () => Date
   /** Draws in [0, 1) for the backoff's jitter. */
