@@ -61,9 +61,16 @@ const EnvSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: positiveInt.max(3_600_000).default(30_000),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.max(3_600_000).default(10_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.max(3_600_000).default(72_000),
-  HTTP_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(120_000)
+  HTTP_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(120_000),
+  JOB_LEASE_SECONDS: positiveInt.min(2).max(3600).default(30),
+  JOB_CONCURRENCY: positiveInt.max(256).default(8),
+  JOB_CLAIM_BATCH: z.union([z.literal(''), positiveInt.max(1000)]).optional().transform((value) => (value === '' ? undefined : value)),
+  JOB_POLL_INTERVAL_MS: positiveInt.min(10).max(60_000).default(1000),
+  JOB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000)
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
+  .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
+    { path: ['JOB_SHUTDOWN_GRACE_MS'], message: 'must be less than SHUTDOWN_TIMEOUT_MS (running jobs are released within the shutdown)' })
 
 /** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
 const PermissionsFile = z.object({
@@ -128,6 +135,19 @@ export interface Config {
     /** A connection on which nothing is read or written for this long is closed; 0 never. */
     readonly connectionMs: number
   }
+  /** The jobs runner of this node (src/application/jobs/runner.ts); it runs where projections run. */
+  readonly jobs: {
+    /** JOB_LEASE_SECONDS: how long a node that stopped renewing keeps a job before another may take it. */
+    readonly leaseSeconds: number
+    /** Handlers running at once on this node. */
+    readonly concurrency: number
+    /** Jobs claimed per query (default: the concurrency). */
+    readonly claimBatch: number | undefined
+    /** The polling backstop behind LISTEN/NOTIFY. */
+    readonly pollIntervalMs: number
+    /** At shutdown, how long running handlers may take to finish before their attempts are released. */
+    readonly shutdownGraceMs: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -167,6 +187,13 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       headersMs: e.HTTP_HEADERS_TIMEOUT_MS,
       keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       connectionMs: e.HTTP_CONNECTION_TIMEOUT_MS
+    },
+    jobs: {
+      leaseSeconds: e.JOB_LEASE_SECONDS,
+      concurrency: e.JOB_CONCURRENCY,
+      claimBatch: e.JOB_CLAIM_BATCH,
+      pollIntervalMs: e.JOB_POLL_INTERVAL_MS,
+      shutdownGraceMs: e.JOB_SHUTDOWN_GRACE_MS
     }
   }
 }

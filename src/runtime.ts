@@ -12,6 +12,10 @@ import { IdentityDirectory } from './application/identity/directory.ts'
 import type { ImpersonationServices } from './application/impersonation/commands.ts'
 import { ImpersonationExpiry } from './application/impersonation/expiry.ts'
 import { ImpersonationRecheck } from './application/impersonation/recheck.ts'
+import { applicationJobHandlers } from './application/jobs/application-handlers.ts'
+import type { JobHandler } from './application/jobs/handlers.ts'
+import { Jobs } from './application/jobs/jobs.ts'
+import { JobMetrics } from './application/jobs/metrics.ts'
 import type { Reactor } from './application/reactors/reactor.ts'
 import { ReactorRunner, type ReactorControl } from './application/reactors/runner.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
@@ -57,6 +61,11 @@ export interface Runtime {
   readonly reactors: ReactorRunner
   /** The reactor that ends open sessions when a role, membership or user change takes away what allowed them. */
   readonly impersonationRecheck: ReactorControl
+  /**
+   * Durable jobs (src/application/jobs/): schedule from anywhere; this node runs them (claims, leases, retries) while
+   * projections run, since the due queue is the `jobs` projection.
+   */
+  readonly jobs: Jobs
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -68,6 +77,8 @@ export interface RuntimeOptions {
   readonly projections?: readonly Projection[]
   /** Reactors beyond the application's (tests). */
   readonly extraReactors?: readonly Reactor[]
+  /** Job handlers beyond the application's (tests). */
+  readonly extraJobHandlers?: readonly JobHandler[]
   /** Event types beyond the application's (tests). */
   readonly extraEvents?: readonly EventDefinition[]
   /** An SQL client the caller owns (tests); otherwise one is opened from the config. */
@@ -136,6 +147,18 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     })
     metrics.observeReactors(reactors)
     const impersonationRecheck = reactors.control(recheck.name)
+    const jobs = new Jobs({
+      sql,
+      services: identity,
+      logger: logger.child({ component: 'jobs' }),
+      concurrency: config.jobs.concurrency,
+      claimBatch: config.jobs.claimBatch,
+      leaseSeconds: config.jobs.leaseSeconds,
+      pollIntervalMs: config.jobs.pollIntervalMs
+    })
+    const jobDeps = { config, sql, store, metrics, logger: logger.child({ component: 'jobs' }) }
+    for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
+    jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -145,6 +168,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       auditChainCheck.start()
       impersonationExpiry.start()
       reactors.start()
+      await jobs.start()
     }
     return {
       config,
@@ -163,8 +187,10 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       impersonationExpiry,
       reactors,
       impersonationRecheck,
+      jobs,
       metrics,
       async close () {
+        await jobs.stop({ graceMs: config.jobs.shutdownGraceMs })
         await reactors.stop()
         await impersonationExpiry.stop()
         await auditRetention.stop()

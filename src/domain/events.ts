@@ -6,11 +6,13 @@ import { auditEvents } from './audit/events.ts'
 import { retentionEvents } from './audit/retention.ts'
 import { identityEvents } from './identity/events.ts'
 import { impersonationEvents } from './impersonation/events.ts'
+import { jobEvents } from './jobs/events.ts'
+import { jobKeyEvents } from './jobs/key.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
 export const eventDefinitions: readonly EventDefinition[] = [
-  ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents
+  ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents
 ]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {

@@ -2,6 +2,7 @@ import { auditProjection } from './audit/projection.ts'
 import { identityProjection } from './identity/projection.ts'
 import { invitationsProjection } from './identity/invitations.ts'
 import { impersonationProjection } from './impersonation/projection.ts'
+import { jobsProjection } from './jobs/projection.ts'
 import type { Catalogue } from '../domain/rbac/permissions.ts'
 import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
@@ -9,8 +10,9 @@ import { streamCatalogue } from './stream_catalogue/projection.ts'
 
 /** Every read model the application runs; the RBAC one over the runtime's permission catalogue. */
 export function applicationProjections (catalogue: Catalogue): Projection[] {
-  return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection]
+  return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection,
+    jobsProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
-export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations']
+export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations', 'jobs']

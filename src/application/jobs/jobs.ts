@@ -9,7 +9,7 @@
 import { hostname } from 'node:os'
 import type { CommandServices } from '../commands.ts'
 import { JobHandlers, type JobHandler } from './handlers.ts'
-import { JobRunner, type JobRunnerOptions } from './runner.ts'
+import { JobRunner, type JobRunnerObserver, type JobRunnerOptions } from './runner.ts'
 import { scheduleJob, type ScheduleOptions, type Scheduled } from './schedule.ts'
 
 /** The runner's options; the handlers are the Jobs' own, and the node name defaults to host name and pid. */
@@ -29,6 +29,11 @@ export class Jobs {
     this.#now = options.now ?? (() => new Date())
     this.#services = options.services
     this.runner = new JobRunner({ ...options, node: options.node ?? defaultNodeName(), handlers: this.handlers })
+  }
+
+  /** Reports attempts and lost leases to `observer` (the runtime's JobMetrics). */
+  observe (observer: JobRunnerObserver): void {
+    this.runner.observe(observer)
   }
 
   registerJobHandler<P> (handler: JobHandler<P>): void {

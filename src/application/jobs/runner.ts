@@ -117,6 +117,11 @@ export class JobRunner {
 
   get node (): string { return this.#o.node }
 
+  /** Reports attempts and lost leases to `observer` from now on (the metrics, made once the handlers are registered). */
+  observe (observer: JobRunnerObserver): void {
+    this.#o.observer = observer
+  }
+
   /** Jobs this node runs now. */
   get active (): number { return this.#running.size }
 
@@ -185,7 +190,9 @@ export class JobRunner {
         exclude: [...this.#running.keys()]
       })
     } catch (error) {
-      this.#o.logger.error({ err: error }, 'jobs: claim failed; trying again at the next poll')
+      // Until the jobs projection's first build exposes the table, there is nothing to claim.
+      const missing = (error as { code?: unknown }).code === '42P01'
+      this.#o.logger[missing ? 'debug' : 'error']({ err: error }, 'jobs: claim failed; trying again at the next poll')
       return []
     }
   }

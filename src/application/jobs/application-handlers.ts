@@ -1,0 +1,25 @@
+/**
+ * The job handlers the application itself registers on every runtime (the
+ * runtime adds them before its metrics are made, so their series start at
+ * 0). Each lives beside the capability it serves; this list only gathers
+ * them.
+ */
+import type { Logger } from 'pino'
+import type { Config } from '../../config.ts'
+import type { EventStore } from '../../eventstore/types.ts'
+import type { Metrics } from '../../metrics.ts'
+import type { SqlClient } from '../../sql/client.ts'
+import type { JobHandler } from './handlers.ts'
+
+/** What the application's handlers may use: the runtime's parts, not the runtime. */
+export interface ApplicationJobDeps {
+  readonly config: Config
+  readonly sql: SqlClient
+  readonly store: EventStore
+  readonly metrics: Metrics
+  readonly logger: Logger
+}
+
+export function applicationJobHandlers (_deps: ApplicationJobDeps): JobHandler[] {
+  return []
+}
