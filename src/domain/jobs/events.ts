@@ -13,9 +13,13 @@
  *   (`job.lease_lost`);
  * - key: at most one pending job per (job type, key); see src/domain/jobs/job.ts.
  *
- * Not in these events: the job's result (handlers are idempotent by job id
- * and record what they did in their own streams), and error stacks (a code
- * and a short message only: the log is kept for ever and read by auditors).
+ * A handler's result is kept, when it answers a plain JSON object of at
+ * most 64 KiB (`RESULT_LIMIT_BYTES`, src/domain/jobs/job.ts), on
+ * `job.attempt.succeeded`: a report a caller polls for (an audit
+ * verification's), not a document. Effects stay in the handler's own
+ * streams (handlers are idempotent by job id). Not in these events: error
+ * stacks (a code and a short message only: the log is kept for ever and
+ * read by auditors).
  */
 import { z } from 'zod'
 import { defineEvent } from '../registry.ts'
@@ -64,9 +68,12 @@ export const leaseRenewed = defineEvent({
   schema: z.object({ attempt, node, leaseUntil: at }).strict()
 })
 
+/** What a handler answered, when it was a JSON object; events written before results were kept have none. */
+export const JobResult = z.record(z.string(), z.json())
+
 export const attemptSucceeded = defineEvent({
   type: 'job.attempt.succeeded',
-  schema: z.object({ attempt, node, finishedAt: at }).strict()
+  schema: z.object({ attempt, node, finishedAt: at, result: JobResult.optional() }).strict()
 })
 
 export const attemptFailed = defineEvent({

@@ -12,7 +12,7 @@ import { EventRegistry } from '../registry.ts'
 import { spec } from '../testing.ts'
 import { backoffCeiling, type BackoffPolicy } from './backoff.ts'
 import { jobEvents, type JobEvent } from './events.ts'
-import { holdsKey, jobDecider, type JobCommand, type JobState } from './job.ts'
+import { holdsKey, jobDecider, RESULT_LIMIT_BYTES, type JobCommand, type JobState } from './job.ts'
 
 const job = spec(jobDecider)
 const T0 = Date.parse('2026-01-01T00:00:00.000Z')
@@ -63,7 +63,9 @@ const start = (node: string, leaseSeconds = 30): JobCommand => ({ type: 'StartAt
 const renew = (node: string, attempt: number, leaseSeconds = 30): JobCommand => ({
   type: 'RenewLease', data: { node, attempt, leaseSeconds }
 })
-const succeed = (node: string, attempt: number): JobCommand => ({ type: 'SucceedAttempt', data: { node, attempt } })
+const succeed = (node: string, attempt: number, result?: Record<string, unknown>): JobCommand => ({
+  type: 'SucceedAttempt', data: { node, attempt, ...(result === undefined ? {} : { result }) }
+})
 const fail = (node: string, attempt: number, random = 0, retryable = true): JobCommand => ({
   type: 'FailAttempt',
   data: { node, attempt, code: retryable ? 'http.503' : 'http.410', message: retryable ? 'unavailable' : 'gone', retryable, random }
@@ -138,6 +140,34 @@ t.test('only the holder of the current attempt\'s lease reports its outcome', as
   job.given([...running, { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } }])
     .when(succeed('n1', 1), at(4))
     .thenThrows(t, 'job.closed')
+})
+
+t.test('a success keeps the handler\'s result, a JSON object of at most 64 KiB; one larger is refused', async (t) => {
+  const report = { ok: false, mismatch: { seq: 23, column: 'ip', expected: null, found: '203.0.113.9' }, rows: [1, 2.5, 'x', true] }
+  const succeeded = (result?: Of<'job.attempt.succeeded'>['data']['result']): Of<'job.attempt.succeeded'> => ({
+    type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3), ...(result === undefined ? {} : { result }) }
+  })
+  job.given(running).when(succeed('n1', 1, report), at(3)).then(t, [succeeded(report)])
+  job.given(running).when(succeed('n1', 1, {}), at(3)).then(t, [succeeded({})], 'an empty object is a result too')
+  job.given(running).when(succeed('n1', 1), at(3)).then(t, [succeeded()], 'no result: the event has none')
+  /** A result whose JSON, {"x":"…"}, takes `bytes` bytes: eight of them are the braces, key and quotes. */
+  const sized = (bytes: number, char = 'a'): Record<string, unknown> => ({ x: char.repeat((bytes - 8) / Buffer.byteLength(char)) })
+  t.equal(Buffer.byteLength(JSON.stringify(sized(RESULT_LIMIT_BYTES))), 65_536, 'the limit is 64 KiB')
+  job.given(running).when(succeed('n1', 1, sized(RESULT_LIMIT_BYTES)), at(3)).then(t, [succeeded(sized(RESULT_LIMIT_BYTES) as never)],
+    'exactly 64 KiB is kept')
+  job.given(running).when(succeed('n1', 1, sized(RESULT_LIMIT_BYTES + 1)), at(3)).thenThrows(t, 'job.result_too_large', 'one byte more')
+  job.given(running).when(succeed('n1', 1, sized(RESULT_LIMIT_BYTES + 2, 'é')), at(3))
+    .thenThrows(t, 'job.result_too_large', 'bytes count, not characters: 32,765 é are 65,538 bytes')
+  job.given(running).when(succeed('n2', 1, report), at(3)).thenThrows(t, 'job.lease_lost', 'a result does not pass for the holder')
+
+  t.same(fold(jobDecider, [...running, succeeded(report)]), { status: 'succeeded', job: scheduled().data, attempts: 1, result: report },
+    'the succeeded state holds the result')
+  const before = { type: 'job.attempt.succeeded', data: { attempt: 1, node: 'n1', finishedAt: iso(3) } } as const
+  const registry = new EventRegistry(jobEvents)
+  t.same(registry.validate(before.type, before.data), before.data, 'a success recorded before results were kept still parses')
+  t.match(fold(jobDecider, [...running, before]), { status: 'succeeded', result: null }, 'and folds to no result')
+  t.throws(() => registry.validate(before.type, { ...before.data, result: ['not', 'an', 'object'] }), { code: 'store.invalid_event_data' },
+    'a result is an object, never an array')
 })
 
 t.test('a failure waits a jittered backoff for the next attempt; the last one, or a do-not-retry, makes the job dead', async (t) => {
@@ -235,13 +265,21 @@ type Which = 'current' | number
 type Planned =
   | { type: 'start', node: Who, leaseSeconds: number }
   | { type: 'renew', node: Who, attempt: Which, leaseSeconds: number }
-  | { type: 'succeed', node: Who, attempt: Which }
+  | { type: 'succeed', node: Who, attempt: Which, result: Record<string, unknown> | null }
   | { type: 'fail', node: Who, attempt: Which, retryable: boolean, random: number }
   | { type: 'cancel' | 'retry' }
 const planned: fc.Arbitrary<Planned> = fc.oneof(
   { arbitrary: fc.record({ type: fc.constant('start' as const), node: who, leaseSeconds }), weight: 8 },
   { arbitrary: fc.record({ type: fc.constant('renew' as const), node: who, attempt: which, leaseSeconds }), weight: 5 },
-  { arbitrary: fc.record({ type: fc.constant('succeed' as const), node: who, attempt: which }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant('succeed' as const), node: who, attempt: which,
+      // Through JSON, as the runner hands results on (fast-check's dictionaries have no prototype).
+      result: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
+        .map((value) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>))
+    }),
+    weight: 2
+  },
   {
     arbitrary: fc.record({
       type: fc.constant('fail' as const), node: who, attempt: which, retryable: fc.constantFrom(true, true, true, true, false), random: draw
@@ -272,7 +310,7 @@ function resolve (plan: Planned, state: JobState): JobCommand {
   switch (plan.type) {
     case 'start': return start(node(plan.node), plan.leaseSeconds)
     case 'renew': return renew(node(plan.node), attempt(plan.attempt), plan.leaseSeconds)
-    case 'succeed': return succeed(node(plan.node), attempt(plan.attempt))
+    case 'succeed': return succeed(node(plan.node), attempt(plan.attempt), plan.result ?? undefined)
     case 'fail': return fail(node(plan.node), attempt(plan.attempt), plan.random, plan.retryable)
     case 'cancel': return cancel
     case 'retry': return retry

@@ -47,20 +47,40 @@
  * - `preserve`: the new job is not scheduled; the caller gets the holder's id.
  * A holder that has succeeded, is dead or cancelled no longer holds the key.
  *
+ * Results. A success may carry the handler's result, a JSON object kept on
+ * `job.attempt.succeeded` and in the succeeded state. One larger than 64 KiB
+ * as JSON is refused (JobResultTooLarge): the log keeps it for ever, and a
+ * caller polls for a report, not a document. The runner checks the size
+ * first and records such an attempt as failed, without retry
+ * (`job.result_too_large`): running it again would answer the same.
+ *
  * Time arrives as the decision's `now`; randomness (the backoff's jitter) as
  * `random` in FailAttempt: `decide` stays pure and replays exactly.
  */
 import type { Decider } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
+import { domainError } from '../errors.ts'
 import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, type BackoffPolicy } from './backoff.ts'
 import { JobClosed, JobLeased, JobNotDue, JobNotFound, JobNotRetryable, LeaseLost } from './errors.ts'
 import type { JobEvent, KeyMode } from './events.ts'
 
 export const DEFAULT_TIMEOUT_SECONDS = 300
 export const DEFAULT_LEASE_SECONDS = 30
+/** The largest result kept, in bytes of UTF-8 JSON. */
+export const RESULT_LIMIT_BYTES = 64 * 1024
+
+/** A result over RESULT_LIMIT_BYTES: the runner records the attempt as failed with this code rather than send it. */
+export class JobResultTooLarge extends domainError('job.result_too_large', 422, 'the job\'s result is larger than 64 KiB as JSON') {}
+
+/** How many bytes `result` takes as UTF-8 JSON. */
+export function resultBytes (result: Readonly<Record<string, unknown>>): number {
+  return new TextEncoder().encode(JSON.stringify(result)).length
+}
 
 type Of<Type extends JobEvent['type']> = Extract<JobEvent, { type: Type }>['data']
 export type Job = Of<'job.scheduled'>
+/** What a handler answered (a JSON object), kept on its success. */
+export type JobResult = NonNullable<Of<'job.attempt.succeeded'>['result']>
 export interface Failure { readonly code: string, readonly message: string }
 
 /** `attempts`: how many attempts have started; the current one while running. */
@@ -75,7 +95,7 @@ export type JobState =
     status: 'running', job: Job, attempts: number, maxAttempts: number, node: string, startedAt: string, leaseUntil: string,
     lastError: Failure | null
   }
-  | { status: 'succeeded', job: Job, attempts: number }
+  | { status: 'succeeded', job: Job, attempts: number, result: JobResult | null }
   | { status: 'dead', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null }
   | {
     status: 'cancelled', job: Job, attempts: number, maxAttempts: number, lastError: Failure | null,
@@ -93,7 +113,7 @@ export type JobCommand =
   }
   | { type: 'StartAttempt', data: { node: string, leaseSeconds: number } }
   | { type: 'RenewLease', data: { node: string, attempt: number, leaseSeconds: number } }
-  | { type: 'SucceedAttempt', data: { node: string, attempt: number } }
+  | { type: 'SucceedAttempt', data: { node: string, attempt: number, result?: Readonly<Record<string, unknown>> } }
   | {
     type: 'FailAttempt',
     data: {
@@ -184,6 +204,19 @@ function renew (state: JobState, data: Extract<JobCommand, { type: 'RenewLease' 
   return [{ type: 'job.lease.renewed', data: { attempt: data.attempt, node: data.node, leaseUntil: new Date(leaseUntil).toISOString() } }]
 }
 
+function succeed (state: JobState, data: Extract<JobCommand, { type: 'SucceedAttempt' }>['data'], now: Date): JobEvent[] {
+  held(state, data.node, data.attempt)
+  const { node, attempt, result } = data
+  if (result !== undefined) {
+    const bytes = resultBytes(result)
+    if (bytes > RESULT_LIMIT_BYTES) throw new JobResultTooLarge(undefined, { bytes, limit: RESULT_LIMIT_BYTES })
+  }
+  return [{
+    type: 'job.attempt.succeeded',
+    data: { attempt, node, finishedAt: now.toISOString(), ...(result === undefined ? {} : { result: result as JobResult }) }
+  }]
+}
+
 function fail (state: JobState, data: Extract<JobCommand, { type: 'FailAttempt' }>['data'], now: Date): JobEvent[] {
   const running = held(state, data.node, data.attempt)
   const last = running.attempts >= running.maxAttempts
@@ -245,11 +278,7 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
       case 'ScheduleJob': return state.status === 'none' ? schedule(command.data, now) : []
       case 'StartAttempt': return start(state, command.data.node, command.data.leaseSeconds, now)
       case 'RenewLease': return renew(state, command.data, now)
-      case 'SucceedAttempt':
-        held(state, command.data.node, command.data.attempt)
-        return [{
-          type: 'job.attempt.succeeded', data: { attempt: command.data.attempt, node: command.data.node, finishedAt: now.toISOString() }
-        }]
+      case 'SucceedAttempt': return succeed(state, command.data, now)
       case 'FailAttempt': return fail(state, command.data, now)
       case 'CancelJob': return cancel(state, command.data, now)
       case 'RetryJob': return retry(state, command.data.by, now)
@@ -309,8 +338,8 @@ const ON_EVENT: { readonly [T in JobEvent['type']]: JobEvolver<T> } = {
       : state),
   'job.attempt.started': attemptStarted,
   'job.lease.renewed': (state, { data }) => (state.status === 'running' ? { ...state, leaseUntil: data.leaseUntil } : state),
-  'job.attempt.succeeded': (state) =>
-    (state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts } : state),
+  'job.attempt.succeeded': (state, { data }) =>
+    (state.status === 'running' ? { status: 'succeeded', job: state.job, attempts: state.attempts, result: data.result ?? null } : state),
   'job.attempt.failed': attemptFailed,
   'job.dead': dead,
   'job.cancelled': cancelled,
