@@ -11,6 +11,17 @@
  *
  * A handler that throws is retried with the job's backoff, unless the error
  * says retrying cannot help (`isPermanent`): then the job is dead at once.
+ *
+ * What a handler answers is the job's result when it is a plain object: it
+ * goes through JSON (a Date becomes its ISO string, an undefined member
+ * goes) and is kept on the job's success, up to 64 KiB (`resultOf`; the
+ * decider's rule, src/domain/jobs/job.ts). Anything else is no result.
+ *
+ * `concurrency` caps how many jobs of a type one node runs at once (long,
+ * memory-hungry work such as an audit verification): the runner does not
+ * claim more of that type while the cap is reached, so the rest wait in the
+ * queue for this node's next free slot, or another node's, without spending
+ * an attempt or their timeout.
  */
 import type { z } from 'zod'
 import { systemCommand, uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
@@ -36,6 +47,9 @@ export interface JobHandler<P = unknown> {
   readonly timeoutSeconds?: number
   readonly backoff?: BackoffPolicy
   readonly maxAttempts?: number
+  /** Jobs of this type one node runs at once (default: no cap but the runner's own). */
+  readonly concurrency?: number
+  /** Its answer is the job's result when it is a plain object (see the module's comment). */
   handle(payload: P, context: JobContext): Promise<unknown>
 }
 
@@ -67,12 +81,30 @@ export function failureOf (error: unknown): { code: string, message: string } {
   return { code, message: message.slice(0, 1000) }
 }
 
+/**
+ * The result a handler's answer gives: a plain object through JSON, or undefined (no result). An object JSON cannot write (a
+ * cycle, a bigint) is a PermanentJobError `job.result_invalid`: running the handler again would answer the same.
+ */
+export function resultOf (value: unknown): Record<string, unknown> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+  const prototype = Object.getPrototypeOf(value) as unknown
+  if (prototype !== Object.prototype && prototype !== null) return undefined
+  try {
+    return JSON.parse(JSON.stringify(value)) as Record<string, unknown>
+  } catch (error) {
+    throw new PermanentJobError(`the job's result cannot be written as JSON: ${(error as Error).message}`, 'job.result_invalid')
+  }
+}
+
 /** The handlers of one runtime, by job type. */
 export class JobHandlers {
   readonly #byType = new Map<string, JobHandler>()
 
   register<P> (handler: JobHandler<P>): void {
     JobType.parse(handler.type)
+    if (handler.concurrency !== undefined && !(Number.isInteger(handler.concurrency) && handler.concurrency >= 1)) {
+      throw new Error(`the concurrency of job type ${handler.type} must be a whole number from 1`)
+    }
     if (this.#byType.has(handler.type)) throw new Error(`a handler for job type ${handler.type} is registered already`)
     this.#byType.set(handler.type, handler as JobHandler)
   }

@@ -5,7 +5,10 @@
  * outcome.
  *
  * - Claiming: in batches of up to `claimBatch` (never more than the free
- *   slots under `concurrency`), with `FOR UPDATE SKIP LOCKED`. The row is a
+ *   slots under `concurrency`), with `FOR UPDATE SKIP LOCKED`, of the types
+ *   whose handler's own `concurrency` is not reached on this node (a row of
+ *   a type that reached it within the batch is unmarked at once, for any
+ *   node to take). The row is a
  *   hint (the projection lags the log); `job.attempt.started` is appended
  *   with the stream's expected version, so of two nodes racing for one job
  *   one starts it and the other is refused (JobLeased, JobNotDue, JobClosed)
@@ -20,7 +23,11 @@
  *   node's claim takes the job, and the decider records the lost attempt
  *   (`job.lease_lost`). A heartbeat refused with LeaseLost aborts the
  *   handler; its outcome is not recorded.
- * - Outcomes: success; an error marked permanent (handlers.ts) is a failure
+ * - Outcomes: success, with the handler's answer as the result when it is a
+ *   plain object (handlers.ts, `resultOf`); a result over 64 KiB as JSON is
+ *   a failure without retry (`job.result_too_large`: the work ran, but its
+ *   answer cannot be kept, and would be as large again); an error marked
+ *   permanent (handlers.ts) is a failure
  *   without retry (dead); any other error, or the timeout (the handler's
  *   signal aborts), is a failure retried after the job's backoff, drawn
  *   with the injected `random`.
@@ -38,12 +45,14 @@ import { handleCommand } from '../../domain/decider.ts'
 import { systemCommand } from '../../domain/envelope.ts'
 import { JobClosed, JobLeased, JobNotDue, JobNotFound, LeaseLost } from '../../domain/jobs/errors.ts'
 import type { JobEvent } from '../../domain/jobs/events.ts'
-import { DEFAULT_LEASE_SECONDS, jobDecider, jobStreamId, type JobCommand, type JobState } from '../../domain/jobs/job.ts'
+import {
+  DEFAULT_LEASE_SECONDS, jobDecider, jobStreamId, RESULT_LIMIT_BYTES, resultBytes, type JobCommand, type JobState
+} from '../../domain/jobs/job.ts'
 import { JOBS_CHANNEL } from '../../projections/jobs/projection.ts'
 import { claimDueJobs, releaseClaim, type ClaimedJob } from '../../projections/jobs/queries.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import type { CommandServices } from '../commands.ts'
-import { failureOf, isPermanent, jobCommand, type JobHandler, type JobHandlers } from './handlers.ts'
+import { failureOf, isPermanent, jobCommand, resultOf, type JobHandler, type JobHandlers } from './handlers.ts'
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'timeout' | 'released' | 'lost'
 
@@ -88,6 +97,7 @@ function refusedStart (error: unknown): boolean {
 
 interface Running {
   readonly jobId: string
+  readonly jobType: string
   readonly controller: AbortController
   done: Promise<void>
 }
@@ -171,7 +181,10 @@ export class JobRunner {
       let claimed: ClaimedJob[] = []
       if (asked > 0) {
         claimed = await this.#claim(asked)
-        for (const job of claimed) this.#begin(job)
+        for (const job of claimed) {
+          if (this.#atCap(job.jobType)) await this.#unclaim(job.jobId)
+          else this.#begin(job)
+        }
       }
       // A full batch: there may be more due now.
       if (asked > 0 && claimed.length === asked) continue
@@ -183,7 +196,7 @@ export class JobRunner {
     try {
       return await claimDueJobs(this.#o.sql, {
         node: this.#o.node,
-        types: this.#o.handlers.types,
+        types: this.#o.handlers.types.filter((type) => !this.#atCap(type)),
         limit,
         now: this.#o.now(),
         claimSeconds: this.#o.leaseSeconds,
@@ -195,6 +208,22 @@ export class JobRunner {
       this.#o.logger[missing ? 'debug' : 'error']({ err: error }, 'jobs: claim failed; trying again at the next poll')
       return []
     }
+  }
+
+  /** Whether this node runs as many jobs of `type` as its handler allows at once. */
+  #atCap (type: string): boolean {
+    const cap = this.#o.handlers.get(type)?.concurrency
+    if (cap === undefined) return false
+    let running = 0
+    for (const job of this.#running.values()) if (job.jobType === type) running++
+    return running >= cap
+  }
+
+  /** Takes this node's claim mark off a job it will not start now, so any node may claim it at once. */
+  async #unclaim (jobId: string): Promise<void> {
+    await releaseClaim(this.#o.sql, jobId, this.#o.node, null).catch((error: unknown) => {
+      this.#o.logger.warn({ err: error, jobId }, 'jobs: could not release a claim; it lapses by itself')
+    })
   }
 
   #sleep (): Promise<void> {
@@ -212,7 +241,7 @@ export class JobRunner {
 
   /** Takes a slot at once (the claim loop counts it), then starts the attempt and runs it. */
   #begin (job: ClaimedJob): void {
-    const running: Running = { jobId: job.jobId, controller: new AbortController(), done: Promise.resolve() }
+    const running: Running = { jobId: job.jobId, jobType: job.jobType, controller: new AbortController(), done: Promise.resolve() }
     this.#running.set(job.jobId, running)
     running.done = this.#attempt(job, running)
       .catch((error: unknown) => { this.#o.logger.error({ err: error, jobId: job.jobId }, 'jobs: attempt failed to run') })
@@ -264,8 +293,9 @@ export class JobRunner {
     const lease = { until: Date.parse(state.leaseUntil) }
     const heartbeat = setInterval(() => { void this.#renew(job.jobId, attempt, controller, lease) }, this.#o.leaseSeconds * 1000 / 3)
     let error: unknown
+    let value: unknown
     try {
-      await runHandler(handler, job.payload, {
+      value = await runHandler(handler, job.payload, {
         jobId: job.jobId,
         jobType: job.jobType,
         attempt,
@@ -280,7 +310,7 @@ export class JobRunner {
       clearInterval(heartbeat)
     }
     const seconds = (performance.now() - started) / 1000
-    await this.#report(job.jobId, job.jobType, attempt, error, seconds)
+    await this.#report(job.jobId, job.jobType, attempt, { error, value }, seconds)
   }
 
   /** Renews the lease; aborts the handler once the lease is lost, or has run out while the store could not be reached. */
@@ -302,7 +332,9 @@ export class JobRunner {
     }
   }
 
-  async #report (jobId: string, jobType: string, attempt: number, error: unknown, seconds: number): Promise<void> {
+  async #report (
+    jobId: string, jobType: string, attempt: number, { error, value }: { error: unknown, value: unknown }, seconds: number
+  ): Promise<void> {
     const node = this.#o.node
     const aborted = error instanceof Aborted ? error : undefined
     if (aborted?.outcome === 'lost') {
@@ -311,7 +343,7 @@ export class JobRunner {
       return
     }
     try {
-      const { state } = await this.#command(jobId, this.#outcome(node, attempt, error))
+      const { state } = await this.#command(jobId, this.#outcome(node, attempt, error, value))
       this.#o.observer?.attempt(jobType, aborted?.outcome ?? outcomeOf(state), seconds)
     } catch (caught) {
       if (!(caught instanceof LeaseLost) && !(caught instanceof JobClosed)) throw caught
@@ -321,14 +353,29 @@ export class JobRunner {
   }
 
   /** The command recording an attempt's end; a release draws no backoff (the job is due again at once). */
-  #outcome (node: string, attempt: number, error: unknown): JobCommand {
-    if (error === undefined) return { type: 'SucceedAttempt', data: { node, attempt } }
+  #outcome (node: string, attempt: number, error: unknown, value: unknown): JobCommand {
+    if (error === undefined) return this.#succeeded(node, attempt, value)
     if (error instanceof Aborted) {
       const code = `job.${error.outcome === 'timeout' ? 'timeout' : 'shutdown'}`
       const random = error.outcome === 'released' ? 0 : this.#o.random()
       return { type: 'FailAttempt', data: { node, attempt, code, message: error.message, retryable: true, random } }
     }
     return { type: 'FailAttempt', data: { node, attempt, ...failureOf(error), retryable: !isPermanent(error), random: this.#o.random() } }
+  }
+
+  /** A success with the handler's answer as its result, or the failure that keeping it would be (too large, not JSON). */
+  #succeeded (node: string, attempt: number, value: unknown): JobCommand {
+    let result: Record<string, unknown> | undefined
+    try {
+      result = resultOf(value)
+    } catch (invalid) {
+      return this.#outcome(node, attempt, invalid, undefined)
+    }
+    if (result === undefined) return { type: 'SucceedAttempt', data: { node, attempt } }
+    const bytes = resultBytes(result)
+    if (bytes <= RESULT_LIMIT_BYTES) return { type: 'SucceedAttempt', data: { node, attempt, result } }
+    const message = `the handler's result takes ${bytes} bytes as JSON; at most ${RESULT_LIMIT_BYTES} are kept`
+    return { type: 'FailAttempt', data: { node, attempt, code: 'job.result_too_large', message, retryable: false, random: 0 } }
   }
 }
 
@@ -340,8 +387,8 @@ function outcomeOf (state: JobState): AttemptOutcome {
   }
 }
 
-/** Runs the handler until it settles or its signal aborts (a handler that ignores its signal is left behind). */
-async function runHandler (handler: JobHandler, rawPayload: unknown, context: Parameters<JobHandler['handle']>[1]): Promise<void> {
+/** Runs the handler until it settles (answering what it answered) or its signal aborts (a handler that ignores it is left behind). */
+async function runHandler (handler: JobHandler, rawPayload: unknown, context: Parameters<JobHandler['handle']>[1]): Promise<unknown> {
   const parsed = handler.payload.safeParse(rawPayload)
   if (!parsed.success) {
     throw Object.assign(new Error(`the stored payload no longer matches the schema of ${handler.type}`), { code: 'job.invalid_payload' })
@@ -356,7 +403,7 @@ async function runHandler (handler: JobHandler, rawPayload: unknown, context: Pa
   const work = handler.handle(parsed.data, context)
   work.catch(() => {}) // settled after an abort: nobody awaits it any more
   try {
-    await Promise.race([work, aborted])
+    return await Promise.race([work, aborted])
   } finally {
     signal.removeEventListener('abort', onAbort!)
   }

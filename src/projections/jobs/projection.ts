@@ -14,6 +14,12 @@
  * projection has applied the attempt; `apply` never writes them, and a
  * rebuild starts them empty, which costs at most a refused claim.
  *
+ * A succeeded job's `result` is the handler's answer as kept on
+ * `job.attempt.succeeded` (jsonb, at most 64 KiB; null when it answered
+ * none, and for successes written before results were kept); readers of
+ * one job's outcome read it with `last_error_code` and `last_error_message`
+ * (src/projections/jobs/results.ts). Version 2 added the column.
+ *
  * Each batch that makes a job due (scheduled, failed with a retry, retried)
  * sends a NOTIFY on `ledgerline_jobs` in its transaction, so sleeping
  * runners wake when the row is there to be claimed, not before. (One
@@ -51,8 +57,8 @@ const handlers: Record<string, Apply> = {
     "UPDATE jobs SET lease_until = $2, updated_at = $3 WHERE job_id = $1 AND state = 'running' AND attempt = $4",
     [jobId, d.leaseUntil, event.metadata.occurredAt, d.attempt]),
   'job.attempt.succeeded': (tx, jobId, d, event) => tx.query(
-    `UPDATE jobs SET state = 'succeeded', lease_node = NULL, lease_until = NULL, finished_at = $2, updated_at = $3
-      WHERE job_id = $1`, [jobId, d.finishedAt, event.metadata.occurredAt]),
+    `UPDATE jobs SET state = 'succeeded', lease_node = NULL, lease_until = NULL, finished_at = $2, updated_at = $3, result = $4::jsonb
+      WHERE job_id = $1`, [jobId, d.finishedAt, event.metadata.occurredAt, d.result === undefined ? null : JSON.stringify(d.result)]),
   'job.attempt.failed': (tx, jobId, d, event) => tx.query(
     `UPDATE jobs SET state = 'waiting', run_at = $2, lease_node = NULL, lease_until = NULL, last_error_code = $3, last_error_message = $4,
        updated_at = $5
@@ -77,7 +83,7 @@ const MAKES_DUE = new Set(['job.scheduled', 'job.attempt.failed', 'job.retried']
 
 export const jobsProjection: Projection = {
   name: 'jobs',
-  version: 1,
+  version: 2,
   eventTypes: JOB_EVENT_TYPES,
   tables: ['jobs'],
   setup: `
@@ -99,6 +105,8 @@ export const jobsProjection: Projection = {
       last_error_code text,
       last_error_message text,
       dead_reason text,
+      -- the handler's answer on success (version 2)
+      result jsonb,
       scheduled_at timestamptz NOT NULL,
       started_at timestamptz,
       finished_at timestamptz,
