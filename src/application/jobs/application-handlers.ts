@@ -5,6 +5,7 @@
  * them.
  */
 import type { Logger } from 'pino'
+import { auditVerifyJobHandler } from '../audit/verify-job.ts'
 import type { Config } from '../../config.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import type { Metrics } from '../../metrics.ts'
@@ -20,6 +21,9 @@ export interface ApplicationJobDeps {
   readonly logger: Logger
 }
 
-export function applicationJobHandlers (_deps: ApplicationJobDeps): JobHandler[] {
-  return []
+export function applicationJobHandlers (deps: ApplicationJobDeps): JobHandler[] {
+  return [
+    // `audit.verify`: POST /v1/orgs/:orgId/audit-events/verify (src/application/audit/verify-job.ts).
+    auditVerifyJobHandler(deps)
+  ]
 }
