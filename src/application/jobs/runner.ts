@@ -7,12 +7,11 @@
  * - Claiming: in batches of up to `claimBatch` (never more than the free
  *   slots under `concurrency`), with `FOR UPDATE SKIP LOCKED`, of the types
  *   whose handler's own `concurrency` is not reached on this node (a row of
- *   a type that reached it within the batch is unmarked at once, for any
- *   node to take). The row is a
- *   hint (the projection lags the log); `job.attempt.started` is appended
- *   with the stream's expected version, so of two nodes racing for one job
- *   one starts it and the other is refused (JobLeased, JobNotDue, JobClosed)
- *   and moves on.
+ *   a type that reaches it within the batch is unmarked at once, for any
+ *   node to take). The row is a hint (the projection lags the log);
+ *   `job.attempt.started` is appended with the stream's expected version,
+ *   so of two nodes racing for one job one starts it and the other is
+ *   refused (JobLeased, JobNotDue, JobClosed) and moves on.
  * - Waking: LISTEN on the projection's channel (a NOTIFY when a job becomes
  *   due, on PostgreSQL from any node, on PGlite in-process), `wake()` from
  *   this process, a freed slot, and a poll every `pollIntervalMs` as the
@@ -27,10 +26,9 @@
  *   plain object (handlers.ts, `resultOf`); a result over 64 KiB as JSON is
  *   a failure without retry (`job.result_too_large`: the work ran, but its
  *   answer cannot be kept, and would be as large again); an error marked
- *   permanent (handlers.ts) is a failure
- *   without retry (dead); any other error, or the timeout (the handler's
- *   signal aborts), is a failure retried after the job's backoff, drawn
- *   with the injected `random`.
+ *   permanent (handlers.ts) is a failure without retry (dead); any other
+ *   error, or the timeout (the handler's signal aborts), is a failure
+ *   retried after the job's backoff, drawn with the injected `random`.
  * - stop({ graceMs }): no new claims; running handlers get the grace period
  *   to finish; the rest are aborted and their attempts released: recorded as
  *   failed (`job.shutdown`) with a zero backoff draw, so the job is due again
