@@ -129,18 +129,28 @@ t.test('GET …/verifications/:jobId answers a verification of that organization
       { metadata: { ...systemCommand('test'), orgId } })
     t.same(await problem(verificationPath(orgId, otherJob)), notFound, 'a job of the organization that is no verification')
 
-    // An attempt that fails for good: what a store down for every attempt would leave.
+    // Two attempts that fail, as the runner records them: a driver's error, then the timeout, the last allowed here.
     const stream = jobStreamId(mine.jobId)
-    await execute(api.runtime.identity, jobDecider, stream, { type: 'StartAttempt', data: { node: 'test', leaseSeconds: 30 } },
-      systemCommand('test'))
-    await execute(api.runtime.identity, jobDecider, stream, {
-      type: 'FailAttempt',
-      data: { node: 'test', attempt: 1, code: 'store.unavailable', message: 'the store could not be reached', retryable: false, random: 0 }
-    }, systemCommand('test'))
-    await settled(api.runtime)
+    const attempt = async (n: number, failure: { code: string, message: string, retryable: boolean }): Promise<void> => {
+      await execute(api.runtime.identity, jobDecider, stream, { type: 'StartAttempt', data: { node: 'test', leaseSeconds: 30 } },
+        systemCommand('test'))
+      await execute(api.runtime.identity, jobDecider, stream,
+        { type: 'FailAttempt', data: { node: 'test', attempt: n, ...failure, random: 0 } }, systemCommand('test'))
+      await settled(api.runtime)
+    }
+    const driverError = 'terminating connection due to administrator command (db-7.internal:5432)'
+    await attempt(1, { code: '57p01', message: driverError, retryable: true })
+    t.match((await api.call('GET', mine.location)).json(), {
+      state: 'waiting', attempts: 1, finishedAt: null, report: null,
+      error: { code: '57p01', message: 'the verification could not run; the error is kept on its job for the operators' }
+    }, 'waiting to retry: the code is shown, a message the engine did not write is not')
+    const { rows: [kept] } = await sql.query<{ last_error_message: string }>('SELECT last_error_message FROM jobs WHERE job_id = $1',
+      [mine.jobId])
+    t.match(kept!.last_error_message, /db-7\.internal/, 'the job keeps it for the operators')
+    await attempt(2, { code: 'job.timeout', message: 'the attempt ran past its 600 s timeout', retryable: false })
     const dead = (await api.call('GET', mine.location)).json()
-    t.match(dead, { jobId: mine.jobId, orgId, state: 'dead', attempts: 1, report: null,
-      error: { code: 'store.unavailable', message: 'the store could not be reached' } })
+    t.match(dead, { jobId: mine.jobId, orgId, state: 'dead', attempts: 2, report: null,
+      error: { code: 'job.timeout', message: 'the attempt ran past its 600 s timeout' } }, 'dead: the engine\'s own message is shown')
     t.ok(dead.finishedAt !== null, 'finished')
 
     // Written but not projected yet (the row taken away to stand for the lag): read from the job's stream.

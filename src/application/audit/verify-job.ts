@@ -20,6 +20,12 @@
  * - The request's Idempotency-Key gives the job's id (from the command id),
  *   so a retried request whose answer was lost finds the same job.
  *
+ * An attempt's error is shown to the caller by its code; its message only
+ * when the jobs engine wrote it (`job.timeout`, `job.lease_lost`…). Any
+ * other message is the text of whatever the handler met (a driver's error
+ * naming a host, say): it stays on the job for the operators, and the
+ * caller reads a fixed sentence instead, as a 5xx hides its detail.
+ *
  * Reading a verification: from the jobs projection; a job written but not
  * yet projected (the read right after the request) is read from its stream.
  * A job the runner has started always has its row (it is claimed from it),
@@ -64,6 +70,18 @@ export function auditVerifyJobHandler (deps: VerifyDeps): JobHandler<VerifyJobPa
 }
 
 export type VerificationState = JobOutcome['state']
+
+/** Codes whose messages the jobs engine writes itself (src/application/jobs/runner.ts, src/domain/jobs/job.ts). */
+const ENGINE_CODES = new Set([
+  'job.timeout', 'job.shutdown', 'job.lease_lost', 'job.result_too_large', 'job.result_invalid', 'job.invalid_payload'
+])
+const UNSHOWN = 'the verification could not run; the error is kept on its job for the operators'
+
+/** The error as the caller sees it: its code, and its message when the engine wrote it. */
+function shown (error: JobOutcome['lastError']): Verification['error'] {
+  if (error === null) return null
+  return { code: error.code, message: ENGINE_CODES.has(error.code) ? error.message : UNSHOWN }
+}
 
 export interface Verification {
   readonly jobId: string
@@ -122,7 +140,7 @@ export async function readVerification (services: VerificationServices, orgId: s
     attempts: outcome.attempts,
     scheduledAt: outcome.scheduledAt.toISOString(),
     finishedAt: outcome.finishedAt?.toISOString() ?? null,
-    error: succeeded ? null : outcome.lastError,
+    error: succeeded ? null : shown(outcome.lastError),
     report: succeeded ? outcome.result as VerifyReport | null : null
   }
 }
