@@ -37,6 +37,7 @@ import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
 import { platformAuditRoutes } from './routes/platform-audit.ts'
+import { adminJobRoutes } from './routes/admin-jobs.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
 import { requestValidatorCompiler } from './validation.ts'
@@ -133,6 +134,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(memberRoutes, { runtime })
     await scope.register(userAdminRoutes, { runtime })
     await scope.register(platformAuditRoutes, { runtime })
+    await scope.register(adminJobRoutes, { runtime })
     await scope.register(permissionRoutes, { runtime })
     await scope.register(authzRoutes, { runtime })
     await scope.register(roleRoutes, { runtime })
