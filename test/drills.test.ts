@@ -7,12 +7,18 @@
  * server: on PGlite they are skipped, saying so. The thresholds the drills
  * aim at are the alert rules'. The instance asks for a metrics token: the
  * drills read /metrics with it, given as --metrics-token or METRICS_TOKEN.
+ * dead-job needs the server's event store: on PostgreSQL the CLI opens it
+ * over DATABASE_URL; beside a server on PGlite the CLI runs the drill inside
+ * the server, which the test does by running it on the server's runtime.
  */
 import t from 'tap'
-import { THRESHOLDS } from '../src/ops/drills.ts'
+import { jobStreamId } from '../src/domain/jobs/job.ts'
+import { DRILL_FAILURE_CODE, DRILL_JOB_TYPE, drillPoisonJob } from '../src/ops/drill-jobs.ts'
+import { runDrill, THRESHOLDS } from '../src/ops/drills.ts'
 import { ORG_WINDOWS } from '../src/metrics.ts'
 import { loadAlertRules } from '../src/ops/lib/alert-rules.ts'
 import { parseMetrics, valueOf } from '../src/ops/lib/prometheus-text.ts'
+import { jobRow } from '../src/projections/jobs/queries.ts'
 import { openTestApp } from './helpers/app.ts'
 import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'
@@ -20,7 +26,8 @@ import { forEachDatabase } from './helpers/databases.ts'
 interface Report {
   scenario: string, orgId: string, metric: string, labels: Record<string, string>, threshold: number, before: number, peak: number,
   crossed: boolean,
-  verification: { ok: boolean, detail: string }
+  verification: { ok: boolean, detail: string },
+  jobId?: string
 }
 
 t.test('the drills aim at the thresholds of the alert rules', async (t) => {
@@ -32,6 +39,8 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   t.match(expr('LedgerlineBreakGlassStarted'), new RegExp(`stage="started".*>\\s*${THRESHOLDS.breakGlass}$`, 's'))
   t.match(expr('LedgerlineAuditVerifyFailed'), new RegExp(`verify_failures_total.*>\\s*${THRESHOLDS.auditVerifyFailures}$`, 's'))
   t.match(expr('LedgerlineProjectionLagHigh'), new RegExp(`lag_seconds.*>\\s*${THRESHOLDS.projectionLagSeconds}$`, 's'))
+  t.match(expr('LedgerlineJobsDeadLetters'),
+    new RegExp(`^max by \\(type\\) \\(ledgerline_jobs\\{state="dead"\\}.*>\\s*${THRESHOLDS.deadJobs}$`, 's'))
 })
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
@@ -45,9 +54,10 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
       valueOf(parseMetrics(await (await scrape('/metrics')).text()), name, labels)
     // The token by flag for denial-burst, from the environment for the others.
-    const drill = async (scenario: string): Promise<Report> => {
+    const drill = async (scenario: string, extra: string[] = []): Promise<Report> => {
       const token = scenario === 'denial-burst' ? ['--metrics-token', metricsToken] : []
-      const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, ...token, '--max-wait', '90', '--json'],
+      const args = ['drill', scenario, '--url', address, '--token', api.owner.token, ...token, '--max-wait', '90', ...extra, '--json']
+      const run = await cli(args,
         scenario === 'denial-burst' ? env : { ...env, METRICS_TOKEN: metricsToken }, 150_000)
       t.equal(run.code, 0, `${scenario} exits 0: ${run.stderr.slice(-2000)}`)
       return JSON.parse(run.stdout)
@@ -105,11 +115,41 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.equal((await fetch(`${address}/readyz`)).status, 200, 'runbook: /readyz answers 200')
     })
 
+    await t.test('dead-job', async (t) => {
+      // The application registers the drill's job type on every runtime; should it not, the drill could not run here.
+      if (api.runtime.jobs.handlers.get(DRILL_JOB_TYPE) === undefined) {
+        t.comment(`the application registers no ${DRILL_JOB_TYPE} handler: the test registers it on the running server`)
+        api.runtime.jobs.registerJobHandler(drillPoisonJob)
+      }
+      const deadAttempts = { type: DRILL_JOB_TYPE, outcome: 'dead' }
+      const attemptsBefore = await metric('ledgerline_job_attempts_total', deadAttempts)
+      const report: Report = driver === 'pglite'
+        ? await runDrill('dead-job', {
+          baseUrl: address, token: api.owner.token, metricsToken, jobServices: api.runtime.identity, holdMs: 0, maxWaitMs: 90_000
+        })
+        : await drill('dead-job', ['--hold', '0'])
+      t.ok(report.crossed, `dead ${DRILL_JOB_TYPE} jobs ${report.before} → ${report.peak}`)
+      t.equal(report.peak, report.before + 1, 'one more dead job, as the alert reads it')
+      t.ok(report.verification.ok, report.verification.detail)
+      const jobId = report.jobId ?? ''
+      const events = (await api.runtime.store.readStream(jobStreamId(jobId))).filter((e) => e.type !== 'job.lease.renewed')
+      t.same(events.map((e) => e.type), ['job.scheduled', 'job.attempt.started', 'job.attempt.failed', 'job.dead', 'job.retried',
+        'job.attempt.started', 'job.attempt.succeeded'], 'it died at its first attempt, was retried, and succeeded')
+      t.match(events[2]?.data, { attempt: 1, code: DRILL_FAILURE_CODE, retryAt: null })
+      t.match(events[3]?.data, { reason: 'do_not_retry' })
+      t.equal(await metric('ledgerline_job_attempts_total', deadAttempts), attemptsBefore + 1, 'the server ran the attempt that died')
+      t.equal(await metric('ledgerline_jobs', { type: DRILL_JOB_TYPE, state: 'dead' }), report.before,
+        'runbook: the dead jobs of the type are back where they were')
+      t.equal((await jobRow(sql, jobId))?.orgId, report.orgId, 'the job is listed under the drill organization')
+    })
+
     await t.test('a drill that needs the database says so without it', async (t) => {
-      const run = await cli(['drill', 'tampered-audit-row', '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken],
-        { NODE_ENV: 'test' })
-      t.equal(run.code, 1)
-      t.match(run.stderr, /DATABASE_URL/)
+      for (const scenario of ['tampered-audit-row', 'dead-job']) {
+        const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken],
+          { NODE_ENV: 'test' })
+        t.equal(run.code, 1, scenario)
+        t.match(run.stderr, /DATABASE_URL/, scenario)
+      }
     })
 
     await t.test('a drill without the metrics token says which one it needs', async (t) => {

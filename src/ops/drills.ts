@@ -9,6 +9,11 @@
  * - `denial-burst`, `break-glass`: over HTTP only, with an owner's token.
  * - `tampered-audit-row`, `stalled-projection`: also need the instance's
  *   database (DATABASE_URL), to change a stored row or hold a checkpoint.
+ * - `dead-job`: also needs the instance's event store (`jobServices`: a
+ *   runtime over the instance's database, or the instance's own when the
+ *   CLI runs inside it), to schedule a job of the drill's type
+ *   (src/ops/drill-jobs.ts), which the instance runs and which dies; then
+ *   it retries the job as the runbook says, and the retry succeeds.
  *
  * The metrics are read from the instance's `/metrics` (or `metricsUrl`, when
  * METRICS_PORT gives them a listener of their own), with the metrics token
@@ -16,8 +21,15 @@
  * (infra/prometheus/alerts.yml; test/drills.test.ts checks they agree).
  */
 import { randomBytes } from 'node:crypto'
+import { execute, type CommandServices } from '../application/commands.ts'
+import { JobHandlers } from '../application/jobs/handlers.ts'
+import { scheduleJob } from '../application/jobs/schedule.ts'
+import { aggregate } from '../domain/decider.ts'
+import { systemCommand } from '../domain/envelope.ts'
+import { jobDecider, jobStreamId, type JobState } from '../domain/jobs/job.ts'
 import { ORG_WINDOWS } from '../metrics.ts'
 import type { SqlClient } from '../sql/client.ts'
+import { DRILL_JOB_TYPE, drillPoisonJob } from './drill-jobs.ts'
 import { parseMetrics, valueOf } from './lib/prometheus-text.ts'
 
 export const THRESHOLDS = {
@@ -30,10 +42,12 @@ export const THRESHOLDS = {
   /** LedgerlineAuditVerifyFailed: any verification failure. */
   auditVerifyFailures: 0,
   /** LedgerlineProjectionLagHigh: seconds behind. */
-  projectionLagSeconds: 30
+  projectionLagSeconds: 30,
+  /** LedgerlineJobsDeadLetters: any rise of a type's dead jobs. */
+  deadJobs: 0
 } as const
 
-export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection'] as const
+export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job'] as const
 export type Scenario = typeof SCENARIOS[number]
 
 export interface DrillOptions {
@@ -47,8 +61,12 @@ export interface DrillOptions {
   readonly metricsToken?: string
   /** The instance's database, for the drills that need it. */
   readonly sql?: SqlClient
-  /** How long the stalled-projection drill may wait for the lag to cross the threshold. */
+  /** Commands on the instance's event store, for dead-job. */
+  readonly jobServices?: CommandServices
+  /** How long stalled-projection may wait for the lag to cross the threshold, and dead-job for each step of its job. */
   readonly maxWaitMs?: number
+  /** dead-job: how long the job stays dead before the drill retries it, so Prometheus scrapes it and the alert fires. */
+  readonly holdMs?: number
   readonly log?: (line: string) => void
 }
 
@@ -65,6 +83,8 @@ export interface DrillReport {
   readonly peak: number
   readonly crossed: boolean
   readonly verification: { readonly step: string, readonly ok: boolean, readonly detail: string }
+  /** dead-job: the job it made die. */
+  readonly jobId?: string
 }
 
 export class DrillFailed extends Error {
@@ -226,6 +246,24 @@ function needSql (options: DrillOptions, scenario: Scenario): SqlClient {
   return options.sql
 }
 
+/**
+ * Verifies the organization's log in the server, as a scheduler would: the
+ * POST answers 202 and where to poll, the verification runs as a job, and its
+ * report is there once it succeeded (ok or not).
+ */
+async function verifyInServer (http: Api, orgId: string, what: string, waitMs: number): Promise<Verified> {
+  const { location } = await expect<{ location: string }>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 202, what)
+  const done = await poll(Date.now() + waitMs, async () => {
+    const job = await expect<{ state: string, report: Verified | null, error: unknown }>(http.call('GET', location), 200, `${what}: poll`)
+    return job.state === 'waiting' || job.state === 'running' ? undefined : job
+  })
+  if (done?.report == null) {
+    const why = done === undefined ? `did not finish within ${waitMs / 1000} s` : `is ${done.state}`
+    throw new DrillFailed(`${what}: the verification ${why}${done?.error == null ? '' : `: ${JSON.stringify(done.error)}`}`)
+  }
+  return done.report
+}
+
 async function tamperedAuditRow (http: Api, options: DrillOptions): Promise<DrillReport> {
   const sql = needSql(options, 'tampered-audit-row')
   const { orgId, position } = await drillOrg(http, 'tampered-audit-row')
@@ -242,14 +280,14 @@ async function tamperedAuditRow (http: Api, options: DrillOptions): Promise<Dril
   await sql.query("UPDATE audit_events SET actor_label = 'tampered by a drill' WHERE org_id = $1 AND seq = $2", [orgId, seq])
   let report: Verified
   try {
-    report = await expect<Verified>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 200, 'verify the tampered log')
+    report = await verifyInServer(http, orgId, 'verify the tampered log', options.maxWaitMs ?? 120_000)
   } finally {
     // Put the row back as it was: the chain then verifies again.
     await sql.query('UPDATE audit_events SET actor_label = $3 WHERE org_id = $1 AND seq = $2', [orgId, seq, rows[0]?.actor_label ?? null])
   }
   const peak = await http.metric(name, labels)
   options.log?.(`verify found: ${JSON.stringify(report.mismatch)}`)
-  const again = await expect<Verified>(http.call('POST', `/v1/orgs/${orgId}/audit-events/verify`), 200, 'verify the restored log')
+  const again = await verifyInServer(http, orgId, 'verify the restored log', options.maxWaitMs ?? 120_000)
   return {
     scenario: 'tampered-audit-row', orgId, alert: 'LedgerlineAuditVerifyFailed', runbook: 'runbooks/audit.md#audit-verification-failed',
     metric: name, labels, threshold: THRESHOLDS.auditVerifyFailures, before, peak,
@@ -320,6 +358,86 @@ async function stalledProjection (http: Api, options: DrillOptions): Promise<Dri
   }
 }
 
+/** Polls `probe` every 250 ms until it answers something other than undefined, or the deadline passes (undefined). */
+async function poll<T> (deadline: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
+  for (;;) {
+    const found = await probe()
+    if (found !== undefined || Date.now() >= deadline) return found
+    await sleep(250)
+  }
+}
+
+/** The job's status once it is one of `statuses`, from its stream; undefined at the deadline. */
+async function jobReaches (services: CommandServices, jobId: string, statuses: Array<JobState['status']>, deadline: number) {
+  return poll(deadline, async () => {
+    const state = await aggregate(services.store, jobDecider, jobStreamId(jobId))
+    return statuses.includes(state.status) ? state.status : undefined
+  })
+}
+
+/** Metadata for the drill's commands on a job: the system actor `drill`, in the drill organization. */
+const drillCommand = (orgId: string) => ({ ...systemCommand('drill'), orgId })
+
+/** Schedules a `drill.poison` job whose first attempt fails permanently, and waits until the instance has run it and it is dead. */
+async function scheduleToDie (services: CommandServices, orgId: string, waitMs: number): Promise<string> {
+  const handlers = new JobHandlers()
+  handlers.register(drillPoisonJob)
+  const { jobId } = await scheduleJob({ services, handlers, now: () => new Date() }, DRILL_JOB_TYPE, { orgId, failures: 1 },
+    { metadata: drillCommand(orgId) })
+  const status = await jobReaches(services, jobId, ['dead', 'succeeded', 'cancelled'], Date.now() + waitMs)
+  if (status === 'dead') return jobId
+  // Never run: cancelled, so it does not wait for ever in the queue (and in the backlog alert).
+  if (status === undefined) {
+    await execute(services, jobDecider, jobStreamId(jobId), { type: 'CancelJob', data: { by: 'drill', note: 'the instance never ran it' } },
+      drillCommand(orgId)).catch(() => {})
+  }
+  throw new DrillFailed(`job ${jobId} is ${status ?? 'still not run'} after ${waitMs / 1000} s: the instance runs no handler ` +
+    `for ${DRILL_JOB_TYPE}, or does not share this event store`)
+}
+
+/**
+ * Schedules a `drill.poison` job in the instance's store that fails its first
+ * attempt with a permanent error: the instance runs it and it is dead at
+ * once. The alert reads the dead jobs of each type from the jobs table
+ * (`ledgerline_jobs{state="dead"}`, the same on every instance), so the drill
+ * reads that gauge, then leaves the job dead for `holdMs` so that Prometheus
+ * scrapes it. Then, as the runbook's mitigation says, it retries the job: the
+ * second attempt succeeds, and the dead count is back where it was.
+ */
+async function deadJob (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const services = options.jobServices
+  if (services === undefined) {
+    throw new DrillFailed('dead-job schedules a job in the instance\'s event store: run it with the instance\'s DATABASE_URL, ' +
+      'or beside an instance on the embedded store (the command then runs in it)')
+  }
+  const { orgId } = await drillOrg(http, 'dead-job')
+  const name = 'ledgerline_jobs'
+  const labels = { type: DRILL_JOB_TYPE, state: 'dead' }
+  const waitMs = options.maxWaitMs ?? 120_000
+  const holdMs = options.holdMs ?? 60_000
+  const before = await http.metric(name, labels)
+  const jobId = await scheduleToDie(services, orgId, waitMs)
+  const gauge = async (passes: (value: number) => boolean): Promise<number | undefined> =>
+    poll(Date.now() + waitMs, async () => { const value = await http.metric(name, labels); return passes(value) ? value : undefined })
+  const peak = await gauge((value) => value > before) ?? before
+  options.log?.(`job ${jobId} is dead; ${name}{type="${DRILL_JOB_TYPE}",state="dead"} ${before} → ${peak}; kept dead ${holdMs / 1000} s`)
+  await sleep(holdMs)
+  // Mitigation: the cause is "fixed" (the drill's handler fails only the first attempt), so the job is retried.
+  await execute(services, jobDecider, jobStreamId(jobId), { type: 'RetryJob', data: { by: 'drill' } }, drillCommand(orgId))
+  const after = await jobReaches(services, jobId, ['succeeded', 'dead', 'cancelled'], Date.now() + waitMs)
+  const back = await gauge((value) => value <= before)
+  return {
+    scenario: 'dead-job', orgId, alert: 'LedgerlineJobsDeadLetters', runbook: 'runbooks/jobs.md#dead-letters',
+    metric: name, labels, threshold: THRESHOLDS.deadJobs, before, peak, crossed: peak - before > THRESHOLDS.deadJobs, jobId,
+    verification: {
+      step: `ledgerline jobs retry ${jobId}; ledgerline jobs show ${jobId} says succeeded, and the dead ${DRILL_JOB_TYPE} jobs ` +
+        'are back where they were',
+      ok: after === 'succeeded' && back !== undefined,
+      detail: `job ${after ?? 'not finished'}; dead ${DRILL_JOB_TYPE} jobs ${back ?? 'not back'} (before the drill: ${before})`
+    }
+  }
+}
+
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
   const http = api(options)
   switch (scenario) {
@@ -327,5 +445,6 @@ export async function runDrill (scenario: Scenario, options: DrillOptions): Prom
     case 'break-glass': return breakGlass(http)
     case 'tampered-audit-row': return tamperedAuditRow(http, options)
     case 'stalled-projection': return stalledProjection(http, options)
+    case 'dead-job': return deadJob(http, options)
   }
 }
