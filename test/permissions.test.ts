@@ -52,6 +52,8 @@ interface Fixtures {
   requester?: Person
   /** A pending invitation, to revoke. */
   invitation: string
+  /** An audit verification job of the organization, to read. */
+  verification: string
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown }
@@ -89,6 +91,7 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'GET /v1/orgs/:orgId/audit-events': () => ({ query: 'action=org.*&sort=asc&limit=10' }),
   'GET /v1/orgs/:orgId/audit-events/export': () => ({ query: 'format=ndjson' }),
   'POST /v1/orgs/:orgId/audit-events/verify': () => ({}),
+  'GET /v1/orgs/:orgId/audit-events/verifications/:jobId': (f) => ({ params: { jobId: f.verification } }),
   // A critical target: the request waits for approval (202), so the holder is not busy impersonating for the routes after it.
   'POST /v1/orgs/:orgId/impersonations': (f) => ({ body: { targetUserId: f.critic, reason: 'checking what the admin sees',
     ticket: 'SUP-7' } }),
@@ -165,6 +168,8 @@ interface World {
 
 async function world (t: Test, sql: SqlClient): Promise<World> {
   const api = await openTestApp(t, sql)
+  // A verification running in the background would write events during the "nothing was written" checks.
+  await api.runtime.jobs.stop()
   const { orgId } = api.owner
   const routes = (await documentedRoutes<Operation>(api.app)).filter((route) => ORG_ROUTE.test(route.url))
   let last = ''
@@ -212,6 +217,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     critic: await member('critic', ['admin']),
     invitation: (await asOwner('POST', '/invitations', { email: 'fixture@example.com',
       roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
+    verification: (await api.call('POST', `/v1/orgs/${orgId}/audit-events/verify`)).json().jobId,
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()

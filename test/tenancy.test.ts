@@ -13,6 +13,7 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { addMember, bootstrap, registerUser } from '../src/application/identity/commands.ts'
 import { createInvitation, invitationServices } from '../src/application/identity/invitations.ts'
+import { requestVerification } from '../src/application/audit/verify-job.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
@@ -69,6 +70,7 @@ const FILL: Record<string, Fill> = {
   'GET /v1/orgs/:orgId/audit-events': { query: { action: 'org.*', sort: 'asc', limit: '10' } },
   'GET /v1/orgs/:orgId/audit-events/export': { query: { format: 'csv' } },
   'POST /v1/orgs/:orgId/audit-events/verify': {},
+  'GET /v1/orgs/:orgId/audit-events/verifications/:jobId': {},
   'POST /v1/orgs/:orgId/impersonations': { body: (context) =>
     ({ targetUserId: context.memberId, reason: 'taking over another tenant', ticket: 'EVIL-1' }) },
   'GET /v1/orgs/:orgId/impersonations': { query: { status: 'all' } },
@@ -90,8 +92,12 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   role: () => [...BUILT_IN_ROLES],
   roleId: () => ['role_doesnotexist'],
   sessionId: (context) => [SESSIONS.get(context.orgId) ?? 'imp_doesnotexist0000'],
-  inviteId: (context) => [INVITES.get(context.orgId) ?? 'inv_doesnotexist0000']
+  inviteId: (context) => [INVITES.get(context.orgId) ?? 'inv_doesnotexist0000'],
+  jobId: (context) => [VERIFICATIONS.get(context.orgId) ?? 'job_doesnotexist0000']
 }
+
+/** Each organization's audit verification job, by organization. */
+const VERIFICATIONS = new Map<string, string>()
 
 /** Each organization's pending invitation, by organization. */
 const INVITES = new Map<string, string>()
@@ -153,6 +159,8 @@ interface Tenancy {
 async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
   const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), logger, { sql, runProjections: true })
   t.teardown(() => runtime.close())
+  // Verifications stay waiting: a job running in the background would write events after the set-up position.
+  await runtime.jobs.stop()
   const app = await buildApp(runtime)
   t.teardown(() => app.close())
   const services = runtime.identity
@@ -165,6 +173,7 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
     INVITES.set(owner.orgId,
       (await createInvitation(invitationServices(runtime), { ...asOwner, commandId: randomUUID() }, owner.orgId,
         { email: `invitee-${name}@example.com`, roles: ['member'] })).inviteId)
+    VERIFICATIONS.set(owner.orgId, (await requestVerification(runtime, { ...asOwner, commandId: randomUUID() }, owner.orgId)).jobId)
     const requested = await requestImpersonation(runtime.impersonation, { ...asOwner, commandId: randomUUID() }, owner.orgId,
       { userId: owner.userId, impersonating: false, via: 'member' },
       { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
