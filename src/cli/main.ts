@@ -10,6 +10,7 @@ import { bootstrapCommand } from './commands/bootstrap.ts'
 import { drillCommand } from './commands/drill.ts'
 import { eventsCommand } from './commands/events.ts'
 import { impersonationCommand } from './commands/impersonation.ts'
+import { jobsCommand } from './commands/jobs.ts'
 import { membersCommand } from './commands/members.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { preflightCommand } from './commands/preflight.ts'
@@ -32,6 +33,7 @@ export function buildProgram (): Command {
   auditCommand(program)
   impersonationCommand(program)
   membersCommand(program)
+  jobsCommand(program)
   preflightCommand(program)
   drillCommand(program)
   for (const command of program.commands) command.exitOverride()
