@@ -102,7 +102,7 @@ t.test('docs/roles.md shows every operator\'s example exactly as the tests run i
   }
 })
 
-const PAGES = ['docs/api.md'].filter((page) => existsSync(new URL(`../${page}`, import.meta.url)))
+const PAGES = ['docs/api.md', 'docs/audit.md'].filter((page) => existsSync(new URL(`../${page}`, import.meta.url)))
 
 void forEachDatabase(t, async (t, db) => {
   const { app, owner } = await openTestApp(t, db.sql)
