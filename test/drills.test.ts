@@ -125,7 +125,8 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       const attemptsBefore = await metric('ledgerline_job_attempts_total', deadAttempts)
       const report: Report = driver === 'pglite'
         ? await runDrill('dead-job', {
-          baseUrl: address, token: api.owner.token, metricsToken, jobServices: api.runtime.identity, holdMs: 0, maxWaitMs: 90_000
+          baseUrl: address, token: api.owner.token, metricsToken, holdMs: 0, maxWaitMs: 90_000,
+          jobs: { sql: api.runtime.sql, services: api.runtime.identity }
         })
         : await drill('dead-job', ['--hold', '0'])
       t.ok(report.crossed, `dead ${DRILL_JOB_TYPE} jobs ${report.before} → ${report.peak}`)

@@ -9,11 +9,12 @@
  * - `denial-burst`, `break-glass`: over HTTP only, with an owner's token.
  * - `tampered-audit-row`, `stalled-projection`: also need the instance's
  *   database (DATABASE_URL), to change a stored row or hold a checkpoint.
- * - `dead-job`: also needs the instance's event store (`jobServices`: a
- *   runtime over the instance's database, or the instance's own when the
+ * - `dead-job`: also needs the instance's event store and database (`jobs`:
+ *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
  *   (src/ops/drill-jobs.ts), which the instance runs and which dies; then
- *   it retries the job as the runbook says, and the retry succeeds.
+ *   it retries the job as the runbook says (`ledgerline jobs retry`, the same
+ *   application function), and reads it as `ledgerline jobs show` does.
  *
  * The metrics are read from the instance's `/metrics` (or `metricsUrl`, when
  * METRICS_PORT gives them a listener of their own), with the metrics token
@@ -23,6 +24,7 @@
 import { randomBytes } from 'node:crypto'
 import { execute, type CommandServices } from '../application/commands.ts'
 import { JobHandlers } from '../application/jobs/handlers.ts'
+import { jobDetail, retryJob, type JobOperationsDeps } from '../application/jobs/operations.ts'
 import { scheduleJob } from '../application/jobs/schedule.ts'
 import { aggregate } from '../domain/decider.ts'
 import { systemCommand } from '../domain/envelope.ts'
@@ -61,8 +63,8 @@ export interface DrillOptions {
   readonly metricsToken?: string
   /** The instance's database, for the drills that need it. */
   readonly sql?: SqlClient
-  /** Commands on the instance's event store, for dead-job. */
-  readonly jobServices?: CommandServices
+  /** The instance's event store and database, for dead-job. */
+  readonly jobs?: JobOperationsDeps
   /** How long stalled-projection may wait for the lag to cross the threshold, and dead-job for each step of its job. */
   readonly maxWaitMs?: number
   /** dead-job: how long the job stays dead before the drill retries it, so Prometheus scrapes it and the alert fires. */
@@ -405,8 +407,8 @@ async function scheduleToDie (services: CommandServices, orgId: string, waitMs: 
  * second attempt succeeds, and the dead count is back where it was.
  */
 async function deadJob (http: Api, options: DrillOptions): Promise<DrillReport> {
-  const services = options.jobServices
-  if (services === undefined) {
+  const jobs = options.jobs
+  if (jobs === undefined) {
     throw new DrillFailed('dead-job schedules a job in the instance\'s event store: run it with the instance\'s DATABASE_URL, ' +
       'or beside an instance on the embedded store (the command then runs in it)')
   }
@@ -416,15 +418,19 @@ async function deadJob (http: Api, options: DrillOptions): Promise<DrillReport> 
   const waitMs = options.maxWaitMs ?? 120_000
   const holdMs = options.holdMs ?? 60_000
   const before = await http.metric(name, labels)
-  const jobId = await scheduleToDie(services, orgId, waitMs)
+  const jobId = await scheduleToDie(jobs.services, orgId, waitMs)
   const gauge = async (passes: (value: number) => boolean): Promise<number | undefined> =>
     poll(Date.now() + waitMs, async () => { const value = await http.metric(name, labels); return passes(value) ? value : undefined })
   const peak = await gauge((value) => value > before) ?? before
   options.log?.(`job ${jobId} is dead; ${name}{type="${DRILL_JOB_TYPE}",state="dead"} ${before} → ${peak}; kept dead ${holdMs / 1000} s`)
   await sleep(holdMs)
   // Mitigation: the cause is "fixed" (the drill's handler fails only the first attempt), so the job is retried.
-  await execute(services, jobDecider, jobStreamId(jobId), { type: 'RetryJob', data: { by: 'drill' } }, drillCommand(orgId))
-  const after = await jobReaches(services, jobId, ['succeeded', 'dead', 'cancelled'], Date.now() + waitMs)
+  await retryJob(jobs, drillCommand(orgId), jobId)
+  // Verification, as `ledgerline jobs show` reads it (the jobs table, which follows the log).
+  const after = await poll(Date.now() + waitMs, async () => {
+    const { state } = await jobDetail(jobs, jobId)
+    return state === 'waiting' || state === 'running' || state === 'dead' ? undefined : state
+  })
   const back = await gauge((value) => value <= before)
   return {
     scenario: 'dead-job', orgId, alert: 'LedgerlineJobsDeadLetters', runbook: 'runbooks/jobs.md#dead-letters',

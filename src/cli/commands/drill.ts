@@ -54,7 +54,7 @@ async function run (scenario: Scenario, config: Config, drill: DrillOptions): Pr
   if (scenario === 'dead-job') {
     const shared = config.databaseUrl !== undefined || io().runtime !== undefined
     if (!shared) return runDrill('dead-job', drill)
-    return withRuntime(async (runtime) => runDrill('dead-job', { ...drill, jobServices: runtime.identity }))
+    return withRuntime(async (runtime) => runDrill('dead-job', { ...drill, jobs: { sql: runtime.sql, services: runtime.identity } }))
   }
   // Only the drills that change the database open it; PGlite is the server's alone.
   const needsDatabase = scenario === 'tampered-audit-row' || scenario === 'stalled-projection'
