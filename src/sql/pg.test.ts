@@ -38,6 +38,9 @@ if (!drivers().includes('postgres')) {
     await Promise.all(channels.map((channel) => db.sql.query('SELECT pg_notify($1, $2)', [channel, 'x'])))
     for (let i = 0; i < 100 && heard.length < channels.length; i++) await new Promise((resolve) => setTimeout(resolve, 20))
     t.same([...heard].sort(), [...channels].sort(), 'every channel listened to at once hears its notification')
+    const listening = await db.sql.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")
+    t.equal(listening.rows[0]!.n, 1, 'the listens made at once share one connection (a second would never be closed)')
     await Promise.all(stops.map((stop) => stop()))
 
     const sums = await db.sql.transaction((tx) =>

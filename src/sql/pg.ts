@@ -23,6 +23,7 @@ export async function openPgClient (connectionString: string, max: number): Prom
   await pool.query('SELECT 1')
   const listeners = new Map<string, Set<(payload: string) => void>>()
   let listenClient: pg.Client | undefined
+  let listenConnecting: Promise<pg.Client> | undefined
   let lockClient: Promise<pg.Client> | undefined
   /** Bumped when the lock connection is lost: every lease taken on it is gone. */
   let lockGeneration = 0
@@ -58,8 +59,15 @@ export async function openPgClient (connectionString: string, max: number): Prom
    * while anyone listens, every channel is listened to again, and every
    * listener is called once, since notifications may have been missed.
    */
-  async function listenConnection (): Promise<pg.Client> {
-    if (listenClient !== undefined) return listenClient
+  function listenConnection (): Promise<pg.Client> {
+    if (listenClient !== undefined) return Promise.resolve(listenClient)
+    // Two listens at once (the job runner's and the store's subscription, say) share the connection being opened:
+    // each opening its own would leave one never closed, and the process would never exit.
+    listenConnecting ??= openListenConnection().finally(() => { listenConnecting = undefined })
+    return listenConnecting
+  }
+
+  async function openListenConnection (): Promise<pg.Client> {
     const client = new pg.Client({ connectionString })
     client.on('notification', (message) => {
       for (const fn of listeners.get(message.channel) ?? []) fn(message.payload ?? '')
@@ -176,7 +184,7 @@ export async function openPgClient (connectionString: string, max: number): Prom
     async close () {
       if (pool.ended) return
       closing = true
-      const client = listenClient
+      const client = listenClient ?? await listenConnecting?.catch(() => undefined)
       listenClient = undefined
       await client?.end().catch(() => {})
       const locks = lockClient
