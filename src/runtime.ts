@@ -77,6 +77,11 @@ export interface RuntimeOptions {
   readonly projections?: readonly Projection[]
   /** Reactors beyond the application's (tests). */
   readonly extraReactors?: readonly Reactor[]
+  /**
+   * Run this node's job runner (default: when projections run). CLI commands that run projections to read do not: a job
+   * they claimed would get only the shutdown grace period, then be released, using up one of its attempts.
+   */
+  readonly runJobs?: boolean
   /** Job handlers beyond the application's (tests). */
   readonly extraJobHandlers?: readonly JobHandler[]
   /** Event types beyond the application's (tests). */
@@ -168,7 +173,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       auditChainCheck.start()
       impersonationExpiry.start()
       reactors.start()
-      await jobs.start()
+      if (options.runJobs !== false) await jobs.start()
     }
     return {
       config,

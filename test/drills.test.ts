@@ -13,7 +13,7 @@
  */
 import t from 'tap'
 import { jobStreamId } from '../src/domain/jobs/job.ts'
-import { DRILL_FAILURE_CODE, DRILL_JOB_TYPE, drillPoisonJob } from '../src/ops/drill-jobs.ts'
+import { DRILL_FAILURE_CODE, DRILL_JOB_TYPE, drillPoisonJob } from '../src/application/jobs/drill.ts'
 import { runDrill, THRESHOLDS } from '../src/ops/drills.ts'
 import { ORG_WINDOWS } from '../src/metrics.ts'
 import { loadAlertRules } from '../src/ops/lib/alert-rules.ts'
@@ -116,11 +116,8 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     })
 
     await t.test('dead-job', async (t) => {
-      // The application registers the drill's job type on every runtime; should it not, the drill could not run here.
-      if (api.runtime.jobs.handlers.get(DRILL_JOB_TYPE) === undefined) {
-        t.comment(`the application registers no ${DRILL_JOB_TYPE} handler: the test registers it on the running server`)
-        api.runtime.jobs.registerJobHandler(drillPoisonJob)
-      }
+      t.equal(api.runtime.jobs.handlers.get(DRILL_JOB_TYPE), drillPoisonJob,
+        'the application registers the drill\'s job type on every runtime')
       const deadAttempts = { type: DRILL_JOB_TYPE, outcome: 'dead' }
       const attemptsBefore = await metric('ledgerline_job_attempts_total', deadAttempts)
       const report: Report = driver === 'pglite'

@@ -19,7 +19,8 @@ export async function withRuntime<T> (fn: (runtime: Runtime) => Promise<T>, opti
   const shared = io().runtime
   if (shared !== undefined) return await fn(shared)
   const config = loadConfig()
-  const runtime = await openRuntime(config, cliLogger(config), options)
+  // A command runs for a moment: jobs are the server's to run (a claimed one would be released when the command ends).
+  const runtime = await openRuntime(config, cliLogger(config), { runJobs: false, ...options })
   try {
     return await fn(runtime)
   } finally {

@@ -12,7 +12,7 @@
  * - `dead-job`: also needs the instance's event store and database (`jobs`:
  *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
- *   (src/ops/drill-jobs.ts), which the instance runs and which dies; then
+ *   (src/application/jobs/drill.ts), which the instance runs and which dies; then
  *   it retries the job as the runbook says (`ledgerline jobs retry`, the same
  *   application function), and reads it as `ledgerline jobs show` does.
  *
@@ -31,7 +31,7 @@ import { systemCommand } from '../domain/envelope.ts'
 import { jobDecider, jobStreamId, type JobState } from '../domain/jobs/job.ts'
 import { ORG_WINDOWS } from '../metrics.ts'
 import type { SqlClient } from '../sql/client.ts'
-import { DRILL_JOB_TYPE, drillPoisonJob } from './drill-jobs.ts'
+import { DRILL_JOB_TYPE, drillPoisonJob } from '../application/jobs/drill.ts'
 import { parseMetrics, valueOf } from './lib/prometheus-text.ts'
 
 export const THRESHOLDS = {

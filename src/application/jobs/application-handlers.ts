@@ -10,6 +10,7 @@ import type { Config } from '../../config.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import type { Metrics } from '../../metrics.ts'
 import type { SqlClient } from '../../sql/client.ts'
+import { drillPoisonJob } from './drill.ts'
 import type { JobHandler } from './handlers.ts'
 
 /** What the application's handlers may use: the runtime's parts, not the runtime. */
@@ -24,6 +25,8 @@ export interface ApplicationJobDeps {
 export function applicationJobHandlers (deps: ApplicationJobDeps): JobHandler[] {
   return [
     // `audit.verify`: POST /v1/orgs/:orgId/audit-events/verify (src/application/audit/verify-job.ts).
-    auditVerifyJobHandler(deps)
+    auditVerifyJobHandler(deps),
+    // `drill.poison`: the `dead-job` drill (src/ops/drills.ts), which needs the instance itself to run its job.
+    drillPoisonJob
   ]
 }

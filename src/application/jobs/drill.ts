@@ -11,7 +11,7 @@
  * schedule jobs can schedule it, and it can only fail or succeed.
  */
 import { z } from 'zod'
-import { PermanentJobError, type JobHandler } from '../application/jobs/handlers.ts'
+import { PermanentJobError, type JobHandler } from './handlers.ts'
 
 export const DRILL_JOB_TYPE = 'drill.poison'
 /** The code its failures are recorded with. */
