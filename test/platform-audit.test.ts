@@ -5,9 +5,11 @@
  * and one either side of it, and over a log of hundreds of rows.
  */
 import t, { type Test } from 'tap'
+import { execute } from '../src/application/commands.ts'
 import { addMember, bootstrap, registerUser } from '../src/application/identity/commands.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
+import { jobDecider, jobStreamId } from '../src/domain/jobs/job.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { appendChain } from './helpers/audit-chains.ts'
@@ -138,6 +140,8 @@ t.test('only platform admins read the platform log; bad input is a 400 problem; 
  */
 const PLATFORM_REQUESTS: Record<string, (userId: string) => { url: string, body?: unknown }> = {
   'GET /v1/platform/audit-events': () => ({ url: '/v1/platform/audit-events?limit=5' }),
+  'GET /v1/admin/jobs': () => ({ url: '/v1/admin/jobs?limit=5' }),
+  'GET /v1/admin/jobs/:jobId': () => ({ url: '/v1/admin/jobs/walk_job' }),
   'POST /v1/admin/users/:userId/disable': (userId) => ({ url: `/v1/admin/users/${userId}/disable`, body: { reason: 'walk' } }),
   'POST /v1/admin/users/:userId/enable': (userId) => ({ url: `/v1/admin/users/${userId}/enable` }),
   'PUT /v1/admin/users/:userId/staff-flags': (userId) =>
@@ -149,6 +153,11 @@ t.test('every platform administration route refuses anyone but a platform admin,
     const { api, admin } = await staffApp(t, sql)
     const subject = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'),
       { email: 'subject@p.example', displayName: 'subject' })
+    // A job for GET /v1/admin/jobs/:jobId to find (due in 2100: nothing runs it).
+    await execute(api.runtime.identity, jobDecider, jobStreamId('walk_job'), {
+      type: 'ScheduleJob', data: { jobId: 'walk_job', jobType: 'test.walk', payload: {}, runAt: '2100-01-01T00:00:00.000Z' }
+    }, systemCommand('platform-audit-test'))
+    await settled(api.runtime)
     const routes = (await documentedRoutes<{ tags?: string[] }>(api.app))
       .filter((route) => route.operation.tags?.includes('platform admin') === true)
     t.same([...new Set(routes.filter((r) => r.method !== 'HEAD').map(routeKey))].sort(), Object.keys(PLATFORM_REQUESTS).sort(),

@@ -7,7 +7,9 @@
  * The default is close to graphile-worker's exp(min(attempt, 10)) seconds:
  * base 1 s, factor e, capped at e^10 s (about 6 h 7 min) — as its ceiling,
  * since full jitter draws below it. With 25 attempts a job keeps trying for
- * about three days on average before it is dead.
+ * about two days on average (at most 95 h 20 min, the sum of the 24
+ * ceilings) before it is dead; graphile-worker's three days is the same sum
+ * without jitter.
  *
  * `random` is an argument (a draw in [0, 1), Math.random() in production),
  * so the function is pure and a decision replays exactly.
