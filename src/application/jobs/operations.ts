@@ -69,6 +69,8 @@ export interface JobHistoryEntry {
 export interface JobDetail extends JobView {
   readonly payload: Record<string, unknown>
   readonly backoff: unknown
+  /** The handler's answer kept by its last success (a JSON object), null before one or when it answered nothing. */
+  readonly result: Record<string, unknown> | null
   readonly attempts: AttemptView[]
   readonly history: JobHistoryEntry[]
 }
@@ -97,7 +99,10 @@ export async function jobDetail (deps: JobOperationsDeps, jobId: string): Promis
   if (row === undefined) throw new JobNotFound(`job ${jobId} not found`, { jobId })
   const events = await deps.services.store.readStream(jobStreamId(jobId))
   const scheduled = events.find((event) => event.type === 'job.scheduled')?.data as { payload?: Record<string, unknown>, backoff?: unknown }
-  return { ...row, payload: scheduled?.payload ?? {}, backoff: scheduled?.backoff ?? null, ...historyOf(events) }
+  const succeeded = events.findLast((event) => event.type === 'job.attempt.succeeded')?.data as
+    { result?: Record<string, unknown> } | undefined
+  return { ...row, payload: scheduled?.payload ?? {}, backoff: scheduled?.backoff ?? null, result: succeeded?.result ?? null,
+    ...historyOf(events) }
 }
 
 type Data = Record<string, unknown>

@@ -66,6 +66,7 @@ function describeJob (job: JobDetail): string {
     `  lease         ${job.leaseNode === null ? '-' : `${job.leaseNode} until ${orDash(job.leaseUntil)}`}`,
     `  last error    ${job.lastError === null ? '-' : `${job.lastError.code}: ${job.lastError.message}`}`,
     `  payload       ${JSON.stringify(job.payload)}`,
+    `  result        ${job.result === null ? '-' : JSON.stringify(job.result)}`,
     job.attempts.length === 0 ? 'no attempts' : 'attempts:',
     ...job.attempts.map((a) => `  #${a.attempt}  ${a.outcome.padEnd(11)} on ${a.node}  ${a.startedAt} .. ${orDash(a.endedAt)}` +
       `${failure(a.error)}${a.retryAt === null ? '' : `  (next at ${a.retryAt})`}`),

@@ -55,6 +55,7 @@ const Attempt = z.object({
 const JobDetailView = JobView.extend({
   payload: z.record(z.string(), z.unknown()).describe('the handler\'s input, as scheduled'),
   backoff: z.unknown(),
+  result: z.record(z.string(), z.unknown()).nullable().describe('the handler\'s answer kept by the last success (null: none)'),
   attempts: z.array(Attempt),
   history: z.array(z.object({
     type: z.string().describe('job.scheduled, job.retried, job.cancelled or job.dead'), at: z.string(), actor: z.string(),
