@@ -152,16 +152,17 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     })
     metrics.observeReactors(reactors)
     const impersonationRecheck = reactors.control(recheck.name)
+    const jobsLogger = logger.child({ component: 'jobs' })
     const jobs = new Jobs({
       sql,
       services: identity,
-      logger: logger.child({ component: 'jobs' }),
+      logger: jobsLogger,
       concurrency: config.jobs.concurrency,
       claimBatch: config.jobs.claimBatch,
       leaseSeconds: config.jobs.leaseSeconds,
       pollIntervalMs: config.jobs.pollIntervalMs
     })
-    const jobDeps = { config, sql, store, metrics, logger: logger.child({ component: 'jobs' }) }
+    const jobDeps = { config, sql, store, metrics, logger: jobsLogger }
     for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
     jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
     if (options.runProjections === true) {

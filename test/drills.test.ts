@@ -18,7 +18,7 @@ import { runDrill, THRESHOLDS } from '../src/ops/drills.ts'
 import { ORG_WINDOWS } from '../src/metrics.ts'
 import { loadAlertRules } from '../src/ops/lib/alert-rules.ts'
 import { parseMetrics, valueOf } from '../src/ops/lib/prometheus-text.ts'
-import { jobRow } from '../src/projections/jobs/queries.ts'
+import { jobView } from '../src/projections/jobs/queries.ts'
 import { openTestApp } from './helpers/app.ts'
 import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'
@@ -138,7 +138,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.equal(await metric('ledgerline_job_attempts_total', deadAttempts), attemptsBefore + 1, 'the server ran the attempt that died')
       t.equal(await metric('ledgerline_jobs', { type: DRILL_JOB_TYPE, state: 'dead' }), report.before,
         'runbook: the dead jobs of the type are back where they were')
-      t.equal((await jobRow(sql, jobId))?.orgId, report.orgId, 'the job is listed under the drill organization')
+      t.equal((await jobView(sql, jobId))?.orgId, report.orgId, 'the job is listed under the drill organization')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {

@@ -15,7 +15,7 @@ import t, { type Test } from 'tap'
 import { z } from 'zod'
 import { rebuildProjection } from '../src/projections/rebuild.ts'
 import { jobsProjection } from '../src/projections/jobs/projection.ts'
-import { claimDueJobs, jobRow } from '../src/projections/jobs/queries.ts'
+import { claimDueJobs, jobView } from '../src/projections/jobs/queries.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { forEachDatabase } from './helpers/databases.ts'
@@ -95,7 +95,7 @@ async function batchBoundaries (t: Test, world: JobsWorld, sql: SqlClient): Prom
     const ids: string[] = []
     for (let i = 0; i < n; i++) ids.push((await scheduler.schedule(type, { i })).jobId)
     await until(`${n} rows of ${type}`, async () => {
-      for (const id of ids) if ((await jobRow(sql, id)) === undefined) return false
+      for (const id of ids) if ((await jobView(sql, id)) === undefined) return false
       return true
     })
     const claim = (node: string) => claimDueJobs(sql, { node, types: [type], limit: BATCH, now: new Date(), claimSeconds: 1 })
@@ -163,12 +163,13 @@ async function theRow (t: Test, world: JobsWorld, sql: SqlClient): Promise<void>
   const fromMetadata = await jobs.schedule('test.row', { orgId: 'org_payload' }, {
     runAt, metadata: { ...systemCommand('test'), orgId: 'org_metadata' }
   })
-  const row = await until('the row', () => jobRow(sql, jobId))
+  const row = await until('the row', () => jobView(sql, jobId))
   t.match(row, {
     jobId, jobType: 'test.row', state: 'waiting', attempt: 0, maxAttempts: 25, key: 'k', orgId: 'org_payload', leaseNode: null
   })
-  t.equal(row.runAt.getTime(), runAt.getTime())
-  t.equal((await until('the other row', () => jobRow(sql, fromMetadata.jobId))).orgId, 'org_metadata', 'the metadata\'s organization first')
+  t.equal(Date.parse(row.runAt), runAt.getTime())
+  t.equal((await until('the other row', () => jobView(sql, fromMetadata.jobId))).orgId, 'org_metadata',
+    'the metadata\'s organization first')
   await t.rejects(jobs.schedule('test.row', { orgId: 1 }), { code: 'job.invalid_payload' }, 'a payload its schema refuses')
   await t.rejects(jobs.schedule('test.nobody', {}), { code: 'job.unknown_type' })
 }
@@ -192,7 +193,7 @@ async function rebuildInTheMiddle (t: Test, world: JobsWorld, sql: SqlClient): P
   t.equal(counted.runs.size, 30)
   t.same([...new Set(counted.runs.values())], [1], 'each ran once')
   await until('the rebuilt table to show them all succeeded', async () => {
-    const rows = await Promise.all(ids.map((id) => jobRow(sql, id)))
+    const rows = await Promise.all(ids.map((id) => jobView(sql, id)))
     return rows.every((row) => row?.state === 'succeeded')
   })
   await jobs.stop()

@@ -29,6 +29,14 @@ export async function openSqlClient (options: SqlClientOptions): Promise<SqlClie
   return openPgliteClient(options.dataDir ?? './.ledgerline', options.loadDataDir)
 }
 
+/**
+ * Whether a query failed because its table does not exist (SQLSTATE 42P01): a
+ * read model's table before its projection's first build has exposed it.
+ */
+export function isUndefinedTable (error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '42P01'
+}
+
 /** A stable 63-bit advisory lock key for a name. */
 export function lockKey (name: string): bigint {
   let hash = 0xcbf29ce484222325n

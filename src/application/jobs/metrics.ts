@@ -14,12 +14,11 @@
  *                                                    taker (it took over an expired lease)
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { countJobs, oldestDueSeconds } from '../../projections/jobs/queries.ts'
+import { countJobs, JOB_STATES, oldestDueSeconds } from '../../projections/jobs/queries.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
 import type { AttemptOutcome, JobRunnerObserver } from './runner.ts'
 
 const OUTCOMES: readonly AttemptOutcome[] = ['succeeded', 'failed', 'dead', 'timeout', 'released', 'lost']
-const STATES = ['waiting', 'running', 'succeeded', 'dead', 'cancelled'] as const
 
 export class JobMetrics implements JobRunnerObserver {
   readonly #attempts: Counter<'type' | 'outcome'>
@@ -47,7 +46,7 @@ export class JobMetrics implements JobRunnerObserver {
         const counts = await countJobs(sql).catch(() => undefined)
         if (counts === undefined) return
         this.reset()
-        for (const type of types) for (const state of STATES) this.set({ type, state }, 0)
+        for (const type of types) for (const state of JOB_STATES) this.set({ type, state }, 0)
         for (const c of counts) this.set({ type: c.jobType, state: c.state }, c.count)
       }
     })

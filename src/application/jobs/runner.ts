@@ -48,7 +48,7 @@ import {
 } from '../../domain/jobs/job.ts'
 import { JOBS_CHANNEL } from '../../projections/jobs/projection.ts'
 import { claimDueJobs, releaseClaim, type ClaimedJob } from '../../projections/jobs/queries.ts'
-import type { SqlClient } from '../../sql/client.ts'
+import { isUndefinedTable, type SqlClient } from '../../sql/client.ts'
 import type { CommandServices } from '../commands.ts'
 import { failureOf, isPermanent, jobCommand, resultOf, type JobHandler, type JobHandlers } from './handlers.ts'
 
@@ -202,8 +202,7 @@ export class JobRunner {
       })
     } catch (error) {
       // Until the jobs projection's first build exposes the table, there is nothing to claim.
-      const missing = (error as { code?: unknown }).code === '42P01'
-      this.#o.logger[missing ? 'debug' : 'error']({ err: error }, 'jobs: claim failed; trying again at the next poll')
+      this.#o.logger[isUndefinedTable(error) ? 'debug' : 'error']({ err: error }, 'jobs: claim failed; trying again at the next poll')
       return []
     }
   }

@@ -95,43 +95,6 @@ export async function oldestDueSeconds (sql: SqlExecutor, now: Date): Promise<nu
   return Math.max(0, (now.getTime() - new Date(runAt).getTime()) / 1000)
 }
 
-export interface JobRow {
-  readonly jobId: string
-  readonly jobType: string
-  readonly state: string
-  readonly runAt: Date
-  readonly attempt: number
-  readonly maxAttempts: number
-  readonly leaseNode: string | null
-  readonly leaseUntil: Date | null
-  readonly key: string | null
-  readonly orgId: string | null
-  readonly lastErrorCode: string | null
-}
-
-/** One job's row, or undefined when the projection has none (yet). */
-export async function jobRow (sql: SqlExecutor, jobId: string): Promise<JobRow | undefined> {
-  const { rows } = await sql.query<Record<string, unknown>>(
-    `SELECT job_id, job_type, state, run_at, attempt, max_attempts, lease_node, lease_until, job_key, org_id, last_error_code
-       FROM jobs WHERE job_id = $1`, [jobId])
-  const row = rows[0]
-  if (row === undefined) return undefined
-  const at = (value: unknown): Date | null => (value === null ? null : new Date(value as string))
-  return {
-    jobId: row.job_id as string,
-    jobType: row.job_type as string,
-    state: row.state as string,
-    runAt: at(row.run_at)!,
-    attempt: Number(row.attempt),
-    maxAttempts: Number(row.max_attempts),
-    leaseNode: row.lease_node as string | null,
-    leaseUntil: at(row.lease_until),
-    key: row.job_key as string | null,
-    orgId: row.org_id as string | null,
-    lastErrorCode: row.last_error_code as string | null
-  }
-}
-
 /** A job's states, as its decider names them. */
 export const JOB_STATES = ['waiting', 'running', 'succeeded', 'dead', 'cancelled'] as const
 export type JobStatus = typeof JOB_STATES[number]

@@ -4,9 +4,8 @@
  * handler answered. For callers that poll a job they asked for (an audit
  * verification); the due queue's own reads are in queries.ts.
  */
-import type { SqlExecutor } from '../../sql/client.ts'
-
-export type JobStatus = 'waiting' | 'running' | 'succeeded' | 'dead' | 'cancelled'
+import { isUndefinedTable, type SqlExecutor } from '../../sql/client.ts'
+import type { JobStatus } from './queries.ts'
 
 export interface JobOutcome {
   readonly jobId: string
@@ -41,7 +40,7 @@ const SELECT = `
  */
 export async function jobOutcome (sql: SqlExecutor, jobId: string): Promise<JobOutcome | undefined> {
   const rows = await sql.query<Row>(SELECT, [jobId]).then((result) => result.rows, (error: unknown) => {
-    if ((error as { code?: unknown }).code === '42P01') return []
+    if (isUndefinedTable(error)) return []
     throw error
   })
   const row = rows[0]
