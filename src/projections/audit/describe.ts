@@ -163,6 +163,21 @@ const onSession = (fields: readonly string[]): Describer => ({
 })
 
 /** `<type>/<id>` or `<type>`, as grants name resources. */
+/**
+ * A job's events (src/domain/jobs/): about the job of their stream (a key's claim, about the job that claimed it), in the
+ * organization the command named, else the platform's. Payloads, results and error messages stay out: they may carry an
+ * organization's data or a driver's text; the job itself keeps them.
+ */
+const onJob = (fields: readonly string[], target: (e: RecordedEvent, d: Data) => string = streamIdOf): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({
+    orgId: null,
+    targetType: 'job',
+    targetId: target(e, d),
+    diff: Object.fromEntries(fields.filter((field) => d[field] !== undefined).map((field) => [field, { after: d[field] }]))
+  })
+})
+
 const resourceTarget = (resource: string): [string, string | null] => {
   const slash = resource.indexOf('/')
   return slash === -1 ? [resource, null] : [resource.slice(0, slash), resource.slice(slash + 1)]
@@ -267,7 +282,16 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'impersonation.session.revoked': onSession(['revokedBy', 'reason', 'note']),
   'impersonation.session.denied': onSession(['reason', 'impersonatorId', 'via', 'requestReason', 'ticket', 'deniedBy', 'note']),
   // The lock that keeps an impersonator to one session: about the session it was taken for.
-  'impersonation.impersonator.reserved': onAccess((d) => ['impersonation_session', String(d.sessionId)], ['sessionId'])
+  'impersonation.impersonator.reserved': onAccess((d) => ['impersonation_session', String(d.sessionId)], ['sessionId']),
+  'job.scheduled': onJob(['jobType', 'runAt', 'key', 'keyMode', 'maxAttempts', 'timeoutSeconds']),
+  'job.attempt.started': onJob(['attempt', 'node', 'leaseUntil']),
+  'job.lease.renewed': onJob(['attempt', 'node', 'leaseUntil']),
+  'job.attempt.succeeded': onJob(['attempt', 'node']),
+  'job.attempt.failed': onJob(['attempt', 'node', 'code', 'retryAt']),
+  'job.dead': onJob(['attempts', 'reason']),
+  'job.cancelled': onJob(['by', 'reason', 'replacedBy', 'note']),
+  'job.retried': onJob(['by', 'runAt', 'maxAttempts']),
+  'job.key.claimed': onJob(['jobType', 'key', 'previous'], (_e, d) => String(d.jobId))
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */

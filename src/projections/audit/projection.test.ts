@@ -10,10 +10,11 @@ import { forEachDatabase } from '../../../test/helpers/databases.ts'
 import { register } from '../../../test/helpers/http.ts'
 import { joinOrg } from '../../../test/helpers/invitations.ts'
 import { createRegistry } from '../../domain/events.ts'
+import type { RecordedEvent } from '../../eventstore/types.ts'
 import type { SqlClient } from '../../sql/client.ts'
 import { rebuildProjection } from '../rebuild.ts'
 import { GENESIS, chainHash, type AuditRow } from './chain.ts'
-import { DESCRIBERS } from './describe.ts'
+import { DESCRIBERS, describe } from './describe.ts'
 import { auditProjection } from './projection.ts'
 
 interface Row extends AuditRow { prev_hash: string, hash: string }
@@ -41,6 +42,22 @@ const asRow = (r: Record<string, unknown>): Row => ({
 t.test('every registered event type has an audit description', async (t) => {
   const types = createRegistry().types
   t.same(types.filter((type) => DESCRIBERS[type] === undefined), [], 'a new event type needs an entry in describe.ts')
+})
+
+t.test('a job\'s events are about the job, in the organization its command named, without the error\'s message', async (t) => {
+  const metadata = { actor: { type: 'system', id: 'jobs' }, occurredAt: '2026-01-01T00:00:00.000Z', orgId: 'org_a' }
+  const failed = {
+    type: 'job.attempt.failed', streamId: 'job-j1', metadata,
+    data: {
+      attempt: 2, node: 'n1', code: 'http.503', message: 'upstream at 10.0.0.7 said no', failedAt: metadata.occurredAt, retryAt: null
+    }
+  } as unknown as RecordedEvent
+  const facts = describe(failed, { get: () => undefined, set: () => {} })
+  t.match(facts, { orgId: 'org_a', targetType: 'job', targetId: 'j1', diff: { attempt: { after: 2 }, code: { after: 'http.503' } } })
+  t.notOk(JSON.stringify(facts).includes('10.0.0.7'), 'the message stays out of the log')
+  const claimed = { ...failed, type: 'job.key.claimed', streamId: 'job_key-x', metadata: { ...metadata, orgId: undefined },
+    data: { jobType: 'audit.verify', key: 'k', jobId: 'j2', at: metadata.occurredAt } } as unknown as RecordedEvent
+  t.match(describe(claimed, { get: () => undefined, set: () => {} }), { orgId: null, targetType: 'job', targetId: 'j2' })
 })
 
 t.test('every event becomes an audit row with actor, target, diff and request facts; chains hold; a rebuild is identical', async (t) => {
