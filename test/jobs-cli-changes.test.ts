@@ -227,6 +227,9 @@ t.test('the replay\'s progress bar shows on a terminal, not with --json, not els
   await forEachDatabase(t, async (t, { sql }) => {
     const runtime = await jobsRuntime(t, sql)
     await inBatches(['bar-1', 'bar-2', 'bar-3'], 3, (jobId) => deadJob(runtime, jobId, 'test.barred', ms(FROM, 1000)))
+    // The CLI waits for the log's visible head, which an open transaction anywhere on the server (another test file's)
+    // holds back: the test waits for the last event written, so each replay counts what the test wrote.
+    await settledJobs(runtime)
     const window = ['jobs', 'replay', '--type', 'test.barred', '--from', FROM, '--to', TO]
     const json = await ledgerline(runtime, [...window, '--json'], { tty: true })
     t.equal(json.stderr, '', '--json: silent on a terminal')
@@ -234,10 +237,12 @@ t.test('the replay\'s progress bar shows on a terminal, not with --json, not els
     await inBatches(['bar-1', 'bar-2', 'bar-3'], 3, async (jobId) => {
       await deadJob(runtime, `${jobId}-again`, 'test.barred', ms(FROM, 2000))
     })
+    await settledJobs(runtime)
     const shown = await ledgerline(runtime, window, { tty: true })
     t.match(shown.stderr, /replay \[.*\] 3\/3 jobs/, 'a bar on a terminal')
     t.equal(shown.stdout, 'retried 3 dead test.barred jobs; 0 were no longer dead\n')
     await deadJob(runtime, 'bar-4', 'test.barred', ms(FROM, 3000))
+    await settledJobs(runtime)
     const piped = await ledgerline(runtime, window)
     t.same([piped.stderr, piped.stdout], ['', 'retried 1 dead test.barred jobs; 0 were no longer dead\n'], 'nothing when not a terminal')
   })
