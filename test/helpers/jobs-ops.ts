@@ -6,13 +6,10 @@
  * job's decider at chosen times, so a window's edges and a list's order are
  * exact.
  */
-import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { Test } from 'tap'
 import { execute } from '../../src/application/commands.ts'
 import type { JobHandler } from '../../src/application/jobs/handlers.ts'
-import { withIo } from '../../src/cli/io.ts'
-import { run } from '../../src/cli/main.ts'
 import { loadConfig } from '../../src/config.ts'
 import { systemCommand } from '../../src/domain/envelope.ts'
 import { jobDecider, jobStreamId, type JobCommand } from '../../src/domain/jobs/job.ts'
@@ -37,22 +34,8 @@ export async function settledJobs (runtime: Runtime): Promise<void> {
   await runtime.runner.waitFor(await lastWritten(runtime.sql), 20_000, ['jobs'])
 }
 
-export interface CliRun { code: number, stdout: string, stderr: string }
-
-function collector (isTTY: boolean): Writable & { isTTY: boolean, text: () => string } {
-  const chunks: string[] = []
-  const stream = new Writable({ write (chunk: Buffer | string, _encoding, callback) { chunks.push(chunk.toString()); callback() } })
-  return Object.assign(stream, { isTTY, text: () => chunks.join('') })
-}
-
-/** `ledgerline <args>` inside `runtime`, with its output and exit status (stderr a terminal when `tty`). */
-export async function ledgerline (runtime: Runtime, args: string[], { tty = false } = {}): Promise<CliRun> {
-  const stdout = collector(false)
-  const stderr = collector(tty)
-  const context = { stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal, runtime, exitCode: 0 }
-  await withIo(context, () => run(['node', 'ledgerline', ...args]))
-  return { code: context.exitCode, stdout: stdout.text(), stderr: stderr.text() }
-}
+/** `ledgerline <args>` inside a runtime (test/helpers/ledgerline.ts), shared with the other CLI tests. */
+export { ledgerline, type CliRun } from './ledgerline.ts'
 
 /** The log's last position written, as text: equal before and after means nothing was written. */
 export async function logHead (sql: SqlClient): Promise<string> {
