@@ -1,38 +1,22 @@
 /**
  * `ledgerline impersonation list | revoke | support-access` as on-call runs
- * them: a real process on a PGlite data directory, or on a database of its
- * own on the PostgreSQL server, after sessions were started through the API.
+ * them, on PGlite and on a database of its own on the PostgreSQL server,
+ * after sessions were started through the application. The commands run in
+ * the test's process on the test's runtime (test/helpers/ledgerline.ts); on
+ * the server, where a process starts quickly, the first listing runs as a
+ * process of its own, opening and closing its own runtime.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { bootstrap, addMember, changeUser, registerUser } from '../src/application/identity/commands.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
-import { openSqlClient } from '../src/sql/client.ts'
 import { settled } from './helpers/assertions.ts'
-import { cli } from './helpers/cli.ts'
-import { drivers, noteSkippedServer, openTestDatabase } from './helpers/databases.ts'
-
-interface Place { env: Record<string, string>, open: () => Promise<Runtime> }
-
-async function place (driver: 'pglite' | 'postgres', t: Test): Promise<Place> {
-  if (driver === 'pglite') {
-    const dir = mkdtempSync(join(tmpdir(), 'ledgerline-imp-cli-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    const env = { NODE_ENV: 'test', LEDGERLINE_DATA_DIR: dir }
-    return { env, open: async () => openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true }) }
-  }
-  const db = await openTestDatabase('postgres')
-  t.teardown(db.dispose)
-  const env = { NODE_ENV: 'test', DATABASE_URL: db.url! }
-  return { env, open: async () =>
-    openRuntime(loadConfig(env), pino({ level: 'silent' }), { runProjections: true, sql: await openSqlClient({ databaseUrl: db.url! }) }) }
-}
+import { cli as spawned } from './helpers/cli.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { ledgerline, type CliRun } from './helpers/ledgerline.ts'
 
 /** An owner, two members, and two open sessions of one admin and one support agent; answers what the CLI will be asked about. */
 async function seed (runtime: Runtime): Promise<{ orgId: string, memberSession: string, supportSession: string }> {
@@ -55,57 +39,48 @@ async function seed (runtime: Runtime): Promise<{ orgId: string, memberSession: 
 }
 
 t.test('ledgerline impersonation list, revoke and support-access', async (t) => {
-  noteSkippedServer(t)
-  for (const driver of drivers()) {
-    await t.test(driver, async (t) => {
-      const { env, open } = await place(driver, t)
-      let runtime = await open()
-      const { orgId, memberSession, supportSession } = await seed(runtime)
-      // PGlite is one process: the CLI gets the directory to itself.
-      if (driver === 'pglite') await runtime.close()
-      else t.teardown(() => runtime.close())
+  await forEachDatabase(t, async (t, { sql, url }) => {
+    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql, runProjections: true })
+    t.teardown(() => runtime.close())
+    const { orgId, memberSession, supportSession } = await seed(runtime)
+    const cli = (args: string[]): Promise<CliRun> => ledgerline(runtime, args)
 
-      const active = await cli(['impersonation', 'list', '--status', 'active', '--json'], env)
-      t.equal(active.code, 0, active.stderr)
-      t.same(JSON.parse(active.stdout).items.map((s: { sessionId: string }) => s.sessionId).sort(), [memberSession, supportSession].sort())
+    const listing = ['impersonation', 'list', '--status', 'active', '--json']
+    const active = url === undefined ? await cli(listing) : await spawned(listing, { NODE_ENV: 'test', DATABASE_URL: url })
+    t.equal(active.code, 0, active.stderr)
+    t.same(JSON.parse(active.stdout).items.map((s: { sessionId: string }) => s.sessionId).sort(), [memberSession, supportSession].sort())
 
-      const off = await cli(['impersonation', 'support-access', orgId, 'off', '--json'], env)
-      t.equal(off.code, 0, off.stderr)
-      t.match(JSON.parse(off.stdout), { enabled: false, revoked: [supportSession] })
+    const off = await cli(['impersonation', 'support-access', orgId, 'off', '--json'])
+    t.equal(off.code, 0, off.stderr)
+    t.match(JSON.parse(off.stdout), { enabled: false, revoked: [supportSession] })
 
-      const usage = await cli(['impersonation', 'revoke', '--reason', 'no target'], env)
-      t.equal(usage.code, 2, 'a session id or --all is required')
-      const noReason = await cli(['impersonation', 'revoke', memberSession], env)
-      t.not(noReason.code, 0, 'a reason is required')
+    const usage = await cli(['impersonation', 'revoke', '--reason', 'no target'])
+    t.equal(usage.code, 2, 'a session id or --all is required')
+    const noReason = await cli(['impersonation', 'revoke', memberSession])
+    t.not(noReason.code, 0, 'a reason is required')
 
-      const all = await cli(['impersonation', 'revoke', '--all', '--org', orgId, '--reason', 'incident INC-1: all sessions ended',
-        '--json'], env)
-      t.equal(all.code, 0, all.stderr)
-      t.same(JSON.parse(all.stdout), { revoked: [memberSession] })
-      const again = await cli(['impersonation', 'revoke', memberSession, '--reason', 'again'], env)
-      t.equal(again.code, 0, again.stderr)
-      t.match(again.stdout, /nothing to revoke/)
+    const all = await cli(['impersonation', 'revoke', '--all', '--org', orgId, '--reason', 'incident INC-1: all sessions ended', '--json'])
+    t.equal(all.code, 0, all.stderr)
+    t.same(JSON.parse(all.stdout), { revoked: [memberSession] })
+    const again = await cli(['impersonation', 'revoke', memberSession, '--reason', 'again'])
+    t.equal(again.code, 0, again.stderr)
+    t.match(again.stdout, /nothing to revoke/)
 
-      const table = await cli(['impersonation', 'list', '--org', orgId], env)
-      t.equal(table.code, 0, table.stderr)
-      t.match(table.stdout, new RegExp(`${memberSession}\\s+revoked`))
-      t.match(table.stdout, new RegExp(`${supportSession}\\s+revoked`))
-      t.same(JSON.parse((await cli(['impersonation', 'list', '--status', 'active', '--json'], env)).stdout).items, [], 'nothing open')
+    const table = await cli(['impersonation', 'list', '--org', orgId])
+    t.equal(table.code, 0, table.stderr)
+    t.match(table.stdout, new RegExp(`${memberSession}\\s+revoked`))
+    t.match(table.stdout, new RegExp(`${supportSession}\\s+revoked`))
+    t.same(JSON.parse((await cli(['impersonation', 'list', '--status', 'active', '--json'])).stdout).items, [], 'nothing open')
 
-      if (driver === 'pglite') {
-        runtime = await open()
-        t.teardown(() => runtime.close())
-      }
-      await settled(runtime)
-      const { rows } = await runtime.sql.query<{ action: string, actor_id: string, diff: Record<string, { after?: unknown }> }>(
-        "SELECT action, actor_id, diff FROM audit_events WHERE org_id = $1 " +
-        "AND action IN ('impersonation.session.revoked', 'org.organization.support_access_set') ORDER BY seq", [orgId])
-      t.same(rows.map((row) => [row.action, row.actor_id, row.diff.reason?.after ?? row.diff.supportAccess?.after]), [
-        ['org.organization.support_access_set', 'cli', false],
-        ['impersonation.session.revoked', 'cli', 'support_access_disabled'],
-        ['impersonation.session.revoked', 'cli', 'revoked']
-      ])
-      t.equal(rows[2]!.diff.note?.after, 'incident INC-1: all sessions ended')
-    })
-  }
+    await settled(runtime)
+    const { rows } = await runtime.sql.query<{ action: string, actor_id: string, diff: Record<string, { after?: unknown }> }>(
+      "SELECT action, actor_id, diff FROM audit_events WHERE org_id = $1 " +
+      "AND action IN ('impersonation.session.revoked', 'org.organization.support_access_set') ORDER BY seq", [orgId])
+    t.same(rows.map((row) => [row.action, row.actor_id, row.diff.reason?.after ?? row.diff.supportAccess?.after]), [
+      ['org.organization.support_access_set', 'cli', false],
+      ['impersonation.session.revoked', 'cli', 'support_access_disabled'],
+      ['impersonation.session.revoked', 'cli', 'revoked']
+    ])
+    t.equal(rows[2]!.diff.note?.after, 'incident INC-1: all sessions ended')
+  })
 })
