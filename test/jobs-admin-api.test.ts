@@ -9,45 +9,27 @@
  * platform admin is refused as on the other platform routes.
  */
 import fc from 'fast-check'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { execute } from '../src/application/commands.ts'
-import { addMember, bootstrap, changeUser, createToken, registerUser } from '../src/application/identity/commands.ts'
+import { addMember, registerUser } from '../src/application/identity/commands.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { auditCursor } from '../src/domain/cursor.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { jobDecider, jobStreamId, type JobCommand } from '../src/domain/jobs/job.ts'
 import { jobsCursor } from '../src/http/routes/admin-jobs.ts'
-import type { SqlClient } from '../src/sql/client.ts'
-import { openTestApp, type TestApp } from './helpers/app.ts'
+import type { TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { problem } from './helpers/http.ts'
+import { adminApp, everyPage, supportToken } from './helpers/jobs-admin.ts'
 import { inBatches, scheduledJob, settledJobs, type Fabricated } from './helpers/jobs-ops.ts'
 
 interface Item { jobId: string, jobType: string, state: string, orgId: string | null, scheduledAt: string }
 interface Page { items: Item[], nextCursor: string | null }
 
-async function adminApp (t: Test, sql: SqlClient): Promise<{ api: TestApp, token: string }> {
-  const api = await openTestApp(t, sql)
-  const admin = await bootstrap(api.runtime.identity, systemCommand('jobs-admin-test'),
-    { email: 'staff@jobs.example', orgName: 'Staff', platformAdmin: true })
-  await settled(api.runtime)
-  return { api, token: admin.token! }
-}
-
 /** Every page of a listing, following nextCursor. */
-async function walk (api: TestApp, token: string, query: string): Promise<Page[]> {
-  const pages: Page[] = []
-  let cursor: string | null = null
-  do {
-    const response = await api.call('GET', `/v1/admin/jobs?${query}${cursor === null ? '' : `&cursor=${cursor}`}`, { token })
-    if (response.statusCode !== 200) throw new Error(`${response.statusCode} ${response.body}`)
-    const page = response.json() as Page
-    pages.push(page)
-    cursor = page.nextCursor
-  } while (cursor !== null && pages.length < 2000)
-  return pages
-}
+const walk = (api: TestApp, token: string, query: string): Promise<Page[]> => everyPage((cursor) =>
+  api.call('GET', `/v1/admin/jobs?${query}${cursor === null ? '' : `&cursor=${cursor}`}`, { token }))
 
 /** Newest first, then the id's bytes, descending: what the list promises. */
 const newestFirst = (a: Fabricated, b: Fabricated): number =>
@@ -202,16 +184,10 @@ t.test('anyone but a platform admin is refused: owners, support staff, no token,
     await scheduledJob(api.runtime, { jobId: 'secret', jobType: 'test.refused', scheduledAt: '2024-01-01T00:00:00.000Z' })
     await settledJobs(api.runtime)
     const urls = ['/v1/admin/jobs', '/v1/admin/jobs?state=waiting', '/v1/admin/jobs/secret', '/v1/admin/jobs/no_such_job']
-    const support = await registerUser(api.runtime.identity, systemCommand('jobs-admin-test'),
-      { email: 'support@jobs.example', displayName: 'support' })
-    await changeUser(api.runtime.identity, systemCommand('jobs-admin-test'), support.userId,
-      { type: 'SetStaffFlags', data: { platformAdmin: false, platformSupport: true } })
-    const supportToken = (await createToken(api.runtime.identity, systemCommand('jobs-admin-test'), support.userId,
-      { name: 'support', kind: 'api' })).token
-    await settled(api.runtime)
+    const support = await supportToken(api)
     for (const url of urls) {
       problem(t, await api.call('GET', url), 403, 'auth.forbidden')
-      problem(t, await api.call('GET', url, { token: supportToken }), 403, 'auth.forbidden')
+      problem(t, await api.call('GET', url, { token: support }), 403, 'auth.forbidden')
       t.equal((await api.call('GET', url, { token: null })).statusCode, 401, `${url}: no token`)
     }
     t.equal((await api.call('GET', '/v1/admin/jobs/secret', { token })).statusCode, 200, 'while a platform admin reads it')

@@ -142,6 +142,9 @@ const PLATFORM_REQUESTS: Record<string, (userId: string) => { url: string, body?
   'GET /v1/platform/audit-events': () => ({ url: '/v1/platform/audit-events?limit=5' }),
   'GET /v1/admin/jobs': () => ({ url: '/v1/admin/jobs?limit=5' }),
   'GET /v1/admin/jobs/:jobId': () => ({ url: '/v1/admin/jobs/walk_job' }),
+  'POST /v1/admin/jobs/:jobId/retry': () => ({ url: '/v1/admin/jobs/walk_job/retry', body: { dryRun: true } }),
+  'POST /v1/admin/jobs/:jobId/cancel': () => ({ url: '/v1/admin/jobs/walk_job/cancel', body: { dryRun: true } }),
+  'POST /v1/admin/jobs/replay': () => ({ url: '/v1/admin/jobs/replay', body: { type: 'test.walk', from: '2000-01-01', to: '2100-01-01' } }),
   'POST /v1/admin/users/:userId/disable': (userId) => ({ url: `/v1/admin/users/${userId}/disable`, body: { reason: 'walk' } }),
   'POST /v1/admin/users/:userId/enable': (userId) => ({ url: `/v1/admin/users/${userId}/enable` }),
   'PUT /v1/admin/users/:userId/staff-flags': (userId) =>
@@ -153,10 +156,12 @@ t.test('every platform administration route refuses anyone but a platform admin,
     const { api, admin } = await staffApp(t, sql)
     const subject = await registerUser(api.runtime.identity, systemCommand('platform-audit-test'),
       { email: 'subject@p.example', displayName: 'subject' })
-    // A job for GET /v1/admin/jobs/:jobId to find (due in 2100: nothing runs it).
+    // A job for the admin jobs routes (due in 2100: nothing runs it), cancelled: retry and cancel take it (in dry runs).
     await execute(api.runtime.identity, jobDecider, jobStreamId('walk_job'), {
       type: 'ScheduleJob', data: { jobId: 'walk_job', jobType: 'test.walk', payload: {}, runAt: '2100-01-01T00:00:00.000Z' }
     }, systemCommand('platform-audit-test'))
+    await execute(api.runtime.identity, jobDecider, jobStreamId('walk_job'), { type: 'CancelJob', data: { by: 'walk' } },
+      systemCommand('platform-audit-test'))
     await settled(api.runtime)
     const routes = (await documentedRoutes<{ tags?: string[] }>(api.app))
       .filter((route) => route.operation.tags?.includes('platform admin') === true)

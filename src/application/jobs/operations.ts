@@ -1,8 +1,8 @@
 /**
  * What operators do to jobs (the CLI's `ledgerline jobs`, the admin API's
- * reads): inspect one, retry it, cancel it, and replay the dead jobs of a
- * type within a time window. Each change is one command on the job's
- * decider (src/domain/jobs/job.ts), which says what is allowed:
+ * `/v1/admin/jobs` routes): inspect one, retry it, cancel it, and replay the
+ * dead jobs of a type within a time window. Each change is one command on the
+ * job's decider (src/domain/jobs/job.ts), which says what is allowed:
  *
  * - retry (`job.retried`): a dead or cancelled job, or one that failed and
  *   waits for its backoff (it becomes due now); a job that is running, has
@@ -35,6 +35,7 @@ import { Id, pgTimestamp } from '../../domain/values.ts'
 import type { RecordedEvent } from '../../eventstore/types.ts'
 import { countJobsInWindow, jobsInWindow, jobView, type JobView, type JobWindowKey } from '../../projections/jobs/queries.ts'
 import type { SqlExecutor } from '../../sql/client.ts'
+import { recordSensitiveRead } from '../audit/access.ts'
 import { execute, written, type CommandServices } from '../commands.ts'
 
 export interface JobOperationsDeps {
@@ -255,12 +256,13 @@ export async function countReplay (deps: JobOperationsDeps, window: ReplayWindow
  * `metadata` is the replay's: each retry's command id derives from it and the job's id.
  */
 export async function * replayDeadJobs (
-  deps: JobOperationsDeps, metadata: CommandMetadata, window: ReplayWindow, options: { dryRun?: boolean, pageSize?: number } = {}
+  deps: JobOperationsDeps, metadata: CommandMetadata, window: ReplayWindow,
+  options: { dryRun?: boolean, pageSize?: number, after?: JobWindowKey | undefined } = {}
 ): AsyncGenerator<ReplayedJob> {
   const dryRun = options.dryRun === true
   const pageSize = options.pageSize ?? 200
   const bounds = parsedWindow(window, metadata.now)
-  let after: JobWindowKey | undefined
+  let after: JobWindowKey | undefined = options.after
   for (;;) {
     const page = await jobsInWindow(deps.sql, bounds, { limit: pageSize, after })
     for (const row of page) {
@@ -273,4 +275,49 @@ export async function * replayDeadJobs (
     if (page.length < pageSize || last === undefined) return
     after = { finishedAt: last.finishedAt!, jobId: last.jobId }
   }
+}
+
+/** One page of a replay: the jobs met, the window's end as it was taken, and where the next page starts (undefined: none). */
+export interface ReplayPage {
+  /** `to`, or the start of the replay when that came first (see `parsedWindow`): a later page passes it back as its `to`. */
+  readonly to: string
+  readonly jobs: ReplayedJob[]
+  readonly next: JobWindowKey | undefined
+}
+
+/**
+ * At most `limit` jobs of a replay, after `after` (the admin API's replay, which answers within one request): the same
+ * retries as `replayDeadJobs`, and whether the window holds more past the last one met.
+ */
+export async function replayPage (
+  deps: JobOperationsDeps, metadata: CommandMetadata, window: ReplayWindow,
+  page: { dryRun: boolean, limit: number, after?: JobWindowKey | undefined }
+): Promise<ReplayPage> {
+  const bounds = parsedWindow(window, metadata.now)
+  const jobs: ReplayedJob[] = []
+  for await (const job of replayDeadJobs(deps, metadata, window, { dryRun: page.dryRun, pageSize: page.limit, after: page.after })) {
+    jobs.push(job)
+    if (jobs.length === page.limit) break
+  }
+  const last = jobs.at(-1)
+  const key = last === undefined || jobs.length < page.limit ? undefined : { finishedAt: last.diedAt, jobId: last.jobId }
+  const more = key !== undefined && (await jobsInWindow(deps.sql, bounds, { limit: 1, after: key })).length > 0
+  return { to: bounds.to, jobs, next: more ? key : undefined }
+}
+
+/** The action a recorded job read names: no catalogue action (organizations' roles never read jobs), what the read was. */
+export const JOB_READ = 'job:read'
+
+/**
+ * One job, read by a person (a platform admin over the API): its payload and result may hold an organization's data, so the
+ * read is recorded in that organization's audit log (`audit.record.sensitive_read`, resource `job/<jobId>`), after the job
+ * is found and before it is answered, as other reads of an organization's records are: a read whose trace cannot be
+ * written fails. A job of no organization is the platform's own and is not recorded.
+ */
+export async function readJob (deps: JobOperationsDeps, metadata: CommandMetadata, jobId: string): Promise<JobDetail> {
+  const job = await jobDetail(deps, jobId)
+  if (job.orgId !== null) {
+    await recordSensitiveRead(deps.services, metadata, { orgId: job.orgId, action: JOB_READ, resource: `job/${job.jobId}` })
+  }
+  return job
 }

@@ -4,7 +4,7 @@
  * attempts and history. Anyone who is not a platform admin gets 403, like
  * the other platform administration routes (src/http/routes/users.ts), and an
  * impersonation never reaches them (src/domain/impersonation/blocked.ts).
- * Retries, cancels and replays are the CLI's (`ledgerline jobs`).
+ * Retries, cancels and replays are in admin-jobs-actions.ts, registered here.
  *
  * Decisions:
  * - Order: newest first, by the time a job was scheduled, then its id. That
@@ -15,18 +15,22 @@
  *   read includes its payload, as written when it was scheduled: payloads
  *   are small by design (ids to look up, not documents), platform admins
  *   operate every organization's jobs, and a retry cannot be judged without
- *   knowing what the job was asked to do.
+ *   knowing what the job was asked to do. That read (payload and result) is
+ *   recorded in the job's organization's audit log, as a sensitive read
+ *   (`readJob`); the list, which holds neither, is not.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { jobDetail } from '../../application/jobs/operations.ts'
+import { readJob } from '../../application/jobs/operations.ts'
 import { cursorCodec } from '../../domain/cursor.ts'
 import { JobType } from '../../domain/jobs/events.ts'
 import { JOB_STATES, jobsPage } from '../../projections/jobs/queries.ts'
 import type { Runtime } from '../../runtime.ts'
+import { commandMetadata } from '../plugins/auth.ts'
 import { cursorParam, pageLimit, pgTimestamp } from '../query.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
+import { adminJobActionRoutes } from './admin-jobs-actions.ts'
 import { requirePlatformAdmin } from './users.ts'
 
 /** The jobs list, newest first: the last job's scheduling time and id. */
@@ -98,6 +102,8 @@ export async function adminJobRoutes (app: FastifyInstance, { runtime }: { runti
     }
   }, async (request) => {
     requirePlatformAdmin(request)
-    return jobDetail({ sql: runtime.sql, services: runtime.identity }, request.params.jobId)
+    return readJob({ sql: runtime.sql, services: runtime.identity }, commandMetadata(request), request.params.jobId)
   })
+
+  await adminJobActionRoutes(app, { runtime })
 }
