@@ -16,7 +16,7 @@ import { withDatabase } from '../../application/database.ts'
 import { loadConfig, type Config } from '../../config.ts'
 import { runDrill, SCENARIOS, type DrillOptions, type DrillReport, type Scenario } from '../../ops/drills.ts'
 import { print, toJson, withRuntime } from '../context.ts'
-import { io } from '../io.ts'
+import { fail, io } from '../io.ts'
 
 interface Options {
   url?: string, token: string, metricsUrl?: string, metricsToken?: string, maxWait: number, hold: number, json?: boolean
@@ -84,6 +84,6 @@ export function drillCommand (program: Command): void {
       const config = loadConfig()
       const report = await run(scenario as Scenario, config, drillOptions(options, config))
       print(options.json === true ? toJson(report) : describe(report))
-      if (!report.crossed || !report.verification.ok) process.exitCode = 1
+      if (!report.crossed || !report.verification.ok) fail()
     })
 }

@@ -11,6 +11,7 @@ import { PolicyCases, type CaseResult } from '../../domain/rbac/cases.ts'
 import { GrantsInput, parseGrants, type GrantData } from '../../domain/rbac/events.ts'
 import { holdersOf } from '../../projections/rbac/queries.ts'
 import { print, toJson, withRuntime } from '../context.ts'
+import { fail } from '../io.ts'
 
 interface Options { org: string, json?: boolean }
 
@@ -78,7 +79,7 @@ export function rbacCommand (program: Command): void {
           for (const result of results) print(describe(result))
           print(`${passed} passed, ${failed} failed`)
         }
-        if (failed > 0) process.exitCode = 1
+        if (failed > 0) fail()
       })
     })
 
