@@ -8,13 +8,16 @@ import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:net'
+import { pino } from 'pino'
 import t from 'tap'
+import { loadConfig } from '../src/config.ts'
+import { openRuntime } from '../src/runtime.ts'
 import { openTestApp } from './helpers/app.ts'
-import { cli } from './helpers/cli.ts'
 import { settled } from './helpers/assertions.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, openTestDatabase } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
 import { joinOrg } from './helpers/invitations.ts'
+import { ledgerline, type CliRun } from './helpers/ledgerline.ts'
 
 t.test('export as CSV, NDJSON and JSON: the same rows, the filters, the export audited, audit:export required', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
@@ -80,26 +83,30 @@ t.test('a search is logged once, at its first page, with its filters', async (t)
 t.test('ledgerline audit export writes the log to a file with progress; audit retention sets it; audit purge runs the purge', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ledgerline-audit-export-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const env = { LEDGERLINE_DATA_DIR: dir }
-  const { orgId } = JSON.parse(
-    (await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'], env)).stdout) as { orgId: string }
+  const db = await openTestDatabase('pglite')
+  t.teardown(db.dispose)
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: 'silent' }), { sql: db.sql, runProjections: true })
+  t.teardown(() => runtime.close())
+  const cli = (args: string[]): Promise<CliRun> => ledgerline(runtime, args)
+  const { orgId } = JSON.parse((await cli(['bootstrap', '--email', 'root@acme.example', '--org', 'Acme', '--json'])).stdout) as
+    { orgId: string }
   const out = join(dir, 'audit.ndjson')
-  const exported = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--out', out, '--action', 'org.*'], env)
+  const exported = await cli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--out', out, '--action', 'org.*'])
   t.equal(exported.code, 0, exported.stderr)
   t.match(exported.stderr, /export \d+\/\d+ rows/, 'progress on standard error')
   const rows = readFileSync(out, 'utf8').trim().split('\n').filter((line) => line !== '')
     .map((line) => JSON.parse(line) as { action: string })
   t.ok(rows.every((row) => row.action.startsWith('org.')), `${rows.length} rows, all org.*`)
-  const bad = await cli(['audit', 'export', '--org', orgId, '--format', 'xlsx'], env)
+  const bad = await cli(['audit', 'export', '--org', orgId, '--format', 'xlsx'])
   t.equal(bad.code, 1)
   t.match(bad.stderr, /csv, ndjson or json/)
-  const set = await cli(['audit', 'retention', '--org', orgId, '--days', '14'], env)
+  const set = await cli(['audit', 'retention', '--org', orgId, '--days', '14'])
   t.equal(set.code, 0, set.stderr)
   t.match(set.stdout, /14 days kept \(set to 14; the plan allows 7 to 30\)/)
-  const refused = await cli(['audit', 'retention', '--org', orgId, '--days', '90', '--json'], env)
+  const refused = await cli(['audit', 'retention', '--org', orgId, '--days', '90', '--json'])
   t.equal(refused.code, 1)
   t.match(refused.stderr, /audit\.retention_out_of_range|within what the plan allows/)
-  const purged = await cli(['audit', 'purge', '--json'], env)
+  const purged = await cli(['audit', 'purge', '--json'])
   t.equal(purged.code, 0, purged.stderr)
   t.same(JSON.parse(purged.stdout), { purges: [] }, 'nothing is past retention in a new log')
 })
