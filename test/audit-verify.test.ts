@@ -22,11 +22,11 @@ import { canonicalJson } from '../src/projections/audit/chain.ts'
 import { auditProjection } from '../src/projections/audit/projection.ts'
 import { rebuildProjection } from '../src/projections/rebuild.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
-import { openSqlClient, type SqlClient } from '../src/sql/client.ts'
+import type { SqlClient } from '../src/sql/client.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
-import { forEachDatabase } from './helpers/databases.ts'
-import { cli } from './helpers/cli.ts'
+import { forEachDatabase, openTestDatabase } from './helpers/databases.ts'
+import { ledgerline, type CliRun } from './helpers/ledgerline.ts'
 
 const DAY_MS = 86_400_000
 const KEY_PEM = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
@@ -247,39 +247,27 @@ t.test('after a retention purge, verify starts at the first retained row and sti
   })
 })
 
-
-
 t.test('ledgerline audit verify exits 0 on a true log and 1 with the mismatch on an altered one', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ledgerline-audit-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const env = { LEDGERLINE_DATA_DIR: dir, AUDIT_SIGNING_KEY: KEY_PEM, NODE_ENV: 'production' }
-  const seed = async (fn: (runtime: Runtime) => Promise<void>): Promise<void> => {
-    const sql = await openSqlClient({ dataDir: dir })
-    const runtime = await openRuntime(loadConfig(env), pino({ level: 'silent' }), { sql, runProjections: true })
-    try {
-      await fn(runtime)
-    } finally {
-      await runtime.close()
-      await sql.close()
-    }
-  }
-  let orgId = ''
-  await seed(async (runtime) => {
-    orgId = (await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@a.example', orgName: 'Org A' })).orgId
-    await pastActivity(runtime, orgId, new Date())
-  })
-  const digested = await cli(['audit', 'digest', '--json'], env)
+  const db = await openTestDatabase('pglite')
+  t.teardown(db.dispose)
+  const config = loadConfig({ AUDIT_SIGNING_KEY: KEY_PEM, NODE_ENV: 'production' })
+  const runtime = await openRuntime(config, pino({ level: 'silent' }), { sql: db.sql, runProjections: true })
+  t.teardown(() => runtime.close())
+  const cli = (args: string[]): Promise<CliRun> => ledgerline(runtime, args)
+  const orgId = (await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@a.example', orgName: 'Org A' })).orgId
+  await pastActivity(runtime, orgId, new Date())
+
+  const digested = await cli(['audit', 'digest', '--json'])
   t.equal(digested.code, 0, digested.stderr)
   t.ok(JSON.parse(digested.stdout).digests.length >= 2)
 
-  const good = await cli(['audit', 'verify', '--org', orgId, '--json'], env)
+  const good = await cli(['audit', 'verify', '--org', orgId, '--json'])
   t.equal(good.code, 0, good.stderr)
   t.match(JSON.parse(good.stdout), { ok: true, orgId, mismatch: null, digestsChecked: 2 })
 
-  await seed(async ({ sql }) => { await sql.query("UPDATE audit_events SET target_id = 'elsewhere' WHERE org_id = $1 AND seq = 2",
-    [orgId]) })
-  const bad = await cli(['audit', 'verify', '--org', orgId], env)
+  await db.sql.query("UPDATE audit_events SET target_id = 'elsewhere' WHERE org_id = $1 AND seq = 2", [orgId])
+  const bad = await cli(['audit', 'verify', '--org', orgId])
   t.equal(bad.code, 1, bad.stderr)
   t.match(bad.stdout, /mismatch at row 2 \(event [0-9a-f-]+\), target_id:\n {2}expected [^\n]+\n {2}found {4}elsewhere/)
-  t.equal((await cli(['audit', 'verify'], env)).code, 2, 'an organization or --platform is required')
+  t.equal((await cli(['audit', 'verify'])).code, 2, 'an organization or --platform is required')
 })
