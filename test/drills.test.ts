@@ -10,6 +10,9 @@
  * dead-job needs the server's event store: on PostgreSQL the CLI opens it
  * over DATABASE_URL; beside a server on PGlite the CLI runs the drill inside
  * the server, which the test does by running it on the server's runtime.
+ * The commands run in the test's process (test/helpers/ledgerline.ts), each
+ * opening what a process would from the environment it is given; the
+ * runbook's listing after break-glass runs as a process of its own.
  */
 import t from 'tap'
 import { jobStreamId } from '../src/domain/jobs/job.ts'
@@ -22,6 +25,7 @@ import { jobView } from '../src/projections/jobs/queries.ts'
 import { openTestApp } from './helpers/app.ts'
 import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { ledgerline } from './helpers/ledgerline.ts'
 
 interface Report {
   scenario: string, orgId: string, metric: string, labels: Record<string, string>, threshold: number, before: number, peak: number,
@@ -57,8 +61,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     const drill = async (scenario: string, extra: string[] = []): Promise<Report> => {
       const token = scenario === 'denial-burst' ? ['--metrics-token', metricsToken] : []
       const args = ['drill', scenario, '--url', address, '--token', api.owner.token, ...token, '--max-wait', '90', ...extra, '--json']
-      const run = await cli(args,
-        scenario === 'denial-burst' ? env : { ...env, METRICS_TOKEN: metricsToken }, 150_000)
+      const run = await ledgerline(undefined, args, { env: scenario === 'denial-burst' ? env : { ...env, METRICS_TOKEN: metricsToken } })
       t.equal(run.code, 0, `${scenario} exits 0: ${run.stderr.slice(-2000)}`)
       return JSON.parse(run.stdout)
     }
@@ -86,6 +89,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.ok(await metric('ledgerline_impersonation_starts_total', { critical: 'true' }) >= 1, 'a critical account was impersonated')
       t.ok(report.verification.ok, report.verification.detail)
       if (databaseUrl === undefined) return
+      // A process of its own: a command that ran projections on PostgreSQL once printed its output and never exited.
       const listed = await cli(['impersonation', 'list', '--org', report.orgId, '--status', 'active', '--json'], env)
       t.equal(listed.code, 0, listed.stderr)
       t.same(JSON.parse(listed.stdout).items, [], 'runbook: ledgerline impersonation list --status active is empty')
@@ -98,7 +102,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       const report = await drill('tampered-audit-row')
       t.ok(report.crossed)
       t.ok(await metric('ledgerline_audit_verify_failures_total', { scope: 'org' }) >= 1, 'the server counted the failed verification')
-      const verified = await cli(['audit', 'verify', '--org', report.orgId], env)
+      const verified = await ledgerline(undefined, ['audit', 'verify', '--org', report.orgId], { env })
       t.equal(verified.code, 0, `runbook: ledgerline audit verify exits 0: ${verified.stdout}${verified.stderr}`)
       t.match(verified.stdout, /matches the event log/)
     })
@@ -143,15 +147,16 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
 
     await t.test('a drill that needs the database says so without it', async (t) => {
       for (const scenario of ['tampered-audit-row', 'dead-job']) {
-        const run = await cli(['drill', scenario, '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken],
-          { NODE_ENV: 'test' })
+        const run = await ledgerline(undefined,
+          ['drill', scenario, '--url', address, '--token', api.owner.token, '--metrics-token', metricsToken], { env: { NODE_ENV: 'test' } })
         t.equal(run.code, 1, scenario)
         t.match(run.stderr, /DATABASE_URL/, scenario)
       }
     })
 
     await t.test('a drill without the metrics token says which one it needs', async (t) => {
-      const run = await cli(['drill', 'break-glass', '--url', address, '--token', api.owner.token], { NODE_ENV: 'test' })
+      const run = await ledgerline(undefined, ['drill', 'break-glass', '--url', address, '--token', api.owner.token],
+        { env: { NODE_ENV: 'test' } })
       t.equal(run.code, 1)
       t.match(run.stderr, /401.*METRICS_TOKEN/)
     })
