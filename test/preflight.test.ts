@@ -1,8 +1,12 @@
 /**
- * `ledgerline preflight` as an on-call engineer runs it: a real process
- * against a database of its own on the PostgreSQL server. A correctly
- * configured production instance passes every check; each misconfiguration
- * fails, naming its check. The pure configuration checks are tested beside.
+ * `ledgerline preflight` as an on-call engineer runs it, against a database
+ * of its own on the PostgreSQL server. A correctly configured production
+ * instance passes every check; each misconfiguration fails, naming its
+ * check. The command runs in the test's process with the environment a
+ * process would be given (test/helpers/ledgerline.ts); the table of a
+ * passing run and of a failing one are printed by a process of its own,
+ * whose exit status is the check's. The pure configuration checks are
+ * tested beside.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -20,6 +24,7 @@ import { systemCommand } from '../src/domain/envelope.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
 import { settled } from './helpers/assertions.ts'
 import { cli } from './helpers/cli.ts'
+import { ledgerline } from './helpers/ledgerline.ts'
 
 const SERVER_URL = process.env.DATABASE_URL
 const DAY = 86_400_000
@@ -39,7 +44,7 @@ const failed = (report: Report): string[] => report.checks.filter((c) => !c.ok &
 
 async function preflight (t: Test, env: Record<string, string>,
   args: string[] = []): Promise<Report & { code: number | null, stdout: string }> {
-  const run = await cli(['preflight', '--production', '--json', ...args], env, 90_000)
+  const run = await ledgerline(undefined, ['preflight', '--production', '--json', ...args], { env })
   let report: Report
   try {
     report = JSON.parse(run.stdout) as Report
@@ -50,15 +55,21 @@ async function preflight (t: Test, env: Record<string, string>,
   return { ...report, code: run.code, stdout: run.stdout }
 }
 
-/** A failing run: exit code non-zero, the check failed, and its name in the table a person reads too. */
-async function failsOn (t: Test, env: Record<string, string>, name: string, { args = [] as string[], alone = false } = {}): Promise<Check> {
+/**
+ * A failing run: exit code non-zero, the check failed, and its name in the table a person reads too (printed by a
+ * process of its own when `spawn`).
+ */
+async function failsOn (t: Test, env: Record<string, string>, name: string,
+  { args = [] as string[], alone = false, spawn = false } = {}): Promise<Check> {
   const report = await preflight(t, env, args)
   t.not(report.code, 0, 'exits non-zero')
   t.equal(report.ok, false)
   const check = named(report, name)
   t.match(check, { ok: false, severity: 'fail' }, `${name} fails`)
   if (alone) t.same(failed(report), [name], 'and nothing else does')
-  const table = await cli(['preflight', '--production', ...args], env, 90_000)
+  const table = spawn
+    ? await cli(['preflight', '--production', ...args], env, 90_000)
+    : await ledgerline(undefined, ['preflight', '--production', ...args], { env })
   t.not(table.code, 0)
   t.match(table.stdout, new RegExp(`${name.replace('.', '\\.')}\\s+FAIL`), 'the table names the failing check')
   return check
@@ -225,13 +236,13 @@ if (SERVER_URL === undefined || SERVER_URL === '') {
         'alerts.rules_valid', 'alerts.runbooks_mapped'])
       t.match(named(report, 'audit.chain_verified').detail, /3 chains/, 'the platform\'s and two organizations\' chains')
       t.notMatch(report.stdout, good.password, 'the password is never printed')
-      const table = await cli(['preflight', '--production'], good.env)
+      const table = await cli(['preflight', '--production'], good.env, 90_000)
       t.equal(table.code, 0, table.stderr)
       t.match(table.stdout, /preflight passed: 0 failed, 0 warnings/)
     })
 
     t.test('NODE_ENV not production', async (t) => {
-      await failsOn(t, { ...good.env, NODE_ENV: 'development' }, 'config.node_env', { alone: true })
+      await failsOn(t, { ...good.env, NODE_ENV: 'development' }, 'config.node_env', { alone: true, spawn: true })
     })
 
     t.test('the signing key missing (a development key file does not count)', async (t) => {
