@@ -17,63 +17,57 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { forEachDatabase } from './helpers/databases.ts'
-import { loadConfig } from '../src/config.ts'
-import { openRuntime } from '../src/runtime.ts'
 import { routerRoutes } from './helpers/routes.ts'
 import {
-  excluded, fromInject, garbageFor, injectOptions, judge, key, logger, MUTATING, type Route, routesUnderTest, RUNS, type Sent, world
+  excluded, fromInject, garbageFor, injectOptions, judge, key, MUTATING, type Route, RUNS, type Sent, world
 } from './helpers/garbage.ts'
-import { buildApp } from '../src/http/app.ts'
 
-t.test('every route the router serves is in the OpenAPI document, so the garbage walk misses none', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
-    const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), logger, { sql })
-    t.teardown(() => runtime.close())
-    const app = await buildApp(runtime)
-    t.teardown(() => app.close())
-    const routes = await routesUnderTest(app)
-    const served = routerRoutes(app).filter((route) => !excluded(route.url)).map(key).sort()
-    const walked = routes.map(key).sort()
-    t.ok(served.length >= 20, `the router listing parsed (${served.length} routes)`)
-    t.same(served, walked, 'the router and the OpenAPI document (with HEAD twins) list the same routes')
-  })
-})
+const unknownRoute: Route = {
+  method: 'GET', url: '/v1/:junk', operation: { parameters: [{ in: 'path', name: 'junk', schema: { type: 'string' } }] }, public: false
+}
 
-t.test('generated garbage to every route gets only 4xx problem+json, never a 5xx, and the server still answers afterwards', async (t) => {
+t.test('the garbage walk, on an application of each driver', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const w = await world(t, sql)
-    let sentCount = 0
 
-    const unknownRoute: Route = {
-      method: 'GET', url: '/v1/:junk', operation: { parameters: [{ in: 'path', name: 'junk', schema: { type: 'string' } }] }, public: false
-    }
-    for (const route of [...w.routes, unknownRoute]) {
-      const failure = await fc.assert(fc.asyncProperty(garbageFor(w, route), async (garbage) => {
-        const options = injectOptions(w, garbage)
-        const response = await w.app.inject(options)
-        sentCount++
-        const target = w.routes.find((candidate) => candidate.method === garbage.method && candidate.url === route.url)
-        const sent: Sent = {
-          method: garbage.method,
-          url: String(options.url),
-          validToken: garbage.tokenKind === 'admin' || garbage.tokenKind === 'other',
-          idempotencyKey: garbage.idempotencyKey,
-          body: garbage.body,
-          route: target
+    await t.test('every route the router serves is in the OpenAPI document, so the garbage walk misses none', async (t) => {
+      const served = routerRoutes(w.app).filter((route) => !excluded(route.url)).map(key).sort()
+      const walked = w.routes.map(key).sort()
+      t.ok(served.length >= 20, `the router listing parsed (${served.length} routes)`)
+      t.same(served, walked, 'the router and the OpenAPI document (with HEAD twins) list the same routes')
+    })
+
+    await t.test('generated garbage to every route gets only 4xx problem+json, never a 5xx, and the server still answers afterwards',
+      async (t) => {
+        let sentCount = 0
+        for (const route of [...w.routes, unknownRoute]) {
+          const failure = await fc.assert(fc.asyncProperty(garbageFor(w, route), async (garbage) => {
+            const options = injectOptions(w, garbage)
+            const response = await w.app.inject(options)
+            sentCount++
+            const target = w.routes.find((candidate) => candidate.method === garbage.method && candidate.url === route.url)
+            const sent: Sent = {
+              method: garbage.method,
+              url: String(options.url),
+              validToken: garbage.tokenKind === 'admin' || garbage.tokenKind === 'other',
+              idempotencyKey: garbage.idempotencyKey,
+              body: garbage.body,
+              route: target
+            }
+            const reason = judge(sent, fromInject(response), options.headers as Record<string, string>)
+            if (response.statusCode < 300 && MUTATING.has(garbage.method)) await w.keepValid()
+            if (reason !== undefined) throw new Error(reason)
+          }), { numRuns: route === unknownRoute ? RUNS * 2 : RUNS, includeErrorInReport: true })
+            .then(() => undefined, (error: Error) => error.message)
+          t.equal(failure, undefined, `${key(route)}: ${RUNS} garbage requests answered within the contract`)
         }
-        const reason = judge(sent, fromInject(response), options.headers as Record<string, string>)
-        if (response.statusCode < 300 && MUTATING.has(garbage.method)) await w.keepValid()
-        if (reason !== undefined) throw new Error(reason)
-      }), { numRuns: route === unknownRoute ? RUNS * 2 : RUNS, includeErrorInReport: true })
-        .then(() => undefined, (error: Error) => error.message)
-      t.equal(failure, undefined, `${key(route)}: ${RUNS} garbage requests answered within the contract`)
-    }
-    t.comment(`${sentCount} requests sent through app.inject`)
+        t.comment(`${sentCount} requests sent through app.inject`)
 
-    await w.keepValid()
-    t.equal((await w.app.inject('/healthz')).statusCode, 200, '/healthz still answers')
-    const session = await w.app.inject({ url: '/v1/session', headers: { authorization: `Bearer ${w.admin.token}` } })
-    t.equal(session.statusCode, 200, `GET /v1/session still works: ${session.body.slice(0, 200)}`)
-    t.equal(session.json().user.userId, w.admin.userId)
+        await w.keepValid()
+        t.equal((await w.app.inject('/healthz')).statusCode, 200, '/healthz still answers')
+        const session = await w.app.inject({ url: '/v1/session', headers: { authorization: `Bearer ${w.admin.token}` } })
+        t.equal(session.statusCode, 200, `GET /v1/session still works: ${session.body.slice(0, 200)}`)
+        t.equal(session.json().user.userId, w.admin.userId)
+      })
   })
 })
