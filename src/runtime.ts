@@ -19,6 +19,10 @@ import { JobMetrics } from './application/jobs/metrics.ts'
 import type { Reactor } from './application/reactors/reactor.ts'
 import { ReactorRunner, type ReactorControl } from './application/reactors/runner.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
+import { applicationTools } from './application/tools/business/index.ts'
+import { ToolMetrics } from './application/tools/metrics.ts'
+import { ToolPipeline } from './application/tools/pipeline.ts'
+import { ToolRegistry } from './application/tools/registry.ts'
 import { StreamQueue } from './application/commands.ts'
 import type { IdentityServices } from './application/identity/commands.ts'
 import type { Config } from './config.ts'
@@ -66,6 +70,8 @@ export interface Runtime {
    * projections run, since the due queue is the `jobs` projection.
    */
   readonly jobs: Jobs
+  /** The tools and the one pipeline every caller runs them through (src/application/tools/): HTTP, MCP, the assistant. */
+  readonly tools: ToolPipeline
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -165,6 +171,14 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const jobDeps = { config, sql, store, metrics, logger: jobsLogger }
     for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
     jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
+    const toolRegistry = new ToolRegistry(catalogue, applicationTools())
+    const tools = new ToolPipeline({
+      services: { ...impersonation, invitationTtlMs: config.invitationTtlMs,
+        waitForInvitations: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['invitations']) },
+      registry: toolRegistry,
+      observer: new ToolMetrics(metrics.registry, toolRegistry.names),
+      logger: logger.child({ component: 'tools' })
+    })
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -194,6 +208,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       reactors,
       impersonationRecheck,
       jobs,
+      tools,
       metrics,
       async close () {
         await jobs.stop({ graceMs: config.jobs.shutdownGraceMs })

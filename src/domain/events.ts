@@ -9,10 +9,12 @@ import { impersonationEvents } from './impersonation/events.ts'
 import { jobEvents } from './jobs/events.ts'
 import { jobKeyEvents } from './jobs/key.ts'
 import { rbacEvents } from './rbac/events.ts'
+import { toolCallEvents } from './tools/events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
 export const eventDefinitions: readonly EventDefinition[] = [
-  ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents
+  ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents,
+  ...toolCallEvents
 ]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {

@@ -7,12 +7,14 @@ import type { Catalogue } from '../domain/rbac/permissions.ts'
 import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
+import { toolCallsProjection } from './tools/projection.ts'
 
 /** Every read model the application runs; the RBAC one over the runtime's permission catalogue. */
 export function applicationProjections (catalogue: Catalogue): Projection[] {
   return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection,
-    jobsProjection]
+    jobsProjection, toolCallsProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
-export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations', 'jobs']
+export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations', 'jobs',
+  'tool_calls']

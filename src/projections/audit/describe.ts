@@ -178,6 +178,20 @@ const onJob = (fields: readonly string[], target: (e: RecordedEvent, d: Data) =>
   })
 })
 
+/**
+ * A tool call's events (src/domain/tools/): about the call, in the organization its command named. The request shows the
+ * tool, the action and the input as recorded (secrets already redacted); outputs are never in the events.
+ */
+const onToolCall = (fields: readonly string[]): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({
+    orgId: typeof d.orgId === 'string' ? d.orgId : null,
+    targetType: 'tool_call',
+    targetId: streamIdOf(e),
+    diff: Object.fromEntries(fields.filter((field) => d[field] !== undefined).map((field) => [field, { after: d[field] }]))
+  })
+})
+
 const resourceTarget = (resource: string): [string, string | null] => {
   const slash = resource.indexOf('/')
   return slash === -1 ? [resource, null] : [resource.slice(0, slash), resource.slice(slash + 1)]
@@ -291,7 +305,15 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'job.dead': onJob(['attempts', 'reason']),
   'job.cancelled': onJob(['by', 'reason', 'replacedBy', 'note']),
   'job.retried': onJob(['by', 'runAt', 'maxAttempts']),
-  'job.key.claimed': onJob(['jobType', 'key', 'previous'], (_e, d) => String(d.jobId))
+  'job.key.claimed': onJob(['jobType', 'key', 'previous'], (_e, d) => String(d.jobId)),
+  'ai.tool.call.requested': onToolCall(['tool', 'action', 'input', 'approval', 'impersonatorId']),
+  'ai.tool.call.approval_requested': onToolCall(['approverId', 'expiresAt']),
+  'ai.tool.call.approved': onToolCall(['by']),
+  'ai.tool.call.denied': onToolCall(['reason', 'by', 'action']),
+  'ai.tool.call.started': onToolCall(['attempt', 'timeoutMs']),
+  'ai.tool.call.succeeded': onToolCall(['attempt', 'durationMs', 'outputBytes']),
+  'ai.tool.call.failed': onToolCall(['attempt', 'code', 'message', 'retryAt']),
+  'ai.tool.call.timed_out': onToolCall(['attempt', 'timeoutMs', 'retryAt'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */
