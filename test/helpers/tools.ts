@@ -32,8 +32,8 @@ export interface ToolWorld {
   readonly metrics: Registry
   /** A member whose only role grants `grants` (and nothing else: no built-in role). */
   member(name: string, grants: GrantData[]): Promise<string>
-  /** A pipeline over `tools`, each checked against the contract as registration does. */
-  pipeline(tools: readonly AnyTool[]): ToolPipeline
+  /** A pipeline over `tools`, each checked against the contract as registration does (`now`: its clock). */
+  pipeline(tools: readonly AnyTool[], now?: () => Date): ToolPipeline
   metadata(userId: string): CommandMetadata
   caller(userId: string, impersonatorId?: string): ToolCaller
   events(callId: string): Promise<ToolCallEvent[]>
@@ -64,8 +64,9 @@ export async function openToolWorld (t: Test, sql: SqlClient): Promise<ToolWorld
       await unassignRole(services, asOwner(), orgId, userId, 'viewer')
       return userId
     },
-    pipeline: (tools) => new ToolPipeline({
-      services: runtime.tools.deps.services, registry: new ToolRegistry(runtime.catalogue, tools), observer
+    pipeline: (tools, now) => new ToolPipeline({
+      services: runtime.tools.deps.services, registry: new ToolRegistry(runtime.catalogue, tools), observer,
+      ...(now === undefined ? {} : { now })
     }),
     metadata: (userId) => ({ ...systemCommand('test'), actor: { type: 'user', id: userId } }),
     caller: (userId, impersonatorId) => ({
