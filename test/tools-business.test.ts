@@ -15,7 +15,9 @@ import { formatPosition } from '../src/eventstore/position.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { eventTypes, openToolWorld, type ToolWorld } from './helpers/tools.ts'
 
-const READS = ['org.get', 'members.list', 'roles.list', 'access.who_can', 'authz.explain', 'audit.search', 'impersonation.list']
+const READS = [
+  'org.get', 'members.list', 'users.get', 'roles.list', 'access.who_can', 'authz.explain', 'audit.search', 'impersonation.list'
+]
 const BLOCKED_TOOLS = ['members.invite', 'members.remove', 'roles.assign']
 
 t.test('the business tools, as the runtime runs them', async (t) => {
@@ -50,7 +52,7 @@ async function offers (t: Test, world: ToolWorld, viewer: string): Promise<void>
   const names = async (userId: string, impersonatorId?: string) =>
     (await world.runtime.tools.available(world.orgId, world.caller(userId, impersonatorId))).map((tool) => tool.name).sort()
   t.same(await names(world.owner.userId), world.runtime.tools.deps.registry.names.sort(), 'an owner: every tool')
-  t.same(await names(viewer), ['access.who_can', 'members.list', 'org.get', 'roles.list'], 'a viewer: the non-sensitive reads')
+  t.same(await names(viewer), ['access.who_can', 'members.list', 'org.get', 'roles.list', 'users.get'], 'a viewer: the non-sensitive reads')
   const impersonated = await names(world.owner.userId, viewer)
   t.same(impersonated.filter((name) => BLOCKED_TOOLS.includes(name)), [], 'impersonated: no tool whose action is blocked')
   t.ok(READS.every((name) => impersonated.includes(name)))
@@ -70,6 +72,10 @@ async function reads (t: Test, world: ToolWorld, tools: ToolPipeline): Promise<v
   t.not((second.items as Array<{ userId: string }>)[0]!.userId, (first.items as Array<{ userId: string }>)[0]!.userId)
   const garbled = await call(world, tools, 'members.list', { cursor: 'not-ours' })
   t.match(garbled, { status: 'failed', error: { code: 'http.invalid_cursor' } }, 'a cursor not ours is the read\'s refusal')
+  t.match(outputOf(await call(world, tools, 'users.get', { userId: world.owner.userId })),
+    { userId: world.owner.userId, email: 'owner@tools.example', status: 'active', roles: ['owner'] })
+  t.match(await call(world, tools, 'users.get', { userId: 'usr_stranger' }), { status: 'failed', error: { code: 'org.member_not_found' } },
+    'someone who is not a member is not found')
   t.ok((outputOf(await call(world, tools, 'roles.list', {})).items as Array<{ roleId: string }>).some((role) => role.roleId === 'owner'))
   await world.caughtUp(formatPosition(await world.runtime.store.headPosition()))
   const holders = outputOf(await call(world, tools, 'access.who_can', { action: 'member:remove' })).holders as Array<{ userId: string }>

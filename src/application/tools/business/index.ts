@@ -5,10 +5,11 @@ import { auditSearch } from './audit.ts'
 import { impersonationList } from './impersonation.ts'
 import { membersInvite, membersList, membersRemove, rolesAssign } from './members.ts'
 import { orgGet, orgRename } from './org.ts'
+import { usersGet } from './users.ts'
 
 export function applicationTools (): AnyTool[] {
   return [
-    orgGet, membersList, rolesList, accessWhoCan, authzExplain, auditSearch, impersonationList,
+    orgGet, membersList, usersGet, rolesList, accessWhoCan, authzExplain, auditSearch, impersonationList,
     orgRename, membersInvite, membersRemove, rolesAssign
   ] as AnyTool[]
 }
