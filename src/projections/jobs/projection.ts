@@ -18,7 +18,9 @@
  * `job.attempt.succeeded` (jsonb, at most 64 KiB; null when it answered
  * none, and for successes written before results were kept); readers of
  * one job's outcome read it with `last_error_code` and `last_error_message`
- * (src/projections/jobs/results.ts). Version 2 added the column.
+ * (src/projections/jobs/results.ts). Version 2 added the column; version 3
+ * the claim's partial indexes (a claim no longer sorts every waiting row)
+ * and an index per list filter.
  *
  * Each batch that makes a job due (scheduled, failed with a retry, retried)
  * sends a NOTIFY on `ledgerline_jobs` in its transaction, so sleeping
@@ -83,7 +85,7 @@ const MAKES_DUE = new Set(['job.scheduled', 'job.attempt.failed', 'job.retried']
 
 export const jobsProjection: Projection = {
   name: 'jobs',
-  version: 2,
+  version: 3,
   eventTypes: JOB_EVENT_TYPES,
   tables: ['jobs'],
   setup: `
@@ -115,11 +117,18 @@ export const jobsProjection: Projection = {
       claimed_attempt integer,
       claimed_by text,
       claimed_until timestamptz);
-    CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'waiting';
+    -- the claim's three sources, and the oldest due job (queries.ts)
+    CREATE INDEX jobs_claimable ON jobs (run_at, job_id)
+      WHERE state = 'waiting' AND (claimed_attempt IS NULL OR claimed_attempt <= attempt);
+    CREATE INDEX jobs_claim_lapsed ON jobs (claimed_until) WHERE state = 'waiting' AND claimed_attempt > attempt;
     CREATE INDEX jobs_lease_expired ON jobs (lease_until) WHERE state = 'running';`,
+  // The operators' lists (queries.ts): each filter's page, and a replay's window, is an index range in the list's order.
   indexes: `
-    CREATE INDEX jobs_by_type_state ON jobs (job_type, state);
-    CREATE INDEX jobs_org ON jobs (org_id, scheduled_at DESC) WHERE org_id IS NOT NULL;`,
+    CREATE INDEX jobs_listed ON jobs (scheduled_at DESC, job_id COLLATE "C" DESC);
+    CREATE INDEX jobs_by_state ON jobs (state, scheduled_at DESC, job_id COLLATE "C" DESC);
+    CREATE INDEX jobs_by_type ON jobs (job_type, scheduled_at DESC, job_id COLLATE "C" DESC);
+    CREATE INDEX jobs_org ON jobs (org_id, scheduled_at DESC, job_id COLLATE "C" DESC) WHERE org_id IS NOT NULL;
+    CREATE INDEX jobs_ended ON jobs (job_type, state, finished_at, job_id COLLATE "C") WHERE finished_at IS NOT NULL;`,
   async apply (events: readonly RecordedEvent[], tx) {
     let due = false
     for (const event of events) {

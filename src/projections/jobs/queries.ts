@@ -41,31 +41,55 @@ export interface ClaimOptions {
   readonly exclude?: readonly string[]
 }
 
+/**
+ * One statement claims and marks, each source walked by its own partial index (projection.ts), so a claim costs the
+ * same with a thousand jobs queued or a million kept:
+ * - leases run out (`jobs_lease_expired`): the node holding them died or lost touch, unless a claimer has marked the
+ *   takeover and its mark still holds;
+ * - claims run out (`jobs_claim_lapsed`): marked for an attempt that never showed up (its claimer died, or its start
+ *   was refused on a stale row) by the time the mark lapsed;
+ * - due and unmarked (`jobs_claimable`), in run order: the common case. A marked row leaves this index at once, so a
+ *   claim never walks past the rows other claims took while the projection catches up.
+ */
 const CLAIM = `
-  SELECT job_id, job_type, attempt FROM jobs
-   WHERE ((state = 'waiting' AND run_at <= $1) OR (state = 'running' AND lease_until <= $1))
-     AND job_type = ANY ($2::text[])
-     AND NOT (claimed_until IS NOT NULL AND claimed_until > $1 AND claimed_attempt > attempt)
-     AND job_id <> ALL ($4::text[])
-   ORDER BY run_at, job_id
-   LIMIT $3
-   FOR UPDATE SKIP LOCKED`
+  WITH lease_lapsed AS (
+    SELECT job_id, run_at FROM jobs
+     WHERE state = 'running' AND lease_until <= $1
+       AND NOT (claimed_until IS NOT NULL AND claimed_until > $1 AND claimed_attempt > attempt)
+       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
+     ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
+  claim_lapsed AS (
+    SELECT job_id, run_at FROM jobs
+     WHERE state = 'waiting' AND claimed_attempt > attempt AND claimed_until <= $1 AND run_at <= $1
+       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
+     ORDER BY claimed_until LIMIT $3 FOR UPDATE SKIP LOCKED),
+  due AS (
+    SELECT job_id, run_at FROM jobs
+     WHERE state = 'waiting' AND (claimed_attempt IS NULL OR claimed_attempt <= attempt) AND run_at <= $1
+       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
+     ORDER BY run_at, job_id LIMIT $3 FOR UPDATE SKIP LOCKED),
+  picked AS (
+    SELECT job_id FROM (
+      SELECT job_id, 1 AS source, run_at FROM lease_lapsed
+      UNION ALL SELECT job_id, 2, run_at FROM claim_lapsed
+      UNION ALL SELECT job_id, 3, run_at FROM due) AS candidates
+     ORDER BY source, run_at, job_id LIMIT $3)
+  UPDATE jobs SET claimed_attempt = jobs.attempt + 1, claimed_by = $5, claimed_until = $6
+    FROM picked WHERE jobs.job_id = picked.job_id
+  RETURNING jobs.job_id, jobs.job_type, jobs.attempt, jobs.run_at`
 
-const MARK = `
-  UPDATE jobs SET claimed_attempt = attempt + 1, claimed_by = $2, claimed_until = $3
-   WHERE job_id = ANY ($1::text[])`
-
-/** Claims up to `limit` due jobs (or jobs whose lease has expired) of the given types, in one short transaction. */
+/** Claims up to `limit` due jobs (or jobs whose lease has expired) of the given types, in one statement. */
 export async function claimDueJobs (sql: SqlClient, options: ClaimOptions): Promise<ClaimedJob[]> {
   if (options.limit <= 0 || options.types.length === 0) return []
-  return sql.transaction(async (tx) => {
-    const { rows } = await tx.query<{ job_id: string, job_type: string, attempt: number }>(
-      CLAIM, [options.now.toISOString(), [...options.types], options.limit, [...(options.exclude ?? [])]])
-    if (rows.length === 0) return []
-    const until = new Date(options.now.getTime() + options.claimSeconds * 1000).toISOString()
-    await tx.query(MARK, [rows.map((row) => row.job_id), options.node, until])
-    return rows.map((row) => ({ jobId: row.job_id, jobType: row.job_type, attempt: Number(row.attempt) }))
-  })
+  const until = new Date(options.now.getTime() + options.claimSeconds * 1000).toISOString()
+  const { rows } = await sql.query<{ job_id: string, job_type: string, attempt: number, run_at: Date | string }>(CLAIM, [
+    options.now.toISOString(), [...options.types], options.limit, [...(options.exclude ?? [])], options.node, until
+  ])
+  // RETURNING keeps no order: run order, as claimed.
+  return rows
+    .map((row) => ({ jobId: row.job_id, jobType: row.job_type, attempt: Number(row.attempt), runAt: new Date(row.run_at).getTime() }))
+    .sort((a, b) => a.runAt - b.runAt || (a.jobId < b.jobId ? -1 : 1))
+    .map(({ runAt: _, ...job }) => job)
 }
 
 /**
@@ -73,8 +97,11 @@ export async function claimDueJobs (sql: SqlClient, options: ClaimOptions): Prom
  * off (null: a job left unstarted at shutdown, free for any node at once).
  */
 export async function releaseClaim (sql: SqlExecutor, jobId: string, node: string, until: Date | null): Promise<void> {
-  await sql.query('UPDATE jobs SET claimed_until = $3 WHERE job_id = $1 AND claimed_by = $2',
-    [jobId, node, until === null ? null : until.toISOString()])
+  // Off means unmarked: the row is back among the claimable ones (`jobs_claimable`).
+  await sql.query(until === null
+    ? 'UPDATE jobs SET claimed_attempt = NULL, claimed_by = NULL, claimed_until = NULL WHERE job_id = $1 AND claimed_by = $2'
+    : 'UPDATE jobs SET claimed_until = $3 WHERE job_id = $1 AND claimed_by = $2',
+  until === null ? [jobId, node] : [jobId, node, until.toISOString()])
 }
 
 export interface JobCount { readonly jobType: string, readonly state: string, readonly count: number }
@@ -88,8 +115,12 @@ export async function countJobs (sql: SqlExecutor): Promise<JobCount[]> {
 
 /** Seconds since the oldest due job became due (0 when none is due). */
 export async function oldestDueSeconds (sql: SqlExecutor, now: Date): Promise<number> {
+  // The due jobs are the claimable ones and the marked ones, each an index of its own.
   const { rows } = await sql.query<{ run_at: Date | string | null }>(
-    "SELECT min(run_at) AS run_at FROM jobs WHERE state = 'waiting' AND run_at <= $1", [now.toISOString()])
+    `SELECT least(
+       (SELECT min(run_at) FROM jobs WHERE state = 'waiting' AND (claimed_attempt IS NULL OR claimed_attempt <= attempt) AND run_at <= $1),
+       (SELECT min(run_at) FROM jobs WHERE state = 'waiting' AND claimed_attempt > attempt AND run_at <= $1)) AS run_at`,
+    [now.toISOString()])
   const runAt = rows[0]?.run_at
   if (runAt === null || runAt === undefined) return 0
   return Math.max(0, (now.getTime() - new Date(runAt).getTime()) / 1000)
