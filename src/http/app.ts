@@ -38,6 +38,8 @@ import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
 import { platformAuditRoutes } from './routes/platform-audit.ts'
 import { adminJobRoutes } from './routes/admin-jobs.ts'
+import { mcpPublicRoutes, mcpRoutes } from './routes/mcp.ts'
+import { toolRoutes } from './routes/tools.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
 import { requestValidatorCompiler } from './validation.ts'
@@ -119,6 +121,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   await app.register(publicAuthRoutes, { runtime })
   // Authenticates itself when a bearer token is sent: a new user accepts without one.
   await app.register(invitationRoutes, { runtime })
+  await app.register(mcpPublicRoutes, { runtime })
   await app.register(async (scope) => {
     // Authentication runs in the one onRequest step, after the trace context (src/http/plugins/trace.ts).
     authenticateIn(scope, authenticator(runtime))
@@ -145,6 +148,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(auditDigestRoutes, { runtime })
     await scope.register(auditVerifyRoutes, { runtime })
     await scope.register(impersonationRoutes, { runtime })
+    await scope.register(toolRoutes, { runtime })
+    await scope.register(mcpRoutes, { runtime })
   })
   return app
 }
