@@ -6,13 +6,21 @@
  *   ledgerline_tool_calls_total{tool, outcome}            counter
  *   ledgerline_tool_call_duration_seconds{tool, outcome}  histogram: the pipeline's time per call, from the request (or the
  *                                                         approval) to its outcome, attempts and backoff included
+ *   ledgerline_tool_timeout_seconds{tool}                 gauge: each registered tool's timeout, its latency budget
+ *
+ * The timeouts differ per tool, so the alert on latency over budget
+ * (LedgerlineToolLatencyOverBudget) compares each tool's quantile with this
+ * gauge rather than with a constant per tool in the rules. The comparison is
+ * exact when the timeout is one of the histogram's bucket bounds (5 s and
+ * 10 s for Ledgerline's own tools): the 95th percentile is above the bound
+ * exactly when more than 5% of the calls took longer.
  *
  * Outcomes: succeeded, failed, timed_out, invalid_output (failures of the
  * body), invalid_input, denied (refusals before anything ran), and
  * approval_required (the call waits; its approval is counted again with
  * what then happened).
  */
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export const TOOL_OUTCOMES = ['succeeded', 'failed', 'timed_out', 'invalid_output', 'invalid_input', 'denied', 'approval_required'] as const
 export type ToolOutcomeLabel = typeof TOOL_OUTCOMES[number]
@@ -22,12 +30,18 @@ export interface ToolCallObserver {
   ended(tool: string, outcome: ToolOutcomeLabel, seconds: number): void
 }
 
+/** A tool as its metrics know it: a name alone, or with the timeout its budget gauge exports (a registered tool is one). */
+export type MeteredTool = string | { readonly name: string, readonly timeoutMs: number }
+
 export class ToolMetrics implements ToolCallObserver {
   readonly #calls: Counter<'tool' | 'outcome'>
   readonly #duration: Histogram<'tool' | 'outcome'>
 
-  /** `tools`: the registered names, whose series exist from the start at 0 (increase() cannot see the first increment). */
-  constructor (registry: Registry, tools: readonly string[] = []) {
+  /**
+   * `tools`: the registered tools, whose series exist from the start at 0 (increase() cannot see the first increment);
+   * those given with their timeout export it as their budget.
+   */
+  constructor (registry: Registry, tools: readonly MeteredTool[] = []) {
     this.#calls = new Counter({
       name: 'ledgerline_tool_calls_total', help: 'Tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [registry]
     })
@@ -35,7 +49,15 @@ export class ToolMetrics implements ToolCallObserver {
       name: 'ledgerline_tool_call_duration_seconds', help: 'How long tool calls took in the pipeline, by tool and outcome',
       labelNames: ['tool', 'outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [registry]
     })
-    for (const tool of tools) for (const outcome of TOOL_OUTCOMES) this.#calls.inc({ tool, outcome }, 0)
+    const budget = new Gauge({
+      name: 'ledgerline_tool_timeout_seconds', help: 'Each registered tool\'s timeout, the budget its latency is held to',
+      labelNames: ['tool'], registers: [registry]
+    })
+    for (const entry of tools) {
+      const tool = typeof entry === 'string' ? entry : entry.name
+      for (const outcome of TOOL_OUTCOMES) this.#calls.inc({ tool, outcome }, 0)
+      if (typeof entry !== 'string') budget.set({ tool }, entry.timeoutMs / 1000)
+    }
   }
 
   ended (tool: string, outcome: ToolOutcomeLabel, seconds: number): void {
