@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ACTION_NAME, type HostAction } from './domain/rbac/permissions.ts'
@@ -33,6 +34,10 @@ const ed25519PrivateKey = z.string().trim().optional().transform((value, ctx) =>
   ctx.addIssue({ code: 'custom', message: `must be an Ed25519 key, not ${key.asymmetricKeyType ?? 'unknown'}` })
   return z.NEVER
 })
+
+/** A Stripe price id (`price_…`); empty for none. */
+const stripePrice = z.string().trim().optional().transform((value) => (value === '' ? undefined : value))
+  .refine((value) => value === undefined || /^price_[A-Za-z0-9_]+$/.test(value), 'must be a Stripe price id (price_…)')
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -66,11 +71,21 @@ const EnvSchema = z.object({
   JOB_CONCURRENCY: positiveInt.max(256).default(8),
   JOB_CLAIM_BATCH: z.union([z.literal(''), positiveInt.max(1000)]).optional().transform((value) => (value === '' ? undefined : value)),
   JOB_POLL_INTERVAL_MS: positiveInt.min(10).max(60_000).default(1000),
-  JOB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000)
+  JOB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
+  STRIPE_SECRET_KEY: z.string().trim().optional().transform((value) => (value === '' ? undefined : value))
+    .refine((value) => value === undefined || /^(sk|rk)_(test|live)_[A-Za-z0-9]+$/.test(value),
+      'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)'),
+  STRIPE_PRICE_PRO: stripePrice,
+  STRIPE_PRICE_ENTERPRISE: stripePrice,
+  STRIPE_API_BASE: optionalUrl(['http://', 'https://'])
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
   .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
     { path: ['JOB_SHUTDOWN_GRACE_MS'], message: 'must be less than SHUTDOWN_TIMEOUT_MS (running jobs are released within the shutdown)' })
+  .refine((e) => e.STRIPE_SECRET_KEY === undefined || (e.STRIPE_PRICE_PRO !== undefined && e.STRIPE_PRICE_ENTERPRISE !== undefined),
+    { path: ['STRIPE_SECRET_KEY'], message: 'needs STRIPE_PRICE_PRO and STRIPE_PRICE_ENTERPRISE (the prices a plan change subscribes to)' })
+  .refine((e) => e.STRIPE_API_BASE === undefined || e.NODE_ENV !== 'production',
+    { path: ['STRIPE_API_BASE'], message: 'is for tests (a Stripe fake or stripe-mock): production talks to Stripe itself' })
 
 /** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
 const PermissionsFile = z.object({
@@ -82,6 +97,43 @@ const PermissionsFile = z.object({
     builtInRoles: z.array(z.enum(['member', 'viewer'])).optional()
   }).strict()).max(1000)
 }).strict()
+
+/**
+ * A credential from the environment: `reveal()` where it is used; printed, logged or serialized it is `[redacted]`,
+ * so a config that reaches a log line or an error report carries no key.
+ */
+export class Secret {
+  readonly #value: string
+
+  constructor (value: string) {
+    this.#value = value
+  }
+
+  reveal (): string {
+    return this.#value
+  }
+
+  toString (): string {
+    return '[redacted]'
+  }
+
+  toJSON (): string {
+    return '[redacted]'
+  }
+
+  [inspect.custom] (): string {
+    return 'Secret([redacted])'
+  }
+}
+
+/** Billing through Stripe (src/application/billing/): set when STRIPE_SECRET_KEY is. */
+export interface StripeConfig {
+  readonly secretKey: Secret
+  /** The price a plan subscribes to; the free plan has none (no subscription). */
+  readonly prices: { readonly pro: string, readonly enterprise: string }
+  /** STRIPE_API_BASE, for tests: where the SDK sends its requests instead of api.stripe.com. */
+  readonly apiBase: { readonly protocol: 'http' | 'https', readonly host: string, readonly port: number } | undefined
+}
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test'
@@ -148,6 +200,8 @@ export interface Config {
     /** At shutdown, how long running handlers may take to finish before their attempts are released. */
     readonly shutdownGraceMs: number
   }
+  /** Stripe, for the billing tools and plan changes; undefined: billing is not configured (plan changes record the plan alone). */
+  readonly stripe: StripeConfig | undefined
 }
 
 export class ConfigError extends Error {
@@ -194,8 +248,19 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       claimBatch: e.JOB_CLAIM_BATCH,
       pollIntervalMs: e.JOB_POLL_INTERVAL_MS,
       shutdownGraceMs: e.JOB_SHUTDOWN_GRACE_MS
+    },
+    stripe: e.STRIPE_SECRET_KEY === undefined ? undefined : {
+      secretKey: new Secret(e.STRIPE_SECRET_KEY),
+      prices: { pro: e.STRIPE_PRICE_PRO!, enterprise: e.STRIPE_PRICE_ENTERPRISE! },
+      apiBase: e.STRIPE_API_BASE === undefined ? undefined : apiBaseOf(e.STRIPE_API_BASE)
     }
   }
+}
+
+function apiBaseOf (url: string): NonNullable<StripeConfig['apiBase']> {
+  const parsed = new URL(url)
+  const protocol = parsed.protocol === 'http:' ? 'http' : 'https'
+  return { protocol, host: parsed.hostname, port: parsed.port === '' ? (protocol === 'http' ? 80 : 443) : Number(parsed.port) }
 }
 
 function readPermissionsFile (path: string): HostAction[] {

@@ -28,3 +28,5 @@ export class MemberAddNeedsInvitation extends domainError('org.add_requires_invi
   'members join by accepting an invitation: send { email, roles } (here or to POST /v1/orgs/{orgId}/invitations); adding by user id is ' +
     'no longer possible') {}
 export class InvitationAlreadyExists extends domainError('invitation.exists', 409, 'an invitation with this id exists') {}
+export class BillingAlreadyLinked extends domainError('billing.already_linked', 409,
+  'the organization is linked to another Stripe customer; its subscription lives there') {}

@@ -35,6 +35,12 @@ export const orgCreated = defineEvent({ type: 'org.organization.created',
   schema: z.object({ orgId: id, name, plan: z.enum(PLANS), ownerId: id }).strict() })
 export const orgRenamed = defineEvent({ type: 'org.organization.renamed', schema: z.object({ name }).strict() })
 export const orgPlanChanged = defineEvent({ type: 'org.organization.plan_changed', schema: z.object({ plan: z.enum(PLANS) }).strict() })
+/**
+ * The organization's customer at Stripe, who pays for its plan (src/application/billing/). Linked once, on first need
+ * or given by an owner; another customer afterwards is refused, since the subscription lives under the first.
+ */
+export const orgBillingLinked = defineEvent({ type: 'org.organization.billing_linked',
+  schema: z.object({ customerId: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/) }).strict() })
 export const orgSettingsChanged = defineEvent({
   type: 'org.organization.settings_changed',
   schema: z.object({ settings: z.record(z.string().max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])) }).strict()
@@ -97,7 +103,7 @@ export const tokenRevoked = defineEvent({ type: 'identity.token.revoked',
 
 export const identityEvents = [
   userRegistered, userPasswordSet, userDisabled, userEnabled, userStaffFlagsSet, emailReserved,
-  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet, orgSupportAccessSet,
+  orgCreated, orgRenamed, orgPlanChanged, orgSettingsChanged, orgAuditRetentionSet, orgSupportAccessSet, orgBillingLinked,
   memberInvited, memberAdded, memberRemoved, memberRoleAssigned, memberRoleUnassigned,
   invitationCreated, invitationAccepted, invitationRevoked, invitationExpired,
   tokenCreated, tokenRevoked
@@ -109,6 +115,6 @@ export type UserEvent = DataOf<
 >
 export type OrgEvent = DataOf<
   typeof orgCreated | typeof orgRenamed | typeof orgPlanChanged | typeof orgSettingsChanged | typeof orgAuditRetentionSet |
-  typeof orgSupportAccessSet |
+  typeof orgSupportAccessSet | typeof orgBillingLinked |
   typeof memberInvited | typeof memberAdded | typeof memberRemoved | typeof memberRoleAssigned | typeof memberRoleUnassigned |
   typeof invitationCreated | typeof invitationAccepted | typeof invitationRevoked | typeof invitationExpired>

@@ -30,6 +30,10 @@ const event: fc.Arbitrary<Event> = fc.oneof(
   }),
   fc.record({ type: fc.constant('org.organization.support_access_set' as const), data: fc.record({ enabled: fc.boolean() }) }),
   fc.record({
+    type: fc.constant('org.organization.billing_linked' as const),
+    data: fc.record({ customerId: fc.constantFrom('cus_A1', 'cus_B2') })
+  }),
+  fc.record({
     type: fc.constant('org.organization.settings_changed' as const),
     data: fc.record({ settings: fc.dictionary(id, fc.oneof(fc.integer(), fc.constant(null))) })
   }),

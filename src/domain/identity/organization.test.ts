@@ -43,6 +43,18 @@ t.test('members are added once and removed only when present', async (t) => {
     .then(t, [{ type: 'org.organization.plan_changed', data: { plan: 'pro' } }])
 })
 
+t.test('an organization is linked to one Stripe customer, once', async (t) => {
+  const linked: OrgEvent[] = [...created, { type: 'org.organization.billing_linked', data: { customerId: 'cus_A1' } }]
+  org.given(created).when({ type: 'LinkBilling', data: { customerId: 'cus_A1' } }).then(t, linked.slice(created.length))
+  org.given(linked).when({ type: 'LinkBilling', data: { customerId: 'cus_A1' } }).then(t, [], 'the same customer again: nothing to do')
+  org.given(linked).when({ type: 'LinkBilling', data: { customerId: 'cus_B2' } })
+    .thenThrows(t, 'billing.already_linked', 'another customer would orphan the subscription under the first')
+  org.given([]).when({ type: 'LinkBilling', data: { customerId: 'cus_A1' } }).thenThrows(t, 'org.not_found')
+  const state = fold(organizationDecider, linked)
+  t.equal(state.status === 'active' ? state.billingCustomerId : undefined, 'cus_A1', 'the state names the customer')
+  t.equal((fold(organizationDecider, created) as { billingCustomerId?: unknown }).billingCustomerId, null, 'none before')
+})
+
 // ── properties ─────────────────────────────────────────────────────────────
 
 const users = ['ann', 'bob', 'cy', 'dee']
@@ -63,6 +75,7 @@ const command: fc.Arbitrary<OrgCommand> = fc.oneof(
     data: fc.record({ userId: user, roles: fc.uniqueArray(role, { minLength: 1, maxLength: 2 }) })
   }),
   fc.record({ type: fc.constant('RemoveMember' as const), data: fc.record({ userId: user }) }),
+  fc.record({ type: fc.constant('LinkBilling' as const), data: fc.record({ customerId: fc.constantFrom('cus_A1', 'cus_B2') }) }),
   fc.record({ type: fc.constant('AssignRole' as const), data: fc.record({ userId: user, role }) }),
   fc.record({ type: fc.constant('UnassignRole' as const), data: fc.record({ userId: user, role }) })
 )
@@ -90,6 +103,14 @@ function run (commands: OrgCommand[]): {
   }
   return { events, states, refusals }
 }
+
+t.test('no command sequence links a second customer', async (t) => {
+  fc.assert(fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+    const linked = run(commands).events.filter((event) => event.type === 'org.organization.billing_linked')
+    return linked.length <= 1
+  }), { numRuns: 300 })
+  t.pass('300 random sequences of up to 40 commands linked at most one customer')
+})
 
 t.test('no command sequence leaves an organization without an owner, or a member without a role', async (t) => {
   fc.assert(fc.property(fc.array(command, { maxLength: 40 }), (commands) => {

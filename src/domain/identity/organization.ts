@@ -6,8 +6,8 @@
 import { Draft, setOwn, type Decider, type DecisionContext } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
 import type { Actor } from '../envelope.ts'
-import { Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound, OrgAlreadyExists,
-  OrgNotFound } from './errors.ts'
+import { BillingAlreadyLinked, Forbidden, InvitationAlreadyExists, LastOwner, MemberAlreadyExists, MemberNeedsRole, MemberNotFound,
+  OrgAlreadyExists, OrgNotFound } from './errors.ts'
 import { requireRetentionAllowed } from '../audit/retention.ts'
 import type { RbacEvent } from '../rbac/events.ts'
 import { LEDGERLINE_CATALOGUE, type Catalogue } from '../rbac/permissions.ts'
@@ -34,6 +34,8 @@ export type OrgState =
     auditRetentionDays: number | null
     /** Platform support may impersonate members (on unless an owner turned it off). */
     supportAccess: boolean
+    /** The Stripe customer billed for the plan (`cus_…`), once linked (src/application/billing/); null before. */
+    billingCustomerId: string | null
   }
 
 type Active = Extract<OrgState, { status: 'active' }>
@@ -45,6 +47,7 @@ export type OrgCommand =
   | { type: 'ChangeSettings', data: { settings: Record<string, string | number | boolean | null> } }
   | { type: 'SetAuditRetention', data: { days: number | null } }
   | { type: 'SetSupportAccess', data: { enabled: boolean } }
+  | { type: 'LinkBilling', data: { customerId: string } }
   | InvitationCommand
   | { type: 'AddMember', data: { userId: string, roles: BuiltInRole[] } }
   | { type: 'RemoveMember', data: { userId: string } }
@@ -153,6 +156,13 @@ function decideInviteMember ({ data }: CommandOf<'InviteMember'>, { state, actor
   return [invitationCreated(data, actor, uniqueSorted(data.roles))]
 }
 
+/** One customer for good: the subscription lives under it, so linking another would orphan what the organization pays for. */
+function decideLinkBilling ({ data }: CommandOf<'LinkBilling'>, { state }: OnActive): Decided {
+  const linked = state.billingCustomerId
+  if (linked !== null && linked !== data.customerId) throw new BillingAlreadyLinked(undefined, { customerId: linked })
+  return unlessSame(linked === data.customerId, { type: 'org.organization.billing_linked', data: { customerId: data.customerId } })
+}
+
 const onInvitation = (command: Parameters<typeof decideInvitation>[1], { state, now, catalogue }: OnActive): Decided =>
   decideInvitation(catalogue, command, state, now)
 const onRole = (command: RoleCommand, { state, actor, catalogue }: OnActive): Decided => decideRole(command, { catalogue, state, actor })
@@ -170,6 +180,7 @@ const ON_ACTIVE: { readonly [T in OrgCommand['type']]: (command: CommandOf<T>, c
   },
   SetSupportAccess: ({ data }, { state }) =>
     unlessSame(data.enabled === state.supportAccess, { type: 'org.organization.support_access_set', data }),
+  LinkBilling: decideLinkBilling,
   ChangeSettings: ({ data }) => [{ type: 'org.organization.settings_changed', data: { settings: data.settings } }],
   InviteMember: decideInviteMember,
   AcceptInvitation: onInvitation,
@@ -262,7 +273,7 @@ function created (data: EventOf<'org.organization.created'>['data']): Active {
   const { orgId, name, plan } = data
   return {
     status: 'active', orgId, name, plan, settings: {}, members: {}, invitations: {}, roles: {}, auditRetentionDays: null,
-    supportAccess: true
+    supportAccess: true, billingCustomerId: null
   }
 }
 
@@ -315,6 +326,7 @@ const ON_EVENT: { readonly [T in Exclude<OrgEvent['type'], 'org.organization.cre
   'org.organization.plan_changed': ({ data }, evolving) => change(evolving, (next) => { next.plan = data.plan }),
   'org.organization.audit_retention_set': ({ data }, evolving) => change(evolving, (next) => { next.auditRetentionDays = data.days }),
   'org.organization.support_access_set': ({ data }, evolving) => change(evolving, (next) => { next.supportAccess = data.enabled }),
+  'org.organization.billing_linked': ({ data }, evolving) => change(evolving, (next) => { next.billingCustomerId = data.customerId }),
   'org.organization.settings_changed': evolveSettings,
   'org.member.invited': evolveInvitations,
   'org.invitation.created': evolveInvitations,

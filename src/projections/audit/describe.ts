@@ -287,6 +287,7 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'authz.access.denied': onAccess((d) => resourceTarget(String(d.resource)),
     ['action', 'resource', 'reason', 'count', 'firstAt', 'lastAt']),
   'org.organization.support_access_set': onOrg((before, d) => ({ ...before, supportAccess: d.enabled }), ['supportAccess']),
+  'org.organization.billing_linked': onOrg((before, d) => ({ ...before, billingCustomerId: d.customerId }), ['billingCustomerId']),
   'impersonation.session.requested': onSession(['impersonatorId', 'via', 'reason', 'ticket', 'durationMinutes', 'critical', 'breakGlass']),
   'impersonation.session.approved': onSession(['approverId', 'via']),
   'impersonation.session.started': onSession(['startedAt', 'expiresAt', 'via', 'critical', 'breakGlass']),
