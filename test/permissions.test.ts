@@ -54,6 +54,8 @@ interface Fixtures {
   invitation: string
   /** An audit verification job of the organization, to read. */
   verification: string
+  /** Tool calls (members.remove) waiting for approval by their caller, the holder of just ai:use: one to approve, one to deny. */
+  toolCalls: { approve: string, deny: string }
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown }
@@ -105,7 +107,13 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
     body: { note: 'walk' } }),
   'POST /v1/orgs/:orgId/impersonations/revoke-all': () => ({ body: {} }),
   'GET /v1/orgs/:orgId/support-access': () => ({}),
-  'PUT /v1/orgs/:orgId/support-access': () => ({ body: { enabled: true } })
+  'PUT /v1/orgs/:orgId/support-access': () => ({ body: { enabled: true } }),
+  'GET /v1/orgs/:orgId/tools': () => ({}),
+  'POST /v1/orgs/:orgId/tools/:name/calls': () => ({ params: { name: 'org.get' }, body: { input: {} } }),
+  'POST /v1/orgs/:orgId/tool-calls/:callId/approve': (f) => ({ params: { callId: f.toolCalls.approve } }),
+  'POST /v1/orgs/:orgId/tool-calls/:callId/deny': (f) => ({ params: { callId: f.toolCalls.deny } }),
+  'GET /v1/orgs/:orgId/tool-calls': () => ({ query: 'limit=5&tool=members.remove' }),
+  'GET /v1/orgs/:orgId/tool-calls/:callId': (f) => ({ params: { callId: f.toolCalls.deny } })
 }
 
 /**
@@ -114,6 +122,15 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
  * their "just it" holder also holds a viewer's actions.
  */
 const GIVES_VIEWER = new Set(['member:add', 'member:invite'])
+
+/**
+ * A tool call takes the tool's own permission besides the routes' `ai:use`
+ * (the pipeline checks it on the input): the walk's calls run org.get and
+ * members.remove, so the "just it" holder of ai:use holds their actions too.
+ */
+const TOOL_ACTIONS = ['org:read', 'member:remove']
+const alongside = (action: string): readonly string[] =>
+  GIVES_VIEWER.has(action) ? VIEWER_ACTIONS : action === 'ai:use' ? TOOL_ACTIONS : []
 
 const declared = (route: OrgRoute): string | undefined => route.operation['x-permission']
 
@@ -218,20 +235,23 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     invitation: (await asOwner('POST', '/invitations', { email: 'fixture@example.com',
       roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
     verification: (await api.call('POST', `/v1/orgs/${orgId}/audit-events/verify`)).json().jobId,
-    sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' }
+    sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' },
+    toolCalls: { approve: '', deny: '' }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
   for (const action of new Set(routes.map(declared).filter((action) => action !== undefined))) {
     const slug = action.replace(':', '-')
     members.set(action, {
       allBut: await holder(`all-but-${slug}`, [allow(ACTIONS.filter((other) => other !== action))]),
-      only: await holder(`only-${slug}`, [allow([action, ...(GIVES_VIEWER.has(action) ? VIEWER_ACTIONS : [])])])
+      only: await holder(`only-${slug}`, [allow([action, ...alongside(action)])])
     })
   }
   fixtures.requester = await holder('requests-impersonation', [allow(['impersonation:start'])])
   // Each pending request has a requester of its own: the owner and two holders of impersonation:start among the others.
   const requesters = [api.owner.userId, members.get('member:read')!.allBut.userId, members.get('role:read')!.allBut.userId]
   fixtures.sessions = await impersonationSessions(api, fixtures, members.get('impersonation:start')!.only.userId, requesters)
+  fixtures.toolCalls = await pendingToolCalls(api, orgId, members.get('ai:use')!.only.userId,
+    [await member('tool-leaver-1', ['viewer']), await member('tool-leaver-2', ['viewer'])])
   last = formatPosition(await lastWritten(api.runtime.sql))
   const conditional = await holder('conditional', [
     allow(['member:read'], { eq: [{ ref: 'context.mfa' }, true] }),
@@ -261,6 +281,18 @@ async function impersonationSessions (
   const [approve, deny, revoke] = requesters
   return { pendingApprove: await request(approve!), pendingDeny: await request(deny!), pendingRevoke: await request(revoke!), approvedStart,
     pendingStop: approvedStart }
+}
+
+/** Two members.remove calls by `caller`, each waiting for the caller's approval. */
+async function pendingToolCalls (api: TestApp, orgId: string, caller: string, leavers: string[]): Promise<Fixtures['toolCalls']> {
+  const [approve, deny] = await Promise.all(leavers.map(async (userId) => {
+    const outcome = await api.runtime.tools.call({ orgId, tool: 'members.remove', input: { userId },
+      caller: { userId: caller, platformAdmin: false, platformSupport: false },
+      metadata: { ...systemCommand('permissions-test'), actor: { type: 'user', id: caller } } })
+    if (outcome.status !== 'approval_required') throw new Error(`members.remove should wait for approval: ${JSON.stringify(outcome)}`)
+    return outcome.callId
+  }))
+  return { approve: approve!, deny: deny! }
 }
 
 /**

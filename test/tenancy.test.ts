@@ -82,7 +82,13 @@ const FILL: Record<string, Fill> = {
   'POST /v1/orgs/:orgId/impersonations/:sessionId/revoke': { body: () => ({ note: 'revoked from outside' }) },
   'POST /v1/orgs/:orgId/impersonations/revoke-all': { body: () => ({}) },
   'GET /v1/orgs/:orgId/support-access': {},
-  'PUT /v1/orgs/:orgId/support-access': { body: () => ({ enabled: false }) }
+  'PUT /v1/orgs/:orgId/support-access': { body: () => ({ enabled: false }) },
+  'GET /v1/orgs/:orgId/tools': {},
+  'POST /v1/orgs/:orgId/tools/:name/calls': { body: () => ({ input: {} }) },
+  'POST /v1/orgs/:orgId/tool-calls/:callId/approve': {},
+  'POST /v1/orgs/:orgId/tool-calls/:callId/deny': {},
+  'GET /v1/orgs/:orgId/tool-calls': { query: { limit: '10', tool: 'roles.assign' } },
+  'GET /v1/orgs/:orgId/tool-calls/:callId': {}
 }
 
 /** The values each path parameter takes; a route is called once per combination. */
@@ -93,7 +99,9 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   roleId: () => ['role_doesnotexist'],
   sessionId: (context) => [SESSIONS.get(context.orgId) ?? 'imp_doesnotexist0000'],
   inviteId: (context) => [INVITES.get(context.orgId) ?? 'inv_doesnotexist0000'],
-  jobId: (context) => [VERIFICATIONS.get(context.orgId) ?? 'job_doesnotexist0000']
+  jobId: (context) => [VERIFICATIONS.get(context.orgId) ?? 'job_doesnotexist0000'],
+  name: () => ['org.get'],
+  callId: (context) => [TOOL_CALLS.get(context.orgId) ?? 'call_doesnotexist000']
 }
 
 /** Each organization's audit verification job, by organization. */
@@ -104,6 +112,9 @@ const INVITES = new Map<string, string>()
 
 /** Each organization's impersonation session (a break-glass request by its owner), by organization. */
 const SESSIONS = new Map<string, string>()
+
+/** Each organization's tool call waiting for its owner's approval (roles.assign: the admin stays admin), by organization. */
+const TOOL_CALLS = new Map<string, string>()
 
 type OrgRoute = RouteKey
 
@@ -178,8 +189,12 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
       { userId: owner.userId, impersonating: false, via: 'member' },
       { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
     SESSIONS.set(owner.orgId, requested.sessionId)
+    const pending = await runtime.tools.call({ orgId: owner.orgId, tool: 'roles.assign', input: { userId: member.userId, role: 'admin' },
+      caller: { userId: owner.userId, platformAdmin: false, platformSupport: false }, metadata: { ...asOwner, commandId: randomUUID() } })
+    if (pending.status !== 'approval_required') throw new Error(`the walk's tool call should wait for approval: ${pending.status}`)
+    TOOL_CALLS.set(owner.orgId, pending.callId)
     return { orgId: owner.orgId, ownerId: owner.userId, memberId: member.userId, token: owner.token,
-      position: parsePosition(requested.position!)! }
+      position: parsePosition(pending.position!)! }
   }
   const a = await people('a')
   const b = await people('b')
