@@ -24,8 +24,22 @@
  * Every call's outcome is checked (succeeded, the output its input), and so
  * is the metrics' count of the calls at the end.
  *
+ *   mcp-call       the real server (src/main.ts, NODE_ENV=production, its
+ *                  own process, a fresh database) and the same tool,
+ *                  `org.get`, called as the owner two ways: `tools/call`
+ *                  through the MCP SDK's own Client over Streamable HTTP
+ *                  (one client, so one session, per connection, opened
+ *                  before timing), against POST /v1/orgs/:orgId/tools/org.get/calls
+ *                  with fetch; req/s from `connections` callers in this
+ *                  process, a warm-up each, then alternating rounds.
+ *                  Every answer is checked (the organization's id in the
+ *                  output, structuredContent over MCP). mcp-call-p50 and -p99
+ *                  in ms; mcp-call-cpu: the server's CPU time per call
+ *                  (/proc/<pid>/stat around each run), which holds where
+ *                  req/s follows what the callers leave of two cores.
+ *
  * Results go to bench/results/tools.json (DESIGN.md §9). The issue sets no
- * target for tool-pipeline.
+ * target for tool-pipeline; mcp-call's is a ratio >= 0.7.
  *
  * Settings, as flags or env vars (`npm run bench:tools -- --quick`):
  *   DATABASE_URL                          server for the bench database (default: the local server's `postgres`)
@@ -33,9 +47,15 @@
  *   BENCH_SECONDS        --seconds        seconds of each measured run (10; --quick 2), after a warm-up of a fifth of it
  *   BENCH_CONCURRENCY    --concurrency    concurrent callers of the throughput run (8)
  *   BENCH_BODY_CALLS     --body-calls     direct calls of the body (200000; --quick 50000)
+ *   BENCH_CONNECTIONS    --connections    concurrent callers of mcp-call, each contender (16)
+ *   BENCH_ROUNDS         --rounds         alternating rounds of mcp-call (3; --quick 1)
+ *   BENCH_ONLY           --only           all | pipeline | mcp (all): the results file then holds only those
+ *   BENCH_SERVER_NODE_ARGS                extra node flags for the Ledgerline server, e.g. "--cpu-prof"
  *   BENCH_STRICT=1                        exit 1 when a target is missed
  */
 import { loadavg } from 'node:os'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { z } from 'zod'
@@ -48,15 +68,17 @@ import { loadConfig } from '../src/config.ts'
 import { metadataFor, systemCommand, type CommandMetadata } from '../src/domain/envelope.ts'
 import { toolCallStreamId } from '../src/domain/tools/call.ts'
 import type { EventStore, ExpectedVersion } from '../src/eventstore/types.ts'
+import { formatPosition } from '../src/eventstore/position.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
 import { parseMetrics, valueOf } from '../src/ops/lib/prometheus-text.ts'
 import { createBenchDatabase, DEFAULT_SERVER_URL, redact } from './lib/database.ts'
 import { log } from './lib/log.ts'
 import { readOptions } from './lib/options.ts'
 import {
-  formatReport, latency, machineInfo, measure, missedTargets, newReport, percentile, throughput, writeReport,
+  combine, formatReport, latency, machineInfo, measure, missedTargets, newReport, packageVersion, percentile, throughput, writeReport,
   type BenchResult, type Measurement
 } from './lib/results.ts'
+import { awaitCaughtUp, serverNodeArgs, startLedgerline, withServers, type Server } from './lib/server.ts'
 
 // ── configuration ──────────────────────────────────────────────────────────
 
@@ -64,11 +86,14 @@ const OPTIONS = {
   quick: { type: 'boolean', env: 'BENCH_QUICK', fallback: '' },
   seconds: { env: 'BENCH_SECONDS', fallback: '' },
   concurrency: { env: 'BENCH_CONCURRENCY', fallback: '8' },
-  'body-calls': { env: 'BENCH_BODY_CALLS', fallback: '' }
+  'body-calls': { env: 'BENCH_BODY_CALLS', fallback: '' },
+  connections: { env: 'BENCH_CONNECTIONS', fallback: '16' },
+  rounds: { env: 'BENCH_ROUNDS', fallback: '' },
+  only: { env: 'BENCH_ONLY', fallback: 'all' }
 } as const
 
 /** What a run measures when a setting is not given: a full run, and a smoke run (--quick). */
-const SIZES = { full: { seconds: 10, bodyCalls: 200_000 }, quick: { seconds: 2, bodyCalls: 50_000 } } as const
+const SIZES = { full: { seconds: 10, bodyCalls: 200_000, rounds: 3 }, quick: { seconds: 2, bodyCalls: 50_000, rounds: 1 } } as const
 
 type Config = ReturnType<typeof config>
 
@@ -78,13 +103,19 @@ function config () {
   const size = SIZES[quick ? 'quick' : 'full']
   const given = (key: keyof typeof OPTIONS, otherwise: number): number => options.get(key) === '' ? otherwise : options.num(key)
   const seconds = given('seconds', size.seconds)
+  const only = options.get('only')
+  if (only !== 'all' && only !== 'pipeline' && only !== 'mcp') throw new Error('--only / BENCH_ONLY is all, pipeline or mcp')
   return {
     serverUrl: process.env.DATABASE_URL || DEFAULT_SERVER_URL,
     quick,
     seconds,
     warmupSeconds: Math.max(1, seconds / 5),
     concurrency: Math.round(options.num('concurrency')),
-    bodyCalls: Math.round(given('body-calls', size.bodyCalls))
+    bodyCalls: Math.round(given('body-calls', size.bodyCalls)),
+    connections: Math.round(options.num('connections')),
+    rounds: Math.round(given('rounds', size.rounds)),
+    only,
+    serverNodeArgs: serverNodeArgs()
   }
 }
 
@@ -245,6 +276,142 @@ function precise (result: BenchResult): BenchResult {
   return { ...result, ratio: Number(ratio.toPrecision(3)) }
 }
 
+// ── mcp-call ───────────────────────────────────────────────────────────────
+
+/** The tool both ways call: a real read-only tool (a body of the bench's own cannot be registered in the server). */
+const MCP_TOOL = 'org.get'
+const ROUTE = `POST /v1/orgs/:orgId/tools/${MCP_TOOL}/calls`
+
+/** One way of calling the tool, from `connections` workers; `call` throws on any answer but the organization. */
+interface Contender {
+  readonly label: string
+  call(worker: number): Promise<void>
+  close(): Promise<void>
+}
+
+interface Runs {
+  readonly measured: Measurement
+  /** The server's CPU time per call over the measured runs, in µs (undefined without /proc). */
+  readonly cpuUs: number | undefined
+}
+
+interface Fixture {
+  readonly orgId: string
+  readonly token: string
+  /** The log's head once set up: the server's read models must reach it before a run. */
+  readonly head: string
+}
+
+/** The owner, their organization and API token, written through the application functions as `ledgerline bootstrap` does. */
+async function fixtureOn (databaseUrl: string): Promise<Fixture> {
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl }), pino({ level: 'warn' }))
+  try {
+    const owner = await bootstrap(runtime.identity, systemCommand('bench-tools'),
+      { email: 'owner@bench.example', orgName: 'Bench Tools', displayName: 'Bench Owner' })
+    return { orgId: owner.orgId, token: owner.token, head: formatPosition(await runtime.store.headPosition()) }
+  } finally {
+    await runtime.close()
+  }
+}
+
+function httpContender (server: Server, { orgId, token }: Fixture): Contender {
+  const url = `${server.url}/v1/orgs/${orgId}/tools/${MCP_TOOL}/calls`
+  const init = { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"input":{}}' }
+  return {
+    label: ROUTE,
+    async call () {
+      const response = await fetch(url, init)
+      const body = await response.json() as { output?: { orgId?: unknown } }
+      if (response.status !== 200 || body.output?.orgId !== orgId) {
+        throw new Error(`${ROUTE} answered ${response.status} ${JSON.stringify(body).slice(0, 300)}`)
+      }
+    },
+    close: async () => {}
+  }
+}
+
+/** One SDK client per worker, each connected (initialize: a session of its own) and having listed the tools, as a client does. */
+async function mcpContender (server: Server, { orgId, token }: Fixture, connections: number): Promise<Contender> {
+  const endpoint = new URL(`${server.url}/v1/orgs/${orgId}/mcp`)
+  const clients = await Promise.all(Array.from({ length: connections }, async () => {
+    const client = new Client({ name: 'ledgerline-bench', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
+    const { tools } = await client.listTools()
+    if (!tools.some((tool) => tool.name === MCP_TOOL)) throw new Error(`tools/list does not offer ${MCP_TOOL} to the owner`)
+    return client
+  }))
+  return {
+    label: `tools/call ${MCP_TOOL}`,
+    async call (worker) {
+      const result = await clients[worker]!.callTool({ name: MCP_TOOL, arguments: {} })
+      if (result.isError === true || (result.structuredContent as { orgId?: unknown } | undefined)?.orgId !== orgId) {
+        throw new Error(`tools/call answered ${JSON.stringify(result).slice(0, 300)}`)
+      }
+    },
+    close: async () => { await Promise.all(clients.map((client) => client.close())) }
+  }
+}
+
+/** One run of `seconds` from every worker, with the server's CPU time around it. */
+async function runFor (label: string, contender: Contender, connections: number, seconds: number, server?: Server) {
+  const before = server?.cpuMs()
+  const measured = await measure({ concurrency: connections, seconds }, (worker) => contender.call(worker))
+  const after = server?.cpuMs()
+  const cpuMs = before === undefined || after === undefined ? undefined : after.user + after.system - before.user - before.system
+  describe(label, measured)
+  return { measured, cpuMs }
+}
+
+/** A warm-up run of each contender, not counted, then `rounds` rounds of one run of each in turn, so drift hits them alike. */
+async function compete (cfg: Config, server: Server, contenders: readonly Contender[]): Promise<Runs[]> {
+  for (const c of contenders) await runFor(`warm-up ${c.label} (${cfg.warmupSeconds} s)`, c, cfg.connections, cfg.warmupSeconds)
+  const runs = contenders.map((): Array<{ measured: Measurement, cpuMs: number | undefined }> => [])
+  for (let round = 1; round <= cfg.rounds; round++) {
+    for (const [i, c] of contenders.entries()) {
+      runs[i]!.push(await runFor(`${c.label} (${cfg.seconds} s, round ${round}/${cfg.rounds})`, c, cfg.connections, cfg.seconds, server))
+    }
+  }
+  return runs.map((list) => {
+    const measured = combine(list.map((r) => r.measured))
+    const cpu = list.every((r) => r.cpuMs !== undefined) ? list.reduce((sum, r) => sum + r.cpuMs!, 0) : undefined
+    return { measured, cpuUs: cpu === undefined ? undefined : cpu * 1000 / measured.ops }
+  })
+}
+
+async function mcpCall (cfg: Config): Promise<{ version: string, results: BenchResult[] }> {
+  const db = await createBenchDatabase(cfg.serverUrl, 'ledgerline_bench_tools_mcp')
+  log(`mcp-call on ${db.version}, database ${redact(db.url)}, ${cfg.connections} callers each`)
+  const results = await withServers(() => db.drop(), async (start) => {
+    const fixture = await fixtureOn(db.url)
+    const server = await start(startLedgerline({ DATABASE_URL: db.url }, cfg.serverNodeArgs))
+    log(`  server at ${server.url}`)
+    await awaitCaughtUp(server, fixture.token, fixture.head, 1)
+    const http = httpContender(server, fixture)
+    const mcp = await mcpContender(server, fixture, cfg.connections)
+    try {
+      const [peer, ours] = await compete(cfg, server, [http, mcp])
+      return mcpResults(ours!, peer!)
+    } finally {
+      await mcp.close()
+    }
+  })
+  return { version: db.version, results }
+}
+
+function mcpResults (ours: Runs, peer: Runs): BenchResult[] {
+  const name = `${ROUTE}, fetch`
+  const p = (runs: Runs, q: number): number => percentile(runs.measured.samples, q)
+  return [
+    throughput({ name: 'mcp-call', metric: 'req/s', value: ours.measured.rate, peer: { name, value: peer.measured.rate },
+      targets: { ratio: '>= 0.7' } }),
+    latency({ name: 'mcp-call-p50', metric: 'ms', value: p(ours, 50), peer: { name, value: p(peer, 50) } }),
+    latency({ name: 'mcp-call-p99', metric: 'ms', value: p(ours, 99), peer: { name, value: p(peer, 99) } }),
+    ...ours.cpuUs === undefined || peer.cpuUs === undefined
+      ? []
+      : [latency({ name: 'mcp-call-cpu', metric: 'µs server CPU per call', value: ours.cpuUs, peer: { name, value: peer.cpuUs } })]
+  ]
+}
+
 // ── main ───────────────────────────────────────────────────────────────────
 
 async function main (): Promise<void> {
@@ -252,26 +419,39 @@ async function main (): Promise<void> {
   const started = performance.now()
   const loads = [loadavg()[0]!]
   log(`bench:tools — ${JSON.stringify({ ...cfg, serverUrl: redact(cfg.serverUrl) })}, 1-min load average ${loads[0]!.toFixed(2)}`)
-  const pipeline = await toolPipeline(cfg)
+  const pipeline = cfg.only === 'mcp' ? undefined : await toolPipeline(cfg)
+  const mcp = cfg.only === 'pipeline' ? undefined : await mcpCall(cfg)
   loads.push(loadavg()[0]!)
-  const machine = machineInfo(pipeline.version, {
-    poolSize: pipeline.poolSize,
-    concurrency: cfg.concurrency,
+  const machine = machineInfo(pipeline?.version ?? mcp?.version, {
+    '@modelcontextprotocol/sdk': packageVersion('@modelcontextprotocol/sdk'),
+    ...(pipeline === undefined ? {} : { pipelinePoolSize: pipeline.poolSize, pipelineConcurrency: cfg.concurrency }),
+    ...(mcp === undefined ? {} : { mcpConnections: cfg.connections, mcpRounds: cfg.rounds }),
     seconds: cfg.seconds,
     loadAverage: loads.map((l) => Number(l.toFixed(2)))
   })
+  const results = [...pipeline === undefined ? [] : pipelineResults(pipeline, cfg), ...mcp?.results ?? []]
   const report = {
-    ...newReport('tools', `npm run bench:tools${cfg.quick ? ' -- --quick' : ''}`, machine, pipelineResults(pipeline, cfg)),
-    notes: [
-      `tool-pipeline: each call writes 3 events (requested, started, succeeded) on its own stream; ${pipeline.counted} calls ` +
-        'counted by ledgerline_tool_calls_total, as made. No projection runs during the measure.',
-      'tool-pipeline: the body\'s figures are at the clock\'s resolution; the ratio says how little of a call is the body.'
-    ]
+    ...newReport('tools', `npm run bench:tools${cfg.quick ? ' -- --quick' : ''}`, machine, results),
+    notes: [...pipeline === undefined ? [] : pipelineNotes(pipeline), ...mcp === undefined ? [] : MCP_NOTES]
   }
   const file = writeReport(report)
   console.log('\n' + formatReport(report))
   log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(0)} s`)
   if (process.env.BENCH_STRICT === '1' && missedTargets(report).length > 0) process.exitCode = 1
 }
+
+function pipelineNotes (f: PipelineFigures): string[] {
+  return [
+    `tool-pipeline: each call writes 3 events (requested, started, succeeded) on its own stream; ${f.counted} calls ` +
+      'counted by ledgerline_tool_calls_total, as made. No projection runs during the measure.',
+    'tool-pipeline: the body\'s figures are at the clock\'s resolution; the ratio says how little of a call is the body.'
+  ]
+}
+
+const MCP_NOTES = [
+  `mcp-call: ${MCP_TOOL} both ways, as the owner; the callers run in the bench's process, the server in its own, on the same ` +
+    'two cores: the MCP side\'s callers (the SDK Client, which also checks structuredContent against the listed outputSchema) ' +
+    'take more of them than fetch does, so mcp-call-cpu, the server\'s own cost per call, is the fairer of the two ratios.'
+]
 
 await main()
