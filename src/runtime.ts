@@ -8,6 +8,7 @@ import { stateCache } from './application/cache.ts'
 import { AuditChainCheck } from './application/audit/chain-check.ts'
 import { AuditDigester } from './application/audit/digests.ts'
 import { AuditRetention } from './application/audit/retention.ts'
+import { billingOf, type Billing } from './application/billing/stripe.ts'
 import { IdentityDirectory } from './application/identity/directory.ts'
 import type { ImpersonationServices } from './application/impersonation/commands.ts'
 import { ImpersonationExpiry } from './application/impersonation/expiry.ts'
@@ -72,6 +73,8 @@ export interface Runtime {
   readonly jobs: Jobs
   /** The tools and the one pipeline every caller runs them through (src/application/tools/): HTTP, MCP, the assistant. */
   readonly tools: ToolPipeline
+  /** The Stripe client billing calls (src/application/billing/), built once; undefined without STRIPE_SECRET_KEY. */
+  readonly billing: Billing | undefined
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -171,7 +174,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const jobDeps = { config, sql, store, metrics, logger: jobsLogger }
     for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
     jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
-    const toolRegistry = new ToolRegistry(catalogue, applicationTools())
+    const billing = billingOf(config.stripe)
+    const toolRegistry = new ToolRegistry(catalogue, applicationTools({ billing }))
     const tools = new ToolPipeline({
       services: { ...impersonation, invitationTtlMs: config.invitationTtlMs,
         waitForInvitations: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['invitations']) },
@@ -209,6 +213,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       impersonationRecheck,
       jobs,
       tools,
+      billing,
       metrics,
       async close () {
         await jobs.stop({ graceMs: config.jobs.shutdownGraceMs })

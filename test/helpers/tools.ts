@@ -41,8 +41,9 @@ export interface ToolWorld {
   caughtUp(position: string | null): Promise<void>
 }
 
-export async function openToolWorld (t: Test, sql: SqlClient): Promise<ToolWorld> {
-  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+/** `env`: settings beyond NODE_ENV=test, e.g. the Stripe fake's (test/helpers/stripe-fake.ts) for the billing tools. */
+export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string, string> = {}): Promise<ToolWorld> {
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', ...env }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     { sql, runProjections: true, runJobs: false })
   t.teardown(() => runtime.close())
   const services = runtime.identity

@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { changeOrganization, createOrganization, updateOrganization } from '../../application/identity/commands.ts'
+import { changePlan } from '../../application/billing/plan.ts'
+import { createOrganization, updateOrganization } from '../../application/identity/commands.ts'
 import { OrgNotFound } from '../../domain/identity/errors.ts'
 import { organization } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
@@ -98,13 +99,15 @@ export async function organizationRoutes (app: FastifyInstance, { runtime }: { r
 
   api.put('/v1/orgs/:orgId/plan', {
     schema: {
-      tags: ['organizations'], summary: 'Changes the plan (billing:update, owners only)', security: BEARER,
-      'x-permission': 'billing:update', params: OrgParams,
+      tags: ['organizations'],
+      summary: 'Changes the plan (billing:update, owners only); with Stripe configured, through the organization\'s subscription first',
+      security: BEARER, 'x-permission': 'billing:update', params: OrgParams,
       body: z.object({ plan: Plan }).strict(), response: { 200: Written, ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params
-    return changeOrganization(runtime.identity, commandMetadata(request, orgId), orgId,
-      { type: 'ChangePlan', data: { plan: request.body.plan } })
+    // The function the billing.plan.change tool calls; without Stripe configured it records the plan alone, as it always did.
+    const { position } = await changePlan(runtime.identity, runtime.billing, commandMetadata(request, orgId), orgId, request.body.plan)
+    return { position }
   })
 }
