@@ -77,7 +77,11 @@ const EnvSchema = z.object({
       'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)'),
   STRIPE_PRICE_PRO: stripePrice,
   STRIPE_PRICE_ENTERPRISE: stripePrice,
-  STRIPE_API_BASE: optionalUrl(['http://', 'https://'])
+  STRIPE_API_BASE: optionalUrl(['http://', 'https://']),
+  PUBLIC_URL: z.string().trim().default('').refine((value) => value === '' || originOf(value) !== undefined,
+    'an http(s) origin such as https://ledgerline.example.com (no path, query or fragment)'),
+  MCP_ALLOWED_ORIGINS: z.string().trim().default('').refine((value) => listOf(value).every((origin) => originOf(origin) !== undefined),
+    'comma-separated http(s) origins such as https://app.example.com')
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
   .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
@@ -86,6 +90,21 @@ const EnvSchema = z.object({
     { path: ['STRIPE_SECRET_KEY'], message: 'needs STRIPE_PRICE_PRO and STRIPE_PRICE_ENTERPRISE (the prices a plan change subscribes to)' })
   .refine((e) => e.STRIPE_API_BASE === undefined || e.NODE_ENV !== 'production',
     { path: ['STRIPE_API_BASE'], message: 'is for tests (a Stripe fake or stripe-mock): production talks to Stripe itself' })
+
+/** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
+/** `value` as an origin (`https://host[:port]`), or undefined when it is not an http(s) URL without path, query or fragment. */
+function originOf (value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return undefined
+  }
+  const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === ''
+  return (url.protocol === 'https:' || url.protocol === 'http:') && bare ? url.origin : undefined
+}
+
+const listOf = (value: string): string[] => value.split(',').map((item) => item.trim()).filter((item) => item !== '')
 
 /** The host application's actions, as `PERMISSIONS_FILE` (JSON or YAML) lists them. */
 const PermissionsFile = z.object({
@@ -202,6 +221,14 @@ export interface Config {
   }
   /** Stripe, for the billing tools and plan changes; undefined: billing is not configured (plan changes record the plan alone). */
   readonly stripe: StripeConfig | undefined
+  /**
+   * PUBLIC_URL: the origin clients reach this server at (behind a proxy, the
+   * proxy's) when it is not HOST: the MCP server answers to its host name and
+   * names its resource with it (src/http/mcp/origin.ts).
+   */
+  readonly publicUrl: string | undefined
+  /** MCP_ALLOWED_ORIGINS: browser origins allowed to call the MCP server besides PUBLIC_URL's and the server's own. */
+  readonly mcpAllowedOrigins: readonly string[]
 }
 
 export class ConfigError extends Error {
@@ -253,7 +280,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       secretKey: new Secret(e.STRIPE_SECRET_KEY),
       prices: { pro: e.STRIPE_PRICE_PRO!, enterprise: e.STRIPE_PRICE_ENTERPRISE! },
       apiBase: e.STRIPE_API_BASE === undefined ? undefined : apiBaseOf(e.STRIPE_API_BASE)
-    }
+    },
+    publicUrl: e.PUBLIC_URL === '' ? undefined : originOf(e.PUBLIC_URL),
+    mcpAllowedOrigins: listOf(e.MCP_ALLOWED_ORIGINS).map((origin) => originOf(origin)!)
   }
 }
 

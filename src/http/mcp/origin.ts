@@ -18,12 +18,6 @@ import type { FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
 import { McpHostNotAllowed, McpOriginNotAllowed } from './errors.ts'
 
-/** PUBLIC_URL and MCP_ALLOWED_ORIGINS, once src/config.ts holds them; absent, only local names and same-origin requests pass. */
-export interface McpConfig {
-  readonly publicUrl?: string | undefined
-  readonly mcpAllowedOrigins?: readonly string[]
-}
-
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 const WILDCARDS = new Set(['0.0.0.0', '::', '[::]'])
 
@@ -45,13 +39,13 @@ export function hostnameOf (host: string): string | undefined {
   }
 }
 
-export function originPolicy (config: Config & McpConfig): OriginPolicy {
+export function originPolicy (config: Pick<Config, 'host' | 'publicUrl' | 'mcpAllowedOrigins'>): OriginPolicy {
   const hostnames = new Set(LOOPBACK)
   const bound = hostnameOf(config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host)
   if (bound !== undefined && !WILDCARDS.has(bound)) hostnames.add(bound)
-  const publicOrigin = config.publicUrl === undefined ? undefined : new URL(config.publicUrl).origin
+  const publicOrigin = config.publicUrl
   if (publicOrigin !== undefined) hostnames.add(new URL(publicOrigin).hostname)
-  const origins = new Set([...config.mcpAllowedOrigins ?? [], ...publicOrigin === undefined ? [] : [publicOrigin]])
+  const origins = new Set([...config.mcpAllowedOrigins, ...publicOrigin === undefined ? [] : [publicOrigin]])
   return { hostnames, origins, publicOrigin }
 }
 

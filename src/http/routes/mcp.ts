@@ -27,7 +27,7 @@ import type { Runtime } from '../../runtime.ts'
 import { McpHostNotAllowed, McpMethodNotAllowed, McpSessionNotFound } from '../mcp/errors.ts'
 import { bodyOf, exchange, initializeIn, transportFor, type Body } from '../mcp/exchange.ts'
 import { metadataUrl, protectedResource, WELL_KNOWN } from '../mcp/metadata.ts'
-import { checkOrigin, hostAllowed, originPolicy, type McpConfig, type OriginPolicy } from '../mcp/origin.ts'
+import { checkOrigin, hostAllowed, originPolicy, type OriginPolicy } from '../mcp/origin.ts'
 import { mcpServer } from '../mcp/server.ts'
 import { McpSessions } from '../mcp/sessions.ts'
 import { principalOf } from '../plugins/auth.ts'
@@ -53,7 +53,7 @@ function pointToMetadata (policy: OriginPolicy) {
 
 /** The authenticated MCP endpoint (inside the authenticated scope). */
 export async function mcpRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
-  const policy = originPolicy(runtime.config as Runtime['config'] & McpConfig)
+  const policy = originPolicy(runtime.config)
   const sessions = new McpSessions()
   const log = runtime.logger.child({ component: 'mcp' })
   app.addHook('onClose', () => sessions.closeAll())
@@ -123,7 +123,7 @@ export async function mcpRoutes (app: FastifyInstance, { runtime }: { runtime: R
 
 /** What MCP clients read before authenticating: the protected-resource metadata (public). */
 export async function mcpPublicRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
-  const policy = originPolicy(runtime.config as Runtime['config'] & McpConfig)
+  const policy = originPolicy(runtime.config)
   app.withTypeProvider<ZodTypeProvider>().get(`${WELL_KNOWN}/v1/orgs/:orgId/mcp`, {
     schema: {
       tags: ['mcp'], summary: 'OAuth protected-resource metadata (RFC 9728) of an organization\'s MCP endpoint',
