@@ -68,8 +68,8 @@ export interface StripeFake {
   readonly events: EventEmitter
   /** The next request to `METHOD /path` (e.g. `POST /v1/subscriptions`) answers this error and changes nothing. */
   failNext(route: string, error: FakeError): void
-  /** The next request to `METHOD /path` waits, its idempotency key in use, until `release()`. */
-  hold(route: string): { release(): void }
+  /** The next request to `METHOD /path` waits, its idempotency key in use, until `release()`; `arrived` when it is there. */
+  hold(route: string): { arrived: Promise<void>, release(): void }
   /** `count` paid invoices for the customer, the newest created last. */
   addInvoices(customerId: string, count: number): Stripe.Invoice[]
   close(): Promise<void>
@@ -108,8 +108,11 @@ export async function startStripeFake (options: StripeFakeOptions = {}): Promise
     failNext: (route, error) => { state.failures.set(route, error) },
     hold (route) {
       let release = (): void => {}
-      state.holds.set(route, new Promise<void>((resolve) => { release = resolve }))
-      return { release: () => release() }
+      let arrive = (): void => {}
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      const arrived = new Promise<void>((resolve) => { arrive = resolve })
+      state.holds.set(route, { gate, arrive })
+      return { arrived, release: () => release() }
     },
     addInvoices: (customerId, count) => Array.from({ length: count }, () => state.addInvoice(customerId)),
     close: () => new Promise<void>((resolve, reject) => {
@@ -126,7 +129,7 @@ class FakeState {
   readonly log: FakeRequest[] = []
   readonly events = new EventEmitter()
   readonly failures = new Map<string, FakeError>()
-  readonly holds = new Map<string, Promise<void>>()
+  readonly holds = new Map<string, { gate: Promise<void>, arrive: () => void }>()
   readonly #idempotent = new Map<string, { fingerprint: string, answer: Answer | undefined }>()
   readonly #prices: Readonly<Record<string, number>>
   #clock = 1_767_225_600 // 2026-01-01T00:00:00Z: ids and times in creation order, whatever the machine does
@@ -180,7 +183,8 @@ class FakeState {
     const held = this.holds.get(route)
     if (held !== undefined) {
       this.holds.delete(route)
-      await held
+      held.arrive()
+      await held.gate
     }
     slot.answer = this.handle(method, path, params, route)
     return { answer: slot.answer, replayed: false }
