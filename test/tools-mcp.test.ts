@@ -189,8 +189,14 @@ async function sessions (t: Test, world: McpWorld): Promise<void> {
   t.equal(alone.status, 200)
   t.equal(alone.headers.get('mcp-session-id'), null, 'no session without initialize')
   t.match(await alone.json(), { id: 3, result: { structuredContent: { orgId: world.orgId } } })
-  const streamless = await world.fetch({ method: 'GET', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } })
-  problem(t, await jsonOf(streamless), 405, 'mcp.method_not_allowed')
+  const streamHeaders: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
+  for (const headers of [streamHeaders, { ...streamHeaders, 'mcp-session-id': sessionId! }]) {
+    const streamless = await world.fetch({ method: 'GET', headers })
+    problem(t, await jsonOf(streamless), 405, 'mcp.method_not_allowed')
+    t.equal(streamless.headers.get('allow'), 'POST, DELETE', 'no stream at GET, with or without a session')
+  }
+  const sessionless = await world.fetch({ method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+  problem(t, await jsonOf(sessionless), 405, 'mcp.method_not_allowed')
   const ended = await world.fetch({
     method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId!, 'mcp-protocol-version': '2025-06-18' }
   })

@@ -13,4 +13,4 @@ export class McpOriginNotAllowed extends domainError('mcp.origin_not_allowed', 4
 export class McpSessionNotFound extends domainError('mcp.session_not_found', 404,
   'no such MCP session here: it expired, was closed, belongs to another token, or lives on another node; initialize a new one') {}
 export class McpMethodNotAllowed extends domainError('mcp.method_not_allowed', 405,
-  'GET and DELETE need an MCP session (Mcp-Session-Id); without one, POST JSON-RPC messages') {}
+  'this MCP server offers no stream at GET: every message from the server answers the POST it belongs to') {}

@@ -16,7 +16,8 @@
  * - a POST without `Mcp-Session-Id` is served alone, by a server made for
  *   it, on any node, with JSON answers and no elicitation: clients behind a
  *   balancer without affinity can call tools this way, and approve over HTTP;
- * - GET (the server's stream) and DELETE (the end) take a session.
+ * - DELETE ends a session; GET is 405: the server sends nothing outside an
+ *   answer (no list changes, no logging), so it keeps no stream open for it.
  *
  * Host and Origin are checked on every request (src/http/mcp/origin.ts).
  */
@@ -73,9 +74,9 @@ export async function mcpRoutes (app: FastifyInstance, { runtime }: { runtime: R
       if (session === undefined) throw new McpSessionNotFound()
       return session.transport
     }
-    if (request.method !== 'POST') {
+    if (request.method === 'DELETE') {
       reply.header('allow', 'POST')
-      throw new McpMethodNotAllowed()
+      throw new McpMethodNotAllowed('DELETE ends a session: send its Mcp-Session-Id')
     }
     const server = mcpServer(runtime.tools, orgId)
     const initialize = initializeIn(body)
@@ -114,10 +115,15 @@ export async function mcpRoutes (app: FastifyInstance, { runtime }: { runtime: R
       'the caller may use; tools/call runs one through the tool pipeline. Protocol errors are JSON-RPC errors.')
   }, handle)
   api.get('/v1/orgs/:orgId/mcp', {
-    schema: schema('MCP (Streamable HTTP): the session\'s stream of server messages (SSE)', 'Takes Mcp-Session-Id; 405 without one.')
-  }, handle)
+    schema: schema('MCP (Streamable HTTP): no stream of server messages here (405)',
+      'The server sends nothing outside an answer (no list changes, no logging), so it offers no SSE stream at GET; ' +
+      'the transport spec has such a server answer 405.')
+  }, async (_request, reply) => {
+    reply.header('allow', 'POST, DELETE')
+    throw new McpMethodNotAllowed()
+  })
   api.delete('/v1/orgs/:orgId/mcp', {
-    schema: schema('MCP (Streamable HTTP): ends the session', 'Takes Mcp-Session-Id; 405 without one.')
+    schema: schema('MCP (Streamable HTTP): ends the session', 'Takes Mcp-Session-Id (405 without one).')
   }, handle)
 }
 
