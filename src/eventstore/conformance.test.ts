@@ -91,6 +91,19 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     t.equal(await store.streamVersion(`${harness.category()}-none`), 0n)
   })
 
+  await t.test('the committed head is where the last answered append landed, and the visible head reaches it', async (t) => {
+    const first = await store.append(`${harness.category()}-h1`, newEvents(1))
+    t.same(await store.committedHeadPosition(), first.position, 'one event')
+    const second = await store.append(`${harness.category()}-h2`, newEvents(250))
+    t.same(await store.committedHeadPosition(), second.position, 'a batch: its last event')
+    let visible = await store.headPosition()
+    for (let tries = 0; comparePositions(visible, second.position) < 0 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      visible = await store.headPosition()
+    }
+    t.same(visible, second.position, 'no later than the other sessions\' transactions end')
+  })
+
   await t.test('enforces every form of expected version', async (t) => {
     const category = harness.category()
     await store.append(`${category}-x`, newEvents(2), { expectedVersion: 0n })
@@ -316,6 +329,8 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
         await later // committed on other connections while this transaction stays open
         const visible = await store.readAll(START, { streamPrefix: `${category}-` })
         t.same(visible.events, [], 'while it is open, nothing committed after it is visible to readers')
+        const [committed, head] = [await store.committedHeadPosition(), await store.headPosition()]
+        t.ok(comparePositions(committed, head) > 0, 'the committed head is past the visible one: what to wait for')
       } else {
         // PGlite has one connection: the later appends queue behind this transaction.
         await new Promise((resolve) => setTimeout(resolve, 200))

@@ -31,6 +31,7 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
     streamVersion: (streamId) => store.streamVersion(streamId),
     readAll: (from, options) => store.readAll(from, options),
     headPosition: () => store.headPosition(),
+    committedHeadPosition: () => store.committedHeadPosition(),
     subscribe: (from, options) => store.subscribe(from, options),
     onAppend: (listener) => store.onAppend(listener),
     close: () => store.close()

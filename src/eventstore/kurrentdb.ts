@@ -61,6 +61,7 @@ export function createKurrentDbEventStore (options: { connectionString: string, 
     readAll: (from, readOptions: ReadAllOptions = {}) => guard(() => readAllPage(client, from, readOptions, toRecorded)),
 
     headPosition: () => guard(() => headPosition(client)),
+    committedHeadPosition: () => guard(() => headPosition(client)),
 
     subscribe (from, subscribeOptions) {
       const subscription = catchUpSubscription(store, from, subscribeOptions)

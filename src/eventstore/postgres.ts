@@ -155,6 +155,14 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       return rows[0] === undefined ? START : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
     },
 
+    // Readers see the log only below the cluster's oldest open transaction (VISIBLE); committed rows above it wait there.
+    async committedHeadPosition () {
+      const { rows } = await run(() => sql.query<{ t: string, p: string }>(
+        `SELECT transaction_id::text AS t, global_position::text AS p FROM events
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1`))
+      return rows[0] === undefined ? START : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
+    },
+
     subscribe (from, options) {
       return catchUpSubscription(store, from, options)
     },

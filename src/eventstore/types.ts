@@ -128,6 +128,13 @@ export interface EventStore {
   readAll(from: LogPosition, options?: ReadAllOptions): Promise<ReadAllResult>
   /** Position of the last visible event (START when the log is empty). */
   headPosition(): Promise<LogPosition>
+  /**
+   * Position of the last committed event, visible to readers or not yet
+   * (START when the log is empty). Waiting for the projections to reach it
+   * waits for every write that has answered its caller. Where committed
+   * events are visible at once (KurrentDB), it is headPosition.
+   */
+  committedHeadPosition(): Promise<LogPosition>
   subscribe(from: LogPosition, options?: SubscribeOptions): Subscription
   /**
    * Calls `listener` (without arguments, possibly coalesced) when new events

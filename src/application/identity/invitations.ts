@@ -11,7 +11,6 @@
  * link to the host's own page) is the host application's job.
  */
 import { randomBytes } from 'node:crypto'
-import { setTimeout as delay } from 'node:timers/promises'
 import { aggregate } from '../../domain/decider.ts'
 import { uuidV5, type CommandMetadata } from '../../domain/envelope.ts'
 import { domainError } from '../../domain/errors.ts'
@@ -31,7 +30,7 @@ import { hashToken, idFor } from './secrets.ts'
 export interface InvitationServices extends IdentityServices {
   /** How long an invitation can be accepted (INVITATION_TTL_HOURS). */
   readonly invitationTtlMs: number
-  /** Resolves once the invitations read model has caught up with the log as it is now. */
+  /** Resolves once the invitations read model has caught up with every event committed so far (visible or not yet). */
   waitForInvitations(): Promise<void>
 }
 
@@ -39,8 +38,8 @@ export function invitationServices (runtime: Runtime): InvitationServices {
   return {
     ...runtime.identity,
     invitationTtlMs: runtime.config.invitationTtlMs,
-    waitForInvitations: async () => runtime.runner.waitFor(await runtime.store.headPosition(), runtime.config.consistencyTimeoutMs,
-      ['invitations'])
+    waitForInvitations: async () => runtime.runner.waitFor(await runtime.store.committedHeadPosition(),
+      runtime.config.consistencyTimeoutMs, ['invitations'])
   }
 }
 
@@ -126,22 +125,20 @@ export async function revokeInvitation (
 }
 
 /**
- * How long a token naming no invitation waits for the read model. An
- * invitation made an instant ago may not be there yet, nor even visible to
- * readers (PostgreSQL shows the log only below the oldest open transaction).
+ * The organization of the invitation a token names. An invitation made an
+ * instant ago may not be in the read model yet, nor even visible to readers
+ * (PostgreSQL shows the log only below the cluster's oldest open
+ * transaction): a token the read model does not know waits, once, for it to
+ * reach every write committed so far, the invitation's included. Then its
+ * absence is an answer (or the wait's time-out is, 503).
  */
-const LOCATE_PATIENCE_MS = 1000
-
-/** The organization of the invitation a token names. */
 async function locate (services: InvitationServices, token: string): Promise<{ inviteId: string, orgId: string }> {
   const inviteId = inviteIdOf(token)
   if (inviteId === undefined) throw new InvitationNotFound()
-  const deadline = Date.now() + LOCATE_PATIENCE_MS
   let orgId = await organizationOfInvitation(services.sql, inviteId)
-  for (let pause = 10; orgId === undefined && Date.now() < deadline; pause = Math.min(pause * 2, 200)) {
+  if (orgId === undefined) {
     await services.waitForInvitations()
     orgId = await organizationOfInvitation(services.sql, inviteId)
-    if (orgId === undefined) await delay(pause)
   }
   if (orgId === undefined) throw new InvitationNotFound()
   return { inviteId, orgId }

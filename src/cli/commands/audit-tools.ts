@@ -80,7 +80,8 @@ function rowsProgress (total: number): { add: (rows: number) => void, stop: () =
  * and waits until they have applied the log.
  */
 async function caughtUp (runtime: Runtime): Promise<void> {
-  await runtime.runner.waitFor(await runtime.store.headPosition(), Math.max(runtime.config.consistencyTimeoutMs, 60_000), ['audit'])
+  const everything = await runtime.store.committedHeadPosition()
+  await runtime.runner.waitFor(everything, Math.max(runtime.config.consistencyTimeoutMs, 60_000), ['audit'])
 }
 
 async function write (out: Writable, text: string): Promise<void> {

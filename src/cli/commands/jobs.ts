@@ -42,7 +42,8 @@ const deps = (runtime: Runtime): JobOperationsDeps => ({ sql: runtime.sql, servi
 /** The `jobs` read model as of now (see the header). */
 async function caughtUp (runtime: Runtime): Promise<void> {
   runtime.runner.start()
-  await runtime.runner.waitFor(await runtime.store.headPosition(), Math.max(runtime.config.consistencyTimeoutMs, 60_000), ['jobs'])
+  const everything = await runtime.store.committedHeadPosition()
+  await runtime.runner.waitFor(everything, Math.max(runtime.config.consistencyTimeoutMs, 60_000), ['jobs'])
 }
 
 const write = (text: string): void => { io().stdout.write(text) }

@@ -164,7 +164,7 @@ export function rbacCommand (program: Command): void {
     .action(async (options: Options & { action: string }) => {
       await withRuntime(async (runtime) => {
         // Wait for the read model (this process leads the projection, or the server does).
-        await runtime.runner.waitFor(await runtime.store.headPosition(), runtime.config.consistencyTimeoutMs, ['rbac'])
+        await runtime.runner.waitFor(await runtime.store.committedHeadPosition(), runtime.config.consistencyTimeoutMs, ['rbac'])
         const holders = await holdersOf(runtime.sql, options.org, options.action)
         if (options.json === true) {
           print(toJson({ action: options.action, holders }))
