@@ -45,6 +45,8 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   t.match(expr('LedgerlineProjectionLagHigh'), new RegExp(`lag_seconds.*>\\s*${THRESHOLDS.projectionLagSeconds}$`, 's'))
   t.match(expr('LedgerlineJobsDeadLetters'),
     new RegExp(`^max by \\(type\\) \\(ledgerline_jobs\\{state="dead"\\}.*>\\s*${THRESHOLDS.deadJobs}$`, 's'))
+  t.match(expr('LedgerlineToolErrorRate'), new RegExp(`\\)\\s*>\\s*${THRESHOLDS.toolErrorRate}\\s+and on \\(tool\\)`, 's'))
+  t.match(expr('LedgerlineToolErrorRate'), new RegExp(`>=\\s*${THRESHOLDS.toolMinCalls}\\s*$`, 's'))
 })
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
@@ -143,6 +145,26 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.equal(await metric('ledgerline_jobs', { type: DRILL_JOB_TYPE, state: 'dead' }), report.before,
         'runbook: the dead jobs of the type are back where they were')
       t.equal((await jobView(sql, jobId))?.orgId, report.orgId, 'the job is listed under the drill organization')
+    })
+
+    await t.test('tool-errors', async (t) => {
+      const failed = { tool: 'users.get', outcome: 'failed' }
+      const before = await metric('ledgerline_tool_calls_total', failed)
+      const succeeded = await metric('ledgerline_tool_calls_total', { tool: 'users.get', outcome: 'succeeded' })
+      const report = await drill('tool-errors')
+      t.ok(report.crossed, `failed users.get calls ${report.before} → ${report.peak}`)
+      t.equal(report.peak, report.before + THRESHOLDS.toolMinCalls, 'as many failed calls as the alert needs at least')
+      t.equal(await metric('ledgerline_tool_calls_total', failed), before + THRESHOLDS.toolMinCalls, 'the server counted each')
+      t.equal(await metric('ledgerline_tool_calls_total', { tool: 'users.get', outcome: 'succeeded' }), succeeded + 1,
+        'and the correct call after them')
+      t.ok(report.verification.ok, report.verification.detail)
+      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      const listed = await api.call('GET', `/v1/orgs/${report.orgId}/tool-calls?tool=users.get&limit=50`)
+      const items = listed.json().items as Array<{ status: string, errorCode: string | null, callerId: string }>
+      t.same(items.map((item) => [item.status, item.errorCode, item.callerId]),
+        [['succeeded', null, api.owner.userId],
+          ...Array.from({ length: THRESHOLDS.toolMinCalls }, () => ['failed', 'org.member_not_found', api.owner.userId])],
+        'runbook: the calls by tool show one caller, one code of the domain, then the call that succeeded')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {

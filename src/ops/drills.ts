@@ -9,6 +9,8 @@
  * - `denial-burst`, `break-glass`: over HTTP only, with an owner's token.
  * - `tampered-audit-row`, `stalled-projection`: also need the instance's
  *   database (DATABASE_URL), to change a stored row or hold a checkpoint.
+ * - `tool-errors`: over HTTP only: an AI client repeating a tool call the
+ *   organization refuses, as the tool error rate alert counts it.
  * - `dead-job`: also needs the instance's event store and database (`jobs`:
  *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
@@ -46,10 +48,14 @@ export const THRESHOLDS = {
   /** LedgerlineProjectionLagHigh: seconds behind. */
   projectionLagSeconds: 30,
   /** LedgerlineJobsDeadLetters: any rise of a type's dead jobs. */
-  deadJobs: 0
+  deadJobs: 0,
+  /** LedgerlineToolErrorRate: the share of a tool's calls that ran and failed, timed out or answered an invalid output... */
+  toolErrorRate: 0.1,
+  /** ...over at least this many calls that ran. */
+  toolMinCalls: 20
 } as const
 
-export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job'] as const
+export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors'] as const
 export type Scenario = typeof SCENARIOS[number]
 
 export interface DrillOptions {
@@ -444,6 +450,72 @@ async function deadJob (http: Api, options: DrillOptions): Promise<DrillReport> 
   }
 }
 
+/** The outcomes of a call whose body ran, as LedgerlineToolErrorRate counts them; the first three are its errors. */
+const TOOL_RUN_OUTCOMES = ['failed', 'timed_out', 'invalid_output', 'succeeded'] as const
+const TOOL_CALLS = 'ledgerline_tool_calls_total'
+
+/** A tool's calls that ran, by TOOL_RUN_OUTCOMES, from the instance's /metrics. */
+async function toolRuns (http: Api, tool: string): Promise<number[]> {
+  return Promise.all(TOOL_RUN_OUTCOMES.map((outcome) => http.metric(TOOL_CALLS, { tool, outcome })))
+}
+
+type ToolAnswer = { code?: string, position: string, output?: { userId: string } }
+
+/**
+ * An AI client (the drill organization's owner) calls `users.get` again and
+ * again for someone who is not a member: each call runs, and the body's
+ * refusal (`org.member_not_found`) is a failed call, which is what the alert
+ * counts, as the runbook warns. The drill makes `toolMinCalls` such calls, so
+ * the share of failures is far above the threshold on enough calls. Then it
+ * follows the runbook: the calls read back by tool show one caller and one
+ * code of the domain, so nothing is broken on the server; the client stops,
+ * and its next, correct call (the owner's own profile) succeeds.
+ */
+async function toolErrors (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const { orgId, position } = await drillOrg(http, 'tool-errors')
+  const tool = 'users.get'
+  const call = (input: unknown, status: number, what: string): Promise<ToolAnswer> => expect<ToolAnswer>(
+    http.call('POST', `/v1/orgs/${orgId}/tools/${tool}/calls`, { body: { input }, headers: { 'x-consistent-with': position } }),
+    status, what)
+  const before = await toolRuns(http, tool)
+  const stranger = `usr_drill${randomBytes(8).toString('hex')}`
+  let last = position
+  for (let i = 0; i < THRESHOLDS.toolMinCalls; i++) {
+    const refused = await call({ userId: stranger }, 404, `${tool} for someone who is not a member`)
+    if (refused.code !== 'org.member_not_found') throw new DrillFailed(`${tool} answered ${JSON.stringify(refused)}`)
+    last = refused.position
+  }
+  const moved = (await toolRuns(http, tool)).map((value, index) => value - before[index]!)
+  const ran = moved.reduce((sum, value) => sum + value, 0)
+  const errors = moved[0]! + moved[1]! + moved[2]!
+  options.log?.(`${tool}: ${errors} of ${ran} calls that ran failed (threshold ${THRESHOLDS.toolErrorRate} of ${THRESHOLDS.toolMinCalls})`)
+  const found = await readToolCalls(http, orgId, tool, last)
+  // Mitigation: the client stops repeating its wrong call; its next one is right.
+  const { user: { userId } } = await expect<{ user: { userId: string } }>(http.call('GET', '/v1/session'), 200, 'read the session')
+  const answered = await call({ userId }, 200, `${tool} for the owner`)
+  return {
+    scenario: 'tool-errors', orgId, alert: 'LedgerlineToolErrorRate', runbook: 'runbooks/tools.md#tool-error-rate',
+    metric: TOOL_CALLS, labels: { tool, outcome: 'failed' }, threshold: THRESHOLDS.toolErrorRate,
+    before: before[0]!, peak: before[0]! + moved[0]!, crossed: ran >= THRESHOLDS.toolMinCalls && errors / ran > THRESHOLDS.toolErrorRate,
+    verification: {
+      step: `GET /v1/orgs/<orgId>/tool-calls?tool=${tool} shows one caller and one code of the domain (org.member_not_found); ` +
+        'the client\'s next, correct call succeeds',
+      ok: found.calls === THRESHOLDS.toolMinCalls && found.kinds.length === 1 && answered.output?.userId === userId,
+      detail: `${found.calls} calls listed: ${found.kinds.join('; ')}; ` +
+        `then ${tool} for the owner: ${answered.output?.userId ?? 'no output'}`
+    }
+  }
+}
+
+/** The runbook's diagnosis: the tool's calls as the API lists them (once the read model has `position`), by status, code and caller. */
+async function readToolCalls (http: Api, orgId: string, tool: string, position: string): Promise<{ calls: number, kinds: string[] }> {
+  const { items } = await expect<{ items: Array<{ status: string, errorCode: string | null, callerId: string }> }>(
+    http.call('GET', `/v1/orgs/${orgId}/tool-calls?tool=${tool}&limit=${THRESHOLDS.toolMinCalls}`,
+      { headers: { 'x-consistent-with': position } }),
+    200, 'read the tool calls back')
+  return { calls: items.length, kinds: [...new Set(items.map((item) => `${item.status} ${item.errorCode ?? ''} by ${item.callerId}`))] }
+}
+
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
   const http = api(options)
   switch (scenario) {
@@ -452,5 +524,6 @@ export async function runDrill (scenario: Scenario, options: DrillOptions): Prom
     case 'tampered-audit-row': return tamperedAuditRow(http, options)
     case 'stalled-projection': return stalledProjection(http, options)
     case 'dead-job': return deadJob(http, options)
+    case 'tool-errors': return toolErrors(http, options)
   }
 }
