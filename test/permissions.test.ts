@@ -56,9 +56,14 @@ interface Fixtures {
   verification: string
   /** Tool calls (members.remove) waiting for approval by their caller, the holder of just ai:use: one to approve, one to deny. */
   toolCalls: { approve: string, deny: string }
+  /** An MCP session of the holder of just ai:use (a session is its token's), to end. */
+  mcpSession: string
 }
 
-interface Request { params?: Record<string, string>, query?: string, body?: unknown }
+interface Request { params?: Record<string, string>, query?: string, body?: unknown, headers?: Record<string, string> }
+
+/** What a Streamable HTTP client sends with a POST to the MCP endpoint. */
+const MCP_POST = { accept: 'application/json, text/event-stream' }
 
 /**
  * A request each org route accepts from a member who holds its action, keyed
@@ -113,7 +118,19 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'POST /v1/orgs/:orgId/tool-calls/:callId/approve': (f) => ({ params: { callId: f.toolCalls.approve } }),
   'POST /v1/orgs/:orgId/tool-calls/:callId/deny': (f) => ({ params: { callId: f.toolCalls.deny } }),
   'GET /v1/orgs/:orgId/tool-calls': () => ({ query: 'limit=5&tool=members.remove' }),
-  'GET /v1/orgs/:orgId/tool-calls/:callId': (f) => ({ params: { callId: f.toolCalls.deny } })
+  'GET /v1/orgs/:orgId/tool-calls/:callId': (f) => ({ params: { callId: f.toolCalls.deny } }),
+  'POST /v1/orgs/:orgId/mcp': () => ({ headers: MCP_POST, body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }),
+  'GET /v1/orgs/:orgId/mcp': () => ({}),
+  'DELETE /v1/orgs/:orgId/mcp': (f) => ({ headers: { 'mcp-session-id': f.mcpSession } })
+}
+
+/**
+ * Routes whose holder gets through to an answer that is not a 2xx, by design: the MCP endpoint offers no
+ * stream at GET (405 `mcp.method_not_allowed`, as the transport spec allows), whoever asks.
+ */
+const THROUGH_TO: Record<string, { status: number, code: string }> = {
+  'GET /v1/orgs/:orgId/mcp': { status: 405, code: 'mcp.method_not_allowed' },
+  'HEAD /v1/orgs/:orgId/mcp': { status: 405, code: 'mcp.method_not_allowed' }
 }
 
 /**
@@ -156,7 +173,7 @@ const VIEWER_ACTIONS = LEDGERLINE_CATALOGUE.builtInRoleGrants.viewer
 function injection (route: OrgRoute, fixtures: Fixtures, token: string): InjectOptions {
   const fill = REQUESTS[routeKey({ ...route, method: route.method === 'HEAD' ? 'GET' : route.method })]
   if (fill === undefined) throw new Error(`${routeKey(route)} has no REQUESTS entry: add a request a holder of its action may send`)
-  const { params = {}, query, body } = fill(fixtures)
+  const { params = {}, query, body, headers = {} } = fill(fixtures)
   const path = route.url.replace(/:(\w+)/g, (_whole, name: string) => {
     const value = name === 'orgId' ? fixtures.orgId : params[name]
     if (value === undefined) throw new Error(`${routeKey(route)}: REQUESTS gives no :${name}`)
@@ -165,7 +182,7 @@ function injection (route: OrgRoute, fixtures: Fixtures, token: string): InjectO
   return {
     method: route.method as InjectOptions['method'],
     url: query === undefined ? path : `${path}?${query}`,
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${token}`, ...headers },
     ...(body === undefined ? {} : { payload: body as object })
   }
 }
@@ -236,7 +253,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
       roles: ['viewer'] }) as { inviteId?: string }).inviteId!,
     verification: (await api.call('POST', `/v1/orgs/${orgId}/audit-events/verify`)).json().jobId,
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' },
-    toolCalls: { approve: '', deny: '' }
+    toolCalls: { approve: '', deny: '' },
+    mcpSession: ''
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
   for (const action of new Set(routes.map(declared).filter((action) => action !== undefined))) {
@@ -252,6 +270,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   fixtures.sessions = await impersonationSessions(api, fixtures, members.get('impersonation:start')!.only.userId, requesters)
   fixtures.toolCalls = await pendingToolCalls(api, orgId, members.get('ai:use')!.only.userId,
     [await member('tool-leaver-1', ['viewer']), await member('tool-leaver-2', ['viewer'])])
+  fixtures.mcpSession = await mcpSession(api, orgId, members.get('ai:use')!.only.token, last)
   last = formatPosition(await lastWritten(api.runtime.sql))
   const conditional = await holder('conditional', [
     allow(['member:read'], { eq: [{ ref: 'context.mfa' }, true] }),
@@ -295,6 +314,18 @@ async function pendingToolCalls (api: TestApp, orgId: string, caller: string, le
   return { approve: approve!, deny: deny! }
 }
 
+/** An MCP session opened by `token`'s holder (initialize), once the read models show what the set-up wrote up to `last`. */
+async function mcpSession (api: TestApp, orgId: string, token: string, last: string): Promise<string> {
+  const response = await api.app.inject({
+    method: 'POST', url: `/v1/orgs/${orgId}/mcp`, headers: { authorization: `Bearer ${token}`, 'x-consistent-with': last, ...MCP_POST },
+    payload: { jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'permissions-walk', version: '1' } } }
+  })
+  const sessionId = response.headers['mcp-session-id']
+  if (typeof sessionId !== 'string') throw new Error(`initialize should open an MCP session: ${response.statusCode} ${response.body}`)
+  return sessionId
+}
+
 /**
  * What the log holds besides the records of refusals (a refused sensitive action is itself audited, as
  * `authz.access.denied`): the count of other event rows (also ones an older transaction elsewhere still hides),
@@ -316,10 +347,19 @@ async function assertRefused (t: Test, w: World, options: InjectOptions, action:
   t.same(await logState(w), before, `${label}: nothing was written`)
 }
 
-/** Through: a 2xx. What it wrote is waited for, so that the next refusal sees a head that no longer moves. */
-async function assertThrough (t: Test, w: World, options: InjectOptions, label: string): Promise<void> {
+/**
+ * Through: a 2xx, or the answer THROUGH_TO names for the route. What it wrote is waited for, so that the next refusal sees a head
+ * that no longer moves.
+ */
+async function assertThrough (t: Test, w: World, options: InjectOptions, label: string, route: OrgRoute): Promise<void> {
   const response = await w.api.app.inject(options)
-  t.ok(response.statusCode >= 200 && response.statusCode < 300, `${label} → ${response.statusCode} ${response.body.slice(0, 200)}`)
+  const expected = THROUGH_TO[routeKey(route)]
+  if (expected === undefined) {
+    t.ok(response.statusCode >= 200 && response.statusCode < 300, `${label} → ${response.statusCode} ${response.body.slice(0, 200)}`)
+  } else {
+    t.equal(response.statusCode, expected.status, `${label} → ${expected.status} by design (got ${response.body.slice(0, 200)})`)
+    if (options.method !== 'HEAD') t.equal(response.json().code, expected.code)
+  }
   // Whatever it wrote (a command, or the trace of reading the audit log), with or without a position in its answer.
   await untilVisible(w.api.runtime.store, await lastWritten(w.api.runtime.sql))
 }
@@ -360,7 +400,7 @@ t.test('each org route enforces the permission it declares', async (t) => {
         const { allBut, only: holder } = w.members.get(action)!
         const only = routeKey(route) === 'POST /v1/orgs/:orgId/impersonations' ? w.fixtures.requester! : holder
         await assertRefused(t, w, injection(route, w.fixtures, allBut.token), action, 'every action but it')
-        await assertThrough(t, w, injection(route, w.fixtures, only.token), 'just it')
+        await assertThrough(t, w, injection(route, w.fixtures, only.token), 'just it', route)
       })
     }
 
@@ -373,7 +413,8 @@ t.test('each org route enforces the permission it declares', async (t) => {
         { body: { userId: w.conditional.userId, action: 'member:read', resource: { type: 'organization', id: w.fixtures.orgId } } })
       t.match(why.json(), { allowed: false, failedConditions: [{ effect: 'allow', clause: 'eq' }] },
         'refused for the failed condition, not for want of a grant')
-      await assertThrough(t, w, injection(listRoles, w.fixtures, w.conditional.token), 'role:read when resource.id is this organization')
+      await assertThrough(t, w, injection(listRoles, w.fixtures, w.conditional.token), 'role:read when resource.id is this organization',
+        listRoles)
     })
 
     await t.test('a member who may assign roles or add members cannot give a built-in role that allows more than they hold', async (t) => {

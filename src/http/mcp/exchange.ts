@@ -12,6 +12,7 @@ import { isInitializeRequest, type InitializeRequest } from '@modelcontextprotoc
 import type { FastifyRequest } from 'fastify'
 import type { ToolCaller } from '../../application/tools/tool.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
+import { mcpPath } from './metadata.ts'
 import { CONTEXT, type McpRequestContext } from './server.ts'
 
 /** Headers the transport never needs: the credentials stay out of the handlers' `requestInfo`. */
@@ -70,22 +71,25 @@ export function authInfoOf (request: FastifyRequest, orgId: string): AuthInfo {
   return { token: principal.token.id, clientId: principal.userId, scopes: [], extra: { [CONTEXT]: context } }
 }
 
-/** The request as the transport reads it: method, headers (less credentials), and the body when it did not parse. */
-export function webRequestOf (request: FastifyRequest, body: Body): Request {
+/**
+ * The request as the transport reads it: method, headers (less credentials), and the body when it did not parse. Its URL is the
+ * endpoint's, whatever the query: nothing reads it but the handlers' `requestInfo`, and no path a client sends can make it throw.
+ */
+export function webRequestOf (request: FastifyRequest, orgId: string, body: Body): Request {
   const headers = new Headers()
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined || DROPPED.has(name)) continue
     headers.set(name, Array.isArray(value) ? value.join(', ') : value)
   }
   const unparsed = body.parsed === undefined && body.raw !== undefined && request.method === 'POST'
-  return new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers, ...(unparsed ? { body: body.raw } : {}) })
+  return new Request(`http://localhost${mcpPath(orgId)}`, { method: request.method, headers, ...(unparsed ? { body: body.raw } : {}) })
 }
 
 /** Hands the request to `transport` (connected to `server`) and answers what it answers. */
 export async function exchange (
   transport: WebStandardStreamableHTTPServerTransport, request: FastifyRequest, orgId: string, body: Body
 ): Promise<Response> {
-  return transport.handleRequest(webRequestOf(request, body), {
+  return transport.handleRequest(webRequestOf(request, orgId, body), {
     ...(body.parsed === undefined ? {} : { parsedBody: body.parsed }),
     authInfo: authInfoOf(request, orgId)
   })
