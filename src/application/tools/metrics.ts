@@ -10,10 +10,10 @@
  *
  * The timeouts differ per tool, so the alert on latency over budget
  * (LedgerlineToolLatencyOverBudget) compares each tool's quantile with this
- * gauge rather than with a constant per tool in the rules. The comparison is
- * exact when the timeout is one of the histogram's bucket bounds (5 s and
- * 10 s for Ledgerline's own tools): the 95th percentile is above the bound
- * exactly when more than 5% of the calls took longer.
+ * gauge rather than with a constant per tool in the rules. Every timeout
+ * given is also a bound of the histogram's buckets, which makes the
+ * comparison exact: the 95th percentile is above a bound exactly when more
+ * than 5% of the calls took longer.
  *
  * Outcomes: succeeded, failed, timed_out, invalid_output (failures of the
  * body), invalid_input, denied (refusals before anything ran), and
@@ -33,21 +33,25 @@ export interface ToolCallObserver {
 /** A tool as its metrics know it: a name alone, or with the timeout its budget gauge exports (a registered tool is one). */
 export type MeteredTool = string | { readonly name: string, readonly timeoutMs: number }
 
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120]
+
 export class ToolMetrics implements ToolCallObserver {
   readonly #calls: Counter<'tool' | 'outcome'>
   readonly #duration: Histogram<'tool' | 'outcome'>
 
   /**
    * `tools`: the registered tools, whose series exist from the start at 0 (increase() cannot see the first increment);
-   * those given with their timeout export it as their budget.
+   * those given with their timeout export it as their budget, and it is a bound of the duration histogram.
    */
   constructor (registry: Registry, tools: readonly MeteredTool[] = []) {
+    const timeouts = tools.flatMap((entry) => typeof entry === 'string' ? [] : [entry.timeoutMs / 1000])
     this.#calls = new Counter({
       name: 'ledgerline_tool_calls_total', help: 'Tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [registry]
     })
     this.#duration = new Histogram({
       name: 'ledgerline_tool_call_duration_seconds', help: 'How long tool calls took in the pipeline, by tool and outcome',
-      labelNames: ['tool', 'outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], registers: [registry]
+      labelNames: ['tool', 'outcome'], buckets: [...new Set([...DURATION_BUCKETS, ...timeouts])].sort((a, b) => a - b),
+      registers: [registry]
     })
     const budget = new Gauge({
       name: 'ledgerline_tool_timeout_seconds', help: 'Each registered tool\'s timeout, the budget its latency is held to',
