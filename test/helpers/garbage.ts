@@ -446,6 +446,18 @@ export function parsed (answer: Answer): Record<string, unknown> | undefined {
 }
 
 /** Why `answer` breaks the contract, or undefined when it keeps it. */
+/**
+ * The MCP endpoint answers what its protocol refuses (a body that is not JSON-RPC, a missing Accept) with a JSON-RPC error, as
+ * the Streamable HTTP transport spec has it; what it refuses before the protocol (token, tenancy, Host) is problem+json.
+ */
+const MCP_ENDPOINT = '/v1/orgs/:orgId/mcp'
+
+function jsonRpcError (answer: Answer): boolean {
+  const body = answer.contentType.startsWith('application/json') ? parsed(answer) : undefined
+  const error = body?.error as { code?: unknown, message?: unknown } | undefined
+  return body?.jsonrpc === '2.0' && typeof error?.code === 'number' && typeof error.message === 'string'
+}
+
 export function violation (sent: Sent, answer: Answer): string | undefined {
   const { status } = answer
   if (status >= 200 && status < 300) {
@@ -453,6 +465,7 @@ export function violation (sent: Sent, answer: Answer): string | undefined {
     return `${status} without a valid token`
   }
   if (status < 400 || status > 499) return `status ${status}`
+  if (sent.route?.url === MCP_ENDPOINT && jsonRpcError(answer)) return undefined
   if (!answer.contentType.startsWith('application/problem+json')) return `${status} with content-type ${answer.contentType}: ` +
     `${answer.body.slice(0, 200)}`
   if (sent.method === 'HEAD') return answer.body === '' ? undefined : 'HEAD answered a body'
