@@ -146,7 +146,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       states,
       policies,
       catalogue,
-      waitForReadModels: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['identity'])
+      waitForReadModels: async () => runner.waitFor(await store.committedHeadPosition(), config.consistencyTimeoutMs, ['identity'])
     }
     const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
     const impersonationExpiry = new ImpersonationExpiry(impersonation, logger.child({ component: 'impersonation-expiry' }))
@@ -178,9 +178,9 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const toolRegistry = new ToolRegistry(catalogue, applicationTools({ billing }))
     const tools = new ToolPipeline({
       services: { ...impersonation, invitationTtlMs: config.invitationTtlMs,
-        waitForInvitations: async () => runner.waitFor(await store.headPosition(), config.consistencyTimeoutMs, ['invitations']) },
+        waitForInvitations: async () => runner.waitFor(await store.committedHeadPosition(), config.consistencyTimeoutMs, ['invitations']) },
       registry: toolRegistry,
-      observer: new ToolMetrics(metrics.registry, toolRegistry.names),
+      observer: new ToolMetrics(metrics.registry, toolRegistry.list().map(({ tool }) => tool)),
       logger: logger.child({ component: 'tools' })
     })
     if (options.runProjections === true) {

@@ -30,7 +30,7 @@ export interface IdentityServices extends CommandServices {
   readonly directory: IdentityDirectory
   /** Lifetime of a session token from password login. */
   readonly sessionTtlMs: number
-  /** Resolves once the identity read model has caught up with the log as it is now. */
+  /** Resolves once the identity read model has caught up with every event committed so far, visible to readers or not yet. */
   waitForReadModels(): Promise<void>
   /** Each organization's compiled policy (built-in and custom roles). */
   readonly policies: PolicySnapshots
