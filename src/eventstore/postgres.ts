@@ -102,6 +102,14 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     }
   }
 
+  /** The last event's position among the rows `where` selects (START when none). */
+  async function lastPosition (where: string): Promise<LogPosition> {
+    const { rows } = await run(() => sql.query<{ t: string, p: string }>(
+      `SELECT transaction_id::text AS t, global_position::text AS p FROM events WHERE ${where}
+        ORDER BY transaction_id DESC, global_position DESC LIMIT 1`))
+    return rows[0] === undefined ? START : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
+  }
+
   const store: PostgresEventStore = {
     kind: 'postgres',
 
@@ -148,20 +156,10 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       return { events, position: maxPosition(edge, last), isEnd: Number(rows[0]?.scanned ?? 0) < window } satisfies ReadAllResult
     },
 
-    async headPosition () {
-      const { rows } = await run(() => sql.query<{ t: string, p: string }>(
-        `SELECT transaction_id::text AS t, global_position::text AS p FROM events WHERE ${VISIBLE}
-          ORDER BY transaction_id DESC, global_position DESC LIMIT 1`))
-      return rows[0] === undefined ? START : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
-    },
+    headPosition: async () => lastPosition(VISIBLE),
 
     // Readers see the log only below the cluster's oldest open transaction (VISIBLE); committed rows above it wait there.
-    async committedHeadPosition () {
-      const { rows } = await run(() => sql.query<{ t: string, p: string }>(
-        `SELECT transaction_id::text AS t, global_position::text AS p FROM events
-          ORDER BY transaction_id DESC, global_position DESC LIMIT 1`))
-      return rows[0] === undefined ? START : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
-    },
+    committedHeadPosition: async () => lastPosition('true'),
 
     subscribe (from, options) {
       return catchUpSubscription(store, from, options)
