@@ -81,7 +81,10 @@ const EnvSchema = z.object({
   PUBLIC_URL: z.string().trim().default('').refine((value) => value === '' || originOf(value) !== undefined,
     'an http(s) origin such as https://ledgerline.example.com (no path, query or fragment)'),
   MCP_ALLOWED_ORIGINS: z.string().trim().default('').refine((value) => listOf(value).every((origin) => originOf(origin) !== undefined),
-    'comma-separated http(s) origins such as https://app.example.com')
+    'comma-separated http(s) origins such as https://app.example.com'),
+  WEBHOOK_SECRETS_KEY: z.string().trim().default('').refine((value) => value === '' || isBase64Key(value),
+    'the base64 of exactly 32 bytes (e.g. openssl rand -base64 32)'),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false', '']).default('false')
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
   .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
@@ -102,6 +105,12 @@ function originOf (value: string): string | undefined {
   }
   const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === ''
   return (url.protocol === 'https:' || url.protocol === 'http:') && bare ? url.origin : undefined
+}
+
+/** Base64 (standard alphabet, padded) of exactly 32 bytes: an AES-256 key. */
+const isBase64Key = (value: string): boolean => {
+  const bytes = Buffer.from(value, 'base64')
+  return bytes.length === 32 && bytes.toString('base64') === value
 }
 
 const listOf = (value: string): string[] => value.split(',').map((item) => item.trim()).filter((item) => item !== '')
@@ -229,6 +238,13 @@ export interface Config {
   readonly publicUrl: string | undefined
   /** MCP_ALLOWED_ORIGINS: browser origins allowed to call the MCP server besides PUBLIC_URL's and the server's own. */
   readonly mcpAllowedOrigins: readonly string[]
+  /** Webhooks in and out (src/application/webhooks/). */
+  readonly webhooks: {
+    /** WEBHOOK_SECRETS_KEY: encrypts stored webhook secrets (AES-256-GCM); unset, they are stored in plain text (production refuses it). */
+    readonly secretsKey: Secret | undefined
+    /** WEBHOOK_ALLOW_PRIVATE_TARGETS: deliveries may reach loopback and private addresses (tests only; production refuses it). */
+    readonly allowPrivateTargets: boolean
+  }
 }
 
 export class ConfigError extends Error {
@@ -282,7 +298,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       apiBase: e.STRIPE_API_BASE === undefined ? undefined : apiBaseOf(e.STRIPE_API_BASE)
     },
     publicUrl: e.PUBLIC_URL === '' ? undefined : originOf(e.PUBLIC_URL),
-    mcpAllowedOrigins: listOf(e.MCP_ALLOWED_ORIGINS).map((origin) => originOf(origin)!)
+    mcpAllowedOrigins: listOf(e.MCP_ALLOWED_ORIGINS).map((origin) => originOf(origin)!),
+    webhooks: {
+      secretsKey: e.WEBHOOK_SECRETS_KEY === '' ? undefined : new Secret(e.WEBHOOK_SECRETS_KEY),
+      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true'
+    }
   }
 }
 
