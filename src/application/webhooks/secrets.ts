@@ -18,7 +18,10 @@ import type { SqlClient } from '../../sql/client.ts'
 export interface StoredSecret { secretId: string, secret: string, fingerprint: string, createdAt: Date, expiresAt: Date | null }
 
 export interface WebhookSecretStore {
-  /** A new `whsec_` secret (base64 of 32 random bytes after the prefix, as Standard Webhooks), stored for owner; the plain text is answered once. */
+  /**
+   * A new `whsec_` secret (base64 of 32 random bytes after the prefix, as Standard Webhooks), stored for owner; the plain text is
+   * answered once.
+   */
   create (ownerId: string, options?: { now?: Date }): Promise<StoredSecret>
   /** The owner's secrets not expired at `now` (default now), newest first, in plain text: for signing (first) and verifying (any). */
   active (ownerId: string, now?: Date): Promise<StoredSecret[]>
