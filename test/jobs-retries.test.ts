@@ -6,16 +6,23 @@
  * - an error marked "do not retry" (a permanent flag, an http.410 code) is
  *   dead after one attempt;
  * - attempts never exceed maxAttempts;
- * - a timeout aborts the handler's signal and counts as a failed attempt.
+ * - a timeout aborts the handler's signal and counts as a failed attempt;
+ * - Svix's whole schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) is
+ *   followed to the eighth and last attempt, each retry due at its jittered
+ *   delay and not a millisecond before;
+ * - a Retry-After longer than the schedule's delay postpones the retry to it,
+ *   a shorter one changes nothing, and one over a day is cut to a day.
  */
 import t, { type Test } from 'tap'
 import { z } from 'zod'
-import { PermanentJobError } from '../src/application/jobs/handlers.ts'
-import { backoffDelay, type BackoffPolicy } from '../src/domain/jobs/backoff.ts'
+import { PermanentJobError, RetryLaterError } from '../src/application/jobs/handlers.ts'
+import type { Jobs } from '../src/application/jobs/jobs.ts'
+import { backoffDelay, scheduleMaxAttempts, SVIX_BACKOFF, type BackoffPolicy } from '../src/domain/jobs/backoff.ts'
+import type { RecordedEvent } from '../src/eventstore/types.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { jobEventsOf, openJobsWorld, type JobsWorld, testClock, until, untilJobEvent } from './helpers/jobs-harness.ts'
 
-interface Failed { failedAt: string, retryAt: string, code: string }
+interface Failed { failedAt: string, retryAt: string | null, code: string, retryAfterMs?: number }
 
 const payload = z.object({ n: z.number() }).strict()
 
@@ -26,6 +33,8 @@ t.test('job outcomes', async (t) => {
     await t.test('a handler that fails 3 times, then succeeds, follows the backoff schedule', (t) => backoffSchedule(t, world))
     await t.test('a "do not retry" error is dead at once; attempts never exceed maxAttempts', (t) => doNotRetry(t, world))
     await t.test('a timeout aborts the handler\'s signal and counts as a failed attempt', (t) => timeout(t, world))
+    await t.test('Svix\'s whole schedule is followed to the last attempt, each retry at its jittered delay', (t) => svixSchedule(t, world))
+    await t.test('Retry-After postpones a retry past the schedule, never before it, and at most a day', (t) => retryAfter(t, world))
   })
 })
 
@@ -49,21 +58,11 @@ async function backoffSchedule (t: Test, world: JobsWorld): Promise<void> {
   await jobs.start()
   const { jobId } = await jobs.schedule('test.flaky', { n: 1 })
   for (let failure = 1; failure <= 3; failure++) {
-    const events = await until(`failure ${failure}`, async () => {
-      const all = await jobEventsOf(world.store, jobId)
-      return all.filter((e) => e.type === 'job.attempt.failed').length === failure ? all : undefined
-    })
-    const failed = events.filter((e) => e.type === 'job.attempt.failed').at(-1)!.data as Failed
-    const expected = Date.parse(failed.failedAt) + backoffDelay(failure, policy, draws[failure - 1]!)
-    t.equal(failed.code, 'test.flaky')
-    t.equal(Date.parse(failed.retryAt), expected, `retry ${failure} is due after backoffDelay(${failure}), draw ${draws[failure - 1]}`)
-    // Not due a millisecond before: nothing starts.
-    clock.set(new Date(expected - 1))
-    jobs.runner.wake()
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    t.equal(calls, failure, 'no attempt before its retry time')
-    clock.set(failed.retryAt)
-    jobs.runner.wake()
+    const { last } = await failures(world, jobId, failure)
+    const expected: number = Date.parse(last.failedAt) + backoffDelay(failure, policy, draws[failure - 1]!)
+    t.equal(last.code, 'test.flaky')
+    t.equal(Date.parse(last.retryAt!), expected, `retry ${failure} is due after backoffDelay(${failure}), draw ${draws[failure - 1]}`)
+    await dueExactlyAt(t, jobs, clock, expected, () => calls)
   }
   const events = await untilJobEvent(world.store, jobId, ['job.attempt.succeeded'])
   t.equal(calls, 4)
@@ -129,5 +128,96 @@ async function timeout (t: Test, world: JobsWorld): Promise<void> {
   t.equal(reasons.length, 2, 'the signal was aborted in each attempt')
   t.match(reasons[0], /timeout/)
   t.equal((events.at(-1)!.data as { reason: string }).reason, 'attempts_exhausted')
+  await jobs.stop()
+}
+
+/** The job's events once `count` attempts have failed, and the last failure. */
+async function failures (world: JobsWorld, jobId: string, count: number): Promise<{ events: RecordedEvent[], last: Failed }> {
+  const events = await until(`failure ${count}`, async () => {
+    const all = await jobEventsOf(world.store, jobId)
+    return all.filter((e) => e.type === 'job.attempt.failed').length === count ? all : undefined
+  })
+  return { events, last: events.filter((e) => e.type === 'job.attempt.failed').at(-1)!.data as Failed }
+}
+
+/** Moves the clock to 1 ms before `at` (nothing may start), then to `at`. */
+async function dueExactlyAt (t: Test, jobs: Jobs, clock: ReturnType<typeof testClock>, at: number, calls: () => number): Promise<void> {
+  const before = calls()
+  clock.set(new Date(at - 1))
+  jobs.runner.wake()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(calls(), before, 'no attempt a millisecond before its retry time')
+  clock.set(new Date(at))
+  jobs.runner.wake()
+}
+
+async function svixSchedule (t: Test, world: JobsWorld): Promise<void> {
+  const clock = testClock()
+  // A different draw per retry, both ends of the jitter included.
+  const draws = [0, 0.5, 1 - Number.EPSILON, 0.25, 0.75, 0.1, 0.9]
+  let draw = 0
+  const jobs = world.node('svix', { now: clock.now, random: () => draws[draw++]! })
+  let calls = 0
+  jobs.registerJobHandler({
+    type: 'test.delivery',
+    payload,
+    backoff: SVIX_BACKOFF,
+    async handle () {
+      calls++
+      throw Object.assign(new Error('the receiver answered 500'), { code: 'http.500' })
+    }
+  })
+  await jobs.start()
+  const { jobId } = await jobs.schedule('test.delivery', { n: 1 })
+  t.equal(scheduleMaxAttempts(SVIX_BACKOFF), 8)
+  const waited: number[] = []
+  for (let failure = 1; failure < 8; failure++) {
+    const { last } = await failures(world, jobId, failure)
+    const delay = Date.parse(last.retryAt!) - Date.parse(last.failedAt)
+    t.equal(delay, backoffDelay(failure, SVIX_BACKOFF, draws[failure - 1]!),
+      `retry ${failure}: the schedule's delay, draw ${draws[failure - 1]}`)
+    waited.push(delay)
+    await dueExactlyAt(t, jobs, clock, Date.parse(last.retryAt!), () => calls)
+  }
+  const events = await untilJobEvent(world.store, jobId, ['job.dead'])
+  t.same(waited, [4000, 300_000, 2_160_000, 6_480_000, 19_800_000, 30_240_000, 41_760_000],
+    '5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each within 20%')
+  t.equal(calls, 8, 'eight attempts')
+  t.same(events.at(-1)!.data, { attempts: 8, reason: 'attempts_exhausted', at: clock.now().toISOString() })
+  t.equal((events.filter((e) => e.type === 'job.attempt.failed').at(-1)!.data as Failed).retryAt, null, 'the eighth failure has no retry')
+  await jobs.stop()
+}
+
+async function retryAfter (t: Test, world: JobsWorld): Promise<void> {
+  const clock = testClock()
+  const jobs = world.node('later', { now: clock.now, random: () => 0.5 })
+  const asked = [60_000, 1, 3 * 86_400_000]
+  let calls = 0
+  jobs.registerJobHandler({
+    type: 'test.throttled',
+    payload,
+    backoff: { delaysMs: [5000], jitter: 0.2 },
+    maxAttempts: 5,
+    async handle () {
+      const retryAfterMs = asked[calls++]
+      if (retryAfterMs !== undefined) throw new RetryLaterError('the receiver answered 429', 'http.429', retryAfterMs)
+    }
+  })
+  await jobs.start()
+  const { jobId } = await jobs.schedule('test.throttled', { n: 1 })
+  const expected = [
+    { retryAfterMs: 60_000, delay: 60_000, why: 'longer than the 5 s delay: 60 s' },
+    { retryAfterMs: 1, delay: 5000, why: 'shorter: the 5 s delay' },
+    { retryAfterMs: 86_400_000, delay: 86_400_000, why: 'three days asked: a day' }
+  ]
+  for (const [index, { retryAfterMs, delay, why }] of expected.entries()) {
+    const { last } = await failures(world, jobId, index + 1)
+    t.equal(last.code, 'http.429')
+    t.equal(last.retryAfterMs, retryAfterMs, 'the failure records what was honoured')
+    t.equal(Date.parse(last.retryAt!) - Date.parse(last.failedAt), delay, why)
+    await dueExactlyAt(t, jobs, clock, Date.parse(last.retryAt!), () => calls)
+  }
+  await untilJobEvent(world.store, jobId, ['job.attempt.succeeded'])
+  t.equal(calls, 4)
   await jobs.stop()
 }

@@ -11,6 +11,9 @@
  *
  * A handler that throws is retried with the job's backoff, unless the error
  * says retrying cannot help (`isPermanent`): then the job is dead at once.
+ * An error that says when to come back (`RetryLaterError`, or any error with
+ * a numeric `retryAfterMs`: a receiver's Retry-After) delays the next
+ * attempt to at least that, capped at a day (the decider's rule).
  *
  * What a handler answers is the job's result when it is a plain object: it
  * goes through JSON (a Date becomes its ISO string, an undefined member
@@ -59,6 +62,22 @@ export class PermanentJobError extends Error {
   constructor (message: string, readonly code = 'job.permanent') {
     super(message)
   }
+}
+
+/**
+ * Throw it when the other side said when to come back (a 429 or 503 with Retry-After): the next attempt is due no sooner than
+ * `retryAfterMs` from now (capped at 24 h), nor sooner than the job's backoff. Any error with a numeric `retryAfterMs` does the same.
+ */
+export class RetryLaterError extends Error {
+  constructor (message: string, readonly code: string, readonly retryAfterMs: number) {
+    super(message)
+  }
+}
+
+/** How long a handler's error asks to wait before the next attempt, in milliseconds, or undefined when it does not say. */
+export function retryAfterOf (error: unknown): number | undefined {
+  const value = (error as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs
+  return typeof value === 'number' && !Number.isNaN(value) ? Math.max(0, value) : undefined
 }
 
 /** Error codes that mean "do not retry", whatever the error's class. */

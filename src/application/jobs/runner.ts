@@ -28,7 +28,8 @@
  *   answer cannot be kept, and would be as large again); an error marked
  *   permanent (handlers.ts) is a failure without retry (dead); any other
  *   error, or the timeout (the handler's signal aborts), is a failure
- *   retried after the job's backoff, drawn with the injected `random`.
+ *   retried after the job's backoff, drawn with the injected `random`, or
+ *   after the error's `retryAfterMs` when that is longer (a Retry-After).
  * - stop({ graceMs }): no new claims; running handlers get the grace period
  *   to finish; the rest are aborted and their attempts released: recorded as
  *   failed (`job.shutdown`) with a zero backoff draw, so the job is due again
@@ -50,7 +51,7 @@ import { JOBS_CHANNEL } from '../../projections/jobs/projection.ts'
 import { claimDueJobs, releaseClaim, type ClaimedJob } from '../../projections/jobs/queries.ts'
 import { isUndefinedTable, type SqlClient } from '../../sql/client.ts'
 import type { CommandServices } from '../commands.ts'
-import { failureOf, isPermanent, jobCommand, resultOf, type JobHandler, type JobHandlers } from './handlers.ts'
+import { failureOf, isPermanent, jobCommand, resultOf, retryAfterOf, type JobHandler, type JobHandlers } from './handlers.ts'
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'timeout' | 'released' | 'lost'
 
@@ -357,7 +358,14 @@ export class JobRunner {
       const random = error.outcome === 'released' ? 0 : this.#o.random()
       return { type: 'FailAttempt', data: { node, attempt, code, message: error.message, retryable: true, random } }
     }
-    return { type: 'FailAttempt', data: { node, attempt, ...failureOf(error), retryable: !isPermanent(error), random: this.#o.random() } }
+    const retryAfterMs = retryAfterOf(error)
+    return {
+      type: 'FailAttempt',
+      data: {
+        node, attempt, ...failureOf(error), retryable: !isPermanent(error), random: this.#o.random(),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+      }
+    }
   }
 
   /** A success with the handler's answer as its result, or the failure that keeping it would be (too large, not JSON). */

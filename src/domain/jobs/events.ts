@@ -85,7 +85,12 @@ export const attemptFailed = defineEvent({
     message: z.string().max(1000),
     failedAt: at,
     /** When the next attempt is due; null when there is none (a `job.dead` follows). */
-    retryAt: at.nullable()
+    retryAt: at.nullable(),
+    /**
+     * How long the handler asked to wait (a receiver's Retry-After), capped at 24 h: the retry was due no sooner. Absent when it
+     * asked nothing (and on events written before it could).
+     */
+    retryAfterMs: z.number().int().min(0).max(86_400_000).optional()
   }).strict()
 })
 

@@ -186,6 +186,49 @@ t.test('a failure waits a jittered backoff for the next attempt; the last one, o
   job.given([...running, failed(1, 'n1', 10, 12)]).when(start('n2'), at(12)).then(t, [started(2, 'n2', 12)], 'any node at it')
 })
 
+t.test('a schedule backoff gives one attempt more than its delays, and each retry waits its delay within the jitter', async (t) => {
+  const svixLike = { delaysMs: [5000, 300_000], jitter: 0.2 }
+  job.given([]).when(schedule({ maxAttempts: undefined, backoff: svixLike }), at(0))
+    .then(t, [scheduled({ maxAttempts: 3, backoff: svixLike })], 'two delays: three attempts')
+  job.given([]).when(schedule({ maxAttempts: 10, backoff: svixLike }), at(0))
+    .then(t, [scheduled({ maxAttempts: 10, backoff: svixLike })], 'unless the job says otherwise')
+  const onSchedule = [scheduled({ backoff: svixLike }), started(1, 'n1', 0)]
+  job.given(onSchedule).when(fail('n1', 1, 0.5), at(10)).then(t, [failed(1, 'n1', 10, 15)], 'the middle draw: 5 s')
+  job.given(onSchedule).when(fail('n1', 1, 0), at(10)).then(t, [failed(1, 'n1', 10, 14)], 'the lowest: 4 s')
+  job.given([...onSchedule, failed(1, 'n1', 10, 15), started(2, 'n1', 15)]).when(fail('n1', 2, 0.5), at(20))
+    .then(t, [failed(2, 'n1', 20, 320)], 'after attempt 2: 5 min')
+})
+
+const failLater = (attempt: number, retryAfterMs: number, random = 0.5, retryable = true): JobCommand => {
+  const command = fail('n1', attempt, random, retryable) as Extract<JobCommand, { type: 'FailAttempt' }>
+  return { ...command, data: { ...command.data, retryAfterMs } }
+}
+const failedAfter = (attempt: number, when: number, retryAt: number | null, retryAfterMs: number, code = 'http.503'): JobEvent => {
+  const event = failed(attempt, 'n1', when, retryAt, code, code === 'http.503' ? 'unavailable' : 'gone') as Of<'job.attempt.failed'>
+  return { ...event, data: { ...event.data, retryAfterMs } }
+}
+
+t.test('a Retry-After longer than the backoff delays the retry to it, a shorter one does not, and a day is the most', async (t) => {
+  // doubling: the middle draw after attempt 1 waits 1 s (half of [0, 2 s], rounded down).
+  job.given(running).when(failLater(1, 60_000), at(10)).then(t, [failedAfter(1, 10, 70, 60_000)], 'longer: 60 s')
+  job.given(running).when(failLater(1, 200), at(10)).then(t, [failedAfter(1, 10, 11, 200)], 'shorter: the backoff\'s 1 s')
+  const justOver = failedAfter(1, 10, 11, 1001) as Of<'job.attempt.failed'>
+  job.given(running).when(failLater(1, 1000.2), at(10))
+    .then(t, [{ ...justOver, data: { ...justOver.data, retryAt: new Date(T0 + 11_001).toISOString() } }], 'whole milliseconds, rounded up')
+  job.given(running).when(failLater(1, 86_400_000), at(10)).then(t, [failedAfter(1, 10, 10 + 86_400, 86_400_000)], 'a day exactly')
+  job.given(running).when(failLater(1, 86_400_001), at(10)).then(t, [failedAfter(1, 10, 10 + 86_400, 86_400_000)], 'capped at a day')
+  job.given(running).when(failLater(1, Number.POSITIVE_INFINITY), at(10))
+    .then(t, [failedAfter(1, 10, 10 + 86_400, 86_400_000)], 'for ever is a day')
+  job.given(running).when(failLater(1, -5), at(10)).then(t, [failedAfter(1, 10, 11, 0)], 'a negative wait is none')
+  job.given(running).when(failLater(1, 60_000, 0.5, false), at(10))
+    .then(t, [failedAfter(1, 10, null, 60_000, 'http.410'), dead(1, 10, 'do_not_retry')], 'a do-not-retry still wins')
+  job.given([scheduled({ maxAttempts: 1 }), started(1, 'n1', 0)]).when(failLater(1, 60_000), at(10))
+    .then(t, [failedAfter(1, 10, null, 60_000), dead(1, 10)], 'the last attempt is still the last')
+  job.given([...running, failedAfter(1, 10, 70, 60_000)]).when(start('n2'), clock(T0 + 70 * SECOND - 1))
+    .thenThrows(t, 'job.not_due', 'not due before the Retry-After')
+  job.given([...running, failedAfter(1, 10, 70, 60_000)]).when(start('n2'), at(70)).then(t, [started(2, 'n2', 70)], 'due at it')
+})
+
 t.test('a cancel stops a waiting or running job; its holder hears of it at the next heartbeat', async (t) => {
   job.given([scheduled()]).when(cancel, at(1)).then(t, [cancelled(1)])
   job.given(running).when(cancel, at(1)).then(t, [cancelled(1)])

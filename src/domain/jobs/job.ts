@@ -54,18 +54,26 @@
  * first and records such an attempt as failed, without retry
  * (`job.result_too_large`): running it again would answer the same.
  *
+ * Retry-After. A handler may ask to wait longer than the backoff (a
+ * webhook receiver's 429 or 503 with Retry-After): FailAttempt's
+ * `retryAfterMs`. The next attempt is due after max(backoff, retryAfterMs),
+ * the latter capped at a day; the failure records it. A do-not-retry error
+ * still makes the job dead, and the last attempt is still the last.
+ *
  * Time arrives as the decision's `now`; randomness (the backoff's jitter) as
  * `random` in FailAttempt: `decide` stays pure and replays exactly.
  */
 import type { Decider } from '../decider.ts'
 import { handlerOf } from '../dispatch.ts'
 import { domainError } from '../errors.ts'
-import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, type BackoffPolicy } from './backoff.ts'
+import { backoffDelay, DEFAULT_BACKOFF, scheduleMaxAttempts, type BackoffPolicy } from './backoff.ts'
 import { JobClosed, JobLeased, JobNotDue, JobNotFound, JobNotRetryable, LeaseLost } from './errors.ts'
 import type { JobEvent, KeyMode } from './events.ts'
 
 export const DEFAULT_TIMEOUT_SECONDS = 300
 export const DEFAULT_LEASE_SECONDS = 30
+/** The longest wait a handler may ask for (a receiver's Retry-After): a day, so a bad header cannot park a job for ever. */
+export const RETRY_AFTER_CAP_MS = 86_400_000
 /** The largest result kept, in bytes of UTF-8 JSON. */
 export const RESULT_LIMIT_BYTES = 64 * 1024
 
@@ -122,6 +130,8 @@ export type JobCommand =
       retryable: boolean,
       /** In [0, 1): the jitter's draw. */
       random: number
+      /** The handler asked to wait at least this long (a receiver's Retry-After); capped at RETRY_AFTER_CAP_MS. */
+      retryAfterMs?: number
     }
   }
   | { type: 'CancelJob', data: { by: string, reason?: 'cancelled' | 'replaced', replacedBy?: string, note?: string } }
@@ -142,7 +152,7 @@ function schedule (data: Extract<JobCommand, { type: 'ScheduleJob' }>['data'], n
       ...rest,
       payload: payload as Job['payload'],
       runAt: runAt ?? now.toISOString(),
-      maxAttempts: maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxAttempts: maxAttempts ?? scheduleMaxAttempts(backoff ?? DEFAULT_BACKOFF),
       backoff: backoff ?? DEFAULT_BACKOFF,
       timeoutSeconds: timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
       scheduledAt: now.toISOString()
@@ -220,11 +230,15 @@ function succeed (state: JobState, data: Extract<JobCommand, { type: 'SucceedAtt
 function fail (state: JobState, data: Extract<JobCommand, { type: 'FailAttempt' }>['data'], now: Date): JobEvent[] {
   const running = held(state, data.node, data.attempt)
   const last = running.attempts >= running.maxAttempts
-  const retryAt = !data.retryable || last ? null : plus(now, backoffDelay(running.attempts, running.job.backoff, data.random))
+  const retryAfterMs = data.retryAfterMs === undefined ? undefined : Math.min(RETRY_AFTER_CAP_MS, Math.max(0, Math.ceil(data.retryAfterMs)))
+  // The backoff is drawn even when Retry-After asks for longer: the schedule stays the floor a receiver cannot shorten.
+  const delay = (): number => Math.max(backoffDelay(running.attempts, running.job.backoff, data.random), retryAfterMs ?? 0)
+  const retryAt = !data.retryable || last ? null : plus(now, delay())
   const failed: JobEvent = {
     type: 'job.attempt.failed',
     data: {
-      attempt: data.attempt, node: data.node, code: data.code, message: data.message.slice(0, 1000), failedAt: now.toISOString(), retryAt
+      attempt: data.attempt, node: data.node, code: data.code, message: data.message.slice(0, 1000), failedAt: now.toISOString(), retryAt,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs })
     }
   }
   if (retryAt !== null) return [failed]
