@@ -29,6 +29,7 @@ import { ledgerline } from './helpers/ledgerline.ts'
 const SERVER_URL = process.env.DATABASE_URL
 const DAY = 86_400_000
 const KEY = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+const WEBHOOK_SECRETS_KEY = randomBytes(32).toString('base64')
 
 t.setTimeout(600_000)
 
@@ -119,7 +120,7 @@ async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: stri
   url.password = password
   url.pathname = `/${role}`
   const env = { NODE_ENV: 'production', DATABASE_URL: url.toString(), AUDIT_SIGNING_KEY: KEY, LOG_LEVEL: 'warn',
-    METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
+    METRICS_TOKEN: 'a-metrics-token-of-32-characters', WEBHOOK_SECRETS_KEY }
   const open = (): Promise<Runtime> => openRuntime(loadConfig(env), pino({ level: 'silent' }))
   const runtime = await open() // migrates
   let orgId = ''
@@ -181,7 +182,7 @@ t.test('configuration checks, without a database', async (t) => {
   t.ok(isLocalHost('127.0.0.1') && isLocalHost('localhost') && isLocalHost('/var/run/postgresql'))
   t.notOk(isLocalHost('postgres') || isLocalHost('10.0.0.5') || isLocalHost('db.example.com'))
 
-  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app:Zq8-strong-9xT@127.0.0.1/app', AUDIT_SIGNING_KEY: KEY, METRICS_TOKEN: 'a-metrics-token-of-32-characters' }
+  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app:Zq8-strong-9xT@127.0.0.1/app', AUDIT_SIGNING_KEY: KEY, METRICS_TOKEN: 'a-metrics-token-of-32-characters', WEBHOOK_SECRETS_KEY }
   const checks = (env: Record<string, string>): Check[] => configChecks(loadConfig(env), { production: true, weakPasswords: weak })
   t.same(checks(base).filter((c) => !c.ok), [], 'a production configuration done right passes')
   const failing = (env: Record<string, string>): string[] =>
@@ -196,6 +197,10 @@ t.test('configuration checks, without a database', async (t) => {
   t.same(failing({ KURRENTDB_URL: 'kurrentdb://127.0.0.1:2113' }), ['config.secrets:fail'], 'no password')
   t.same(failing({ METRICS_TOKEN: '' }), ['config.metrics:fail'], '/metrics open on the API port')
   t.same(failing({ METRICS_TOKEN: '', METRICS_PORT: '9464' }), [], 'a listener of its own')
+  t.same(failing({ WEBHOOK_SECRETS_KEY: '' }), ['config.webhooks:fail'], 'webhook secrets in plain text')
+  t.same(failing({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' }), ['config.webhooks:fail'], 'deliveries to private addresses')
+  t.same(failing({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' }), [])
+  for (const check of checks(base)) t.notMatch(check.detail, WEBHOOK_SECRETS_KEY, 'no detail shows the webhook secrets key')
   const metrics = (env: Record<string, string>): Check | undefined => checks({ ...base, ...env }).find((c) => c.name === 'config.metrics')
   t.match(metrics({ METRICS_TOKEN: '' })?.detail, /METRICS_TOKEN.*METRICS_PORT/)
   t.equal(metrics({})?.detail, '/metrics on the API port, METRICS_TOKEN required')
@@ -230,7 +235,7 @@ if (SERVER_URL === undefined || SERVER_URL === '') {
       t.same(report.checks.filter((c) => !c.ok), [], 'no failure, no warning')
       t.same(report.checks.map((c) => c.name), [
         'config.node_env', 'config.audit_signing_key', 'config.database_url', 'config.secrets', 'config.tls', 'config.trust_proxy',
-        'config.log_level', 'config.metrics',
+        'config.log_level', 'config.metrics', 'config.webhooks',
         'database.reachable', 'database.migrations', 'event_store.reachable', 'projections.caught_up', 'audit.chain_verified',
         'audit.retention_configured',
         'alerts.rules_valid', 'alerts.runbooks_mapped'])

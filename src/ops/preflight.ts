@@ -135,8 +135,23 @@ export function configChecks (config: Config, options: ConfigCheckOptions): Chec
     config.logLevel === 'debug' || config.logLevel === 'trace'
       ? problem('config.log_level', 'warn', `LOG_LEVEL=${config.logLevel} logs request and event payloads`)
       : pass('config.log_level', `LOG_LEVEL=${config.logLevel}`),
-    metricsCheck(config, severity)
+    metricsCheck(config, severity),
+    webhooksCheck(config, severity)
   ]
+}
+
+/** Webhook secrets encrypted at rest, and deliveries kept off private networks (WEBHOOK_ALLOW_PRIVATE_TARGETS is for tests). */
+function webhooksCheck (config: Config, severity: Severity): Check {
+  const problems: string[] = []
+  if (config.webhooks.secretsKey === undefined) {
+    problems.push('WEBHOOK_SECRETS_KEY is not set: webhook signing secrets would be stored in plain text')
+  }
+  if (config.webhooks.allowPrivateTargets) {
+    problems.push('WEBHOOK_ALLOW_PRIVATE_TARGETS=true lets webhook deliveries reach loopback, private and cloud metadata addresses ' +
+      '(tests only)')
+  }
+  if (problems.length > 0) return problem('config.webhooks', severity, problems.join('; '))
+  return pass('config.webhooks', 'webhook secrets encrypted (WEBHOOK_SECRETS_KEY); deliveries refused to private addresses')
 }
 
 /** /metrics protected: a token, a listener of its own, or both (the server refuses to start in production otherwise). */
