@@ -78,6 +78,9 @@ const EnvSchema = z.object({
   STRIPE_PRICE_PRO: stripePrice,
   STRIPE_PRICE_ENTERPRISE: stripePrice,
   STRIPE_API_BASE: optionalUrl(['http://', 'https://']),
+  STRIPE_WEBHOOK_SECRET: z.string().trim().default('').refine((value) => listOf(value).every((secret) => /^whsec_[A-Za-z0-9+/=_-]{8,}$/.test(secret)),
+    'comma-separated Stripe webhook signing secrets (whsec_…)'),
+  WEBHOOK_INBOUND_RATE_PER_SECOND: positiveInt.max(100_000).default(50),
   PUBLIC_URL: z.string().trim().default('').refine((value) => value === '' || originOf(value) !== undefined,
     'an http(s) origin such as https://ledgerline.example.com (no path, query or fragment)'),
   MCP_ALLOWED_ORIGINS: z.string().trim().default('').refine((value) => listOf(value).every((origin) => originOf(origin) !== undefined),
@@ -230,6 +233,15 @@ export interface Config {
   }
   /** Stripe, for the billing tools and plan changes; undefined: billing is not configured (plan changes record the plan alone). */
   readonly stripe: StripeConfig | undefined
+  /** Inbound webhooks (src/application/webhooks/inbound/, docs/webhooks-in.md). */
+  readonly webhooksIn: {
+    /** STRIPE_WEBHOOK_SECRET: Stripe's endpoint signing secrets, several during a rotation; none: the Stripe route answers 503. */
+    readonly stripeSecrets: readonly Secret[]
+    /** The prices Stripe's subscription events map to plans (STRIPE_PRICE_PRO, STRIPE_PRICE_ENTERPRISE), with or without a key. */
+    readonly stripePrices: { readonly pro: string | undefined, readonly enterprise: string | undefined }
+    /** WEBHOOK_INBOUND_RATE_PER_SECOND: messages a second per source on each node, bursts of twice that. */
+    readonly ratePerSecond: number
+  }
   /**
    * PUBLIC_URL: the origin clients reach this server at (behind a proxy, the
    * proxy's) when it is not HOST: the MCP server answers to its host name and
@@ -299,6 +311,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     },
     publicUrl: e.PUBLIC_URL === '' ? undefined : originOf(e.PUBLIC_URL),
     mcpAllowedOrigins: listOf(e.MCP_ALLOWED_ORIGINS).map((origin) => originOf(origin)!),
+    webhooksIn: {
+      stripeSecrets: listOf(e.STRIPE_WEBHOOK_SECRET).map((secret) => new Secret(secret)),
+      stripePrices: { pro: e.STRIPE_PRICE_PRO, enterprise: e.STRIPE_PRICE_ENTERPRISE },
+      ratePerSecond: e.WEBHOOK_INBOUND_RATE_PER_SECOND
+    },
     webhooks: {
       secretsKey: e.WEBHOOK_SECRETS_KEY === '' ? undefined : new Secret(e.WEBHOOK_SECRETS_KEY),
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true'
