@@ -10,11 +10,12 @@ import { jobEvents } from './jobs/events.ts'
 import { jobKeyEvents } from './jobs/key.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { toolCallEvents } from './tools/events.ts'
+import { inboundWebhookEvents } from './webhooks/inbound-events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
 export const eventDefinitions: readonly EventDefinition[] = [
   ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents,
-  ...toolCallEvents
+  ...toolCallEvents, ...inboundWebhookEvents
 ]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
