@@ -8,13 +8,14 @@ import type { Projection } from './projection.ts'
 import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 import { toolCallsProjection } from './tools/projection.ts'
+import { inboundWebhooksProjection } from './webhooks/inbound.ts'
 
 /** Every read model the application runs; the RBAC one over the runtime's permission catalogue. */
 export function applicationProjections (catalogue: Catalogue): Projection[] {
   return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection,
-    jobsProjection, toolCallsProjection]
+    jobsProjection, toolCallsProjection, inboundWebhooksProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
 export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations', 'jobs',
-  'tool_calls']
+  'tool_calls', 'webhooks_inbound']
