@@ -10,6 +10,9 @@ import type { Config } from '../../config.ts'
 import type { EventStore } from '../../eventstore/types.ts'
 import type { Metrics } from '../../metrics.ts'
 import type { SqlClient } from '../../sql/client.ts'
+import type { IdentityServices } from '../identity/commands.ts'
+import { processJobHandler } from '../webhooks/inbound/process.ts'
+import { processServicesOf, type ReadModelWaiter } from '../webhooks/inbound/services.ts'
 import { drillPoisonJob } from './drill.ts'
 import type { JobHandler } from './handlers.ts'
 
@@ -20,6 +23,10 @@ export interface ApplicationJobDeps {
   readonly store: EventStore
   readonly metrics: Metrics
   readonly logger: Logger
+  /** The command services the handlers' effects are recorded through. */
+  readonly identity: IdentityServices
+  /** The projection runner, for handlers that read a read model and must see what was written before them. */
+  readonly runner: ReadModelWaiter
 }
 
 export function applicationJobHandlers (deps: ApplicationJobDeps): JobHandler[] {
@@ -27,6 +34,8 @@ export function applicationJobHandlers (deps: ApplicationJobDeps): JobHandler[] 
     // `audit.verify`: POST /v1/orgs/:orgId/audit-events/verify (src/application/audit/verify-job.ts).
     auditVerifyJobHandler(deps),
     // `drill.poison`: the `dead-job` drill (src/ops/drills.ts), which needs the instance itself to run its job.
-    drillPoisonJob
+    drillPoisonJob,
+    // `webhook.process`: an inbound webhook's processing (src/application/webhooks/inbound/process.ts).
+    processJobHandler(processServicesOf(deps))
   ]
 }
