@@ -20,6 +20,7 @@ import { JobMetrics } from './application/jobs/metrics.ts'
 import type { Reactor } from './application/reactors/reactor.ts'
 import { ReactorRunner, type ReactorControl } from './application/reactors/runner.ts'
 import { PolicySnapshots } from './application/rbac/policies.ts'
+import { InboundProcessingScheduler } from './application/webhooks/inbound/reactor.ts'
 import { applicationTools } from './application/tools/business/index.ts'
 import { ToolMetrics } from './application/tools/metrics.ts'
 import { ToolPipeline } from './application/tools/pipeline.ts'
@@ -154,7 +155,8 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const reactors = new ReactorRunner({
       sql,
       store,
-      reactors: [recheck, ...options.extraReactors ?? []],
+      // The inbound webhooks' safety net: it schedules the processing of stored messages, with the jobs engine made below.
+      reactors: [recheck, new InboundProcessingScheduler(() => jobs), ...options.extraReactors ?? []],
       logger: logger.child({ component: 'reactors' }),
       batchSize: config.projectionBatchSize,
       liveIntervalMs: config.liveReadIntervalMs
@@ -171,7 +173,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       leaseSeconds: config.jobs.leaseSeconds,
       pollIntervalMs: config.jobs.pollIntervalMs
     })
-    const jobDeps = { config, sql, store, metrics, logger: jobsLogger }
+    const jobDeps = { config, sql, store, metrics, logger: jobsLogger, identity, runner }
     for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
     jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
     const billing = billingOf(config.stripe)
