@@ -40,6 +40,7 @@ import { platformAuditRoutes } from './routes/platform-audit.ts'
 import { adminJobRoutes } from './routes/admin-jobs.ts'
 import { mcpPublicRoutes, mcpRoutes } from './routes/mcp.ts'
 import { toolRoutes } from './routes/tools.ts'
+import { inboundWebhookRoutes, webhookSourceRoutes } from './routes/webhooks-in.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
 import { requestValidatorCompiler } from './validation.ts'
@@ -122,6 +123,8 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   // Authenticates itself when a bearer token is sent: a new user accepts without one.
   await app.register(invitationRoutes, { runtime })
   await app.register(mcpPublicRoutes, { runtime })
+  // Signed by their senders, not authenticated: their own scope keeps the raw body the signature is over.
+  await app.register(inboundWebhookRoutes, { runtime })
   await app.register(async (scope) => {
     // Authentication runs in the one onRequest step, after the trace context (src/http/plugins/trace.ts).
     authenticateIn(scope, authenticator(runtime))
@@ -150,6 +153,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(impersonationRoutes, { runtime })
     await scope.register(toolRoutes, { runtime })
     await scope.register(mcpRoutes, { runtime })
+    await scope.register(webhookSourceRoutes, { runtime })
   })
   return app
 }
