@@ -314,7 +314,20 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'ai.tool.call.started': onToolCall(['attempt', 'timeoutMs']),
   'ai.tool.call.succeeded': onToolCall(['attempt', 'durationMs', 'outputBytes']),
   'ai.tool.call.failed': onToolCall(['attempt', 'code', 'message', 'retryAt']),
-  'ai.tool.call.timed_out': onToolCall(['attempt', 'timeoutMs', 'retryAt'])
+  'ai.tool.call.timed_out': onToolCall(['attempt', 'timeoutMs', 'retryAt']),
+  // Inbound webhooks (docs/webhooks-in.md): a source's changes name its fingerprints, never a secret; a message's rows name
+  // what was received, never its body.
+  'webhook.source.created': onAccess((d) => ['webhook_source', String(d.sourceId)], ['name', 'description', 'fingerprint']),
+  'webhook.source.secret_rotated': onAccess((d) => ['webhook_source', String(d.sourceId)], ['fingerprint', 'previous']),
+  'webhook.source.disabled': onAccess((d) => ['webhook_source', String(d.sourceId)], []),
+  'webhook.received': onAccess((d) => ['webhook_message', `${String(d.sourceId)}/${String(d.messageId)}`],
+    ['source', 'messageId', 'eventType', 'receivedAt']),
+  'webhook.processed': { keys: () => [], describe: (e, d) => ({
+    orgId: typeof d.orgId === 'string' ? d.orgId : null, targetType: 'webhook_message', targetId: streamIdOf(e),
+    diff: { outcome: { after: d.outcome }, ...(d.reason === undefined ? {} : { reason: { after: d.reason } }) }
+  }) },
+  'webhook.object.applied': onAccess((d) => ['stripe_object', String(d.objectId)],
+    ['objectType', 'eventId', 'eventType', 'created', 'plan'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */
