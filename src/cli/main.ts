@@ -16,6 +16,7 @@ import { migrateCommand } from './commands/migrate.ts'
 import { preflightCommand } from './commands/preflight.ts'
 import { rbacCommand } from './commands/rbac.ts'
 import { replayCommand } from './commands/replay.ts'
+import { webhooksReplayCommand } from './commands/webhooks-replay.ts'
 import { io } from './io.ts'
 
 export function buildProgram (): Command {
@@ -34,6 +35,8 @@ export function buildProgram (): Command {
   impersonationCommand(program)
   membersCommand(program)
   jobsCommand(program)
+  // The webhooks group; its outbound commands (src/cli/commands/webhooks.ts) join it when they land.
+  webhooksReplayCommand(program.command('webhooks').description('webhooks: replay inbound messages'))
   preflightCommand(program)
   drillCommand(program)
   for (const command of program.commands) command.exitOverride()
