@@ -177,15 +177,14 @@ async function claim (context: Context, applied: ObjectAppliedData): Promise<str
   const change = [`${applied.objectType} ${applied.objectId}: ${applied.eventType} of ${applied.created} applied`]
   const objectCommand = { type: 'ApplyObjectEvent' as const, data: applied }
   const { dry, services } = context
-  if (dry !== undefined) {
-    const state = dry.objects.get(stream) ?? await aggregate(services.identity.store, objectDecider, stream)
-    const events = objectDecider.decide(objectCommand, state, { now: services.now(), actor: { type: 'system', id: ACTOR } })
-    if (events.length === 0) return []
-    dry.objects.set(stream, objectDecider.evolve(state, events[0]!))
-    return change
-  }
-  const { position } = await execute(services.identity, objectDecider, stream, objectCommand, command(context, 'object', applied.orgId))
-  return position === undefined ? [] : change
+  const state = dry?.objects.get(stream) ?? await aggregate(services.identity.store, objectDecider, stream)
+  // Decided here first: an event applied already (a retried job, a replay) writes nothing and changes nothing.
+  const events = objectDecider.decide(objectCommand, state, { now: services.now(), actor: { type: 'system', id: ACTOR } })
+  if (events.length === 0) return []
+  if (dry !== undefined) dry.objects.set(stream, objectDecider.evolve(state, events[0]!))
+  // Decided again under the stream's expected version: another node may have applied a newer event meanwhile.
+  else await execute(services.identity, objectDecider, stream, objectCommand, command(context, 'object', applied.orgId))
+  return change
 }
 
 /**

@@ -1,0 +1,96 @@
+/**
+ * Replaying stored messages with `ledgerline webhooks replay` (run in the
+ * test's runtime, as a server runs a CLI call), on PGlite and PostgreSQL:
+ * `--dry-run` writes nothing and says what would change; a replay after the
+ * customer was linked applies what was skipped as unknown, in the order the
+ * messages were received; a second replay changes nothing (the log does not
+ * move); and a message stored by a node that died before scheduling its
+ * processing is processed all the same, scheduled by the reactor.
+ */
+import { pino } from 'pino'
+import t from 'tap'
+import { organizationState } from '../src/application/identity/commands.ts'
+import { inboundMetrics } from '../src/application/webhooks/inbound/metrics.ts'
+import { receiveMessage } from '../src/application/webhooks/inbound/receive.ts'
+import { formatPosition } from '../src/eventstore/position.ts'
+import { lastWritten } from './helpers/assertions.ts'
+import { openTestApp } from './helpers/app.ts'
+import { forEachDatabase } from './helpers/databases.ts'
+import { ledgerline } from './helpers/ledgerline.ts'
+import {
+  lastOutcome, linkCustomer, PRICES, processed, sendStripe, stripeEnv, stripeEventBody, stripeStream, subscription
+} from './helpers/webhooks-in.ts'
+
+const planOf = async (world: Awaited<ReturnType<typeof openTestApp>>): Promise<string> =>
+  (await organizationState(world.runtime.identity, world.owner.orgId) as { plan: string }).plan
+
+t.test('replay: a dry run writes nothing, a replay applies what the customer link now allows, a second changes nothing', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const world = await openTestApp(t, sql, stripeEnv)
+    const { app, runtime } = world
+    const events = [
+      { id: 'evt_p1', created: 100, price: PRICES.pro },
+      { id: 'evt_p3', created: 300, price: PRICES.enterprise },
+      { id: 'evt_p2', created: 200, price: PRICES.pro }
+    ]
+    for (const e of events) {
+      const body = stripeEventBody({
+        id: e.id, type: 'customer.subscription.updated', created: e.created, object: subscription('sub_r', 'cus_late', e.price)
+      })
+      t.equal((await sendStripe(app, body)).statusCode, 200)
+      t.match(lastOutcome(await processed(runtime, stripeStream(e.id))), { outcome: 'skipped', reason: 'unknown_customer' })
+    }
+    await linkCustomer(runtime, world.owner.orgId, 'cus_late')
+    await runtime.runner.waitFor(await lastWritten(sql), 10_000)
+    const head = async (): Promise<string> => formatPosition(await lastWritten(sql))
+
+    const before = await head()
+    const dry = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--dry-run', '--json'])
+    t.equal(dry.code, 0, dry.stderr)
+    const drySummary = JSON.parse(dry.stdout) as { changes: Array<{ messageId: string, changes: string[] }> }
+    t.match(drySummary, { dryRun: true, messages: 3, applied: 2, skipped: 1, changed: 3 })
+    t.match(drySummary.changes.map((c) => c.messageId), ['evt_p1', 'evt_p3', 'evt_p2'], 'in the order received')
+    t.match(drySummary.changes[1]!.changes.join(' '), /plan pro -> enterprise/)
+    t.equal(await head(), before, 'the dry run wrote nothing')
+    t.equal(await planOf(world), 'free')
+
+    const replay = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--json'])
+    t.equal(replay.code, 0, replay.stderr)
+    t.match(JSON.parse(replay.stdout), { dryRun: false, messages: 3, applied: 2, skipped: 1, changed: 3 })
+    t.equal(await planOf(world), 'enterprise', 'the newest event\'s plan, though an older one came last')
+    t.same(lastOutcome(await runtime.store.readStream(stripeStream('evt_p2'))),
+      { outcome: 'skipped', reason: 'older_than_applied', orgId: world.owner.orgId })
+
+    await runtime.runner.waitFor(await lastWritten(sql), 10_000)
+    const after = await head()
+    const second = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--json'])
+    t.match(JSON.parse(second.stdout), { messages: 3, changed: 0, changes: [] })
+    t.equal(await head(), after, 'a second replay wrote nothing')
+
+    const text = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--from', '2000-01-01', '--to', '2000-01-02'])
+    t.equal(text.stdout, 'replayed 0 messages of stripe: 0 applied, 0 skipped, 0 changed\n', 'an empty window')
+    const bad = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--from', 'yesterday'])
+    t.equal(bad.code, 1)
+    t.match(bad.stderr, /--from: must be an ISO 8601/)
+  })
+})
+
+t.test('a message stored by a node that died before scheduling its job is processed: the reactor schedules it', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const world = await openTestApp(t, sql, stripeEnv)
+    const { runtime } = world
+    await linkCustomer(runtime, world.owner.orgId, 'cus_crash')
+    const body = JSON.parse(stripeEventBody({ id: 'evt_crash', type: 'customer.subscription.created', created: 10,
+      object: subscription('sub_crash', 'cus_crash', PRICES.pro) })) as Record<string, unknown>
+    const dying = {
+      store: runtime.store, metrics: inboundMetrics(runtime.metrics.registry), logger: pino({ level: 'silent' }),
+      jobs: { schedule: async () => { throw new Error('the node died here') } }
+    }
+    const message = { messageId: 'evt_crash', eventType: 'customer.subscription.created', body }
+    const receipt = await receiveMessage(dying, { source: 'stripe', sourceId: 'stripe', message },
+      { traceId: '0af7651916cd43dd8448eb211c80319c', now: new Date() })
+    t.equal(receipt.duplicate, false, 'stored before the schedule failed')
+    t.same(lastOutcome(await processed(runtime, stripeStream('evt_crash'))), { outcome: 'applied', orgId: world.owner.orgId })
+    t.equal(await planOf(world), 'pro')
+  })
+})
