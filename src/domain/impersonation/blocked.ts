@@ -36,7 +36,8 @@ export const BLOCKED_ACTIONS: ReadonlyMap<string, string> = new Map([
   ['impersonation:start', 'starting another impersonation'],
   ['impersonation:approve', 'approving impersonations'],
   ['impersonation:revoke', 'ending other impersonations'],
-  ['impersonation:configure', 'changing support access']
+  ['impersonation:configure', 'changing support access'],
+  ['webhook:manage', 'changing webhooks and their secrets']
 ])
 
 /** Routes outside organizations an impersonation may use: `METHOD /path` as Fastify names the route. */
