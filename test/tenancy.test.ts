@@ -15,6 +15,8 @@ import { addMember, bootstrap, registerUser } from '../src/application/identity/
 import { createInvitation, invitationServices } from '../src/application/identity/invitations.ts'
 import { requestVerification } from '../src/application/audit/verify-job.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
+import { createSource } from '../src/application/webhooks/inbound/sources.ts'
+import { webhookSecretStoreOf } from '../src/application/webhooks/secrets.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { BUILT_IN_ROLES } from '../src/domain/identity/events.ts'
@@ -93,7 +95,13 @@ const FILL: Record<string, Fill> = {
   'POST /v1/orgs/:orgId/mcp': { headers: { accept: 'application/json, text/event-stream' },
     body: () => ({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) },
   'GET /v1/orgs/:orgId/mcp': {},
-  'DELETE /v1/orgs/:orgId/mcp': {}
+  'DELETE /v1/orgs/:orgId/mcp': {},
+  'POST /v1/orgs/:orgId/webhooks/sources': { body: () => ({ name: 'Intruder source' }) },
+  'GET /v1/orgs/:orgId/webhooks/sources': { query: { limit: '10' } },
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId': {},
+  'POST /v1/orgs/:orgId/webhooks/sources/:sourceId/secrets': {},
+  'DELETE /v1/orgs/:orgId/webhooks/sources/:sourceId': {},
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': { query: { limit: '10' } }
 }
 
 /**
@@ -112,8 +120,12 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   inviteId: (context) => [INVITES.get(context.orgId) ?? 'inv_doesnotexist0000'],
   jobId: (context) => [VERIFICATIONS.get(context.orgId) ?? 'job_doesnotexist0000'],
   name: () => ['org.get'],
-  callId: (context) => [TOOL_CALLS.get(context.orgId) ?? 'call_doesnotexist000']
+  callId: (context) => [TOOL_CALLS.get(context.orgId) ?? 'call_doesnotexist000'],
+  sourceId: (context) => [SOURCES.get(context.orgId) ?? 'whs_doesnotexist0000']
 }
+
+/** Each organization's inbound webhook source, by organization. */
+const SOURCES = new Map<string, string>()
 
 /** Each organization's audit verification job, by organization. */
 const VERIFICATIONS = new Map<string, string>()
@@ -202,6 +214,8 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
       { userId: owner.userId, impersonating: false, via: 'member' },
       { targetUserId: member.userId, reason: 'a session for the tenancy walk', ticket: 'SUP-9' })
     SESSIONS.set(owner.orgId, requested.sessionId)
+    SOURCES.set(owner.orgId, (await createSource({ ...services, secrets: webhookSecretStoreOf(runtime.config, runtime.sql),
+      now: () => new Date() }, { ...asOwner, commandId: randomUUID() }, owner.orgId, { name: `Source ${name}` })).sourceId)
     const pending = await runtime.tools.call({ orgId: owner.orgId, tool: 'roles.assign', input: { userId: member.userId, role: 'admin' },
       caller: { userId: owner.userId, platformAdmin: false, platformSupport: false }, metadata: { ...asOwner, commandId: randomUUID() } })
     if (pending.status !== 'approval_required') throw new Error(`the walk's tool call should wait for approval: ${pending.status}`)
