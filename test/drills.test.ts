@@ -47,6 +47,8 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
     new RegExp(`^max by \\(type\\) \\(ledgerline_jobs\\{state="dead"\\}.*>\\s*${THRESHOLDS.deadJobs}$`, 's'))
   t.match(expr('LedgerlineToolErrorRate'), new RegExp(`\\)\\s*>\\s*${THRESHOLDS.toolErrorRate}\\s+and on \\(tool\\)`, 's'))
   t.match(expr('LedgerlineToolErrorRate'), new RegExp(`>=\\s*${THRESHOLDS.toolMinCalls}\\s*$`, 's'))
+  const signatureFailures = 'sum by (source) (increase(ledgerline_webhooks_signature_failures_total[5m]))'
+  t.equal(expr('LedgerlineWebhookSignatureFailures'), `${signatureFailures} > ${THRESHOLDS.signatureFailures}`)
 })
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
@@ -165,6 +167,31 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
         [['succeeded', null, api.owner.userId],
           ...Array.from({ length: THRESHOLDS.toolMinCalls }, () => ['failed', 'org.member_not_found', api.owner.userId])],
         'runbook: the calls by tool show one caller, one code of the domain, then the call that succeeded')
+    })
+
+    await t.test('webhook-signature-burst', async (t) => {
+      const standard = { source: 'standard' }
+      const failures = await metric('ledgerline_webhooks_signature_failures_total', standard)
+      const accepted = await metric('ledgerline_webhooks_received_total', { ...standard, outcome: 'accepted' })
+      const duplicates = await metric('ledgerline_webhooks_received_total', { ...standard, outcome: 'duplicate' })
+      const report = await drill('webhook-signature-burst')
+      t.ok(report.crossed, `signature failures ${report.before} → ${report.peak}`)
+      t.equal(report.peak, report.before + THRESHOLDS.signatureFailures + 1, 'one more forged message than the alert needs')
+      t.equal(await metric('ledgerline_webhooks_signature_failures_total', standard), failures + THRESHOLDS.signatureFailures + 1,
+        'the server counted each forged message')
+      t.equal(await metric('ledgerline_webhooks_received_total', { ...standard, outcome: 'invalid_signature' }),
+        failures + THRESHOLDS.signatureFailures + 1, 'each as refused for its signature')
+      t.equal(await metric('ledgerline_webhooks_received_total', { ...standard, outcome: 'accepted' }), accepted + 1,
+        'the genuine message was taken')
+      t.equal(await metric('ledgerline_webhooks_received_total', { ...standard, outcome: 'duplicate' }), duplicates + 1,
+        'and its second delivery was a duplicate')
+      t.ok(report.verification.ok, report.verification.detail)
+      const received = (await api.runtime.sql.query<{ stream_id: string }>(
+        "SELECT stream_id FROM events WHERE type = 'webhook.received' AND metadata->>'orgId' = $1", [report.orgId])).rows
+      t.equal(received.length, 1, 'the log holds one webhook.received in the drill organization: the genuine message, once')
+      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      const sources = await api.call('GET', `/v1/orgs/${report.orgId}/webhooks/sources`)
+      t.same(sources.json().items.map((s: { status: string }) => s.status), ['disabled'], 'runbook: the drill source is disabled')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {

@@ -11,6 +11,8 @@
  *   database (DATABASE_URL), to change a stored row or hold a checkpoint.
  * - `tool-errors`: over HTTP only: an AI client repeating a tool call the
  *   organization refuses, as the tool error rate alert counts it.
+ * - `webhook-signature-burst`: over HTTP only: forged Standard Webhooks
+ *   messages to a source of the drill organization, then a genuine one.
  * - `dead-job`: also needs the instance's event store and database (`jobs`:
  *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
@@ -24,6 +26,7 @@
  * (infra/prometheus/alerts.yml; test/drills.test.ts checks they agree).
  */
 import { randomBytes } from 'node:crypto'
+import { Webhook } from 'standardwebhooks'
 import { execute, type CommandServices } from '../application/commands.ts'
 import { JobHandlers } from '../application/jobs/handlers.ts'
 import { jobDetail, retryJob, type JobOperationsDeps } from '../application/jobs/operations.ts'
@@ -52,10 +55,14 @@ export const THRESHOLDS = {
   /** LedgerlineToolErrorRate: the share of a tool's calls that ran and failed, timed out or answered an invalid output... */
   toolErrorRate: 0.1,
   /** ...over at least this many calls that ran. */
-  toolMinCalls: 20
+  toolMinCalls: 20,
+  /** LedgerlineWebhookSignatureFailures: inbound signature failures of one kind of source over 5 minutes. */
+  signatureFailures: 20
 } as const
 
-export const SCENARIOS = ['denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors'] as const
+export const SCENARIOS = [
+  'denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors', 'webhook-signature-burst'
+] as const
 export type Scenario = typeof SCENARIOS[number]
 
 export interface DrillOptions {
@@ -516,6 +523,74 @@ async function readToolCalls (http: Api, orgId: string, tool: string, position: 
   return { calls: items.length, kinds: [...new Set(items.map((item) => `${item.status} ${item.errorCode ?? ''} by ${item.callerId}`))] }
 }
 
+const SIGNATURE_FAILURES = 'ledgerline_webhooks_signature_failures_total'
+
+/**
+ * A Standard Webhooks message signed with `secret`, as its sender would send it to `sourceId`; the signature is over
+ * JSON.stringify(payload), the text the drill's `call` sends.
+ */
+function signedMessage (sourceId: string, secret: string, type: string) {
+  const messageId = `msg_drill${randomBytes(8).toString('hex')}`
+  const at = new Date()
+  const payload = { type, timestamp: at.toISOString(), data: { drill: 'webhook-signature-burst' } }
+  const headers = {
+    'webhook-id': messageId, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': new Webhook(secret).sign(messageId, at, JSON.stringify(payload))
+  }
+  return { messageId, payload, headers, path: `/v1/webhooks/in/${sourceId}` }
+}
+
+type Received = { received?: boolean, duplicate?: boolean, code?: string, position?: string | null }
+
+/**
+ * Someone who knows a source's URL (or a sender left with an old secret)
+ * sends messages signed with a secret the source does not hold: one more than
+ * the alert's threshold, each refused 401 `webhook.invalid_signature` and
+ * counted, nothing stored. Then the runbook's checks: a message signed with
+ * the source's own secret still gets in, a second delivery of it is a
+ * duplicate, and the source's messages list it once; last, the source is
+ * disabled, as the runbook says for a source whose URL leaked.
+ */
+async function webhookSignatureBurst (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const { orgId } = await drillOrg(http, 'webhook-signature-burst')
+  const source = await expect<{ sourceId: string, secret: { secret: string } }>(
+    http.call('POST', `/v1/orgs/${orgId}/webhooks/sources`, { body: { name: 'Drill sender', description: 'webhook-signature-burst' } }),
+    201, 'register a drill source')
+  const send = async (message: ReturnType<typeof signedMessage>, status: number, what: string): Promise<Received> => expect<Received>(
+    http.call('POST', message.path, { token: null, headers: message.headers, body: message.payload }), status, what)
+  const labels = { source: 'standard' }
+  const before = await http.metric(SIGNATURE_FAILURES, labels)
+  const forger = `whsec_${randomBytes(32).toString('base64')}`
+  for (let i = 0; i <= THRESHOLDS.signatureFailures; i++) {
+    const refused = await send(signedMessage(source.sourceId, forger, 'drill.forged'), 401, 'a message signed with another secret')
+    if (refused.code !== 'webhook.invalid_signature') throw new DrillFailed(`a forged message was answered ${JSON.stringify(refused)}`)
+  }
+  const peak = await http.metric(SIGNATURE_FAILURES, labels)
+  options.log?.(`${SIGNATURE_FAILURES}{source="standard"}: ${before} → ${peak} (threshold: more than ${THRESHOLDS.signatureFailures})`)
+  const genuine = signedMessage(source.sourceId, source.secret.secret, 'drill.genuine')
+  const first = await send(genuine, 200, 'a message signed with the source\'s secret')
+  const again = await send(genuine, 200, 'the same message again')
+  const { items } = await expect<{ items: Array<{ messageId: string }> }>(
+    http.call('GET', `/v1/orgs/${orgId}/webhooks/sources/${source.sourceId}/messages`,
+      { headers: first.position == null ? {} : { 'x-consistent-with': first.position } }),
+    200, 'list the source\'s messages')
+  await expect(http.call('DELETE', `/v1/orgs/${orgId}/webhooks/sources/${source.sourceId}`), 200, 'disable the drill source')
+  const stored = items.filter((item) => item.messageId === genuine.messageId).length
+  return {
+    scenario: 'webhook-signature-burst', orgId, alert: 'LedgerlineWebhookSignatureFailures',
+    runbook: 'runbooks/webhooks.md#signature-failures', metric: SIGNATURE_FAILURES, labels,
+    threshold: THRESHOLDS.signatureFailures, before, peak, crossed: peak - before > THRESHOLDS.signatureFailures,
+    verification: {
+      step: 'a message signed with the source\'s secret is taken (200), a second delivery of it is a duplicate, and ' +
+        'GET /v1/orgs/<orgId>/webhooks/sources/<sourceId>/messages lists it once, and nothing of the forged ones',
+      ok: first.duplicate === false && again.duplicate === true && stored === 1 && items.length === 1,
+      detail: `first ${JSON.stringify({ received: first.received, duplicate: first.duplicate })}, ` +
+        `again ${JSON.stringify({ duplicate: again.duplicate })}; ` +
+        `the source lists ${items.length} message(s), ${stored} of them the genuine one`
+    }
+  }
+}
+
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
   const http = api(options)
   switch (scenario) {
@@ -525,5 +600,6 @@ export async function runDrill (scenario: Scenario, options: DrillOptions): Prom
     case 'stalled-projection': return stalledProjection(http, options)
     case 'dead-job': return deadJob(http, options)
     case 'tool-errors': return toolErrors(http, options)
+    case 'webhook-signature-burst': return webhookSignatureBurst(http, options)
   }
 }
