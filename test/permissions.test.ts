@@ -58,6 +58,8 @@ interface Fixtures {
   toolCalls: { approve: string, deny: string }
   /** An MCP session of the holder of just ai:use (a session is its token's), to end. */
   mcpSession: string
+  /** Inbound webhook sources: one to read and list the messages of, one to rotate the secret of, one to disable. */
+  webhookSources: { read: string, rotate: string, disable: string }
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown, headers?: Record<string, string> }
@@ -121,7 +123,13 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'GET /v1/orgs/:orgId/tool-calls/:callId': (f) => ({ params: { callId: f.toolCalls.deny } }),
   'POST /v1/orgs/:orgId/mcp': () => ({ headers: MCP_POST, body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }),
   'GET /v1/orgs/:orgId/mcp': () => ({}),
-  'DELETE /v1/orgs/:orgId/mcp': (f) => ({ headers: { 'mcp-session-id': f.mcpSession } })
+  'DELETE /v1/orgs/:orgId/mcp': (f) => ({ headers: { 'mcp-session-id': f.mcpSession } }),
+  'POST /v1/orgs/:orgId/webhooks/sources': () => ({ body: { name: 'CRM', description: 'the walk\'s source' } }),
+  'GET /v1/orgs/:orgId/webhooks/sources': () => ({ query: 'limit=5' }),
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId': (f) => ({ params: { sourceId: f.webhookSources.read } }),
+  'POST /v1/orgs/:orgId/webhooks/sources/:sourceId/secrets': (f) => ({ params: { sourceId: f.webhookSources.rotate } }),
+  'DELETE /v1/orgs/:orgId/webhooks/sources/:sourceId': (f) => ({ params: { sourceId: f.webhookSources.disable } }),
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': (f) => ({ params: { sourceId: f.webhookSources.read }, query: 'limit=5' })
 }
 
 /**
@@ -227,6 +235,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     await add(userId, roles)
     return userId
   }
+  const source = async (name: string): Promise<string> =>
+    (await asOwner('POST', '/webhooks/sources', { name }) as { sourceId?: string }).sourceId!
   const role = async (name: string, grants: unknown[]): Promise<string> => (await asOwner('POST', '/roles', { name, grants })).roleId!
   /** A member whose only role is a new custom role with `grants` (added as viewer, given the role, viewer taken away). */
   const holder = async (name: string, grants: unknown[]): Promise<Person> => {
@@ -254,7 +264,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     verification: (await api.call('POST', `/v1/orgs/${orgId}/audit-events/verify`)).json().jobId,
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' },
     toolCalls: { approve: '', deny: '' },
-    mcpSession: ''
+    mcpSession: '',
+    webhookSources: { read: await source('read'), rotate: await source('rotate'), disable: await source('disable') }
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
   for (const action of new Set(routes.map(declared).filter((action) => action !== undefined))) {
