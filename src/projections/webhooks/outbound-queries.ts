@@ -102,31 +102,30 @@ export interface AttemptView {
   readonly excerpt: string
   readonly errorCode: string | null
   readonly at: string
-  /** Where it sits in the log: the page's key. */
-  readonly position: { readonly major: string, readonly minor: string }
 }
+
+/** Where a page of attempts continues: the last one's time, message and number (newest first). */
+export interface AttemptKey { readonly at: string, readonly messageId: string, readonly attempt: number }
 
 interface AttemptRow {
   message_id: string, event_type: string, attempt: number, outcome: string, status: number | null, duration_ms: number, excerpt: string,
-  error_code: string | null, attempted_at: Time, pos_major: string, pos_minor: string
+  error_code: string | null, attempted_at: Time
 }
 
-/** One page of an endpoint's attempts, newest first; `after` is the last one shown (its log position). */
+/** One page of an endpoint's attempts, newest first (by the time each was made); `after` is the last one shown. */
 export async function attemptsPage (
-  sql: SqlExecutor, endpointId: string, listing: { limit: number, after?: { major: string, minor: string } }
+  sql: SqlExecutor, endpointId: string, listing: { limit: number, after?: AttemptKey }
 ): Promise<AttemptView[]> {
   const { limit, after } = listing
   const { rows } = await sql.query<AttemptRow>(
-    `SELECT message_id, event_type, attempt, outcome, status, duration_ms, excerpt, error_code, attempted_at, pos_major::text,
-            pos_minor::text
-       FROM webhook_attempts
-      WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR (pos_major, pos_minor) < ($2::bigint, $3::bigint))
-      ORDER BY pos_major DESC, pos_minor DESC LIMIT $4`,
-    [endpointId, after?.major ?? null, after?.minor ?? null, limit])
+    `SELECT message_id, event_type, attempt, outcome, status, duration_ms, excerpt, error_code, attempted_at FROM webhook_attempts
+      WHERE endpoint_id = $1
+        AND ($2::timestamptz IS NULL OR (attempted_at, message_id COLLATE "C", attempt) < ($2::timestamptz, $3 COLLATE "C", $4::integer))
+      ORDER BY attempted_at DESC, message_id COLLATE "C" DESC, attempt DESC LIMIT $5`,
+    [endpointId, after?.at ?? null, after?.messageId ?? null, after?.attempt ?? null, limit])
   return rows.map((row) => ({
     messageId: row.message_id, eventType: row.event_type, attempt: row.attempt, outcome: row.outcome, status: row.status,
-    latencyMs: row.duration_ms, excerpt: row.excerpt, errorCode: row.error_code, at: iso(row.attempted_at)!,
-    position: { major: row.pos_major, minor: row.pos_minor }
+    latencyMs: row.duration_ms, excerpt: row.excerpt, errorCode: row.error_code, at: iso(row.attempted_at)!
   }))
 }
 

@@ -139,7 +139,7 @@ export const outboundWebhooksProjection: Projection = {
       pos_major bigint NOT NULL,
       pos_minor bigint NOT NULL,
       PRIMARY KEY (message_id, attempt));
-    CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, pos_major DESC, pos_minor DESC);`,
+    CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, attempted_at DESC, message_id DESC, attempt DESC);`,
   async apply (events: readonly RecordedEvent[], tx) {
     for (const event of events) await handlers[event.type]?.(tx, idOf(event), event.data as Data, event)
   }

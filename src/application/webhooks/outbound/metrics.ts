@@ -1,0 +1,64 @@
+/**
+ * Outbound webhook metrics, on the runtime's registry. No label names an
+ * organization or an endpoint: per-endpoint figures come from the read
+ * model and the API (`GET …/endpoints/:endpointId`, `…/attempts`).
+ *
+ *   ledgerline_webhook_deliveries_total{outcome}          counter, per attempt: delivered, failed, gone, refused, timeout
+ *   ledgerline_webhook_attempt_duration_seconds            histogram of attempts that reached the network
+ *   ledgerline_webhook_endpoints_disabled                  gauge, read from the read model at scrape
+ *   ledgerline_webhook_oldest_undelivered_age_seconds      gauge: age of the oldest message still pending (not delivered, not
+ *                                                          gone, not held by a disabled endpoint); 0 when none
+ *
+ * Held messages are left out of the age on purpose: a disabled endpoint
+ * has its own gauge and alert, and its held messages would otherwise keep
+ * the backlog alert firing for the days the receiver is down.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { ATTEMPT_OUTCOMES, type AttemptOutcome } from '../../../domain/webhooks/outbound-events.ts'
+import { outboundHealth } from '../../../projections/webhooks/outbound-queries.ts'
+import type { SqlExecutor } from '../../../sql/client.ts'
+
+const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15]
+
+export class OutboundMetrics {
+  readonly #deliveries: Counter<'outcome'>
+  readonly #duration: Histogram
+
+  constructor (registry: Registry, sql: SqlExecutor, now: () => Date = () => new Date()) {
+    this.#deliveries = new Counter({
+      name: 'ledgerline_webhook_deliveries_total', help: 'Outbound webhook delivery attempts by outcome', labelNames: ['outcome'],
+      registers: [registry]
+    })
+    for (const outcome of ATTEMPT_OUTCOMES) this.#deliveries.inc({ outcome }, 0)
+    this.#duration = new Histogram({
+      name: 'ledgerline_webhook_attempt_duration_seconds', help: 'How long outbound webhook attempts took, to the answer or the error',
+      buckets: DURATION_BUCKETS, registers: [registry]
+    })
+    // One read serves both gauges: each scrape reads the model once per gauge otherwise, and they would disagree.
+    let health: Promise<{ disabled: number, oldestPendingAt: Date | null } | undefined> | undefined
+    const read = () => (health ??= outboundHealth(sql).catch(() => undefined).finally(() => setImmediate(() => { health = undefined })))
+    new Gauge({
+      name: 'ledgerline_webhook_endpoints_disabled', help: 'Outbound webhook endpoints disabled (by hand, after failures, or gone)',
+      registers: [registry],
+      async collect () {
+        const found = await read()
+        if (found !== undefined) this.set(found.disabled)
+      }
+    })
+    new Gauge({
+      name: 'ledgerline_webhook_oldest_undelivered_age_seconds',
+      help: 'Seconds since the oldest pending outbound message was created (held messages of disabled endpoints excluded; 0 when none)',
+      registers: [registry],
+      async collect () {
+        const found = await read()
+        if (found === undefined) return
+        this.set(found.oldestPendingAt === null ? 0 : Math.max(0, (now().getTime() - found.oldestPendingAt.getTime()) / 1000))
+      }
+    })
+  }
+
+  attempted (outcome: AttemptOutcome, seconds: number): void {
+    this.#deliveries.inc({ outcome })
+    this.#duration.observe(seconds)
+  }
+}
