@@ -87,7 +87,9 @@ const EnvSchema = z.object({
     'comma-separated http(s) origins such as https://app.example.com'),
   WEBHOOK_SECRETS_KEY: z.string().trim().default('').refine((value) => value === '' || isBase64Key(value),
     'the base64 of exactly 32 bytes (e.g. openssl rand -base64 32)'),
-  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false', '']).default('false')
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false', '']).default('false'),
+  // Svix's five days; at least a minute (a blip must not disable an endpoint), at most 30 days.
+  WEBHOOK_DISABLE_AFTER_MS: positiveInt.min(60_000).max(30 * 86_400_000).default(5 * 86_400_000)
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
   .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
@@ -256,6 +258,8 @@ export interface Config {
     readonly secretsKey: Secret | undefined
     /** WEBHOOK_ALLOW_PRIVATE_TARGETS: deliveries may reach loopback and private addresses (tests only; production refuses it). */
     readonly allowPrivateTargets: boolean
+    /** WEBHOOK_DISABLE_AFTER_MS: an outbound endpoint failing for this long (since its last success) is disabled, then probed. */
+    readonly disableAfterMs: number
   }
 }
 
@@ -318,7 +322,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     },
     webhooks: {
       secretsKey: e.WEBHOOK_SECRETS_KEY === '' ? undefined : new Secret(e.WEBHOOK_SECRETS_KEY),
-      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true'
+      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS
     }
   }
 }
