@@ -11,11 +11,13 @@ import { jobKeyEvents } from './jobs/key.ts'
 import { rbacEvents } from './rbac/events.ts'
 import { toolCallEvents } from './tools/events.ts'
 import { inboundWebhookEvents } from './webhooks/inbound-events.ts'
+import { endpointEvents } from './webhooks/endpoint-events.ts'
+import { messageEvents } from './webhooks/outbound-events.ts'
 import { EventRegistry, type EventDefinition } from './registry.ts'
 
 export const eventDefinitions: readonly EventDefinition[] = [
   ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents,
-  ...toolCallEvents, ...inboundWebhookEvents
+  ...toolCallEvents, ...inboundWebhookEvents, ...endpointEvents, ...messageEvents
 ]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {
