@@ -192,6 +192,20 @@ const onToolCall = (fields: readonly string[]): Describer => ({
   })
 })
 
+/**
+ * Outbound webhook events (src/domain/webhooks/): about the endpoint or the message of their stream, in the organization
+ * their command named. Secrets are never in them (fingerprints are); a message's payload and an answer's excerpt stay out.
+ */
+const onOutbound = (targetType: string, fields: readonly string[]): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({
+    orgId: null,
+    targetType,
+    targetId: streamIdOf(e),
+    diff: Object.fromEntries(fields.filter((field) => d[field] !== undefined).map((field) => [field, { after: d[field] }]))
+  })
+})
+
 const resourceTarget = (resource: string): [string, string | null] => {
   const slash = resource.indexOf('/')
   return slash === -1 ? [resource, null] : [resource.slice(0, slash), resource.slice(slash + 1)]
@@ -327,7 +341,18 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
     diff: { outcome: { after: d.outcome }, ...(d.reason === undefined ? {} : { reason: { after: d.reason } }) }
   }) },
   'webhook.object.applied': onAccess((d) => ['stripe_object', String(d.objectId)],
-    ['objectType', 'eventId', 'eventType', 'created', 'plan'])
+    ['objectType', 'eventId', 'eventType', 'created', 'plan']),
+  // Outbound webhooks (docs/webhooks-out.md): endpoints name fingerprints, never a secret; messages and attempts name what was
+  // sent and how it was answered, never the payload or the answer.
+  'webhook.endpoint.created': onOutbound('webhook_endpoint', ['url', 'description', 'eventTypes', 'enabled', 'secretFingerprint']),
+  'webhook.endpoint.updated': onOutbound('webhook_endpoint', ['url', 'description', 'eventTypes']),
+  'webhook.endpoint.secret_rotated': onOutbound('webhook_endpoint', ['secretFingerprint', 'previousFingerprint', 'previousExpiresAt']),
+  'webhook.endpoint.disabled': onOutbound('webhook_endpoint', ['reason', 'failingSince', 'messageId']),
+  'webhook.endpoint.enabled': onOutbound('webhook_endpoint', ['by']),
+  'webhook.endpoint.deleted': onOutbound('webhook_endpoint', []),
+  'webhook.message.created': onOutbound('webhook_message', ['endpointId', 'eventType', 'sourceEventId']),
+  'webhook.message.held': onOutbound('webhook_message', ['reason']),
+  'webhook.attempt.recorded': onOutbound('webhook_message', ['endpointId', 'attempt', 'outcome', 'status', 'durationMs', 'errorCode'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */
