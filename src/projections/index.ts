@@ -5,6 +5,7 @@ import { impersonationProjection } from './impersonation/projection.ts'
 import { jobsProjection } from './jobs/projection.ts'
 import type { Catalogue } from '../domain/rbac/permissions.ts'
 import type { Projection } from './projection.ts'
+import { outboundWebhooksProjection } from './webhooks/outbound.ts'
 import { rbacProjection } from './rbac/projection.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 import { toolCallsProjection } from './tools/projection.ts'
@@ -13,9 +14,9 @@ import { inboundWebhooksProjection } from './webhooks/inbound.ts'
 /** Every read model the application runs; the RBAC one over the runtime's permission catalogue. */
 export function applicationProjections (catalogue: Catalogue): Projection[] {
   return [streamCatalogue, identityProjection, rbacProjection(catalogue), auditProjection, impersonationProjection, invitationsProjection,
-    jobsProjection, toolCallsProjection, inboundWebhooksProjection]
+    jobsProjection, toolCallsProjection, inboundWebhooksProjection, outboundWebhooksProjection]
 }
 
 /** Their names, known before the configuration is read (CLI help). */
 export const PROJECTION_NAMES: readonly string[] = ['stream_catalogue', 'identity', 'rbac', 'audit', 'impersonation', 'invitations', 'jobs',
-  'tool_calls', 'webhooks_inbound']
+  'tool_calls', 'webhooks_inbound', 'webhooks_out']
