@@ -25,6 +25,7 @@ import { applicationTools } from './application/tools/business/index.ts'
 import { ToolMetrics } from './application/tools/metrics.ts'
 import { ToolPipeline } from './application/tools/pipeline.ts'
 import { ToolRegistry } from './application/tools/registry.ts'
+import { outboundWebhooks, type OutboundWebhooks } from './application/webhooks/outbound/index.ts'
 import { StreamQueue } from './application/commands.ts'
 import type { IdentityServices } from './application/identity/commands.ts'
 import type { Config } from './config.ts'
@@ -76,6 +77,8 @@ export interface Runtime {
   readonly tools: ToolPipeline
   /** The Stripe client billing calls (src/application/billing/), built once; undefined without STRIPE_SECRET_KEY. */
   readonly billing: Billing | undefined
+  /** Outbound webhooks (src/application/webhooks/outbound/): the fan-out reactor, the delivery jobs, the endpoints' use cases. */
+  readonly webhooks: OutboundWebhooks
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
   close(): Promise<void>
@@ -98,6 +101,8 @@ export interface RuntimeOptions {
   readonly extraEvents?: readonly EventDefinition[]
   /** An SQL client the caller owns (tests); otherwise one is opened from the config. */
   readonly sql?: SqlClient
+  /** The clock jobs and webhook deliveries decide by (tests move it: retry schedules, endpoints failing for days). */
+  readonly now?: () => Date
 }
 
 export async function openRuntime (config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -152,11 +157,23 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
     const impersonation: ImpersonationServices = { ...identity, runner, consistencyTimeoutMs: config.consistencyTimeoutMs }
     const impersonationExpiry = new ImpersonationExpiry(impersonation, logger.child({ component: 'impersonation-expiry' }))
     const recheck = new ImpersonationRecheck(impersonation, logger.child({ component: 'impersonation-recheck' }))
+    const webhooks = outboundWebhooks({
+      config,
+      sql,
+      services: identity,
+      eventTypes: registry.types,
+      registry: metrics.registry,
+      logger: logger.child({ component: 'webhooks' }),
+      // The fan-out schedules deliveries with the jobs engine made below, once the reactors run.
+      jobs: () => jobs,
+      readModelAt: (position) => runner.waitFor(position, config.consistencyTimeoutMs, ['webhooks_out']),
+      ...(options.now === undefined ? {} : { now: options.now })
+    })
     const reactors = new ReactorRunner({
       sql,
       store,
       // The inbound webhooks' safety net: it schedules the processing of stored messages, with the jobs engine made below.
-      reactors: [recheck, new InboundProcessingScheduler(() => jobs), ...options.extraReactors ?? []],
+      reactors: [recheck, webhooks.fanOut, new InboundProcessingScheduler(() => jobs), ...options.extraReactors ?? []],
       logger: logger.child({ component: 'reactors' }),
       batchSize: config.projectionBatchSize,
       liveIntervalMs: config.liveReadIntervalMs
@@ -171,10 +188,13 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       concurrency: config.jobs.concurrency,
       claimBatch: config.jobs.claimBatch,
       leaseSeconds: config.jobs.leaseSeconds,
-      pollIntervalMs: config.jobs.pollIntervalMs
+      pollIntervalMs: config.jobs.pollIntervalMs,
+      ...(options.now === undefined ? {} : { now: options.now })
     })
     const jobDeps = { config, sql, store, metrics, logger: jobsLogger, identity, runner }
-    for (const handler of [...applicationJobHandlers(jobDeps), ...options.extraJobHandlers ?? []]) jobs.registerJobHandler(handler)
+    for (const handler of [...applicationJobHandlers(jobDeps), ...webhooks.handlers, ...options.extraJobHandlers ?? []]) {
+      jobs.registerJobHandler(handler)
+    }
     jobs.observe(new JobMetrics(metrics.registry, sql, jobs.handlers.types))
     const billing = billingOf(config.stripe)
     const toolRegistry = new ToolRegistry(catalogue, applicationTools({ billing }))
@@ -216,6 +236,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       jobs,
       tools,
       billing,
+      webhooks,
       metrics,
       async close () {
         await jobs.stop({ graceMs: config.jobs.shutdownGraceMs })
