@@ -40,6 +40,7 @@ import { platformAuditRoutes } from './routes/platform-audit.ts'
 import { adminJobRoutes } from './routes/admin-jobs.ts'
 import { mcpPublicRoutes, mcpRoutes } from './routes/mcp.ts'
 import { toolRoutes } from './routes/tools.ts'
+import { webhookOutRoutes } from './routes/webhooks-out.ts'
 import { inboundWebhookRoutes, webhookSourceRoutes } from './routes/webhooks-in.ts'
 import { appendRouteHook } from './hooks.ts'
 import { serializerCompiler } from './serializer.ts'
@@ -153,6 +154,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(impersonationRoutes, { runtime })
     await scope.register(toolRoutes, { runtime })
     await scope.register(mcpRoutes, { runtime })
+    await scope.register(webhookOutRoutes, { runtime })
     await scope.register(webhookSourceRoutes, { runtime })
   })
   return app
