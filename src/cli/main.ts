@@ -16,6 +16,7 @@ import { migrateCommand } from './commands/migrate.ts'
 import { preflightCommand } from './commands/preflight.ts'
 import { rbacCommand } from './commands/rbac.ts'
 import { replayCommand } from './commands/replay.ts'
+import { webhooksCommand } from './commands/webhooks.ts'
 import { webhooksReplayCommand } from './commands/webhooks-replay.ts'
 import { io } from './io.ts'
 
@@ -35,8 +36,8 @@ export function buildProgram (): Command {
   impersonationCommand(program)
   membersCommand(program)
   jobsCommand(program)
-  // The webhooks group; its outbound commands (src/cli/commands/webhooks.ts) join it when they land.
-  webhooksReplayCommand(program.command('webhooks').description('webhooks: replay inbound messages'))
+  // The webhooks group: the outbound commands, and the replay of inbound messages.
+  webhooksReplayCommand(webhooksCommand(program))
   preflightCommand(program)
   drillCommand(program)
   for (const command of program.commands) command.exitOverride()
