@@ -17,6 +17,11 @@ import { judge, key, MUTATING, send, sendBytes, type Route, type Sent, world } f
  */
 const MCP_ENDPOINT = '/v1/orgs/:orgId/mcp'
 const readsBody = (route: Route): boolean => MUTATING.has(route.method) && !(route.url === MCP_ENDPOINT && route.method === 'DELETE')
+/**
+ * Inbound webhooks take the raw bytes and judge them only once the source and the signature are: bad JSON to an unknown
+ * source is 404, unsigned it is 400 or 401 by the headers. Their size limit (413) is checked like every route's.
+ */
+const RAW_BODY = new Set(['/v1/webhooks/stripe', '/v1/webhooks/in/:sourceId'])
 
 t.test('invalid JSON, 2 MB bodies, 10,000-level nesting and wrong content types ' +
   'through a real listening server get 4xx problem+json', async (t) => {
@@ -58,7 +63,8 @@ t.test('invalid JSON, 2 MB bodies, 10,000-level nesting and wrong content types 
           const reason = judge(sent, answer, headers)
           t.equal(reason, undefined, `${key(route)} with ${payload.name}${token === undefined ? ', no token' : ''}: ${answer.status}`)
           // Only where the body is read at all: a body on GET is ignored, and without a token the 401 comes first.
-          if (payload.expect !== undefined && token !== undefined && readsBody(route) && answer.status !== payload.expect) {
+          const judgedLater = payload.expect === 400 && RAW_BODY.has(route.url)
+          if (payload.expect !== undefined && token !== undefined && readsBody(route) && !judgedLater && answer.status !== payload.expect) {
             t.fail(`${key(route)} with ${payload.name}: expected ${payload.expect}, got ${answer.status} ${answer.body.slice(0, 200)}`)
           }
           if (answer.status < 300 && MUTATING.has(route.method)) await w.keepValid()

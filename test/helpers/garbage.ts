@@ -113,7 +113,9 @@ export async function world (t: Test, sql: SqlClient, { consistencyTimeoutMs = 3
   const config = loadConfig({
     NODE_ENV: 'test',
     LOGIN_RATE_LIMIT_PER_MINUTE: '10000',
-    CONSISTENCY_TIMEOUT_MS: String(consistencyTimeoutMs)
+    CONSISTENCY_TIMEOUT_MS: String(consistencyTimeoutMs),
+    // Configured, so the Stripe webhook route answers what it receives (unconfigured it is 503 by design).
+    STRIPE_WEBHOOK_SECRET: 'whsec_garbagewalk0000'
   })
   const runtime = await openRuntime(config, logger, { sql, runProjections: true })
   t.teardown(() => runtime.close())
