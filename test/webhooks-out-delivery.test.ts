@@ -135,7 +135,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     await world.fannedOut(position)
     await settled(world)
     const { rows } = await sql.query<{ status: string }>(
-      'SELECT status FROM webhook_messages WHERE endpoint_id = $1 ORDER BY pos_major, pos_minor', [endpointId])
+      'SELECT status FROM outbound_messages WHERE endpoint_id = $1 ORDER BY pos_major, pos_minor', [endpointId])
     t.same(rows.map((r) => r.status), ['gone', 'held', 'held'])
     clock.advance(2 * 3_600_000)
     world.runtime.jobs.runner.wake()
@@ -159,7 +159,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     await settled(world)
     await world.fannedOut(await world.happen(3, 101))
     await settled(world)
-    const statuses = await sql.query<{ status: string }>('SELECT status FROM webhook_messages WHERE endpoint_id = $1', [endpointId])
+    const statuses = await sql.query<{ status: string }>('SELECT status FROM outbound_messages WHERE endpoint_id = $1', [endpointId])
     t.same(statuses.rows.map((r) => r.status), ['held', 'held', 'held', 'held'], 'held, no attempt spent')
     t.equal(receiver.received.length, 2)
     receiver.answer({ status: 200 })

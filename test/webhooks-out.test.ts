@@ -227,7 +227,7 @@ async function delivered (sql: SqlClient, endpointId: string, count: number): Pr
   const deadline = Date.now() + 60_000
   for (;;) {
     const { rows } = await sql.query<{ outcome: string, n: number }>(
-      `SELECT outcome, error_code, count(*)::int AS n, max(duration_ms) AS ms FROM webhook_attempts
+      `SELECT outcome, error_code, count(*)::int AS n, max(duration_ms) AS ms FROM outbound_attempts
         WHERE endpoint_id = $1 GROUP BY 1, 2`, [endpointId])
     if (rows.length === (count === 0 ? 0 : 1) && (count === 0 || (rows[0]!.outcome === 'delivered' && rows[0]!.n === count))) return
     if (Date.now() > deadline) throw new Error(`not ${count} delivered attempts: ${JSON.stringify(rows)}`)

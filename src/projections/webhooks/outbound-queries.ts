@@ -57,7 +57,7 @@ export async function endpointsPage (
 ): Promise<EndpointView[]> {
   const { limit, after, now } = listing
   const { rows } = await sql.query<EndpointRow>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints
+    `SELECT ${ENDPOINT_COLUMNS} FROM outbound_endpoints
       WHERE org_id = $1 AND state <> 'deleted'
         AND ($2::timestamptz IS NULL OR (created_at, endpoint_id COLLATE "C") < ($2::timestamptz, $3 COLLATE "C"))
       ORDER BY created_at DESC, endpoint_id COLLATE "C" DESC LIMIT $4`,
@@ -67,7 +67,7 @@ export async function endpointsPage (
 
 export async function endpointView (sql: SqlExecutor, orgId: string, endpointId: string, now: Date): Promise<EndpointView | undefined> {
   const { rows } = await sql.query<EndpointRow>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND endpoint_id = $2 AND state <> 'deleted'`, [orgId, endpointId])
+    `SELECT ${ENDPOINT_COLUMNS} FROM outbound_endpoints WHERE org_id = $1 AND endpoint_id = $2 AND state <> 'deleted'`, [orgId, endpointId])
   return rows[0] === undefined ? undefined : endpointOf(rows[0], now)
 }
 
@@ -83,7 +83,7 @@ export interface Subscription {
 /** The organization's endpoints that get messages: active ones, and those disabled by the receiver's failures (held). */
 export async function subscriptionsOf (sql: SqlExecutor, orgId: string): Promise<Subscription[]> {
   const { rows } = await sql.query<{ endpoint_id: string, event_types: unknown, state: string, pos_major: string, pos_minor: string }>(
-    `SELECT endpoint_id, event_types, state, pos_major::text, pos_minor::text FROM webhook_endpoints
+    `SELECT endpoint_id, event_types, state, pos_major::text, pos_minor::text FROM outbound_endpoints
       WHERE org_id = $1 AND (state = 'active' OR (state = 'disabled' AND disabled_reason <> 'manual'))
       ORDER BY endpoint_id COLLATE "C"`, [orgId])
   return rows.map((row) => ({
@@ -118,7 +118,7 @@ export async function attemptsPage (
 ): Promise<AttemptView[]> {
   const { limit, after } = listing
   const { rows } = await sql.query<AttemptRow>(
-    `SELECT message_id, event_type, attempt, outcome, status, duration_ms, excerpt, error_code, attempted_at FROM webhook_attempts
+    `SELECT message_id, event_type, attempt, outcome, status, duration_ms, excerpt, error_code, attempted_at FROM outbound_attempts
       WHERE endpoint_id = $1
         AND ($2::timestamptz IS NULL OR (attempted_at, message_id COLLATE "C", attempt) < ($2::timestamptz, $3 COLLATE "C", $4::integer))
       ORDER BY attempted_at DESC, message_id COLLATE "C" DESC, attempt DESC LIMIT $5`,
@@ -141,7 +141,7 @@ export async function backlogOf (
 ): Promise<QueuedMessage[]> {
   const { since, after, limit } = options
   const { rows } = await sql.query<{ message_id: string, pos_major: string, pos_minor: string }>(
-    `SELECT message_id, pos_major::text, pos_minor::text FROM webhook_messages
+    `SELECT message_id, pos_major::text, pos_minor::text FROM outbound_messages
       WHERE endpoint_id = $1
         AND (CASE WHEN $2::timestamptz IS NULL THEN status = 'held' ELSE status <> 'delivered' AND created_at >= $2::timestamptz END)
         AND ($3::bigint IS NULL OR (pos_major, pos_minor) > ($3::bigint, $4::bigint))
@@ -153,14 +153,14 @@ export async function backlogOf (
 /** Whether the message belongs to the organization (a resend of another organization's message is not found). */
 export async function messageOrg (sql: SqlExecutor, messageId: string): Promise<{ orgId: string, endpointId: string } | undefined> {
   const { rows } = await sql.query<{ org_id: string, endpoint_id: string }>(
-    'SELECT org_id, endpoint_id FROM webhook_messages WHERE message_id = $1', [messageId])
+    'SELECT org_id, endpoint_id FROM outbound_messages WHERE message_id = $1', [messageId])
   return rows[0] === undefined ? undefined : { orgId: rows[0].org_id, endpointId: rows[0].endpoint_id }
 }
 
 /** What the endpoint's failing health reads: since when every attempt failed, or null. */
 export async function failingSince (sql: SqlExecutor, endpointId: string): Promise<Date | null> {
   const { rows } = await sql.query<{ failing_since: Time }>(
-    'SELECT failing_since FROM webhook_endpoints WHERE endpoint_id = $1', [endpointId])
+    'SELECT failing_since FROM outbound_endpoints WHERE endpoint_id = $1', [endpointId])
   const value = rows[0]?.failing_since ?? null
   return value === null ? null : new Date(value)
 }
@@ -168,8 +168,8 @@ export async function failingSince (sql: SqlExecutor, endpointId: string): Promi
 /** For the gauges at scrape time: endpoints disabled (not deleted), and the creation time of the oldest pending message. */
 export async function outboundHealth (sql: SqlExecutor): Promise<{ disabled: number, oldestPendingAt: Date | null }> {
   const [disabled, oldest] = await Promise.all([
-    sql.query<{ count: string }>("SELECT count(*)::text AS count FROM webhook_endpoints WHERE state = 'disabled'"),
-    sql.query<{ oldest: Time }>("SELECT min(created_at) AS oldest FROM webhook_messages WHERE status = 'pending'")
+    sql.query<{ count: string }>("SELECT count(*)::text AS count FROM outbound_endpoints WHERE state = 'disabled'"),
+    sql.query<{ oldest: Time }>("SELECT min(created_at) AS oldest FROM outbound_messages WHERE status = 'pending'")
   ])
   const at = oldest.rows[0]?.oldest ?? null
   return { disabled: Number(disabled.rows[0]?.count ?? 0), oldestPendingAt: at === null ? null : new Date(at) }
