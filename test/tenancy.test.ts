@@ -16,6 +16,7 @@ import { createInvitation, invitationServices } from '../src/application/identit
 import { requestVerification } from '../src/application/audit/verify-job.ts'
 import { requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { createSource } from '../src/application/webhooks/inbound/sources.ts'
+import { createEndpoint } from '../src/application/webhooks/outbound/endpoints.ts'
 import { webhookSecretStoreOf } from '../src/application/webhooks/secrets.ts'
 import { loadConfig } from '../src/config.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
@@ -101,7 +102,17 @@ const FILL: Record<string, Fill> = {
   'GET /v1/orgs/:orgId/webhooks/sources/:sourceId': {},
   'POST /v1/orgs/:orgId/webhooks/sources/:sourceId/secrets': {},
   'DELETE /v1/orgs/:orgId/webhooks/sources/:sourceId': {},
-  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': { query: { limit: '10' } }
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': { query: { limit: '10' } },
+  'GET /v1/orgs/:orgId/webhooks/event-types': {},
+  'POST /v1/orgs/:orgId/webhooks/endpoints': { body: () => ({ url: 'https://intruder.example/hook', eventTypes: ['*'] }) },
+  'GET /v1/orgs/:orgId/webhooks/endpoints': { query: { limit: '10' } },
+  'GET /v1/orgs/:orgId/webhooks/endpoints/:endpointId': {},
+  'PATCH /v1/orgs/:orgId/webhooks/endpoints/:endpointId': { body: () => ({ url: 'https://intruder.example/hook' }) },
+  'POST /v1/orgs/:orgId/webhooks/endpoints/:endpointId/secret/rotate': {},
+  'POST /v1/orgs/:orgId/webhooks/endpoints/:endpointId/recover': { body: () => ({ since: '2026-01-01T00:00:00Z' }) },
+  'GET /v1/orgs/:orgId/webhooks/endpoints/:endpointId/attempts': { query: { limit: '10' } },
+  'POST /v1/orgs/:orgId/webhooks/messages/:messageId/resend': {},
+  'DELETE /v1/orgs/:orgId/webhooks/endpoints/:endpointId': {}
 }
 
 /**
@@ -121,11 +132,16 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   jobId: (context) => [VERIFICATIONS.get(context.orgId) ?? 'job_doesnotexist0000'],
   name: () => ['org.get'],
   callId: (context) => [TOOL_CALLS.get(context.orgId) ?? 'call_doesnotexist000'],
-  sourceId: (context) => [SOURCES.get(context.orgId) ?? 'whs_doesnotexist0000']
+  sourceId: (context) => [SOURCES.get(context.orgId) ?? 'whs_doesnotexist0000'],
+  endpointId: (context) => [ENDPOINTS.get(context.orgId) ?? 'ep_doesnotexist00000'],
+  messageId: () => ['msg_00000000000000000000000000000000']
 }
 
 /** Each organization's inbound webhook source, by organization. */
 const SOURCES = new Map<string, string>()
+
+/** Each organization's outbound webhook endpoint, by organization. */
+const ENDPOINTS = new Map<string, string>()
 
 /** Each organization's audit verification job, by organization. */
 const VERIFICATIONS = new Map<string, string>()
@@ -216,6 +232,9 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
     SESSIONS.set(owner.orgId, requested.sessionId)
     SOURCES.set(owner.orgId, (await createSource({ ...services, secrets: webhookSecretStoreOf(runtime.config, runtime.sql),
       now: () => new Date() }, { ...asOwner, commandId: randomUUID() }, owner.orgId, { name: `Source ${name}` })).sourceId)
+    // Subscribed to what the walk never does: its deliveries would write events during the "nothing was written" checks.
+    ENDPOINTS.set(owner.orgId, (await createEndpoint(runtime.webhooks.endpoints, owner.orgId,
+      { url: 'https://siem.example/hook', eventTypes: ['ai.tool.call.timed_out'] }, { ...asOwner, commandId: randomUUID() })).endpointId)
     const pending = await runtime.tools.call({ orgId: owner.orgId, tool: 'roles.assign', input: { userId: member.userId, role: 'admin' },
       caller: { userId: owner.userId, platformAdmin: false, platformSupport: false }, metadata: { ...asOwner, commandId: randomUUID() } })
     if (pending.status !== 'approval_required') throw new Error(`the walk's tool call should wait for approval: ${pending.status}`)
@@ -324,8 +343,10 @@ t.test('a principal of another organization gets 404 on every org route, never 4
         }
       }
       const own = { orgId: b.orgId, ownerId: b.ownerId, memberId: b.memberId, callerId: b.ownerId }
-      // B acts on their member only (B demoting or removing themselves would end the walk), and removes them last.
-      const removal = (route: OrgRoute): number => Number(route.method === 'DELETE' && route.url === '/v1/orgs/:orgId/members/:userId')
+      // B acts on their member only (B demoting or removing themselves would end the walk), and removes them last; their
+      // webhook endpoint too, after the routes that read it.
+      const removed = new Set(['/v1/orgs/:orgId/members/:userId', '/v1/orgs/:orgId/webhooks/endpoints/:endpointId'])
+      const removal = (route: OrgRoute): number => Number(route.method === 'DELETE' && removed.has(route.url))
       for (const route of [...w.routes].sort((x, y) => removal(x) - removal(y))) {
         for (const call of callsFor(route, own, b.token, { userId: [b.memberId] })) {
           const response = await w.app.inject({ ...call.options, headers: { ...call.options.headers, ...consistent } })
