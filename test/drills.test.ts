@@ -32,6 +32,7 @@ interface Report {
   crossed: boolean,
   verification: { ok: boolean, detail: string },
   jobId?: string
+  inOrder?: boolean
 }
 
 t.test('the drills aim at the thresholds of the alert rules', async (t) => {
@@ -49,12 +50,15 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   t.match(expr('LedgerlineToolErrorRate'), new RegExp(`>=\\s*${THRESHOLDS.toolMinCalls}\\s*$`, 's'))
   const signatureFailures = 'sum by (source) (increase(ledgerline_webhooks_signature_failures_total[5m]))'
   t.equal(expr('LedgerlineWebhookSignatureFailures'), `${signatureFailures} > ${THRESHOLDS.signatureFailures}`)
+  t.match(expr('LedgerlineWebhookEndpointDisabled'),
+    new RegExp(`^max\\(ledgerline_webhook_endpoints_disabled - min_over_time\\(.*\\)\\)\\s*>\\s*${THRESHOLDS.endpointsDisabled}$`))
 })
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
   await forEachDatabase(t, async (t, { sql, driver, url: databaseUrl }) => {
     const metricsToken = 'drill-metrics-token-0123456789'
-    const api = await openTestApp(t, sql, { METRICS_TOKEN: metricsToken })
+    // Private targets: webhook-endpoint-down's receiver listens on 127.0.0.1.
+    const api = await openTestApp(t, sql, { METRICS_TOKEN: metricsToken, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' })
     const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
     const env = { NODE_ENV: 'test', ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
     const scrape = async (path: string): Promise<Response> =>
@@ -192,6 +196,28 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
       const sources = await api.call('GET', `/v1/orgs/${report.orgId}/webhooks/sources`)
       t.same(sources.json().items.map((s: { status: string }) => s.status), ['disabled'], 'runbook: the drill source is disabled')
+    })
+
+    await t.test('webhook-endpoint-down', async (t) => {
+      const gone = await metric('ledgerline_webhook_deliveries_total', { outcome: 'gone' })
+      const delivered = await metric('ledgerline_webhook_deliveries_total', { outcome: 'delivered' })
+      const report = await drill('webhook-endpoint-down')
+      t.ok(report.crossed, `disabled endpoints ${report.before} → ${report.peak}`)
+      t.equal(report.peak, report.before + 1, 'one more disabled endpoint, as the alert reads it')
+      t.ok(report.verification.ok, report.verification.detail)
+      t.equal(report.inOrder, true, 'the recovery sent the refused message before the one held after it',
+        { todo: 'seen the other way round: the held message arrives first (outbound recovery ordering, reported)' })
+      t.equal(await metric('ledgerline_webhook_deliveries_total', { outcome: 'gone' }), gone + 1, 'one attempt answered 410')
+      t.equal(await metric('ledgerline_webhook_deliveries_total', { outcome: 'delivered' }), delivered + 2,
+        'two delivered after the recovery: the refused message and the held one')
+      t.equal(await metric('ledgerline_webhook_endpoints_disabled', {}), report.before, 'runbook: the disabled count is back')
+      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      const types = (await api.runtime.sql.query<{ type: string }>(
+        `SELECT type FROM events WHERE stream_id = (
+           SELECT stream_id FROM events WHERE type = 'webhook.endpoint.created' AND metadata->>'orgId' = $1) ORDER BY global_position`,
+        [report.orgId])).rows.map((row) => row.type)
+      t.same(types, ['webhook.endpoint.created', 'webhook.endpoint.disabled', 'webhook.endpoint.enabled', 'webhook.endpoint.deleted'],
+        'the endpoint\'s history: created, disabled (gone), enabled by the recovery, deleted by the drill')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {

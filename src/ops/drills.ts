@@ -13,6 +13,10 @@
  *   organization refuses, as the tool error rate alert counts it.
  * - `webhook-signature-burst`: over HTTP only: forged Standard Webhooks
  *   messages to a source of the drill organization, then a genuine one.
+ * - `webhook-endpoint-down`: over HTTP, with a receiver of its own on
+ *   127.0.0.1 that answers 410 Gone and then recovers: the instance must run
+ *   on the same host with WEBHOOK_ALLOW_PRIVATE_TARGETS=true (staging only;
+ *   production's preflight refuses it).
  * - `dead-job`: also needs the instance's event store and database (`jobs`:
  *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
@@ -26,6 +30,7 @@
  * (infra/prometheus/alerts.yml; test/drills.test.ts checks they agree).
  */
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
 import { Webhook } from 'standardwebhooks'
 import { execute, type CommandServices } from '../application/commands.ts'
 import { JobHandlers } from '../application/jobs/handlers.ts'
@@ -57,11 +62,14 @@ export const THRESHOLDS = {
   /** ...over at least this many calls that ran. */
   toolMinCalls: 20,
   /** LedgerlineWebhookSignatureFailures: inbound signature failures of one kind of source over 5 minutes. */
-  signatureFailures: 20
+  signatureFailures: 20,
+  /** LedgerlineWebhookEndpointDisabled: any rise of the disabled endpoints. */
+  endpointsDisabled: 0
 } as const
 
 export const SCENARIOS = [
-  'denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors', 'webhook-signature-burst'
+  'denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors', 'webhook-signature-burst',
+  'webhook-endpoint-down'
 ] as const
 export type Scenario = typeof SCENARIOS[number]
 
@@ -100,6 +108,8 @@ export interface DrillReport {
   readonly verification: { readonly step: string, readonly ok: boolean, readonly detail: string }
   /** dead-job: the job it made die. */
   readonly jobId?: string
+  /** webhook-endpoint-down: whether the recovery sent the refused message before the one held after it. */
+  readonly inOrder?: boolean
 }
 
 export class DrillFailed extends Error {
@@ -591,6 +601,100 @@ async function webhookSignatureBurst (http: Api, options: DrillOptions): Promise
   }
 }
 
+/** The drill's receiver: answers every POST with `status` (410, then 204) and lists the `webhook-id`s each answer went to. */
+async function drillReceiver () {
+  const answered: Array<{ id: string, status: number }> = []
+  let status = 410
+  const server = createServer((request, response) => {
+    request.resume().on('end', () => {
+      answered.push({ id: String(request.headers['webhook-id']), status })
+      response.writeHead(status).end()
+    })
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}/ledgerline-drill`,
+    answered,
+    recover: () => { status = 204 },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  }
+}
+
+type EndpointView = { state: string, disabledReason: string | null, createdAt: string }
+const ENDPOINTS_DISABLED = 'ledgerline_webhook_endpoints_disabled'
+
+/**
+ * An organization's receiver goes away: it answers 410 Gone, so the endpoint
+ * is disabled at its first delivery (the 5 days of failures the other way
+ * cannot be drilled) and the disabled count rises, as the alert reads it. A
+ * second event meanwhile is held. Then the runbook's mitigation: the receiver
+ * is back, `recover {since}` enables the endpoint and sends both messages,
+ * the first with the webhook-id it had; the count falls back. `inOrder` says
+ * whether the refused message came first, as a recovery promises.
+ */
+async function webhookEndpointDown (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const { orgId, position } = await drillOrg(http, 'webhook-endpoint-down')
+  const receiver = await drillReceiver()
+  const deadline = (): number => Date.now() + (options.maxWaitMs ?? 60_000)
+  try {
+    const before = await http.metric(ENDPOINTS_DISABLED)
+    const created = await http.call('POST', `/v1/orgs/${orgId}/webhooks/endpoints`,
+      { body: { url: receiver.url, description: 'webhook-endpoint-down drill', eventTypes: ['ai.tool.call.succeeded'] } })
+    if (created.status === 400 && (created.body as { code?: string }).code === 'webhook.url_invalid') {
+      throw new DrillFailed(`the instance refuses ${receiver.url}: ` +
+        'this drill needs WEBHOOK_ALLOW_PRIVATE_TARGETS=true on it (staging only)')
+    }
+    const { endpointId } = await expect<{ endpointId: string }>(Promise.resolve(created), 201, 'subscribe the drill endpoint')
+    const endpoint = `/v1/orgs/${orgId}/webhooks/endpoints/${endpointId}`
+    const event = (what: string) => expect(http.call('POST', `/v1/orgs/${orgId}/tools/org.get/calls`,
+      { body: { input: {} }, headers: { 'x-consistent-with': position } }), 200, what)
+    const view = async (): Promise<EndpointView> => expect<EndpointView>(http.call('GET', endpoint), 200, 'read the endpoint')
+    await event('a tool call, whose event the endpoint subscribes to')
+    const disabled = await poll(deadline(), async () => {
+      const found = await view()
+      return found.state === 'disabled' ? found : undefined
+    })
+    if (disabled === undefined) {
+      throw new DrillFailed(`the endpoint was not disabled: the receiver answered ${receiver.answered.length} time(s)`)
+    }
+    const peak = await http.metric(ENDPOINTS_DISABLED)
+    options.log?.(`endpoint ${endpointId} disabled (${disabled.disabledReason}); ${ENDPOINTS_DISABLED} ${before} → ${peak}`)
+    await event('a tool call while the endpoint is disabled')
+    const goneId = receiver.answered[0]?.id
+    receiver.recover()
+    await expect(http.call('POST', `${endpoint}/recover`, { body: { since: disabled.createdAt } }), 202, 'recover the endpoint')
+    const delivered = await poll(deadline(), async () => {
+      const ids = receiver.answered.filter((answer) => answer.status === 204).map((answer) => answer.id)
+      return ids.length >= 2 ? ids : undefined
+    }) ?? []
+    const after = await view()
+    const back = await poll(deadline(), async () => (await http.metric(ENDPOINTS_DISABLED)) <= before ? true : undefined)
+    await expect(http.call('DELETE', endpoint), 200, 'delete the drill endpoint')
+    return {
+      scenario: 'webhook-endpoint-down', orgId, alert: 'LedgerlineWebhookEndpointDisabled',
+      runbook: 'runbooks/webhooks.md#endpoint-disabled',
+      metric: ENDPOINTS_DISABLED, labels: {}, threshold: THRESHOLDS.endpointsDisabled, before, peak,
+      crossed: peak - before > THRESHOLDS.endpointsDisabled,
+      verification: {
+        step: 'ledgerline webhooks recover --endpoint <endpointId> --since <its creation>: the endpoint is active, the receiver ' +
+          'gets the refused message (same webhook-id) and the held one, and the disabled count is back',
+        ok: disabled.disabledReason === 'gone' && after.state === 'active' && new Set(delivered).size === 2 &&
+          goneId !== undefined && delivered.includes(goneId) && back === true,
+        detail: `disabled (${disabled.disabledReason}), then ${after.state}; the receiver answered ` +
+          `${receiver.answered.map((answer) => `${answer.status} ${answer.id}`).join(', ')}; ` +
+          `${ENDPOINTS_DISABLED} ${back === true ? 'back' : 'not back'} to ${before}`
+      },
+      inOrder: goneId !== undefined && delivered[0] === goneId
+    }
+  } finally {
+    await receiver.close()
+  }
+}
+
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
   const http = api(options)
   switch (scenario) {
@@ -601,5 +705,6 @@ export async function runDrill (scenario: Scenario, options: DrillOptions): Prom
     case 'dead-job': return deadJob(http, options)
     case 'tool-errors': return toolErrors(http, options)
     case 'webhook-signature-burst': return webhookSignatureBurst(http, options)
+    case 'webhook-endpoint-down': return webhookEndpointDown(http, options)
   }
 }
