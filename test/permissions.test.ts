@@ -14,7 +14,9 @@ import type { InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
 import { addMember, createToken, registerUser } from '../src/application/identity/commands.ts'
 import { approveImpersonation, requestImpersonation } from '../src/application/impersonation/commands.ts'
-import { systemCommand } from '../src/domain/envelope.ts'
+import { randomUUID } from 'node:crypto'
+import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
+import { messageIdOf } from '../src/domain/webhooks/outbound-message.ts'
 import type { BuiltInRole } from '../src/domain/identity/events.ts'
 import { LEDGERLINE_CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { formatPosition, parsePosition } from '../src/eventstore/position.ts'
@@ -60,6 +62,8 @@ interface Fixtures {
   mcpSession: string
   /** Inbound webhook sources: one to read and list the messages of, one to rotate the secret of, one to disable. */
   webhookSources: { read: string, rotate: string, disable: string }
+  /** Outbound webhook endpoints (subscribed to what the walk never does): one to read and change, one to delete; a message to resend. */
+  webhooks: { endpoint: string, doomed: string, message: string }
 }
 
 interface Request { params?: Record<string, string>, query?: string, body?: unknown, headers?: Record<string, string> }
@@ -129,7 +133,19 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'GET /v1/orgs/:orgId/webhooks/sources/:sourceId': (f) => ({ params: { sourceId: f.webhookSources.read } }),
   'POST /v1/orgs/:orgId/webhooks/sources/:sourceId/secrets': (f) => ({ params: { sourceId: f.webhookSources.rotate } }),
   'DELETE /v1/orgs/:orgId/webhooks/sources/:sourceId': (f) => ({ params: { sourceId: f.webhookSources.disable } }),
-  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': (f) => ({ params: { sourceId: f.webhookSources.read }, query: 'limit=5' })
+  'GET /v1/orgs/:orgId/webhooks/sources/:sourceId/messages': (f) => ({ params: { sourceId: f.webhookSources.read }, query: 'limit=5' }),
+  'GET /v1/orgs/:orgId/webhooks/event-types': () => ({}),
+  'POST /v1/orgs/:orgId/webhooks/endpoints': () => ({ body: { url: 'https://siem.example/new', eventTypes: ['ai.tool.call.timed_out'] } }),
+  'GET /v1/orgs/:orgId/webhooks/endpoints': () => ({ query: 'limit=5' }),
+  'GET /v1/orgs/:orgId/webhooks/endpoints/:endpointId': (f) => ({ params: { endpointId: f.webhooks.endpoint } }),
+  'PATCH /v1/orgs/:orgId/webhooks/endpoints/:endpointId': (f) => ({ params: { endpointId: f.webhooks.endpoint },
+    body: { description: 'changed by a holder' } }),
+  'POST /v1/orgs/:orgId/webhooks/endpoints/:endpointId/secret/rotate': (f) => ({ params: { endpointId: f.webhooks.endpoint } }),
+  'POST /v1/orgs/:orgId/webhooks/endpoints/:endpointId/recover': (f) => ({ params: { endpointId: f.webhooks.endpoint },
+    body: { since: '2026-01-01T00:00:00Z' } }),
+  'GET /v1/orgs/:orgId/webhooks/endpoints/:endpointId/attempts': (f) => ({ params: { endpointId: f.webhooks.endpoint }, query: 'limit=5' }),
+  'POST /v1/orgs/:orgId/webhooks/messages/:messageId/resend': (f) => ({ params: { messageId: f.webhooks.message } }),
+  'DELETE /v1/orgs/:orgId/webhooks/endpoints/:endpointId': (f) => ({ params: { endpointId: f.webhooks.doomed } })
 }
 
 /**
@@ -265,7 +281,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' },
     toolCalls: { approve: '', deny: '' },
     mcpSession: '',
-    webhookSources: { read: await source('read'), rotate: await source('rotate'), disable: await source('disable') }
+    webhookSources: { read: await source('read'), rotate: await source('rotate'), disable: await source('disable') },
+    webhooks: await webhookFixtures(api, orgId)
   }
   const members = new Map<string, { allBut: Person, only: Person }>()
   for (const action of new Set(routes.map(declared).filter((action) => action !== undefined))) {
@@ -311,6 +328,29 @@ async function impersonationSessions (
   const [approve, deny, revoke] = requesters
   return { pendingApprove: await request(approve!), pendingDeny: await request(deny!), pendingRevoke: await request(revoke!), approvedStart,
     pendingStop: approvedStart }
+}
+
+/**
+ * Two endpoints subscribed to what the walk never does (a delivery would write events during the "nothing was written" checks), and a
+ * message of the first, written as the fan-out writes one.
+ */
+async function webhookFixtures (api: TestApp, orgId: string): Promise<Fixtures['webhooks']> {
+  const made = async (): Promise<string> => {
+    const response = await api.call('POST', `/v1/orgs/${orgId}/webhooks/endpoints`,
+      { body: { url: 'https://siem.example/hook', eventTypes: ['ai.tool.call.timed_out'] } })
+    if (response.statusCode !== 201) throw new Error(`an endpoint for the walk: ${response.statusCode} ${response.body}`)
+    return response.json<{ endpointId: string }>().endpointId
+  }
+  const endpoint = await made()
+  const sourceEventId = randomUUID()
+  const message = messageIdOf(endpoint, sourceEventId)
+  const metadata = metadataFor({ ...systemCommand('permissions-test'), orgId }, 0)
+  await api.runtime.store.append(`whmsg-${message}`, [{
+    id: metadata.eventId, type: 'webhook.message.created', metadata,
+    data: { messageId: message, endpointId: endpoint, orgId, eventType: 'ai.tool.call.timed_out', sourceEventId,
+      payload: { type: 'ai.tool.call.timed_out', timestamp: new Date().toISOString(), data: {} } }
+  }], { expectedVersion: 'no_stream' })
+  return { endpoint, doomed: await made(), message }
 }
 
 /** Two members.remove calls by `caller`, each waiting for the caller's approval. */
