@@ -67,12 +67,23 @@ t.test('a source is registered, receives messages once, and lists them with thei
     t.match(again.json(), { duplicate: true })
     t.equal(formatPosition(await lastWritten(sql)), before, 'the duplicate wrote nothing')
 
-    const listed = await world.call('GET', `/v1/orgs/${owner.orgId}/webhooks/sources/${sourceId}/messages`)
+    const outcomeAt = { headers: { 'x-consistent-with': formatPosition(events.at(-1)!.position) } }
+    const listed = await world.call('GET', `/v1/orgs/${owner.orgId}/webhooks/sources/${sourceId}/messages`, outcomeAt)
     t.match(listed.json(),
       { items: [{ streamId: stream, messageId: 'msg_1', eventType: 'contact.created', outcome: 'applied' }], nextCursor: null })
     const log = await sql.query<{ data: unknown }>('SELECT data FROM events')
     t.notOk(JSON.stringify(log.rows).includes(secret.slice(6)), 'no event holds the secret')
     t.equal(await counter(runtime, 'ledgerline_webhooks_processed_total', { source: 'standard', outcome: 'applied' }), 1)
+
+    await runtime.runner.waitFor(await lastWritten(sql), 10_000)
+    const audit = await world.call('GET', `/v1/orgs/${owner.orgId}/audit-events?action=webhook.*&sort=asc&limit=50`)
+    t.equal(audit.statusCode, 200, audit.body)
+    const rows = (audit.json() as { items: Array<{ action: string, targetType: string, diff: unknown }> }).items
+    t.match(rows.map((row) => [row.action, row.targetType]), [['webhook.source.created', 'webhook_source'],
+      ['webhook.received', 'webhook_message'], ['webhook.processed', 'webhook_message']], 'the audit log shows the source and the message')
+    t.match(rows[0]!.diff, { name: { after: 'CRM' }, fingerprint: { after: /^sha256:/ } })
+    t.notOk(audit.body.includes(secret.slice(6)), 'no audit row holds the secret')
+    t.notOk(audit.body.includes('"id":7'), 'nor the message\'s body')
   })
 })
 
