@@ -11,14 +11,18 @@ import { pino } from 'pino'
 import t from 'tap'
 import { organizationState } from '../src/application/identity/commands.ts'
 import { inboundMetrics } from '../src/application/webhooks/inbound/metrics.ts'
-import { receiveMessage } from '../src/application/webhooks/inbound/receive.ts'
+import { messageStreamId, receiveMessage } from '../src/application/webhooks/inbound/receive.ts'
+import { createSource } from '../src/application/webhooks/inbound/sources.ts'
+import { webhookSecretStoreOf } from '../src/application/webhooks/secrets.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
 import { formatPosition } from '../src/eventstore/position.ts'
 import { lastWritten } from './helpers/assertions.ts'
 import { openTestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { ledgerline } from './helpers/ledgerline.ts'
 import {
-  lastOutcome, linkCustomer, PRICES, processed, sendStripe, stripeEnv, stripeEventBody, stripeStream, subscription
+  lastOutcome, linkCustomer, PRICES, processed, sendStandard, sendStripe, standardHeaders, stripeEnv, stripeEventBody, stripeStream,
+  subscription
 } from './helpers/webhooks-in.ts'
 
 const planOf = async (world: Awaited<ReturnType<typeof openTestApp>>): Promise<string> =>
@@ -72,6 +76,26 @@ t.test('replay: a dry run writes nothing, a replay applies what the customer lin
     const bad = await ledgerline(runtime, ['webhooks', 'replay', '--source', 'stripe', '--from', 'yesterday'])
     t.equal(bad.code, 1)
     t.match(bad.stderr, /--from: must be an ISO 8601/)
+  })
+})
+
+t.test('replaying a Standard Webhooks source\'s messages changes nothing: they were applied as they came', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const world = await openTestApp(t, sql)
+    const { runtime } = world
+    const services = { ...runtime.identity, secrets: webhookSecretStoreOf(runtime.config, sql), now: () => new Date() }
+    const { sourceId, secret } = await createSource(services, systemCommand('test'), world.owner.orgId, { name: 'CRM' })
+    for (const id of ['a', 'b', 'c']) {
+      const body = JSON.stringify({ type: 'contact.updated', timestamp: new Date().toISOString(), data: { id } })
+      t.equal((await sendStandard(world.app, sourceId, body, standardHeaders(secret.secret, id, body))).statusCode, 200)
+      await processed(runtime, messageStreamId('standard', sourceId, id))
+    }
+    await runtime.runner.waitFor(await lastWritten(sql), 10_000)
+    const before = formatPosition(await lastWritten(sql))
+    const replay = await ledgerline(runtime, ['webhooks', 'replay', '--source', sourceId, '--json'])
+    t.equal(replay.code, 0, replay.stderr)
+    t.match(JSON.parse(replay.stdout), { sourceId, dryRun: false, messages: 3, applied: 3, skipped: 0, changed: 0, changes: [] })
+    t.equal(formatPosition(await lastWritten(sql)), before, 'nothing written')
   })
 })
 
