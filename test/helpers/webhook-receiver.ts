@@ -104,7 +104,7 @@ export interface WebhookWorld extends TestApp {
   /** Appends `count` `ai.test.happened` events in the owner's organization, numbered from `from`; resolves with the last position. */
   happen(count: number, from?: number, orgId?: string): Promise<LogPosition>
   /** Waits until the fan-out has read the log to `position`. */
-  fannedOut(position: LogPosition): Promise<void>
+  fannedOut(position: LogPosition, timeoutMs?: number): Promise<void>
   /** Creates an endpoint through HTTP as `as` (default: the owner), deleted when `t` ends if given; answers it, with the secret. */
   endpoint(url: string, eventTypes?: string[], as?: Owner, t?: Test): Promise<{ endpointId: string, secret: string }>
 }
@@ -149,8 +149,8 @@ export async function openWebhookWorld (t: Test, sql: SqlClient, options: WorldO
       }
       return position ?? await runtime.store.headPosition()
     },
-    async fannedOut (position) {
-      await runtime.reactors.waitFor(position, 30_000, ['webhook_fan_out'])
+    async fannedOut (position, timeoutMs = 30_000) {
+      await runtime.reactors.waitFor(position, timeoutMs, ['webhook_fan_out'])
     },
     async endpoint (url, eventTypes = ['ai.*'], as = owner, scope) {
       const org = as.orgId
