@@ -626,6 +626,17 @@ async function drillReceiver () {
 
 type EndpointView = { state: string, disabledReason: string | null, createdAt: string }
 const ENDPOINTS_DISABLED = 'ledgerline_webhook_endpoints_disabled'
+const FAN_OUT_LAG = ['ledgerline_reactor_lag_events', { reactor: 'webhook_fan_out' }] as const
+
+/** An endpoint of the drill organization for the drill's receiver, subscribed to the tool calls that succeed. */
+async function subscribeDrillEndpoint (http: Api, orgId: string, url: string): Promise<{ endpointId: string, position: string }> {
+  const created = await http.call('POST', `/v1/orgs/${orgId}/webhooks/endpoints`,
+    { body: { url, description: 'webhook-endpoint-down drill', eventTypes: ['ai.tool.call.succeeded'] } })
+  if (created.status === 400 && (created.body as { code?: string }).code === 'webhook.url_invalid') {
+    throw new DrillFailed(`the instance refuses ${url}: this drill needs WEBHOOK_ALLOW_PRIVATE_TARGETS=true on it (staging only)`)
+  }
+  return expect<{ endpointId: string, position: string }>(Promise.resolve(created), 201, 'subscribe the drill endpoint')
+}
 
 /**
  * An organization's receiver goes away: it answers 410 Gone, so the endpoint
@@ -642,17 +653,12 @@ async function webhookEndpointDown (http: Api, options: DrillOptions): Promise<D
   const deadline = (): number => Date.now() + (options.maxWaitMs ?? 60_000)
   try {
     const before = await http.metric(ENDPOINTS_DISABLED)
-    const created = await http.call('POST', `/v1/orgs/${orgId}/webhooks/endpoints`,
-      { body: { url: receiver.url, description: 'webhook-endpoint-down drill', eventTypes: ['ai.tool.call.succeeded'] } })
-    if (created.status === 400 && (created.body as { code?: string }).code === 'webhook.url_invalid') {
-      throw new DrillFailed(`the instance refuses ${receiver.url}: ` +
-        'this drill needs WEBHOOK_ALLOW_PRIVATE_TARGETS=true on it (staging only)')
-    }
-    const { endpointId } = await expect<{ endpointId: string }>(Promise.resolve(created), 201, 'subscribe the drill endpoint')
+    const { endpointId, position: subscribed } = await subscribeDrillEndpoint(http, orgId, receiver.url)
     const endpoint = `/v1/orgs/${orgId}/webhooks/endpoints/${endpointId}`
     const event = (what: string) => expect(http.call('POST', `/v1/orgs/${orgId}/tools/org.get/calls`,
       { body: { input: {} }, headers: { 'x-consistent-with': position } }), 200, what)
-    const view = async (): Promise<EndpointView> => expect<EndpointView>(http.call('GET', endpoint), 200, 'read the endpoint')
+    const view = async (): Promise<EndpointView> => expect<EndpointView>(
+      http.call('GET', endpoint, { headers: { 'x-consistent-with': subscribed } }), 200, 'read the endpoint')
     await event('a tool call, whose event the endpoint subscribes to')
     const disabled = await poll(deadline(), async () => {
       const found = await view()
@@ -664,6 +670,10 @@ async function webhookEndpointDown (http: Api, options: DrillOptions): Promise<D
     const peak = await http.metric(ENDPOINTS_DISABLED)
     options.log?.(`endpoint ${endpointId} disabled (${disabled.disabledReason}); ${ENDPOINTS_DISABLED} ${before} → ${peak}`)
     await event('a tool call while the endpoint is disabled')
+    // The fan-out writes its message held once it reads the event: the runbook's recovery comes later than that, so the drill
+    // waits for the reactor to have read the log to its end.
+    const read = await poll(deadline(), async () => (await http.metric(...FAN_OUT_LAG)) === 0 ? true : undefined)
+    if (read === undefined) options.log?.('the fan-out reactor did not catch up with the log; recovering anyway')
     const goneId = receiver.answered[0]?.id
     receiver.recover()
     await expect(http.call('POST', `${endpoint}/recover`, { body: { since: disabled.createdAt } }), 202, 'recover the endpoint')
