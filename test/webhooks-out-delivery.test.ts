@@ -37,7 +37,7 @@ function jobOf (receiver: Receiver, index: number): string {
 }
 
 async function settled (world: WebhookWorld): Promise<void> {
-  await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+  await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
 }
 
 await forEachDatabase(t, async (t, { sql }) => {

@@ -42,7 +42,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     t.equal(created.statusCode, 201, created.body)
     const body = created.json<{ endpointId: string, secret: string, secretFingerprint: string, position: string }>()
     t.match(body.secret, /^whsec_[A-Za-z0-9+/=]{40,}$/)
-    await world.runtime.runner.waitFor((await world.runtime.store.headPosition()), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     const shown = await world.call('GET', `${base}/endpoints/${body.endpointId}`)
     t.equal(shown.statusCode, 200, shown.body)
     t.notMatch(shown.body, body.secret.slice(6))
@@ -59,7 +59,7 @@ await forEachDatabase(t, async (t, { sql }) => {
   })
 
   await t.test('URLs and filters are refused at write time with stable codes, and nothing is written', async (t) => {
-    const before = await world.runtime.store.headPosition()
+    const before = await world.runtime.store.committedHeadPosition()
     const refused = async (body: object, code: string): Promise<void> => {
       problem(t, await world.call('POST', `${base}/endpoints`, { body }), 400, code)
     }
@@ -71,7 +71,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     await refused({ url: 'https://example.com/hook', eventTypes: ['rbac.role.exploded'] }, 'webhook.unknown_event_type')
     await refused({ url: 'https://example.com/hook', eventTypes: [] }, 'http.validation')
     await refused({ url: 'https://example.com/hook', eventTypes: ['RBAC.*'] }, 'http.validation')
-    t.same(await world.runtime.store.headPosition(), before, 'nothing was appended')
+    t.same(await world.runtime.store.committedHeadPosition(), before, 'nothing was appended')
   })
 
   await t.test('an endpoint is changed, turned off and on, and deleted; then it is not found', async (t) => {
@@ -83,11 +83,11 @@ await forEachDatabase(t, async (t, { sql }) => {
     t.equal(unchanged.json().position, null, 'turning off what is off writes nothing')
     const types = (await world.runtime.store.readStream(`whep-${endpointId}`)).map((e) => e.type)
     t.same(types, ['webhook.endpoint.created', 'webhook.endpoint.updated', 'webhook.endpoint.disabled'])
-    await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     t.match((await world.call('GET', path)).json(), { state: 'disabled', disabledReason: 'manual', description: 'changed' })
     t.equal((await world.call('PATCH', path, { body: { enabled: true } })).statusCode, 200)
     t.equal((await world.call('DELETE', path)).statusCode, 200)
-    await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     problem(t, await world.call('GET', path), 404, 'webhook.endpoint_not_found')
     problem(t, await world.call('PATCH', path, { body: { description: 'x' } }), 404, 'webhook.endpoint_not_found')
     problem(t, await world.call('DELETE', path), 404, 'webhook.endpoint_not_found')
@@ -137,7 +137,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     t.match(new Webhook(next).verify(second!.body, headersOf(second!)), { data: { fields: { n: 1 } } }, 'the new secret verifies')
     const stranger = new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`)
     t.throws(() => stranger.verify(second!.body, headersOf(second!)), 'another secret does not')
-    await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     const shown = (await world.call('GET', `${base}/endpoints/${endpointId}`)).json<{ secrets: Array<{ expiresAt: string | null }> }>()
     t.equal(shown.secrets.length, 2)
     t.equal(shown.secrets[1]!.expiresAt, previousExpiresAt)
@@ -153,9 +153,9 @@ await forEachDatabase(t, async (t, { sql }) => {
     const disabled = async (): Promise<boolean> =>
       (await world.runtime.store.readStream(`whep-${endpointId}`)).some((e) => e.type === 'webhook.endpoint.disabled')
     await until(disabled)
-    await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     await world.fannedOut(await world.happen(2, 51))
-    await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+    await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     hook.answer({ status: 200 })
     const recovered = await world.call('POST', `${base}/endpoints/${endpointId}/recover`, { body: { since } })
     t.equal(recovered.statusCode, 202, recovered.body)
@@ -181,7 +181,7 @@ await forEachDatabase(t, async (t, { sql }) => {
         const created = await world.call('POST', list, { ...as, body: { url: `${receiver.url}/${made.length}`, eventTypes: ['*'] } })
         made = [created.json<{ endpointId: string }>().endpointId, ...made]
       }
-      await world.runtime.runner.waitFor(await world.runtime.store.headPosition(), 10_000)
+      await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
       for (const limit of [7, 200]) {
         const items = await walkAs(t, world, list, limit, org.token)
         t.equal(items.length, count, `${count} endpoints in pages of ${limit}`)
@@ -200,8 +200,9 @@ await forEachDatabase(t, async (t, { sql }) => {
     let sent = 0
     for (const count of [0, 1, 6, 7, 8, 120]) {
       if (count > sent) {
+        const before = receiver.received.length
         await world.happen(count - sent, sent)
-        await receiver.waitFor(receiver.received.length + count - sent, 120_000)
+        await receiver.waitFor(before + count - sent, 120_000)
         sent = count
       }
       await delivered(sql, endpointId, count)
