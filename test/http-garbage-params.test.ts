@@ -37,7 +37,9 @@ function hostileCursors (): string[] {
     ['impersonations.1', { requestedAt: '2024-01-01T00:00:00.000Z', sessionId: 'ims_1' }], ['members.1', { userId: 'usr_1' }],
     ['tool-calls.1', { requestedAt: '2024-01-01T00:00:00.000Z', callId: '6f1c2d3e-4b5a-5c6d-8e7f-8091a2b3c4d5' }],
     ['webhook-sources.1', { createdAt: '2024-01-01T00:00:00.000Z', sourceId: 'whs_1' }],
-    ['webhook-messages.1', { receivedAt: '2024-01-01T00:00:00.000Z', streamId: 'whin-stripe-evt_1' }]
+    ['webhook-messages.1', { receivedAt: '2024-01-01T00:00:00.000Z', streamId: 'whin-stripe-evt_1' }],
+    ['webhook-endpoints.1', { createdAt: '2024-01-01T00:00:00.000Z', endpointId: 'ep_1' }],
+    ['webhook-attempts.1', { at: '2024-01-01T00:00:00.000Z', messageId: 'msg_1', attempt: '1' }]
   ]
   const impossible = ['2024-13-45T00:00:00.000Z', '2024-02-30T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '\u0000', '99999999999999999999',
     '-1', 'not-a-uuid', '-'.repeat(36), 'x'.repeat(300), '']
@@ -108,7 +110,7 @@ t.test('random strings in every query parameter of the main list routes get 2xx 
     const w = await world(t, sql)
     const lists = ['/v1/orgs/:orgId/audit-events', '/v1/orgs/:orgId/audit-events/export', '/v1/orgs/:orgId/audit-digests',
       '/v1/orgs/:orgId/members', '/v1/orgs/:orgId/impersonations', '/v1/orgs/:orgId/tool-calls', '/v1/me/security-log',
-      '/v1/orgs/:orgId/webhooks/sources']
+      '/v1/orgs/:orgId/webhooks/sources', '/v1/orgs/:orgId/webhooks/endpoints']
     const text = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.string({ maxLength: 300 }),
       fc.date({ noInvalidDate: false }).map((date) => Number.isNaN(date.getTime()) ? 'Invalid Date' : date.toISOString()),
