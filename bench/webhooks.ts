@@ -46,7 +46,7 @@ import { formatPosition } from '../src/eventstore/position.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { createBenchDatabase, DEFAULT_SERVER_URL, redact } from './lib/database.ts'
 import { log } from './lib/log.ts'
-import { readOptions } from './lib/options.ts'
+import { sizedOptions } from './lib/sized-options.ts'
 import {
   formatReport, latency, machineInfo, missedTargets, newReport, packageVersion, percentile, throughput, writeReport, type BenchResult
 } from './lib/results.ts'
@@ -70,7 +70,8 @@ const OPTIONS = {
   only: { env: 'BENCH_ONLY', fallback: 'all' }
 } as const
 
-const SIZES = { full: { events: 2000, seconds: 10, rounds: 3 }, quick: { events: 200, seconds: 2, rounds: 1 } } as const
+/** What a run measures when a setting is not given: a full run, and a smoke run (--quick). */
+const SIZES = { full: { events: 2000, seconds: 10, rounds: 3 }, quick: { events: 200, seconds: 2, rounds: 1 } }
 const ENDPOINTS = 8
 /** How long a run may take to drain before the bench gives up on it. */
 const DRAIN_TIMEOUT_MS = 300_000
@@ -78,10 +79,7 @@ const DRAIN_TIMEOUT_MS = 300_000
 type Config = ReturnType<typeof config>
 
 function config () {
-  const options = readOptions(OPTIONS)
-  const quick = ['1', 'true'].includes(options.get('quick'))
-  const size = SIZES[quick ? 'quick' : 'full']
-  const given = (key: keyof typeof OPTIONS, otherwise: number): number => options.get(key) === '' ? otherwise : options.num(key)
+  const { options, quick, size, given } = sizedOptions(OPTIONS, SIZES)
   const seconds = given('seconds', size.seconds)
   const only = options.get('only')
   if (only !== 'all' && only !== 'delivery' && only !== 'ingest') throw new Error('--only / BENCH_ONLY is all, delivery or ingest')
