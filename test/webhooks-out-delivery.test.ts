@@ -141,6 +141,12 @@ await forEachDatabase(t, async (t, { sql }) => {
     world.runtime.jobs.runner.wake()
     await new Promise((resolve) => setTimeout(resolve, 300))
     t.equal(receiver.received.length, 1, 'nothing more was sent')
+    const scraped = await world.runtime.metrics.registry.metrics()
+    t.match(scraped, /ledgerline_webhook_deliveries_total\{outcome="gone"\} 1\n/, 'the 410 counted as gone')
+    t.match(scraped, /ledgerline_webhook_deliveries_total\{outcome="refused"\} 0\n/, 'every outcome exists from the start')
+    t.match(scraped, /ledgerline_webhook_endpoints_disabled [1-9]\d*\n/, 'the disabled endpoint is counted')
+    t.match(scraped, /ledgerline_webhook_attempt_duration_seconds_count [1-9]\d*\n/)
+    t.match(scraped, /ledgerline_webhook_oldest_undelivered_age_seconds \d/, 'held messages are not undelivered ones')
   })
 
   await t.test('failing for five days: disabled, held, probed, enabled and its backlog sent in order without a human', async (t) => {
