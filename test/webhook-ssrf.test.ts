@@ -10,7 +10,7 @@
  */
 import type { lookup as dnsLookup, LookupAddress } from 'node:dns'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import {
@@ -257,4 +257,42 @@ t.test('Retry-After reads as delay-seconds or an HTTP date', async (t) => {
   t.equal(retryAfterMs('Sun, 01 Mar 2026 12:05:00 GMT', now), 300_000)
   t.equal(retryAfterMs('Sun, 01 Mar 2026 11:00:00 GMT', now), 0, 'a date past is now')
   for (const value of [undefined, '', 'soon', '-5', '1.5']) t.equal(retryAfterMs(value, now), undefined, String(value))
+})
+
+t.test('a kept connection the receiver dropped is tried again once on a new one; a new connection that fails is not', async (t) => {
+  // A receiver speaking raw HTTP/1.1: the first request on a connection is answered with keep-alive; a second one on the same
+  // connection finds it closed (the receiver let it go idle), as when its idle timeout and the next delivery cross.
+  const connections: string[][] = []
+  const server = createNetServer((socket) => {
+    const seen: string[] = []
+    connections.push(seen)
+    let buffered = ''
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1')
+      for (let end = buffered.indexOf('\r\n\r\n'); end !== -1; end = buffered.indexOf('\r\n\r\n')) {
+        const head = buffered.slice(0, end)
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
+        if (buffered.length < end + 4 + length) return
+        seen.push(buffered.slice(end + 4, end + 4 + length))
+        buffered = buffered.slice(end + 4 + length)
+        if (seen.length === 1 && !dropFirst) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok')
+        else socket.resetAndDestroy()
+      }
+    })
+  })
+  let dropFirst = false
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`
+  const client = outboundClient({ allowPrivate: true })
+  t.match(await client.post({ ...post, url, body: 'one' }), { status: 200, excerpt: 'ok' })
+  t.match(await client.post({ ...post, url, body: 'two' }), { status: 200, excerpt: 'ok' },
+    'the second, after its kept connection was dropped')
+  t.same(connections, [['one', 'two'], ['two']], 'sent on the kept connection, then once more on a new one')
+  dropFirst = true
+  connections.length = 0
+  const fresh = outboundClient({ allowPrivate: true })
+  await t.rejects(fresh.post({ ...post, url, body: 'three' }), { code: 'webhook.connection_failed' },
+    'a new connection reset: an attempt failed')
+  t.same(connections, [['three']], 'not sent again: the receiver may have seen it')
 })

@@ -222,20 +222,47 @@ export function outboundClient (options: { allowPrivate: boolean, lookup?: typeo
     async post (request) {
       const url = targetUrl(request.url, options)
       const secure = url.protocol === 'https:'
-      return send(url, request, secure ? httpsRequest : httpRequest, secure ? agents.https : agents.http, lookup)
+      const transport = secure ? httpsRequest : httpRequest
+      const agent = secure ? agents.https : agents.http
+      const started = performance.now()
+      try {
+        return await send(url, request, transport, agent, lookup)
+      } catch (error) {
+        // A kept connection the receiver closed while idle fails before any answer (ECONNRESET, EPIPE): nothing reached the
+        // receiver's handler, so it is sent once more on a new connection, within what is left of the deadline, as
+        // node:http's documentation advises, rather than spending one of the message's attempts on it.
+        if (!(error instanceof StaleConnection)) throw error
+        const left = request.timeoutMs - (performance.now() - started)
+        if (left <= 0) throw error.failure
+        return await send(url, { ...request, timeoutMs: left }, transport, agent, lookup, false)
+      }
     }
   }
 }
 
+/** A kept connection that failed before any answer came back: `post` tries again once on a new one. */
+class StaleConnection extends Error {
+  constructor (readonly failure: OutboundFailed) {
+    super(failure.message)
+  }
+}
+
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED'])
+
 function send (
-  url: URL, request: OutboundRequest, transport: Transport, agent: HttpAgent, lookup: Lookup
+  url: URL, request: OutboundRequest, transport: Transport, agent: HttpAgent, lookup: Lookup, mayReuse = true
 ): Promise<OutboundResponse> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     const body = Buffer.from(request.body, 'utf8')
     const headers = { ...request.headers, 'content-length': String(body.length) }
-    const req = transport(url, { method: 'POST', headers, agent, lookup })
-    req.on('error', (error) => finish(error instanceof OutboundRefused ? error : failure(error)))
+    // The second try of a stale connection opens a new one (no agent: nothing kept to reuse).
+    const req = transport(url, { method: 'POST', headers, agent: mayReuse ? agent : false, lookup })
+    req.on('error', (error) => {
+      if (error instanceof OutboundRefused) return finish(error)
+      const stale = mayReuse && req.reusedSocket && response === undefined && STALE_CODES.has((error as NodeJS.ErrnoException).code ?? '')
+      finish(stale ? new StaleConnection(failure(error)) : failure(error))
+    })
     let response: IncomingMessage | undefined
     let settled = false
     /** Settles once; unless the answer was read to its end (the connection goes back to the pool), the connection is closed. */
