@@ -201,7 +201,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     await t.test('webhook-endpoint-down', async (t) => {
       const gone = await metric('ledgerline_webhook_deliveries_total', { outcome: 'gone' })
       const delivered = await metric('ledgerline_webhook_deliveries_total', { outcome: 'delivered' })
-      const report = await drill('webhook-endpoint-down')
+      const report = await drill('webhook-endpoint-down', ['--hold', '0'])
       t.ok(report.crossed, `disabled endpoints ${report.before} → ${report.peak}`)
       t.equal(report.peak, report.before + 1, 'one more disabled endpoint, as the alert reads it')
       t.ok(report.verification.ok, report.verification.detail)

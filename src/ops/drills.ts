@@ -88,7 +88,10 @@ export interface DrillOptions {
   readonly jobs?: JobOperationsDeps
   /** How long stalled-projection may wait for the lag to cross the threshold, and dead-job for each step of its job. */
   readonly maxWaitMs?: number
-  /** dead-job: how long the job stays dead before the drill retries it, so Prometheus scrapes it and the alert fires. */
+  /**
+   * dead-job: how long the job stays dead before the drill retries it; webhook-endpoint-down: how long the endpoint stays
+   * disabled before the drill recovers it; so Prometheus scrapes it and the alert fires.
+   */
   readonly holdMs?: number
   readonly log?: (line: string) => void
 }
@@ -650,40 +653,30 @@ async function subscribeDrillEndpoint (http: Api, orgId: string, url: string): P
 async function webhookEndpointDown (http: Api, options: DrillOptions): Promise<DrillReport> {
   const { orgId, position } = await drillOrg(http, 'webhook-endpoint-down')
   const receiver = await drillReceiver()
-  const deadline = (): number => Date.now() + (options.maxWaitMs ?? 60_000)
   try {
     const before = await http.metric(ENDPOINTS_DISABLED)
-    const { endpointId, position: subscribed } = await subscribeDrillEndpoint(http, orgId, receiver.url)
-    const endpoint = `/v1/orgs/${orgId}/webhooks/endpoints/${endpointId}`
-    const event = (what: string) => expect(http.call('POST', `/v1/orgs/${orgId}/tools/org.get/calls`,
-      { body: { input: {} }, headers: { 'x-consistent-with': position } }), 200, what)
-    const view = async (): Promise<EndpointView> => expect<EndpointView>(
-      http.call('GET', endpoint, { headers: { 'x-consistent-with': subscribed } }), 200, 'read the endpoint')
-    await event('a tool call, whose event the endpoint subscribes to')
-    const disabled = await poll(deadline(), async () => {
-      const found = await view()
+    const drill = await endpointDrill(http, options, orgId, position, receiver.url)
+    await drill.event('a tool call, whose event the endpoint subscribes to')
+    const disabled = await poll(drill.deadline(), async () => {
+      const found = await drill.view()
       return found.state === 'disabled' ? found : undefined
     })
     if (disabled === undefined) {
       throw new DrillFailed(`the endpoint was not disabled: the receiver answered ${receiver.answered.length} time(s)`)
     }
     const peak = await http.metric(ENDPOINTS_DISABLED)
-    options.log?.(`endpoint ${endpointId} disabled (${disabled.disabledReason}); ${ENDPOINTS_DISABLED} ${before} → ${peak}`)
-    await event('a tool call while the endpoint is disabled')
-    // The fan-out writes its message held once it reads the event: the runbook's recovery comes later than that, so the drill
-    // waits for the reactor to have read the log to its end.
-    const read = await poll(deadline(), async () => (await http.metric(...FAN_OUT_LAG)) === 0 ? true : undefined)
-    if (read === undefined) options.log?.('the fan-out reactor did not catch up with the log; recovering anyway')
+    options.log?.(`endpoint ${drill.endpoint} disabled (${disabled.disabledReason}); ${ENDPOINTS_DISABLED} ${before} → ${peak}`)
+    await holdAnother(http, options, drill)
     const goneId = receiver.answered[0]?.id
     receiver.recover()
-    await expect(http.call('POST', `${endpoint}/recover`, { body: { since: disabled.createdAt } }), 202, 'recover the endpoint')
-    const delivered = await poll(deadline(), async () => {
+    await expect(http.call('POST', `${drill.endpoint}/recover`, { body: { since: disabled.createdAt } }), 202, 'recover the endpoint')
+    const delivered = await poll(drill.deadline(), async () => {
       const ids = receiver.answered.filter((answer) => answer.status === 204).map((answer) => answer.id)
       return ids.length >= 2 ? ids : undefined
     }) ?? []
-    const after = await view()
-    const back = await poll(deadline(), async () => (await http.metric(ENDPOINTS_DISABLED)) <= before ? true : undefined)
-    await expect(http.call('DELETE', endpoint), 200, 'delete the drill endpoint')
+    const after = await drill.view()
+    const back = await poll(drill.deadline(), async () => (await http.metric(ENDPOINTS_DISABLED)) <= before ? true : undefined)
+    await expect(http.call('DELETE', drill.endpoint), 200, 'delete the drill endpoint')
     return {
       scenario: 'webhook-endpoint-down', orgId, alert: 'LedgerlineWebhookEndpointDisabled',
       runbook: 'runbooks/webhooks.md#endpoint-disabled',
@@ -703,6 +696,34 @@ async function webhookEndpointDown (http: Api, options: DrillOptions): Promise<D
   } finally {
     await receiver.close()
   }
+}
+
+/** The drill's endpoint (subscribed for the receiver), how to make an event it gets, and how to read it. */
+async function endpointDrill (http: Api, options: DrillOptions, orgId: string, position: string, url: string) {
+  const { endpointId, position: subscribed } = await subscribeDrillEndpoint(http, orgId, url)
+  const endpoint = `/v1/orgs/${orgId}/webhooks/endpoints/${endpointId}`
+  return {
+    endpoint,
+    deadline: (): number => Date.now() + (options.maxWaitMs ?? 60_000),
+    event: (what: string) => expect(http.call('POST', `/v1/orgs/${orgId}/tools/org.get/calls`,
+      { body: { input: {} }, headers: { 'x-consistent-with': position } }), 200, what),
+    view: async (): Promise<EndpointView> => expect<EndpointView>(
+      http.call('GET', endpoint, { headers: { 'x-consistent-with': subscribed } }), 200, 'read the endpoint')
+  }
+}
+
+/**
+ * Another event while the endpoint is disabled, whose message the fan-out writes held once it reads it: the drill waits
+ * for the reactor to have read the log to its end (a recovery comes later than that), then keeps the endpoint disabled
+ * for `holdMs`, long enough for Prometheus to scrape the rise, as dead-job holds its job dead.
+ */
+async function holdAnother (http: Api, options: DrillOptions, drill: Awaited<ReturnType<typeof endpointDrill>>): Promise<void> {
+  await drill.event('a tool call while the endpoint is disabled')
+  const read = await poll(drill.deadline(), async () => (await http.metric(...FAN_OUT_LAG)) === 0 ? true : undefined)
+  if (read === undefined) options.log?.('the fan-out reactor did not catch up with the log; recovering anyway')
+  const holdMs = options.holdMs ?? 60_000
+  options.log?.(`holding the endpoint disabled ${holdMs / 1000} s`)
+  await sleep(holdMs)
 }
 
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {

@@ -72,9 +72,12 @@ export function drillCommand (program: Command): void {
       'where the instance serves /metrics (default: --url, or http://METRICS_HOST:METRICS_PORT when METRICS_PORT is set)')
     .option('--metrics-token <token>', 'the instance\'s METRICS_TOKEN (default: METRICS_TOKEN from the environment)')
     .option('--max-wait <seconds>',
-      'stalled-projection: how long to wait for the lag to cross; dead-job, tampered-audit-row: for each job to run',
+      'stalled-projection: how long to wait for the lag to cross; dead-job, tampered-audit-row: for each job to run; ' +
+        'webhook-endpoint-down: for each delivery step',
       (v) => Number.parseFloat(v), 120)
-    .option('--hold <seconds>', 'dead-job: how long the job stays dead before the drill retries it, so Prometheus scrapes it',
+    .option('--hold <seconds>',
+      'dead-job: how long the job stays dead before the drill retries it; webhook-endpoint-down: how long the endpoint stays ' +
+        'disabled before the drill recovers it; so Prometheus scrapes it',
       (v) => Number.parseFloat(v), 60)
     .option('--json', 'print the report as JSON')
     .action(async (scenario: string, options: Options) => {
