@@ -165,12 +165,12 @@ export async function failingSince (sql: SqlExecutor, endpointId: string): Promi
   return value === null ? null : new Date(value)
 }
 
-/** For the gauges at scrape time: endpoints disabled (not deleted), and the creation time of the oldest pending message. */
-export async function outboundHealth (sql: SqlExecutor): Promise<{ disabled: number, oldestPendingAt: Date | null }> {
+/** For the gauges at scrape time: endpoints disabled (not deleted), and the creation time of the oldest message not attempted yet. */
+export async function outboundHealth (sql: SqlExecutor): Promise<{ disabled: number, oldestUnattemptedAt: Date | null }> {
   const [disabled, oldest] = await Promise.all([
     sql.query<{ count: string }>("SELECT count(*)::text AS count FROM outbound_endpoints WHERE state = 'disabled'"),
-    sql.query<{ oldest: Time }>("SELECT min(created_at) AS oldest FROM outbound_messages WHERE status = 'pending'")
+    sql.query<{ oldest: Time }>("SELECT min(created_at) AS oldest FROM outbound_messages WHERE status = 'pending' AND attempts = 0")
   ])
   const at = oldest.rows[0]?.oldest ?? null
-  return { disabled: Number(disabled.rows[0]?.count ?? 0), oldestPendingAt: at === null ? null : new Date(at) }
+  return { disabled: Number(disabled.rows[0]?.count ?? 0), oldestUnattemptedAt: at === null ? null : new Date(at) }
 }

@@ -83,8 +83,9 @@ const handlers: Record<string, Apply> = { ...endpointHandlers, ...messageHandler
 
 export const outboundWebhooksProjection: Projection = {
   name: 'webhooks_out',
-  // 2: its tables renamed outbound_* (the inbound read model has a webhook_messages of its own).
-  version: 2,
+  // 2: its tables renamed outbound_* (the inbound read model has a webhook_messages of its own). 3: the index of messages
+  // not attempted yet, which the backlog gauge reads.
+  version: 3,
   eventTypes: [...ENDPOINT_EVENT_TYPES, ...MESSAGE_EVENT_TYPES],
   tables: ['outbound_endpoints', 'outbound_messages', 'outbound_attempts'],
   setup: `
@@ -124,7 +125,7 @@ export const outboundWebhooksProjection: Projection = {
       pos_major bigint NOT NULL,
       pos_minor bigint NOT NULL);
     CREATE INDEX outbound_messages_endpoint ON outbound_messages (endpoint_id, status, pos_major, pos_minor);
-    CREATE INDEX outbound_messages_pending ON outbound_messages (created_at) WHERE status = 'pending';
+    CREATE INDEX outbound_messages_unattempted ON outbound_messages (created_at) WHERE status = 'pending' AND attempts = 0;
     CREATE TABLE outbound_attempts (
       message_id text NOT NULL,
       attempt integer NOT NULL,

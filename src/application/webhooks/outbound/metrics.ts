@@ -6,12 +6,17 @@
  *   ledgerline_webhook_deliveries_total{outcome}          counter, per attempt: delivered, failed, gone, refused, timeout
  *   ledgerline_webhook_attempt_duration_seconds            histogram of attempts that reached the network
  *   ledgerline_webhook_endpoints_disabled                  gauge, read from the read model at scrape
- *   ledgerline_webhook_oldest_undelivered_age_seconds      gauge: age of the oldest message still pending (not delivered, not
- *                                                          gone, not held by a disabled endpoint); 0 when none
+ *   ledgerline_webhook_oldest_unattempted_age_seconds      gauge: age of the oldest message not attempted yet (pending, no
+ *                                                          attempt, not held by a disabled endpoint); 0 when none
  *
- * Held messages are left out of the age on purpose: a disabled endpoint
- * has its own gauge and alert, and its held messages would otherwise keep
- * the backlog alert firing for the days the receiver is down.
+ * The age measures Ledgerline's own delay, from the fan-out to the first
+ * attempt, not its customers' receivers: a message whose receiver failed is
+ * waiting for its retry on the schedule, by design, for up to a day; counted
+ * here it would page on-call for every organization's broken endpoint. A
+ * failing receiver shows in its endpoint's health and, after five days, in
+ * the disabled gauge; retries our runners fail to start show in the jobs'
+ * own `ledgerline_jobs_oldest_due_seconds`. Held messages are left out for
+ * the same reason: a disabled endpoint has its own gauge and alert.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { ATTEMPT_OUTCOMES, type AttemptOutcome } from '../../../domain/webhooks/outbound-events.ts'
@@ -35,7 +40,7 @@ export class OutboundMetrics {
       buckets: DURATION_BUCKETS, registers: [registry]
     })
     // One read serves both gauges: each scrape reads the model once per gauge otherwise, and they would disagree.
-    let health: Promise<{ disabled: number, oldestPendingAt: Date | null } | undefined> | undefined
+    let health: Promise<{ disabled: number, oldestUnattemptedAt: Date | null } | undefined> | undefined
     const read = () => (health ??= outboundHealth(sql).catch(() => undefined).finally(() => setImmediate(() => { health = undefined })))
     new Gauge({
       name: 'ledgerline_webhook_endpoints_disabled', help: 'Outbound webhook endpoints disabled (by hand, after failures, or gone)',
@@ -46,13 +51,14 @@ export class OutboundMetrics {
       }
     })
     new Gauge({
-      name: 'ledgerline_webhook_oldest_undelivered_age_seconds',
-      help: 'Seconds since the oldest pending outbound message was created (held messages of disabled endpoints excluded; 0 when none)',
+      name: 'ledgerline_webhook_oldest_unattempted_age_seconds',
+      help: 'Seconds since the oldest outbound message not attempted yet was created (in retry or held: left out; 0 when none)',
       registers: [registry],
       async collect () {
         const found = await read()
         if (found === undefined) return
-        this.set(found.oldestPendingAt === null ? 0 : Math.max(0, (now().getTime() - found.oldestPendingAt.getTime()) / 1000))
+        const oldest = found.oldestUnattemptedAt
+        this.set(oldest === null ? 0 : Math.max(0, (now().getTime() - oldest.getTime()) / 1000))
       }
     })
   }
