@@ -130,6 +130,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     await events(world, jobOf(receiver, 0), 'job.dead', 1)
     const [disabled] = await events(world, `whep-${endpointId}`, 'webhook.endpoint.disabled', 1)
     t.match(disabled!.data, { reason: 'gone', messageId: receiver.received[0]!.id })
+    t.equal(disabled!.metadata.orgId, world.orgId, 'in the organization\'s audit log, as every endpoint event')
     await settled(world)
     const position = await world.happen(2, 1)
     await world.fannedOut(position)

@@ -59,10 +59,13 @@ async function endpointOf (deps: OutboundJobServices, endpointId: string): Promi
   return (await readState(deps.services.store, endpointDecider, endpointStreamId(endpointId), deps.services.states)).state
 }
 
-async function disable (deps: OutboundJobServices, context: JobContext, endpointId: string, reason: DisableReason, extra: object) {
+async function disable (
+  deps: OutboundJobServices, context: JobContext, orgId: string, endpointId: string, reason: DisableReason, extra: object
+) {
+  // The organization in the metadata, as every endpoint event has it: the row shows in that organization's audit log.
   await execute(deps.services, endpointDecider, endpointStreamId(endpointId), {
     type: 'DisableEndpoint', data: { reason, ...extra }
-  }, context.command(`disable/${endpointId}/${reason}`))
+  }, { ...context.command(`disable/${endpointId}/${reason}`), orgId })
   if (reason === 'failing') await scheduleProbe(deps, endpointId)
 }
 
@@ -92,14 +95,14 @@ async function failingTooLong (deps: OutboundJobServices, endpointId: string): P
 async function afterFailure (deps: OutboundJobServices, context: JobContext, message: Sent['message'], result: AttemptResult) {
   const { endpointId, messageId } = message
   if (result.outcome === 'gone') {
-    await disable(deps, context, endpointId, 'gone', { messageId })
+    await disable(deps, context, message.orgId, endpointId, 'gone', { messageId })
     return new PermanentJobError('the receiver answered 410 Gone: the endpoint is disabled', 'http.410')
   }
   if (result.refusal !== undefined) return result.refusal
   const since = await failingTooLong(deps, endpointId)
   if (since === undefined) return retry(result)
   await hold(deps, context, message)
-  await disable(deps, context, endpointId, 'failing', { failingSince: since })
+  await disable(deps, context, message.orgId, endpointId, 'failing', { failingSince: since })
   return undefined
 }
 
@@ -154,7 +157,7 @@ function probeHandler (deps: OutboundJobServices): JobHandler<z.infer<typeof End
         const result = await attemptDelivery(deps, sent.message, endpoint.endpoint.url,
           context.command(`probe/${oldest.messageId}/${context.attempt}`), context.signal)
         if (result.outcome === 'gone') {
-          await disable(deps, context, endpointId, 'gone', { messageId: oldest.messageId })
+          await disable(deps, context, endpoint.endpoint.orgId, endpointId, 'gone', { messageId: oldest.messageId })
           return { outcome: 'gone' }
         }
         if (result.outcome !== 'delivered') throw result.refusal ?? retry(result)
