@@ -137,7 +137,11 @@ async function failures (world: JobsWorld, jobId: string, count: number): Promis
     const all = await jobEventsOf(world.store, jobId)
     return all.filter((e) => e.type === 'job.attempt.failed').length === count ? all : undefined
   })
-  return { events, last: events.filter((e) => e.type === 'job.attempt.failed').at(-1)!.data as Failed }
+  const failed = events.filter((e) => e.type === 'job.attempt.failed').at(-1)!
+  // The due queue must show the failure before the test moves its frozen clock: a claim from a row still showing the
+  // attempt running would be refused as not due and marked until now + a poll interval, a time the clock never reaches.
+  await world.projections.waitFor(failed.position, 20_000)
+  return { events, last: failed.data as Failed }
 }
 
 /** Moves the clock to 1 ms before `at` (nothing may start), then to `at`. */
