@@ -41,7 +41,12 @@ export async function runAttempts (run: Execution): Promise<{ outcome: ToolCallO
     const ended = await attemptOnce(run, attempt)
     state = await recordEnd(run, attempt, ended, Math.round(performance.now() - began))
     if (state.status !== 'retrying') return answer(steps, ended)
-    await deps.sleep(Math.max(0, Date.parse(state.retryAt) - deps.now().getTime()))
+    // A timer may fire a millisecond before the wall clock reaches its time (timers keep a monotonic clock): wait until
+    // `now` has reached the retry time, or the decider refuses the start as not due and the call fails.
+    const retryAt = Date.parse(state.retryAt)
+    for (let wait = retryAt - deps.now().getTime(), times = 0; wait > 0 && times < 10; wait = retryAt - deps.now().getTime(), times++) {
+      await deps.sleep(wait)
+    }
     state = await steps.record({ type: 'StartAttempt', data: {} }, `start/${attempt + 1}`)
     if (state.status !== 'running') throw new Error(`tool ${tool.name}: call ${steps.callId} did not start its next attempt`)
   }
