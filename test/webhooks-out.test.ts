@@ -8,6 +8,7 @@
 import t, { type Test } from 'tap'
 import type { SqlClient } from '../src/sql/client.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { until } from './helpers/jobs-harness.ts'
 import { problem } from './helpers/http.ts'
 import { Webhook } from 'standardwebhooks'
 import { openReceiver, openWebhookWorld, type Received, type WebhookWorld } from './helpers/webhook-receiver.ts'
@@ -152,7 +153,7 @@ await forEachDatabase(t, async (t, { sql }) => {
     await hook.waitFor(1)
     const disabled = async (): Promise<boolean> =>
       (await world.runtime.store.readStream(`whep-${endpointId}`)).some((e) => e.type === 'webhook.endpoint.disabled')
-    await until(disabled)
+    await until('the endpoint to be disabled by the 410', disabled, 30_000)
     await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
     await world.fannedOut(await world.happen(2, 51))
     await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
@@ -232,14 +233,6 @@ async function delivered (sql: SqlClient, endpointId: string, count: number): Pr
         WHERE endpoint_id = $1 GROUP BY 1, 2`, [endpointId])
     if (rows.length === (count === 0 ? 0 : 1) && (count === 0 || (rows[0]!.outcome === 'delivered' && rows[0]!.n === count))) return
     if (Date.now() > deadline) throw new Error(`not ${count} delivered attempts: ${JSON.stringify(rows)}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-async function until (check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
