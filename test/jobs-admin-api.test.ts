@@ -19,7 +19,7 @@ import { jobDecider, jobStreamId, type JobCommand } from '../src/domain/jobs/job
 import { jobsCursor } from '../src/http/routes/admin-jobs.ts'
 import type { TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, scaleDriver } from './helpers/databases.ts'
 import { problem } from './helpers/http.ts'
 import { adminApp, everyPage, supportToken } from './helpers/jobs-admin.ts'
 import { inBatches, scheduledJob, settledJobs, type Fabricated } from './helpers/jobs-ops.ts'
@@ -51,11 +51,13 @@ function fabricated (jobType: string, n: number, spread: number, orgOf: (i: numb
 }
 
 t.test('platform admins page through jobs newest first: 0, 1, page size ±1 and hundreds, with filters', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
     const { api, token } = await adminApp(t, sql)
     const LIMIT = 10
     const groups = new Map([0, 1, LIMIT - 1, LIMIT, LIMIT + 1].map((n) => [n, fabricated(`test.page_${n}`, n, 3)]))
-    const bulk = fabricated('test.bulk', 300, 37, (i) => (i % 3 === 0 ? 'org_three' : undefined))
+    // Hundreds once, on the server when there is one; 30 elsewhere (still several pages of 7 for one organization).
+    const BULK = driver === scaleDriver() ? 300 : 30
+    const bulk = fabricated('test.bulk', BULK, BULK === 300 ? 37 : 7, (i) => (i % 3 === 0 ? 'org_three' : undefined))
     await inBatches([...[...groups.values()].flat(), ...bulk], 20, (job) => scheduledJob(api.runtime, job))
     await settledJobs(api.runtime)
 
@@ -68,10 +70,10 @@ t.test('platform admins page through jobs newest first: 0, 1, page size ±1 and 
     for (const limit of [50, 200]) {
       const pages = await walk(api, token, `type=test.bulk&limit=${limit}`)
       t.same(pages.flatMap((page) => page.items.map((item) => item.jobId)), [...bulk].sort(newestFirst).map((job) => job.jobId),
-        `300 jobs in pages of ${limit}: each once, in order`)
+        `${BULK} jobs in pages of ${limit}: each once, in order`)
     }
     const all = (await walk(api, token, 'limit=200')).flatMap((page) => page.items)
-    t.equal(all.length, 300 + 1 + 9 + 10 + 11, 'no filter: every job')
+    t.equal(all.length, BULK + 1 + 9 + 10 + 11, 'no filter: every job')
     const ofOrg = (await walk(api, token, 'orgId=org_three&state=waiting&limit=7')).flatMap((page) => page.items)
     t.same(ofOrg.map((item) => item.jobId), bulk.filter((job) => job.orgId === 'org_three').sort(newestFirst).map((job) => job.jobId),
       'one organization\'s waiting jobs')

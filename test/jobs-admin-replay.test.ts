@@ -2,7 +2,8 @@
  * POST /v1/admin/jobs/replay: a platform admin retries the dead jobs of a
  * type that died within [from, to), at most `limit` a request, following
  * `nextCursor`. Windows of 0, 1, the page size and one either side of it,
- * and a few hundred jobs; a dry run lists the same jobs and writes nothing;
+ * and a few hundred jobs (those, and a page of the maximum size, once: on
+ * the server when there is one); a dry run lists the same jobs and writes nothing;
  * a second replay retries nothing; the window's end is fixed by the first
  * page, so a job that dies again meanwhile is not met twice; the window's
  * edges; garbage bodies and cursors are 400 problems with stable codes.
@@ -14,7 +15,7 @@ import { jobDecider, jobStreamId } from '../src/domain/jobs/job.ts'
 import { jobsCursor } from '../src/http/routes/admin-jobs.ts'
 import { MAX_REPLAY_PAGE, replayCursor } from '../src/http/routes/admin-jobs-actions.ts'
 import type { TestApp } from './helpers/app.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, scaleDriver } from './helpers/databases.ts'
 import { problem } from './helpers/http.ts'
 import { adminApp, everyPage } from './helpers/jobs-admin.ts'
 import { jobEventsOf } from './helpers/jobs-harness.ts'
@@ -39,12 +40,12 @@ async function deadJobs (api: TestApp, jobType: string, n: number): Promise<stri
 const WINDOW = { from: '2024-01-01', to: '2024-01-02' }
 
 t.test('replays of 0, 1, the page size and one either side of it, and a few hundred, page by page; dry runs first', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
     const { api, token } = await adminApp(t, sql)
     const LIMIT = 10
     const groups = new Map<number, string[]>()
     for (const n of [0, 1, LIMIT - 1, LIMIT, LIMIT + 1]) groups.set(n, await deadJobs(api, `test.replay_${n}`, n))
-    const bulk = await deadJobs(api, 'test.replay_bulk', 300)
+    const bulk = driver === scaleDriver() ? await deadJobs(api, 'test.replay_bulk', 300) : undefined
     await settledJobs(api.runtime)
 
     for (const [n, ids] of groups) {
@@ -64,6 +65,10 @@ t.test('replays of 0, 1, the page size and one either side of it, and a few hund
         `${n} jobs: a second replay retries nothing`)
     }
 
+    if (bulk === undefined) {
+      t.comment(`300 dead jobs: on ${scaleDriver()} only`)
+      return
+    }
     const started = Date.now()
     const pages = await replay(api, token, { type: 'test.replay_bulk', ...WINDOW })
     t.comment(`300 dead jobs retried in ${pages.length} requests of up to 100, ${Date.now() - started} ms`)
@@ -77,17 +82,21 @@ t.test('replays of 0, 1, the page size and one either side of it, and a few hund
 })
 
 t.test('a page of the maximum size answers within one request, and the window\'s edges hold', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
     const { api, token } = await adminApp(t, sql)
-    const ids = await deadJobs(api, 'test.replay_max', MAX_REPLAY_PAGE + 1)
-    await deadJob(api.runtime, 'other_type', 'test.replay_other', second(5))
-    await settledJobs(api.runtime)
-    const started = Date.now()
-    const [first, last] = await replay(api, token, { type: 'test.replay_max', ...WINDOW, limit: MAX_REPLAY_PAGE })
-    t.comment(`a page of ${MAX_REPLAY_PAGE} retries: ${Date.now() - started} ms (with the next page's one)`)
-    t.equal(first!.retried, MAX_REPLAY_PAGE)
-    t.same(last!.jobs.map((job) => job.jobId), [ids.at(-1)], 'then the one left')
-    t.equal((await jobEventsOf(api.runtime.store, 'other_type')).at(-1)!.type, 'job.dead', 'another type\'s job is left dead')
+    if (driver === scaleDriver()) {
+      const ids = await deadJobs(api, 'test.replay_max', MAX_REPLAY_PAGE + 1)
+      await deadJob(api.runtime, 'other_type', 'test.replay_other', second(5))
+      await settledJobs(api.runtime)
+      const started = Date.now()
+      const [first, last] = await replay(api, token, { type: 'test.replay_max', ...WINDOW, limit: MAX_REPLAY_PAGE })
+      t.comment(`a page of ${MAX_REPLAY_PAGE} retries: ${Date.now() - started} ms (with the next page's one)`)
+      t.equal(first!.retried, MAX_REPLAY_PAGE)
+      t.same(last!.jobs.map((job) => job.jobId), [ids.at(-1)], 'then the one left')
+      t.equal((await jobEventsOf(api.runtime.store, 'other_type')).at(-1)!.type, 'job.dead', 'another type\'s job is left dead')
+    } else {
+      t.comment(`a page of ${MAX_REPLAY_PAGE}: on ${scaleDriver()} only`)
+    }
 
     // [from, to): a job that died at `from` is in, one that died at `to` is out.
     await deadJob(api.runtime, 'edge_from', 'test.replay_edge', second(10))

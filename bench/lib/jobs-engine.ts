@@ -42,6 +42,7 @@ export const DEFAULTS = (() => {
     concurrency: config.jobs.concurrency,
     pollIntervalMs: config.jobs.pollIntervalMs,
     claimBatch: config.jobs.claimBatch,
+    prefetch: config.jobs.prefetch,
     projectionBatchSize: config.projectionBatchSize,
     liveReadIntervalMs: config.liveReadIntervalMs,
     poolSize: config.databasePoolSize
@@ -70,6 +71,7 @@ export function openNode (sql: SqlClient, store: EventStore, options: Partial<Jo
     logger,
     concurrency: DEFAULTS.concurrency,
     claimBatch: DEFAULTS.claimBatch,
+    ...(DEFAULTS.prefetch === undefined ? {} : { prefetch: DEFAULTS.prefetch }),
     leaseSeconds: DEFAULTS.leaseSeconds,
     pollIntervalMs: DEFAULTS.pollIntervalMs,
     ...options

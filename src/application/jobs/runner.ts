@@ -4,11 +4,16 @@
  * runs its handler with a timeout and a lease heartbeat, and records the
  * outcome.
  *
- * - Claiming: in batches of up to `claimBatch` (never more than the free
- *   slots under `concurrency`), with `FOR UPDATE SKIP LOCKED`, of the types
- *   whose handler's own `concurrency` is not reached on this node (a row of
- *   a type that reaches it within the batch is unmarked at once, for any
- *   node to take). The row is a hint (the projection lags the log);
+ * - Claiming: in batches of up to `claimBatch`, with `FOR UPDATE SKIP
+ *   LOCKED`, of the types whose handler's own `concurrency` is not reached
+ *   on this node (a row of a type that reaches it within the batch is
+ *   unmarked at once, for any node to take). The node claims ahead: up to
+ *   `prefetch` claimed jobs wait in a local queue beyond the `concurrency`
+ *   running ones, so a slot that frees starts the next job at once instead
+ *   of waiting for a claim, and the next claim runs while jobs do. A job
+ *   that waited there half its claim's term (long handlers hold every slot)
+ *   is unmarked for any node to take, and the node claims ahead no more
+ *   until a slot frees; at stop, every waiting job is unmarked. The row is a hint (the projection lags the log);
  *   `job.attempt.started` is appended with the stream's expected version,
  *   so of two nodes racing for one job one starts it and the other is
  *   refused (JobLeased, JobNotDue, JobClosed) and moves on.
@@ -73,6 +78,8 @@ export interface JobRunnerOptions {
   readonly concurrency?: number
   /** Jobs claimed per query (default: `concurrency`). */
   readonly claimBatch?: number
+  /** Claimed jobs waiting in the local queue for a slot, at most (default: `claimBatch`; 0 claims only for free slots). */
+  readonly prefetch?: number
   /** JOB_LEASE_SECONDS (default 30). */
   readonly leaseSeconds?: number
   /** The polling backstop (default 1000 ms). */
@@ -104,6 +111,10 @@ interface Running {
 export class JobRunner {
   readonly #o: Required<Omit<JobRunnerOptions, 'observer'>> & { observer: JobRunnerObserver | undefined }
   readonly #running = new Map<string, Running>()
+  /** Claimed, not started yet: the local queue, in claim order, each with when it was claimed (performance.now()). */
+  readonly #ready: Array<{ job: ClaimedJob, claimedAt: number }> = []
+  /** Waiting jobs went stale (long handlers hold every slot): claim only for free slots until one frees. */
+  #holdBack = false
   #stopping = false
   #loop: Promise<void> | undefined
   #wakeUp: (() => void) | undefined
@@ -112,10 +123,12 @@ export class JobRunner {
 
   constructor (options: JobRunnerOptions) {
     const concurrency = options.concurrency ?? 8
+    const claimBatch = options.claimBatch ?? concurrency
     this.#o = {
       ...options,
       concurrency,
-      claimBatch: options.claimBatch ?? concurrency,
+      claimBatch,
+      prefetch: options.prefetch ?? claimBatch,
       leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       now: options.now ?? (() => new Date()),
@@ -133,6 +146,9 @@ export class JobRunner {
 
   /** Jobs this node runs now. */
   get active (): number { return this.#running.size }
+
+  /** Jobs this node claimed and has not started yet (the local queue). */
+  get waiting (): number { return this.#ready.length }
 
   async start (): Promise<void> {
     if (this.#loop !== undefined) return
@@ -174,20 +190,56 @@ export class JobRunner {
 
   async #run (): Promise<void> {
     while (!this.#stopping) {
-      const free = this.#o.concurrency - this.#running.size
-      const asked = Math.min(this.#o.claimBatch, free)
       this.#woken = false
+      await this.#releaseStale()
+      this.#startReady()
+      const room = this.#o.concurrency + (this.#holdBack ? 0 : this.#o.prefetch) - this.#running.size - this.#ready.length
+      const asked = Math.min(this.#o.claimBatch, room)
       let claimed: ClaimedJob[] = []
       if (asked > 0) {
         claimed = await this.#claim(asked)
+        const claimedAt = performance.now()
         for (const job of claimed) {
-          if (this.#atCap(job.jobType)) await this.#unclaim(job.jobId)
-          else this.#begin(job)
+          if (this.#atCap(job.jobType) || this.#stopping) await this.#unclaim(job.jobId)
+          else this.#ready.push({ job, claimedAt })
         }
+        this.#startReady()
       }
       // A full batch: there may be more due now.
       if (asked > 0 && claimed.length === asked) continue
       await this.#sleep()
+    }
+    // Stopping: what waits in the local queue goes back to any node at once.
+    for (const { job } of this.#ready.splice(0)) await this.#unclaim(job.jobId)
+  }
+
+  /** Starts waiting jobs, in claim order, while slots are free; a job whose type is at its cap waits for one of its own. */
+  #startReady (): void {
+    for (let i = 0; i < this.#ready.length && this.#running.size < this.#o.concurrency && !this.#stopping;) {
+      const { job } = this.#ready[i]!
+      if (this.#atCap(job.jobType, false)) {
+        i++
+        continue
+      }
+      this.#ready.splice(i, 1)
+      this.#begin(job)
+    }
+  }
+
+  /**
+   * Unmarks jobs that waited in the local queue for half their claim's term (long handlers hold every slot), so that
+   * another node takes them while this node's claim would still keep it away.
+   */
+  async #releaseStale (): Promise<void> {
+    const oldest = performance.now() - this.#o.leaseSeconds * 1000 / 2
+    for (let i = 0; i < this.#ready.length;) {
+      if (this.#ready[i]!.claimedAt > oldest) {
+        i++
+        continue
+      }
+      const { job } = this.#ready.splice(i, 1)[0]!
+      this.#holdBack = true
+      await this.#unclaim(job.jobId)
     }
   }
 
@@ -199,7 +251,7 @@ export class JobRunner {
         limit,
         now: this.#o.now(),
         claimSeconds: this.#o.leaseSeconds,
-        exclude: [...this.#running.keys()]
+        exclude: [...this.#running.keys(), ...this.#ready.map(({ job }) => job.jobId)]
       })
     } catch (error) {
       // Until the jobs projection's first build exposes the table, there is nothing to claim.
@@ -208,13 +260,17 @@ export class JobRunner {
     }
   }
 
-  /** Whether this node runs as many jobs of `type` as its handler allows at once. */
-  #atCap (type: string): boolean {
+  /**
+   * Whether this node runs as many jobs of `type` as its handler allows at once, counting those waiting in the local queue
+   * (`withWaiting`, for a claim: the queue holds no more of a type than its cap), or not (to start one from the queue).
+   */
+  #atCap (type: string, withWaiting = true): boolean {
     const cap = this.#o.handlers.get(type)?.concurrency
     if (cap === undefined) return false
-    let running = 0
-    for (const job of this.#running.values()) if (job.jobType === type) running++
-    return running >= cap
+    let held = 0
+    for (const job of this.#running.values()) if (job.jobType === type) held++
+    if (withWaiting) for (const { job } of this.#ready) if (job.jobType === type) held++
+    return held >= cap
   }
 
   /** Takes this node's claim mark off a job it will not start now, so any node may claim it at once. */
@@ -245,6 +301,9 @@ export class JobRunner {
       .catch((error: unknown) => { this.#o.logger.error({ err: error, jobId: job.jobId }, 'jobs: attempt failed to run') })
       .finally(() => {
         this.#running.delete(job.jobId)
+        // The freed slot takes the next waiting job now; the claim loop refills the queue.
+        this.#holdBack = false
+        this.#startReady()
         this.wake()
       })
   }

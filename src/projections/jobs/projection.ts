@@ -29,14 +29,21 @@
  * before the `jobs` view exists; the runners' polling backstop covers it.)
  */
 import type { RecordedEvent } from '../../eventstore/types.ts'
-import type { SqlTransaction } from '../../sql/client.ts'
 import type { Projection } from '../projection.ts'
 
 /** The channel runners LISTEN on; a batch that made a job due NOTIFYs it on commit. */
 export const JOBS_CHANNEL = 'ledgerline_jobs'
 
 type Data = Record<string, unknown>
-type Apply = (tx: SqlTransaction, jobId: string, data: Data, event: RecordedEvent) => Promise<unknown>
+
+/**
+ * How one event type is applied: `values` gives an event's values, and `sql` applies a group of events of the type,
+ * one per job, from one array per value ($1 the job ids, $2 the next value…), in one statement.
+ */
+interface Apply {
+  readonly sql: string
+  values(jobId: string, data: Data, event: RecordedEvent): unknown[]
+}
 
 /** The organization a job belongs to: its scheduling metadata's, else a string `orgId` in its payload. */
 function orgOf (data: Data, event: RecordedEvent): string | null {
@@ -45,37 +52,60 @@ function orgOf (data: Data, event: RecordedEvent): string | null {
   return typeof payload?.orgId === 'string' ? payload.orgId.slice(0, 200) : null
 }
 
+/** An UPDATE of the jobs named in $1, each with its own values: `columns` are `name type` of $2, $3… */
+function update (set: string, columns: readonly string[], where = ''): string {
+  const arrays = ['$1::text[]', ...columns.map((column, i) => `$${i + 2}::${column.split(' ')[1]}[]`)]
+  const names = ['job_id', ...columns.map((column) => column.split(' ')[0])]
+  return `UPDATE jobs SET ${set} FROM unnest(${arrays.join(', ')}) AS e(${names.join(', ')}) WHERE jobs.job_id = e.job_id ${where}`
+}
+
 const handlers: Record<string, Apply> = {
-  'job.scheduled': (tx, jobId, d, event) => tx.query(
-    `INSERT INTO jobs (job_id, job_type, state, run_at, attempt, max_attempts, job_key, key_mode, org_id, timeout_seconds,
-       scheduled_at, updated_at)
-     VALUES ($1, $2, 'waiting', $3, 0, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id) DO NOTHING`,
-    [jobId, d.jobType, d.runAt, d.maxAttempts, d.key ?? null, d.keyMode ?? null, orgOf(d, event), d.timeoutSeconds, d.scheduledAt,
-      event.metadata.occurredAt]),
-  'job.attempt.started': (tx, jobId, d, event) => tx.query(
-    `UPDATE jobs SET state = 'running', attempt = $2, lease_node = $3, lease_until = $4, started_at = $5, updated_at = $6
-      WHERE job_id = $1`, [jobId, d.attempt, d.node, d.leaseUntil, d.startedAt, event.metadata.occurredAt]),
-  'job.lease.renewed': (tx, jobId, d, event) => tx.query(
-    "UPDATE jobs SET lease_until = $2, updated_at = $3 WHERE job_id = $1 AND state = 'running' AND attempt = $4",
-    [jobId, d.leaseUntil, event.metadata.occurredAt, d.attempt]),
-  'job.attempt.succeeded': (tx, jobId, d, event) => tx.query(
-    `UPDATE jobs SET state = 'succeeded', lease_node = NULL, lease_until = NULL, finished_at = $2, updated_at = $3, result = $4::jsonb
-      WHERE job_id = $1`, [jobId, d.finishedAt, event.metadata.occurredAt, d.result === undefined ? null : JSON.stringify(d.result)]),
-  'job.attempt.failed': (tx, jobId, d, event) => tx.query(
-    `UPDATE jobs SET state = 'waiting', run_at = $2, lease_node = NULL, lease_until = NULL, last_error_code = $3, last_error_message = $4,
-       updated_at = $5
-      WHERE job_id = $1`, [jobId, d.retryAt ?? d.failedAt, d.code, d.message, event.metadata.occurredAt]),
-  'job.dead': (tx, jobId, d, event) => tx.query(
-    "UPDATE jobs SET state = 'dead', dead_reason = $2, finished_at = $3, updated_at = $4 WHERE job_id = $1",
-    [jobId, d.reason, d.at, event.metadata.occurredAt]),
+  'job.scheduled': {
+    sql: `INSERT INTO jobs (job_id, job_type, state, run_at, attempt, max_attempts, job_key, key_mode, org_id, timeout_seconds,
+            scheduled_at, updated_at)
+          SELECT job_id, job_type, 'waiting', run_at, 0, max_attempts, job_key, key_mode, org_id, timeout_seconds, scheduled_at, updated_at
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[], $7::text[], $8::integer[],
+                        $9::timestamptz[], $10::timestamptz[])
+              AS e(job_id, job_type, run_at, max_attempts, job_key, key_mode, org_id, timeout_seconds, scheduled_at, updated_at)
+          ON CONFLICT (job_id) DO NOTHING`,
+    values: (jobId, d, event) => [jobId, d.jobType, d.runAt, d.maxAttempts, d.key ?? null, d.keyMode ?? null, orgOf(d, event),
+      d.timeoutSeconds, d.scheduledAt, event.metadata.occurredAt]
+  },
+  'job.attempt.started': {
+    sql: update(`state = 'running', attempt = e.attempt, lease_node = e.node, lease_until = e.lease_until, started_at = e.started_at,
+      updated_at = e.at`, ['attempt integer', 'node text', 'lease_until timestamptz', 'started_at timestamptz', 'at timestamptz']),
+    values: (jobId, d, event) => [jobId, d.attempt, d.node, d.leaseUntil, d.startedAt, event.metadata.occurredAt]
+  },
+  'job.lease.renewed': {
+    sql: update('lease_until = e.lease_until, updated_at = e.at', ['lease_until timestamptz', 'at timestamptz', 'attempt integer'],
+      "AND jobs.state = 'running' AND jobs.attempt = e.attempt"),
+    values: (jobId, d, event) => [jobId, d.leaseUntil, event.metadata.occurredAt, d.attempt]
+  },
+  'job.attempt.succeeded': {
+    sql: update(`state = 'succeeded', lease_node = NULL, lease_until = NULL, finished_at = e.finished_at, updated_at = e.at,
+      result = e.result`, ['finished_at timestamptz', 'at timestamptz', 'result jsonb']),
+    values: (jobId, d, event) => [jobId, d.finishedAt, event.metadata.occurredAt, d.result === undefined ? null : JSON.stringify(d.result)]
+  },
+  'job.attempt.failed': {
+    sql: update(`state = 'waiting', run_at = e.run_at, lease_node = NULL, lease_until = NULL, last_error_code = e.code,
+      last_error_message = e.message, updated_at = e.at`, ['run_at timestamptz', 'code text', 'message text', 'at timestamptz']),
+    values: (jobId, d, event) => [jobId, d.retryAt ?? d.failedAt, d.code, d.message, event.metadata.occurredAt]
+  },
+  'job.dead': {
+    sql: update(`state = 'dead', dead_reason = e.reason, finished_at = e.finished_at, updated_at = e.at`,
+      ['reason text', 'finished_at timestamptz', 'at timestamptz']),
+    values: (jobId, d, event) => [jobId, d.reason, d.at, event.metadata.occurredAt]
+  },
   // A job cancelled while running keeps its lease columns: the node may not have heard yet (see the decider's retry).
-  'job.cancelled': (tx, jobId, d, event) => tx.query(
-    "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $3 WHERE job_id = $1",
-    [jobId, d.at, event.metadata.occurredAt]),
-  'job.retried': (tx, jobId, d, event) => tx.query(
-    `UPDATE jobs SET state = 'waiting', run_at = $2, max_attempts = $3, lease_node = NULL, lease_until = NULL, dead_reason = NULL,
-       finished_at = NULL, updated_at = $4
-      WHERE job_id = $1`, [jobId, d.runAt, d.maxAttempts, event.metadata.occurredAt])
+  'job.cancelled': {
+    sql: update(`state = 'cancelled', finished_at = e.finished_at, updated_at = e.at`, ['finished_at timestamptz', 'at timestamptz']),
+    values: (jobId, d, event) => [jobId, d.at, event.metadata.occurredAt]
+  },
+  'job.retried': {
+    sql: update(`state = 'waiting', run_at = e.run_at, max_attempts = e.max_attempts, lease_node = NULL, lease_until = NULL,
+      dead_reason = NULL, finished_at = NULL, updated_at = e.at`, ['run_at timestamptz', 'max_attempts integer', 'at timestamptz']),
+    values: (jobId, d, event) => [jobId, d.runAt, d.maxAttempts, event.metadata.occurredAt]
+  }
 }
 
 export const JOB_EVENT_TYPES = Object.keys(handlers)
@@ -130,10 +160,26 @@ export const jobsProjection: Projection = {
     CREATE INDEX jobs_org ON jobs (org_id, scheduled_at DESC, job_id COLLATE "C" DESC) WHERE org_id IS NOT NULL;
     CREATE INDEX jobs_ended ON jobs (job_type, state, finished_at, job_id COLLATE "C") WHERE finished_at IS NOT NULL;`,
   async apply (events: readonly RecordedEvent[], tx) {
+    // The n-th event of a job in the batch goes in round n: a round holds one event per job at most, and rows of different
+    // jobs do not depend on each other, so a round's events of one type are one statement, and the rounds keep each
+    // job's events in log order. A batch of a draining queue (starts and successes) is a few statements, not hundreds.
+    const rounds: Array<Map<string, unknown[][]>> = []
+    const seen = new Map<string, number>()
     let due = false
     for (const event of events) {
-      await handlers[event.type]?.(tx, event.streamId.slice('job-'.length), event.data as Data, event)
+      const handler = handlers[event.type]
+      if (handler === undefined) continue
+      const jobId = event.streamId.slice('job-'.length)
+      const round = seen.get(jobId) ?? 0
+      seen.set(jobId, round + 1)
+      const groups = rounds[round] ??= new Map()
+      const rows = groups.get(event.type) ?? []
+      rows.push(handler.values(jobId, event.data as Data, event))
+      groups.set(event.type, rows)
       due ||= MAKES_DUE.has(event.type)
+    }
+    for (const groups of rounds) {
+      for (const [type, rows] of groups) await tx.query(handlers[type]!.sql, rows[0]!.map((_, i) => rows.map((row) => row[i])))
     }
     // Delivered on commit, once the rows are there to be claimed.
     if (due) await tx.query('SELECT pg_notify($1, \'\')', [JOBS_CHANNEL])

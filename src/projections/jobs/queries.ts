@@ -42,49 +42,19 @@ export interface ClaimOptions {
 }
 
 /**
- * One statement claims and marks, each source walked by its own partial index (projection.ts), so a claim costs the
- * same with a thousand jobs queued or a million kept:
- * - leases run out (`jobs_lease_expired`): the node holding them died or lost touch, unless a claimer has marked the
- *   takeover and its mark still holds;
- * - claims run out (`jobs_claim_lapsed`): marked for an attempt that never showed up (its claimer died, or its start
- *   was refused on a stale row) by the time the mark lapsed;
- * - due and unmarked (`jobs_claimable`), in run order: the common case. A marked row leaves this index at once, so a
- *   claim never walks past the rows other claims took while the projection catches up.
+ * The claim: one function call (migration 008, `ledgerline_claim_jobs`), so one round trip and one commit. It walks each
+ * source in its own partial index's order and stops at the batch, with bitmap scans off whatever the table's statistics
+ * say (the migration tells why): due rows in run order, then lapsed leases and lapsed claims before them.
  */
-const CLAIM = `
-  WITH lease_lapsed AS (
-    SELECT job_id, run_at FROM jobs
-     WHERE state = 'running' AND lease_until <= $1
-       AND NOT (claimed_until IS NOT NULL AND claimed_until > $1 AND claimed_attempt > attempt)
-       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
-     ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
-  claim_lapsed AS (
-    SELECT job_id, run_at FROM jobs
-     WHERE state = 'waiting' AND claimed_attempt > attempt AND claimed_until <= $1 AND run_at <= $1
-       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
-     ORDER BY claimed_until LIMIT $3 FOR UPDATE SKIP LOCKED),
-  due AS (
-    SELECT job_id, run_at FROM jobs
-     WHERE state = 'waiting' AND (claimed_attempt IS NULL OR claimed_attempt <= attempt) AND run_at <= $1
-       AND job_type = ANY ($2::text[]) AND job_id <> ALL ($4::text[])
-     ORDER BY run_at, job_id LIMIT $3 FOR UPDATE SKIP LOCKED),
-  picked AS (
-    SELECT job_id FROM (
-      SELECT job_id, 1 AS source, run_at FROM lease_lapsed
-      UNION ALL SELECT job_id, 2, run_at FROM claim_lapsed
-      UNION ALL SELECT job_id, 3, run_at FROM due) AS candidates
-     ORDER BY source, run_at, job_id LIMIT $3)
-  UPDATE jobs SET claimed_attempt = jobs.attempt + 1, claimed_by = $5, claimed_until = $6
-    FROM picked WHERE jobs.job_id = picked.job_id
-  RETURNING jobs.job_id, jobs.job_type, jobs.attempt, jobs.run_at`
+export const CLAIM_FUNCTION = 'ledgerline_claim_jobs'
 
 /** Claims up to `limit` due jobs (or jobs whose lease has expired) of the given types, in one statement. */
 export async function claimDueJobs (sql: SqlClient, options: ClaimOptions): Promise<ClaimedJob[]> {
   if (options.limit <= 0 || options.types.length === 0) return []
   const until = new Date(options.now.getTime() + options.claimSeconds * 1000).toISOString()
-  const { rows } = await sql.query<{ job_id: string, job_type: string, attempt: number, run_at: Date | string }>(CLAIM, [
-    options.now.toISOString(), [...options.types], options.limit, [...(options.exclude ?? [])], options.node, until
-  ])
+  const params = [options.now.toISOString(), [...options.types], options.limit, [...(options.exclude ?? [])], options.node, until]
+  const { rows } = await sql.query<{ job_id: string, job_type: string, attempt: number, run_at: Date | string }>(
+    `SELECT job_id, job_type, attempt, run_at FROM ${CLAIM_FUNCTION}($1, $2, $3, $4, $5, $6)`, params, { name: 'jobs_claim' })
   // RETURNING keeps no order: run order, as claimed.
   return rows
     .map((row) => ({ jobId: row.job_id, jobType: row.job_type, attempt: Number(row.attempt), runAt: new Date(row.run_at).getTime() }))
