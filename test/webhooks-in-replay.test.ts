@@ -16,9 +16,11 @@ import { createSource } from '../src/application/webhooks/inbound/sources.ts'
 import { webhookSecretStoreOf } from '../src/application/webhooks/secrets.ts'
 import { systemCommand } from '../src/domain/envelope.ts'
 import { formatPosition } from '../src/eventstore/position.ts'
-import { lastWritten } from './helpers/assertions.ts'
+import { messagesInLogOrder } from '../src/projections/webhooks/inbound-queries.ts'
+import { lastWritten, settled } from './helpers/assertions.ts'
 import { openTestApp } from './helpers/app.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { until } from './helpers/jobs-harness.ts'
 import { ledgerline } from './helpers/ledgerline.ts'
 import {
   lastOutcome, linkCustomer, PRICES, processed, sendStandard, sendStripe, standardHeaders, stripeEnv, stripeEventBody, stripeStream,
@@ -116,5 +118,36 @@ t.test('a message stored by a node that died before scheduling its job is proces
     t.equal(receipt.duplicate, false, 'stored before the schedule failed')
     t.same(lastOutcome(await processed(runtime, stripeStream('evt_crash'))), { outcome: 'applied', orgId: world.owner.orgId })
     t.equal(await planOf(world), 'pro')
+  })
+})
+
+t.test('replay reads messages in log order across a digit boundary of the positions, a page at a time', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const { runtime } = await openTestApp(t, sql)
+    const db = runtime.sql
+    // The projection creates its tables as it starts: wait for them (and for it) before writing rows into one.
+    await settled(runtime)
+    await until('the webhook_messages table', async () =>
+      (await db.query<{ found: string | null }>("SELECT to_regclass('webhook_messages')::text AS found")).rows[0]?.found ?? undefined)
+    // Log positions whose digit counts differ: sorted as text they would come 10, 100, 1000, 9, 99.
+    const positions: Array<[number, number]> = [[1000, 1], [9, 3], [100, 2], [99, 7], [10, 1], [99, 8]]
+    for (const [major, minor] of positions) {
+      await db.query(`INSERT INTO webhook_messages (stream_id, source, source_id, message_id, received_at, position_major, position_minor,
+        outcome) VALUES ($1, 'standard', 'whs_boundary', $2, now(), $3, $4, 'pending')`, [`whin-b-${major}-${minor}`, `m${major}-${minor}`,
+        major, minor])
+    }
+    const expected = ['whin-b-9-3', 'whin-b-10-1', 'whin-b-99-7', 'whin-b-99-8', 'whin-b-100-2', 'whin-b-1000-1']
+    t.same((await messagesInLogOrder(db, 'whs_boundary', {}, 100)).map((m) => m.streamId), expected, 'numeric log order')
+    for (const size of [1, 2, 5, 6, 7]) {
+      const seen: string[] = []
+      let after: Awaited<ReturnType<typeof messagesInLogOrder>>[number]['key'] | undefined
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await messagesInLogOrder(db, 'whs_boundary', {}, size, after)
+        seen.push(...page.map((m) => m.streamId))
+        if (page.length < size) break
+        after = page.at(-1)!.key
+      }
+      t.same(seen, expected, `pages of ${size}: each message once, in order`)
+    }
   })
 })

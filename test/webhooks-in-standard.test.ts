@@ -15,7 +15,7 @@ import { systemCommand } from '../src/domain/envelope.ts'
 import { formatPosition } from '../src/eventstore/position.ts'
 import { lastWritten } from './helpers/assertions.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, scaleDriver } from './helpers/databases.ts'
 import { counter, lastOutcome, processed, sendStandard, standardHeaders } from './helpers/webhooks-in.ts'
 
 const MiB = 1024 * 1024
@@ -97,6 +97,8 @@ t.test('refusals answer their code and store nothing; 1 MiB passes, one byte mor
     const body = message('contact.updated')
     const signed = standardHeaders(secret, 'msg_r', body)
     const now = Date.now()
+    // Each body is built once and signed as built: padded() stamps the time, so two calls a millisecond apart differ.
+    const tooLarge = padded(MiB + 1)
     const cases: Array<[string, () => ReturnType<typeof sendStandard>, number, string]> = [
       ['no headers', () => sendStandard(app, sourceId, body, { 'content-type': 'application/json' }), 400, 'webhook.invalid_headers'],
       ['no webhook-id', () => sendStandard(app, sourceId, body, { ...signed, 'webhook-id': '' }), 400, 'webhook.invalid_headers'],
@@ -117,7 +119,7 @@ t.test('refusals answer their code and store nothing; 1 MiB passes, one byte mor
         'webhook.unknown_source'],
       ['signed, but a JSON array', () => sendStandard(app, sourceId, '[1]', standardHeaders(secret, 'msg_r', '[1]')), 400,
         'webhook.invalid_body'],
-      ['1 MiB + 1 byte', () => sendStandard(app, sourceId, padded(MiB + 1), standardHeaders(secret, 'msg_big', padded(MiB + 1))), 413,
+      ['1 MiB + 1 byte', () => sendStandard(app, sourceId, tooLarge, standardHeaders(secret, 'msg_big', tooLarge)), 413,
         'webhook.too_large']
     ]
     await runtime.runner.waitFor(await lastWritten(sql), 10_000)
@@ -137,9 +139,11 @@ t.test('refusals answer their code and store nothing; 1 MiB passes, one byte mor
     const exact = padded(MiB)
     t.equal(Buffer.byteLength(exact), MiB)
     const answer = await sendStandard(app, sourceId, exact, standardHeaders(secret, 'msg_mib', exact))
-    t.equal(answer.statusCode, 200, 'exactly 1 MiB is taken')
-    t.equal(Buffer.byteLength(padded(MiB - 1)), MiB - 1)
-    t.equal((await sendStandard(app, sourceId, padded(MiB - 1), standardHeaders(secret, 'msg_mib-1', padded(MiB - 1)))).statusCode, 200)
+    t.equal(answer.statusCode, 200, `exactly 1 MiB is taken: ${answer.body.slice(0, 200)}`)
+    const under = padded(MiB - 1)
+    t.equal(Buffer.byteLength(under), MiB - 1)
+    const underAnswer = await sendStandard(app, sourceId, under, standardHeaders(secret, 'msg_mib-1', under))
+    t.equal(underAnswer.statusCode, 200, `1 MiB - 1 byte is taken: ${underAnswer.body.slice(0, 200)}`)
   })
 })
 
@@ -192,7 +196,9 @@ t.test('rotation keeps the old secret 24 hours: it works before then and not aft
 })
 
 t.test('pages of sources and of messages at 0, 1, page size ± 1 and a few hundred', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
+    // A few hundred once, on the server when there is one; the small sizes on every database.
+    const atScale = driver === scaleDriver()
     // 205 messages arrive faster than the default rate allows one source.
     const world = await openTestApp(t, sql, { WEBHOOK_INBOUND_RATE_PER_SECOND: '10000' })
     const { runtime, owner } = world
@@ -216,14 +222,14 @@ t.test('pages of sources and of messages at 0, 1, page size ± 1 and a few hundr
       } while (cursor !== null)
       return seen
     }
-    for (const n of [0, 1, 6, 7, 8, 210]) {
+    for (const n of atScale ? [0, 1, 6, 7, 8, 210] : [0, 1, 6, 7, 8]) {
       const { token, orgId } = await orgWith(n)
       const seen = await walk(`/v1/orgs/${orgId}/webhooks/sources`, token, n === 210 ? 50 : 7)
       t.equal(seen.length, n, `${n} sources`)
       t.equal(new Set(seen).size, n, `${n} sources, each once`)
     }
     const { sourceId, secret } = await newSource(world)
-    const ids = Array.from({ length: 205 }, (_, i) => `m${i}`)
+    const ids = Array.from({ length: atScale ? 205 : 8 }, (_, i) => `m${i}`)
     for (let i = 0; i < ids.length; i += 15) {
       const batch = ids.slice(i, i + 15)
       const answers = await Promise.all(batch.map((id) => {
@@ -232,8 +238,9 @@ t.test('pages of sources and of messages at 0, 1, page size ± 1 and a few hundr
       }))
       for (const answer of answers) if (answer.statusCode !== 200) t.fail(`${answer.statusCode} ${answer.body}`)
     }
-    const seen = await walk(`/v1/orgs/${owner.orgId}/webhooks/sources/${sourceId}/messages`, owner.token, 50)
-    t.equal(new Set(seen).size, 205, '205 messages, each once')
+    const seen = await walk(`/v1/orgs/${owner.orgId}/webhooks/sources/${sourceId}/messages`, owner.token, atScale ? 50 : 7)
+    t.equal(seen.length, ids.length, `${ids.length} messages`)
+    t.equal(new Set(seen).size, ids.length, `${ids.length} messages, each once`)
     const bad = await world.call('GET', `/v1/orgs/${owner.orgId}/webhooks/sources/${sourceId}/messages?cursor=garbage`)
     t.match(bad.json(), { code: 'http.invalid_cursor' })
   })

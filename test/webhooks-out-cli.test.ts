@@ -42,6 +42,8 @@ await forEachDatabase(t, async (t, { sql }) => {
     t.ok(items.every((a) => a.outcome === 'delivered' && a.status === 200))
     const one = await ledgerline(world.runtime, ['webhooks', 'attempts', '--endpoint', endpointId, '--limit', '1'])
     t.equal(one.stdout.trim().split('\n').length, 1, '--limit 1: one line')
+    t.match(one.stdout, /\(message delivered\)$/m, 'the line ends with where the message stands')
+    t.ok(items.every((a) => (a as { messageStatus?: string }).messageStatus === 'delivered'), 'and the JSON says it too')
     const resent = await ledgerline(world.runtime, ['webhooks', 'resend', '--message', items[0]!.messageId, '--json'])
     t.equal(resent.code, 0, resent.stderr)
     t.match(JSON.parse(resent.stdout), { messageId: items[0]!.messageId, jobId: String })

@@ -1,17 +1,20 @@
 /**
  * Deliveries on an injected clock (the runtime's `now`, which jobs and
  * attempts decide by), on PGlite and PostgreSQL: Svix's whole schedule
- * followed within its jitter, Retry-After honoured, a receiver answering 500
- * then 200, a 410 disabling the endpoint, and an endpoint failing for five
- * days disabled, its messages held, then probed, enabled and sent its
- * backlog in order, without a human.
+ * followed within its jitter and the message exhausted after the eighth
+ * attempt (no ninth), Retry-After honoured, a receiver answering 500 then
+ * 200, a 410 disabling the endpoint, an endpoint failing for five days
+ * disabled, its messages held, then probed, enabled and sent its backlog in
+ * order, without a human, and a recovery's order kept against a message
+ * whose delivery job had not run yet.
  */
 import t from 'tap'
 import { deliveryJobId } from '../src/application/webhooks/outbound/fan-out.ts'
 import { DELIVERY_DELAYS_MS, DELIVERY_JITTER, PROBE_DELAYS_MS } from '../src/application/webhooks/outbound/jobs.ts'
+import { jobView } from '../src/projections/jobs/queries.ts'
 import type { RecordedEvent } from '../src/eventstore/types.ts'
 import { forEachDatabase } from './helpers/databases.ts'
-import { openReceiver, openWebhookWorld, type Receiver, type WebhookWorld } from './helpers/webhook-receiver.ts'
+import { openReceiver, openWebhookWorld, type Received, type Receiver, type WebhookWorld } from './helpers/webhook-receiver.ts'
 
 const DAY = 86_400_000
 
@@ -40,40 +43,86 @@ async function settled (world: WebhookWorld): Promise<void> {
   await world.runtime.runner.waitFor(await world.runtime.store.committedHeadPosition(), 10_000)
 }
 
+/** The `n` of each test event the receiver got, in the order they arrived. */
+function numbers (received: readonly Received[]): number[] {
+  return received.map((r) => (JSON.parse(r.body) as { data: { fields: { n: number } } }).data.fields.n)
+}
+
+async function statuses (world: WebhookWorld, endpointId: string): Promise<string[]> {
+  const { rows } = await world.runtime.sql.query<{ status: string }>(
+    'SELECT status FROM outbound_messages WHERE endpoint_id = $1 ORDER BY pos_major, pos_minor', [endpointId])
+  return rows.map((row) => row.status)
+}
+
 await forEachDatabase(t, async (t, { sql }) => {
   const clock = testClock()
   const world = await openWebhookWorld(t, sql, { now: clock.now })
+  const metric = async (w: WebhookWorld, name: string): Promise<number> => {
+    const found = new RegExp(`^${name} (\\d+)$`, 'm').exec(await w.runtime.metrics.registry.metrics())
+    return Number(found?.[1] ?? Number.NaN)
+  }
   /** Moves the clock to `at` and wakes the job runner, which claims what is due then. */
   const runAt = (at: string): void => {
     clock.set(Date.parse(at))
     world.runtime.jobs.runner.wake()
   }
 
-  await t.test('the whole schedule: 8 attempts after 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h within ±10%, then dead', async (t) => {
+  await t.test('the whole schedule: 8 attempts after 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h within ±10%, then exhausted',
+    async (t) => {
+    const exhaustedBefore = await metric(world, 'ledgerline_webhook_messages_exhausted_total')
     const receiver = await openReceiver(t)
     receiver.answer({ status: 500, body: 'down for maintenance' })
-    await world.endpoint(receiver.url, ['ai.test.happened'], undefined, t)
+    const { endpointId } = await world.endpoint(receiver.url, ['ai.test.happened'], undefined, t)
     await world.happen(1)
     await receiver.waitFor(1)
     const job = jobOf(receiver, 0)
+    const message = `whmsg-${receiver.received[0]!.id}`
     for (const [index, delay] of DELIVERY_DELAYS_MS.entries()) {
       const failures = await events(world, job, 'job.attempt.failed', index + 1)
       const failed = failures[index]!.data as { failedAt: string, retryAt: string }
       const waited = Date.parse(failed.retryAt) - Date.parse(failed.failedAt)
       t.ok(waited >= Math.floor(delay * (1 - DELIVERY_JITTER)) && waited <= Math.ceil(delay * (1 + DELIVERY_JITTER)),
         `attempt ${index + 2} after ${waited} ms, within ${delay} ms ±10%`)
+      if (index === DELIVERY_DELAYS_MS.length - 1) {
+        await settled(world)
+        t.same(await statuses(world, endpointId), ['pending'], 'the seventh attempt failed: the message waits for its eighth')
+        t.equal((await world.runtime.store.readStream(message)).filter((e) => e.type === 'webhook.message.exhausted').length, 0)
+      }
       runAt(failed.retryAt)
       await receiver.waitFor(index + 2)
     }
-    const [dead] = await events(world, job, 'job.dead', 1)
-    t.ok(dead)
-    t.equal(receiver.received.length, 8, 'no ninth attempt')
+    const [ended] = await events(world, job, 'job.attempt.succeeded', 1)
+    t.match(ended!.data, { attempt: 8, result: { outcome: 'exhausted', attempts: 8, errorCode: 'http.500' } },
+      'the eighth failure ends the job with the message exhausted, not dead')
+    t.equal((await world.runtime.store.readStream(job)).filter((e) => e.type === 'job.attempt.failed').length, 7,
+      'seven failures asked for a retry; the eighth did not')
+    const [exhausted] = await events(world, message, 'webhook.message.exhausted', 1)
+    t.same(exhausted!.data, { attempts: 8, errorCode: 'http.500' })
+    clock.advance(2 * DELIVERY_DELAYS_MS.at(-1)!)
+    world.runtime.jobs.runner.wake()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.equal(receiver.received.length, 8, 'no ninth attempt, a day later')
+    await settled(world)
+    t.equal((await jobView(sql, job.slice('job-'.length)))?.state, 'succeeded', 'nothing left waiting')
     t.equal(new Set(receiver.received.map((r) => r.id)).size, 1, 'the same webhook-id on every attempt')
     t.equal(new Set(receiver.received.map((r) => r.body)).size, 1, 'the same body on every attempt')
     const attempts = await events(world, `whmsg-${receiver.received[0]!.id}`, 'webhook.attempt.recorded', 8)
     t.same(attempts.map((e) => (e.data as { attempt: number }).attempt), [1, 2, 3, 4, 5, 6, 7, 8])
     t.ok(attempts.every((e) => (e.data as { status: number, excerpt: string }).status === 500))
     t.equal((attempts[0]!.data as { excerpt: string }).excerpt, 'down for maintenance')
+    t.same(await statuses(world, endpointId), ['exhausted'])
+    const path = `/v1/orgs/${world.orgId}/webhooks/endpoints/${endpointId}/attempts`
+    t.match((await world.call('GET', `${path}?limit=1`)).json().items, [{ attempt: 8, outcome: 'failed', messageStatus: 'exhausted' }],
+      'the attempts show where the message stands')
+    t.equal(await metric(world, 'ledgerline_webhook_messages_exhausted_total'), exhaustedBefore + 1, 'counted once')
+    receiver.answer({ status: 204 })
+    const resent = await world.call('POST', `/v1/orgs/${world.orgId}/webhooks/messages/${receiver.received[0]!.id}/resend`)
+    t.equal(resent.statusCode, 202)
+    await receiver.waitFor(9)
+    t.equal(receiver.received[8]!.id, receiver.received[0]!.id, 'a resend still sends it, with its webhook-id')
+    await events(world, message, 'webhook.attempt.recorded', 9)
+    await settled(world)
+    t.same(await statuses(world, endpointId), ['delivered'])
   })
 
   await t.test('Retry-After longer than the schedule is waited for; a shorter one leaves the schedule', async (t) => {
@@ -181,5 +230,68 @@ await forEachDatabase(t, async (t, { sql }) => {
     t.match((await world.call('GET', `/v1/orgs/${world.orgId}/webhooks/endpoints/${endpointId}`)).json(),
       { state: 'active', disabledReason: null, failingSince: null })
   })
-})
 
+  await t.test('after a recovery, a message whose delivery job had not run waits behind the older one: sent in order', async (t) => {
+    const receiver = await openReceiver(t)
+    receiver.answer({ status: 410 }, { status: 204 })
+    const { endpointId } = await world.endpoint(receiver.url, ['ai.test.happened'], undefined, t)
+    await world.happen(1, 200)
+    await receiver.waitFor(1)
+    await events(world, `whep-${endpointId}`, 'webhook.endpoint.disabled', 1)
+    await events(world, jobOf(receiver, 0), 'job.dead', 1)
+    await settled(world)
+    const { runner } = world.runtime.jobs
+    await runner.stop()
+    const recovered = clock.now()
+    // Messages are stamped by the wall clock or the test's, which is days ahead: since a day before the earlier of them.
+    const since = new Date(Math.min(Date.now(), recovered.getTime()) - DAY).toISOString()
+    t.equal((await world.call('POST', `/v1/orgs/${world.orgId}/webhooks/endpoints/${endpointId}/recover`, { body: { since } })).statusCode,
+      202)
+    await settled(world)
+    // The next event is fanned out to the active endpoint (a delivery job) and its job is due before the recovery's backlog,
+    // as when the fan-out lags behind the recovery: the job runs first.
+    clock.set(recovered.getTime() - 60_000)
+    await world.fannedOut(await world.happen(1, 201))
+    await settled(world)
+    const [, later] = (await sql.query<{ message_id: string }>(
+      'SELECT message_id FROM outbound_messages WHERE endpoint_id = $1 ORDER BY pos_major, pos_minor', [endpointId])).rows
+    await runner.start()
+    runner.wake()
+    const [held] = await events(world, `job-${deliveryJobId(later!.message_id)}`, 'job.attempt.succeeded', 1)
+    t.match(held!.data, { result: { outcome: 'held', reason: 'behind_older' } })
+    t.equal(receiver.received.length, 1, 'nothing sent before the older message')
+    await settled(world)
+    t.same(await statuses(world, endpointId), ['gone', 'held'])
+    runAt(recovered.toISOString())
+    await receiver.waitFor(3)
+    t.same(numbers(receiver.received.slice(1)), [200, 201], 'the refused message first, then the one held behind it')
+    await events(world, `whmsg-${later!.message_id}`, 'webhook.attempt.recorded', 1)
+    await settled(world)
+    t.same(await statuses(world, endpointId), ['delivered', 'delivered'])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.equal(receiver.received.length, 3, 'each sent once')
+  })
+
+  await t.test('an endpoint turned off by hand and on again sends what was held meanwhile, in order', async (t) => {
+    const receiver = await openReceiver(t)
+    const { endpointId } = await world.endpoint(receiver.url, ['ai.test.happened'], undefined, t)
+    const path = `/v1/orgs/${world.orgId}/webhooks/endpoints/${endpointId}`
+    const { runner } = world.runtime.jobs
+    await runner.stop()
+    await world.fannedOut(await world.happen(2, 300))
+    t.equal((await world.call('PATCH', path, { body: { enabled: false } })).statusCode, 200)
+    await settled(world)
+    await runner.start()
+    runner.wake()
+    for (const { message_id: id } of (await sql.query<{ message_id: string }>(
+      'SELECT message_id FROM outbound_messages WHERE endpoint_id = $1', [endpointId])).rows) {
+      await events(world, `job-${deliveryJobId(id)}`, 'job.attempt.succeeded', 1)
+    }
+    await settled(world)
+    t.same(await statuses(world, endpointId), ['held', 'held'], 'off: held, nothing sent')
+    t.equal(receiver.received.length, 0)
+    t.equal((await world.call('PATCH', path, { body: { enabled: true } })).statusCode, 200)
+    await receiver.waitFor(2)
+    t.same(numbers(receiver.received), [300, 301])
+  })
+})

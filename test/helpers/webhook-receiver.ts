@@ -11,7 +11,6 @@ import { pino } from 'pino'
 import type { Test } from 'tap'
 import { z } from 'zod'
 import { bootstrap, type Bootstrapped } from '../../src/application/identity/commands.ts'
-import { loadConfig } from '../../src/config.ts'
 import { metadataFor, systemCommand } from '../../src/domain/envelope.ts'
 import { defineEvent } from '../../src/domain/registry.ts'
 import { parsePosition } from '../../src/eventstore/position.ts'
@@ -19,7 +18,7 @@ import type { LogPosition } from '../../src/eventstore/types.ts'
 import { buildApp } from '../../src/http/app.ts'
 import { openRuntime } from '../../src/runtime.ts'
 import type { SqlClient } from '../../src/sql/client.ts'
-import type { TestApp } from './app.ts'
+import { testConfig, type TestApp } from './app.ts'
 
 export interface Received {
   readonly headers: IncomingHttpHeaders
@@ -117,7 +116,7 @@ export interface WorldOptions {
 
 /** A runtime over `sql` with private targets allowed (receivers are local), the test event type, its app and an owner. */
 export async function openWebhookWorld (t: Test, sql: SqlClient, options: WorldOptions = {}): Promise<WebhookWorld> {
-  const config = loadConfig({ NODE_ENV: 'test', WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', JOB_POLL_INTERVAL_MS: '200', ...options.env })
+  const config = testConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', JOB_POLL_INTERVAL_MS: '200', ...options.env })
   const runtime = await openRuntime(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), {
     sql, runProjections: true, extraEvents: [testEventHappened],
     ...(options.runJobs === undefined ? {} : { runJobs: options.runJobs }), ...(options.now === undefined ? {} : { now: options.now })

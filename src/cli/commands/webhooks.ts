@@ -93,7 +93,7 @@ export function webhooksCommand (program: Command): Command {
     })
 
   const attempts = group.command('attempts')
-    .description('an endpoint\'s delivery attempts, newest first: status, latency, error, the answer\'s first bytes')
+    .description('an endpoint\'s delivery attempts, newest first: status, latency, error, the answer\'s first bytes, the message now')
     .requiredOption('--endpoint <endpointId>', 'the endpoint')
     .option('--limit <n>', 'at most this many (1 to 10000)', (value) => (/^\d{1,5}$/.test(value) ? Number(value) : Number.NaN), 50)
     .option('--json', 'print {"items": [...]}')
@@ -116,7 +116,9 @@ export function webhooksCommand (program: Command): Command {
       if (options.json === true) print(toJson({ items }))
       else {
         print(items.length === 0 ? 'no attempts' : items.map((a) => `${a.at}  ${a.messageId} #${a.attempt}  ${a.outcome.padEnd(9)} ` +
-          `${a.status ?? '-'}  ${a.latencyMs} ms  ${a.eventType}${a.errorCode === null ? '' : `  ${a.errorCode}`}`).join('\n'))
+          `${a.status ?? '-'}  ${a.latencyMs} ms  ${a.eventType}${a.errorCode === null ? '' : `  ${a.errorCode}`}  ` +
+          `(message ${a.messageStatus})`)
+          .join('\n'))
       }
     })
 

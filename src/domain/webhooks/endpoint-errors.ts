@@ -6,4 +6,5 @@ export class EndpointExists extends domainError('webhook.endpoint_exists', 409, 
 export class EndpointUrlInvalid extends domainError('webhook.url_invalid', 400, 'the endpoint URL is not one deliveries may go to') {}
 export class UnknownEventTypeFilter extends domainError('webhook.unknown_event_type', 400,
   'an event type filter matches no event type that may be subscribed') {}
+/** Any webhook message, inbound (a stored stream) or outbound (an organization's message): the one declaration of this code. */
 export class MessageNotFound extends domainError('webhook.message_not_found', 404, 'webhook message not found') {}

@@ -21,7 +21,11 @@ export class WebhookSourceNotConfigured extends domainError('webhook.source_not_
   'this webhook source is not configured on this server (no STRIPE_WEBHOOK_SECRET)') {}
 export class WebhookSourceNotFound extends domainError('webhook.source_not_found', 404, 'webhook source not found') {}
 export class WebhookSourceDisabled extends domainError('webhook.source_disabled', 409, 'the webhook source is disabled') {}
-export class WebhookMessageNotFound extends domainError('webhook.message_not_found', 404, 'no stored webhook message has this stream') {}
+/**
+ * A message inbound or outbound that is not there (or not this organization's) is the same failure to a client: one code,
+ * `webhook.message_not_found`, declared once beside the outbound errors.
+ */
+export { MessageNotFound as WebhookMessageNotFound } from './endpoint-errors.ts'
 /** Processing: the object has had a newer event applied (by `created`, then event id). */
 export class WebhookOlderThanApplied extends domainError('webhook.older_than_applied', 409,
   'a newer event of this object has been applied') {}

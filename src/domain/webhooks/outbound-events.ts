@@ -5,7 +5,9 @@
  * `no_stream`, so the fan-out run again over the same log writes nothing.
  *
  *   created ─┬─ attempt.recorded … (failed, timeout, refused) ─ attempt.recorded (delivered | gone)
- *            └─ held (the endpoint is disabled: no attempt spent) ─ attempt.recorded … (the probe or the backlog sends it)
+ *            ├─ attempt.recorded × 8, none delivered ─ exhausted (Svix's schedule is over; a resend or recovery reopens it)
+ *            └─ held (the endpoint is disabled, or older messages of it wait: no attempt spent) ─ attempt.recorded …
+ *                 (the probe or the backlog sends it)
  *
  * The payload is what the receiver gets, exactly (Standard Webhooks:
  * `{type, timestamp, data}`), so every attempt sends the same bytes and a
@@ -39,7 +41,9 @@ export const messageCreated = defineEvent({
 
 export const messageHeld = defineEvent({
   type: 'webhook.message.held',
-  schema: z.object({ reason: z.literal('endpoint_disabled') }).strict()
+  // `behind_older`: the endpoint is active, but older messages of it are held or being sent again by its backlog, which
+  // sends this one after them (added beside the first reason: every stored event still reads).
+  schema: z.object({ reason: z.enum(['endpoint_disabled', 'behind_older']) }).strict()
 })
 
 export const attemptRecorded = defineEvent({
@@ -60,10 +64,25 @@ export const attemptRecorded = defineEvent({
   }).strict()
 })
 
-export const messageEvents = [messageCreated, messageHeld, attemptRecorded]
+/**
+ * Every attempt its delivery job was allowed (Svix's 8) failed: the message ends here, not `pending` for ever. A resend or
+ * a recovery by hand sends it again (its next attempt reopens it).
+ */
+export const messageExhausted = defineEvent({
+  type: 'webhook.message.exhausted',
+  schema: z.object({
+    /** The message's attempts so far, all failed. */
+    attempts: z.number().int().min(1).max(100_000),
+    /** The last attempt's error code. */
+    errorCode: z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/).max(100).nullable()
+  }).strict()
+})
+
+export const messageEvents = [messageCreated, messageHeld, attemptRecorded, messageExhausted]
 export const MESSAGE_EVENT_TYPES: readonly string[] = messageEvents.map((definition) => definition.type)
 
 type DataOf<D> = D extends { type: infer T, schema: infer S extends z.ZodType } ? { type: T, data: z.infer<S> } : never
 export type MessageEvent = DataOf<typeof messageEvents[number]>
 export type CreatedMessage = z.infer<typeof messageCreated.schema>
 export type RecordedAttempt = z.infer<typeof attemptRecorded.schema>
+export type HoldReason = z.infer<typeof messageHeld.schema>['reason']

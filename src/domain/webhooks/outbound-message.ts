@@ -1,9 +1,11 @@
 /**
  * The message aggregate (`whmsg-<messageId>`): one event for one endpoint.
  * `pending` until an attempt delivers it (`delivered`) or the receiver says
- * it is gone; `held` while its endpoint is disabled (no attempt is spent on
- * it); an attempt from the probe, the backlog or a resend takes it out of
- * `held`. Attempts are numbered per message, whichever job made them.
+ * it is gone; `exhausted` when its delivery job spent every attempt of the
+ * schedule; `held` while its endpoint is disabled or older messages of the
+ * endpoint wait to be sent (no attempt is spent on it); an attempt from the
+ * probe, the backlog or a resend takes it out of `held` or `exhausted`.
+ * Attempts are numbered per message, whichever job made them.
  *
  * The message id derives from the endpoint and the source event, so the
  * fan-out that meets the same event twice names the same message.
@@ -11,16 +13,17 @@
 import type { Decider } from '../decider.ts'
 import { uuidV5 } from '../envelope.ts'
 import { MessageNotFound } from './endpoint-errors.ts'
-import type { CreatedMessage, MessageEvent, RecordedAttempt } from './outbound-events.ts'
+import type { CreatedMessage, HoldReason, MessageEvent, RecordedAttempt } from './outbound-events.ts'
 
 export type MessageState =
   | { status: 'none' }
-  | { status: 'pending' | 'held' | 'delivered' | 'gone', message: CreatedMessage, attempts: number }
+  | { status: 'pending' | 'held' | 'delivered' | 'gone' | 'exhausted', message: CreatedMessage, attempts: number }
 
 export type MessageCommand =
   | { type: 'CreateMessage', data: CreatedMessage & { held: boolean } }
-  | { type: 'HoldMessage', data: Record<string, never> }
+  | { type: 'HoldMessage', data: { reason: HoldReason } }
   | { type: 'RecordAttempt', data: Omit<RecordedAttempt, 'attempt' | 'endpointId' | 'orgId'> }
+  | { type: 'ExhaustMessage', data: { errorCode: string | null } }
 
 export function messageStreamId (messageId: string): string {
   return `whmsg-${messageId}`
@@ -46,7 +49,13 @@ export function decideMessage (command: MessageCommand, state: MessageState): Me
     }
     case 'HoldMessage': {
       const current = existing(state)
-      return current.status === 'pending' ? [{ type: 'webhook.message.held', data: { reason: 'endpoint_disabled' } }] : []
+      return current.status === 'pending' ? [{ type: 'webhook.message.held', data: { reason: command.data.reason } }] : []
+    }
+    case 'ExhaustMessage': {
+      // Only a message still waiting for an attempt ends so: a delivered, gone or held one (a backlog has it) does not.
+      const current = existing(state)
+      if (current.status !== 'pending' || current.attempts === 0) return []
+      return [{ type: 'webhook.message.exhausted', data: { attempts: current.attempts, errorCode: command.data.errorCode } }]
     }
     case 'RecordAttempt': {
       const { message, attempts } = existing(state)
@@ -64,6 +73,7 @@ export function evolveMessage (state: MessageState, event: MessageEvent): Messag
   switch (event.type) {
     case 'webhook.message.created': return { status: 'pending', message: event.data, attempts: 0 }
     case 'webhook.message.held': return state.status === 'none' ? state : { ...state, status: 'held' }
+    case 'webhook.message.exhausted': return state.status === 'none' ? state : { ...state, status: 'exhausted' }
     case 'webhook.attempt.recorded': {
       if (state.status === 'none') return state
       // A resend of a delivered message that fails leaves it delivered: it was.

@@ -43,7 +43,10 @@ const Created = z.object({
   secret: z.string().describe('the whsec_ signing secret, shown this once'), secretFingerprint: z.string(), position: Position
 })
 const AttemptView = z.object({
-  messageId: z.string(), eventType: z.string(), attempt: z.number().int(), outcome: z.string(), status: z.number().int().nullable(),
+  messageId: z.string(), eventType: z.string(), attempt: z.number().int(), outcome: z.string(),
+  messageStatus: z.enum(['pending', 'held', 'delivered', 'gone', 'exhausted'])
+    .describe('the message now; exhausted: every scheduled attempt failed (a resend or a recovery sends it again)'),
+  status: z.number().int().nullable(),
   latencyMs: z.number().int(), excerpt: z.string().describe('the first 1 KiB of the answer'), errorCode: z.string().nullable(),
   at: z.string()
 })

@@ -93,11 +93,12 @@ export interface ReplayWindow { readonly from?: string, readonly to?: string }
 export async function messagesInLogOrder (
   sql: SqlExecutor, sourceId: string, window: ReplayWindow, limit: number, after?: LogKey
 ): Promise<Array<{ streamId: string, key: LogKey }>> {
+  // ORDER BY names the table's numeric columns: a bare name would sort by the text aliases ("1012" before "852").
   const { rows } = await sql.query<{ stream_id: string, position_major: string, position_minor: string }>(
     `SELECT stream_id, position_major::text AS position_major, position_minor::text AS position_minor FROM webhook_messages
       WHERE source_id = $1 AND ($2::timestamptz IS NULL OR received_at >= $2) AND ($3::timestamptz IS NULL OR received_at < $3)
         AND ($4::numeric IS NULL OR (position_major, position_minor) > ($4::numeric, $5::numeric))
-      ORDER BY position_major, position_minor LIMIT $6`,
+      ORDER BY webhook_messages.position_major, webhook_messages.position_minor LIMIT $6`,
     [sourceId, window.from ?? null, window.to ?? null, after?.major ?? null, after?.minor ?? null, limit])
   return rows.map((row) => ({ streamId: row.stream_id, key: { major: row.position_major, minor: row.position_minor } }))
 }

@@ -92,11 +92,15 @@ export async function subscriptionsOf (sql: SqlExecutor, orgId: string): Promise
   }))
 }
 
+export type MessageStatus = 'pending' | 'held' | 'delivered' | 'gone' | 'exhausted'
+
 export interface AttemptView {
   readonly messageId: string
   readonly eventType: string
   readonly attempt: number
   readonly outcome: string
+  /** Where the message stands now: pending, held, delivered, gone, or exhausted (every scheduled attempt failed). */
+  readonly messageStatus: MessageStatus
   readonly status: number | null
   readonly latencyMs: number
   readonly excerpt: string
@@ -108,8 +112,8 @@ export interface AttemptView {
 export interface AttemptKey { readonly at: string, readonly messageId: string, readonly attempt: number }
 
 interface AttemptRow {
-  message_id: string, event_type: string, attempt: number, outcome: string, status: number | null, duration_ms: number, excerpt: string,
-  error_code: string | null, attempted_at: Time
+  message_id: string, event_type: string, attempt: number, outcome: string, message_status: MessageStatus, status: number | null,
+  duration_ms: number, excerpt: string, error_code: string | null, attempted_at: Time
 }
 
 /** One page of an endpoint's attempts, newest first (by the time each was made); `after` is the last one shown. */
@@ -118,13 +122,17 @@ export async function attemptsPage (
 ): Promise<AttemptView[]> {
   const { limit, after } = listing
   const { rows } = await sql.query<AttemptRow>(
-    `SELECT message_id, event_type, attempt, outcome, status, duration_ms, excerpt, error_code, attempted_at FROM outbound_attempts
-      WHERE endpoint_id = $1
-        AND ($2::timestamptz IS NULL OR (attempted_at, message_id COLLATE "C", attempt) < ($2::timestamptz, $3 COLLATE "C", $4::integer))
-      ORDER BY attempted_at DESC, message_id COLLATE "C" DESC, attempt DESC LIMIT $5`,
+    `SELECT a.message_id, a.event_type, a.attempt, a.outcome, m.status AS message_status, a.status, a.duration_ms, a.excerpt,
+            a.error_code, a.attempted_at
+       FROM outbound_attempts a JOIN outbound_messages m ON m.message_id = a.message_id
+      WHERE a.endpoint_id = $1
+        AND ($2::timestamptz IS NULL
+             OR (a.attempted_at, a.message_id COLLATE "C", a.attempt) < ($2::timestamptz, $3 COLLATE "C", $4::integer))
+      ORDER BY a.attempted_at DESC, a.message_id COLLATE "C" DESC, a.attempt DESC LIMIT $5`,
     [endpointId, after?.at ?? null, after?.messageId ?? null, after?.attempt ?? null, limit])
   return rows.map((row) => ({
-    messageId: row.message_id, eventType: row.event_type, attempt: row.attempt, outcome: row.outcome, status: row.status,
+    messageId: row.message_id, eventType: row.event_type, attempt: row.attempt, outcome: row.outcome, messageStatus: row.message_status,
+    status: row.status,
     latencyMs: row.duration_ms, excerpt: row.excerpt, errorCode: row.error_code, at: iso(row.attempted_at)!
   }))
 }
@@ -133,8 +141,9 @@ export async function attemptsPage (
 export interface QueuedMessage { readonly messageId: string, readonly major: string, readonly minor: string }
 
 /**
- * An endpoint's messages to send again, oldest first, after `after`: the held ones, or with `since` (a manual
- * recovery) every one created since then that was not delivered.
+ * An endpoint's messages to send again, oldest first, after `after`: the held ones and those still waiting for their
+ * delivery job (pending: a newer one must not overtake them), and with `since` (a manual recovery) every one created since
+ * then that was not delivered (gone and exhausted ones too).
  */
 export async function backlogOf (
   sql: SqlExecutor, endpointId: string, options: { since?: string, after?: { major: string, minor: string }, limit: number }
@@ -143,11 +152,41 @@ export async function backlogOf (
   const { rows } = await sql.query<{ message_id: string, pos_major: string, pos_minor: string }>(
     `SELECT message_id, pos_major::text, pos_minor::text FROM outbound_messages
       WHERE endpoint_id = $1
-        AND (CASE WHEN $2::timestamptz IS NULL THEN status = 'held' ELSE status <> 'delivered' AND created_at >= $2::timestamptz END)
+        AND (status IN ('held', 'pending')
+             OR ($2::timestamptz IS NOT NULL AND status <> 'delivered' AND created_at >= $2::timestamptz))
         AND ($3::bigint IS NULL OR (pos_major, pos_minor) > ($3::bigint, $4::bigint))
       ORDER BY pos_major, pos_minor LIMIT $5`,
     [endpointId, since ?? null, after?.major ?? null, after?.minor ?? null, limit])
   return rows.map((row) => ({ messageId: row.message_id, major: row.pos_major, minor: row.pos_minor }))
+}
+
+/**
+ * Whether a first delivery of `messageId` must wait behind older messages of its endpoint: one of them is held (a backlog
+ * sends them, in order), or a backlog job of the endpoint is waiting or running (a recovery is under way). The jobs read
+ * model has every backlog scheduled before this message's delivery job: that job was claimed from it. A message not in the
+ * outbound read model yet is the newest of its endpoint.
+ */
+export async function behindOlder (sql: SqlExecutor, endpointId: string, messageId: string): Promise<boolean> {
+  const { rows } = await sql.query<{ behind: boolean }>(
+    `WITH own AS (SELECT pos_major, pos_minor FROM outbound_messages WHERE message_id = $2)
+     SELECT EXISTS (
+              SELECT 1 FROM outbound_messages o WHERE o.endpoint_id = $1 AND o.status = 'held' AND o.message_id <> $2
+                 AND (NOT EXISTS (SELECT 1 FROM own) OR (o.pos_major, o.pos_minor) < (SELECT pos_major, pos_minor FROM own)))
+         OR EXISTS (SELECT 1 FROM jobs WHERE job_type = 'webhook.backlog' AND job_key = $1 AND state IN ('waiting', 'running'))
+         AS behind`, [endpointId, messageId])
+  return rows[0]?.behind === true
+}
+
+/**
+ * Whether a backlog job of the endpoint scheduled before `jobId` is running: two backlogs of one endpoint side by side
+ * could each send a message the other has not reached, so the later one waits (the earlier never waits for it).
+ */
+export async function earlierBacklogRunning (sql: SqlExecutor, endpointId: string, jobId: string): Promise<boolean> {
+  const { rows } = await sql.query<{ running: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM jobs j, jobs own WHERE own.job_id = $2 AND j.job_type = 'webhook.backlog' AND j.job_key = $1
+              AND j.state = 'running' AND (j.scheduled_at, j.job_id COLLATE "C") < (own.scheduled_at, own.job_id COLLATE "C"))
+            AS running`, [endpointId, jobId])
+  return rows[0]?.running === true
 }
 
 /** Whether the message belongs to the organization (a resend of another organization's message is not found). */

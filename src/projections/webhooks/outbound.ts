@@ -76,6 +76,8 @@ const messageHandlers: Record<string, Apply> = {
     [id, d.endpointId, d.orgId, d.eventType, at(event), event.position.major, event.position.minor]),
   'webhook.message.held': (tx, id) => tx.query(
     "UPDATE outbound_messages SET status = 'held' WHERE message_id = $1 AND status = 'pending'", [id]),
+  'webhook.message.exhausted': (tx, id) => tx.query(
+    "UPDATE outbound_messages SET status = 'exhausted' WHERE message_id = $1 AND status = 'pending'", [id]),
   'webhook.attempt.recorded': attemptRecorded
 }
 
@@ -116,7 +118,7 @@ export const outboundWebhooksProjection: Projection = {
       endpoint_id text NOT NULL,
       org_id text NOT NULL,
       event_type text NOT NULL,
-      -- pending | held | delivered | gone
+      -- pending | held | delivered | gone | exhausted
       status text NOT NULL,
       attempts integer NOT NULL,
       created_at timestamptz NOT NULL,

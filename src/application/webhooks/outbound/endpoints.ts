@@ -106,14 +106,21 @@ async function owned (deps: EndpointServices, orgId: string, endpointId: string)
 export async function updateEndpoint (
   deps: EndpointServices, orgId: string, endpointId: string, input: Partial<EndpointInput>, metadata: CommandMetadata
 ): Promise<Written> {
-  await owned(deps, orgId, endpointId)
+  const before = await owned(deps, orgId, endpointId)
   const { url, eventTypes } = checked(deps, input)
   const data = {
     ...(url === undefined ? {} : { url }), ...(eventTypes === undefined ? {} : { eventTypes }),
     ...(input.description === undefined ? {} : { description: input.description }),
     ...(input.enabled === undefined ? {} : { enabled: input.enabled })
   }
-  return onEndpoint(deps, orgId, endpointId, { type: 'UpdateEndpoint', data }, metadata)
+  const done = await onEndpoint(deps, orgId, endpointId, { type: 'UpdateEndpoint', data }, metadata)
+  // Turned on again by hand: what was held while it was off goes out, in order (a recovery without `since`).
+  if (input.enabled === true && before.status === 'disabled') {
+    await deps.jobs().schedule('webhook.backlog', { endpointId }, {
+      key: endpointId, keyMode: 'replace', metadata: { ...metadata, orgId, commandId: randomUUID() }
+    })
+  }
+  return done
 }
 
 export async function deleteEndpoint (

@@ -48,8 +48,9 @@ export function outboundWebhooks (options: OutboundOptions): OutboundWebhooks {
   const client = options.client ?? outboundClient({ allowPrivate: config.webhooks.allowPrivateTargets })
   const metrics = new OutboundMetrics(options.registry, sql, now)
   const disableAfterMs = config.webhooks.disableAfterMs
-  const handlers = outboundJobHandlers({ services, sql, secrets, client, metrics, logger, now, disableAfterMs, jobs })
-  const fanOut = new OutboundFanOut({ store: services.store, sql, jobs, readModelAt: options.readModelAt }, options.eventTypes)
+  const { readModelAt } = options
+  const handlers = outboundJobHandlers({ services, sql, secrets, client, metrics, logger, now, disableAfterMs, jobs, readModelAt })
+  const fanOut = new OutboundFanOut({ store: services.store, sql, jobs, readModelAt }, options.eventTypes)
   const endpoints: EndpointServices = {
     services, sql, secrets, jobs, allowPlainHttp: config.webhooks.allowPrivateTargets,
     subscribableTypes: options.eventTypes.filter(subscribable)

@@ -6,27 +6,34 @@
  *   (`gone`) and ends it, the SSRF guard's refusal ends it; anything else is
  *   retried, unless the endpoint has been failing for WEBHOOK_DISABLE_AFTER_MS
  *   (5 days): then it is disabled (`failing`), the message held, and a probe
- *   scheduled. A message whose endpoint is disabled is held, not attempted.
+ *   scheduled. A message whose endpoint is disabled is held, not attempted;
+ *   so is one with older messages of its endpoint held or a backlog under way
+ *   (`behind_older`): a backlog is scheduled, which sends it after them. When
+ *   the eighth attempt fails too the message is `exhausted` (an event; the
+ *   job ends with that result, not dead: the receiver failed, not Ledgerline).
  * - `webhook.probe {endpointId}`: half-open. Tries the oldest held message of
  *   an endpoint disabled as `failing`, backing off from 5 min to 1 h; on a 2xx
  *   the endpoint is enabled again (`by: probe`) and the backlog scheduled.
  *   A `gone` endpoint is never probed: the receiver said so.
- * - `webhook.backlog {endpointId, since?}`: the held messages (or, after a
- *   manual recovery, every one not delivered since `since`), one at a time,
- *   in the order they were created in the log.
+ * - `webhook.backlog {endpointId, since?}`: the held and pending messages (or,
+ *   after a manual recovery, every one not delivered since `since`), one at a
+ *   time, in the order they were created in the log; after any backlog of the
+ *   endpoint scheduled before it has ended.
  *
  * Every job is idempotent by job id: an attempt records its send with a
  * command id derived from the job, its attempt and the message.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { aggregate, readState } from '../../../domain/decider.ts'
 import { endpointDecider, endpointStreamId, type EndpointState } from '../../../domain/webhooks/endpoint.ts'
 import type { DisableReason } from '../../../domain/webhooks/endpoint-events.ts'
-import { MessageId } from '../../../domain/webhooks/outbound-events.ts'
+import type { LogPosition } from '../../../eventstore/types.ts'
+import { MessageId, type HoldReason } from '../../../domain/webhooks/outbound-events.ts'
 import { messageDecider, messageStreamId, type MessageState } from '../../../domain/webhooks/outbound-message.ts'
-import { backlogOf, failingSince } from '../../../projections/webhooks/outbound-queries.ts'
+import { backlogOf, behindOlder, earlierBacklogRunning, failingSince } from '../../../projections/webhooks/outbound-queries.ts'
 import { execute } from '../../commands.ts'
-import { PermanentJobError, RetryLaterError, type JobContext, type JobHandler } from '../../jobs/handlers.ts'
+import { isPermanent, PermanentJobError, RetryLaterError, type JobContext, type JobHandler } from '../../jobs/handlers.ts'
 import type { Jobs } from '../../jobs/jobs.ts'
 import { attemptDelivery, type AttemptResult, type DeliveryServices } from './delivery.ts'
 
@@ -38,14 +45,18 @@ export const DELIVERY_JITTER = 0.1
 /** The probe's back-off: from 5 min to 1 h, then every hour (for about six weeks: 1000 attempts). */
 export const PROBE_DELAYS_MS = [5 * MINUTE, 10 * MINUTE, 20 * MINUTE, 40 * MINUTE, HOUR]
 const BACKLOG_PAGE = 100
+/** How often a backlog looks whether the one before it has ended. */
+const BACKLOG_WAIT_MS = 250
 /** A delivery's retries, and the backlog's (it sends deliveries): Svix's schedule, 8 attempts. */
 const DELIVERY_RETRIES = { backoff: { delaysMs: DELIVERY_DELAYS_MS, jitter: DELIVERY_JITTER }, maxAttempts: DELIVERY_DELAYS_MS.length + 1 }
 
 export interface OutboundJobServices extends DeliveryServices {
   readonly jobs: () => Jobs
+  /** Resolves when the outbound read model has reached `position` (a backlog reads its queue there). */
+  readonly readModelAt: (position: LogPosition) => Promise<void>
 }
 
-type Sent = Extract<MessageState, { status: 'pending' | 'held' | 'delivered' | 'gone' }>
+type Sent = Exclude<MessageState, { status: 'none' }>
 
 /** Another attempt is wanted: at the receiver's Retry-After when it gave one, else on the schedule. */
 function retry (result: AttemptResult): Error {
@@ -76,9 +87,31 @@ export async function scheduleProbe (deps: OutboundJobServices, endpointId: stri
   })
 }
 
-async function hold (deps: OutboundJobServices, context: JobContext, message: Sent['message']): Promise<void> {
-  await execute(deps.services, messageDecider, messageStreamId(message.messageId), { type: 'HoldMessage', data: {} },
+async function hold (
+  deps: OutboundJobServices, context: JobContext, message: Sent['message'], reason: HoldReason = 'endpoint_disabled'
+): Promise<LogPosition | undefined> {
+  const done = await execute(deps.services, messageDecider, messageStreamId(message.messageId), { type: 'HoldMessage', data: { reason } },
     { ...context.command(`hold/${message.messageId}/${context.attempt}`), orgId: message.orgId })
+  return done.position
+}
+
+/**
+ * Held behind older messages of its active endpoint: a backlog sends it after them. One that is waiting will (it reads the
+ * queue when it starts, and the hold is in the read model first); else a new one, after the running one.
+ */
+async function holdBehindOlder (deps: OutboundJobServices, context: JobContext, message: Sent['message']): Promise<void> {
+  const position = await hold(deps, context, message, 'behind_older')
+  if (position !== undefined) await deps.readModelAt(position)
+  await deps.jobs().schedule('webhook.backlog', { endpointId: message.endpointId }, { key: message.endpointId, keyMode: 'preserve' })
+}
+
+/** The eighth attempt failed too: the message ends `exhausted`, and the job with it (a resend or a recovery reopens it). */
+async function exhaust (deps: OutboundJobServices, context: JobContext, message: Sent['message'], result: AttemptResult) {
+  await execute(deps.services, messageDecider, messageStreamId(message.messageId), {
+    type: 'ExhaustMessage', data: { errorCode: result.errorCode }
+  }, { ...context.command(`exhaust/${message.messageId}/${context.attempt}`), orgId: message.orgId })
+  deps.metrics.exhausted()
+  return { outcome: 'exhausted', attempts: context.attempt, errorCode: result.errorCode }
 }
 
 /** Whether the endpoint has been failing for longer than the limit (its health in the read model). */
@@ -129,12 +162,18 @@ function deliverHandler (deps: OutboundJobServices): JobHandler<z.infer<typeof D
         await hold(deps, context, sent.message)
         return { outcome: 'held' }
       }
+      // A resend is asked for by a person, for that message: it does not wait for the others.
+      if (resend !== true && await behindOlder(deps.sql, sent.message.endpointId, messageId)) {
+        await holdBehindOlder(deps, context, sent.message)
+        return { outcome: 'held', reason: 'behind_older' }
+      }
       const result = await attemptDelivery(deps, sent.message, endpoint.endpoint.url,
         context.command(`attempt/${messageId}/${context.attempt}`), context.signal)
       if (result.outcome === 'delivered') return { outcome: 'delivered', status: result.status }
       const error = await afterFailure(deps, context, sent.message, result)
-      if (error !== undefined) throw error
-      return { outcome: 'held' }
+      if (error === undefined) return { outcome: 'held' }
+      if (context.attempt >= DELIVERY_RETRIES.maxAttempts && !isPermanent(error)) return exhaust(deps, context, sent.message, result)
+      throw error
     }
   }
 }
@@ -180,6 +219,9 @@ function backlogHandler (deps: OutboundJobServices): JobHandler<z.infer<typeof B
     timeoutSeconds: 3600,
     ...DELIVERY_RETRIES,
     async handle ({ endpointId, since }, context) {
+      while (await earlierBacklogRunning(deps.sql, endpointId, context.jobId)) {
+        await sleep(BACKLOG_WAIT_MS, undefined, { signal: context.signal })
+      }
       let sent = 0
       let after: { major: string, minor: string } | undefined
       for (;;) {
@@ -191,8 +233,9 @@ function backlogHandler (deps: OutboundJobServices): JobHandler<z.infer<typeof B
           // Disabled again meanwhile: what is left stays held for the next probe.
           if (endpoint.status !== 'active') return { outcome: 'stopped', sent }
           const message = await loadMessage(deps, queued.messageId)
-          // A gone one is sent only after a recovery by hand (`since`): held ones never are gone.
-          if (message.status === 'delivered' || (message.status === 'gone' && since === undefined)) continue
+          // A gone or exhausted one is sent only after a recovery by hand (`since`): it had ended.
+          const ended = message.status === 'gone' || message.status === 'exhausted'
+          if (message.status === 'delivered' || (ended && since === undefined)) continue
           const result = await attemptDelivery(deps, message.message, endpoint.endpoint.url,
             context.command(`backlog/${queued.messageId}/${context.attempt}`), context.signal)
           if (result.outcome !== 'delivered') {

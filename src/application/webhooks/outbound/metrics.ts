@@ -5,6 +5,7 @@
  *
  *   ledgerline_webhook_deliveries_total{outcome}          counter, per attempt: delivered, failed, gone, refused, timeout
  *   ledgerline_webhook_attempt_duration_seconds            histogram of attempts that reached the network
+ *   ledgerline_webhook_messages_exhausted_total            counter: messages whose 8 scheduled attempts all failed
  *   ledgerline_webhook_endpoints_disabled                  gauge, read from the read model at scrape
  *   ledgerline_webhook_oldest_unattempted_age_seconds      gauge: age of the oldest message not attempted yet (pending, no
  *                                                          attempt, not held by a disabled endpoint); 0 when none
@@ -28,6 +29,7 @@ const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15]
 export class OutboundMetrics {
   readonly #deliveries: Counter<'outcome'>
   readonly #duration: Histogram
+  readonly #exhausted: Counter
 
   constructor (registry: Registry, sql: SqlExecutor, now: () => Date = () => new Date()) {
     this.#deliveries = new Counter({
@@ -38,6 +40,11 @@ export class OutboundMetrics {
     this.#duration = new Histogram({
       name: 'ledgerline_webhook_attempt_duration_seconds', help: 'How long outbound webhook attempts took, to the answer or the error',
       buckets: DURATION_BUCKETS, registers: [registry]
+    })
+    this.#exhausted = new Counter({
+      name: 'ledgerline_webhook_messages_exhausted_total',
+      help: 'Outbound webhook messages whose scheduled attempts all failed (each ends exhausted until a resend or recovery)',
+      registers: [registry]
     })
     // One read serves both gauges: each scrape reads the model once per gauge otherwise, and they would disagree.
     let health: Promise<{ disabled: number, oldestUnattemptedAt: Date | null } | undefined> | undefined
@@ -61,6 +68,10 @@ export class OutboundMetrics {
         this.set(oldest === null ? 0 : Math.max(0, (now().getTime() - oldest.getTime()) / 1000))
       }
     })
+  }
+
+  exhausted (): void {
+    this.#exhausted.inc()
   }
 
   attempted (outcome: AttemptOutcome, seconds: number): void {
