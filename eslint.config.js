@@ -2,7 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.ledgerline/', '.tap/', '.scratch/', 'bench/results/'] },
+  // web/dist*: the dashboard's build output (web/ensure-built.ts), never committed.
+  { ignores: ['node_modules/', 'dist/', '.ledgerline/', '.tap/', '.scratch/', 'bench/results/', 'web/dist/', 'web/dist.*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -184,6 +184,8 @@ t.test('X-Consistent-With: malformed is 400, unreachable is 504', async (t) => {
       (_, v: unknown) => typeof v === 'bigint' ? String(v) : v)}`)
     problem(t, timeout, 504, 'projection.timeout')
     t.equal(timeout.json().position, future)
+    // A position the read models have reached answers at once (waited for first: a loaded machine can take more than 300 ms).
+    await api.runtime.runner.waitFor(head, 10_000)
     t.equal((await api.call('GET', '/v1/session', { headers: { 'x-consistent-with': formatPosition(head) } })).statusCode, 200)
   })
 })

@@ -314,6 +314,18 @@ t.test('impersonation over HTTP', async (t) => {
       t.match(await ended(c, fifth.json().sessionId), { status: 'revoked', endReason: 'impersonator_lost_permission' },
         'taking the right away ends the session at once')
       t.equal((await api.call('PUT', `/v1/orgs/${orgId}/members/${c.ada.userId}/roles/admin`)).statusCode, 200, 'admin again')
+
+      // Revoke all: its position lets the caller read its own write, as after any other command. (Ben starts this one: Ada's
+      // starts in this file come near the 20 a minute each impersonator may make.)
+      const sixth = await start(c, c.ben.token, { targetUserId: c.mia.userId })
+      t.equal(sixth.statusCode, 201, sixth.body)
+      const all = await api.call('POST', `/v1/orgs/${orgId}/impersonations/revoke-all`, { body: { reason: 'end of the drill' } })
+      t.equal(all.statusCode, 200, all.body)
+      t.same(all.json().revoked, [sixth.json().sessionId], 'the one open session')
+      t.type(all.json().position, 'string', 'and the position of its revocation')
+      const active = await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=active`,
+        { headers: { 'x-consistent-with': all.json().position as string } })
+      t.same(active.json().items, [], 'a read at that position shows no session active')
     })
 
     await t.test('support staff impersonate until the owner turns support access off', async (t) => {
@@ -327,6 +339,9 @@ t.test('impersonation over HTTP', async (t) => {
       const off = await api.call('PUT', `/v1/orgs/${orgId}/support-access`, { body: { enabled: false } })
       t.equal(off.statusCode, 200, off.body)
       t.same(off.json().revoked, [sessionId], 'the open support session ended with it')
+      const stillActive = await api.call('GET', `/v1/orgs/${orgId}/impersonations?status=active`,
+        { headers: { 'x-consistent-with': off.json().position as string } })
+      t.same(stillActive.json().items, [], 'a read at the answer\'s position shows the revocation too')
       ended401(t, await api.call('GET', '/v1/session', { token }), 'revoked', 'support_access_disabled')
       problem(t, await start(c, c.sam.token, { targetUserId: c.mia.userId }), 403, 'impersonation.support_access_disabled')
       problem(t, await start(c, c.sam.token, { targetUserId: 'usr_nobodyatallxxxxx' }), 403, 'impersonation.support_access_disabled')

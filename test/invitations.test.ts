@@ -20,7 +20,7 @@ import { openRuntime } from '../src/runtime.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, scaleDriver } from './helpers/databases.ts'
 import { problem, register } from './helpers/http.ts'
 
 const DAY = 86_400_000
@@ -277,7 +277,9 @@ t.test('invitations over HTTP', async (t) => {
 })
 
 t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
+    // 300 once, on the server when there is one; 20 elsewhere, past the sizes below.
+    const total = driver === scaleDriver() ? 300 : 20
     const { api, ...w } = await world(t, sql)
     const { orgId, userId, token } = await api.newOwner('pages@example.com', 'Pages')
     const services = invitationServices(api.runtime)
@@ -327,8 +329,8 @@ t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', asy
     t.match(await page('?limit=5', position), { items: { length: 5 }, nextCursor: null }, 'a page of exactly 5: no cursor')
     t.match(await page('?limit=6', position), { items: { length: 5 }, nextCursor: null }, 'a page of 6: no cursor')
 
-    position = await create(295)
-    t.same(await walk(50, position), created, '300 in pages of 50: each once, newest first')
+    position = await create(total - 5)
+    t.same(await walk(50, position), created, `${total} in pages of 50: each once, newest first`)
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 200 }), async (limit) => {
       t.same(await walk(limit, position), created, `pages of ${limit}`)
     }), { numRuns: 6 })
@@ -336,7 +338,7 @@ t.test('invitation lists page at 0, 1, the page size ±1 and a few hundred', asy
     for (const inviteId of revoked) position = (await api.call('DELETE', `/v1/orgs/${orgId}/invitations/${inviteId}`, { token: token }))
       .json().position
     t.same((await page('?status=revoked&limit=2', position)).items.map((i) => i.inviteId), revoked.slice(0, 2), 'a status filter pages too')
-    t.equal((await page('?status=pending&limit=200', position)).items.length, 200)
+    t.equal((await page('?status=pending&limit=200', position)).items.length, Math.min(200, total - revoked.length))
     problem(t, await api.call('GET', `/v1/orgs/${orgId}/invitations?cursor=bm9wZQ`, { token: token }), 400, 'http.invalid_cursor')
     problem(t, await api.call('GET', `/v1/orgs/${orgId}/invitations?status=lost`, { token: token }), 400, 'http.validation')
     await settled(api.runtime)

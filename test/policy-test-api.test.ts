@@ -38,6 +38,10 @@ t.test('the role test route resolves members, and refuses cases it cannot run', 
     t.equal(ran.statusCode, 200, ran.body)
     t.match(ran.json(), { passed: 4, failed: 0 },
       'uma exports through her custom role, the owner as owner, a viewer not; no principal holds the role under test')
+    type Explained = { explanation: { reason: string, deciding: Array<{ roleId: string }> } }
+    const [umaCase, , viewerCase] = (ran.json() as { results: Explained[] }).results
+    t.match(umaCase?.explanation, { reason: 'allowed', deciding: [{ roleId }] }, 'a passing case is explained: the grant that allowed it')
+    t.match(viewerCase?.explanation, { reason: 'no_matching_grant' }, 'and a passing deny: no grant allows it')
     const viewerOnly = await test([exports({ id: uma.userId }, 'allow')], 'viewer')
     t.match(viewerOnly.json(), { passed: 1 }, 'a member is tested with their own roles, not the role in the path')
 

@@ -267,15 +267,19 @@ export async function revokeImpersonation (
 export async function revokeAll (
   services: ImpersonationServices, metadata: CommandMetadata, revokedBy: string, filter: { orgId?: string, via?: ImpersonationVia },
   options: Revocation = {}
-): Promise<{ revoked: string[] }> {
+): Promise<{ revoked: string[], position: string | null }> {
   await sessionsCaughtUp(services)
   const revoked: string[] = []
+  // The last revocation's position: a read sent with it (X-Consistent-With) sees every one of them.
+  let position: string | null = null
   for (const { sessionId } of await openSessions(services.sql, filter)) {
     const each = { ...metadata, commandId: uuidV5(`${metadata.commandId}/${sessionId}`) }
     const result = await revokeImpersonation(services, each, sessionId, revokedBy, options)
-    if (result.position !== null) revoked.push(sessionId)
+    if (result.position === null) continue
+    revoked.push(sessionId)
+    position = result.position
   }
-  return { revoked }
+  return { revoked, position }
 }
 
 /** Records the end of a session whose time is up (the sweep, or the first request after it). */

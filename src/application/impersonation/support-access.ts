@@ -21,7 +21,8 @@ export async function setSupportAccess (
   const result = await changeOrganization(services, metadata, orgId, { type: 'SetSupportAccess', data: { enabled } })
   if (enabled) return { ...result, revoked: [] }
   const revocations = { ...metadata, commandId: uuidV5(`${metadata.commandId}/revoke-support`) }
-  const { revoked } = await revokeAll(services, revocations, metadata.actor.id,
+  const { revoked, position } = await revokeAll(services, revocations, metadata.actor.id,
     { orgId, via: 'support' }, { code: 'support_access_disabled' })
-  return { ...result, revoked }
+  // The revocations come after the change: their position, when there were any, covers both.
+  return { position: position ?? result.position, revoked }
 }

@@ -166,7 +166,7 @@ export async function revokeSession (
 /** Ends every open session of the caller's organization (the system's: of all of them, unless it names one). */
 export async function revokeSessions (
   services: ImpersonationServices, metadata: CommandMetadata, caller: Caller, reason?: string
-): Promise<{ revoked: string[] }> {
+): Promise<{ revoked: string[], position: string | null }> {
   const { orgId } = caller
   await admit(services, caller, 'platformAdmin')
   return revokeAll(services, metadata, callerId(caller), orgId === undefined ? {} : { orgId }, reason === undefined ? {} : { reason })

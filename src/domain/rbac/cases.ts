@@ -60,8 +60,8 @@ export interface CaseResult {
   readonly passed: boolean
   readonly expected: 'allow' | 'deny'
   readonly got: 'allow' | 'deny'
-  /** Why the policy decided as it did; given for failures. */
-  readonly explanation?: Decision
+  /** Why the policy decided as it did (the grants that decided, the clauses that failed), for every case. */
+  readonly explanation: Decision
 }
 
 interface Principal { readonly id: string, readonly roles: readonly string[] }
@@ -108,8 +108,8 @@ export function runCases (policy: Policy, cases: readonly PolicyCaseData[], prin
     const allowed = policy.can(principal, c.action, resource, c.context)
     const got = allowed ? 'allow' : 'deny'
     const name = c.name ?? `case ${index + 1}: ${c.action} on ${c.resource.type}${c.resource.id === undefined ? '' : `/${c.resource.id}`}`
-    return got === c.expect
-      ? { name, passed: true, expected: c.expect, got }
-      : { name, passed: false, expected: c.expect, got, explanation: policy.explain(principal, c.action, resource, c.context) }
+    // Every case is explained, a passing one too: which grant allowed it, or which clause kept a grant from applying.
+    const explanation = policy.explain(principal, c.action, resource, c.context)
+    return { name, passed: got === c.expect, expected: c.expect, got, explanation }
   })
 }

@@ -17,6 +17,10 @@
  * handler runs, the session is checked and the request recorded in it
  * (src/application/impersonation/admission.ts), and every response carries
  * an `Impersonation` header naming the session, the impersonator and the end.
+ *
+ * A request without an Authorization header may authenticate with the
+ * dashboard's session cookie instead, under its CSRF checks
+ * (src/http/plugins/session-cookie.ts, csrf.ts).
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -28,6 +32,7 @@ import { Unauthenticated } from '../../domain/identity/errors.ts'
 import { SessionEnded } from '../../domain/impersonation/errors.ts'
 import { sessionEnded } from '../../domain/impersonation/session.ts'
 import type { Runtime } from '../../runtime.ts'
+import { cookieToken } from './session-cookie.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -87,8 +92,10 @@ export function authenticator (runtime: Runtime) {
   return function authenticate (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
     const header = request.headers.authorization
     const match = typeof header === 'string' ? BEARER.exec(header.trim()) : null
-    if (match === null) return accept(request, reply, undefined, done)
-    const token = match[1]!
+    // No Authorization header: the dashboard's session cookie, once its CSRF checks pass (src/http/plugins/session-cookie.ts).
+    const token = match !== null ? match[1]! : header === undefined ? cookieToken(request) : undefined
+    if (token instanceof Error) return done(token)
+    if (token === undefined) return accept(request, reply, undefined, done)
     const principal = runtime.identity.directory.authenticate(token)
     if (principal instanceof Promise) principal.then((found) => accept(request, reply, found, done, token), done)
     else accept(request, reply, principal, done, token)

@@ -10,7 +10,7 @@ import { stopImpersonation } from '../../application/impersonation/commands.ts'
 import { normalizeEmail } from '../../domain/identity/email.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
-import { fixedWindowLimiter } from '../plugins/rate-limit.ts'
+import { fixedWindowLimiter, type Limiter } from '../plugins/rate-limit.ts'
 import { BEARER, DisplayName, Email, Id, Password, Position, Written, problems } from '../schemas.ts'
 
 const Session = z.object({
@@ -21,8 +21,23 @@ const Session = z.object({
   position: Position
 })
 
+const loginLimiters = new WeakMap<Runtime, Limiter>()
+
+/**
+ * The one password-guessing budget per address and e-mail of a runtime, shared by
+ * login, sign-up and the dashboard's sign-in (two limiters would double it).
+ */
+export function loginLimiter (runtime: Runtime): Limiter {
+  let limiter = loginLimiters.get(runtime)
+  if (limiter === undefined) {
+    limiter = fixedWindowLimiter(runtime.config.loginRateLimitPerMinute, 60_000)
+    loginLimiters.set(runtime, limiter)
+  }
+  return limiter
+}
+
 export async function publicAuthRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
-  const limiter = fixedWindowLimiter(runtime.config.loginRateLimitPerMinute, 60_000)
+  const limiter = loginLimiter(runtime)
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.post('/v1/auth/register', {

@@ -23,6 +23,9 @@
  *   (`audit.record.sensitive_read`);
  * - support access: owners (`impersonation:configure`); turning it off ends
  *   every support session in the organization.
+ *
+ * A start made with the dashboard's cookie puts the token in that cookie, not
+ * the body (`enterByCookie`, src/http/routes/dashboard-session.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -42,6 +45,7 @@ import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, Position, Written, problems } from '../schemas.ts'
 import { fixedWindowLimiter } from '../plugins/rate-limit.ts'
 import { authorize } from '../tenancy.ts'
+import { enterByCookie } from './dashboard-session.ts'
 
 /** Impersonation requests per person per minute, per server. */
 const START_REQUESTS_PER_MINUTE = 20
@@ -67,7 +71,8 @@ const reasonOf = (body: z.infer<typeof Why>): string | undefined => body?.reason
 const Started = z.object({
   sessionId: Id,
   status: z.enum(['active', 'pending']).describe('`pending`: a break-glass request waiting for a second approver'),
-  token: z.string().nullable().describe('the impersonation token, shown once; null while pending'),
+  token: z.string().nullable().describe('the impersonation token, shown once; null while pending, and for the dashboard\'s ' +
+    'cookie session, which it replaces (src/http/routes/dashboard-session.ts)'),
   expiresAt: z.string().nullable(),
   position: Position
 })
@@ -117,7 +122,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
     // Each request, refused or not, is an event: a person needs a few a minute, not a flood.
     const admitted = (): void => starts.hit(reply, [`user:${caller.userId}`])
     const started = await startImpersonation(services, commandMetadata(request, orgId), caller, request.body, admitted)
-    return reply.code(started.status === 'active' ? 201 : 202).send(started)
+    return reply.code(started.status === 'active' ? 201 : 202).send(await enterByCookie(runtime, request, reply, started))
   })
 
   api.get('/v1/orgs/:orgId/impersonations', {
@@ -186,7 +191,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
   }, async (request, reply) => {
     const { orgId, sessionId } = request.params
     const started = await startApprovedSession(services, commandMetadata(request, orgId), callerOf(runtime, request, orgId), sessionId)
-    return reply.code(201).send(started)
+    return reply.code(201).send(await enterByCookie(runtime, request, reply, started))
   })
 
   api.post('/v1/orgs/:orgId/impersonations/:sessionId/stop', {
@@ -220,7 +225,7 @@ export async function impersonationRoutes (app: FastifyInstance, { runtime }: { 
       security: BEARER, 'x-permission': 'impersonation:revoke', params: OrgParams,
       'x-authorizes-itself': 'holders of the action, or a platform admin',
       body: Why,
-      response: { 200: z.object({ revoked: z.array(Id) }), ...problems }
+      response: { 200: z.object({ revoked: z.array(Id), position: Position }), ...problems }
     }
   }, async (request) => {
     const { orgId } = request.params

@@ -1,13 +1,17 @@
 /**
  * Accepting an invitation: `POST /v1/invitations/:token/accept`. Signed in
- * (a bearer token), the caller accepts as themselves, and their address must
- * be the invited one. Without a bearer token, `{ displayName, password }`
- * creates the account with the invited address, accepts, and answers a
- * session token (rate-limited like sign-up). An impersonation token is
- * refused, as everywhere outside the session's organization.
+ * (a bearer token, or the dashboard's session cookie under its CSRF checks),
+ * the caller accepts as themselves, and their address must be the invited
+ * one. Signed out, `{ displayName, password }` creates the account with the
+ * invited address, accepts, and answers a session token (rate-limited like
+ * sign-up). An impersonation token is refused, as everywhere outside the
+ * session's organization.
  *
  * The route sits outside the authenticated scope, so it runs the
- * authentication hook itself, only when a bearer token is sent.
+ * authentication hook itself, only when a bearer token or a session cookie
+ * is sent. A cookie whose session has ended counts as signed out (a browser
+ * may still hold one when its user creates a new account); a bearer token
+ * that is not valid is refused.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -18,6 +22,7 @@ import { Unauthenticated } from '../../domain/identity/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { authenticator, commandMetadata } from '../plugins/auth.ts'
 import { fixedWindowLimiter } from '../plugins/rate-limit.ts'
+import { cookieValue, SESSION_COOKIE } from '../plugins/session-cookie.ts'
 import { BEARER, DisplayName, Id, Password, Position, problems } from '../schemas.ts'
 
 const Accepted = z.object({ orgId: Id, userId: Id, roles: z.array(z.string()), position: Position })
@@ -34,8 +39,13 @@ export async function invitationRoutes (app: FastifyInstance, { runtime }: { run
 
   api.post('/v1/invitations/:token/accept', {
     onRequest (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
-      if (request.headers.authorization === undefined) return done()
-      authenticate(request, reply, done)
+      if (request.headers.authorization !== undefined) return authenticate(request, reply, done)
+      if (cookieValue(request, SESSION_COOKIE) === undefined) return done()
+      authenticate(request, reply, (error) => {
+        if (!(error instanceof Unauthenticated)) return done(error)
+        reply.removeHeader('www-authenticate')
+        done()
+      })
     },
     schema: {
       tags: ['members'],
