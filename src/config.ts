@@ -8,10 +8,13 @@ import { readFileSync } from 'node:fs'
 import { inspect } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { parsePrices, type PriceTable } from './application/assistant/pricing.ts'
 import { ACTION_NAME, type HostAction } from './domain/rbac/permissions.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
+/** Whole micro-units of currency, from 0 (no assistant) up to $10,000,000 a month. */
+const budgetMicros = z.coerce.number().int().min(0).max(10_000_000_000_000)
 const optionalUrl = (protocols: readonly string[]) => z.string().trim()
   .transform((value) => (value === '' ? undefined : value))
   .refine((value) => value === undefined || protocols.some((p) => value.startsWith(p)),
@@ -70,6 +73,8 @@ const EnvSchema = z.object({
   JOB_LEASE_SECONDS: positiveInt.min(2).max(3600).default(30),
   JOB_CONCURRENCY: positiveInt.max(256).default(8),
   JOB_CLAIM_BATCH: z.union([z.literal(''), positiveInt.max(1000)]).optional().transform((value) => (value === '' ? undefined : value)),
+  JOB_PREFETCH: z.union([z.literal(''), z.coerce.number().int().min(0).max(1000)]).optional()
+    .transform((value) => (value === '' ? undefined : value)),
   JOB_POLL_INTERVAL_MS: positiveInt.min(10).max(60_000).default(1000),
   JOB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
   STRIPE_SECRET_KEY: z.string().trim().optional().transform((value) => (value === '' ? undefined : value))
@@ -89,13 +94,38 @@ const EnvSchema = z.object({
     'the base64 of exactly 32 bytes (e.g. openssl rand -base64 32)'),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false', '']).default('false'),
   // Svix's five days; at least a minute (a blip must not disable an endpoint), at most 30 days.
-  WEBHOOK_DISABLE_AFTER_MS: positiveInt.min(60_000).max(30 * 86_400_000).default(5 * 86_400_000)
+  WEBHOOK_DISABLE_AFTER_MS: positiveInt.min(60_000).max(30 * 86_400_000).default(5 * 86_400_000),
+  OPENAI_BASE_URL: optionalUrl(['http://', 'https://']),
+  OPENAI_API_KEY: z.string().trim().optional().transform((value) => (value === '' ? undefined : value)),
+  AI_MODEL: z.string().trim().min(1).max(200).default('gpt-4o-mini'),
+  AI_MAX_STEPS: positiveInt.max(50).default(8),
+  AI_HEARTBEAT_MS: positiveInt.min(10).max(300_000).default(15_000),
+  AI_CHUNK_INTERVAL_MS: positiveInt.min(1).max(5000).default(75),
+  AI_UPSTREAM_IDLE_TIMEOUT_MS: positiveInt.min(100).max(600_000).default(60_000),
+  AI_ABANDONED_AFTER_MS: positiveInt.min(1000).max(3_600_000).default(300_000),
+  AI_MAX_OUTPUT_TOKENS: positiveInt.max(1_000_000).default(4096),
+  // Monthly budgets per plan, micro-USD: $10, $500 and $10,000 (docs/ai-budgets.md).
+  AI_BUDGET_FREE_MICROS: budgetMicros.default(10_000_000),
+  AI_BUDGET_PRO_MICROS: budgetMicros.default(500_000_000),
+  AI_BUDGET_ENTERPRISE_MICROS: budgetMicros.default(10_000_000_000),
+  AI_BUDGET_RESERVATION_TTL_MS: positiveInt.min(1000).max(86_400_000).default(900_000),
+  AI_PRICES: z.string().trim().default('').superRefine((value, context) => {
+    try {
+      parsePrices(value)
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: (error as Error).message })
+    }
+  })
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS,
   { path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' })
   .refine((e) => e.JOB_SHUTDOWN_GRACE_MS < e.SHUTDOWN_TIMEOUT_MS,
     { path: ['JOB_SHUTDOWN_GRACE_MS'], message: 'must be less than SHUTDOWN_TIMEOUT_MS (running jobs are released within the shutdown)' })
   .refine((e) => e.STRIPE_SECRET_KEY === undefined || (e.STRIPE_PRICE_PRO !== undefined && e.STRIPE_PRICE_ENTERPRISE !== undefined),
     { path: ['STRIPE_SECRET_KEY'], message: 'needs STRIPE_PRICE_PRO and STRIPE_PRICE_ENTERPRISE (the prices a plan change subscribes to)' })
+  .refine((e) => e.AI_ABANDONED_AFTER_MS > e.AI_UPSTREAM_IDLE_TIMEOUT_MS,
+    { path: ['AI_ABANDONED_AFTER_MS'], message: 'must exceed AI_UPSTREAM_IDLE_TIMEOUT_MS (a live node gives up a silent upstream first)' })
+  .refine((e) => e.AI_BUDGET_FREE_MICROS <= e.AI_BUDGET_PRO_MICROS && e.AI_BUDGET_PRO_MICROS <= e.AI_BUDGET_ENTERPRISE_MICROS,
+    { path: ['AI_BUDGET_PRO_MICROS'], message: 'plans\' budgets must not decrease: free ≤ pro ≤ enterprise' })
   .refine((e) => e.STRIPE_API_BASE === undefined || e.NODE_ENV !== 'production',
     { path: ['STRIPE_API_BASE'], message: 'is for tests (a Stripe fake or stripe-mock): production talks to Stripe itself' })
 
@@ -228,6 +258,8 @@ export interface Config {
     readonly concurrency: number
     /** Jobs claimed per query (default: the concurrency). */
     readonly claimBatch: number | undefined
+    /** Claimed jobs waiting on the node for a free slot, at most (default: the claim batch; 0: claim only for free slots). */
+    readonly prefetch: number | undefined
     /** The polling backstop behind LISTEN/NOTIFY. */
     readonly pollIntervalMs: number
     /** At shutdown, how long running handlers may take to finish before their attempts are released. */
@@ -261,6 +293,46 @@ export interface Config {
     /** WEBHOOK_DISABLE_AFTER_MS: an outbound endpoint failing for this long (since its last success) is disabled, then probed. */
     readonly disableAfterMs: number
   }
+  /** The assistant (src/application/assistant/, docs/assistant.md). */
+  readonly ai: AiConfig
+}
+
+export interface AiConfig {
+  /** OPENAI_API_KEY: unset, the assistant's routes that need the model answer 503 `ai.not_configured`. */
+  readonly apiKey: Secret | undefined
+  /** OPENAI_BASE_URL: any OpenAI-compatible server; unset, OpenAI's. */
+  readonly baseUrl: string | undefined
+  /** AI_MODEL: the Chat Completions model new conversations use. */
+  readonly model: string
+  /** AI_MAX_STEPS: model requests per response (each tool round is one more). */
+  readonly maxSteps: number
+  /** AI_HEARTBEAT_MS: an SSE comment this often, so proxies keep an idle stream open. */
+  readonly heartbeatMs: number
+  /** AI_CHUNK_INTERVAL_MS: streamed parts are stored as one chunk event at most this often. */
+  readonly chunkIntervalMs: number
+  /** AI_UPSTREAM_IDLE_TIMEOUT_MS: an upstream silent this long is given up (the response is aborted and charged). */
+  readonly upstreamIdleTimeoutMs: number
+  /**
+   * AI_ABANDONED_AFTER_MS: a streaming response whose conversation has been silent this long is taken for abandoned (its
+   * node died): the next ask, stop or resume records it aborted (`abandoned`) and charges its estimate.
+   */
+  readonly abandonedAfterMs: number
+  /** The default price table with AI_PRICES (JSON: model → micro-USD per million tokens) over it. */
+  readonly prices: PriceTable
+  /** AI_MAX_OUTPUT_TOKENS: the output cap (`max_tokens`) every model request is sent with; a reservation holds its price. */
+  readonly maxOutputTokens: number
+  /** Monthly budgets (docs/ai-budgets.md). */
+  readonly budgets: AiBudgetConfig
+}
+
+export interface AiBudgetConfig {
+  /** AI_BUDGET_<PLAN>_MICROS: each plan's monthly budget in micro-USD, and the most an organization of it may set. */
+  readonly plans: Readonly<Record<'free' | 'pro' | 'enterprise', number>>
+  /**
+   * AI_BUDGET_RESERVATION_TTL_MS: a reservation not settled this long (its node died) is reconciled from the usage
+   * events; longer than any response runs.
+   */
+  readonly reservationTtlMs: number
 }
 
 export class ConfigError extends Error {
@@ -305,6 +377,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       leaseSeconds: e.JOB_LEASE_SECONDS,
       concurrency: e.JOB_CONCURRENCY,
       claimBatch: e.JOB_CLAIM_BATCH,
+      prefetch: e.JOB_PREFETCH,
       pollIntervalMs: e.JOB_POLL_INTERVAL_MS,
       shutdownGraceMs: e.JOB_SHUTDOWN_GRACE_MS
     },
@@ -324,6 +397,22 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       secretsKey: e.WEBHOOK_SECRETS_KEY === '' ? undefined : new Secret(e.WEBHOOK_SECRETS_KEY),
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS
+    },
+    ai: {
+      apiKey: e.OPENAI_API_KEY === undefined ? undefined : new Secret(e.OPENAI_API_KEY),
+      baseUrl: e.OPENAI_BASE_URL,
+      model: e.AI_MODEL,
+      maxSteps: e.AI_MAX_STEPS,
+      heartbeatMs: e.AI_HEARTBEAT_MS,
+      chunkIntervalMs: e.AI_CHUNK_INTERVAL_MS,
+      upstreamIdleTimeoutMs: e.AI_UPSTREAM_IDLE_TIMEOUT_MS,
+      abandonedAfterMs: e.AI_ABANDONED_AFTER_MS,
+      prices: parsePrices(e.AI_PRICES),
+      maxOutputTokens: e.AI_MAX_OUTPUT_TOKENS,
+      budgets: {
+        plans: { free: e.AI_BUDGET_FREE_MICROS, pro: e.AI_BUDGET_PRO_MICROS, enterprise: e.AI_BUDGET_ENTERPRISE_MICROS },
+        reservationTtlMs: e.AI_BUDGET_RESERVATION_TTL_MS
+      }
     }
   }
 }

@@ -3,7 +3,21 @@
  * projections. The HTTP server and the CLI both start from here, so they run
  * the same code against the same configuration.
  */
+import { hostname } from 'node:os'
 import type { Logger } from 'pino'
+import { pricingOf } from './application/assistant/accounting.ts'
+import { Assistant } from './application/assistant/assistant.ts'
+import { AssistantMetrics } from './application/assistant/metrics.ts'
+import type { PriceTable } from './application/assistant/pricing.ts'
+import { aiQuotaSources } from './application/assistant/quota-settings.ts'
+import { AiQuotas } from './application/assistant/quotas.ts'
+import { budgetSources, type BudgetDeps } from './application/assistant/budget-settings.ts'
+import { AiBudgets } from './application/assistant/budgets.ts'
+import { BurnMetrics } from './application/assistant/burn-metrics.ts'
+import { evaluateBurn } from './application/assistant/burn-rates.ts'
+import { costMicros } from './application/assistant/pricing.ts'
+import { Periodic } from './application/periodic.ts'
+import { upstreamClient } from './application/assistant/upstream.ts'
 import { stateCache } from './application/cache.ts'
 import { AuditChainCheck } from './application/audit/chain-check.ts'
 import { AuditDigester } from './application/audit/digests.ts'
@@ -81,7 +95,20 @@ export interface Runtime {
   readonly webhooks: OutboundWebhooks
   /** Prometheus metrics of this runtime; HTTP serves them at /metrics. */
   readonly metrics: Metrics
+  /** The assistant (src/application/assistant/): conversations, the model loop, streams; answers ai.not_configured without a key. */
+  readonly assistant: Assistant
+  /** The assistant's price table (config.ai.prices, AI_PRICES) and quotas, admitted before any upstream call. */
+  readonly assistantUsage: AssistantUsage
   close(): Promise<void>
+}
+
+export interface AssistantUsage {
+  readonly prices: PriceTable
+  readonly quotas: AiQuotas
+  /** Monthly budgets: every model request reserves against its organization's month (docs/ai-budgets.md). */
+  readonly budgets: AiBudgets
+  /** The monthly budget settings routes' and the budgets' shared dependencies. */
+  readonly budgetDeps: BudgetDeps
 }
 
 export interface RuntimeOptions {
@@ -104,6 +131,9 @@ export interface RuntimeOptions {
   /** The clock jobs and webhook deliveries decide by (tests move it: retry schedules, endpoints failing for days). */
   readonly now?: () => Date
 }
+
+/** How often expired AI budget reservations are looked for (their node died holding them). */
+const BUDGET_RECONCILE_MS = 60_000
 
 export async function openRuntime (config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   // First: the catalogue decides what grants are valid and what the RBAC read model holds; a bad one opens nothing.
@@ -187,6 +217,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       logger: jobsLogger,
       concurrency: config.jobs.concurrency,
       claimBatch: config.jobs.claimBatch,
+      ...(config.jobs.prefetch === undefined ? {} : { prefetch: config.jobs.prefetch }),
       leaseSeconds: config.jobs.leaseSeconds,
       pollIntervalMs: config.jobs.pollIntervalMs,
       ...(options.now === undefined ? {} : { now: options.now })
@@ -205,6 +236,31 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       observer: new ToolMetrics(metrics.registry, toolRegistry.list().map(({ tool }) => tool)),
       logger: logger.child({ component: 'tools' })
     })
+    const budgetDeps: BudgetDeps = {
+      services: identity, config: config.ai.budgets, budgets: () => assistantUsage.budgets,
+      floorMicros: () => costMicros(assistantUsage.prices, config.ai.model,
+        { inputTokens: 0, outputTokens: config.ai.maxOutputTokens, cachedInputTokens: 0 })
+    }
+    const assistantUsage: AssistantUsage = {
+      prices: config.ai.prices, quotas: new AiQuotas(sql, aiQuotaSources(identity)),
+      budgets: new AiBudgets(sql, budgetSources(budgetDeps), config.ai.budgets.reservationTtlMs), budgetDeps
+    }
+    const assistant = new Assistant({
+      store, sql, queue: identity.queue, states, config: config.ai, client: upstreamClient(config.ai), tools,
+      metrics: new AssistantMetrics(metrics.registry), logger: logger.child({ component: 'assistant' }),
+      pricing: () => pricingOf(assistantUsage.prices),
+      quotas: () => assistantUsage.quotas,
+      budgets: () => assistantUsage.budgets,
+      node: `${hostname()}:${process.pid}`,
+      pollMs: Math.max(50, config.liveReadIntervalMs * 5)
+    })
+    new BurnMetrics(metrics.registry, {
+      evaluate: (now) => evaluateBurn({ sql, plans: config.ai.budgets.plans }, now),
+      onError: (error) => logger.error({ err: error }, 'could not evaluate the AI budgets\' burn rates')
+    })
+    const budgetReconciler = new Periodic(() => assistant.reconcileBudgets().catch((error: unknown) => {
+      logger.error({ err: error }, 'could not reconcile expired AI budget reservations')
+    }), BUDGET_RECONCILE_MS)
     if (options.runProjections === true) {
       // First: without a signing key in production it throws, before anything runs.
       auditDigests.start()
@@ -213,6 +269,7 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       auditRetention.start()
       auditChainCheck.start()
       impersonationExpiry.start()
+      budgetReconciler.start(BUDGET_RECONCILE_MS)
       reactors.start()
       if (options.runJobs !== false) await jobs.start()
     }
@@ -238,7 +295,11 @@ export async function openRuntime (config: Config, logger: Logger, options: Runt
       billing,
       webhooks,
       metrics,
+      assistant,
+      assistantUsage,
       async close () {
+        await assistant.close()
+        await budgetReconciler.stop()
         await jobs.stop({ graceMs: config.jobs.shutdownGraceMs })
         await reactors.stop()
         await impersonationExpiry.stop()

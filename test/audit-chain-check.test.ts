@@ -14,6 +14,7 @@ import { chainHash } from '../src/projections/audit/chain.ts'
 import { auditRows } from '../src/projections/audit/queries.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { openTestApp } from './helpers/app.ts'
+import { until } from './helpers/jobs-harness.ts'
 import { settled } from './helpers/assertions.ts'
 import { appendChain } from './helpers/audit-chains.ts'
 import { forEachDatabase } from './helpers/databases.ts'
@@ -95,13 +96,20 @@ t.test('an intact chain passes the check while rows are being written to it (org
     await appendChain(runtime, null, 1200, now)
     await settled(runtime)
 
+    // Each write waits until its rows are projected and a whole check has run after that, so the checks see the chain at
+    // several lengths however loaded the machine is (left to timing, a busy run saw only the first and the last).
     let writing = true
+    let started = 0
+    let finished = 0
     const writes = (async () => {
       try {
         for (let i = 0; i < 20; i++) {
           await appendChain(runtime, 'busy-org', 25, now)
           await appendChain(runtime, null, 25, now)
-          await new Promise((resolve) => setTimeout(resolve, 5))
+          if (i % 5 !== 4) continue
+          await settled(runtime)
+          const mark = started
+          await until('a whole check after the write', async () => finished > mark, 60_000)
         }
       } finally {
         writing = false
@@ -109,7 +117,9 @@ t.test('an intact chain passes the check while rows are being written to it (org
     })()
     const reports = []
     while (writing) {
+      started++
       reports.push(await checkStoredChain(runtime, 'busy-org'), await checkStoredChain(runtime, null))
+      finished++
       // PGlite serves one query at a time: let the writer's turn come.
       await new Promise((resolve) => setTimeout(resolve, 10))
     }

@@ -13,8 +13,15 @@
  * The commands run in the test's process (test/helpers/ledgerline.ts), each
  * opening what a process would from the environment it is given; the
  * runbook's listing after break-glass runs as a process of its own.
+ * ai-budget-burn needs a model upstream: the server's is the fake
+ * OpenAI-compatible one (test/helpers/fake-openai.ts), at a micro-unit a
+ * token, and the drill runs with a platform administrator's token, so that
+ * it also finds its organization in the list of offenders.
  */
 import t from 'tap'
+import { bootstrap } from '../src/application/identity/commands.ts'
+import { budgetStreamId } from '../src/domain/assistant/budget.ts'
+import { systemCommand } from '../src/domain/envelope.ts'
 import { jobStreamId } from '../src/domain/jobs/job.ts'
 import { DRILL_FAILURE_CODE, DRILL_JOB_TYPE, drillPoisonJob } from '../src/application/jobs/drill.ts'
 import { runDrill, THRESHOLDS } from '../src/ops/drills.ts'
@@ -22,9 +29,14 @@ import { ORG_WINDOWS } from '../src/metrics.ts'
 import { loadAlertRules } from '../src/ops/lib/alert-rules.ts'
 import { parseMetrics, valueOf } from '../src/ops/lib/prometheus-text.ts'
 import { jobView } from '../src/projections/jobs/queries.ts'
+import { ONE_MICRO_PER_TOKEN } from './helpers/ai-budgets.ts'
 import { openTestApp } from './helpers/app.ts'
+import { settled } from './helpers/assertions.ts'
+import { assistantEnv } from './helpers/assistant.ts'
 import { cli } from './helpers/cli.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { startFakeOpenAI } from './helpers/fake-openai.ts'
+import { until } from './helpers/jobs-harness.ts'
 import { ledgerline } from './helpers/ledgerline.ts'
 
 interface Report {
@@ -33,6 +45,8 @@ interface Report {
   verification: { ok: boolean, detail: string },
   jobId?: string
   inOrder?: boolean
+  blocked?: { before: number, peak: number, after: number }
+  listed?: boolean | null
 }
 
 t.test('the drills aim at the thresholds of the alert rules', async (t) => {
@@ -52,13 +66,19 @@ t.test('the drills aim at the thresholds of the alert rules', async (t) => {
   t.equal(expr('LedgerlineWebhookSignatureFailures'), `${signatureFailures} > ${THRESHOLDS.signatureFailures}`)
   t.match(expr('LedgerlineWebhookEndpointDisabled'),
     new RegExp(`^max\\(ledgerline_webhook_endpoints_disabled - min_over_time\\(.*\\)\\)\\s*>\\s*${THRESHOLDS.endpointsDisabled}$`))
+  t.equal(expr('LedgerlineAiBudgetBurnFast'), `max(ledgerline_ai_budget_orgs_burning{rule="page_1h"}) > ${THRESHOLDS.aiBudgetBurning}`)
 })
 
 t.test('each drill crosses its alert threshold on a running instance, and the runbook verification passes', async (t) => {
   await forEachDatabase(t, async (t, { sql, driver, url: databaseUrl }) => {
     const metricsToken = 'drill-metrics-token-0123456789'
-    // Private targets: webhook-endpoint-down's receiver listens on 127.0.0.1.
-    const api = await openTestApp(t, sql, { METRICS_TOKEN: metricsToken, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' })
+    const fake = await startFakeOpenAI()
+    t.teardown(() => fake.close())
+    // Private targets: webhook-endpoint-down's receiver listens on 127.0.0.1. The model: ai-budget-burn's.
+    const api = await openTestApp(t, sql, {
+      METRICS_TOKEN: metricsToken, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      ...assistantEnv(fake, { AI_PRICES: ONE_MICRO_PER_TOKEN, AI_MAX_OUTPUT_TOKENS: '50' })
+    })
     const address = await api.app.listen({ port: 0, host: '127.0.0.1' })
     const env = { NODE_ENV: 'test', ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
     const scrape = async (path: string): Promise<Response> =>
@@ -66,9 +86,9 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
     const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
       valueOf(parseMetrics(await (await scrape('/metrics')).text()), name, labels)
     // The token by flag for denial-burst, from the environment for the others.
-    const drill = async (scenario: string, extra: string[] = []): Promise<Report> => {
+    const drill = async (scenario: string, extra: string[] = [], apiToken = api.owner.token): Promise<Report> => {
       const token = scenario === 'denial-burst' ? ['--metrics-token', metricsToken] : []
-      const args = ['drill', scenario, '--url', address, '--token', api.owner.token, ...token, '--max-wait', '90', ...extra, '--json']
+      const args = ['drill', scenario, '--url', address, '--token', apiToken, ...token, '--max-wait', '90', ...extra, '--json']
       const run = await ledgerline(undefined, args, { env: scenario === 'denial-burst' ? env : { ...env, METRICS_TOKEN: metricsToken } })
       t.equal(run.code, 0, `${scenario} exits 0: ${run.stderr.slice(-2000)}`)
       return JSON.parse(run.stdout)
@@ -164,7 +184,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.equal(await metric('ledgerline_tool_calls_total', { tool: 'users.get', outcome: 'succeeded' }), succeeded + 1,
         'and the correct call after them')
       t.ok(report.verification.ok, report.verification.detail)
-      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      await settled(api.runtime, 20_000)
       const listed = await api.call('GET', `/v1/orgs/${report.orgId}/tool-calls?tool=users.get&limit=50`)
       const items = listed.json().items as Array<{ status: string, errorCode: string | null, callerId: string }>
       t.same(items.map((item) => [item.status, item.errorCode, item.callerId]),
@@ -193,7 +213,7 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       const received = (await api.runtime.sql.query<{ stream_id: string }>(
         "SELECT stream_id FROM events WHERE type = 'webhook.received' AND metadata->>'orgId' = $1", [report.orgId])).rows
       t.equal(received.length, 1, 'the log holds one webhook.received in the drill organization: the genuine message, once')
-      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      await settled(api.runtime, 20_000)
       const sources = await api.call('GET', `/v1/orgs/${report.orgId}/webhooks/sources`)
       t.same(sources.json().items.map((s: { status: string }) => s.status), ['disabled'], 'runbook: the drill source is disabled')
     })
@@ -205,19 +225,43 @@ t.test('each drill crosses its alert threshold on a running instance, and the ru
       t.ok(report.crossed, `disabled endpoints ${report.before} → ${report.peak}`)
       t.equal(report.peak, report.before + 1, 'one more disabled endpoint, as the alert reads it')
       t.ok(report.verification.ok, report.verification.detail)
-      t.equal(report.inOrder, true, 'the recovery sent the refused message before the one held after it',
-        { todo: 'on PGlite the held message arrives first (outbound recovery ordering, reported); in order on PostgreSQL' })
+      t.equal(report.inOrder, true, 'the recovery sent the refused message before the one held after it')
       t.equal(await metric('ledgerline_webhook_deliveries_total', { outcome: 'gone' }), gone + 1, 'one attempt answered 410')
       t.equal(await metric('ledgerline_webhook_deliveries_total', { outcome: 'delivered' }), delivered + 2,
         'two delivered after the recovery: the refused message and the held one')
       t.equal(await metric('ledgerline_webhook_endpoints_disabled', {}), report.before, 'runbook: the disabled count is back')
-      await api.runtime.runner.waitFor(await api.runtime.store.headPosition(), 20_000)
+      await settled(api.runtime, 20_000)
       const types = (await api.runtime.sql.query<{ type: string }>(
         `SELECT type FROM events WHERE stream_id = (
            SELECT stream_id FROM events WHERE type = 'webhook.endpoint.created' AND metadata->>'orgId' = $1) ORDER BY global_position`,
         [report.orgId])).rows.map((row) => row.type)
       t.same(types, ['webhook.endpoint.created', 'webhook.endpoint.disabled', 'webhook.endpoint.enabled', 'webhook.endpoint.deleted'],
         'the endpoint\'s history: created, disabled (gone), enabled by the recovery, deleted by the drill')
+    })
+
+    await t.test('ai-budget-burn', async (t) => {
+      const staff = await bootstrap(api.runtime.identity, systemCommand('drills-test'),
+        { email: 'staff@drills.example', orgName: 'Staff', platformAdmin: true })
+      // The answer that burns the budget, and the one after the fix. No usage chunk: Ledgerline counts the tokens itself.
+      fake.enqueue({ text: ['one\n', 'two\n', 'three\n', 'four\n', 'five\n'], usage: null }, { text: ['OK'], usage: null })
+      const seen = fake.requests.length
+      const report = await drill('ai-budget-burn', ['--hold', '0'], staff.token!)
+      t.ok(report.crossed, `organizations over 14.4x over 1h and 5m ${report.before} → ${report.peak}`)
+      t.ok(report.peak > THRESHOLDS.aiBudgetBurning, 'as the alert reads it')
+      t.equal(report.blocked?.peak, (report.blocked?.before ?? Number.NaN) + 1, 'one more organization blocked')
+      t.equal(report.listed, true, 'runbook: the offenders over 14.4x list the drill organization')
+      t.ok(report.verification.ok, report.verification.detail)
+      t.equal(fake.requests.length - seen, 2, 'the upstream answered twice: the answer that burnt the budget and the one after the fix')
+      t.equal(report.blocked?.after, report.blocked?.before, 'runbook: the blocked organizations are back')
+      // The gauges are evaluated at most every 15 s: a scrape every 250 ms is plenty.
+      await until('the drill organization no longer burns', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 250))
+        return await metric('ledgerline_ai_budget_orgs_burning', { rule: 'page_1h' }) === report.before
+      }, 30_000)
+      t.same((await api.runtime.store.readStream(budgetStreamId(report.orgId))).map((event) => event.type), [
+        'ai.budget.set', 'ai.budget.threshold_crossed', 'ai.budget.threshold_crossed', 'ai.budget.threshold_crossed',
+        'ai.budget.exhausted', 'ai.budget.set', 'ai.budget.unblocked', 'ai.budget.exhausted', 'ai.budget.set', 'ai.budget.unblocked'
+      ], 'off (0) to read an estimate, one message\'s worth, spent and blocked, back to the plan\'s and unblocked')
     })
 
     await t.test('a drill that needs the database says so without it', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * Garbage in, problem+json out (2 of 3; see test/http-garbage.test.ts). Raw
+ * Garbage in, problem+json out (2 of 4; see test/http-garbage.test.ts). Raw
  * requests through a real listening server, so that Node's HTTP parser sees
  * the invalid JSON, huge and deep bodies too; then single requests at the
  * edges of the contract, among them the exact requests of the bugs the walk
@@ -16,7 +16,12 @@ import { judge, key, MUTATING, send, sendBytes, type Route, type Sent, world } f
  * DELETE ends a session and reads none.
  */
 const MCP_ENDPOINT = '/v1/orgs/:orgId/mcp'
-const readsBody = (route: Route): boolean => MUTATING.has(route.method) && !(route.url === MCP_ENDPOINT && route.method === 'DELETE')
+/**
+ * The routes that read a body. Not: MCP's DELETE (it ends a session by its header), nor the dashboard's sign-out,
+ * which takes no body and refuses a bearer token (401, sign out with POST /v1/auth/logout) before one would be read.
+ */
+const readsBody = (route: Route): boolean => MUTATING.has(route.method) &&
+  !(route.method === 'DELETE' && (route.url === MCP_ENDPOINT || route.url === '/v1/auth/session'))
 /**
  * Inbound webhooks take the raw bytes and judge them only once the source and the signature are: bad JSON to an unknown
  * source is 404, unsigned it is 400 or 401 by the headers. Their size limit (413) is checked like every route's.

@@ -15,6 +15,7 @@ import { formatPosition } from '../src/eventstore/position.ts'
 import { buildApp } from '../src/http/app.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { forEachDatabase } from './helpers/databases.ts'
+import { settled } from './helpers/assertions.ts'
 
 interface Line { level: number, msg: string, code?: string, traceId?: string }
 const ERROR = 50
@@ -34,8 +35,12 @@ t.test('client-caused failures log below error; the server\'s own at error', asy
     t.teardown(() => runtime.close())
     const app = await buildApp(runtime)
     app.get('/test/boom', async () => { throw new Error('a bug of ours') })
+    // A read model read before its first build made its tables.
+    app.get('/test/unbuilt', async () => sql.query('SELECT * FROM a_read_model_not_built_yet'))
     t.teardown(() => app.close())
     const { token, orgId } = await bootstrap(runtime.identity, systemCommand('test'), { email: 'owner@a.example', orgName: 'Org A' })
+    // The reads below wait 200 ms at most for the read models: let them catch up with the set-up first.
+    await settled(runtime)
     const call = async (url: string, headers: Record<string, string> = {}, method: 'GET' | 'PATCH' = 'GET', payload?: object) => {
       const response = await app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...headers },
         ...(payload === undefined ? {} : { payload }) })
@@ -63,5 +68,13 @@ t.test('client-caused failures log below error; the server\'s own at error', asy
     const bug = await call('/test/boom')
     t.equal(bug.status, 500)
     t.ok(bug.lines.some((line) => line.level === ERROR && line.msg === 'request failed'), 'a bug of ours is an error')
+
+    const response = await app.inject({ url: '/test/unbuilt', headers: { authorization: `Bearer ${token}` } })
+    t.equal(response.statusCode, 503, 'a read model not built yet: 503, not 500')
+    t.match(response.json(), { code: 'projection.not_built', retryAfterSeconds: 1 }, 'it says to retry shortly')
+    t.equal(response.headers['retry-after'], '1', 'in the header too')
+    const unbuilt = lines.filter((line) => line.traceId === response.json<{ traceId: string }>().traceId)
+    t.same(unbuilt.filter((line) => line.level >= WARN).map((line) => [line.level, line.msg]), [[WARN, 'read model not built yet']],
+      'logged once, as a warning')
   })
 })

@@ -4,7 +4,8 @@
  * with grants and holders), GET …/members (every page) and GET
  * …/audit-retention. The organization is grown through the store, in
  * batches, behind the server's back: the routes must catch up with the
- * stream, not answer from a stale state.
+ * stream, not answer from a stale state. The 1,000 run once, on the server
+ * when there is one (scaleDriver); the small sizes on every database.
  */
 import t from 'tap'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
@@ -13,7 +14,7 @@ import { userStreamId } from '../src/domain/identity/user.ts'
 import type { EventStore } from '../src/eventstore/types.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
 import { settled } from './helpers/assertions.ts'
-import { forEachDatabase } from './helpers/databases.ts'
+import { forEachDatabase, scaleDriver } from './helpers/databases.ts'
 
 interface Role { roleId: string, name: string, description: string, builtIn: boolean, grants: unknown[], holders?: string[] }
 
@@ -51,7 +52,7 @@ async function allMembers (api: TestApp, orgId: string, limit: number): Promise<
 }
 
 t.test('GET …/roles, …/members and …/audit-retention of an organization grown to 1,000 roles and members', async (t) => {
-  await forEachDatabase(t, async (t, { sql }) => {
+  await forEachDatabase(t, async (t, { driver, sql }) => {
     const api = await openTestApp(t, sql)
     const { orgId, userId: ownerId } = api.owner
     const store = api.runtime.store
@@ -79,41 +80,45 @@ t.test('GET …/roles, …/members and …/audit-retention of an organization gr
       holders: [] })
     t.same(await roles(), expected(), 'one custom role, appended behind the server\'s back, with its condition')
 
-    // ~1,000 roles and 1,000 members, some holding a custom role.
-    const userIds = Array.from({ length: 999 }, (_, i) => `usr_scale_${String(i).padStart(4, '0')}`)
-    await registerUsers(store, userIds)
-    const roleEvents = Array.from({ length: 999 }, (_, i) => {
-      const roleId = `role_r${String(i).padStart(4, '0')}`
-      const grants = [{ actions: ['audit:read'], resource: '*', effect: i % 2 === 0 ? 'allow' : 'deny' }]
-      custom.set(roleId, { roleId, name: `Role ${i % 100}`, description: '', builtIn: false, grants, holders: [] })
-      return { type: 'rbac.role.created', data: { roleId, name: `Role ${i % 100}`, description: '', grants } }
-    })
-    // Duplicate names are not possible through commands; the list must still order by name, then id. Rename them apart.
-    for (const [roleId, role] of custom) if (roleId !== 'role_first') role.name = `${role.name} ${roleId}`
-    const renames = [...custom.values()].filter((role) => role.roleId !== 'role_first').map((role) =>
-      ({ type: 'rbac.role.renamed', data: { roleId: role.roleId, name: role.name } }))
-    const memberEvents = userIds.map((userId) => ({ type: 'org.member.added', data: { userId, roles: ['viewer'] } }))
-    const assignments = userIds.slice(0, 300).map((userId, i) => {
-      const roleId = `role_r${String(i % 50).padStart(4, '0')}`
-      custom.get(roleId)!.holders!.push(userId)
-      return { type: 'rbac.role.assigned', data: { roleId, userId } }
-    })
-    await append(store, orgStreamId(orgId), [...roleEvents, ...renames, ...memberEvents, ...assignments,
-      { type: 'rbac.role.deleted', data: { roleId: 'role_r0998' } }])
-    custom.delete('role_r0998')
-    const many = await roles()
-    t.equal(many.length, 4 + 999)
-    t.same(many, expected(), '999 custom roles with their holders, as the events say')
-    t.equal(many.find((role) => role.roleId === 'role_r0000')!.holders!.length, 6, 'a role held by 6 members')
+    if (driver !== scaleDriver()) {
+      t.comment(`1,000 roles and members: on ${scaleDriver()} only; 0 and 1 custom roles, and members at 1, 49, 50 and 51, run here too`)
+    } else {
+      // ~1,000 roles and 1,000 members, some holding a custom role.
+      const userIds = Array.from({ length: 999 }, (_, i) => `usr_scale_${String(i).padStart(4, '0')}`)
+      await registerUsers(store, userIds)
+      const roleEvents = Array.from({ length: 999 }, (_, i) => {
+        const roleId = `role_r${String(i).padStart(4, '0')}`
+        const grants = [{ actions: ['audit:read'], resource: '*', effect: i % 2 === 0 ? 'allow' : 'deny' }]
+        custom.set(roleId, { roleId, name: `Role ${i % 100}`, description: '', builtIn: false, grants, holders: [] })
+        return { type: 'rbac.role.created', data: { roleId, name: `Role ${i % 100}`, description: '', grants } }
+      })
+      // Duplicate names are not possible through commands; the list must still order by name, then id. Rename them apart.
+      for (const [roleId, role] of custom) if (roleId !== 'role_first') role.name = `${role.name} ${roleId}`
+      const renames = [...custom.values()].filter((role) => role.roleId !== 'role_first').map((role) =>
+        ({ type: 'rbac.role.renamed', data: { roleId: role.roleId, name: role.name } }))
+      const memberEvents = userIds.map((userId) => ({ type: 'org.member.added', data: { userId, roles: ['viewer'] } }))
+      const assignments = userIds.slice(0, 300).map((userId, i) => {
+        const roleId = `role_r${String(i % 50).padStart(4, '0')}`
+        custom.get(roleId)!.holders!.push(userId)
+        return { type: 'rbac.role.assigned', data: { roleId, userId } }
+      })
+      await append(store, orgStreamId(orgId), [...roleEvents, ...renames, ...memberEvents, ...assignments,
+        { type: 'rbac.role.deleted', data: { roleId: 'role_r0998' } }])
+      custom.delete('role_r0998')
+      const many = await roles()
+      t.equal(many.length, 4 + 999)
+      t.same(many, expected(), '999 custom roles with their holders, as the events say')
+      t.equal(many.find((role) => role.roleId === 'role_r0000')!.holders!.length, 6, 'a role held by 6 members')
 
-    await settled(api.runtime)
-    const { userIds: listed, pages } = await allMembers(api, orgId, 50)
-    t.same(listed, [ownerId, ...userIds].sort(), '1,000 members, each once, by id')
-    t.equal(pages, 20)
-    const first = (await api.call('GET', `/v1/orgs/${orgId}/members?limit=50`)).json<{ items: Array<{ userId: string,
-      roles: string[] }> }>()
-    t.same(first.items.find((item) => item.userId === 'usr_scale_0000')?.roles, ['role_r0000', 'viewer'],
-      'a member\'s roles, custom included')
+      await settled(api.runtime)
+      const { userIds: listed, pages } = await allMembers(api, orgId, 50)
+      t.same(listed, [ownerId, ...userIds].sort(), '1,000 members, each once, by id')
+      t.equal(pages, 20)
+      const first = (await api.call('GET', `/v1/orgs/${orgId}/members?limit=50`)).json<{ items: Array<{ userId: string,
+        roles: string[] }> }>()
+      t.same(first.items.find((item) => item.userId === 'usr_scale_0000')?.roles, ['role_r0000', 'viewer'],
+        'a member\'s roles, custom included')
+    }
 
     const retention = await api.call('GET', `/v1/orgs/${orgId}/audit-retention`)
     t.equal(retention.statusCode, 200)

@@ -15,6 +15,7 @@ import t, { type Test } from 'tap'
 import { addMember, createToken, registerUser } from '../src/application/identity/commands.ts'
 import { approveImpersonation, requestImpersonation } from '../src/application/impersonation/commands.ts'
 import { randomUUID } from 'node:crypto'
+import { conversationStreamId } from '../src/domain/assistant/events.ts'
 import { metadataFor, systemCommand } from '../src/domain/envelope.ts'
 import { messageIdOf } from '../src/domain/webhooks/outbound-message.ts'
 import type { BuiltInRole } from '../src/domain/identity/events.ts'
@@ -22,7 +23,10 @@ import { LEDGERLINE_CATALOGUE } from '../src/domain/rbac/permissions.ts'
 import { formatPosition, parsePosition } from '../src/eventstore/position.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { openTestApp, type TestApp } from './helpers/app.ts'
+import { assistantEnv } from './helpers/assistant.ts'
 import { lastWritten, untilVisible } from './helpers/assertions.ts'
+import { startFakeOpenAI } from './helpers/fake-openai.ts'
+import { until } from './helpers/jobs-harness.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { documentedRoutes, routeKey, routerRoutes, type RouteKey } from './helpers/routes.ts'
 
@@ -60,6 +64,8 @@ interface Fixtures {
   toolCalls: { approve: string, deny: string }
   /** An MCP session of the holder of just ai:use (a session is its token's), to end. */
   mcpSession: string
+  /** An assistant conversation of the holder of just ai:use (a conversation is its owner's alone), to read and talk in. */
+  conversation: string
   /** Inbound webhook sources: one to read and list the messages of, one to rotate the secret of, one to disable. */
   webhookSources: { read: string, rotate: string, disable: string }
   /** Outbound webhook endpoints (subscribed to what the walk never does): one to read and change, one to delete; a message to resend. */
@@ -125,6 +131,18 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
   'POST /v1/orgs/:orgId/tool-calls/:callId/deny': (f) => ({ params: { callId: f.toolCalls.deny } }),
   'GET /v1/orgs/:orgId/tool-calls': () => ({ query: 'limit=5&tool=members.remove' }),
   'GET /v1/orgs/:orgId/tool-calls/:callId': (f) => ({ params: { callId: f.toolCalls.deny } }),
+  'GET /v1/orgs/:orgId/ai/usage': () => ({ query: 'groupBy=day,member' }),
+  'POST /v1/orgs/:orgId/assistant/conversations': () => ({}),
+  'GET /v1/orgs/:orgId/assistant/conversations': () => ({ query: 'limit=5' }),
+  'GET /v1/orgs/:orgId/assistant/conversations/:conversationId': (f) => ({ params: { conversationId: f.conversation } }),
+  'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/messages': (f) => ({ params: { conversationId: f.conversation },
+    body: { text: 'who are the members?' } }),
+  'GET /v1/orgs/:orgId/assistant/conversations/:conversationId/stream': (f) => ({ params: { conversationId: f.conversation } }),
+  'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/stop': (f) => ({ params: { conversationId: f.conversation } }),
+  'GET /v1/orgs/:orgId/ai/quotas': () => ({}),
+  'PUT /v1/orgs/:orgId/ai/quotas': () => ({ body: { tokensPerDay: 1000 } }),
+  'GET /v1/orgs/:orgId/ai/budget': () => ({}),
+  'PUT /v1/orgs/:orgId/ai/budget': () => ({ body: { monthlyMicros: 1000, reason: 'the walk' } }),
   'POST /v1/orgs/:orgId/mcp': () => ({ headers: MCP_POST, body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }),
   'GET /v1/orgs/:orgId/mcp': () => ({}),
   'DELETE /v1/orgs/:orgId/mcp': (f) => ({ headers: { 'mcp-session-id': f.mcpSession } }),
@@ -154,7 +172,9 @@ const REQUESTS: Record<string, (f: Fixtures) => Request> = {
  */
 const THROUGH_TO: Record<string, { status: number, code: string }> = {
   'GET /v1/orgs/:orgId/mcp': { status: 405, code: 'mcp.method_not_allowed' },
-  'HEAD /v1/orgs/:orgId/mcp': { status: 405, code: 'mcp.method_not_allowed' }
+  'HEAD /v1/orgs/:orgId/mcp': { status: 405, code: 'mcp.method_not_allowed' },
+  // The walk's answer has ended before the stop: nothing streams.
+  'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/stop': { status: 409, code: 'ai.no_active_response' }
 }
 
 /**
@@ -225,7 +245,11 @@ interface World {
 }
 
 async function world (t: Test, sql: SqlClient): Promise<World> {
-  const api = await openTestApp(t, sql)
+  // The assistant's model is a fake upstream: one short answer for the walk's one message.
+  const upstream = await startFakeOpenAI()
+  t.teardown(() => upstream.close())
+  upstream.enqueue({ text: ['Ada and Ben.'], usage: { prompt_tokens: 12, completion_tokens: 4 } })
+  const api = await openTestApp(t, sql, assistantEnv(upstream))
   // A verification running in the background would write events during the "nothing was written" checks.
   await api.runtime.jobs.stop()
   const { orgId } = api.owner
@@ -281,6 +305,7 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
     sessions: { pendingApprove: '', pendingDeny: '', pendingRevoke: '', approvedStart: '', pendingStop: '' },
     toolCalls: { approve: '', deny: '' },
     mcpSession: '',
+    conversation: '',
     webhookSources: { read: await source('read'), rotate: await source('rotate'), disable: await source('disable') },
     webhooks: await webhookFixtures(api, orgId)
   }
@@ -299,6 +324,8 @@ async function world (t: Test, sql: SqlClient): Promise<World> {
   fixtures.toolCalls = await pendingToolCalls(api, orgId, members.get('ai:use')!.only.userId,
     [await member('tool-leaver-1', ['viewer']), await member('tool-leaver-2', ['viewer'])])
   fixtures.mcpSession = await mcpSession(api, orgId, members.get('ai:use')!.only.token, last)
+  fixtures.conversation = (await api.runtime.assistant.create(orgId, members.get('ai:use')!.only.userId,
+    { ...systemCommand('permissions-test'), actor: { type: 'user', id: members.get('ai:use')!.only.userId }, orgId })).conversationId
   last = formatPosition(await lastWritten(api.runtime.sql))
   const conditional = await holder('conditional', [
     allow(['member:read'], { eq: [{ ref: 'context.mfa' }, true] }),
@@ -410,6 +437,12 @@ async function assertThrough (t: Test, w: World, options: InjectOptions, label: 
   } else {
     t.equal(response.statusCode, expected.status, `${label} → ${expected.status} by design (got ${response.body.slice(0, 200)})`)
     if (options.method !== 'HEAD') t.equal(response.json().code, expected.code)
+  }
+  // An assistant's answer is charged once its stream has ended: its usage record comes after the client's last part.
+  if (routeKey(route) === 'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/messages' && response.statusCode === 200) {
+    const stream = conversationStreamId(w.fixtures.conversation)
+    await until('the answer\'s usage record', async () =>
+      (await w.api.runtime.store.readStream(stream)).some((event) => event.type === 'ai.usage.recorded'))
   }
   // Whatever it wrote (a command, or the trace of reading the audit log), with or without a position in its answer.
   await untilVisible(w.api.runtime.store, await lastWritten(w.api.runtime.sql))

@@ -140,6 +140,7 @@ t.test('only platform admins read the platform log; bad input is a 400 problem; 
  */
 const PLATFORM_REQUESTS: Record<string, (userId: string) => { url: string, body?: unknown }> = {
   'GET /v1/platform/audit-events': () => ({ url: '/v1/platform/audit-events?limit=5' }),
+  'GET /v1/admin/ai/budgets': () => ({ url: '/v1/admin/ai/budgets?over=6x&limit=5' }),
   'GET /v1/admin/jobs': () => ({ url: '/v1/admin/jobs?limit=5' }),
   'GET /v1/admin/jobs/:jobId': () => ({ url: '/v1/admin/jobs/walk_job' }),
   'POST /v1/admin/jobs/:jobId/retry': () => ({ url: '/v1/admin/jobs/walk_job/retry', body: { dryRun: true } }),

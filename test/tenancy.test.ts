@@ -26,7 +26,9 @@ import type { LogPosition } from '../src/eventstore/types.ts'
 import { buildApp } from '../src/http/app.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
 import type { SqlClient } from '../src/sql/client.ts'
+import { assistantEnv } from './helpers/assistant.ts'
 import { untilVisible } from './helpers/assertions.ts'
+import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import { forEachDatabase } from './helpers/databases.ts'
 import { documentedRoutes, routeKey, routerRoutes, type RouteKey } from './helpers/routes.ts'
 
@@ -93,6 +95,17 @@ const FILL: Record<string, Fill> = {
   'POST /v1/orgs/:orgId/tool-calls/:callId/deny': {},
   'GET /v1/orgs/:orgId/tool-calls': { query: { limit: '10', tool: 'roles.assign' } },
   'GET /v1/orgs/:orgId/tool-calls/:callId': {},
+  'GET /v1/orgs/:orgId/ai/usage': { query: { groupBy: 'day' } },
+  'POST /v1/orgs/:orgId/assistant/conversations': {},
+  'GET /v1/orgs/:orgId/assistant/conversations': { query: { limit: '10' } },
+  'GET /v1/orgs/:orgId/assistant/conversations/:conversationId': {},
+  'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/messages': { body: () => ({ text: 'list the members' }) },
+  'GET /v1/orgs/:orgId/assistant/conversations/:conversationId/stream': {},
+  'POST /v1/orgs/:orgId/assistant/conversations/:conversationId/stop': {},
+  'GET /v1/orgs/:orgId/ai/quotas': {},
+  'PUT /v1/orgs/:orgId/ai/quotas': { body: () => ({ requestsPerMinute: 0 }) },
+  'GET /v1/orgs/:orgId/ai/budget': {},
+  'PUT /v1/orgs/:orgId/ai/budget': { body: () => ({ monthlyMicros: 0, reason: 'another tenant' }) },
   'POST /v1/orgs/:orgId/mcp': { headers: { accept: 'application/json, text/event-stream' },
     body: () => ({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) },
   'GET /v1/orgs/:orgId/mcp': {},
@@ -119,7 +132,11 @@ const FILL: Record<string, Fill> = {
  * What a member's GET answers where it is not 200: the MCP endpoint offers no stream at GET (405
  * `mcp.method_not_allowed`, as the transport spec allows), to anyone; a non-member still gets 404 first.
  */
-const MEMBER_GET_STATUS: Record<string, number> = { '/v1/orgs/:orgId/mcp': 405 }
+const MEMBER_GET_STATUS: Record<string, number> = {
+  '/v1/orgs/:orgId/mcp': 405,
+  // No response streams in the conversation: 204, nothing to resume.
+  '/v1/orgs/:orgId/assistant/conversations/:conversationId/stream': 204
+}
 
 /** The values each path parameter takes; a route is called once per combination. */
 const PARAMS: Record<string, (context: Context) => string[]> = {
@@ -134,8 +151,12 @@ const PARAMS: Record<string, (context: Context) => string[]> = {
   callId: (context) => [TOOL_CALLS.get(context.orgId) ?? 'call_doesnotexist000'],
   sourceId: (context) => [SOURCES.get(context.orgId) ?? 'whs_doesnotexist0000'],
   endpointId: (context) => [ENDPOINTS.get(context.orgId) ?? 'ep_doesnotexist00000'],
-  messageId: () => ['msg_00000000000000000000000000000000']
+  messageId: () => ['msg_00000000000000000000000000000000'],
+  conversationId: (context) => [CONVERSATIONS.get(context.orgId) ?? 'conv_doesnotexist000']
 }
+
+/** Each organization's assistant conversation, its owner's, by organization. */
+const CONVERSATIONS = new Map<string, string>()
 
 /** Each organization's inbound webhook source, by organization. */
 const SOURCES = new Map<string, string>()
@@ -209,7 +230,11 @@ interface Tenancy {
 }
 
 async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
-  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test' }), logger, { sql, runProjections: true })
+  // The assistant talks to a fake upstream (one short answer per message the walk sends).
+  const upstream = await startFakeOpenAI()
+  t.teardown(() => upstream.close())
+  for (let i = 0; i < 10; i++) upstream.enqueue({ text: ['Nothing to see.'], usage: { prompt_tokens: 5, completion_tokens: 3 } })
+  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', ...assistantEnv(upstream) }), logger, { sql, runProjections: true })
   t.teardown(() => runtime.close())
   // Verifications stay waiting: a job running in the background would write events after the set-up position.
   await runtime.jobs.stop()
@@ -235,6 +260,8 @@ async function tenancy (t: Test, sql: SqlClient): Promise<Tenancy> {
     // Subscribed to what the walk never does: its deliveries would write events during the "nothing was written" checks.
     ENDPOINTS.set(owner.orgId, (await createEndpoint(runtime.webhooks.endpoints, owner.orgId,
       { url: 'https://siem.example/hook', eventTypes: ['ai.tool.call.timed_out'] }, { ...asOwner, commandId: randomUUID() })).endpointId)
+    CONVERSATIONS.set(owner.orgId, (await runtime.assistant.create(owner.orgId, owner.userId,
+      { ...asOwner, commandId: randomUUID(), orgId: owner.orgId })).conversationId)
     const pending = await runtime.tools.call({ orgId: owner.orgId, tool: 'roles.assign', input: { userId: member.userId, role: 'admin' },
       caller: { userId: owner.userId, platformAdmin: false, platformSupport: false }, metadata: { ...asOwner, commandId: randomUUID() } })
     if (pending.status !== 'approval_required') throw new Error(`the walk's tool call should wait for approval: ${pending.status}`)

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { LedgerlineError } from '../domain/errors.ts'
+import { aiCommand } from './commands/ai.ts'
 import { auditCommand } from './commands/audit.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
 import { drillCommand } from './commands/drill.ts'
@@ -36,6 +37,7 @@ export function buildProgram (): Command {
   impersonationCommand(program)
   membersCommand(program)
   jobsCommand(program)
+  aiCommand(program)
   // The webhooks group: the outbound commands, and the replay of inbound messages.
   webhooksReplayCommand(webhooksCommand(program))
   preflightCommand(program)

@@ -2,6 +2,9 @@
  * Every event type of the system, registered once. Capabilities add their
  * definitions here as they land; appends of any other type are refused.
  */
+import { conversationEvents } from './assistant/events.ts'
+import { budgetEvents } from './assistant/budget.ts'
+import { quotaEvents } from './assistant/quota.ts'
 import { auditEvents } from './audit/events.ts'
 import { retentionEvents } from './audit/retention.ts'
 import { identityEvents } from './identity/events.ts'
@@ -17,7 +20,8 @@ import { EventRegistry, type EventDefinition } from './registry.ts'
 
 export const eventDefinitions: readonly EventDefinition[] = [
   ...identityEvents, ...rbacEvents, ...retentionEvents, ...auditEvents, ...impersonationEvents, ...jobEvents, ...jobKeyEvents,
-  ...toolCallEvents, ...inboundWebhookEvents, ...endpointEvents, ...messageEvents
+  ...toolCallEvents, ...inboundWebhookEvents, ...endpointEvents, ...messageEvents, ...conversationEvents,
+  ...quotaEvents, ...budgetEvents
 ]
 
 export function createRegistry (extra: readonly EventDefinition[] = []): EventRegistry {

@@ -21,7 +21,12 @@ import { idempotency } from './plugins/idempotency.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import { RequestLogController, requestLoggerFactory } from './plugins/request-log.ts'
 import { authenticateIn, traceIdOf, tracePlugin } from './plugins/trace.ts'
+import { aiBudgetRoutes } from './routes/ai-budget.ts'
+import { aiRoutes } from './routes/ai.ts'
+import { assistantRoutes } from './routes/assistant.ts'
 import { authRoutes, publicAuthRoutes } from './routes/auth.ts'
+import { dashboardSessionRoutes } from './routes/dashboard-session.ts'
+import { DASHBOARD_PREFIX, dashboardStatic } from './plugins/static.ts'
 import { authzRoutes } from './routes/authz.ts'
 import { healthRoutes } from './routes/health.ts'
 import { impersonationRoutes } from './routes/impersonation.ts'
@@ -37,6 +42,7 @@ import { permissionRoutes } from './routes/permissions.ts'
 import { sessionRoutes } from './routes/session.ts'
 import { userAdminRoutes } from './routes/users.ts'
 import { platformAuditRoutes } from './routes/platform-audit.ts'
+import { adminAiBudgetRoutes } from './routes/admin-ai-budgets.ts'
 import { adminJobRoutes } from './routes/admin-jobs.ts'
 import { mcpPublicRoutes, mcpRoutes } from './routes/mcp.ts'
 import { toolRoutes } from './routes/tools.ts'
@@ -121,6 +127,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { runtime })
   await app.register(publicAuthRoutes, { runtime })
+  // The dashboard's cookie session (it reads the cookie itself) and its files (src/http/plugins/static.ts).
+  await app.register(dashboardSessionRoutes, { runtime })
+  await app.register(dashboardStatic, { prefix: DASHBOARD_PREFIX })
   // Authenticates itself when a bearer token is sent: a new user accepts without one.
   await app.register(invitationRoutes, { runtime })
   await app.register(mcpPublicRoutes, { runtime })
@@ -142,6 +151,7 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(userAdminRoutes, { runtime })
     await scope.register(platformAuditRoutes, { runtime })
     await scope.register(adminJobRoutes, { runtime })
+    await scope.register(adminAiBudgetRoutes, { runtime })
     await scope.register(permissionRoutes, { runtime })
     await scope.register(authzRoutes, { runtime })
     await scope.register(roleRoutes, { runtime })
@@ -153,6 +163,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
     await scope.register(auditVerifyRoutes, { runtime })
     await scope.register(impersonationRoutes, { runtime })
     await scope.register(toolRoutes, { runtime })
+    await scope.register(assistantRoutes, { runtime })
+    await scope.register(aiRoutes, { runtime })
+    await scope.register(aiBudgetRoutes, { runtime })
     await scope.register(mcpRoutes, { runtime })
     await scope.register(webhookOutRoutes, { runtime })
     await scope.register(webhookSourceRoutes, { runtime })

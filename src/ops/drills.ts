@@ -17,6 +17,10 @@
  *   127.0.0.1 that answers 410 Gone and then recovers: the instance must run
  *   on the same host with WEBHOOK_ALLOW_PRIVATE_TARGETS=true (staging only;
  *   production's preflight refuses it).
+ * - `ai-budget-burn`: over HTTP only, on an instance with a model upstream
+ *   (OPENAI_API_KEY): a budget of one request in the drill organization, spent
+ *   by an answer long enough to reach the block; then the budget goes back to
+ *   the plan's.
  * - `dead-job`: also needs the instance's event store and database (`jobs`:
  *   a runtime's over the instance's database, or the instance's own when the
  *   CLI runs inside it), to schedule a job of the drill's type
@@ -64,12 +68,14 @@ export const THRESHOLDS = {
   /** LedgerlineWebhookSignatureFailures: inbound signature failures of one kind of source over 5 minutes. */
   signatureFailures: 20,
   /** LedgerlineWebhookEndpointDisabled: any rise of the disabled endpoints. */
-  endpointsDisabled: 0
+  endpointsDisabled: 0,
+  /** LedgerlineAiBudgetBurnFast: any organization over 14.4 times its budget's even rate over 1 hour and 5 minutes. */
+  aiBudgetBurning: 0
 } as const
 
 export const SCENARIOS = [
   'denial-burst', 'break-glass', 'tampered-audit-row', 'stalled-projection', 'dead-job', 'tool-errors', 'webhook-signature-burst',
-  'webhook-endpoint-down'
+  'webhook-endpoint-down', 'ai-budget-burn'
 ] as const
 export type Scenario = typeof SCENARIOS[number]
 
@@ -86,11 +92,15 @@ export interface DrillOptions {
   readonly sql?: SqlClient
   /** The instance's event store and database, for dead-job. */
   readonly jobs?: JobOperationsDeps
-  /** How long stalled-projection may wait for the lag to cross the threshold, and dead-job for each step of its job. */
+  /**
+   * How long stalled-projection may wait for the lag to cross the threshold, dead-job for each step of its job, and
+   * ai-budget-burn for the gauges to show the burn and then the unblock.
+   */
   readonly maxWaitMs?: number
   /**
    * dead-job: how long the job stays dead before the drill retries it; webhook-endpoint-down: how long the endpoint stays
-   * disabled before the drill recovers it; so Prometheus scrapes it and the alert fires.
+   * disabled before the drill recovers it; ai-budget-burn: how long the organization stays blocked before the drill raises
+   * its budget back; so Prometheus scrapes it and the alert fires.
    */
   readonly holdMs?: number
   readonly log?: (line: string) => void
@@ -113,6 +123,13 @@ export interface DrillReport {
   readonly jobId?: string
   /** webhook-endpoint-down: whether the recovery sent the refused message before the one held after it. */
   readonly inOrder?: boolean
+  /** ai-budget-burn: the blocked organizations (ledgerline_ai_budget_orgs_blocked) before, at the peak, and after the fix. */
+  readonly blocked?: { readonly before: number, readonly peak: number, readonly after: number }
+  /**
+   * ai-budget-burn: whether GET /v1/admin/ai/budgets?over=14.4x listed the drill organization (the runbook's first
+   * step); null when the token is not a platform administrator's, so it could not ask.
+   */
+  readonly listed?: boolean | null
 }
 
 export class DrillFailed extends Error {
@@ -153,7 +170,9 @@ function api (options: DrillOptions): Api {
         ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) })
       })
       const text = await response.text()
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+      // An SSE answer (the assistant's) is returned as its text.
+      const json = (response.headers.get('content-type') ?? '').includes('json')
+      return { status: response.status, body: text === '' ? undefined : json ? JSON.parse(text) : text }
     },
     async metric (name, labels = {}) {
       return valueOf(parseMetrics(await (await metrics('/metrics')).text()), name, labels)
@@ -726,6 +745,125 @@ async function holdAnother (http: Api, options: DrillOptions, drill: Awaited<Ret
   await sleep(holdMs)
 }
 
+const BURNING = 'ledgerline_ai_budget_orgs_burning'
+const BLOCKED = 'ledgerline_ai_budget_orgs_blocked'
+/** An answer that fills the output cap: one answer spends nearly all one request reserves, the input estimate's margin aside. */
+const LONG_ANSWER = 'Count from 1 to 5000 in words, one number per line, and write nothing else.'
+/** Answers the drill sends at most before the budget of one request must have refused one. */
+const MAX_ANSWERS = 3
+
+type BudgetAnswer = { state: string, budgetMicros: number, planMicros: number, monthlyMicros: number | null, position: string | null }
+type Refusal = { code?: string, blocked?: boolean, estimateMicros?: number }
+
+/**
+ * One message in a new conversation of the drill organization: the answer's status, and its SSE text or its problem.
+ * A new conversation each time, so every message reserves the same: its input is the same, with no history.
+ */
+async function askAssistant (http: Api, orgId: string, text: string): Promise<{ status: number, body: unknown }> {
+  const url = `/v1/orgs/${orgId}/assistant/conversations`
+  const { conversationId } = await expect<{ conversationId: string }>(http.call('POST', url), 201, 'start a conversation')
+  const answer = await http.call('POST', `${url}/${conversationId}/messages`, { body: { text } })
+  if (answer.status === 503) throw new DrillFailed(`the instance has no assistant: ${JSON.stringify(answer.body)} (OPENAI_API_KEY)`)
+  const error = answer.status === 200 ? String(answer.body).split('\n').find((line) => line.includes('"type":"error"')) : undefined
+  if (error !== undefined) throw new DrillFailed(`the assistant's answer ended in an error: ${error}`)
+  return answer
+}
+
+/** The budget of one request, spent: a message while the assistant is off says what one reserves, then answers until refused. */
+async function burnOneRequest (http: Api, orgId: string, setBudget: (micros: number | null, why: string) => Promise<BudgetAnswer>) {
+  await setBudget(0, 'drill ai-budget-burn: the assistant off, to read what one message reserves')
+  const probe = await expect<Refusal>(askAssistant(http, orgId, LONG_ANSWER), 402, 'a message while the assistant is off')
+  const estimate = probe.estimateMicros
+  if (estimate === undefined || !(estimate > 0)) throw new DrillFailed(`the 402 says no estimate: ${JSON.stringify(probe)}`)
+  await setBudget(estimate, 'drill ai-budget-burn: a budget of one message, to burn')
+  for (let answered = 0; answered <= MAX_ANSWERS; answered++) {
+    const answer = await askAssistant(http, orgId, LONG_ANSWER)
+    if (answer.status === 200) continue
+    const refusal = answer.body as Refusal
+    if (answer.status !== 402 || refusal.code !== 'ai.budget_exhausted') {
+      throw new DrillFailed(`a message on a budget of one answered ${answer.status} ${JSON.stringify(refusal).slice(0, 300)}`)
+    }
+    return { estimate, answered, refusal }
+  }
+  throw new DrillFailed(`${MAX_ANSWERS + 1} answers on a budget of ${estimate} micro-units, none refused`)
+}
+
+/** The runbook's first step, for a platform administrator's token: does the list of offenders over 14.4x name the organization? */
+async function listedOver (http: Api, orgId: string): Promise<boolean | null> {
+  const list = await http.call('GET', '/v1/admin/ai/budgets?over=14.4x&limit=200')
+  if (list.status === 403) return null
+  const { items } = await expect<{ items: Array<{ orgId: string }> }>(Promise.resolve(list), 200, 'list the offenders over 14.4x')
+  return items.some((item) => item.orgId === orgId)
+}
+
+/**
+ * An organization burns its AI budget: the drill sets a budget of one message
+ * (what a message reserves, read from the 402 of one sent while the budget is
+ * 0), and sends messages asking for an answer that fills the output cap until
+ * one is refused 402 `ai.budget_exhausted`. The first answer spends nearly the
+ * whole budget in a minute, far over 14.4 times the even rate over 1 hour and
+ * over 5 minutes, and what is left cannot pay for another: the organization is
+ * blocked. The drill reads both gauges until they show it, holds for
+ * `holdMs` so Prometheus scrapes them, then puts things right as the runbook
+ * does: the budget back to the plan's, with a reason, which unblocks it.
+ */
+async function aiBudgetBurn (http: Api, options: DrillOptions): Promise<DrillReport> {
+  const { orgId } = await drillOrg(http, 'ai-budget-burn')
+  const path = `/v1/orgs/${orgId}/ai/budget`
+  const setBudget = async (monthlyMicros: number | null, reason: string): Promise<BudgetAnswer> =>
+    expect<BudgetAnswer>(http.call('PUT', path, { body: { monthlyMicros, reason } }), 200, `set the budget to ${monthlyMicros}`)
+  const labels = { rule: 'page_1h' }
+  const gauges = async (): Promise<{ burning: number, blocked: number }> =>
+    ({ burning: await http.metric(BURNING, labels), blocked: await http.metric(BLOCKED) })
+  const before = await gauges()
+  const burnt = await burnOneRequest(http, orgId, setBudget)
+  options.log?.(`${burnt.answered} answer(s) on a budget of ${burnt.estimate}, then 402 ${JSON.stringify(burnt.refusal)}`)
+  const over = (now: { burning: number, blocked: number }): boolean =>
+    now.burning > THRESHOLDS.aiBudgetBurning && now.blocked > before.blocked
+  const waitMs = options.maxWaitMs ?? 120_000
+  let peak = before
+  await poll(Date.now() + waitMs, async () => { peak = await gauges(); return over(peak) ? true : undefined })
+  const listed = await listedOver(http, orgId)
+  options.log?.(`${BURNING}{rule="page_1h"} ${before.burning} → ${peak.burning}, ${BLOCKED} ${before.blocked} → ${peak.blocked}; ` +
+    `listed over 14.4x: ${listed ?? 'not asked (not a platform administrator)'}; holding ${(options.holdMs ?? 60_000) / 1000} s`)
+  await sleep(options.holdMs ?? 60_000)
+  const restored = await setBudget(null, 'drill ai-budget-burn: back to the plan\'s budget')
+  const verified = await budgetRestored(http, orgId, restored, before.blocked, waitMs)
+  return {
+    scenario: 'ai-budget-burn', orgId, alert: 'LedgerlineAiBudgetBurnFast', runbook: 'runbooks/ai-budgets.md#burn-fast',
+    metric: BURNING, labels, threshold: THRESHOLDS.aiBudgetBurning, before: before.burning, peak: peak.burning, crossed: over(peak),
+    blocked: { before: before.blocked, peak: peak.blocked, after: verified.blocked }, listed,
+    verification: {
+      step: 'PUT /v1/orgs/<orgId>/ai/budget with a reason: GET …/ai/budget says active with the plan\'s budget, the audit log ' +
+        'shows each change with its reason, a member\'s next message is answered, and the blocked organizations are back',
+      ok: verified.ok,
+      detail: verified.detail
+    }
+  }
+}
+
+/** The runbook's verification after the budget went back to the plan's: the organization's state, its audit log, an answer, the gauge. */
+async function budgetRestored (http: Api, orgId: string, restored: BudgetAnswer, blockedBefore: number, waitMs: number) {
+  const view = await expect<BudgetAnswer>(http.call('GET', `/v1/orgs/${orgId}/ai/budget`), 200, 'read the budget')
+  const { items } = await expect<{ items: Array<{ diff: { reason?: { after?: string } } | null }> }>(
+    http.call('GET', `/v1/orgs/${orgId}/audit-events?action=ai.budget.set&limit=10`,
+      { headers: restored.position === null ? {} : { 'x-consistent-with': restored.position } }),
+    200, 'read the budget changes in the audit log')
+  const reasons = items.map((item) => item.diff?.reason?.after).filter((reason) => reason !== undefined)
+  const answer = await askAssistant(http, orgId, 'Say OK.')
+  const blocked = await poll(Date.now() + waitMs, async () => {
+    const now = await http.metric(BLOCKED)
+    return now <= blockedBefore ? now : undefined
+  }) ?? await http.metric(BLOCKED)
+  return {
+    blocked,
+    ok: view.state === 'active' && view.monthlyMicros === null && view.budgetMicros === view.planMicros && reasons.length === 3 &&
+      answer.status === 200 && blocked <= blockedBefore,
+    detail: `${view.state}, budget ${view.budgetMicros} (the plan's ${view.planMicros}); ${reasons.length} budget change(s) in the ` +
+      `audit log with a reason; the next message answered ${answer.status}; ${BLOCKED} ${blocked} (before: ${blockedBefore})`
+  }
+}
+
 export async function runDrill (scenario: Scenario, options: DrillOptions): Promise<DrillReport> {
   const http = api(options)
   switch (scenario) {
@@ -737,5 +875,6 @@ export async function runDrill (scenario: Scenario, options: DrillOptions): Prom
     case 'tool-errors': return toolErrors(http, options)
     case 'webhook-signature-burst': return webhookSignatureBurst(http, options)
     case 'webhook-endpoint-down': return webhookEndpointDown(http, options)
+    case 'ai-budget-burn': return aiBudgetBurn(http, options)
   }
 }

@@ -39,7 +39,7 @@ export async function lastWritten (sql: SqlClient): Promise<LogPosition> {
   return rows[0] === undefined ? { major: 0n, minor: 0n } : { major: BigInt(rows[0].t), minor: BigInt(rows[0].p) }
 }
 
-/** Waits (up to 10 s) until the read models have applied every event written so far. */
-export async function settled (runtime: { sql: SqlClient, runner: ProjectionRunner }): Promise<void> {
-  await runtime.runner.waitFor(await lastWritten(runtime.sql), 10_000)
+/** Waits (up to `timeoutMs`, 10 s by default) until the read models have applied every event written so far. */
+export async function settled (runtime: { sql: SqlClient, runner: ProjectionRunner }, timeoutMs = 10_000): Promise<void> {
+  await runtime.runner.waitFor(await lastWritten(runtime.sql), timeoutMs)
 }

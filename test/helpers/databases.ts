@@ -3,11 +3,15 @@
  * PostgreSQL server when DATABASE_URL is set (CI sets it). Each run gets a
  * database of its own, migrated, and dropped afterwards.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { openSqlClient, type SqlClient } from '../../src/sql/client.ts'
-import { migrate } from '../../src/sql/migrate.ts'
+import { loadMigrations, migrate } from '../../src/sql/migrate.ts'
 
 export interface TestDatabase {
   readonly driver: 'pglite' | 'postgres'
@@ -25,6 +29,16 @@ export function drivers (): Array<'pglite' | 'postgres'> {
 /** Reports once per file that PostgreSQL server runs were skipped, and why. */
 export function noteSkippedServer (t: Test): void {
   if (drivers().length === 1) t.comment('PostgreSQL server runs skipped: DATABASE_URL is not set (PGlite only)')
+}
+
+/**
+ * The one driver a realistic size (hundreds, thousands) runs on: the
+ * PostgreSQL server when DATABASE_URL is set, else PGlite. Tests at 0, 1 and a
+ * boundary ± 1 run on every driver; the large size once is enough, and on the
+ * server it costs a fraction of what it costs in PGlite.
+ */
+export function scaleDriver (): 'pglite' | 'postgres' {
+  return drivers().at(-1)!
 }
 
 /** Runs `fn` as a subtest on each available driver. */
@@ -70,19 +84,53 @@ export async function openTestDatabase (driver: 'pglite' | 'postgres'): Promise<
 let template: Promise<Blob> | undefined
 
 /**
- * PGlite's initdb takes seconds; a migrated, empty cluster dumped once per
- * test process and loaded per test takes well under one.
+ * PGlite's initdb takes seconds (over ten on a busy machine); a migrated,
+ * empty cluster dumped once and loaded per test takes about one. The dump is
+ * kept in the temporary directory for the test processes that follow, under a
+ * name that changes with PGlite's version and with the migrations.
  */
 function migratedTemplate (): Promise<Blob> {
   template ??= (async () => {
+    const file = join(tmpdir(), `ledgerline-test-pglite-${templateKey()}.tar`)
+    try {
+      return new Blob([readFileSync(file)], { type: 'application/x-tar' })
+    } catch {
+      // not made yet: make it below
+    }
     const { openPgliteClient } = await import('../../src/sql/pglite.ts')
     const sql = await openPgliteClient('memory://')
     await migrate(sql)
     const dump = await sql.dump()
     await sql.close()
+    // Written aside, then renamed: a process starting meanwhile reads a whole dump or none.
+    const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
+    writeFileSync(partial, Buffer.from(await dump.arrayBuffer()))
+    renameSync(partial, file)
     return dump
   })()
   return template
+}
+
+function templateKey (): string {
+  const hash = createHash('sha256')
+  hash.update(pgliteVersion())
+  hash.update(readFileSync(new URL('../../src/sql/migrate.ts', import.meta.url)))
+  for (const migration of loadMigrations()) hash.update(`\0${migration.name}\0${migration.sql}`)
+  return hash.digest('hex').slice(0, 16)
+}
+
+/** The installed PGlite's version, from the package.json above its entry point (the package exports no package.json). */
+function pgliteVersion (): string {
+  let dir = dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')))
+  for (;;) {
+    const manifest = join(dir, 'package.json')
+    if (existsSync(manifest)) {
+      const { name, version } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown, version?: unknown }
+      if (name === '@electric-sql/pglite') return String(version)
+    }
+    if (dirname(dir) === dir) throw new Error('the PGlite package has no package.json above its entry point')
+    dir = dirname(dir)
+  }
 }
 
 function withDatabase (url: string, database: string): string {

@@ -19,11 +19,23 @@ import { BODY_LIMIT, buildApp } from '../../src/http/app.ts'
 import { parsePosition } from '../../src/eventstore/position.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import type { SqlClient } from '../../src/sql/client.ts'
+import { assistantEnv } from './assistant.ts'
+import { scaleDriver } from './databases.ts'
+import { startFakeOpenAI } from './fake-openai.ts'
 import { documentedRoutes, routeKey } from './routes.ts'
 
 export const logger = pino({ level: 'silent' })
 /** fast-check runs per route; GARBAGE_RUNS raises it for a longer soak. */
 export const RUNS = Number(process.env.GARBAGE_RUNS ?? 50)
+
+/**
+ * Runs per route on `driver`: RUNS on the database the realistic sizes run on
+ * (scaleDriver), half of them, at least 25, on the other. The garbage is the
+ * same kind on both; each database still meets every route with random input.
+ */
+export function runsOn (driver: 'pglite' | 'postgres'): number {
+  return driver === scaleDriver() ? RUNS : Math.max(25, Math.ceil(RUNS / 2))
+}
 export const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND', 'SEARCH']
 
@@ -78,7 +90,9 @@ export async function routesUnderTest (app: FastifyInstance): Promise<Route[]> {
   return (await documentedRoutes<Operation>(app)).map((route) => ({ ...route, public: route.operation.security === undefined }))
 }
 
-export const excluded = (url: string): boolean => url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/')
+// The dashboard's files (/app) are no API: they are in no OpenAPI document and take no body (test/dashboard-static.test.ts).
+export const excluded = (url: string): boolean => url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/') ||
+  url === '/app' || url.startsWith('/app/')
 export const key = routeKey
 
 // ---------------------------------------------------------------------------
@@ -110,12 +124,16 @@ export const tokenIdOf = (token: string): string => token.split('_')[1]!
  * that 504 itself asks for 1 s.
  */
 export async function world (t: Test, sql: SqlClient, { consistencyTimeoutMs = 30_000 } = {}): Promise<World> {
+  const upstream = await startFakeOpenAI()
+  t.teardown(() => upstream.close())
   const config = loadConfig({
     NODE_ENV: 'test',
     LOGIN_RATE_LIMIT_PER_MINUTE: '10000',
     CONSISTENCY_TIMEOUT_MS: String(consistencyTimeoutMs),
     // Configured, so the Stripe webhook route answers what it receives (unconfigured it is 503 by design).
-    STRIPE_WEBHOOK_SECRET: 'whsec_garbagewalk0000'
+    STRIPE_WEBHOOK_SECRET: 'whsec_garbagewalk0000',
+    // And the assistant has a model (a fake upstream): unconfigured, a message is 503 ai.not_configured by design.
+    ...assistantEnv(upstream)
   })
   const runtime = await openRuntime(config, logger, { sql, runProjections: true })
   t.teardown(() => runtime.close())

@@ -19,7 +19,8 @@ export function startServer (env: Record<string, string>): Promise<ServerProcess
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start:\n${output}`)) }, 60_000)
+    // A fresh embedded store starts in seconds; a CI machine at load 20 once needed more than a minute.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start in 120 s:\n${output}`)) }, 120_000)
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
       const match = /Ledgerline listening on (http:\/\/[^"\s]+)/.exec(output)

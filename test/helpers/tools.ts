@@ -15,7 +15,6 @@ import type { ToolCallOutcome } from '../../src/application/tools/outcome.ts'
 import { ToolPipeline } from '../../src/application/tools/pipeline.ts'
 import { ToolRegistry } from '../../src/application/tools/registry.ts'
 import type { AnyTool, ToolCaller, ToolContext } from '../../src/application/tools/tool.ts'
-import { loadConfig } from '../../src/config.ts'
 import { systemCommand, type CommandMetadata } from '../../src/domain/envelope.ts'
 import type { GrantData } from '../../src/domain/rbac/events.ts'
 import { toolCallStreamId } from '../../src/domain/tools/call.ts'
@@ -23,6 +22,7 @@ import type { ToolCallEvent } from '../../src/domain/tools/events.ts'
 import { parsePosition } from '../../src/eventstore/position.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import type { SqlClient } from '../../src/sql/client.ts'
+import { testConfig } from './app.ts'
 
 export interface ToolWorld {
   readonly runtime: Runtime
@@ -43,7 +43,7 @@ export interface ToolWorld {
 
 /** `env`: settings beyond NODE_ENV=test, e.g. the Stripe fake's (test/helpers/stripe-fake.ts) for the billing tools. */
 export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string, string> = {}): Promise<ToolWorld> {
-  const runtime = await openRuntime(loadConfig({ NODE_ENV: 'test', ...env }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  const runtime = await openRuntime(testConfig(env), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     { sql, runProjections: true, runJobs: false })
   t.teardown(() => runtime.close())
   const services = runtime.identity

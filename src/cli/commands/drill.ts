@@ -73,11 +73,12 @@ export function drillCommand (program: Command): void {
     .option('--metrics-token <token>', 'the instance\'s METRICS_TOKEN (default: METRICS_TOKEN from the environment)')
     .option('--max-wait <seconds>',
       'stalled-projection: how long to wait for the lag to cross; dead-job, tampered-audit-row: for each job to run; ' +
-        'webhook-endpoint-down: for each delivery step',
+        'webhook-endpoint-down: for each delivery step; ai-budget-burn: for the gauges to show the burn, then the unblock',
       (v) => Number.parseFloat(v), 120)
     .option('--hold <seconds>',
       'dead-job: how long the job stays dead before the drill retries it; webhook-endpoint-down: how long the endpoint stays ' +
-        'disabled before the drill recovers it; so Prometheus scrapes it',
+        'disabled before the drill recovers it; ai-budget-burn: how long the organization stays blocked before the drill ' +
+        'raises its budget back; so Prometheus scrapes it',
       (v) => Number.parseFloat(v), 60)
     .option('--json', 'print the report as JSON')
     .action(async (scenario: string, options: Options) => {

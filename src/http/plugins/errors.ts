@@ -43,6 +43,15 @@ function problemCode (error: FastifyError): string {
 /** What a 500 says instead of its cause; the log has the cause, under the same trace id. */
 const HIDDEN_DETAIL = 'an unexpected error occurred; the trace id identifies it in the logs'
 
+/**
+ * A read model is read before its first build has made its tables: on a fresh database in the first moments after
+ * start, or for a projection new in this release while it builds from the log. A wait, not a failure.
+ */
+const NOT_BUILT: ProblemInput = {
+  status: 503, title: 'Service Unavailable', code: 'projection.not_built',
+  detail: 'a read model this request needs is being built for the first time; retry shortly', retryAfterSeconds: 1
+}
+
 function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput {
   if (error instanceof LedgerlineError) {
     // Details first: a detail may never overwrite a member RFC 9457 defines. A 500 shows none of them; 503/504 say what to retry.
@@ -66,6 +75,8 @@ function toProblem (error: FastifyError | LedgerlineError | Error): ProblemInput
     // Fastify's own client errors: bad JSON, body too large, wrong content type…
     return { status, title: titleFor(status), code: problemCode(fastifyError), detail: fastifyError.message }
   }
+  // SQLSTATE 42P01, undefined table (what the SQL port's isUndefinedTable tests, which this layer does not import).
+  if ((error as { code?: unknown }).code === '42P01') return NOT_BUILT
   return { status: 500, title: titleFor(500), code: 'internal', detail: HIDDEN_DETAIL }
 }
 
@@ -78,8 +89,14 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
   })
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = toProblem(error)
+    // A refusal that says when to come back (a quota, a limit) says it in the header clients and proxies read too.
+    const retryAfter = problem.retryAfterSeconds
+    if ((problem.status === 429 || problem.status === 503) && Number.isSafeInteger(retryAfter) && (retryAfter as number) > 0) {
+      reply.header('retry-after', String(retryAfter))
+    }
     // What a client causes (a 4xx, a wait it asked for) is no server error: no client can fill the error log.
     if (problem.status < 500) request.log.info({ code: problem.code }, 'request rejected')
+    else if (problem === NOT_BUILT) request.log.warn({ err: error, code: problem.code }, 'read model not built yet')
     else if ((error as { clientCaused?: unknown }).clientCaused === true) {
       request.log.warn({ code: problem.code }, 'request failed on what the client asked for')
     }

@@ -56,6 +56,12 @@ const memberKey = (org: string, user: unknown): string => `member:${org}/${Strin
 const roleKey = (org: string, role: unknown): string => `role:${org}/${String(role)}`
 const tokenKey = (id: string): string => `token:${id}`
 const sessionKey = (id: string): string => `impersonation:${id}`
+/** An organization's assistant quota overrides (stream `ai-quotas-<orgId>`). */
+const quotasKey = (org: string): string => `ai-quotas:${org}`
+const quotasOrgOf = (event: RecordedEvent): string => event.streamId.replace(/^ai-quotas-/, '')
+/** An organization's monthly AI budget (stream `ai-budget-<orgId>`). */
+const budgetKey = (org: string): string => `ai-budget:${org}`
+const budgetOrgOf = (event: RecordedEvent): string => event.streamId.replace(/^ai-budget-/, '')
 
 const USER_FIELDS = ['email', 'displayName', 'status', 'platformAdmin', 'platformSupport']
 const ORG_FIELDS = ['name', 'plan']
@@ -206,6 +212,30 @@ const onOutbound = (targetType: string, fields: readonly string[]): Describer =>
   })
 })
 
+/**
+ * An assistant conversation's events (src/domain/assistant/): about the conversation, in its organization (the command
+ * names it). That a conversation, a message and a response happened, their sizes, ends and usage; never the text of a
+ * message or a response (the owner alone reads those), nor a response's parts. Its tool calls are rows of their own.
+ */
+const onConversation = (fields: readonly string[]): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({
+    orgId: e.metadata.orgId ?? null,
+    targetType: 'conversation',
+    targetId: streamIdOf(e),
+    diff: Object.fromEntries(fields.filter((field) => d[field] !== undefined).map((field) => [field, { after: d[field] }]))
+  })
+})
+
+/** What the month's spend did to the organization's budget: facts, not a state change to diff. */
+const onBudget = (fields: readonly string[]): Describer => ({
+  keys: () => [],
+  describe: (e, d) => ({
+    orgId: budgetOrgOf(e), targetType: 'ai_budget', targetId: budgetOrgOf(e),
+    diff: Object.fromEntries(fields.map((field) => [field, { after: d[field] }]))
+  })
+})
+
 const resourceTarget = (resource: string): [string, string | null] => {
   const slash = resource.indexOf('/')
   return slash === -1 ? [resource, null] : [resource.slice(0, slash), resource.slice(slash + 1)]
@@ -352,7 +382,38 @@ export const DESCRIBERS: Readonly<Record<string, Describer>> = {
   'webhook.endpoint.deleted': onOutbound('webhook_endpoint', []),
   'webhook.message.created': onOutbound('webhook_message', ['endpointId', 'eventType', 'sourceEventId']),
   'webhook.message.held': onOutbound('webhook_message', ['reason']),
-  'webhook.attempt.recorded': onOutbound('webhook_message', ['endpointId', 'attempt', 'outcome', 'status', 'durationMs', 'errorCode'])
+  'webhook.attempt.recorded': onOutbound('webhook_message', ['endpointId', 'attempt', 'outcome', 'status', 'durationMs', 'errorCode']),
+  'webhook.message.exhausted': onOutbound('webhook_message', ['attempts', 'errorCode']),
+  'ai.conversation.started': onConversation(['ownerId', 'model']),
+  'ai.message.added': onConversation(['messageId', 'chars']),
+  'ai.response.started': onConversation(['responseId', 'messageId', 'model']),
+  'ai.response.chunk': onConversation(['responseId', 'seq']),
+  'ai.response.completed': onConversation(['responseId', 'finishReason', 'steps', 'pendingCallIds']),
+  'ai.response.aborted': onConversation(['responseId', 'reason', 'by']),
+  'ai.response.failed': onConversation(['responseId', 'code']),
+  'ai.response.stop_requested': onConversation(['responseId', 'by']),
+  // Overrides of the plan's assistant quotas: before and after (null: the plan's default).
+  'ai.quotas.changed': {
+    keys: (e) => [quotasKey(quotasOrgOf(e))],
+    describe: (e, d, state) => ({
+      orgId: quotasOrgOf(e), targetType: 'ai_quotas', targetId: quotasOrgOf(e),
+      diff: update(state, quotasKey(quotasOrgOf(e)), () => ({ requestsPerMinute: d.requestsPerMinute, tokensPerDay: d.tokensPerDay }),
+        ['requestsPerMinute', 'tokensPerDay'])
+    })
+  },
+  // The organization's own monthly budget, before and after (null: the plan's), and why.
+  'ai.budget.set': {
+    keys: (e) => [budgetKey(budgetOrgOf(e))],
+    describe: (e, d, state) => ({
+      orgId: budgetOrgOf(e), targetType: 'ai_budget', targetId: budgetOrgOf(e),
+      diff: { ...update(state, budgetKey(budgetOrgOf(e)), () => ({ monthlyMicros: d.monthlyMicros }), ['monthlyMicros']),
+        reason: { after: d.reason } }
+    })
+  },
+  'ai.budget.threshold_crossed': onBudget(['month', 'threshold', 'spentMicros', 'budgetMicros']),
+  'ai.budget.exhausted': onBudget(['month', 'spentMicros', 'budgetMicros']),
+  'ai.budget.unblocked': onBudget(['month', 'spentMicros', 'budgetMicros', 'reason']),
+  'ai.usage.recorded': onConversation(['responseId', 'model', 'inputTokens', 'outputTokens', 'cachedInputTokens', 'source', 'costMicros'])
 }
 
 /** Facts of an event no describer knows: its stream says what it is about. */

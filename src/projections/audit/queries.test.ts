@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { forEachDatabase } from '../../../test/helpers/databases.ts'
+import { planningExecutor, type PlanNode } from '../../../test/helpers/plans.ts'
 import type { SqlClient, SqlExecutor } from '../../sql/client.ts'
 import { AUDIT_INDEXES } from './indexes.ts'
 import { type AuditFilters, type AuditRow, auditPage, auditRows } from './queries.ts'
@@ -187,26 +188,17 @@ t.test('audit pages filter one organization\'s log, in either order, by stable k
 })
 
 /** Node types of a JSON plan and the relation or index each reads. */
-function scans (plan: Record<string, unknown>): string[] {
+function scans (plan: PlanNode): string[] {
   const here = typeof plan['Node Type'] === 'string' && (plan['Relation Name'] !== undefined || plan['Index Name'] !== undefined)
     ? [`${String(plan['Node Type'])} ${String(plan['Index Name'] ?? plan['Relation Name'])}`]
     : []
-  return [...here, ...((plan.Plans as Array<Record<string, unknown>> | undefined) ?? []).flatMap(scans)]
+  return [...here, ...((plan.Plans as PlanNode[] | undefined) ?? []).flatMap(scans)]
 }
 
-/** An executor that plans what it is asked instead of running it, and keeps the plans. */
+/** An executor that plans what it is asked instead of running it, and keeps each plan's scans. */
 function explaining (sql: SqlExecutor): { executor: SqlExecutor, plans: string[][] } {
   const plans: string[][] = []
-  const executor: SqlExecutor = {
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      const { rows } = await sql.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params)
-      const plan = rows[0]!['QUERY PLAN']
-      const [root] = (typeof plan === 'string' ? JSON.parse(plan) : plan) as Array<{ Plan: Record<string, unknown> }>
-      plans.push(scans(root!.Plan))
-      return { rows: [] as Row[], rowCount: 0 }
-    }
-  }
-  return { executor, plans }
+  return { executor: planningExecutor(sql, (plan) => plans.push(scans(plan))), plans }
 }
 
 /** 20,000 rows over 20 organizations, 1,000 each: enough that scanning the table costs more than an index. */
