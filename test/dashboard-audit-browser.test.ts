@@ -23,15 +23,32 @@ import { register } from './helpers/http.ts'
 const ROLES = 30
 
 interface Row { seq: number, action: string }
+/** What the in-page read uses of a DOM element (the tests compile without the DOM's types). */
+interface Cell {
+  getAttribute: (name: string) => string | null
+  querySelectorAll: (selector: string) => Iterable<Cell>
+  querySelector: (selector: string) => Cell | null
+  textContent: string | null
+}
 
-/** The rows the table shows once it is no longer showing the previous page in its place. */
+/**
+ * The rows the table shows once it is no longer showing the previous page in
+ * its place, read in one step in the page (the busy flag, every row's seq and
+ * action from the same render: read apart, a render between two reads could
+ * mix two pages).
+ */
 async function shownRows (page: Page): Promise<Row[]> {
   const table = page.getByRole('table', { name: 'Audit log' })
-  await until(async () => (await table.getAttribute('aria-busy')) === 'false', 'the page to load')
-  const rows = table.locator('tbody tr')
-  const seqs = await rows.locator('td:nth-child(1)').allTextContents()
-  const actions = await rows.locator('td:nth-child(3)').allTextContents()
-  return seqs.map((seq, i) => ({ seq: Number(seq), action: actions[i]! }))
+  let rows: Row[] | undefined
+  await until(async () => {
+    rows = await table.evaluate((element: Cell) => element.getAttribute('aria-busy') !== 'false'
+      ? undefined
+      : [...element.querySelectorAll('tbody tr')].map((tr) => ({
+          seq: Number(tr.querySelector('td:nth-child(1)')?.textContent), action: tr.querySelector('td:nth-child(3)')?.textContent ?? ''
+        })))
+    return rows !== undefined
+  }, 'the page to load')
+  return rows!
 }
 
 /** Waits for the table to show other rows than `before` (the next or previous page). */
