@@ -13,7 +13,7 @@ import { jobsProjection } from '../src/projections/jobs/projection.ts'
 import { CLAIM_FUNCTION, claimDueJobs, type ClaimOptions } from '../src/projections/jobs/queries.ts'
 import type { SqlClient } from '../src/sql/client.ts'
 import { forEachDatabase } from './helpers/databases.ts'
-import { planningExecutor, type PlanNode } from './helpers/plans.ts'
+import { planNodes, planningExecutor, type PlanNode } from './helpers/plans.ts'
 
 const TYPE = 'test.plan'
 const JOBS = 20_000
@@ -35,9 +35,10 @@ async function seedQueue (sql: SqlClient): Promise<void> {
 
 /** Node types of a JSON plan with the relation or index each reads ("Sort" for a sort). */
 function nodes (plan: PlanNode): string[] {
-  const name = plan['Index Name'] ?? plan['Relation Name'] ?? plan['CTE Name']
-  const here = `${String(plan['Node Type'])}${name === undefined ? '' : ` ${String(name)}`}`
-  return [here, ...((plan.Plans as PlanNode[] | undefined) ?? []).flatMap(nodes)]
+  return planNodes(plan).map((node) => {
+    const name = node['Index Name'] ?? node['Relation Name'] ?? node['CTE Name']
+    return `${String(node['Node Type'])}${name === undefined ? '' : ` ${String(name)}`}`
+  })
 }
 
 /**

@@ -22,3 +22,8 @@ export function planningExecutor (sql: SqlExecutor, seen: (plan: PlanNode) => vo
     }
   }
 }
+
+/** Every node of a plan, the root first, then each child's nodes in order (depth first). */
+export function planNodes (plan: PlanNode): PlanNode[] {
+  return [plan, ...((plan.Plans as PlanNode[] | undefined) ?? []).flatMap(planNodes)]
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { forEachDatabase } from '../../../test/helpers/databases.ts'
-import { planningExecutor, type PlanNode } from '../../../test/helpers/plans.ts'
+import { planNodes, planningExecutor, type PlanNode } from '../../../test/helpers/plans.ts'
 import type { SqlClient, SqlExecutor } from '../../sql/client.ts'
 import { AUDIT_INDEXES } from './indexes.ts'
 import { type AuditFilters, type AuditRow, auditPage, auditRows } from './queries.ts'
@@ -189,10 +189,9 @@ t.test('audit pages filter one organization\'s log, in either order, by stable k
 
 /** Node types of a JSON plan and the relation or index each reads. */
 function scans (plan: PlanNode): string[] {
-  const here = typeof plan['Node Type'] === 'string' && (plan['Relation Name'] !== undefined || plan['Index Name'] !== undefined)
-    ? [`${String(plan['Node Type'])} ${String(plan['Index Name'] ?? plan['Relation Name'])}`]
-    : []
-  return [...here, ...((plan.Plans as PlanNode[] | undefined) ?? []).flatMap(scans)]
+  return planNodes(plan)
+    .filter((node) => typeof node['Node Type'] === 'string' && (node['Relation Name'] !== undefined || node['Index Name'] !== undefined))
+    .map((node) => `${String(node['Node Type'])} ${String(node['Index Name'] ?? node['Relation Name'])}`)
 }
 
 /** An executor that plans what it is asked instead of running it, and keeps each plan's scans. */
