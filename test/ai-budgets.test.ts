@@ -136,11 +136,16 @@ async function crash (t: Test, w: AssistantApp, sql: Parameters<typeof rebuildPr
   const usageBefore = await budgetUsage(w, month)
   t.equal((await w.api.call('PUT', url(w), { body: { monthlyMicros: null, reason: 'the plan\'s' } })).statusCode, 200)
   // 1. Died between recording a response's usage and settling it.
+  // Its settlement is skipped, and the real one is put back only once it was: the answer's status comes before the
+  // response records its usage and settles, so putting it back when the usage shows could let the settlement through.
   const settle = budgets.settle.bind(budgets)
-  budgets.settle = async () => {}
+  let skip: () => void = () => {}
+  const skipped = new Promise<void>((resolve) => { skip = resolve })
+  budgets.settle = async () => { skip() }
   t.equal((await ask(w, 1)).status, 200)
-  await until('the usage recorded', async () => (await budgetUsage(w, month)).responses === usageBefore.responses + 1)
+  await skipped
   budgets.settle = settle
+  await until('the usage recorded', async () => (await budgetUsage(w, month)).responses === usageBefore.responses + 1)
   // 2. Died while its response streamed: the response started on a node that is gone, nothing recorded since.
   const dead = await w.conversation()
   const metadata = { ...systemCommand('dead-node'), orgId: w.orgId }
