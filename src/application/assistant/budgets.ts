@@ -17,12 +17,14 @@
  * One hot organization serializes on its month's row: each statement holds the
  * row's lock through its commit, so a node sending each reservation on its own
  * lets its callers queue one commit after another. A node therefore sends
- * what arrives for one organization and month while a statement of theirs is
- * under way as one batch when it ends: the reservations in one transaction that
- * locks the row, reads it and admits the longest run, in arrival order, that
- * fits (the rest are refused as before); the settlements in one statement. The
- * decision is made under the row's lock as before, so the guarantee is the
- * same; what changes is that a commit carries many.
+ * what arrives for one organization and month while a call of theirs is under
+ * way as one batch when it ends, settlements and reservations together, in one
+ * call of a database function (migration 009): the settlements first, then,
+ * under the row's lock, the longest run of reservations in arrival order that
+ * fits (the rest are refused as before). The decision is made under the row's
+ * lock as before, so the guarantee is the same; what changes is that one
+ * round trip and one commit carry many, and a reservation waits for the batch
+ * under way and its own.
  */
 import { domainError } from '../../domain/errors.ts'
 import type { SqlClient } from '../../sql/client.ts'
@@ -57,6 +59,7 @@ export const POLICY_TTL_MS = 2000
 
 const monthDate = (month: string): string => `${month}-01`
 
+/** One reservation alone (the common case, an organization with nothing else under way): one conditional upsert. */
 const RESERVE = `WITH admitted AS (
     INSERT INTO ai_budget_months AS m (org_id, month, spent_micros, reserved_micros)
     SELECT $1, $2::date, 0, $3::bigint WHERE $3::bigint <= $4::bigint
@@ -70,22 +73,18 @@ const RESERVE = `WITH admitted AS (
     RETURNING r.response_id)
   SELECT count(*)::int AS held FROM held`
 
-/** Locks the month's row (made at 0 when it is the month's first) and reads it: the batch decides under that lock. */
-const LOCK_MONTH = `INSERT INTO ai_budget_months AS m (org_id, month, spent_micros, reserved_micros) VALUES ($1, $2::date, 0, 0)
-  ON CONFLICT (org_id, month) DO UPDATE SET reserved_micros = m.reserved_micros
-  RETURNING m.spent_micros::text AS spent, m.reserved_micros::text AS reserved`
-
-const HOLD_BATCH = `WITH held AS (
-    INSERT INTO ai_budget_reservations AS r (response_id, org_id, month, conversation_id, held_micros, expires_at)
-    SELECT h.response_id, $1, $2::date, h.conversation_id, h.held, $6::timestamptz
-      FROM unnest($3::text[], $4::text[], $5::bigint[]) AS h(response_id, conversation_id, held)
-    ON CONFLICT (response_id) DO UPDATE SET held_micros = r.held_micros + EXCLUDED.held_micros, expires_at = EXCLUDED.expires_at
-    RETURNING r.response_id)
-  UPDATE ai_budget_months SET reserved_micros = reserved_micros + $7::bigint WHERE org_id = $1 AND month = $2::date`
+/**
+ * More in one batch of an organization's month, in one call (migration 009): its settlements, then its reservations, the
+ * longest run in arrival order that fits, under the month row's lock.
+ */
+const BATCH = `SELECT admitted, month_spent::text AS spent, settled
+  FROM ledgerline_ai_budget_batch($1, $2::date, $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint,
+    $9::timestamptz)`
 
 /**
- * Settles a batch of one organization's month: each listed reservation still held is deleted and its cost moved to
- * spent (the row is the token: one settled twice, or never reserved, moves nothing).
+ * Settles a batch of settlements alone, or of responses whose month this node does not know (reserved by another
+ * node, reconciled here): each listed reservation still held is deleted and its cost moved to spent (the row is the
+ * token: one settled twice, or never reserved, moves nothing).
  */
 const SETTLE = `WITH released AS (
     DELETE FROM ai_budget_reservations AS r USING unnest($1::text[], $2::bigint[]) AS s(response_id, cost)
@@ -106,7 +105,7 @@ class Batches<T, R> {
   readonly #waiting = new Map<string, Array<Waiting<T, R>>>()
   readonly #running = new Set<string>()
 
-  constructor (private readonly run: (items: T[]) => Promise<R[]>) {}
+  constructor (private readonly run: (key: string, items: T[]) => Promise<R[]>) {}
 
   add (key: string, item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -123,7 +122,7 @@ class Batches<T, R> {
       for (let batch = this.#waiting.get(key); batch !== undefined; batch = this.#waiting.get(key)) {
         this.#waiting.delete(key)
         try {
-          const results = await this.run(batch.map((waiting) => waiting.item))
+          const results = await this.run(key, batch.map((waiting) => waiting.item))
           batch.forEach((waiting, i) => waiting.resolve(results[i]!))
         } catch (error) {
           for (const waiting of batch) waiting.reject(error)
@@ -135,18 +134,21 @@ class Batches<T, R> {
   }
 }
 
-interface Held { readonly reservation: Reservation, readonly budgetMicros: number }
-interface Settling { readonly responseId: string, readonly costMicros: number }
+interface Held { readonly kind: 'reserve', readonly reservation: Reservation, readonly budgetMicros: number }
+interface Settling { readonly kind: 'settle', readonly responseId: string, readonly costMicros: number }
 
 /** How many reservations' months a node remembers for their settlements; one it forgot is settled on its own. */
 const MAX_KEYS = 100_000
 
-const keyOf = (orgId: string, month: string): string => `${orgId}\u0000${month}`
+const KEY_SEPARATOR = '\u0000'
+const keyOf = (orgId: string, month: string): string => `${orgId}${KEY_SEPARATOR}${month}`
 
 export class AiBudgets {
   readonly #policies: BoundedCache<BudgetPolicy & { month: string }>
-  readonly #holds = new Batches<Held, boolean>((held) => this.#reserveBatch(held))
-  readonly #settlements = new Batches<Settling, void>((settling) => this.#settleBatch(settling))
+  /** Per organization and month: its reservations and settlements, one call a batch. */
+  readonly #months = new Batches<Held | Settling, boolean>((key, items) => this.#monthBatch(key, items))
+  /** Settlements of reservations whose month this node does not know. */
+  readonly #strays = new Batches<Settling, boolean>((_key, settling) => this.#settleStrays(settling))
   /** The organization and month of each reservation this node holds: its settlement joins that month's batch. */
   readonly #keys = new Map<string, string>()
 
@@ -173,7 +175,7 @@ export class AiBudgets {
     }
     if (policy.blocked) return refuse()
     const key = keyOf(orgId, month)
-    if (!await this.#holds.add(key, { reservation, budgetMicros: policy.budgetMicros })) return refuse()
+    if (!await this.#months.add(key, { kind: 'reserve', reservation, budgetMicros: policy.budgetMicros })) return refuse()
     this.#keys.set(reservation.responseId, key)
     // A response settled elsewhere (its reservation expired and was reconciled) leaves its key here: the oldest go.
     if (this.#keys.size > MAX_KEYS) this.#keys.delete(this.#keys.keys().next().value!)
@@ -183,56 +185,52 @@ export class AiBudgets {
   async settle (responseId: string, costMicros: number): Promise<void> {
     const key = this.#keys.get(responseId)
     this.#keys.delete(responseId)
+    const settling: Settling = { kind: 'settle', responseId, costMicros }
     // Held by another node (a reconciliation): settled on its own, as its month is not known here.
-    await this.#settlements.add(key ?? `response\u0000${responseId}`, { responseId, costMicros })
+    if (key === undefined) await this.#strays.add(responseId, settling)
+    else await this.#months.add(key, settling)
   }
 
-  /** One reservation alone is one statement; more are one transaction that admits the longest run that fits, in order. */
-  async #reserveBatch (batch: readonly Held[]): Promise<boolean[]> {
-    const first = batch[0]!.reservation
-    const expiresAt = new Date(Math.max(...batch.map(({ reservation }) => reservation.now.getTime())) + this.ttlMs)
+  /**
+   * One month's batch: a reservation alone is one statement, settlements alone one more; anything else is one call
+   * of migration 009's function, the settlements first (what they free is free for the reservations), then the
+   * reservations, the longest run in arrival order that fits. The month's spend is recorded once, at what the
+   * settlements left it.
+   */
+  async #monthBatch (key: string, batch: ReadonlyArray<Held | Settling>): Promise<boolean[]> {
+    const holds = batch.filter((item): item is Held => item.kind === 'reserve')
+    const settlements = batch.filter((item): item is Settling => item.kind === 'settle')
+    if (holds.length === 0) return this.#settleStrays(settlements)
+    const [orgId, month] = key.split(KEY_SEPARATOR) as [string, string]
+    const reservations = holds.map((held) => held.reservation)
+    // The budget each was read under may differ if it changed meanwhile: the least of them binds the batch.
+    const budgetMicros = Math.min(...holds.map((held) => held.budgetMicros))
+    const expiresAt = new Date(Math.max(...reservations.map((reservation) => reservation.now.getTime())) + this.ttlMs)
     if (batch.length === 1) {
+      const only = reservations[0]!
       const { rows } = await this.sql.query<{ held: number }>(RESERVE, [
-        first.orgId, monthDate(first.month), first.estimateMicros, batch[0]!.budgetMicros, first.responseId, first.conversationId,
-        expiresAt
+        orgId, monthDate(month), only.estimateMicros, budgetMicros, only.responseId, only.conversationId, expiresAt
       ], { name: 'ai_budget_reserve' })
       return [rows[0]?.held === 1]
     }
-    // The budget each was read under may differ if it changed meanwhile: the least of them binds the batch.
-    const budgetMicros = Math.min(...batch.map((held) => held.budgetMicros))
-    return this.sql.transaction(async (tx) => {
-      const { rows } = await tx.query<{ spent: string, reserved: string }>(LOCK_MONTH, [first.orgId, monthDate(first.month)],
-        { name: 'ai_budget_lock_month' })
-      let left = budgetMicros - Number(rows[0]!.spent) - Number(rows[0]!.reserved)
-      const admitted = batch.map(({ reservation }) => {
-        left -= reservation.estimateMicros
-        return left >= 0
-      })
-      // One row per response: an upsert may not touch a row twice (a response reserves one step after another, but still).
-      const holds = new Map<string, { conversationId: string, micros: number }>()
-      batch.forEach(({ reservation }, i) => {
-        if (!admitted[i]) return
-        const { responseId, conversationId, estimateMicros } = reservation
-        holds.set(responseId, { conversationId, micros: (holds.get(responseId)?.micros ?? 0) + estimateMicros })
-      })
-      if (holds.size > 0) {
-        const rows = [...holds.values()]
-        await tx.query(HOLD_BATCH, [
-          first.orgId, monthDate(first.month), [...holds.keys()], rows.map((held) => held.conversationId),
-          rows.map((held) => held.micros), expiresAt, rows.reduce((sum, held) => sum + held.micros, 0)
-        ], { name: 'ai_budget_hold_batch' })
-      }
-      return admitted
-    })
+    const { rows } = await this.sql.query<{ admitted: boolean[], spent: string, settled: number }>(BATCH, [
+      orgId, monthDate(month), settlements.map((settling) => settling.responseId), settlements.map((settling) => settling.costMicros),
+      reservations.map((reservation) => reservation.responseId), reservations.map((reservation) => reservation.conversationId),
+      reservations.map((reservation) => reservation.estimateMicros), budgetMicros, expiresAt
+    ], { name: 'ai_budget_batch' })
+    const { admitted, spent, settled } = rows[0]!
+    if (settled > 0) await this.sources.spent(orgId, month, Number(spent))
+    let next = 0
+    return batch.map((item) => item.kind === 'settle' || admitted[next++] === true)
   }
 
-  /** One month's settlements in one statement; then the month's spend is recorded once, at what the batch left it. */
-  async #settleBatch (batch: readonly Settling[]): Promise<void[]> {
+  /** Settlements in one statement; then each month's spend is recorded once. */
+  async #settleStrays (batch: readonly Settling[]): Promise<boolean[]> {
     const { rows } = await this.sql.query<{ org_id: string, month: string, spent: string }>(SETTLE, [
       batch.map((settling) => settling.responseId), batch.map((settling) => settling.costMicros)
     ], { name: 'ai_budget_settle' })
     for (const row of rows) await this.sources.spent(row.org_id, row.month, Number(row.spent))
-    return batch.map(() => undefined)
+    return batch.map(() => true)
   }
 
   /** Reservations held past their expiry (their node died, or never settled them), oldest first. */
