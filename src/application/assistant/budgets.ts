@@ -148,7 +148,7 @@ export class AiBudgets {
   /** Per organization and month: its reservations and settlements, one call a batch. */
   readonly #months = new Batches<Held | Settling, boolean>((key, items) => this.#monthBatch(key, items))
   /** Settlements of reservations whose month this node does not know. */
-  readonly #strays = new Batches<Settling, boolean>((_key, settling) => this.#settleStrays(settling))
+  readonly #unknownMonths = new Batches<Settling, boolean>((_key, settling) => this.#settleBatch(settling))
   /** The organization and month of each reservation this node holds: its settlement joins that month's batch. */
   readonly #keys = new Map<string, string>()
 
@@ -187,7 +187,7 @@ export class AiBudgets {
     this.#keys.delete(responseId)
     const settling: Settling = { kind: 'settle', responseId, costMicros }
     // Held by another node (a reconciliation): settled on its own, as its month is not known here.
-    if (key === undefined) await this.#strays.add(responseId, settling)
+    if (key === undefined) await this.#unknownMonths.add(responseId, settling)
     else await this.#months.add(key, settling)
   }
 
@@ -200,7 +200,7 @@ export class AiBudgets {
   async #monthBatch (key: string, batch: ReadonlyArray<Held | Settling>): Promise<boolean[]> {
     const holds = batch.filter((item): item is Held => item.kind === 'reserve')
     const settlements = batch.filter((item): item is Settling => item.kind === 'settle')
-    if (holds.length === 0) return this.#settleStrays(settlements)
+    if (holds.length === 0) return this.#settleBatch(settlements)
     const [orgId, month] = key.split(KEY_SEPARATOR) as [string, string]
     const reservations = holds.map((held) => held.reservation)
     // The budget each was read under may differ if it changed meanwhile: the least of them binds the batch.
@@ -225,7 +225,7 @@ export class AiBudgets {
   }
 
   /** Settlements in one statement; then each month's spend is recorded once. */
-  async #settleStrays (batch: readonly Settling[]): Promise<boolean[]> {
+  async #settleBatch (batch: readonly Settling[]): Promise<boolean[]> {
     const { rows } = await this.sql.query<{ org_id: string, month: string, spent: string }>(SETTLE, [
       batch.map((settling) => settling.responseId), batch.map((settling) => settling.costMicros)
     ], { name: 'ai_budget_settle' })
