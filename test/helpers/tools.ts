@@ -49,6 +49,9 @@ export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string
   const services = runtime.identity
   const owner = await bootstrap(services, systemCommand('test'), { email: 'owner@tools.example', orgName: 'Tools Org' })
   const { orgId } = owner
+  // Tools read the read models: the organization and its owner must be projected before the first call.
+  const caughtUpToHead = async (): Promise<void> => runtime.runner.waitFor(await runtime.store.headPosition(), 20_000)
+  await caughtUpToHead()
   const asOwner = (): CommandMetadata => ({ ...systemCommand('test'), actor: { type: 'user', id: owner.userId }, orgId })
   const metrics = new Registry()
   const observer = new ToolMetrics(metrics)
@@ -63,6 +66,7 @@ export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string
       const { roleId } = await createRole(services, asOwner(), orgId, { name: `only ${name}`, grants })
       await assignRole(services, asOwner(), orgId, userId, roleId)
       await unassignRole(services, asOwner(), orgId, userId, 'viewer')
+      await caughtUpToHead()
       return userId
     },
     pipeline: (tools, now) => new ToolPipeline({
