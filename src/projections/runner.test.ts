@@ -193,7 +193,9 @@ t.test('a failing batch writes nothing and moves no checkpoint; waitFor times ou
     const { position } = await store.append('org-1', notes(3))
     const error = await runner.waitFor(position, 600).catch((e: unknown) => e)
     t.equal((error as { code?: string }).code, 'projection.timeout')
-    t.match(runner.status()[0]!.lastError, /projection bug/)
+    // Under load the first batch may not have failed yet when the 600 ms are up: wait for its error, then look.
+    for (let i = 0; i < 200 && runner.status()[0]!.lastError === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.match(runner.status()[0]!.lastError, /projection bug/, 'the batch failed with the projection\'s error')
     t.equal((await sql.query('SELECT * FROM flaky_notes')).rowCount, 0, 'the failed batch left no row')
     fail = false
     await runner.waitFor(position, 15_000)
