@@ -12,7 +12,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-pro
 import { derivedSecret } from '../application/audit/signing-key.ts'
 import { assertMetricsProtected } from '../ops/lib/metrics-access.ts'
 import type { Runtime } from '../runtime.ts'
-import { authenticator } from './plugins/auth.ts'
+import { authenticator, readClientIp } from './plugins/auth.ts'
 import { authorization } from './plugins/authorization.ts'
 import { consistency } from './plugins/consistency.ts'
 import { denialsPlugin } from './plugins/denials.ts'
@@ -102,6 +102,9 @@ export async function buildApp (runtime: Runtime): Promise<FastifyInstance> {
   app.decorateRequest('principal', null)
   app.decorateRequest('commandId', null)
   app.decorateRequest('consistentWith', undefined)
+  app.decorateRequest('clientIp', '')
+  // First of all hooks: every later use of the client's address reads this one.
+  app.addHook('onRequest', readClientIp)
   await app.register(errorsPlugin)
   await app.register(tracePlugin)
   await app.register(metricsPlugin, { runtime })

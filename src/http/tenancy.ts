@@ -18,6 +18,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { Forbidden, OrgNotFound } from '../domain/identity/errors.ts'
+import type { ToolCaller } from '../application/tools/tool.ts'
 import type { MembershipView } from '../projections/identity/queries.ts'
 import type { Runtime } from '../runtime.ts'
 import { principalOf } from './plugins/auth.ts'
@@ -47,8 +48,8 @@ export async function authorizeAction (runtime: Runtime, request: FastifyRequest
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
   // Policies may treat an impersonated request differently (a grant that denies under `context.impersonating`).
-  const context = principal.impersonation === undefined ? { ip: request.ip, time: Date.now() } : { ip: request.ip, time: Date.now(),
-    impersonating: true }
+  const context = principal.impersonation === undefined ? { ip: request.clientIp, time: Date.now() }
+    : { ip: request.clientIp, time: Date.now(), impersonating: true }
   const policy = await runtime.identity.policies.policyOf(orgId)
   const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
   runtime.metrics.authzDecision(orgId, allowed)
@@ -69,4 +70,15 @@ export async function membershipOf (runtime: Runtime, request: FastifyRequest, o
   const membership = memberships.find((m) => m.orgId === orgId)
   if (membership === undefined) throw new OrgNotFound()
   return membership
+}
+
+/**
+ * The caller as the tool pipeline takes it (HTTP, MCP and the assistant alike): the authenticated principal, and the
+ * address conditions may read. Token authentication does not know whether the person used MFA: `context.mfa` is left
+ * out, so a condition on it fails.
+ */
+export function toolCallerOf (request: FastifyRequest): ToolCaller {
+  const { userId, platformAdmin, platformSupport, impersonation } = principalOf(request)
+  const context = { ip: request.clientIp }
+  return { userId, platformAdmin, platformSupport, ...(impersonation === undefined ? {} : { impersonation }), context }
 }

@@ -10,10 +10,10 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { isInitializeRequest, type InitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import type { FastifyRequest } from 'fastify'
-import type { ToolCaller } from '../../application/tools/tool.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { mcpPath } from './metadata.ts'
 import { CONTEXT, type McpRequestContext } from './server.ts'
+import { toolCallerOf } from '../tenancy.ts'
 
 /** Headers the transport never needs: the credentials stay out of the handlers' `requestInfo`. */
 const DROPPED = new Set(['authorization', 'cookie', 'content-length', 'transfer-encoding', 'connection'])
@@ -54,17 +54,12 @@ export function transportFor (options: {
   return transport
 }
 
-/** The caller as the pipeline takes it; token authentication does not know about MFA, so a condition on `context.mfa` fails. */
-function callerOf (request: FastifyRequest): ToolCaller {
-  const { userId, platformAdmin, platformSupport, impersonation } = principalOf(request)
-  return { userId, platformAdmin, platformSupport, ...(impersonation === undefined ? {} : { impersonation }), context: { ip: request.ip } }
-}
 
 /** What this request tells the handlers: its caller, its metadata, its logger (src/http/mcp/server.ts). */
 export function authInfoOf (request: FastifyRequest, orgId: string): AuthInfo {
   const principal = principalOf(request)
   const context: McpRequestContext = {
-    caller: callerOf(request),
+    caller: toolCallerOf(request),
     metadata: () => ({ ...commandMetadata(request, orgId), commandId: randomUUID() }),
     log: request.log
   }

@@ -39,7 +39,19 @@ declare module 'fastify' {
     principal: Principal | null
     /** Set by the idempotency plugin: the command id a key maps to. */
     commandId: string | null
+    /**
+     * The client's address (as `ip`, behind the trusted proxies), read once when the request arrives: `ip` reads the
+     * socket each time, and once the client has gone (a closed tab, an aborted fetch) it is undefined.
+     */
+    clientIp: string
   }
+}
+
+/** Reads the client's address while its socket is open; '' when it has none (already gone). */
+export function readClientIp (request: FastifyRequest, _reply: unknown, done: () => void): void {
+  const ip = request.ip as string | undefined
+  request.clientIp = ip === undefined ? '' : ip.slice(0, 64)
+  done()
 }
 
 type Impersonated = Principal & { impersonation: ImpersonationContext }
@@ -59,7 +71,7 @@ export function authenticator (runtime: Runtime) {
     }
     request.principal = principal
     if (principal.impersonation !== undefined) return admit(request, reply, principal as Impersonated, done)
-    const ip = request.ip.slice(0, 64)
+    const ip = request.clientIp
     const previousIpCount = ip === '' ? undefined : runtime.identity.directory.noteAddress(principal.token.id, ip)
     if (previousIpCount !== undefined) {
       const use = { tokenId: principal.token.id, userId: principal.userId, ip, previousIpCount }
@@ -81,7 +93,7 @@ export function authenticator (runtime: Runtime) {
       route: request.routeOptions.url ?? request.url,
       action: schema?.['x-permission'],
       orgId: typeof orgId === 'string' ? orgId : undefined,
-      ip: request.ip,
+      ip: request.clientIp,
       metadata: { ...commandMetadata(request), commandId: randomUUID() }
     }).then(() => done(), (error: Error) => {
       if (error instanceof SessionEnded) reply.header('www-authenticate', 'Bearer realm="ledgerline"')
@@ -97,8 +109,20 @@ export function authenticator (runtime: Runtime) {
     if (token instanceof Error) return done(token)
     if (token === undefined) return accept(request, reply, undefined, done)
     const principal = runtime.identity.directory.authenticate(token)
-    if (principal instanceof Promise) principal.then((found) => accept(request, reply, found, done, token), done)
-    else accept(request, reply, principal, done, token)
+    if (principal instanceof Promise) {
+      // Whatever goes wrong once the token is loaded answers this request (once), never an unhandled rejection.
+      const once = onlyOnce(done)
+      principal.then((found) => accept(request, reply, found, once, token), once).catch(once)
+    } else accept(request, reply, principal, done, token)
+  }
+}
+
+function onlyOnce (done: (error?: Error) => void): (error?: unknown) => void {
+  let called = false
+  return (error) => {
+    if (called) return
+    called = true
+    done(error === undefined ? undefined : error instanceof Error ? error : new Error(String(error)))
   }
 }
 
@@ -118,7 +142,7 @@ export function commandMetadata (request: FastifyRequest, orgId?: string): Comma
     actor: request.principal === null ? { type: 'system', id: 'anonymous' } : { type: 'user', id: request.principal.userId },
     traceId: request.id,
     requestId: typeof requestId === 'string' && REQUEST_ID.test(requestId) ? requestId : randomUUID(),
-    ip: request.ip.slice(0, 64),
+    ip: request.clientIp,
     ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 500) } : {}),
     ...(orgId === undefined ? {} : { orgId }),
     // Every event of an impersonated request says who really acted (DESIGN §4).

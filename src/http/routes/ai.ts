@@ -62,7 +62,7 @@ const QuotasView = z.object({
 async function holds (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<boolean> {
   const { userId, impersonation } = principalOf(request)
   const policy = await runtime.identity.policies.policyOf(orgId)
-  const context = { ip: request.ip, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
+  const context = { ip: request.clientIp, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
   return policy.can({ id: userId, roles: authorizedMembership(request).roles }, action, { type: 'organization', id: orgId }, context)
 }
 

@@ -17,12 +17,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { StoredPart } from '../../application/assistant/parts.ts'
 import { liveParts } from '../../application/assistant/live.ts'
-import type { ToolCaller } from '../../application/tools/tool.ts'
 import { MAX_MESSAGE_CHARS } from '../../domain/assistant/events.ts'
 import type { Runtime } from '../../runtime.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, problems } from '../schemas.ts'
+import { toolCallerOf } from '../tenancy.ts'
 
 // Its types declare an ES default export over a CommonJS module; fastify-plugin sets `default` on the plugin itself.
 const sse = (sseModule as unknown as { default: FastifyPluginAsync<{ heartbeatInterval: number }> }).default
@@ -72,10 +72,6 @@ function messageOf (body: z.infer<typeof AskBody> | undefined): string | null {
   return text === '' ? null : text.slice(0, MAX_MESSAGE_CHARS)
 }
 
-function callerOf (request: FastifyRequest): ToolCaller {
-  const { userId, platformAdmin, platformSupport, impersonation } = principalOf(request)
-  return { userId, platformAdmin, platformSupport, ...(impersonation === undefined ? {} : { impersonation }), context: { ip: request.ip } }
-}
 
 const SSE_ANSWER = { 200: z.string().describe('text/event-stream: UI message stream protocol v1 parts, then [DONE]'), ...problems }
 
@@ -156,7 +152,7 @@ export async function assistantRoutes (app: FastifyInstance, { runtime }: { runt
     const { orgId, conversationId } = request.params
     const live = liveParts()
     const running = await assistant.ask({
-      orgId, conversationId, caller: callerOf(request), text: messageOf(request.body), metadata: commandMetadata(request, orgId)
+      orgId, conversationId, caller: toolCallerOf(request), text: messageOf(request.body), metadata: commandMetadata(request, orgId)
     }, live.listener)
     const closed = assistant.deps.metrics.streamOpened()
     reply.sse.onClose(() => {

@@ -48,7 +48,7 @@ export async function publicAuthRoutes (app: FastifyInstance, { runtime }: { run
       response: { 201: Session, ...problems }
     }
   }, async (request, reply) => {
-    limiter.hit(reply, [`ip:${request.ip}`, `email:${normalizeEmail(request.body.email)}`])
+    limiter.hit(reply, [`ip:${request.clientIp}`, `email:${normalizeEmail(request.body.email)}`])
     const metadata = commandMetadata(request)
     const { userId } = await registerUser(runtime.identity, metadata, request.body)
     const session = await createToken(runtime.identity,
@@ -67,7 +67,7 @@ export async function publicAuthRoutes (app: FastifyInstance, { runtime }: { run
       response: { 200: Session, ...problems }
     }
   }, async (request, reply) => {
-    limiter.hit(reply, [`ip:${request.ip}`, `email:${normalizeEmail(request.body.email)}`])
+    limiter.hit(reply, [`ip:${request.clientIp}`, `email:${normalizeEmail(request.body.email)}`])
     const session = await login(runtime.identity, commandMetadata(request), request.body)
     return {
       userId: session.userId, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position

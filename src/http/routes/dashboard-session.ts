@@ -70,7 +70,7 @@ export async function dashboardSessionRoutes (app: FastifyInstance, { runtime }:
   }, async (request, reply) => {
     // Signing someone in from another site (login CSRF) is refused like any cross-origin cookie request.
     assertSameOrigin(request)
-    limiter.hit(reply, [`ip:${request.ip}`, `email:${normalizeEmail(request.body.email)}`])
+    limiter.hit(reply, [`ip:${request.clientIp}`, `email:${normalizeEmail(request.body.email)}`])
     const session = await login(runtime.identity, commandMetadata(request), request.body)
     setSessionCookies(reply, secureCookies(request, production), session.token, session.expiresAt)
     return { userId: session.userId, expiresAt: session.expiresAt, position: session.position }

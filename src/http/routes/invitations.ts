@@ -69,7 +69,7 @@ export async function invitationRoutes (app: FastifyInstance, { runtime }: { run
     if (request.body == null) {
       throw new Unauthenticated('sign in with the invited address, or send { displayName, password } to create that account')
     }
-    limiter.hit(reply, [`ip:${request.ip}`])
+    limiter.hit(reply, [`ip:${request.clientIp}`])
     const { session, ...accepted } = await registerAndAccept(services, commandMetadata(request), token, request.body)
     return reply.code(201).send({
       ...accepted, token: session.token, tokenId: session.tokenId, expiresAt: session.expiresAt, position: session.position

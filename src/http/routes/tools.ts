@@ -20,7 +20,6 @@ import { z } from 'zod'
 import { listToolCalls, showToolCall } from '../../application/tools/calls.ts'
 import type { ToolCallOutcome } from '../../application/tools/outcome.ts'
 import type { PendingCallRequest } from '../../application/tools/pipeline.ts'
-import type { ToolCaller } from '../../application/tools/tool.ts'
 import { LedgerlineError } from '../../domain/errors.ts'
 import { Forbidden } from '../../domain/identity/errors.ts'
 import { TOOL_NAME } from '../../domain/tools/contract.ts'
@@ -31,6 +30,7 @@ import { authorizedMembership } from '../plugins/authorization.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, Position, problems } from '../schemas.ts'
+import { toolCallerOf } from '../tenancy.ts'
 
 /** What every route of this file authorizes: using AI tools at all. */
 const AI_USE = 'ai:use'
@@ -89,17 +89,11 @@ class ToolCallProblem extends LedgerlineError {
   }
 }
 
-/** The caller as the pipeline takes it: the authenticated principal, and the address conditions may read. */
-function callerOf (request: FastifyRequest): ToolCaller {
-  const { userId, platformAdmin, platformSupport, impersonation } = principalOf(request)
-  // Token authentication does not know whether the person used MFA: `context.mfa` is left out, so a condition on it fails.
-  return { userId, platformAdmin, platformSupport, ...(impersonation === undefined ? {} : { impersonation }), context: { ip: request.ip } }
-}
 
 /** The path's call, as the caller approves or denies it. */
 function pendingCall (request: FastifyRequest): PendingCallRequest {
   const { orgId, callId } = request.params as z.infer<typeof CallParams>
-  return { orgId, callId, caller: callerOf(request), metadata: commandMetadata(request, orgId) }
+  return { orgId, callId, caller: toolCallerOf(request), metadata: commandMetadata(request, orgId) }
 }
 
 const callLocation = (orgId: string, callId: string): string => `/v1/orgs/${orgId}/tool-calls/${callId}`
@@ -120,7 +114,7 @@ function answer (reply: FastifyReply, orgId: string, outcome: ToolCallOutcome): 
 async function readsEveryone (runtime: Runtime, request: FastifyRequest, orgId: string): Promise<boolean> {
   const { userId, impersonation } = principalOf(request)
   const policy = await runtime.identity.policies.policyOf(orgId)
-  const context = { ip: request.ip, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
+  const context = { ip: request.clientIp, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
   return policy.can({ id: userId, roles: authorizedMembership(request).roles }, READ_EVERYONE, { type: 'organization', id: orgId }, context)
 }
 
@@ -136,7 +130,7 @@ export async function toolRoutes (app: FastifyInstance, { runtime }: { runtime: 
       response: { 200: z.object({ items: z.array(ToolView) }), ...problems }
     }
   }, async (request) => {
-    return { items: await runtime.tools.available(request.params.orgId, callerOf(request)) }
+    return { items: await runtime.tools.available(request.params.orgId, toolCallerOf(request)) }
   })
 
   api.post('/v1/orgs/:orgId/tools/:name/calls', {
@@ -151,7 +145,7 @@ export async function toolRoutes (app: FastifyInstance, { runtime }: { runtime: 
   }, async (request, reply) => {
     const { orgId, name } = request.params
     const outcome = await runtime.tools.call({
-      orgId, tool: name, input: request.body.input, caller: callerOf(request), metadata: commandMetadata(request, orgId)
+      orgId, tool: name, input: request.body.input, caller: toolCallerOf(request), metadata: commandMetadata(request, orgId)
     })
     return answer(reply, orgId, outcome)
   })

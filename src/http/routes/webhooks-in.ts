@@ -88,7 +88,7 @@ export async function inboundWebhookRoutes (app: FastifyInstance, { runtime }: {
   const facts = (request: FastifyRequest) => {
     const userAgent = request.headers['user-agent']
     const agent = typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 500) } : {}
-    return { traceId: request.id, ip: request.ip.slice(0, 64), now: new Date(), ...agent }
+    return { traceId: request.id, ip: request.clientIp, now: new Date(), ...agent }
   }
 
   /** Rate, verify, store; any refusal counted by its outcome, a rate refusal with Retry-After. */
