@@ -170,6 +170,32 @@ t.test('only one runner leads a projection; a standby takes over when it stops',
   })
 })
 
+t.test('a wait on a leader that steps down ends with the next leader\'s progress, not at its deadline', async (t) => {
+  await forEachDatabase(t, async (t, { sql }) => {
+    const store = createPostgresEventStore(sql, registry)
+    t.teardown(() => store.close())
+    await seed(store, 1, 2)
+    const a = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
+    const b = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
+    a.start()
+    const head = await store.headPosition()
+    await a.waitFor(head, 10_000)
+    // Past the head: any later append is after it. Asked of the leader, whose waits are woken by its own batches.
+    const deadlineMs = 60_000
+    const waited = a.waitFor({ major: head.major, minor: head.minor + 1n }, deadlineMs).then(() => Date.now())
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    b.start()
+    t.teardown(() => b.stop())
+    await a.stop()
+    const began = Date.now()
+    const { position } = await store.append('org-78', notes(1))
+    await b.waitFor(position, 10_000)
+    const tookMs = (await waited) - began
+    t.ok(tookMs < deadlineMs / 2,
+      `answered once the standby had applied it (${tookMs} ms after the append; the deadline was ${deadlineMs} ms)`)
+  })
+})
+
 t.test('a failing batch writes nothing and moves no checkpoint; waitFor times out with a typed error', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const store = createPostgresEventStore(sql, registry)

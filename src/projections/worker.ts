@@ -158,7 +158,8 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
       if (left <= 0) return false
       await new Promise<void>((resolve) => {
         const done = (): void => { clearTimeout(timer); this.#waiters.delete(done); resolve() }
-        const timer = setTimeout(done, this.#leader ? left : Math.min(left, 50))
+        // The leader is woken by each batch and when it steps down; the second is a backstop against a wake it missed.
+        const timer = setTimeout(done, Math.min(left, this.#leader ? 1000 : 50))
         this.#waiters.add(done)
       })
     }
@@ -180,6 +181,8 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
       await retrying(async () => { if (lease.held) await this.#lead(lease) }, { signal, onFailure: (error) => this.#failed(error) })
     } finally {
       this.#leader = false
+      // Whoever waits on this instance's progress reads the checkpoint from the database now.
+      this.#wake()
       await lease.release()
     }
   }
@@ -217,6 +220,10 @@ export class CheckpointWorker<C extends CheckpointedConsumer = CheckpointedConsu
 
   #setState (state: ProjectionState): void {
     this.#state = state
+    this.#wake()
+  }
+
+  #wake (): void {
     for (const waiter of [...this.#waiters]) waiter()
   }
 
