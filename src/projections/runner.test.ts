@@ -1,5 +1,5 @@
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { z } from 'zod'
 import { metadataFor, systemCommand } from '../domain/envelope.ts'
 import { EventRegistry, defineEvent } from '../domain/registry.ts'
@@ -149,15 +149,23 @@ t.test('a projection whose version changed is rebuilt beside the old one at star
   })
 })
 
+/** Two runners of the stream catalogue over `streams` seeded streams: `a` started and caught up, `b` not started. */
+async function leaderAndStandby (t: Test, sql: SqlClient, streams: number): Promise<{
+  store: EventStore, a: ProjectionRunner, b: ProjectionRunner
+}> {
+  const store = createPostgresEventStore(sql, registry)
+  t.teardown(() => store.close())
+  await seed(store, streams, 2)
+  const a = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
+  const b = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
+  a.start()
+  await a.waitFor(await store.headPosition(), 10_000)
+  return { store, a, b }
+}
+
 t.test('only one runner leads a projection; a standby takes over when it stops', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
-    const store = createPostgresEventStore(sql, registry)
-    t.teardown(() => store.close())
-    await seed(store, 2, 2)
-    const a = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
-    const b = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
-    a.start()
-    await a.waitFor(await store.headPosition(), 10_000)
+    const { store, a, b } = await leaderAndStandby(t, sql, 2)
     b.start()
     t.teardown(() => b.stop())
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -172,14 +180,8 @@ t.test('only one runner leads a projection; a standby takes over when it stops',
 
 t.test('a wait on a leader that steps down ends with the next leader\'s progress, not at its deadline', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
-    const store = createPostgresEventStore(sql, registry)
-    t.teardown(() => store.close())
-    await seed(store, 1, 2)
-    const a = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
-    const b = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
-    a.start()
+    const { store, a, b } = await leaderAndStandby(t, sql, 1)
     const head = await store.headPosition()
-    await a.waitFor(head, 10_000)
     // Past the head: any later append is after it. Asked of the leader, whose waits are woken by its own batches.
     const deadlineMs = 60_000
     const waited = a.waitFor({ major: head.major, minor: head.minor + 1n }, deadlineMs).then(() => Date.now())
