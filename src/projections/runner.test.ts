@@ -12,7 +12,7 @@ import { rebuildProjection } from './rebuild.ts'
 import { ProjectionRunner } from './runner.ts'
 import { streamCatalogue } from './stream_catalogue/projection.ts'
 import { categoryStats } from './stream_catalogue/queries.ts'
-import { untilVisible } from '../../test/helpers/assertions.ts'
+import { lastWritten, untilVisible } from '../../test/helpers/assertions.ts'
 
 const registry = new EventRegistry([
   defineEvent({ type: 'test.note.written', schema: z.object({ text: z.string() }) })
@@ -159,7 +159,7 @@ async function leaderAndStandby (t: Test, sql: SqlClient, streams: number): Prom
   const a = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
   const b = new ProjectionRunner({ sql, store, projections: [streamCatalogue], logger, standbyRetryMs: 50 })
   a.start()
-  await a.waitFor(await store.headPosition(), 10_000)
+  await a.waitFor(await lastWritten(sql), 10_000)
   return { store, a, b }
 }
 
@@ -181,8 +181,8 @@ t.test('only one runner leads a projection; a standby takes over when it stops',
 t.test('a wait on a leader that steps down ends with the next leader\'s progress, not at its deadline', async (t) => {
   await forEachDatabase(t, async (t, { sql }) => {
     const { store, a, b } = await leaderAndStandby(t, sql, 1)
-    const head = await store.headPosition()
-    // Past the head: any later append is after it. Asked of the leader, whose waits are woken by its own batches.
+    const head = await lastWritten(sql)
+    // Past the last event written: any later append is after it. Asked of the leader, whose waits are woken by its own batches.
     const deadlineMs = 60_000
     const waited = a.waitFor({ major: head.major, minor: head.minor + 1n }, deadlineMs).then(() => Date.now())
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -23,6 +23,7 @@ import { parsePosition } from '../../src/eventstore/position.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import type { SqlClient } from '../../src/sql/client.ts'
 import { testConfig } from './app.ts'
+import { settled } from './assertions.ts'
 
 export interface ToolWorld {
   readonly runtime: Runtime
@@ -49,9 +50,10 @@ export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string
   const services = runtime.identity
   const owner = await bootstrap(services, systemCommand('test'), { email: 'owner@tools.example', orgName: 'Tools Org' })
   const { orgId } = owner
-  // Tools read the read models: the organization and its owner must be projected before the first call.
-  const caughtUpToHead = async (): Promise<void> => runtime.runner.waitFor(await runtime.store.headPosition(), 20_000)
-  await caughtUpToHead()
+  // Tools read the read models: the organization and its owner must be projected before the first call (everything
+  // written, not the visible head, which another transaction on the server can hold back: docs/testing.md).
+  const projected = async (): Promise<void> => settled(runtime, 20_000)
+  await projected()
   const asOwner = (): CommandMetadata => ({ ...systemCommand('test'), actor: { type: 'user', id: owner.userId }, orgId })
   const metrics = new Registry()
   const observer = new ToolMetrics(metrics)
@@ -66,7 +68,7 @@ export async function openToolWorld (t: Test, sql: SqlClient, env: Record<string
       const { roleId } = await createRole(services, asOwner(), orgId, { name: `only ${name}`, grants })
       await assignRole(services, asOwner(), orgId, userId, roleId)
       await unassignRole(services, asOwner(), orgId, userId, 'viewer')
-      await caughtUpToHead()
+      await projected()
       return userId
     },
     pipeline: (tools, now) => new ToolPipeline({
