@@ -47,11 +47,9 @@ export async function authorize (runtime: Runtime, request: FastifyRequest, orgI
 export async function authorizeAction (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<MembershipView> {
   const membership = await membershipOf(runtime, request, orgId)
   const principal = principalOf(request)
-  // Policies may treat an impersonated request differently (a grant that denies under `context.impersonating`).
-  const context = principal.impersonation === undefined ? { ip: request.clientIp, time: Date.now() }
-    : { ip: request.clientIp, time: Date.now(), impersonating: true }
   const policy = await runtime.identity.policies.policyOf(orgId)
-  const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId }, context)
+  const allowed = policy.can({ id: principal.userId, roles: membership.roles }, action, { type: 'organization', id: orgId },
+    policyContextOf(request))
   runtime.metrics.authzDecision(orgId, allowed)
   if (!allowed) {
     // Refusals of sensitive actions go to the audit log, coalesced (src/application/audit/denials.ts).
@@ -61,6 +59,15 @@ export async function authorizeAction (runtime: Runtime, request: FastifyRequest
     throw new Forbidden(`your roles in this organization do not allow ${action}`, { action })
   }
   return membership
+}
+
+/**
+ * What the request tells a policy's conditions: the client's address and the time, and whether it is impersonated (a
+ * grant may deny under `context.impersonating`).
+ */
+export function policyContextOf (request: FastifyRequest): { ip: string, time: number, impersonating?: true } {
+  const { impersonation } = principalOf(request)
+  return { ip: request.clientIp, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
 }
 
 /** The caller's membership of `orgId`, or 404 whether the organization does not exist or is another tenant's. */

@@ -54,7 +54,6 @@ export function transportFor (options: {
   return transport
 }
 
-
 /** What this request tells the handlers: its caller, its metadata, its logger (src/http/mcp/server.ts). */
 export function authInfoOf (request: FastifyRequest, orgId: string): AuthInfo {
   const principal = principalOf(request)

@@ -21,7 +21,8 @@ import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { MembershipView } from '../../projections/identity/queries.ts'
 import type { Runtime } from '../../runtime.ts'
 import { appendRouteHook } from '../hooks.ts'
-import { authorizeAction } from '../tenancy.ts'
+import { principalOf } from './auth.ts'
+import { authorizeAction, policyContextOf } from '../tenancy.ts'
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -75,4 +76,14 @@ export function authorization (scope: FastifyInstance, runtime: Runtime): void {
 export function authorizedMembership (request: FastifyRequest): MembershipView {
   if (request.membership === null) throw new Error(`${request.method} ${request.routeOptions.url} has no authorized membership`)
   return request.membership
+}
+
+/**
+ * Whether the caller also holds `action` in the organization whose check passed, asked of `can()` with no denial
+ * recorded: for a route that shows more to those who hold it (a member reading only their own is no denial).
+ */
+export async function holdsAlso (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<boolean> {
+  const policy = await runtime.identity.policies.policyOf(orgId)
+  return policy.can({ id: principalOf(request).userId, roles: authorizedMembership(request).roles }, action,
+    { type: 'organization', id: orgId }, policyContextOf(request))
 }

@@ -8,7 +8,7 @@
  * - `GET|PUT /v1/orgs/:orgId/ai/quotas` declare `ai:manage`: the plan's
  *   defaults, the organization's overrides and the limits in force.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { quotaSettings, setQuotas } from '../../application/assistant/quota-settings.ts'
@@ -18,7 +18,7 @@ import { Forbidden } from '../../domain/identity/errors.ts'
 import { tokensUsedOn, USAGE_GROUPS } from '../../projections/assistant/usage-queries.ts'
 import { utcDay } from '../../projections/assistant/usage.ts'
 import type { Runtime } from '../../runtime.ts'
-import { authorizedMembership } from '../plugins/authorization.ts'
+import { holdsAlso } from '../plugins/authorization.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, Plan, Position, problems } from '../schemas.ts'
@@ -58,14 +58,6 @@ const QuotasView = z.object({
   today: z.object({ day: z.string(), tokens: z.number().int().describe('input plus output tokens recorded today (UTC)') })
 })
 
-/** Whether the caller holds `action` here, asked of `can()` with no denial recorded (a member reading their own is no denial). */
-async function holds (runtime: Runtime, request: FastifyRequest, orgId: string, action: string): Promise<boolean> {
-  const { userId, impersonation } = principalOf(request)
-  const policy = await runtime.identity.policies.policyOf(orgId)
-  const context = { ip: request.clientIp, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
-  return policy.can({ id: userId, roles: authorizedMembership(request).roles }, action, { type: 'organization', id: orgId }, context)
-}
-
 async function today (runtime: Runtime, orgId: string): Promise<{ day: string, tokens: number }> {
   const day = utcDay(new Date())
   return { day, tokens: await tokensUsedOn(runtime.sql, orgId, day) }
@@ -95,7 +87,7 @@ export async function aiRoutes (app: FastifyInstance, { runtime }: { runtime: Ru
     const { orgId } = request.params
     const { userId, ...query } = request.query
     const own = principalOf(request).userId
-    const everyone = await holds(runtime, request, orgId, AI_MANAGE)
+    const everyone = await holdsAlso(runtime, request, orgId, AI_MANAGE)
     if (!everyone && userId !== undefined && userId !== own) {
       throw new Forbidden(`reading other members' assistant usage takes ${AI_MANAGE}`, { action: AI_MANAGE })
     }

@@ -72,7 +72,6 @@ function messageOf (body: z.infer<typeof AskBody> | undefined): string | null {
   return text === '' ? null : text.slice(0, MAX_MESSAGE_CHARS)
 }
 
-
 const SSE_ANSWER = { 200: z.string().describe('text/event-stream: UI message stream protocol v1 parts, then [DONE]'), ...problems }
 
 /**

@@ -26,7 +26,7 @@ import { TOOL_NAME } from '../../domain/tools/contract.ts'
 import { ToolCallNotFound } from '../../domain/tools/errors.ts'
 import { TOOL_CALL_STATUSES } from '../../projections/tools/queries.ts'
 import type { Runtime } from '../../runtime.ts'
-import { authorizedMembership } from '../plugins/authorization.ts'
+import { holdsAlso } from '../plugins/authorization.ts'
 import { commandMetadata, principalOf } from '../plugins/auth.ts'
 import { cursorParam, pageLimit } from '../query.ts'
 import { BEARER, Id, Position, problems } from '../schemas.ts'
@@ -110,14 +110,6 @@ function answer (reply: FastifyReply, orgId: string, outcome: ToolCallOutcome): 
   }
 }
 
-/** Whether the caller may read every member's calls, or only their own: `can()` on `audit:read`, with no denial recorded. */
-async function readsEveryone (runtime: Runtime, request: FastifyRequest, orgId: string): Promise<boolean> {
-  const { userId, impersonation } = principalOf(request)
-  const policy = await runtime.identity.policies.policyOf(orgId)
-  const context = { ip: request.clientIp, time: Date.now(), ...(impersonation === undefined ? {} : { impersonating: true }) }
-  return policy.can({ id: userId, roles: authorizedMembership(request).roles }, READ_EVERYONE, { type: 'organization', id: orgId }, context)
-}
-
 export async function toolRoutes (app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
 
@@ -183,7 +175,7 @@ export async function toolRoutes (app: FastifyInstance, { runtime }: { runtime: 
     const { orgId } = request.params
     const { limit, cursor, tool, callerId } = request.query
     const own = principalOf(request).userId
-    const everyone = await readsEveryone(runtime, request, orgId)
+    const everyone = await holdsAlso(runtime, request, orgId, READ_EVERYONE)
     if (!everyone && callerId !== undefined && callerId !== own) {
       throw new Forbidden(`reading other members' tool calls takes ${READ_EVERYONE}`, { action: READ_EVERYONE })
     }
@@ -204,7 +196,8 @@ export async function toolRoutes (app: FastifyInstance, { runtime }: { runtime: 
   }, async (request) => {
     const { orgId, callId } = request.params
     const call = await showToolCall(runtime.sql, orgId, callId)
-    if (call.callerId !== principalOf(request).userId && !await readsEveryone(runtime, request, orgId)) throw new ToolCallNotFound()
+    const mine = call.callerId === principalOf(request).userId
+    if (!mine && !await holdsAlso(runtime, request, orgId, READ_EVERYONE)) throw new ToolCallNotFound()
     return call
   })
 }
