@@ -59,14 +59,15 @@ export async function openTestDatabase (driver: 'pglite' | 'postgres'): Promise<
     await migrate(sql) // a no-op on the template; kept so the helper never hands out an unmigrated database
     return { driver, sql, dispose: () => sql.close() }
   }
+  const template = await serverTemplate()
   const name = `ledgerline_test_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: SERVER_URL })
   await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`)
   await admin.end()
   const url = withDatabase(SERVER_URL!, name)
   const sql = await openSqlClient({ databaseUrl: url, poolSize: 30 })
-  await migrate(sql)
+  await migrate(sql) // a no-op on the template, as on PGlite
   return {
     driver,
     sql,
@@ -79,6 +80,51 @@ export async function openTestDatabase (driver: 'pglite' | 'postgres'): Promise<
       await admin.end()
     }
   }
+}
+
+let serverTemplateName: Promise<string> | undefined
+
+/**
+ * The server's counterpart of PGlite's template: a migrated, empty database
+ * that each test's database is copied from (`CREATE DATABASE … TEMPLATE`),
+ * instead of running every migration again, about 0.3 s a database on a busy
+ * machine. Its name changes with the migrations, as the PGlite dump's does.
+ * Made once per server, under an advisory lock so that parallel test
+ * processes wait for one another, and under another name first: renamed when
+ * whole, so a process killed while migrating leaves no half-made template
+ * (only a `ledgerline_test_` leftover, like any test database it killed).
+ * Templates of earlier migrations are dropped when a new one is made.
+ * Nothing stays connected to it, as a template must not be in use.
+ */
+function serverTemplate (): Promise<string> {
+  serverTemplateName ??= (async () => {
+    const name = `ledgerline_template_${templateKey()}`
+    const admin = new pg.Client({ connectionString: SERVER_URL })
+    await admin.connect()
+    try {
+      await admin.query('SELECT pg_advisory_lock(hashtext($1))', [name])
+      const { rows } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
+      if (rows.length === 0) {
+        const making = `ledgerline_test_${randomBytes(6).toString('hex')}`
+        await admin.query(`CREATE DATABASE ${making}`)
+        const sql = await openSqlClient({ databaseUrl: withDatabase(SERVER_URL!, making), poolSize: 1 })
+        try {
+          await migrate(sql)
+        } finally {
+          await sql.close()
+        }
+        await admin.query(`ALTER DATABASE ${making} RENAME TO ${name}`)
+        // Templates of earlier migrations are of no more use (one being copied right now stays: its drop fails).
+        const { rows: old } = await admin.query<{ datname: string }>(
+          "SELECT datname FROM pg_database WHERE datname LIKE 'ledgerline\\_template\\_%' AND datname <> $1", [name])
+        for (const { datname } of old) await admin.query(`DROP DATABASE IF EXISTS ${datname}`).catch(() => {})
+      }
+    } finally {
+      await admin.end() // the advisory lock ends with the session
+    }
+    return name
+  })()
+  return serverTemplateName
 }
 
 let template: Promise<Blob> | undefined
