@@ -24,6 +24,7 @@ import { systemCommand } from '../src/domain/envelope.ts'
 import { openRuntime, type Runtime } from '../src/runtime.ts'
 import { settled } from './helpers/assertions.ts'
 import { cli } from './helpers/cli.ts'
+import { onServer } from './helpers/databases.ts'
 import { ledgerline } from './helpers/ledgerline.ts'
 
 const SERVER_URL = process.env.DATABASE_URL
@@ -76,16 +77,6 @@ async function failsOn (t: Test, env: Record<string, string>, name: string,
   return check
 }
 
-const admin = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
-  const client = new pg.Client({ connectionString: SERVER_URL })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
 interface Instance {
   readonly env: Record<string, string>
   readonly password: string
@@ -107,11 +98,11 @@ async function instance (t: Test, seed: (runtime: Runtime, owner: { userId: stri
   const id = randomBytes(5).toString('hex')
   const role = `ledgerline_pf_${id}`
   const password = randomBytes(18).toString('base64url')
-  await admin(async (client) => {
+  await onServer(async (client) => {
     await client.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`)
     await client.query(`CREATE DATABASE ${role} OWNER ${role}`)
   })
-  t.teardown(() => admin(async (client) => {
+  t.teardown(() => onServer(async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${role} WITH (FORCE)`)
     await client.query(`DROP ROLE IF EXISTS ${role}`)
   }))

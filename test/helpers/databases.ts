@@ -61,10 +61,7 @@ export async function openTestDatabase (driver: 'pglite' | 'postgres'): Promise<
   }
   const template = await serverTemplate()
   const name = `ledgerline_test_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: SERVER_URL })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`)
-  await admin.end()
+  await onServer((admin) => admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`))
   const url = withDatabase(SERVER_URL!, name)
   const sql = await openSqlClient({ databaseUrl: url, poolSize: 30 })
   await migrate(sql) // a no-op on the template, as on PGlite
@@ -74,11 +71,19 @@ export async function openTestDatabase (driver: 'pglite' | 'postgres'): Promise<
     url,
     async dispose () {
       await sql.close()
-      const admin = new pg.Client({ connectionString: SERVER_URL })
-      await admin.connect()
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await admin.end()
+      await onServer((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
     }
+  }
+}
+
+/** Runs `fn` on a connection of its own to DATABASE_URL's server (its `postgres` database), ended whatever happens. */
+export async function onServer<T> (fn: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: SERVER_URL })
+  await admin.connect()
+  try {
+    return await fn(admin)
+  } finally {
+    await admin.end()
   }
 }
 
@@ -99,9 +104,8 @@ let serverTemplateName: Promise<string> | undefined
 function serverTemplate (): Promise<string> {
   serverTemplateName ??= (async () => {
     const name = `ledgerline_template_${templateKey()}`
-    const admin = new pg.Client({ connectionString: SERVER_URL })
-    await admin.connect()
-    try {
+    // The advisory lock ends with the session.
+    await onServer(async (admin) => {
       await admin.query('SELECT pg_advisory_lock(hashtext($1))', [name])
       const { rows } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
       if (rows.length === 0) {
@@ -119,9 +123,7 @@ function serverTemplate (): Promise<string> {
           "SELECT datname FROM pg_database WHERE datname LIKE 'ledgerline\\_template\\_%' AND datname <> $1", [name])
         for (const { datname } of old) await admin.query(`DROP DATABASE IF EXISTS ${datname}`).catch(() => {})
       }
-    } finally {
-      await admin.end() // the advisory lock ends with the session
-    }
+    })
     return name
   })()
   return serverTemplateName
