@@ -730,6 +730,41 @@ t.test('handleCommand against the PostgreSQL event store', async (t) => {
       t.strictSame(again.position, one.position)
     })
 
+    await t.test('expectNew: a new stream is decided on the initial state unread; an existing one as without it', async (t) => {
+      const spied = spyOn(store)
+      const fresh = newStream()
+      const opened = await handleCommand(spied.store, account, fresh,
+        { type: 'open', owner: 'alice', initialDeposit: 10 }, commandMetadata(), { expectNew: true })
+      t.strictSame(spied.reads, [], 'nothing read for a stream that did not exist')
+      t.strictSame(spied.appends.map((call) => call.expectedVersion), [0n], 'the append expected no stream')
+      t.equal(opened.version, 2n)
+
+      const existing = newStream()
+      await handleCommand(store, account, existing, { type: 'open', owner: 'bob', initialDeposit: 5 }, commandMetadata())
+      const refused = await handleCommand(spied.store, account, existing,
+        { type: 'open', owner: 'bob', initialDeposit: 5 }, commandMetadata(), { expectNew: true }).catch((e: unknown) => e)
+      t.ok(refused instanceof AccountAlreadyOpen, 'the stream existed: the refusal is judged on what it holds')
+      t.strictSame(spied.reads, [2], 'the refused append sent it to read the whole stream')
+      t.equal(await store.streamVersion(existing), 2n, 'nothing written to it')
+
+      const metadata = commandMetadata()
+      const replayStream = newStream()
+      const first = await handleCommand(store, account, replayStream, { type: 'open', owner: 'carol', initialDeposit: 3 }, metadata)
+      const again = await handleCommand(spied.store, account, replayStream,
+        { type: 'open', owner: 'carol', initialDeposit: 3 }, metadata, { expectNew: true })
+      t.equal(again.replayed, true, 'a command already applied is still a replay')
+      t.strictSame(again.position, first.position)
+      t.equal(await store.streamVersion(replayStream), 2n)
+
+      const { entries, cache } = mapCache()
+      const cached = newStream()
+      await handleCommand(store, account, cached, { type: 'open', owner: 'dan', initialDeposit: 1 }, commandMetadata(), { cache })
+      const deposit = await handleCommand(store, account, cached,
+        { type: 'deposit', amount: 2 }, commandMetadata(), { cache, expectNew: true })
+      t.equal(deposit.version, 3n, 'a cached state wins over expectNew')
+      t.equal(entries.get(cached)?.version, 3n)
+    })
+
     await t.test('two concurrent twins of one command write its events once', async (t) => {
       const streamId = newStream()
       const metadata = commandMetadata()

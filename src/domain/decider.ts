@@ -128,6 +128,11 @@ export interface HandleOptions {
   /** Throw StreamNotFound instead of deciding against an empty stream. */
   readonly mustExist?: boolean
   readonly cache?: StateCache
+  /**
+   * The stream is expected not to exist yet (its id was just made): decide on the initial state without reading it;
+   * the append's expected version says whether it was so, and when it was not the stream is read as without this.
+   */
+  readonly expectNew?: boolean
 }
 
 interface Loaded<State> {
@@ -141,11 +146,13 @@ interface Loaded<State> {
 
 async function load<Event extends DomainEvent, State> (
   store: EventStore, decider: Decider<unknown, Event, State>, streamId: string, commandId: string,
-  cache: StateCache | undefined, optimistic: boolean
+  cache: StateCache | undefined, optimistic: boolean, expectNew: boolean
 ): Promise<Loaded<State>> {
   const cached = cache?.get(streamId)
-  // Trust the cached state without reading: the append's expected version says whether it was the latest.
+  // Trust the cached state (or, for a stream expected new, the initial one) without reading: the append's expected
+  // version says whether it was the latest.
   if (optimistic && cached !== undefined) return { state: cached.state as State, version: cached.version, earlier: [], complete: false }
+  if (optimistic && expectNew) return { state: decider.initialState(), version: 0n, earlier: [], complete: false }
   const read = await store.readStream(streamId, cached === undefined ? undefined : { fromVersion: cached.version })
   const earlier = read.filter((event) => event.metadata.commandId === commandId)
   const state = evolveMany(decider, (cached?.state ?? decider.initialState()) as State, read.map((event) => toDomainEvent(event) as Event))
@@ -189,7 +196,7 @@ export async function handleCommand<Command, Event extends DomainEvent, State> (
   options: HandleOptions = {}
 ): Promise<CommandResult<Event, State>> {
   const run: Run<Command, Event, State> = { store, decider, streamId, command, metadata, options }
-  let tries: Tries = { cache: options.cache, optimistic: options.cache !== undefined, attempt: 0 }
+  let tries: Tries = { cache: options.cache, optimistic: options.cache !== undefined || options.expectNew === true, attempt: 0 }
   for (;;) {
     const outcome = await tryOnce(run, tries)
     if ('result' in outcome) return outcome.result
@@ -211,7 +218,7 @@ interface Run<Command, Event extends DomainEvent, State> {
 interface Tries {
   /** Undefined once the whole stream must be read. */
   readonly cache: StateCache | undefined
-  /** Decide on the cached state without reading (until the store says it was stale). */
+  /** Decide on the cached state (or the initial one, for a stream expected new) without reading, until the store says it was stale. */
   readonly optimistic: boolean
   /** Counted retries so far: the backoff grows with it, and it is capped by `maxRetries`. */
   readonly attempt: number
@@ -232,7 +239,9 @@ async function tryOnce<Command, Event extends DomainEvent, State> (
   run: Run<Command, Event, State>, tries: Tries
 ): Promise<Outcome<Event, State>> {
   const { store, decider, streamId, metadata, options } = run
-  const loaded = await load(store, decider as Decider<unknown, Event, State>, streamId, metadata.commandId, tries.cache, tries.optimistic)
+  const expectNew = options.expectNew === true
+  const folder = decider as Decider<unknown, Event, State>
+  const loaded = await load(store, folder, streamId, metadata.commandId, tries.cache, tries.optimistic, expectNew)
   if (loaded.version === 0n && options.mustExist === true) throw new StreamNotFound(streamId)
   if (loaded.earlier.length > 0) return replayOf(run, loaded)
   const decided = decideOn(run, loaded)
@@ -295,9 +304,9 @@ async function appendDecided<Command, Event extends DomainEvent, State> (
 /** How the next try reads: the whole stream after `reread` and `replayed`; counted retries back off first. */
 async function nextTry (tries: Tries, retry: Retry): Promise<Tries> {
   switch (retry) {
-    case 'reread': return { ...tries, cache: undefined }
+    case 'reread': return { ...tries, cache: undefined, optimistic: false }
     case 'stale': return { ...tries, optimistic: false }
-    case 'replayed': return { ...tries, cache: undefined, attempt: tries.attempt + 1 }
+    case 'replayed': return { ...tries, cache: undefined, optimistic: false, attempt: tries.attempt + 1 }
     case 'conflict':
       await jitteredBackoff(tries.attempt)
       return { ...tries, attempt: tries.attempt + 1 }

@@ -5,6 +5,7 @@
  * KURRENTDB_URL is set. What is not available is reported as skipped, with why.
  */
 import { randomBytes } from 'node:crypto'
+import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { z } from 'zod'
 import { metadataFor, systemCommand } from '../domain/envelope.ts'
@@ -12,7 +13,9 @@ import { EventRegistry, defineEvent } from '../domain/registry.ts'
 import { openTestDatabase, drivers } from '../../test/helpers/databases.ts'
 import { comparePositions } from './position.ts'
 import { createPostgresEventStore, type PostgresEventStore } from './postgres.ts'
-import { START, type EventStore, type LogPosition, type NewEvent, type RecordedEvent } from './types.ts'
+import {
+  START, type AppendResult, type EventStore, type ExpectedVersion, type LogPosition, type NewEvent, type RecordedEvent
+} from './types.ts'
 import type { SqlClient } from '../sql/client.ts'
 import { untilVisible } from '../../test/helpers/assertions.ts'
 
@@ -299,6 +302,8 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     t.same(events.map((e) => e.streamVersion), [1n, 2n, 3n])
   })
 
+  await appendManyConformance(t, harness)
+
   if (harness.sql === undefined) return
   const sql = harness.sql
   const pgStore = store as PostgresEventStore
@@ -348,6 +353,118 @@ async function conformance (t: Test, harness: Harness): Promise<void> {
     t.ok(held.position.minor < later1.position.minor,
       'it took its global position before the others committed: a reader ordered by global position alone, ' +
       'checkpointed past them, would have skipped it')
+  })
+}
+
+/** The outcome of each append of a batch, as a code a model can predict: the version reached, or the error's code. */
+function outcomes (results: ReadonlyArray<PromiseSettledResult<AppendResult>>): string[] {
+  return results.map((r) => r.status === 'rejected'
+    ? String(codeOf(r.reason))
+    : `v${r.value.nextExpectedVersion}${r.value.replayed === true ? ' replay' : ''}`)
+}
+
+async function appendManyConformance (t: Test, harness: Harness): Promise<void> {
+  const { store } = harness
+
+  await t.test('appendMany: batches of 0, 1, 2 and 500 appends each land on their own stream', async (t) => {
+    t.same(await store.appendMany([]), [], 'an empty batch answers nothing')
+    for (const size of [1, 2, 500]) {
+      const category = harness.category()
+      const appends = Array.from({ length: size }, (_, i) => ({
+        streamId: `${category}-m${i}`,
+        events: newEvents(1 + (i % 3), 'conformance.item.added', i * 10),
+        options: { expectedVersion: 'no_stream' as const }
+      }))
+      const results = await store.appendMany(appends)
+      t.same(outcomes(results), appends.map((a) => `v${a.events.length}`), `${size}: each stream at its own length, in the batch's order`)
+      const last = results.at(-1)!
+      if (last.status !== 'fulfilled') continue
+      const positions = results.map((r) => (r as PromiseFulfilledResult<AppendResult>).value.position)
+      await untilVisible(store, positions.sort(comparePositions).at(-1)!)
+      const read = await readEverything(store, `${category}-`)
+      t.equal(read.length, appends.reduce((sum, a) => sum + a.events.length, 0), `${size}: every event reached the log once`)
+      const stream = await store.readStream(appends.at(-1)!.streamId)
+      t.same(stream.map((e) => e.data), appends.at(-1)!.events.map((e) => e.data), `${size}: the last stream's events, in order`)
+      t.same(stream.at(-1)!.position, last.value.position, `${size}: the result carries its stream's last position`)
+    }
+  })
+
+  await t.test('appendMany: a conflict, an invalid append, a replay and a duplicate id fail alone; the rest land', async (t) => {
+    const category = harness.category()
+    const replayed = newEvents(2)
+    const first = await store.append(`${category}-replay`, replayed)
+    await store.append(`${category}-taken`, newEvents(1))
+    const dup = newEvents(1)
+    await store.append(`${category}-dup`, dup)
+    const results = await store.appendMany([
+      { streamId: `${category}-ok1`, events: newEvents(1) },
+      { streamId: `${category}-taken`, events: newEvents(1), options: { expectedVersion: 'no_stream' } },
+      { streamId: `${category}-bad`, events: [{ ...newEvents(1)[0]!, type: 'conformance.item.unknown' }] },
+      { streamId: `${category}-replay`, events: replayed },
+      { streamId: `${category}-dup`, events: [...dup, ...newEvents(1)] },
+      { streamId: 'Not A Stream', events: newEvents(1) },
+      { streamId: `${category}-ok2`, events: newEvents(2), options: { expectedVersion: 0n } }
+    ])
+    t.same(outcomes(results), [
+      'v1', 'store.wrong_expected_version', 'store.unknown_event_type', 'v2 replay',
+      'store.duplicate_event_id', 'store.invalid_stream_id', 'v2'
+    ])
+    const conflict = results[1] as PromiseRejectedResult
+    t.equal((conflict.reason as { actual: bigint }).actual, 1n, 'the conflict reports the actual version')
+    t.same((results[3] as PromiseFulfilledResult<AppendResult>).value, { ...first, replayed: true }, 'the replay answers the first result')
+    for (const [stream, version] of [['taken', 1n], ['bad', 0n], ['replay', 2n], ['dup', 1n], ['ok1', 1n], ['ok2', 2n]] as const) {
+      t.equal(await store.streamVersion(`${category}-${stream}`), version, `${stream} holds ${version} events`)
+    }
+  })
+
+  await t.test('appendMany: appends to one stream in one batch are judged in the batch\'s order', async (t) => {
+    const category = harness.category()
+    const results = await store.appendMany([
+      { streamId: `${category}-s`, events: newEvents(2, 'conformance.item.added', 0), options: { expectedVersion: 'no_stream' } },
+      { streamId: `${category}-s`, events: newEvents(1, 'conformance.item.added', 2), options: { expectedVersion: 'no_stream' } },
+      { streamId: `${category}-s`, events: newEvents(1, 'conformance.item.added', 3), options: { expectedVersion: 2n } },
+      { streamId: `${category}-s`, events: newEvents(1, 'conformance.item.added', 4) }
+    ])
+    t.same(outcomes(results), ['v2', 'store.wrong_expected_version', 'v3', 'v4'])
+    t.same((await store.readStream(`${category}-s`)).map((e) => (e.data as { n: number }).n), [0, 1, 3, 4])
+  })
+
+  await t.test('appendMany: concurrent batches over the same 40 streams in opposite orders all land', async (t) => {
+    const category = harness.category()
+    const streams = Array.from({ length: 40 }, (_, i) => `${category}-x${i}`)
+    const batch = (order: string[], n: number): Promise<Array<PromiseSettledResult<AppendResult>>> =>
+      store.appendMany(order.map((streamId) => ({ streamId, events: newEvents(1, 'conformance.item.added', n) })))
+    const reversed = [...streams].reverse()
+    const all = await Promise.all([batch(streams, 1), batch(reversed, 2), batch(streams, 3), batch(reversed, 4)])
+    t.equal(all.flat().filter((r) => r.status === 'rejected').length, 0, 'none refused: appends with no expected version never conflict')
+    const versions = await Promise.all(streams.map((s) => store.streamVersion(s)))
+    t.same(new Set(versions), new Set([4n]), 'each stream got each batch\'s event once')
+  })
+
+  await t.test('appendMany: any batch ends as the same appends made one by one (property)', async (t) => {
+    const expected = fc.constantFrom<ExpectedVersion>('any', 'no_stream', 'stream_exists', 0n, 1n, 2n, 3n)
+    const entry = fc.record({ stream: fc.integer({ min: 0, max: 4 }), count: fc.integer({ min: 1, max: 3 }), expected })
+    await fc.assert(fc.asyncProperty(fc.array(entry, { maxLength: 12 }), fc.integer({ min: 0, max: 3 }), async (entries, seeded) => {
+      const category = harness.category()
+      const model = new Map<number, bigint>()
+      for (let i = 0; i < seeded; i++) {
+        await store.append(`${category}-p${i}`, newEvents(1))
+        model.set(i, 1n)
+      }
+      const predicted = entries.map(({ stream, count, expected }) => {
+        const version = model.get(stream) ?? 0n
+        const holds = expected === 'any' || (expected === 'no_stream' && version === 0n) ||
+          (expected === 'stream_exists' && version > 0n) || expected === version
+        if (!holds) return 'store.wrong_expected_version'
+        model.set(stream, version + BigInt(count))
+        return `v${version + BigInt(count)}`
+      })
+      const results = await store.appendMany(entries.map(({ stream, count, expected }) => ({
+        streamId: `${category}-p${stream}`, events: newEvents(count), options: { expectedVersion: expected }
+      })))
+      t.same(outcomes(results), predicted)
+      for (const [stream, version] of model) t.equal(await store.streamVersion(`${category}-p${stream}`), version)
+    }), { numRuns: 30 })
   })
 }
 

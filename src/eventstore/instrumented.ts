@@ -27,6 +27,22 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
         throw error
       }
     },
+    async appendMany (appends) {
+      const started = performance.now()
+      const results = await store.appendMany(appends)
+      // One round trip for all: each append is counted with the batch's duration.
+      const seconds = (performance.now() - started) / 1000
+      results.forEach((result, index) => {
+        if (result.status === 'rejected') {
+          metrics.appendFailed(reasonOf(result.reason), seconds)
+          return
+        }
+        metrics.appended(seconds)
+        const { streamId, events } = appends[index]!
+        if (result.value.replayed !== true) for (const event of events) countEvent(metrics, streamId, event)
+      })
+      return results
+    },
     readStream: (streamId, options) => store.readStream(streamId, options),
     streamVersion: (streamId) => store.streamVersion(streamId),
     readAll: (from, options) => store.readAll(from, options),

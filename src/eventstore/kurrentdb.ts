@@ -18,7 +18,7 @@ import { liveAppendNotifier } from './kurrentdb/live-appends.ts'
 import { recordedFrom, toStreamState } from './kurrentdb/mapping.ts'
 import { headPosition, lastVersion, readAllPage, streamReader } from './kurrentdb/reading.ts'
 import { catchUpSubscription } from './subscription.ts'
-import type { EventStore, ReadAllOptions, ReadStreamOptions, Subscription } from './types.ts'
+import { appendEach, type EventStore, type ReadAllOptions, type ReadStreamOptions, type Subscription } from './types.ts'
 import { MAX_PAGE, assertStreamId, pageSize, prepareAppend } from './validation.ts'
 
 export function createKurrentDbEventStore (options: { connectionString: string, registry: EventRegistry }): EventStore {
@@ -42,6 +42,9 @@ export function createKurrentDbEventStore (options: { connectionString: string, 
       notifier.notify()
       return result
     },
+
+    // The server groups concurrent writes into its own commits; each append goes out as it would alone.
+    appendMany: (appends) => appendEach(store, appends),
 
     async readStream (streamId, readOptions: ReadStreamOptions = {}) {
       assertStreamId(streamId)

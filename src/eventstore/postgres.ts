@@ -11,7 +11,7 @@ import { catchUpSubscription } from './subscription.ts'
 import { START } from './types.ts'
 import type {
   AppendOptions, AppendResult, EventStore, ExpectedVersion, LogPosition, NewEvent,
-  ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent
+  ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent, StreamAppend
 } from './types.ts'
 import { MAX_PAGE, assertStreamId, pageSize, prepareAppend, type PreparedEvent } from './validation.ts'
 
@@ -28,6 +28,12 @@ const APPEND = `SELECT next_version::text AS v, last_transaction_id::text AS t, 
   FROM ledgerline_append($1, $2, $3::bigint, $4::jsonb)`
 
 interface AppendRow { v: string, t: string, p: string }
+
+/** Several appends in one statement; see ledgerline_append_many in sql/migrations/010_append_many.sql. */
+const APPEND_MANY = `SELECT ord::int AS i, next_version::text AS v, last_transaction_id::text AS t, last_position::text AS p
+  FROM ledgerline_append_many($1::jsonb)`
+
+interface AppendManyRow extends AppendRow { i: number }
 
 interface WindowColumns { window_t: string | null, window_p: string | null, scanned: number | null }
 
@@ -87,6 +93,54 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
     return await earlierOrConflict(executor, streamId, ids, expected)
   }
 
+  /**
+   * One statement for every valid append of the batch. An append it did not make (its expected version did not hold) is
+   * a replay or a conflict, told apart as `append` tells them. When the statement failed for a reason of one of its
+   * appends (an event id already there, an order conflict), it wrote nothing, and every append is sent again alone.
+   */
+  async function appendManyOn (appends: readonly StreamAppend[]): Promise<Array<PromiseSettledResult<AppendResult>>> {
+    const results: Array<PromiseSettledResult<AppendResult>> = new Array(appends.length)
+    const batch: Array<{ index: number, ids: string[], expected: ExpectedVersion, json: string }> = []
+    appends.forEach(({ streamId, events, options }, index) => {
+      try {
+        const prepared = prepareAppend(registry, streamId, events)
+        const expected = options?.expectedVersion ?? 'any'
+        const version = typeof expected === 'bigint' ? `"${expected}"` : 'null'
+        const json = `{"s":${JSON.stringify(streamId)},"k":"${expectedKind(expected)}","v":${version},"e":${batchJson(prepared)}}`
+        batch.push({ index, ids: prepared.map((event) => event.id), expected, json })
+      } catch (error) {
+        results[index] = { status: 'rejected', reason: error }
+      }
+    })
+    let made: Map<number, AppendManyRow> | undefined
+    if (batch.length > 1) {
+      try {
+        const json = `[${batch.map((b) => b.json).join(',')}]`
+        const { rows } = await sql.query<AppendManyRow>(APPEND_MANY, [json], { name: 'ledgerline_append_many' })
+        made = new Map(rows.map((row) => [row.i, row]))
+      } catch (error) {
+        const down = unavailable(error)
+        if (down !== undefined) {
+          for (const { index } of batch) results[index] = { status: 'rejected', reason: down }
+          return results
+        }
+      }
+    }
+    await Promise.all(batch.map(async ({ index, ids, expected }, k) => {
+      const { streamId, events, options } = appends[index]!
+      try {
+        const row = made?.get(k + 1)
+        const value = row !== undefined
+          ? toResult(row)
+          : made !== undefined ? await earlierOrConflict(sql, streamId, ids, expected) : await appendOn(sql, streamId, events, options)
+        results[index] = { status: 'fulfilled', value }
+      } catch (error) {
+        results[index] = { status: 'rejected', reason: unavailable(error) ?? error }
+      }
+    }))
+    return results
+  }
+
   function toRecorded (row: EventRow): RecordedEvent {
     const metadata = typeof row.metadata === 'string' ? JSON.parse(row.metadata) as EventMetadata : row.metadata
     const raw = typeof row.data === 'string' ? JSON.parse(row.data) : row.data
@@ -117,6 +171,12 @@ export function createPostgresEventStore (sql: SqlClient, registry: EventRegistr
       const result = await appendOn(sql, streamId, events, options)
       store.notifyAppended()
       return result
+    },
+
+    async appendMany (appends) {
+      const results = await appendManyOn(appends)
+      if (results.some((result) => result.status === 'fulfilled')) store.notifyAppended()
+      return results
     },
 
     appendWithin: (tx, streamId, events, options) => appendOn(tx, streamId, events, options, true),

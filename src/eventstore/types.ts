@@ -54,6 +54,13 @@ export interface AppendOptions {
   readonly expectedVersion?: ExpectedVersion
 }
 
+/** One append of a batch handed to `appendMany`. */
+export interface StreamAppend {
+  readonly streamId: string
+  readonly events: readonly NewEvent[]
+  readonly options?: AppendOptions
+}
+
 export interface ReadFilter {
   /** Only these event types. */
   readonly types?: readonly string[]
@@ -120,6 +127,13 @@ export interface EventStore {
    * UnknownEventType, InvalidEventData.
    */
   append(streamId: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  /**
+   * Several appends, each as `append` would make it on its own: atomic on its
+   * stream and independent of the others (one refused or invalid does not undo
+   * another), in as few round trips as the store allows (group commit). Answers
+   * each one's result or error, in the batch's order.
+   */
+  appendMany(appends: readonly StreamAppend[]): Promise<Array<PromiseSettledResult<AppendResult>>>
   /** Events of one stream in version order; an empty array for a stream that does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>
   /** The stream's current version (0 when it has no events). */
@@ -142,4 +156,9 @@ export interface EventStore {
    */
   onAppend(listener: () => void): () => void
   close(): Promise<void>
+}
+
+/** `appendMany` as separate appends, sent at once: for a store whose own writes gain nothing from one round trip. */
+export function appendEach (store: EventStore, appends: readonly StreamAppend[]): Promise<Array<PromiseSettledResult<AppendResult>>> {
+  return Promise.allSettled(appends.map(({ streamId, events, options }) => store.append(streamId, events, options)))
 }
