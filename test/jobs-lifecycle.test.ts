@@ -11,7 +11,9 @@
  * - a node that stopped renewing its lease (it died) loses the job once the
  *   lease has passed: another node takes it, the decider records the lost
  *   attempt, and the metrics count the lease lost;
- * - the metrics: jobs by state and type from the table, attempts by outcome.
+ * - the metrics: jobs by state and type from the table, attempts by outcome;
+ * - scheduleMany: none, one, the most a call takes and one more; a refused
+ *   payload schedules none; a repeat writes nothing; every job runs.
  */
 import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
@@ -33,8 +35,51 @@ t.test('lifecycle', async (t) => {
     await t.test('a long handler keeps its lease by heartbeat', (t) => heartbeat(t, world))
     await t.test('graceful stop: finish within the grace period, or be aborted and released', (t) => gracefulStop(t, world))
     await t.test('a lease that is not renewed is lost, and another node takes the job', (t) => leaseTakeover(t, world, sql))
+    await t.test('scheduleMany: 0, 1, 1,000 and 1,001 jobs; one refused payload schedules none; a repeat writes nothing',
+      (t) => scheduleMany(t, world, sql))
   })
 })
+
+async function countEvents (sql: SqlClient, type: string): Promise<number> {
+  const { rows } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE type = $1', [type])
+  return rows[0]!.n
+}
+
+async function scheduleMany (t: Test, world: JobsWorld, sql: SqlClient): Promise<void> {
+  const ran = new Set<string>()
+  const handler = { type: 'test.bulk', payload, async handle ({ name }: { name: string }) { ran.add(name) } }
+  const node = world.node('bulk')
+  node.registerJobHandler(handler)
+  const jobs = (n: number, prefix: string): Array<{ type: string, payload: unknown, options: { jobId: string } }> =>
+    Array.from({ length: n }, (_, i) => ({ type: 'test.bulk', payload: { name: `${prefix}${i}` }, options: { jobId: `${prefix}${i}` } }))
+
+  t.same(await node.scheduleMany([]), [], 'none given, none scheduled')
+  const scheduledBefore = await countEvents(sql, 'job.scheduled')
+  const tooMany = await node.scheduleMany(jobs(1001, 'over-')).catch((e: unknown) => e)
+  t.ok(tooMany instanceof RangeError, '1,001 jobs in one call are refused')
+  const refused = await node.scheduleMany([...jobs(5, 'bad-'), { type: 'test.bulk', payload: { name: 7 }, options: { jobId: 'bad-x' } }])
+    .catch((e: unknown) => e)
+  t.equal((refused as { code?: string }).code, 'job.invalid_payload', 'one payload its schema refuses')
+  t.equal(await countEvents(sql, 'job.scheduled'), scheduledBefore, 'neither call wrote a job')
+
+  const one = await node.scheduleMany(jobs(1, 'one-'))
+  t.same(one.map((s) => [s.jobId, s.scheduled]), [['one-0', true]])
+  const many = jobs(1000, 'many-')
+  const scheduled = await node.scheduleMany(many)
+  t.same(scheduled.map((s) => s.jobId), many.map((j) => j.options.jobId), '1,000 answers, in the order given')
+  t.ok(scheduled.every((s) => s.scheduled && s.position !== null), 'each one written')
+  const written = await countEvents(sql, 'job.scheduled')
+  t.equal(written, scheduledBefore + 1001)
+  const again = await node.scheduleMany(many)
+  t.same(again.map((s) => s.position), scheduled.map((s) => s.position), 'a repeat answers each first outcome')
+  t.equal(await countEvents(sql, 'job.scheduled'), written, 'and writes nothing')
+
+  await node.start()
+  await until('1,001 bulk jobs run', async () => ran.size === 1001, 120_000)
+  await until('their outcomes recorded', async () => node.runner.idle, 60_000)
+  t.equal(ran.size, 1001, 'every job ran')
+  await node.stop()
+}
 
 async function wakeOnNotify (t: Test, world: JobsWorld): Promise<void> {
   const ran: string[] = []

@@ -81,7 +81,8 @@ export const stripeStream = (eventId: string): string => messageStreamId('stripe
 export async function processed (runtime: Runtime, streamId: string, outcomes = 1): Promise<RecordedEvent[]> {
   for (let i = 0; i < 600; i++) {
     const events = await runtime.store.readStream(streamId)
-    if (events.filter((event) => event.type === 'webhook.processed').length >= outcomes) return events
+    // The processing job records its own outcome after the message's: a caller comparing the log's head waits for both.
+    if (events.filter((event) => event.type === 'webhook.processed').length >= outcomes && runtime.jobs.runner.idle) return events
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`${streamId} has no processing outcome after 30 s`)

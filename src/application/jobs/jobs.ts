@@ -4,13 +4,15 @@
  * `job.scheduled`, keys) and runner.ts (claiming, leases, outcomes); the due
  * queue is the `jobs` projection (src/projections/jobs/), which must run
  * beside it, and the job events must be in the store's registry
- * (`jobEvents` and `jobKeyEvents` from src/domain/jobs/).
+ * (`jobEvents` and `jobKeyEvents` from src/domain/jobs/). Its appends go
+ * through one group commit (src/eventstore/group-commit.ts).
  */
 import { hostname } from 'node:os'
+import { groupCommit } from '../../eventstore/group-commit.ts'
 import type { CommandServices } from '../commands.ts'
 import { JobHandlers, type JobHandler } from './handlers.ts'
 import { JobRunner, type JobRunnerObserver, type JobRunnerOptions } from './runner.ts'
-import { scheduleJob, type ScheduleOptions, type Scheduled } from './schedule.ts'
+import { scheduleJob, scheduleJobs, type JobToSchedule, type ScheduleOptions, type Scheduled } from './schedule.ts'
 
 /** The runner's options; the handlers are the Jobs' own, and the node name defaults to host name and pid. */
 export type JobsOptions = Omit<JobRunnerOptions, 'handlers' | 'node'> & { readonly node?: string }
@@ -27,8 +29,9 @@ export class Jobs {
 
   constructor (options: JobsOptions) {
     this.#now = options.now ?? (() => new Date())
-    this.#services = options.services
-    this.runner = new JobRunner({ ...options, node: options.node ?? defaultNodeName(), handlers: this.handlers })
+    // Every job is a stream of its own, and a node writes to many at once: their appends share commits.
+    this.#services = { ...options.services, store: groupCommit(options.services.store) }
+    this.runner = new JobRunner({ ...options, services: this.#services, node: options.node ?? defaultNodeName(), handlers: this.handlers })
   }
 
   /** Reports attempts and lost leases to `observer` (the runtime's JobMetrics). */
@@ -43,6 +46,13 @@ export class Jobs {
   /** Validates the payload against its handler's schema and writes `job.scheduled` (see schedule.ts for keys). */
   async schedule (type: string, payload: unknown, options: ScheduleOptions = {}): Promise<Scheduled> {
     const scheduled = await scheduleJob({ services: this.#services, handlers: this.handlers, now: this.#now }, type, payload, options)
+    this.runner.wake()
+    return scheduled
+  }
+
+  /** Schedules up to 1,000 jobs in one call, in a few commits (see schedule.ts, `scheduleJobs`); none when one is refused. */
+  async scheduleMany (jobs: readonly JobToSchedule[]): Promise<Scheduled[]> {
+    const scheduled = await scheduleJobs({ services: this.#services, handlers: this.handlers, now: this.#now }, jobs)
     this.runner.wake()
     return scheduled
   }

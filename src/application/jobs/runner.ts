@@ -27,6 +27,11 @@
  *   node's claim takes the job, and the decider records the lost attempt
  *   (`job.lease_lost`). A heartbeat refused with LeaseLost aborts the
  *   handler; its outcome is not recorded.
+ * - Slots: a slot is a running handler. It is given back as the handler
+ *   ends, before its outcome is written, so the next job's start and this
+ *   one's outcome go to the store together (the engine's appends share
+ *   commits: src/eventstore/group-commit.ts); `stop` still waits for every
+ *   outcome.
  * - Outcomes: success, with the handler's answer as the result when it is a
  *   plain object (handlers.ts, `resultOf`); a result over 64 KiB as JSON is
  *   a failure without retry (`job.result_too_large`: the work ran, but its
@@ -111,6 +116,10 @@ interface Running {
 export class JobRunner {
   readonly #o: Required<Omit<JobRunnerOptions, 'observer'>> & { observer: JobRunnerObserver | undefined }
   readonly #running = new Map<string, Running>()
+  /** Every attempt begun and not yet recorded (a handler that ended keeps its entry until its outcome is written). */
+  readonly #attempts = new Set<Promise<void>>()
+  /** Jobs whose handler ended and whose outcome is being recorded: no claim of this node takes them meanwhile. */
+  readonly #recording = new Set<string>()
   /** Claimed, not started yet: the local queue, in claim order, each with when it was claimed (performance.now()). */
   readonly #ready: Array<{ job: ClaimedJob, claimedAt: number }> = []
   /** Waiting jobs went stale (long handlers hold every slot): claim only for free slots until one frees. */
@@ -144,8 +153,11 @@ export class JobRunner {
     this.#o.observer = observer
   }
 
-  /** Jobs this node runs now. */
+  /** Handlers this node runs now (an ended handler's outcome may still be on its way to the store). */
   get active (): number { return this.#running.size }
+
+  /** Nothing running, waiting, or being recorded on this node. */
+  get idle (): boolean { return this.#attempts.size === 0 && this.#ready.length === 0 }
 
   /** Jobs this node claimed and has not started yet (the local queue). */
   get waiting (): number { return this.#ready.length }
@@ -184,6 +196,7 @@ export class JobRunner {
       running.controller.abort(new Aborted('released', 'the node is shutting down'))
     }
     await all()
+    await Promise.all(this.#attempts)
     await this.#unlisten?.().catch(() => {})
     this.#unlisten = undefined
   }
@@ -251,7 +264,7 @@ export class JobRunner {
         limit,
         now: this.#o.now(),
         claimSeconds: this.#o.leaseSeconds,
-        exclude: [...this.#running.keys(), ...this.#ready.map(({ job }) => job.jobId)]
+        exclude: [...this.#running.keys(), ...this.#recording, ...this.#ready.map(({ job }) => job.jobId)]
       })
     } catch (error) {
       // Until the jobs projection's first build exposes the table, there is nothing to claim.
@@ -297,15 +310,25 @@ export class JobRunner {
   #begin (job: ClaimedJob): void {
     const running: Running = { jobId: job.jobId, jobType: job.jobType, controller: new AbortController(), done: Promise.resolve() }
     this.#running.set(job.jobId, running)
-    running.done = this.#attempt(job, running)
+    const done = this.#attempt(job, running)
       .catch((error: unknown) => { this.#o.logger.error({ err: error, jobId: job.jobId }, 'jobs: attempt failed to run') })
       .finally(() => {
-        this.#running.delete(job.jobId)
-        // The freed slot takes the next waiting job now; the claim loop refills the queue.
-        this.#holdBack = false
-        this.#startReady()
-        this.wake()
+        this.#free(job.jobId)
+        this.#attempts.delete(done)
       })
+    running.done = done
+    this.#attempts.add(done)
+  }
+
+  /**
+   * Gives the job's slot back once its handler has ended (or it never started): the next waiting job starts now, and its
+   * start goes to the store with this one's outcome, in one group commit. The claim loop refills the queue.
+   */
+  #free (jobId: string): void {
+    if (!this.#running.delete(jobId)) return
+    this.#holdBack = false
+    this.#startReady()
+    this.wake()
   }
 
   /** One command on the job's stream, as `execute` runs it (its queue, its cache, the observer), answering the events too. */
@@ -367,7 +390,13 @@ export class JobRunner {
       clearInterval(heartbeat)
     }
     const seconds = (performance.now() - started) / 1000
-    await this.#report(job.jobId, job.jobType, attempt, { error, value }, seconds)
+    this.#recording.add(job.jobId)
+    this.#free(job.jobId)
+    try {
+      await this.#report(job.jobId, job.jobType, attempt, { error, value }, seconds)
+    } finally {
+      this.#recording.delete(job.jobId)
+    }
   }
 
   /** Renews the lease; aborts the handler once the lease is lost, or has run out while the store could not be reached. */

@@ -77,11 +77,37 @@ export async function scheduleJob (
     timeoutSeconds: options.timeoutSeconds ?? handler.timeoutSeconds
   }
   const write = async (): Promise<Scheduled> => {
-    const result = await execute(context.services, jobDecider, jobStreamId(jobId), { type: 'ScheduleJob', data: job }, metadata)
+    // A job's stream is new unless this id was scheduled before: decided unread, and read only when the append says otherwise.
+    const result = await execute(context.services, jobDecider, jobStreamId(jobId), { type: 'ScheduleJob', data: job }, metadata,
+      { expectNew: true })
     return { jobId, scheduled: true, ...written(result.position) }
   }
   if (options.key === undefined) return write()
   return withKey(context, { type, key: options.key, mode: options.keyMode ?? 'replace', jobId, metadata }, write)
+}
+
+/** One job of a `scheduleJobs` call. */
+export interface JobToSchedule {
+  readonly type: string
+  readonly payload: unknown
+  readonly options?: ScheduleOptions
+}
+
+/** Jobs per `scheduleJobs` call, at most. */
+export const MAX_JOBS_PER_SCHEDULE = 1000
+
+/**
+ * Schedules many jobs at once: every payload is checked first, and one refused schedules none. Each job is then written
+ * as `scheduleJob` writes it, all at once, so that a group-committing store (src/eventstore/group-commit.ts) writes them
+ * in a few commits. Each job is its own stream: should the store fail part-way, the jobs answered are written and the
+ * others are not; scheduling the same job ids again writes only what is missing. Answers in the order given.
+ */
+export async function scheduleJobs (context: ScheduleContext, jobs: readonly JobToSchedule[]): Promise<Scheduled[]> {
+  if (jobs.length > MAX_JOBS_PER_SCHEDULE) {
+    throw new RangeError(`at most ${MAX_JOBS_PER_SCHEDULE} jobs are scheduled per call; ${jobs.length} were given`)
+  }
+  for (const job of jobs) validated(context.handlers, job.type, job.payload)
+  return Promise.all(jobs.map((job) => scheduleJob(context, job.type, job.payload, job.options)))
 }
 
 /** The type's handler and the payload as its schema parsed it: a JSON object, or a refusal. */
