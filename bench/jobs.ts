@@ -40,7 +40,7 @@ import { createBenchDatabase, DEFAULT_SERVER_URL, redact } from './lib/database.
 import { GRAPHILE_NAME } from './lib/graphile-worker.ts'
 import { DEFAULTS } from './lib/jobs-engine.ts'
 import { describeMs, rates, type LatencyFigures, type ThroughputFigures } from './lib/jobs-load.ts'
-import { oursLatency, oursRecovery, oursThroughput } from './lib/jobs-ours.ts'
+import { oursLatency, oursRecovery, oursEnqueueSingle, oursThroughput } from './lib/jobs-ours.ts'
 import { peerEnqueueSingle, peerLatency, peerThroughput } from './lib/jobs-peer.ts'
 import {
   jobsNotes, jobsResults, type JobsFigures, type PgliteFigures, type PostgresFigures, type ReportParameters
@@ -140,8 +140,8 @@ async function onPglite<T> (fn: (sql: SqlClient) => Promise<T>): Promise<T> {
 
 async function runPostgres (cfg: Config): Promise<PostgresFigures> {
   const n = cfg.jobs
-  log(`jobs-throughput, ours: ${n} jobs, ${cfg.enqueuers} concurrent schedule() callers, then one node (concurrency ${cfg.concurrency})`)
-  const ours = await oursOnFreshDatabase(cfg, 'tp_ours', (sql) => oursThroughput(sql, { jobs: n, enqueueConcurrency: cfg.enqueuers }))
+  log(`jobs-throughput, ours: ${n} jobs through scheduleMany in batches of ${cfg.addBatch}, then one node (concurrency ${cfg.concurrency})`)
+  const ours = await oursOnFreshDatabase(cfg, 'tp_ours', (sql) => oursThroughput(sql, { jobs: n, batch: cfg.addBatch }))
   logThroughput('ours', ours)
   log(`jobs-throughput, peer: ${n} jobs through addJobs in batches of ${cfg.addBatch}, then run() (concurrency ${cfg.concurrency})`)
   const peer = await onFreshDatabase(cfg, 'tp_peer',
@@ -150,6 +150,9 @@ async function runPostgres (cfg: Config): Promise<PostgresFigures> {
   log(`peer enqueue through addJob from ${cfg.enqueuers} callers`)
   const peerSingle = await onFreshDatabase(cfg, 'enq_peer', (url) => peerEnqueueSingle(url, { jobs: n, concurrency: cfg.enqueuers }))
   log(`  peer: ${Math.round(peerSingle.rate)} jobs/s`)
+  log(`ours enqueue through schedule() from ${cfg.enqueuers} callers`)
+  const oursSingle = await oursOnFreshDatabase(cfg, 'enq_ours', (sql) => oursEnqueueSingle(sql, { jobs: n, concurrency: cfg.enqueuers }))
+  log(`  ours: ${Math.round(oursSingle.rate)} jobs/s`)
   const latencyOptions = { rate: cfg.rate, seconds: cfg.latencySeconds, warmupSeconds: cfg.warmupSeconds, concurrency: cfg.concurrency }
   log(`jobs-latency: ${cfg.rate} jobs/s open loop for ${cfg.latencySeconds} s after ${cfg.warmupSeconds} s of warm-up`)
   const oursLat = await oursOnFreshDatabase(cfg, 'lat_ours', (sql) => oursLatency(sql, latencyOptions))
@@ -159,12 +162,12 @@ async function runPostgres (cfg: Config): Promise<PostgresFigures> {
   log(`jobs-recovery: a child node holding ${cfg.recoveryJobs} leased jobs (lease ${cfg.leaseSeconds} s) killed with SIGKILL`)
   const recovery = await oursOnFreshDatabase(cfg, 'recovery',
     (sql, url) => oursRecovery(sql, url, { jobs: cfg.recoveryJobs, leaseSeconds: cfg.leaseSeconds }))
-  return { version: serverVersion, ours, peer, peerSingle, oursLatency: oursLat, peerLatency: peerLat, recovery }
+  return { version: serverVersion, ours, peer, peerSingle, oursSingle, oursLatency: oursLat, peerLatency: peerLat, recovery }
 }
 
 async function runPglite (cfg: Config): Promise<PgliteFigures> {
   log(`PGlite, ours: ${cfg.pgliteJobs} jobs`)
-  const tp = await onPglite((sql) => oursThroughput(sql, { jobs: cfg.pgliteJobs, enqueueConcurrency: cfg.enqueuers }))
+  const tp = await onPglite((sql) => oursThroughput(sql, { jobs: cfg.pgliteJobs, batch: cfg.addBatch }))
   logThroughput('ours on PGlite', tp)
   log(`PGlite latency: ${cfg.pgliteRate} jobs/s open loop for ${cfg.latencySeconds} s`)
   const lat = await onPglite(async (sql) => {

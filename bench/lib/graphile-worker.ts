@@ -3,7 +3,8 @@
  * runs on Node 20; 0.18 wants Node 22.18), on a database of its own, run as
  * its README runs it: `run()` with a task list, `addJob`/`addJobs` from
  * worker utils, everything else at its defaults (pool of 10, poll 2 s, no
- * local queue, no batched completion).
+ * local queue, no batched completion). Its pools are made here, at their
+ * default size, so that they are ended before the database is dropped.
  *
  * Decisions:
  * - Its per-job success log line is off (`NO_LOG_SUCCESS`, its own switch)
@@ -37,8 +38,19 @@ export interface GraphilePeer {
 }
 
 export async function openGraphilePeer (url: string): Promise<GraphilePeer> {
-  await gw.runMigrations({ connectionString: url, logger: silent })
-  const utils: WorkerUtils = await gw.makeWorkerUtils({ connectionString: url, logger: silent })
+  // Pools of its default size (10), one for the utils and one for the runner as it would make them, but made and ended
+  // here: a pool it makes itself it ends without waiting, after taking its error handler off, so dropping the database
+  // just after killed the bench process through an idle client.
+  const pools: pg.Pool[] = []
+  const newPool = (): pg.Pool => {
+    const pool = new pg.Pool({ connectionString: url, max: 10 })
+    pool.on('error', () => {})
+    pools.push(pool)
+    return pool
+  }
+  const utilsPool = newPool()
+  await gw.runMigrations({ pgPool: utilsPool, logger: silent })
+  const utils: WorkerUtils = await gw.makeWorkerUtils({ pgPool: utilsPool, logger: silent })
   const probe = new pg.Client({ connectionString: url })
   await probe.connect()
   let runner: Runner | undefined
@@ -52,7 +64,7 @@ export async function openGraphilePeer (url: string): Promise<GraphilePeer> {
     },
     async start (handle, concurrency) {
       runner = await gw.run({
-        connectionString: url,
+        pgPool: newPool(),
         concurrency,
         noHandleSignals: true,
         logger: silent,
@@ -84,6 +96,7 @@ export async function openGraphilePeer (url: string): Promise<GraphilePeer> {
       await runner?.stop()
       await utils.release()
       await probe.end()
+      await Promise.all(pools.map((pool) => pool.end()))
     }
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The jobs benchmark's scenarios on Ledgerline's engine (jobs-engine.ts), on
  * a SQL client the caller opened and migrated (a fresh database, or PGlite):
- * throughput (enqueue N through concurrent `schedule()` calls, the engine
- * has no bulk API; then one node drains them), latency (one node running
+ * throughput (enqueue N through `scheduleMany()` in batches, one caller, as
+ * the peer's addJobs; then one node drains them), enqueue alone through
+ * `schedule()` from concurrent callers, latency (one node running
  * while jobs are scheduled open-loop), and recovery (a child node killed
  * with SIGKILL while it holds leases; this process's node takes them over).
  */
@@ -16,7 +17,7 @@ import type { SqlClient } from '../../src/sql/client.ts'
 import { AttemptCounter, BENCH_JOB, benchHandler, openNode, openStore, startProjection } from './jobs-engine.ts'
 import { latencyLoad, StartTimes, type LatencyFigures, type ThroughputFigures } from './jobs-load.ts'
 import { log } from './log.ts'
-import { measure } from './results.ts'
+import { measure, type Measurement } from './results.ts'
 
 export interface OursThroughput extends ThroughputFigures {
   /** Log events written per job (scheduled, started, succeeded: 3 at best). */
@@ -37,15 +38,18 @@ async function withEngine<T> (sql: SqlClient, fn: (store: EventStore, projection
   }
 }
 
-export function oursThroughput (sql: SqlClient, options: { jobs: number, enqueueConcurrency: number }): Promise<OursThroughput> {
+export function oursThroughput (sql: SqlClient, options: { jobs: number, batch: number }): Promise<OursThroughput> {
   return withEngine(sql, async (store, projections) => {
     const node = openNode(sql, store, { node: 'bench' })
     const counter = new AttemptCounter()
     node.observe(counter)
     node.registerJobHandler(benchHandler(() => {}))
-    let next = 0
-    const enqueue = await measure({ concurrency: options.enqueueConcurrency, ops: options.jobs },
-      async () => { await node.schedule(BENCH_JOB, { n: next++ }) })
+    const batches = Math.ceil(options.jobs / options.batch)
+    const enqueue = await measure({ ops: batches }, async (_worker, i) => {
+      const size = Math.min(options.batch, options.jobs - i * options.batch)
+      await node.scheduleMany(Array.from({ length: size }, (_, k) => ({ type: BENCH_JOB, payload: { n: i * options.batch + k } })))
+      return size
+    })
     const head = await store.headPosition()
     const started = performance.now()
     let queueReadyAt = started
@@ -66,6 +70,16 @@ export function oursThroughput (sql: SqlClient, options: { jobs: number, enqueue
       eventsPerJob: events / options.jobs,
       queueReadySeconds: Math.max(0, (queueReadyAt - started) / 1000)
     }
+  })
+}
+
+/** `schedule()` one job at a time from `concurrency` callers, nothing running the jobs (the projection runs, as deployed). */
+export function oursEnqueueSingle (sql: SqlClient, options: { jobs: number, concurrency: number }): Promise<Measurement> {
+  return withEngine(sql, async (store) => {
+    const node = openNode(sql, store, { node: 'bench' })
+    node.registerJobHandler(benchHandler(() => {}))
+    let next = 0
+    return measure({ concurrency: options.concurrency, ops: options.jobs }, async () => { await node.schedule(BENCH_JOB, { n: next++ }) })
   })
 }
 
