@@ -68,8 +68,31 @@ export const leaseRenewed = defineEvent({
   schema: z.object({ attempt, node, leaseUntil: at }).strict()
 })
 
-/** What a handler answered, when it was a JSON object; events written before results were kept have none. */
-export const JobResult = z.record(z.string(), z.json())
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+
+/** Deeper than this, a result is refused rather than walked. */
+const MAX_RESULT_DEPTH = 64
+
+/** Whether `value` is JSON, checked where it stands, at most MAX_RESULT_DEPTH levels deep. */
+function isJson (value: unknown, depth: number): value is Json {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (typeof value !== 'object' || depth >= MAX_RESULT_DEPTH) return false
+  if (Array.isArray(value)) return value.every((item) => isJson(item, depth + 1))
+  const prototype = Object.getPrototypeOf(value) as unknown
+  if (prototype !== Object.prototype && prototype !== null) return false
+  return Object.values(value).every((item) => isJson(item, depth + 1))
+}
+
+/**
+ * What a handler answered, when it was a JSON object; events written before results were kept have none. It is checked,
+ * not rebuilt: a rebuilt copy drops any key named `__proto__` (an assignment sets the prototype instead), and the event
+ * must hold what the handler answered.
+ */
+export const JobResult = z.custom<Record<string, Json>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isJson(value, 0),
+  { message: 'a JSON object' }
+)
 
 export const attemptSucceeded = defineEvent({
   type: 'job.attempt.succeeded',

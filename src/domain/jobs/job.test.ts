@@ -168,6 +168,18 @@ t.test('a success keeps the handler\'s result, a JSON object of at most 64 KiB; 
   t.match(fold(jobDecider, [...running, before]), { status: 'succeeded', result: null }, 'and folds to no result')
   t.throws(() => registry.validate(before.type, { ...before.data, result: ['not', 'an', 'object'] }), { code: 'store.invalid_event_data' },
     'a result is an object, never an array')
+  // As JSON.parse makes it (the runner's copy of a handler's answer): an own key named __proto__, which a rebuilt copy drops.
+  const odd = JSON.parse('{"":{"__proto__":""},"n":[1,{"__proto__":{"a":null}}]}') as Record<string, unknown>
+  const withOdd = { ...before.data, result: odd }
+  t.same(registry.validate(before.type, withOdd), withOdd, 'a key named __proto__ is kept as it was')
+  const kept = registry.validate(before.type, withOdd) as { result: Record<string, object> }
+  t.ok(Object.hasOwn(kept.result['']!, '__proto__'), 'as an own key')
+  for (const [label, result] of [['NaN', { x: Number.NaN }], ['a date', { at: new Date(0) }], ['a function', { f: () => 1 }],
+    ['65 levels deep', JSON.parse(`${'{"a":'.repeat(65)}1${'}'.repeat(65)}`) as unknown]] as const) {
+    t.throws(() => registry.validate(before.type, { ...before.data, result }), { code: 'store.invalid_event_data' }, `not JSON: ${label}`)
+  }
+  const deep = JSON.parse(`${'{"a":'.repeat(64)}1${'}'.repeat(64)}`) as Record<string, unknown>
+  t.same((registry.validate(before.type, { ...before.data, result: deep }) as { result: unknown }).result, deep, '64 levels deep is kept')
 })
 
 t.test('a failure waits a jittered backoff for the next attempt; the last one, or a do-not-retry, makes the job dead', async (t) => {
