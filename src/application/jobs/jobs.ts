@@ -9,10 +9,9 @@
  */
 import { hostname } from 'node:os'
 import { groupCommit } from '../../eventstore/group-commit.ts'
-import type { CommandServices } from '../commands.ts'
 import { JobHandlers, type JobHandler } from './handlers.ts'
 import { JobRunner, type JobRunnerObserver, type JobRunnerOptions } from './runner.ts'
-import { scheduleJob, scheduleJobs, type JobToSchedule, type ScheduleOptions, type Scheduled } from './schedule.ts'
+import { scheduleJob, scheduleJobs, type JobToSchedule, type ScheduleContext, type ScheduleOptions, type Scheduled } from './schedule.ts'
 
 /** The runner's options; the handlers are the Jobs' own, and the node name defaults to host name and pid. */
 export type JobsOptions = Omit<JobRunnerOptions, 'handlers' | 'node'> & { readonly node?: string }
@@ -24,14 +23,14 @@ export function defaultNodeName (): string {
 export class Jobs {
   readonly handlers = new JobHandlers()
   readonly runner: JobRunner
-  readonly #now: () => Date
-  readonly #services: CommandServices
+  /** What scheduling needs: the services (through the group commit), the handlers, the clock. */
+  readonly #context: ScheduleContext
 
   constructor (options: JobsOptions) {
-    this.#now = options.now ?? (() => new Date())
     // Every job is a stream of its own, and a node writes to many at once: their appends share commits.
-    this.#services = { ...options.services, store: groupCommit(options.services.store) }
-    this.runner = new JobRunner({ ...options, services: this.#services, node: options.node ?? defaultNodeName(), handlers: this.handlers })
+    const services = { ...options.services, store: groupCommit(options.services.store) }
+    this.#context = { services, handlers: this.handlers, now: options.now ?? (() => new Date()) }
+    this.runner = new JobRunner({ ...options, services, node: options.node ?? defaultNodeName(), handlers: this.handlers })
   }
 
   /** Reports attempts and lost leases to `observer` (the runtime's JobMetrics). */
@@ -45,14 +44,14 @@ export class Jobs {
 
   /** Validates the payload against its handler's schema and writes `job.scheduled` (see schedule.ts for keys). */
   async schedule (type: string, payload: unknown, options: ScheduleOptions = {}): Promise<Scheduled> {
-    const scheduled = await scheduleJob({ services: this.#services, handlers: this.handlers, now: this.#now }, type, payload, options)
+    const scheduled = await scheduleJob(this.#context, type, payload, options)
     this.runner.wake()
     return scheduled
   }
 
   /** Schedules up to 1,000 jobs in one call, in a few commits (see schedule.ts, `scheduleJobs`); none when one is refused. */
   async scheduleMany (jobs: readonly JobToSchedule[]): Promise<Scheduled[]> {
-    const scheduled = await scheduleJobs({ services: this.#services, handlers: this.handlers, now: this.#now }, jobs)
+    const scheduled = await scheduleJobs(this.#context, jobs)
     this.runner.wake()
     return scheduled
   }

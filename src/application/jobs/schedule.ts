@@ -62,7 +62,13 @@ const KEY_TRIES = 5
 export async function scheduleJob (
   context: ScheduleContext, type: string, payload: unknown, options: ScheduleOptions = {}
 ): Promise<Scheduled> {
-  const { handler, data } = validated(context.handlers, type, payload)
+  return writeJob(context, type, validated(context.handlers, type, payload), options)
+}
+
+/** Writes a job whose payload its handler's schema has parsed (`validated`). */
+async function writeJob (
+  context: ScheduleContext, type: string, { handler, data }: Validated, options: ScheduleOptions
+): Promise<Scheduled> {
   const jobId = options.jobId ?? crypto.randomUUID()
   const now = context.now()
   const metadata = options.metadata ?? { ...systemCommand('jobs', now), commandId: uuidV5(`job/${jobId}/scheduled`) }
@@ -106,12 +112,14 @@ export async function scheduleJobs (context: ScheduleContext, jobs: readonly Job
   if (jobs.length > MAX_JOBS_PER_SCHEDULE) {
     throw new RangeError(`at most ${MAX_JOBS_PER_SCHEDULE} jobs are scheduled per call; ${jobs.length} were given`)
   }
-  for (const job of jobs) validated(context.handlers, job.type, job.payload)
-  return Promise.all(jobs.map((job) => scheduleJob(context, job.type, job.payload, job.options)))
+  const checked = jobs.map((job) => validated(context.handlers, job.type, job.payload))
+  return Promise.all(jobs.map((job, i) => writeJob(context, job.type, checked[i]!, job.options ?? {})))
 }
 
+interface Validated { readonly handler: JobHandler, readonly data: Record<string, unknown> }
+
 /** The type's handler and the payload as its schema parsed it: a JSON object, or a refusal. */
-function validated (handlers: JobHandlers, type: string, payload: unknown): { handler: JobHandler, data: Record<string, unknown> } {
+function validated (handlers: JobHandlers, type: string, payload: unknown): Validated {
   const handler = handlers.get(type)
   if (handler === undefined) throw new UnknownJobType(`no handler is registered for job type ${type}`, { jobType: type.slice(0, 100) })
   const parsed = handler.payload.safeParse(payload)
