@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { InvalidEventData, UnknownEventType } from '../domain/errors.ts'
 import { EventTooLarge, InvalidStreamId, StoreUnavailable, WrongExpectedVersion } from './errors.ts'
 import type { AppendReason, Metrics } from '../metrics.ts'
-import type { EventStore, NewEvent } from './types.ts'
+import type { AppendResult, EventStore, NewEvent } from './types.ts'
 
 export function instrumentedStore (store: EventStore, metrics: Metrics): EventStore {
   return {
@@ -18,12 +18,10 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
       const started = performance.now()
       try {
         const result = await store.append(streamId, events, options)
-        metrics.appended((performance.now() - started) / 1000)
-        // A replay wrote nothing now: its events were counted when they were.
-        if (result.replayed !== true) for (const event of events) countEvent(metrics, streamId, event)
+        counted(metrics, streamId, events, { status: 'fulfilled', value: result }, (performance.now() - started) / 1000)
         return result
       } catch (error) {
-        metrics.appendFailed(reasonOf(error), (performance.now() - started) / 1000)
+        counted(metrics, streamId, events, { status: 'rejected', reason: error }, (performance.now() - started) / 1000)
         throw error
       }
     },
@@ -32,15 +30,7 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
       const results = await store.appendMany(appends)
       // One round trip for all: each append is counted with the batch's duration.
       const seconds = (performance.now() - started) / 1000
-      results.forEach((result, index) => {
-        if (result.status === 'rejected') {
-          metrics.appendFailed(reasonOf(result.reason), seconds)
-          return
-        }
-        metrics.appended(seconds)
-        const { streamId, events } = appends[index]!
-        if (result.value.replayed !== true) for (const event of events) countEvent(metrics, streamId, event)
-      })
+      results.forEach((result, index) => { counted(metrics, appends[index]!.streamId, appends[index]!.events, result, seconds) })
       return results
     },
     readStream: (streamId, options) => store.readStream(streamId, options),
@@ -52,6 +42,19 @@ export function instrumentedStore (store: EventStore, metrics: Metrics): EventSt
     onAppend: (listener) => store.onAppend(listener),
     close: () => store.close()
   }
+}
+
+/** One append's outcome: its duration, its failure's reason, or the governance facts its events carry. */
+function counted (
+  metrics: Metrics, streamId: string, events: readonly NewEvent[], outcome: PromiseSettledResult<AppendResult>, seconds: number
+): void {
+  if (outcome.status === 'rejected') {
+    metrics.appendFailed(reasonOf(outcome.reason), seconds)
+    return
+  }
+  metrics.appended(seconds)
+  // A replay wrote nothing now: its events were counted when they were.
+  if (outcome.value.replayed !== true) for (const event of events) countEvent(metrics, streamId, event)
 }
 
 function reasonOf (error: unknown): AppendReason {
